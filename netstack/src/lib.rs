@@ -1,0 +1,24 @@
+//! # duet-netstack
+//!
+//! Duet's TCP/IP stack for embedded devices: `no_std`, no allocator, driven
+//! through any [`embassy_net_driver::Driver`].
+//!
+//! Packets live in one caller-provided pool and move through the stack as
+//! owned handles (see `pool`); the protocol core is sans-IO: it takes frames,
+//! application calls and `now`, and returns frames and the next deadline.
+#![cfg_attr(not(feature = "std"), no_std)]
+// Protocol code never needs `unsafe`. Host drivers (feature `std`) talk to the
+// kernel through ioctl; only the `driver` module may opt back in.
+#![cfg_attr(not(feature = "std"), forbid(unsafe_code))]
+#![cfg_attr(feature = "std", deny(unsafe_code))]
+
+#[macro_use]
+mod fmt;
+
+pub mod time;
+pub mod wire;
+
+#[cfg(feature = "std")]
+pub mod driver;
+
+pub use time::{Duration, Instant};

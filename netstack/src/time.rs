@@ -1,0 +1,117 @@
+//! Time as the stack sees it: a monotonic instant the caller passes in.
+//!
+//! The core never reads a clock (sans-IO); `poll(now, ..)` is the only way time
+//! enters, so a simulation can run in virtual time and replay exactly.
+
+use core::ops::{Add, AddAssign, Sub};
+
+/// A point in monotonic time, in microseconds since an arbitrary epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Instant {
+    micros: u64,
+}
+
+/// A span of time, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Duration {
+    micros: u64,
+}
+
+impl Instant {
+    /// The epoch.
+    pub const ZERO: Instant = Instant { micros: 0 };
+
+    pub const fn from_micros(micros: u64) -> Self {
+        Self { micros }
+    }
+    pub const fn from_millis(millis: u64) -> Self {
+        Self { micros: millis * 1000 }
+    }
+    pub const fn from_secs(secs: u64) -> Self {
+        Self { micros: secs * 1_000_000 }
+    }
+    pub const fn as_micros(self) -> u64 {
+        self.micros
+    }
+    pub const fn as_millis(self) -> u64 {
+        self.micros / 1000
+    }
+    /// Time elapsed since `earlier`, or zero if `earlier` is later.
+    pub const fn saturating_since(self, earlier: Instant) -> Duration {
+        Duration { micros: self.micros.saturating_sub(earlier.micros) }
+    }
+}
+
+impl Duration {
+    pub const ZERO: Duration = Duration { micros: 0 };
+
+    pub const fn from_micros(micros: u64) -> Self {
+        Self { micros }
+    }
+    pub const fn from_millis(millis: u64) -> Self {
+        Self { micros: millis * 1000 }
+    }
+    pub const fn from_secs(secs: u64) -> Self {
+        Self { micros: secs * 1_000_000 }
+    }
+    pub const fn as_micros(self) -> u64 {
+        self.micros
+    }
+    pub const fn as_millis(self) -> u64 {
+        self.micros / 1000
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, rhs: Duration) -> Instant {
+        Instant { micros: self.micros.saturating_add(rhs.micros) }
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, rhs: Duration) {
+        *self = *self + rhs;
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    fn sub(self, rhs: Instant) -> Duration {
+        self.saturating_since(rhs)
+    }
+}
+
+impl Add for Duration {
+    type Output = Duration;
+    fn add(self, rhs: Duration) -> Duration {
+        Duration { micros: self.micros.saturating_add(rhs.micros) }
+    }
+}
+
+impl core::fmt::Display for Instant {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+    }
+}
+
+impl core::fmt::Display for Duration {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates_instead_of_wrapping() {
+        let t = Instant::from_millis(5);
+        assert_eq!(t + Duration::from_millis(2), Instant::from_micros(7000));
+        assert_eq!(Instant::ZERO - t, Duration::ZERO);
+        assert_eq!(Instant::from_micros(u64::MAX) + Duration::from_secs(1), Instant::from_micros(u64::MAX));
+    }
+}

@@ -1,0 +1,1 @@
+//! Wire formats: zero-copy views over packet bytes.
