@@ -15,6 +15,7 @@
 #[macro_use]
 mod fmt;
 
+pub mod rand;
 pub mod time;
 pub mod wire;
 
