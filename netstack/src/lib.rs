@@ -15,11 +15,23 @@
 #[macro_use]
 mod fmt;
 
+pub mod endpoint;
+pub mod iface;
+pub mod pool;
 pub mod rand;
+pub mod socket;
+pub mod stack;
+pub mod stats;
 pub mod time;
 pub mod wire;
 
 #[cfg(feature = "std")]
 pub mod driver;
 
+pub use endpoint::IpEndpoint;
+pub use iface::{InterfaceConfig, InterfaceId, Ipv4Cidr, Ipv4Config};
+pub use socket::{BindError, RecvError, SendError, SocketHandle};
+pub use stack::{Config, Stack, StackError, StackResources};
+pub use stats::Stats;
 pub use time::{Duration, Instant};
+pub use wire::EthernetAddress;

@@ -1,0 +1,189 @@
+//! The send path: routing, building the IPv4 and Ethernet headers in a pool
+//! packet, and handing it to the neighbour cache or the transmit queue.
+//!
+//! Datagrams are built once, in place, in the buffer the driver will send;
+//! the transport writes its header and payload straight into it.
+
+use core::net::Ipv4Addr;
+
+use super::Stack;
+use crate::iface::neighbor::Resolution;
+use crate::pool::PacketId;
+use crate::socket::SendError;
+use crate::stats::bump;
+use crate::wire::{EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet};
+
+/// Where a datagram goes on the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NextHop {
+    /// To this IPv4 address, resolved by ARP.
+    Neighbor(Ipv4Addr),
+    /// To a fixed link address (broadcast, or a multicast group's mapping).
+    Link(EthernetAddress),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    iface: usize,
+    src: Ipv4Addr,
+    next_hop: NextHop,
+}
+
+/// IPv4 header plus Ethernet header: where the transport starts in a frame we build.
+const TRANSPORT_OFFSET: usize = EthernetFrame::<&[u8]>::HEADER_LEN + Ipv4Packet::<&[u8]>::MIN_HEADER_LEN;
+
+impl Stack<'_> {
+    /// Chooses the interface, source address and next hop for `dst`.
+    fn route(&self, dst: Ipv4Addr) -> Result<Route, SendError> {
+        let configured = || {
+            self.interfaces
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.in_use)
+                .filter_map(|(index, i)| i.ipv4.map(|c| (index, c)))
+        };
+        for (iface, config) in configured() {
+            let src = config.address.address();
+            if dst.is_broadcast() || config.address.broadcast() == Some(dst) {
+                return Ok(Route { iface, src, next_hop: NextHop::Link(EthernetAddress::BROADCAST) });
+            }
+            if dst.is_multicast() {
+                return Ok(Route { iface, src, next_hop: NextHop::Link(multicast_mac(dst)) });
+            }
+            if config.address.contains(dst) {
+                return Ok(Route { iface, src, next_hop: NextHop::Neighbor(dst) });
+            }
+        }
+        configured()
+            .find_map(|(iface, config)| {
+                let gateway = config.gateway?;
+                Some(Route { iface, src: config.address.address(), next_hop: NextHop::Neighbor(gateway) })
+            })
+            .ok_or(SendError::NoRoute)
+    }
+
+    /// Builds and queues one IPv4 datagram of `payload_len` bytes for `dst`.
+    /// `write` fills the IPv4 payload given the chosen source address; it
+    /// computes its own checksum if `compute_checksum` says so.
+    pub(super) fn send_ipv4(
+        &mut self,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        payload_len: usize,
+        write: impl FnOnce(&mut [u8], Ipv4Addr, TransportChecksums),
+    ) -> Result<(), SendError> {
+        let route = match self.route(dst) {
+            Ok(route) => route,
+            Err(error) => {
+                bump(&mut self.stats.ipv4.tx_no_route);
+                return Err(error);
+            }
+        };
+        let interface = &self.interfaces[route.iface];
+        let ip_len = Ipv4Packet::<&[u8]>::MIN_HEADER_LEN + payload_len;
+        if ip_len > interface.mtu() {
+            return Err(SendError::TooLarge);
+        }
+        if interface.tx_queue.len() >= usize::from(self.config.tx_queue_limit) {
+            self.senders_blocked = true;
+            return Err(SendError::WouldBlock);
+        }
+        let Some(packet) = self.pool.alloc() else {
+            bump(&mut self.stats.pool.exhausted);
+            self.senders_blocked = true;
+            return Err(SendError::WouldBlock);
+        };
+        let (our_mac, policy) = (interface.hardware_address, interface.checksum);
+        let ident = self.next_ipv4_ident();
+        let ttl = if dst.is_multicast() { 1 } else { self.config.ttl };
+        let frame = self.pool.resize(&packet, TRANSPORT_OFFSET + payload_len);
+        EthernetFrame::new_unchecked(&mut frame[..]).write_header(
+            EthernetAddress::BROADCAST,
+            our_mac,
+            EtherType::Ipv4,
+        );
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[EthernetFrame::<&[u8]>::HEADER_LEN..]);
+        ip.write_header(route.src, dst, protocol, ttl, payload_len as u16, ident);
+        if !policy.ipv4.1 {
+            ip.set_checksum(0);
+        }
+        let checksums = TransportChecksums { udp: policy.udp.1, icmpv4: policy.icmpv4.1 };
+        write(&mut frame[TRANSPORT_OFFSET..], route.src, checksums);
+        bump(&mut self.stats.ipv4.tx_packets);
+        match route.next_hop {
+            NextHop::Link(mac) => {
+                EthernetFrame::new_unchecked(self.pool.frame_mut(&packet)).set_dst_addr(mac);
+                self.queue_for_driver(route.iface, packet);
+                Ok(())
+            }
+            NextHop::Neighbor(next_hop) => self.send_to_neighbor(route.iface, next_hop, packet),
+        }
+    }
+
+    /// Sends `packet` to `next_hop` once its link address is known.
+    fn send_to_neighbor(&mut self, iface: usize, next_hop: Ipv4Addr, packet: PacketId) -> Result<(), SendError> {
+        let now = self.now;
+        let config = self.config.neighbor.clone();
+        let range = self.neighbor_range(iface);
+        let mut cache = crate::iface::neighbor::NeighborCache::new(&mut self.neighbors[range]);
+        let (resolution, eviction) = cache.resolve(next_hop, now, &config, &mut self.pool);
+        match resolution {
+            Resolution::Known { mac, refresh } => {
+                EthernetFrame::new_unchecked(self.pool.frame_mut(&packet)).set_dst_addr(mac);
+                self.queue_for_driver(iface, packet);
+                if refresh {
+                    self.send_arp_request(iface, next_hop, Some(mac));
+                }
+            }
+            Resolution::Wait { index, request } => {
+                let dropped = cache.park(index, packet, &config, &mut self.pool);
+                for _ in 0..dropped {
+                    bump(&mut self.stats.arp.pending_dropped);
+                }
+                if request {
+                    self.send_arp_request(iface, next_hop, None);
+                }
+            }
+            Resolution::Unreachable => {
+                self.pool.free(packet);
+                self.count_eviction(eviction);
+                return Err(SendError::Unreachable);
+            }
+        }
+        self.count_eviction(eviction);
+        Ok(())
+    }
+
+    /// Puts a finished frame on interface `iface`'s transmit queue.
+    pub(super) fn queue_for_driver(&mut self, iface: usize, packet: PacketId) {
+        self.interfaces[iface].tx_queue.push_back(&mut self.pool, packet);
+        self.poll_waker.wake();
+    }
+}
+
+/// Which transport checksums software must fill in (the rest the hardware does).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TransportChecksums {
+    pub udp: bool,
+    #[cfg_attr(not(feature = "icmp"), allow(dead_code))]
+    pub icmpv4: bool,
+}
+
+/// The Ethernet address of an IPv4 multicast group (RFC 1112 §6.4):
+/// 01:00:5e followed by the low 23 bits of the group.
+pub(crate) fn multicast_mac(group: Ipv4Addr) -> EthernetAddress {
+    let [_, b, c, d] = group.octets();
+    EthernetAddress([0x01, 0x00, 0x5e, b & 0x7f, c, d])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multicast_mapping_keeps_low_23_bits() {
+        assert_eq!(multicast_mac(Ipv4Addr::new(224, 0, 0, 251)).0, [0x01, 0x00, 0x5e, 0, 0, 251]);
+        assert_eq!(multicast_mac(Ipv4Addr::new(239, 255, 1, 2)).0, [0x01, 0x00, 0x5e, 0x7f, 1, 2]);
+        assert_eq!(multicast_mac(Ipv4Addr::new(239, 128, 1, 2)).0, [0x01, 0x00, 0x5e, 0x00, 1, 2]);
+    }
+}
