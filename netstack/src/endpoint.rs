@@ -21,7 +21,10 @@ impl IpEndpoint {
 
 impl From<SocketAddr> for IpEndpoint {
     fn from(addr: SocketAddr) -> Self {
-        Self { addr: addr.ip(), port: addr.port() }
+        Self {
+            addr: addr.ip(),
+            port: addr.port(),
+        }
     }
 }
 
@@ -33,7 +36,10 @@ impl From<IpEndpoint> for SocketAddr {
 
 impl<A: Into<IpAddr>> From<(A, u16)> for IpEndpoint {
     fn from((addr, port): (A, u16)) -> Self {
-        Self { addr: addr.into(), port }
+        Self {
+            addr: addr.into(),
+            port,
+        }
     }
 }
 

@@ -52,7 +52,9 @@ impl PacketSlot {
 
 impl core::fmt::Debug for PacketSlot {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PacketSlot").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("PacketSlot")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,11 +82,20 @@ impl<'a> PacketPool<'a> {
         let count = slots.len().min(usize::from(NIL) - 1);
         let slots = &mut slots[..count];
         for (index, slot) in slots.iter_mut().enumerate() {
-            slot.next = if index + 1 < count { (index + 1) as u16 } else { NIL };
+            slot.next = if index + 1 < count {
+                (index + 1) as u16
+            } else {
+                NIL
+            };
             slot.len = 0;
         }
         let count = count as u16;
-        Self { slots, free_head: if count > 0 { 0 } else { NIL }, free_count: count, low_water: count }
+        Self {
+            slots,
+            free_head: if count > 0 { 0 } else { NIL },
+            free_count: count,
+            low_water: count,
+        }
     }
 
     /// Takes a free slot, or `None` when the pool is exhausted.
@@ -149,7 +160,10 @@ impl<'a> PacketPool<'a> {
     /// as recorded by [`set_offsets`](Self::set_offsets).
     pub fn offsets(&self, packet: &PacketId) -> (usize, usize) {
         let slot = &self.slots[usize::from(packet.0)];
-        (usize::from(slot.network_offset), usize::from(slot.payload_offset))
+        (
+            usize::from(slot.network_offset),
+            usize::from(slot.payload_offset),
+        )
     }
 
     /// Records where the network header and transport payload start, so a
@@ -180,7 +194,11 @@ impl Default for PacketQueue {
 impl PacketQueue {
     /// An empty queue.
     pub const fn new() -> Self {
-        Self { head: NIL, tail: NIL, len: 0 }
+        Self {
+            head: NIL,
+            tail: NIL,
+            len: 0,
+        }
     }
 
     /// Number of packets queued.
@@ -221,7 +239,11 @@ impl PacketQueue {
     pub fn front<'p>(&self, pool: &'p PacketPool<'_>) -> Option<(&'p [u8], usize, usize)> {
         let slot = pool.slots.get(usize::from(self.head))?;
         let frame = &slot.data[HEADROOM..HEADROOM + usize::from(slot.len)];
-        Some((frame, usize::from(slot.network_offset), usize::from(slot.payload_offset)))
+        Some((
+            frame,
+            usize::from(slot.network_offset),
+            usize::from(slot.payload_offset),
+        ))
     }
 
     /// Visits every queued packet in order, allowing it to be modified.
@@ -302,7 +324,10 @@ mod tests {
             pool.set_offsets(&p, 0, byte as usize);
             first.push_back(&mut pool, p);
         }
-        assert_eq!(first.front(&pool).map(|(f, _, off)| (f[0], off)), Some((1, 1)));
+        assert_eq!(
+            first.front(&pool).map(|(f, _, off)| (f[0], off)),
+            Some((1, 1))
+        );
         first.for_each_mut(&mut pool, |frame| frame[0] *= 10);
         first.append_to(&mut pool, &mut second);
         assert!(first.is_empty());

@@ -25,7 +25,9 @@ impl Rng {
         };
         let a = next();
         let b = next();
-        Self { state: [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32] }
+        Self {
+            state: [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32],
+        }
     }
 
     /// The next 32 random bits.

@@ -27,10 +27,14 @@ impl Instant {
         Self { micros }
     }
     pub const fn from_millis(millis: u64) -> Self {
-        Self { micros: millis * 1000 }
+        Self {
+            micros: millis * 1000,
+        }
     }
     pub const fn from_secs(secs: u64) -> Self {
-        Self { micros: secs * 1_000_000 }
+        Self {
+            micros: secs * 1_000_000,
+        }
     }
     pub const fn as_micros(self) -> u64 {
         self.micros
@@ -40,7 +44,9 @@ impl Instant {
     }
     /// Time elapsed since `earlier`, or zero if `earlier` is later.
     pub const fn saturating_since(self, earlier: Instant) -> Duration {
-        Duration { micros: self.micros.saturating_sub(earlier.micros) }
+        Duration {
+            micros: self.micros.saturating_sub(earlier.micros),
+        }
     }
 }
 
@@ -51,10 +57,14 @@ impl Duration {
         Self { micros }
     }
     pub const fn from_millis(millis: u64) -> Self {
-        Self { micros: millis * 1000 }
+        Self {
+            micros: millis * 1000,
+        }
     }
     pub const fn from_secs(secs: u64) -> Self {
-        Self { micros: secs * 1_000_000 }
+        Self {
+            micros: secs * 1_000_000,
+        }
     }
     pub const fn as_micros(self) -> u64 {
         self.micros
@@ -67,7 +77,9 @@ impl Duration {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, rhs: Duration) -> Instant {
-        Instant { micros: self.micros.saturating_add(rhs.micros) }
+        Instant {
+            micros: self.micros.saturating_add(rhs.micros),
+        }
     }
 }
 
@@ -87,19 +99,31 @@ impl Sub<Instant> for Instant {
 impl Add for Duration {
     type Output = Duration;
     fn add(self, rhs: Duration) -> Duration {
-        Duration { micros: self.micros.saturating_add(rhs.micros) }
+        Duration {
+            micros: self.micros.saturating_add(rhs.micros),
+        }
     }
 }
 
 impl core::fmt::Display for Instant {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 
 impl core::fmt::Display for Duration {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 
@@ -112,6 +136,9 @@ mod tests {
         let t = Instant::from_millis(5);
         assert_eq!(t + Duration::from_millis(2), Instant::from_micros(7000));
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
-        assert_eq!(Instant::from_micros(u64::MAX) + Duration::from_secs(1), Instant::from_micros(u64::MAX));
+        assert_eq!(
+            Instant::from_micros(u64::MAX) + Duration::from_secs(1),
+            Instant::from_micros(u64::MAX)
+        );
     }
 }

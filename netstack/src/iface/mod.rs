@@ -38,7 +38,10 @@ pub struct Ipv4Cidr {
 impl Ipv4Cidr {
     /// `prefix_len` above 32 is clamped to 32.
     pub const fn new(address: Ipv4Addr, prefix_len: u8) -> Self {
-        Self { address, prefix_len: if prefix_len > 32 { 32 } else { prefix_len } }
+        Self {
+            address,
+            prefix_len: if prefix_len > 32 { 32 } else { prefix_len },
+        }
     }
 
     pub const fn address(&self) -> Ipv4Addr {
@@ -51,7 +54,9 @@ impl Ipv4Cidr {
 
     /// The subnet mask, e.g. 255.255.255.0 for /24.
     pub fn netmask(&self) -> Ipv4Addr {
-        let bits = u32::MAX.checked_shl(32 - u32::from(self.prefix_len)).unwrap_or(0);
+        let bits = u32::MAX
+            .checked_shl(32 - u32::from(self.prefix_len))
+            .unwrap_or(0);
         Ipv4Addr::from(bits)
     }
 
@@ -64,7 +69,8 @@ impl Ipv4Cidr {
     /// The subnet-directed broadcast address (RFC 919), if the prefix has one
     /// (/31 and /32 do not: RFC 3021).
     pub fn broadcast(&self) -> Option<Ipv4Addr> {
-        (self.prefix_len <= 30).then(|| Ipv4Addr::from(self.address.to_bits() | !self.netmask().to_bits()))
+        (self.prefix_len <= 30)
+            .then(|| Ipv4Addr::from(self.address.to_bits() | !self.netmask().to_bits()))
     }
 }
 
@@ -96,7 +102,11 @@ pub(crate) struct ChecksumPolicy {
 }
 
 impl ChecksumPolicy {
-    pub const SOFTWARE: Self = Self { ipv4: (true, true), udp: (true, true), icmpv4: (true, true) };
+    pub const SOFTWARE: Self = Self {
+        ipv4: (true, true),
+        udp: (true, true),
+        icmpv4: (true, true),
+    };
 
     fn split(checksum: Checksum) -> (bool, bool) {
         let verify = matches!(checksum, Checksum::Both | Checksum::Rx);
@@ -182,15 +192,27 @@ mod tests {
         assert_eq!(cidr.broadcast(), Some(Ipv4Addr::new(192, 168, 7, 255)));
         assert!(cidr.contains(Ipv4Addr::new(192, 168, 7, 1)));
         assert!(!cidr.contains(Ipv4Addr::new(192, 168, 8, 1)));
-        assert_eq!(Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 1), 0).netmask(), Ipv4Addr::UNSPECIFIED);
-        assert_eq!(Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 1), 31).broadcast(), None);
-        assert_eq!(Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 1), 99).prefix_len(), 32);
+        assert_eq!(
+            Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 1), 0).netmask(),
+            Ipv4Addr::UNSPECIFIED
+        );
+        assert_eq!(
+            Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 1), 31).broadcast(),
+            None
+        );
+        assert_eq!(
+            Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 1), 99).prefix_len(),
+            32
+        );
     }
 
     #[test]
     fn checksum_policy_follows_driver_capabilities() {
         let mut caps = Capabilities::default();
-        assert_eq!(ChecksumPolicy::from_capabilities(&caps), ChecksumPolicy::SOFTWARE);
+        assert_eq!(
+            ChecksumPolicy::from_capabilities(&caps),
+            ChecksumPolicy::SOFTWARE
+        );
         caps.checksum.udp = Checksum::None;
         caps.checksum.ipv4 = Checksum::Tx;
         let policy = ChecksumPolicy::from_capabilities(&caps);

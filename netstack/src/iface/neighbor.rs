@@ -99,7 +99,10 @@ pub enum Resolution {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Due {
     /// Send an ARP request for `ip`, broadcast or (when `unicast` is set) to that address.
-    Request { ip: Ipv4Addr, unicast: Option<EthernetAddress> },
+    Request {
+        ip: Ipv4Addr,
+        unicast: Option<EthernetAddress>,
+    },
     /// `ip` never answered: these parked packets must be dropped.
     Failed { ip: Ipv4Addr, pending: PacketQueue },
 }
@@ -145,7 +148,9 @@ impl<'a> NeighborCache<'a> {
     }
 
     fn find(&self, ip: Ipv4Addr) -> Option<usize> {
-        self.entries.iter().position(|e| e.state != State::Empty && e.ip == ip)
+        self.entries
+            .iter()
+            .position(|e| e.state != State::Empty && e.ip == ip)
     }
 
     /// The Ethernet address cached for `ip`, if it is known.
@@ -174,13 +179,31 @@ impl<'a> NeighborCache<'a> {
                     entry.state = State::Probe;
                     entry.requests = 1;
                     entry.deadline = now + config.retransmit_interval;
-                    return (Resolution::Known { mac: entry.mac, refresh: true }, Eviction::default());
+                    return (
+                        Resolution::Known {
+                            mac: entry.mac,
+                            refresh: true,
+                        },
+                        Eviction::default(),
+                    );
                 }
                 State::Reachable | State::Probe => {
-                    return (Resolution::Known { mac: entry.mac, refresh: false }, Eviction::default());
+                    return (
+                        Resolution::Known {
+                            mac: entry.mac,
+                            refresh: false,
+                        },
+                        Eviction::default(),
+                    );
                 }
                 State::Incomplete => {
-                    return (Resolution::Wait { index, request: false }, Eviction::default());
+                    return (
+                        Resolution::Wait {
+                            index,
+                            request: false,
+                        },
+                        Eviction::default(),
+                    );
                 }
                 State::Failed if now < entry.deadline => {
                     return (Resolution::Unreachable, Eviction::default());
@@ -197,7 +220,13 @@ impl<'a> NeighborCache<'a> {
             last_used: now,
             ..Neighbor::EMPTY
         };
-        (Resolution::Wait { index, request: true }, eviction)
+        (
+            Resolution::Wait {
+                index,
+                request: true,
+            },
+            eviction,
+        )
     }
 
     /// Parks `packet` in entry `index` (from [`Resolution::Wait`]). When the
@@ -250,7 +279,11 @@ impl<'a> NeighborCache<'a> {
         entry.requests = 0;
         entry.deadline = now + config.reachable_time;
         let released = core::mem::take(&mut entry.pending);
-        let learned = if released.is_empty() { Learned::Nothing } else { Learned::Release(released) };
+        let learned = if released.is_empty() {
+            Learned::Nothing
+        } else {
+            Learned::Release(released)
+        };
         (learned, eviction)
     }
 
@@ -265,13 +298,19 @@ impl<'a> NeighborCache<'a> {
                     entry.requests += 1;
                     entry.deadline = now + config.retransmit_interval;
                     let unicast = (entry.state == State::Probe).then_some(entry.mac);
-                    return Some(Due::Request { ip: entry.ip, unicast });
+                    return Some(Due::Request {
+                        ip: entry.ip,
+                        unicast,
+                    });
                 }
                 State::Incomplete => {
                     entry.state = State::Failed;
                     entry.deadline = now + config.failure_hold;
                     let pending = core::mem::take(&mut entry.pending);
-                    return Some(Due::Failed { ip: entry.ip, pending });
+                    return Some(Due::Failed {
+                        ip: entry.ip,
+                        pending,
+                    });
                 }
                 // A neighbour that stopped confirming is forgotten; the next
                 // send resolves it afresh. Nothing was parked on it.
@@ -311,7 +350,10 @@ impl<'a> NeighborCache<'a> {
             live: !matches!(entry.state, State::Empty | State::Failed),
             dropped: entry.pending.free_all(pool),
         };
-        *entry = Neighbor { ip, ..Neighbor::EMPTY };
+        *entry = Neighbor {
+            ip,
+            ..Neighbor::EMPTY
+        };
         (index, eviction)
     }
 
@@ -322,7 +364,10 @@ impl<'a> NeighborCache<'a> {
 
     /// Number of entries in use.
     pub fn len(&self) -> usize {
-        self.entries.iter().filter(|e| e.state != State::Empty).count()
+        self.entries
+            .iter()
+            .filter(|e| e.state != State::Empty)
+            .count()
     }
 
     /// True when no entry is in use.

@@ -81,4 +81,3 @@ impl core::fmt::Display for RecvError {
 }
 
 impl core::error::Error for RecvError {}
-

@@ -71,7 +71,10 @@ impl<'a> SocketSet<'a> {
 
     /// Puts `socket` in a free slot.
     pub fn add(&mut self, socket: SocketSlot) -> Option<SocketHandle> {
-        let index = self.slots.iter().position(|s| matches!(s, SocketSlot::Empty))?;
+        let index = self
+            .slots
+            .iter()
+            .position(|s| matches!(s, SocketSlot::Empty))?;
         self.slots[index] = socket;
         Some(SocketHandle(index as u16))
     }

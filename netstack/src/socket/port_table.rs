@@ -37,7 +37,10 @@ impl<'a> PortTable<'a> {
     /// The socket slot bound to `key`.
     pub fn get(&self, key: u16) -> Option<usize> {
         let bound = self.bound();
-        bound.binary_search_by_key(&key, |b| b.key).ok().map(|i| usize::from(bound[i].socket))
+        bound
+            .binary_search_by_key(&key, |b| b.key)
+            .ok()
+            .map(|i| usize::from(bound[i].socket))
     }
 
     /// True when `key` is bound.
@@ -56,7 +59,10 @@ impl<'a> PortTable<'a> {
             return Err(InUse);
         }
         self.bindings.copy_within(at..self.len, at + 1);
-        self.bindings[at] = PortBinding { key, socket: socket as u16 };
+        self.bindings[at] = PortBinding {
+            key,
+            socket: socket as u16,
+        };
         self.len += 1;
         Ok(())
     }

@@ -35,7 +35,11 @@ impl UdpSocket {
             remote: None,
             rx_queue: PacketQueue::new(),
             rx_limit,
-            stats: UdpSocketStats { rx_datagrams: 0, tx_datagrams: 0, rx_dropped: 0 },
+            stats: UdpSocketStats {
+                rx_datagrams: 0,
+                tx_datagrams: 0,
+                rx_dropped: 0,
+            },
             rx_waker: WakerSlot::EMPTY,
             tx_waker: WakerSlot::EMPTY,
         }

@@ -52,12 +52,27 @@ impl Stack<'_> {
     }
 
     /// Turns the request in `packet` into our reply, in the same buffer.
-    fn reply_to_arp_in_place(&mut self, iface: usize, packet: PacketId, network: usize, our_mac: EthernetAddress) {
+    fn reply_to_arp_in_place(
+        &mut self,
+        iface: usize,
+        packet: PacketId,
+        network: usize,
+        our_mac: EthernetAddress,
+    ) {
         let frame = self.pool.resize(&packet, network + ArpPacket::<&[u8]>::LEN);
         let mut arp = ArpPacket::new_unchecked(&mut frame[network..]);
-        let (requester_mac, requester_ip, our_ip) =
-            (arp.sender_hardware_addr(), arp.sender_protocol_addr(), arp.target_protocol_addr());
-        arp.write_packet(ArpOperation::Reply, our_mac, our_ip, requester_mac, requester_ip);
+        let (requester_mac, requester_ip, our_ip) = (
+            arp.sender_hardware_addr(),
+            arp.sender_protocol_addr(),
+            arp.target_protocol_addr(),
+        );
+        arp.write_packet(
+            ArpOperation::Reply,
+            our_mac,
+            our_ip,
+            requester_mac,
+            requester_ip,
+        );
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst_addr(requester_mac);
         eth.set_src_addr(our_mac);
@@ -66,7 +81,13 @@ impl Stack<'_> {
     }
 
     /// Records `ip` at `mac` and sends whatever was waiting for it.
-    pub(super) fn learn_neighbor(&mut self, iface: usize, ip: Ipv4Addr, mac: EthernetAddress, create: bool) {
+    pub(super) fn learn_neighbor(
+        &mut self,
+        iface: usize,
+        ip: Ipv4Addr,
+        mac: EthernetAddress,
+        create: bool,
+    ) {
         let now = self.now;
         let config = self.config.neighbor.clone();
         let range = self.neighbor_range(iface);
@@ -111,10 +132,24 @@ impl Stack<'_> {
     }
 
     /// Asks who has `target` (broadcast, or `unicast` to confirm a cached entry).
-    pub(super) fn send_arp_request(&mut self, iface: usize, target: Ipv4Addr, unicast: Option<EthernetAddress>) {
-        let Some(our_ip) = self.interfaces[iface].ipv4.map(|c| c.address.address()) else { return };
+    pub(super) fn send_arp_request(
+        &mut self,
+        iface: usize,
+        target: Ipv4Addr,
+        unicast: Option<EthernetAddress>,
+    ) {
+        let Some(our_ip) = self.interfaces[iface].ipv4.map(|c| c.address.address()) else {
+            return;
+        };
         let dst = unicast.unwrap_or(EthernetAddress::BROADCAST);
-        if self.send_arp(iface, ArpOperation::Request, dst, our_ip, EthernetAddress([0; 6]), target) {
+        if self.send_arp(
+            iface,
+            ArpOperation::Request,
+            dst,
+            our_ip,
+            EthernetAddress([0; 6]),
+            target,
+        ) {
             bump(&mut self.stats.arp.tx_requests);
         }
     }
@@ -123,9 +158,18 @@ impl Stack<'_> {
     /// address, so neighbours update their caches and a conflicting host shows
     /// itself.
     pub(super) fn send_announcement(&mut self, iface: usize) {
-        let Some(our_ip) = self.interfaces[iface].ipv4.map(|c| c.address.address()) else { return };
+        let Some(our_ip) = self.interfaces[iface].ipv4.map(|c| c.address.address()) else {
+            return;
+        };
         let zero = EthernetAddress([0; 6]);
-        if self.send_arp(iface, ArpOperation::Request, EthernetAddress::BROADCAST, our_ip, zero, our_ip) {
+        if self.send_arp(
+            iface,
+            ArpOperation::Request,
+            EthernetAddress::BROADCAST,
+            our_ip,
+            zero,
+            our_ip,
+        ) {
             bump(&mut self.stats.arp.tx_announcements);
         }
     }
@@ -144,7 +188,10 @@ impl Stack<'_> {
             return false;
         };
         let our_mac = self.interfaces[iface].hardware_address;
-        let frame = self.pool.resize(&packet, EthernetFrame::<&[u8]>::HEADER_LEN + ArpPacket::<&[u8]>::LEN);
+        let frame = self.pool.resize(
+            &packet,
+            EthernetFrame::<&[u8]>::HEADER_LEN + ArpPacket::<&[u8]>::LEN,
+        );
         EthernetFrame::new_unchecked(&mut frame[..]).write_header(dst, our_mac, EtherType::Arp);
         ArpPacket::new_unchecked(&mut frame[EthernetFrame::<&[u8]>::HEADER_LEN..])
             .write_packet(operation, our_mac, spa, tha, tpa);

@@ -30,7 +30,8 @@ struct Route {
 }
 
 /// IPv4 header plus Ethernet header: where the transport starts in a frame we build.
-const TRANSPORT_OFFSET: usize = EthernetFrame::<&[u8]>::HEADER_LEN + Ipv4Packet::<&[u8]>::MIN_HEADER_LEN;
+const TRANSPORT_OFFSET: usize =
+    EthernetFrame::<&[u8]>::HEADER_LEN + Ipv4Packet::<&[u8]>::MIN_HEADER_LEN;
 
 impl Stack<'_> {
     /// Chooses the interface, source address and next hop for `dst`.
@@ -45,19 +46,35 @@ impl Stack<'_> {
         for (iface, config) in configured() {
             let src = config.address.address();
             if dst.is_broadcast() || config.address.broadcast() == Some(dst) {
-                return Ok(Route { iface, src, next_hop: NextHop::Link(EthernetAddress::BROADCAST) });
+                return Ok(Route {
+                    iface,
+                    src,
+                    next_hop: NextHop::Link(EthernetAddress::BROADCAST),
+                });
             }
             if dst.is_multicast() {
-                return Ok(Route { iface, src, next_hop: NextHop::Link(multicast_mac(dst)) });
+                return Ok(Route {
+                    iface,
+                    src,
+                    next_hop: NextHop::Link(multicast_mac(dst)),
+                });
             }
             if config.address.contains(dst) {
-                return Ok(Route { iface, src, next_hop: NextHop::Neighbor(dst) });
+                return Ok(Route {
+                    iface,
+                    src,
+                    next_hop: NextHop::Neighbor(dst),
+                });
             }
         }
         configured()
             .find_map(|(iface, config)| {
                 let gateway = config.gateway?;
-                Some(Route { iface, src: config.address.address(), next_hop: NextHop::Neighbor(gateway) })
+                Some(Route {
+                    iface,
+                    src: config.address.address(),
+                    next_hop: NextHop::Neighbor(gateway),
+                })
             })
             .ok_or(SendError::NoRoute)
     }
@@ -95,7 +112,11 @@ impl Stack<'_> {
         };
         let (our_mac, policy) = (interface.hardware_address, interface.checksum);
         let ident = self.next_ipv4_ident();
-        let ttl = if dst.is_multicast() { 1 } else { self.config.ttl };
+        let ttl = if dst.is_multicast() {
+            1
+        } else {
+            self.config.ttl
+        };
         let frame = self.pool.resize(&packet, TRANSPORT_OFFSET + payload_len);
         EthernetFrame::new_unchecked(&mut frame[..]).write_header(
             EthernetAddress::BROADCAST,
@@ -107,7 +128,10 @@ impl Stack<'_> {
         if !policy.ipv4.1 {
             ip.set_checksum(0);
         }
-        let checksums = TransportChecksums { udp: policy.udp.1, icmpv4: policy.icmpv4.1 };
+        let checksums = TransportChecksums {
+            udp: policy.udp.1,
+            icmpv4: policy.icmpv4.1,
+        };
         write(&mut frame[TRANSPORT_OFFSET..], route.src, checksums);
         bump(&mut self.stats.ipv4.tx_packets);
         match route.next_hop {
@@ -121,7 +145,12 @@ impl Stack<'_> {
     }
 
     /// Sends `packet` to `next_hop` once its link address is known.
-    fn send_to_neighbor(&mut self, iface: usize, next_hop: Ipv4Addr, packet: PacketId) -> Result<(), SendError> {
+    fn send_to_neighbor(
+        &mut self,
+        iface: usize,
+        next_hop: Ipv4Addr,
+        packet: PacketId,
+    ) -> Result<(), SendError> {
         let now = self.now;
         let config = self.config.neighbor.clone();
         let range = self.neighbor_range(iface);
@@ -156,7 +185,9 @@ impl Stack<'_> {
 
     /// Puts a finished frame on interface `iface`'s transmit queue.
     pub(super) fn queue_for_driver(&mut self, iface: usize, packet: PacketId) {
-        self.interfaces[iface].tx_queue.push_back(&mut self.pool, packet);
+        self.interfaces[iface]
+            .tx_queue
+            .push_back(&mut self.pool, packet);
         self.poll_waker.wake();
     }
 }
@@ -182,8 +213,17 @@ mod tests {
 
     #[test]
     fn multicast_mapping_keeps_low_23_bits() {
-        assert_eq!(multicast_mac(Ipv4Addr::new(224, 0, 0, 251)).0, [0x01, 0x00, 0x5e, 0, 0, 251]);
-        assert_eq!(multicast_mac(Ipv4Addr::new(239, 255, 1, 2)).0, [0x01, 0x00, 0x5e, 0x7f, 1, 2]);
-        assert_eq!(multicast_mac(Ipv4Addr::new(239, 128, 1, 2)).0, [0x01, 0x00, 0x5e, 0x00, 1, 2]);
+        assert_eq!(
+            multicast_mac(Ipv4Addr::new(224, 0, 0, 251)).0,
+            [0x01, 0x00, 0x5e, 0, 0, 251]
+        );
+        assert_eq!(
+            multicast_mac(Ipv4Addr::new(239, 255, 1, 2)).0,
+            [0x01, 0x00, 0x5e, 0x7f, 1, 2]
+        );
+        assert_eq!(
+            multicast_mac(Ipv4Addr::new(239, 128, 1, 2)).0,
+            [0x01, 0x00, 0x5e, 0x00, 1, 2]
+        );
     }
 }

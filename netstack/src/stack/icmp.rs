@@ -103,7 +103,13 @@ impl<'a> Stack<'a> {
     /// `packet`, reusing its buffer: the quoted datagram moves back to make
     /// room for the new headers. Rate-limited; never about an ICMP error
     /// (RFC 1122 §3.2.2) — callers only pass unicast, first-fragment data.
-    pub(super) fn send_dest_unreachable(&mut self, iface: usize, packet: PacketId, meta: Ipv4Meta, code: u8) {
+    pub(super) fn send_dest_unreachable(
+        &mut self,
+        iface: usize,
+        packet: PacketId,
+        meta: Ipv4Meta,
+        code: u8,
+    ) {
         let frame = self.pool.frame(&packet);
         let ip = Ipv4Packet::new_unchecked(&frame[meta.network..]);
         if ip.protocol() == IpProtocol::Icmp && !is_icmp_query(&frame[meta.transport..]) {
@@ -121,13 +127,26 @@ impl<'a> Stack<'a> {
         let ident = self.next_ipv4_ident();
         let quote_at = ETHERNET_HEADER + IPV4_HEADER + ICMP_HEADER;
         let total = quote_at + quoted_len;
-        let frame = self.pool.resize(&packet, total.max(meta.network + quoted_len));
+        let frame = self
+            .pool
+            .resize(&packet, total.max(meta.network + quoted_len));
         frame.copy_within(meta.network..meta.network + quoted_len, quote_at);
         let frame = self.pool.resize(&packet, total);
 
-        EthernetFrame::new_unchecked(&mut frame[..]).write_header(requester_mac, our_mac, EtherType::Ipv4);
+        EthernetFrame::new_unchecked(&mut frame[..]).write_header(
+            requester_mac,
+            our_mac,
+            EtherType::Ipv4,
+        );
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETHERNET_HEADER..]);
-        ip.write_header(meta.dst, meta.src, IpProtocol::Icmp, ttl, (ICMP_HEADER + quoted_len) as u16, ident);
+        ip.write_header(
+            meta.dst,
+            meta.src,
+            IpProtocol::Icmp,
+            ttl,
+            (ICMP_HEADER + quoted_len) as u16,
+            ident,
+        );
         if !policy.ipv4.1 {
             ip.set_checksum(0);
         }
@@ -146,10 +165,14 @@ impl<'a> Stack<'a> {
     }
 
     fn deliver_echo_reply(&mut self, packet: PacketId, meta: Ipv4Meta, ident: u16) {
-        let socket = self.sockets.icmp_idents.get(ident).and_then(|i| match &mut self.sockets.slots[i] {
-            SocketSlot::Icmp(socket) => Some(socket),
-            _ => None,
-        });
+        let socket =
+            self.sockets
+                .icmp_idents
+                .get(ident)
+                .and_then(|i| match &mut self.sockets.slots[i] {
+                    SocketSlot::Icmp(socket) => Some(socket),
+                    _ => None,
+                });
         let Some(socket) = socket else {
             return self.drop_packet(packet, |s| &mut s.icmp.drop_no_socket);
         };
@@ -164,19 +187,29 @@ impl<'a> Stack<'a> {
     /// Creates an ICMP echo socket.
     pub fn add_icmp_socket(&mut self) -> Result<SocketHandle, StackError> {
         let socket = IcmpSocket::new(self.config.socket_rx_limit);
-        self.sockets.add(SocketSlot::Icmp(socket)).ok_or(StackError::NoFreeSlot)
+        self.sockets
+            .add(SocketSlot::Icmp(socket))
+            .ok_or(StackError::NoFreeSlot)
     }
 
     /// The ICMP echo socket `handle`.
     pub fn icmp(&mut self, handle: SocketHandle) -> Icmp<'_, 'a> {
-        Icmp { stack: self, handle }
+        Icmp {
+            stack: self,
+            handle,
+        }
     }
 }
 
 /// Echo and other queries may be answered with errors; errors may not.
 fn is_icmp_query(message: &[u8]) -> bool {
     Icmpv4Packet::new_checked(message)
-        .map(|m| matches!(m.msg_type(), Icmpv4Type::EchoRequest | Icmpv4Type::EchoReply))
+        .map(|m| {
+            matches!(
+                m.msg_type(),
+                Icmpv4Type::EchoRequest | Icmpv4Type::EchoReply
+            )
+        })
         .unwrap_or(false)
 }
 
@@ -229,7 +262,9 @@ impl Icmp<'_, '_> {
 
     /// Sends an echo request with this socket's identifier.
     pub fn send_echo(&mut self, dst: IpAddr, seq: u16, payload: &[u8]) -> Result<(), SendError> {
-        let IpAddr::V4(dst) = dst else { return Err(SendError::Unsupported) };
+        let IpAddr::V4(dst) = dst else {
+            return Err(SendError::Unsupported);
+        };
         let ident = match self.ident() {
             0 => self.bind(0).map_err(|_| SendError::InvalidState)?,
             ident => ident,
@@ -244,12 +279,18 @@ impl Icmp<'_, '_> {
             Some(SocketSlot::Icmp(socket)) => socket,
             _ => return Err(RecvError::InvalidState),
         };
-        let (frame, network, transport) =
-            socket.rx_queue.front(&stack.pool).ok_or(RecvError::WouldBlock)?;
+        let (frame, network, transport) = socket
+            .rx_queue
+            .front(&stack.pool)
+            .ok_or(RecvError::WouldBlock)?;
         let ip = Ipv4Packet::new_unchecked(&frame[network..]);
         let message_len = ip.payload().len();
         let icmp = Icmpv4Packet::new_unchecked(&frame[transport..transport + message_len]);
-        let reply = EchoReply { from: IpAddr::V4(ip.src_addr()), seq: icmp.echo_seq(), payload: icmp.data() };
+        let reply = EchoReply {
+            from: IpAddr::V4(ip.src_addr()),
+            seq: icmp.echo_seq(),
+            payload: icmp.data(),
+        };
         let result = read(reply);
         if let Some(packet) = socket.rx_queue.pop_front(&mut stack.pool) {
             stack.pool.free(packet);
@@ -276,7 +317,13 @@ impl Icmp<'_, '_> {
     }
 }
 
-fn send_echo_request(stack: &mut Stack<'_>, dst: Ipv4Addr, ident: u16, seq: u16, payload: &[u8]) -> Result<(), SendError> {
+fn send_echo_request(
+    stack: &mut Stack<'_>,
+    dst: Ipv4Addr,
+    ident: u16,
+    seq: u16,
+    payload: &[u8],
+) -> Result<(), SendError> {
     let len = ICMP_HEADER + payload.len();
     stack.send_ipv4(dst, IpProtocol::Icmp, len, |buffer, _src, checksums| {
         let mut icmp = Icmpv4Packet::new_unchecked(buffer);

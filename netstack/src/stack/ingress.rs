@@ -10,6 +10,7 @@ use core::net::Ipv4Addr;
 use super::Stack;
 use crate::pool::PacketId;
 use crate::stats::bump;
+use crate::wire::ipv4::is_martian_source;
 use crate::wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, WireError};
 
 /// How an accepted IPv4 datagram was addressed to us.
@@ -124,8 +125,9 @@ impl Stack<'_> {
         };
         // A source may be "this host" (0.0.0.0) only while it learns its
         // address, i.e. in broadcasts (RFC 1122 §3.2.1.3: DHCP, BOOTP).
-        let unspecified_ok = src.is_unspecified() && cast == Cast::Broadcast;
-        if (is_martian_source(src) && !unspecified_ok)
+        let unspecified_misused = src.is_unspecified() && cast != Cast::Broadcast;
+        if is_martian_source(src)
+            || unspecified_misused
             || interface.is_ipv4_broadcast(src)
             || interface.has_ipv4_address(src)
         {
@@ -135,7 +137,14 @@ impl Stack<'_> {
             return Err(|s| &mut s.ipv4.drop_fragment);
         }
         let transport = network + ip.header_len();
-        Ok(Ipv4Meta { network, transport, payload_len: ip.payload().len(), src, dst, cast })
+        Ok(Ipv4Meta {
+            network,
+            transport,
+            payload_len: ip.payload().len(),
+            src,
+            dst,
+            cast,
+        })
     }
 
     /// Frees `packet` after bumping the counter that says why.
@@ -147,13 +156,6 @@ impl Stack<'_> {
         bump(counter(&mut self.stats));
         self.pool.free(packet);
     }
-}
-
-/// Sources that may not appear on a wire (RFC 1812 §5.3.7, RFC 1122
-/// §3.2.1.3): unspecified, limited broadcast, multicast, loopback, and the
-/// reserved class E block.
-pub(crate) fn is_martian_source(src: Ipv4Addr) -> bool {
-    src.is_unspecified() || src.is_broadcast() || src.is_multicast() || src.is_loopback() || src.octets()[0] >= 240
 }
 
 /// Destinations that may not appear on a wire: "this host", loopback, class E.

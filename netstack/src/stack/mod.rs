@@ -207,7 +207,11 @@ impl<'a> Stack<'a> {
 
     /// Adds an interface; the first one gets [`InterfaceId::FIRST`].
     pub fn add_interface(&mut self, config: InterfaceConfig) -> Result<InterfaceId, StackError> {
-        let index = self.interfaces.iter().position(|i| !i.in_use).ok_or(StackError::NoFreeSlot)?;
+        let index = self
+            .interfaces
+            .iter()
+            .position(|i| !i.in_use)
+            .ok_or(StackError::NoFreeSlot)?;
         let iface = &mut self.interfaces[index];
         *iface = Interface::UNUSED;
         iface.in_use = true;
@@ -218,7 +222,11 @@ impl<'a> Stack<'a> {
 
     /// Sets (or clears) an interface's IPv4 configuration, e.g. from DHCP.
     /// A new address is announced with a gratuitous ARP.
-    pub fn set_ipv4(&mut self, id: InterfaceId, ipv4: Option<Ipv4Config>) -> Result<(), StackError> {
+    pub fn set_ipv4(
+        &mut self,
+        id: InterfaceId,
+        ipv4: Option<Ipv4Config>,
+    ) -> Result<(), StackError> {
         let iface = self.interface_mut(id)?;
         if iface.ipv4 != ipv4 {
             iface.announce = ipv4.is_some();
@@ -233,7 +241,10 @@ impl<'a> Stack<'a> {
     }
 
     fn interface_mut(&mut self, id: InterfaceId) -> Result<&mut Interface, StackError> {
-        self.interfaces.get_mut(id.index()).filter(|i| i.in_use).ok_or(StackError::InvalidHandle)
+        self.interfaces
+            .get_mut(id.index())
+            .filter(|i| i.in_use)
+            .ok_or(StackError::InvalidHandle)
     }
 
     /// The Ethernet address the neighbour cache holds for `ip` on interface `id`.
@@ -264,7 +275,10 @@ impl<'a> Stack<'a> {
 
     /// Removes a socket, freeing whatever it had queued and unbinding it.
     pub fn remove_socket(&mut self, handle: SocketHandle) -> Result<(), StackError> {
-        let slot = self.sockets.get_mut(handle).ok_or(StackError::InvalidHandle)?;
+        let slot = self
+            .sockets
+            .get_mut(handle)
+            .ok_or(StackError::InvalidHandle)?;
         let removed = core::mem::replace(slot, SocketSlot::Empty);
         match removed {
             SocketSlot::Empty => return Err(StackError::InvalidHandle),
@@ -298,7 +312,12 @@ impl<'a> Stack<'a> {
 
     /// Runs the first interface on `driver`: see [`poll_interface`](Self::poll_interface).
     pub fn poll<D: Driver>(&mut self, now: Instant, driver: &mut D) -> Option<Instant> {
-        self.poll_interface(InterfaceId::FIRST, now, driver, &mut Context::from_waker(Waker::noop()))
+        self.poll_interface(
+            InterfaceId::FIRST,
+            now,
+            driver,
+            &mut Context::from_waker(Waker::noop()),
+        )
     }
 
     /// Receives what `driver` has for interface `id`, fires timers, transmits
@@ -319,7 +338,9 @@ impl<'a> Stack<'a> {
 
         let mut budget = self.config.rx_budget;
         while budget > 0 {
-            let Some((rx, _tx)) = driver.receive(cx) else { break };
+            let Some((rx, _tx)) = driver.receive(cx) else {
+                break;
+            };
             budget -= 1;
             match self.pool.alloc() {
                 Some(packet) => {
@@ -327,7 +348,9 @@ impl<'a> Stack<'a> {
                         if frame.len() > MAX_FRAME_LEN {
                             return false;
                         }
-                        self.pool.resize(&packet, frame.len()).copy_from_slice(frame);
+                        self.pool
+                            .resize(&packet, frame.len())
+                            .copy_from_slice(frame);
                         true
                     });
                     if copied {
@@ -378,14 +401,18 @@ impl<'a> Stack<'a> {
         }
         loop {
             let config = self.config.neighbor.clone();
-            let Some(due) = self.neighbor_cache(index).next_due(now, &config) else { break };
+            let Some(due) = self.neighbor_cache(index).next_due(now, &config) else {
+                break;
+            };
             self.neighbor_due(index, due);
         }
     }
 
     fn transmit<D: Driver>(&mut self, index: usize, driver: &mut D, cx: &mut Context<'_>) {
         while !self.interfaces[index].tx_queue.is_empty() {
-            let Some(token) = driver.transmit(cx) else { break };
+            let Some(token) = driver.transmit(cx) else {
+                break;
+            };
             let Some(packet) = self.interfaces[index].tx_queue.pop_front(&mut self.pool) else {
                 break;
             };

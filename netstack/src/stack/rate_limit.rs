@@ -17,7 +17,12 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A full bucket.
     pub const fn new(per_second: u32, burst: u32) -> Self {
-        Self { per_second, burst, tokens: burst, refilled_at: Instant::ZERO }
+        Self {
+            per_second,
+            burst,
+            tokens: burst,
+            refilled_at: Instant::ZERO,
+        }
     }
 
     /// Takes a token if one is available at `now`.

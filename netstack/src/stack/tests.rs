@@ -17,8 +17,8 @@ use crate::iface::{InterfaceConfig, Ipv4Cidr, Ipv4Config};
 use crate::socket::{BindError, RecvError, SendError};
 use crate::time::Duration;
 use crate::wire::{
-    ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, Icmpv4Packet, Icmpv4Type, IpProtocol,
-    Ipv4Packet, UdpPacket,
+    ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, Icmpv4Packet, Icmpv4Type,
+    IpProtocol, Ipv4Packet, UdpPacket,
 };
 
 const MAC_A: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xa]);
@@ -66,7 +66,11 @@ impl Driver for TestDriver {
         Some(Tx(&mut self.outbox))
     }
     fn link_state(&mut self, _: &mut Context) -> LinkState {
-        if self.link_down { LinkState::Down } else { LinkState::Up }
+        if self.link_down {
+            LinkState::Down
+        } else {
+            LinkState::Up
+        }
     }
     fn capabilities(&self) -> Capabilities {
         self.caps.clone().unwrap_or_else(|| {
@@ -83,14 +87,31 @@ impl Driver for TestDriver {
 type Resources = StackResources<16, 4, 4>;
 
 fn stack_on(resources: &mut Resources, mac: EthernetAddress, ip: Ipv4Addr) -> Stack<'_> {
-    let mut stack = Stack::new(resources, Config { seed: u64::from(ip.octets()[3]), ..Config::default() });
-    let ipv4 = Ipv4Config { address: Ipv4Cidr::new(ip, 24), gateway: None };
-    stack.add_interface(InterfaceConfig { hardware_address: mac, ipv4: Some(ipv4) }).unwrap();
+    let mut stack = Stack::new(
+        resources,
+        Config {
+            seed: u64::from(ip.octets()[3]),
+            ..Config::default()
+        },
+    );
+    let ipv4 = Ipv4Config {
+        address: Ipv4Cidr::new(ip, 24),
+        gateway: None,
+    };
+    stack
+        .add_interface(InterfaceConfig {
+            hardware_address: mac,
+            ipv4: Some(ipv4),
+        })
+        .unwrap();
     stack
 }
 
 fn driver(mac: EthernetAddress) -> TestDriver {
-    TestDriver { mac: mac.0, ..TestDriver::default() }
+    TestDriver {
+        mac: mac.0,
+        ..TestDriver::default()
+    }
 }
 
 /// Polls both stacks at `now`, carrying frames across, until both are quiet.
@@ -109,7 +130,10 @@ fn exchange(a: &mut Stack, da: &mut TestDriver, b: &mut Stack, db: &mut TestDriv
 }
 
 fn frames_of_kind(frames: &VecDeque<Vec<u8>>, kind: EtherType) -> usize {
-    frames.iter().filter(|f| EthernetFrame::new_checked(&f[..]).map(|e| e.ethertype()) == Ok(kind)).count()
+    frames
+        .iter()
+        .filter(|f| EthernetFrame::new_checked(&f[..]).map(|e| e.ethertype()) == Ok(kind))
+        .count()
 }
 
 #[test]
@@ -123,7 +147,10 @@ fn link_up_sends_one_gratuitous_arp() {
     assert!(frame.dst_addr().is_broadcast());
     let arp = ArpPacket::new_checked(frame.payload()).unwrap();
     assert_eq!(arp.operation(), ArpOperation::Request);
-    assert_eq!((arp.sender_protocol_addr(), arp.target_protocol_addr()), (IP_A, IP_A));
+    assert_eq!(
+        (arp.sender_protocol_addr(), arp.target_protocol_addr()),
+        (IP_A, IP_A)
+    );
     a.poll(Instant::from_millis(1), &mut da);
     assert_eq!(da.outbox.len(), 1, "announced once per link-up");
     da.link_down = true;
@@ -136,7 +163,10 @@ fn link_up_sends_one_gratuitous_arp() {
 #[test]
 fn udp_round_trip_resolves_arp_both_ways_and_reads_in_place() {
     let (mut ra, mut rb) = (Resources::new(), Resources::new());
-    let (mut a, mut b) = (stack_on(&mut ra, MAC_A, IP_A), stack_on(&mut rb, MAC_B, IP_B));
+    let (mut a, mut b) = (
+        stack_on(&mut ra, MAC_A, IP_A),
+        stack_on(&mut rb, MAC_B, IP_B),
+    );
     let (mut da, mut db) = (driver(MAC_A), driver(MAC_B));
     exchange(&mut a, &mut da, &mut b, &mut db, Instant::ZERO);
 
@@ -155,11 +185,17 @@ fn udp_round_trip_resolves_arp_both_ways_and_reads_in_place() {
     assert_eq!(&buf[..len], b"hello");
     assert_eq!(meta.remote, IpEndpoint::new(IpAddr::V4(IP_A), client_port));
     assert_eq!(meta.local_addr, IpAddr::V4(IP_B));
-    assert_eq!(b.udp(server).recv_from(&mut buf), Err(RecvError::WouldBlock));
+    assert_eq!(
+        b.udp(server).recv_from(&mut buf),
+        Err(RecvError::WouldBlock)
+    );
 
     b.udp(server).send_to(b"world!", meta.remote).unwrap();
     exchange(&mut a, &mut da, &mut b, &mut db, Instant::from_millis(2));
-    let echoed = a.udp(client).recv_with(|payload, _| payload.to_vec()).unwrap();
+    let echoed = a
+        .udp(client)
+        .recv_with(|payload, _| payload.to_vec())
+        .unwrap();
     assert_eq!(echoed, b"world!");
     assert_eq!(a.stats().udp.rx_datagrams, 1);
     assert_eq!(b.stats().udp.tx_datagrams, 1);
@@ -169,18 +205,28 @@ fn udp_round_trip_resolves_arp_both_ways_and_reads_in_place() {
 #[test]
 fn echo_request_is_answered_and_reaches_the_ping_socket() {
     let (mut ra, mut rb) = (Resources::new(), Resources::new());
-    let (mut a, mut b) = (stack_on(&mut ra, MAC_A, IP_A), stack_on(&mut rb, MAC_B, IP_B));
+    let (mut a, mut b) = (
+        stack_on(&mut ra, MAC_A, IP_A),
+        stack_on(&mut rb, MAC_B, IP_B),
+    );
     let (mut da, mut db) = (driver(MAC_A), driver(MAC_B));
     let ping = a.add_icmp_socket().unwrap();
     let ident = a.icmp(ping).bind(0).unwrap();
     for seq in 0..3 {
-        a.icmp(ping).send_echo(IpAddr::V4(IP_B), seq, b"abcdefgh").unwrap();
+        a.icmp(ping)
+            .send_echo(IpAddr::V4(IP_B), seq, b"abcdefgh")
+            .unwrap();
     }
     exchange(&mut a, &mut da, &mut b, &mut db, Instant::ZERO);
     for seq in 0..3 {
-        let (from, got_seq, payload) =
-            a.icmp(ping).recv_with(|r| (r.from, r.seq, r.payload.to_vec())).unwrap();
-        assert_eq!((from, got_seq, &payload[..]), (IpAddr::V4(IP_B), seq, &b"abcdefgh"[..]));
+        let (from, got_seq, payload) = a
+            .icmp(ping)
+            .recv_with(|r| (r.from, r.seq, r.payload.to_vec()))
+            .unwrap();
+        assert_eq!(
+            (from, got_seq, &payload[..]),
+            (IpAddr::V4(IP_B), seq, &b"abcdefgh"[..])
+        );
     }
     assert_eq!(b.stats().icmp.tx_echo_replies, 3);
     assert_eq!(a.stats().icmp.rx_echo_replies, 3);
@@ -192,7 +238,14 @@ fn udp_frame(dst_ip: Ipv4Addr, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     let mut frame = std::vec![0u8; 14 + 20 + 8 + payload.len()];
     EthernetFrame::new_unchecked(&mut frame[..]).write_header(MAC_B, MAC_A, EtherType::Ipv4);
     let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
-    ip.write_header(IP_A, dst_ip, IpProtocol::Udp, 64, (8 + payload.len()) as u16, 1);
+    ip.write_header(
+        IP_A,
+        dst_ip,
+        IpProtocol::Udp,
+        64,
+        (8 + payload.len()) as u16,
+        1,
+    );
     let mut udp = UdpPacket::new_unchecked(&mut frame[34..]);
     udp.write_header(5000, dst_port, payload.len() as u16);
     udp.payload_mut().copy_from_slice(payload);
@@ -221,12 +274,22 @@ fn closed_port_gets_a_rate_limited_port_unreachable_quoting_the_datagram() {
     assert_eq!(eth.dst_addr(), MAC_A);
     let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
     assert!(ip.verify_checksum());
-    assert_eq!((ip.src_addr(), ip.dst_addr(), ip.protocol()), (IP_B, IP_A, IpProtocol::Icmp));
+    assert_eq!(
+        (ip.src_addr(), ip.dst_addr(), ip.protocol()),
+        (IP_B, IP_A, IpProtocol::Icmp)
+    );
     let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
     assert!(icmp.verify_checksum());
-    assert_eq!((icmp.msg_type(), icmp.code()), (Icmpv4Type::DestUnreachable, 3));
+    assert_eq!(
+        (icmp.msg_type(), icmp.code()),
+        (Icmpv4Type::DestUnreachable, 3)
+    );
     let original = udp_frame(IP_B, 9999, b"knock");
-    assert_eq!(icmp.data(), &original[14..], "quotes the whole offending datagram");
+    assert_eq!(
+        icmp.data(),
+        &original[14..],
+        "quotes the whole offending datagram"
+    );
 
     // A second later the bucket has refilled by the configured rate.
     db.outbox.clear();
@@ -234,7 +297,10 @@ fn closed_port_gets_a_rate_limited_port_unreachable_quoting_the_datagram() {
         db.inbox.push_back(udp_frame(IP_B, 9999, b"knock"));
     }
     b.poll(Instant::from_secs(11), &mut db);
-    assert_eq!(db.outbox.len(), Config::default().icmp_errors_per_second as usize);
+    assert_eq!(
+        db.outbox.len(),
+        Config::default().icmp_errors_per_second as usize
+    );
 }
 
 #[test]
@@ -266,14 +332,20 @@ fn broadcast_datagrams_reach_a_socket_bound_to_any_address() {
     }
     b.poll(Instant::ZERO, &mut db);
     let mut buf = [0; 16];
-    assert_eq!(b.udp(socket).recv_from(&mut buf).unwrap().1.local_addr, IpAddr::V4(Ipv4Addr::BROADCAST));
+    assert_eq!(
+        b.udp(socket).recv_from(&mut buf).unwrap().1.local_addr,
+        IpAddr::V4(Ipv4Addr::BROADCAST)
+    );
     assert_eq!(b.udp(socket).recv_from(&mut buf).unwrap().0, 5);
 }
 
 #[test]
 fn an_unresolvable_neighbour_fails_its_sends_and_blocks_nobody_else() {
     let (mut ra, mut rb) = (Resources::new(), Resources::new());
-    let (mut a, mut b) = (stack_on(&mut ra, MAC_A, IP_A), stack_on(&mut rb, MAC_B, IP_B));
+    let (mut a, mut b) = (
+        stack_on(&mut ra, MAC_A, IP_A),
+        stack_on(&mut rb, MAC_B, IP_B),
+    );
     let (mut da, mut db) = (driver(MAC_A), driver(MAC_B));
     let server = b.add_udp_socket().unwrap();
     b.udp(server).bind(7).unwrap();
@@ -295,15 +367,25 @@ fn an_unresolvable_neighbour_fails_its_sends_and_blocks_nobody_else() {
     assert_eq!(delivered, 16, "traffic to B flowed the whole time");
     let stats = &a.stats().arp;
     assert_eq!(stats.resolution_failures, 1);
-    assert_eq!(stats.pending_dropped, 6, "4 parked, then failed; 2 displaced by newer ones");
-    assert_eq!(a.udp(client).send_to(b"again", (ghost, 7)), Err(SendError::Unreachable));
+    assert_eq!(
+        stats.pending_dropped, 6,
+        "4 parked, then failed; 2 displaced by newer ones"
+    );
+    assert_eq!(
+        a.udp(client).send_to(b"again", (ghost, 7)),
+        Err(SendError::Unreachable)
+    );
     let requests_for_ghost = a.stats().arp.tx_requests;
     assert_eq!(requests_for_ghost, 3 + 1, "three for the ghost, one for B");
     // After the hold the neighbour may be tried again.
     a.poll(now + Duration::from_secs(6), &mut da);
     assert_eq!(a.udp(client).send_to(b"again", (ghost, 7)), Ok(()));
     a.poll(now + Duration::from_secs(6), &mut da);
-    assert_eq!(a.pool_usage().0 + 1, 16, "only the new attempt holds a buffer");
+    assert_eq!(
+        a.pool_usage().0 + 1,
+        16,
+        "only the new attempt holds a buffer"
+    );
 }
 
 #[test]
@@ -315,7 +397,11 @@ fn arp_requests_for_us_are_answered_in_place_and_conflicts_counted() {
     db.outbox.clear();
     let arp_frame = |sha: EthernetAddress, spa: Ipv4Addr, tpa: Ipv4Addr| {
         let mut frame = std::vec![0u8; 60];
-        EthernetFrame::new_unchecked(&mut frame[..]).write_header(EthernetAddress::BROADCAST, sha, EtherType::Arp);
+        EthernetFrame::new_unchecked(&mut frame[..]).write_header(
+            EthernetAddress::BROADCAST,
+            sha,
+            EtherType::Arp,
+        );
         ArpPacket::new_unchecked(&mut frame[14..]).write_packet(
             ArpOperation::Request,
             sha,
@@ -326,18 +412,33 @@ fn arp_requests_for_us_are_answered_in_place_and_conflicts_counted() {
         frame
     };
     db.inbox.push_back(arp_frame(MAC_A, IP_A, IP_B));
-    db.inbox.push_back(arp_frame(MAC_A, IP_A, Ipv4Addr::new(10, 0, 0, 77)));
-    db.inbox.push_back(arp_frame(EthernetAddress([0x02, 9, 9, 9, 9, 9]), IP_B, IP_B));
+    db.inbox
+        .push_back(arp_frame(MAC_A, IP_A, Ipv4Addr::new(10, 0, 0, 77)));
+    db.inbox.push_back(arp_frame(
+        EthernetAddress([0x02, 9, 9, 9, 9, 9]),
+        IP_B,
+        IP_B,
+    ));
     b.poll(Instant::from_millis(1), &mut db);
-    assert_eq!(db.outbox.len(), 1, "only the request for our address is answered");
+    assert_eq!(
+        db.outbox.len(),
+        1,
+        "only the request for our address is answered"
+    );
     let reply = &db.outbox[0];
     assert_eq!(reply.len(), 42, "padding is not echoed");
     let eth = EthernetFrame::new_checked(&reply[..]).unwrap();
     assert_eq!((eth.dst_addr(), eth.src_addr()), (MAC_A, MAC_B));
     let arp = ArpPacket::new_checked(eth.payload()).unwrap();
     assert_eq!(arp.operation(), ArpOperation::Reply);
-    assert_eq!((arp.sender_hardware_addr(), arp.sender_protocol_addr()), (MAC_B, IP_B));
-    assert_eq!((arp.target_hardware_addr(), arp.target_protocol_addr()), (MAC_A, IP_A));
+    assert_eq!(
+        (arp.sender_hardware_addr(), arp.sender_protocol_addr()),
+        (MAC_B, IP_B)
+    );
+    assert_eq!(
+        (arp.target_hardware_addr(), arp.target_protocol_addr()),
+        (MAC_A, IP_A)
+    );
     assert_eq!(b.stats().arp.address_conflicts, 1);
     assert_eq!(b.neighbor(InterfaceId::FIRST, IP_A), Some(MAC_A));
 }
@@ -363,9 +464,15 @@ fn neighbour_cache_evicts_the_least_recently_used() {
         da.inbox.push_back(frame);
         a.poll(Instant::from_millis(u64::from(host)), &mut da);
     }
-    assert_eq!(a.neighbor(InterfaceId::FIRST, Ipv4Addr::new(10, 0, 0, 10)), None);
+    assert_eq!(
+        a.neighbor(InterfaceId::FIRST, Ipv4Addr::new(10, 0, 0, 10)),
+        None
+    );
     for host in 11..15u8 {
-        assert!(a.neighbor(InterfaceId::FIRST, Ipv4Addr::new(10, 0, 0, host)).is_some());
+        assert!(
+            a.neighbor(InterfaceId::FIRST, Ipv4Addr::new(10, 0, 0, host))
+                .is_some()
+        );
     }
     assert_eq!(a.stats().arp.cache_evictions, 1);
 }
@@ -381,15 +488,28 @@ fn invalid_ipv4_is_dropped_with_the_right_counter() {
         f(&mut frame);
         frame
     };
-    let cases: [(Vec<u8>, fn(&Stats) -> u32); 9] = [
+    type Counter = fn(&Stats) -> u32;
+    let cases: [(Vec<u8>, Counter); 9] = [
         (mutate(&|f| f[14] = 0x65), |s| s.ipv4.drop_malformed),
         (mutate(&|f| f[14] = 0x44), |s| s.ipv4.drop_malformed),
         (mutate(&|f| f.truncate(30)), |s| s.ipv4.drop_truncated),
         (mutate(&|f| f[24] ^= 0xff), |s| s.ipv4.drop_bad_checksum),
-        (mutate(&|f| resign(f, |ip| ip.set_src_addr(Ipv4Addr::new(127, 0, 0, 1)))), |s| s.ipv4.drop_martian),
-        (mutate(&|f| resign(f, |ip| ip.set_src_addr(Ipv4Addr::new(224, 0, 0, 9)))), |s| s.ipv4.drop_martian),
-        (mutate(&|f| resign(f, |ip| ip.set_dst_addr(Ipv4Addr::new(10, 0, 0, 3)))), |s| s.ipv4.drop_not_for_us),
-        (mutate(&|f| resign(f, |ip| ip.set_flags_and_frag_offset(false, true, 0))), |s| s.ipv4.drop_fragment),
+        (
+            mutate(&|f| resign(f, |ip| ip.set_src_addr(Ipv4Addr::new(127, 0, 0, 1)))),
+            |s| s.ipv4.drop_martian,
+        ),
+        (
+            mutate(&|f| resign(f, |ip| ip.set_src_addr(Ipv4Addr::new(224, 0, 0, 9)))),
+            |s| s.ipv4.drop_martian,
+        ),
+        (
+            mutate(&|f| resign(f, |ip| ip.set_dst_addr(Ipv4Addr::new(10, 0, 0, 3)))),
+            |s| s.ipv4.drop_not_for_us,
+        ),
+        (
+            mutate(&|f| resign(f, |ip| ip.set_flags_and_frag_offset(false, true, 0))),
+            |s| s.ipv4.drop_fragment,
+        ),
         (mutate(&|f| f[41] ^= 0x01), |s| s.udp.drop_bad_checksum),
     ];
     for (frame, counter) in cases {
@@ -430,8 +550,15 @@ fn a_full_socket_queue_drops_and_counts() {
 fn an_empty_pool_drops_frames_and_recovers() {
     let mut rb = StackResources::<2, 2, 2>::new();
     let mut b = Stack::new(&mut rb, Config::default());
-    let ipv4 = Ipv4Config { address: Ipv4Cidr::new(IP_B, 24), gateway: None };
-    b.add_interface(InterfaceConfig { hardware_address: MAC_B, ipv4: Some(ipv4) }).unwrap();
+    let ipv4 = Ipv4Config {
+        address: Ipv4Cidr::new(IP_B, 24),
+        gateway: None,
+    };
+    b.add_interface(InterfaceConfig {
+        hardware_address: MAC_B,
+        ipv4: Some(ipv4),
+    })
+    .unwrap();
     let mut db = driver(MAC_B);
     db.link_down = true;
     let socket = b.add_udp_socket().unwrap();
@@ -459,11 +586,17 @@ fn sends_are_refused_with_would_block_when_the_transmit_queue_is_full() {
     for _ in 0..limit + 2 {
         results.push(a.udp(socket).send_to(b"x", (Ipv4Addr::BROADCAST, 9)));
     }
-    let refused = results.iter().filter(|r| **r == Err(SendError::WouldBlock)).count();
+    let refused = results
+        .iter()
+        .filter(|r| **r == Err(SendError::WouldBlock))
+        .count();
     assert!(refused >= 2, "{results:?}");
     let mut da = driver(MAC_A);
     a.poll(Instant::ZERO, &mut da);
-    assert_eq!(a.udp(socket).send_to(b"x", (Ipv4Addr::BROADCAST, 9)), Ok(()));
+    assert_eq!(
+        a.udp(socket).send_to(b"x", (Ipv4Addr::BROADCAST, 9)),
+        Ok(())
+    );
 }
 
 #[test]
@@ -472,18 +605,30 @@ fn off_subnet_traffic_goes_to_the_gateway_and_no_route_without_one() {
     let mut a = stack_on(&mut ra, MAC_A, IP_A);
     let socket = a.add_udp_socket().unwrap();
     let far = Ipv4Addr::new(192, 0, 2, 1);
-    assert_eq!(a.udp(socket).send_to(b"x", (far, 9)), Err(SendError::NoRoute));
+    assert_eq!(
+        a.udp(socket).send_to(b"x", (far, 9)),
+        Err(SendError::NoRoute)
+    );
     assert_eq!(a.stats().ipv4.tx_no_route, 1);
     let gateway = Ipv4Addr::new(10, 0, 0, 254);
-    a.set_ipv4(InterfaceId::FIRST, Some(Ipv4Config { address: Ipv4Cidr::new(IP_A, 24), gateway: Some(gateway) }))
-        .unwrap();
+    a.set_ipv4(
+        InterfaceId::FIRST,
+        Some(Ipv4Config {
+            address: Ipv4Cidr::new(IP_A, 24),
+            gateway: Some(gateway),
+        }),
+    )
+    .unwrap();
     assert_eq!(a.udp(socket).send_to(b"x", (far, 9)), Ok(()));
     let mut da = driver(MAC_A);
     a.poll(Instant::ZERO, &mut da);
     let asked = da.outbox.iter().any(|f| {
         let eth = EthernetFrame::new_checked(&f[..]).unwrap();
         eth.ethertype() == EtherType::Arp
-            && ArpPacket::new_checked(eth.payload()).unwrap().target_protocol_addr() == gateway
+            && ArpPacket::new_checked(eth.payload())
+                .unwrap()
+                .target_protocol_addr()
+                == gateway
     });
     assert!(asked, "the gateway is resolved, not the far host");
     assert_eq!(frames_of_kind(&da.outbox, EtherType::Ipv4), 0);
@@ -495,8 +640,15 @@ fn oversized_datagrams_are_refused() {
     let mut a = stack_on(&mut ra, MAC_A, IP_A);
     let socket = a.add_udp_socket().unwrap();
     let big = [0u8; 1473];
-    assert_eq!(a.udp(socket).send_to(&big, (Ipv4Addr::BROADCAST, 9)), Err(SendError::TooLarge));
-    assert_eq!(a.udp(socket).send_to(&big[..1472], (Ipv4Addr::BROADCAST, 9)), Ok(()));
+    assert_eq!(
+        a.udp(socket).send_to(&big, (Ipv4Addr::BROADCAST, 9)),
+        Err(SendError::TooLarge)
+    );
+    assert_eq!(
+        a.udp(socket)
+            .send_to(&big[..1472], (Ipv4Addr::BROADCAST, 9)),
+        Ok(())
+    );
 }
 
 #[test]
@@ -509,8 +661,11 @@ fn bind_conflicts_and_connected_filtering() {
     b.udp(first).bind(7).unwrap();
     assert_eq!(b.udp(second).bind(7), Err(BindError::AddrInUse));
     assert_eq!(b.udp(first).bind(8), Err(BindError::InvalidState));
-    b.udp(first).connect((Ipv4Addr::new(10, 0, 0, 50), 5000)).unwrap();
-    db.inbox.push_back(udp_frame(IP_B, 7, b"from A, not the peer"));
+    b.udp(first)
+        .connect((Ipv4Addr::new(10, 0, 0, 50), 5000))
+        .unwrap();
+    db.inbox
+        .push_back(udp_frame(IP_B, 7, b"from A, not the peer"));
     b.poll(Instant::ZERO, &mut db);
     assert_eq!(b.udp(first).recv_queue_len(), 0);
     b.remove_socket(first).unwrap();

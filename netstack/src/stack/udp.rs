@@ -23,12 +23,17 @@ impl<'a> Stack<'a> {
     /// Creates an unbound UDP socket.
     pub fn add_udp_socket(&mut self) -> Result<SocketHandle, StackError> {
         let socket = UdpSocket::new(self.config.socket_rx_limit);
-        self.sockets.add(SocketSlot::Udp(socket)).ok_or(StackError::NoFreeSlot)
+        self.sockets
+            .add(SocketSlot::Udp(socket))
+            .ok_or(StackError::NoFreeSlot)
     }
 
     /// The UDP socket `handle`, to bind, send and receive on.
     pub fn udp(&mut self, handle: SocketHandle) -> Udp<'_, 'a> {
-        Udp { stack: self, handle }
+        Udp {
+            stack: self,
+            handle,
+        }
     }
 
     pub(super) fn process_udp(&mut self, iface: usize, packet: PacketId, meta: Ipv4Meta) {
@@ -64,7 +69,11 @@ impl<'a> Stack<'a> {
             return self.drop_packet(packet, |s| &mut s.udp.drop_queue_full);
         }
         socket.stats.rx_datagrams = socket.stats.rx_datagrams.wrapping_add(1);
-        self.pool.set_offsets(&packet, meta.network, meta.transport + UdpPacket::<&[u8]>::HEADER_LEN);
+        self.pool.set_offsets(
+            &packet,
+            meta.network,
+            meta.transport + UdpPacket::<&[u8]>::HEADER_LEN,
+        );
         socket.rx_queue.push_back(&mut self.pool, packet);
         socket.rx_waker.wake();
         bump(&mut self.stats.udp.rx_datagrams);
@@ -112,10 +121,17 @@ impl Udp<'_, '_> {
             _ => return Err(BindError::InvalidState),
         }
         let port = match port {
-            0 => self.stack.pick_ephemeral_port().ok_or(BindError::NoFreePort)?,
+            0 => self
+                .stack
+                .pick_ephemeral_port()
+                .ok_or(BindError::NoFreePort)?,
             port => port,
         };
-        self.stack.sockets.udp_ports.insert(port, index).map_err(|_| BindError::AddrInUse)?;
+        self.stack
+            .sockets
+            .udp_ports
+            .insert(port, index)
+            .map_err(|_| BindError::AddrInUse)?;
         let socket = self.socket().ok_or(BindError::InvalidState)?;
         socket.local_port = port;
         socket.local_addr = addr;
@@ -138,13 +154,22 @@ impl Udp<'_, '_> {
     }
 
     /// Sends `payload` to `remote`, binding an ephemeral port first if needed.
-    pub fn send_to(&mut self, payload: &[u8], remote: impl Into<IpEndpoint>) -> Result<(), SendError> {
-        self.send_to_with(payload.len(), remote, |buffer| buffer.copy_from_slice(payload))
+    pub fn send_to(
+        &mut self,
+        payload: &[u8],
+        remote: impl Into<IpEndpoint>,
+    ) -> Result<(), SendError> {
+        self.send_to_with(payload.len(), remote, |buffer| {
+            buffer.copy_from_slice(payload)
+        })
     }
 
     /// Sends to the connected peer.
     pub fn send(&mut self, payload: &[u8]) -> Result<(), SendError> {
-        let remote = self.socket().and_then(|s| s.remote).ok_or(SendError::InvalidState)?;
+        let remote = self
+            .socket()
+            .and_then(|s| s.remote)
+            .ok_or(SendError::InvalidState)?;
         self.send_to(payload, remote)
     }
 
@@ -157,7 +182,9 @@ impl Udp<'_, '_> {
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), SendError> {
         let remote = remote.into();
-        let IpAddr::V4(dst) = remote.addr else { return Err(SendError::Unsupported) };
+        let IpAddr::V4(dst) = remote.addr else {
+            return Err(SendError::Unsupported);
+        };
         if remote.port == 0 || dst.is_unspecified() {
             return Err(SendError::InvalidState);
         }
@@ -170,14 +197,15 @@ impl Udp<'_, '_> {
         if udp_len > usize::from(u16::MAX) - Ipv4Packet::<&[u8]>::MIN_HEADER_LEN {
             return Err(SendError::TooLarge);
         }
-        self.stack.send_ipv4(dst, IpProtocol::Udp, udp_len, |buffer, src, checksums| {
-            let mut udp = UdpPacket::new_unchecked(buffer);
-            udp.write_header(local_port, remote.port, len as u16);
-            fill(udp.payload_mut());
-            if checksums.udp {
-                udp.fill_checksum(&IpAddr::V4(src), &IpAddr::V4(dst));
-            }
-        })?;
+        self.stack
+            .send_ipv4(dst, IpProtocol::Udp, udp_len, |buffer, src, checksums| {
+                let mut udp = UdpPacket::new_unchecked(buffer);
+                udp.write_header(local_port, remote.port, len as u16);
+                fill(udp.payload_mut());
+                if checksums.udp {
+                    udp.fill_checksum(&IpAddr::V4(src), &IpAddr::V4(dst));
+                }
+            })?;
         bump(&mut self.stack.stats.udp.tx_datagrams);
         if let Some(socket) = self.socket() {
             socket.stats.tx_datagrams = socket.stats.tx_datagrams.wrapping_add(1);
@@ -187,13 +215,19 @@ impl Udp<'_, '_> {
 
     /// Lends the oldest queued datagram's payload to `read`, in place, then
     /// frees it.
-    pub fn recv_with<R>(&mut self, read: impl FnOnce(&[u8], UdpMetadata) -> R) -> Result<R, RecvError> {
+    pub fn recv_with<R>(
+        &mut self,
+        read: impl FnOnce(&[u8], UdpMetadata) -> R,
+    ) -> Result<R, RecvError> {
         let stack = &mut *self.stack;
         let socket = match stack.sockets.slots.get_mut(self.handle.index()) {
             Some(SocketSlot::Udp(socket)) => socket,
             _ => return Err(RecvError::InvalidState),
         };
-        let (frame, network, payload) = socket.rx_queue.front(&stack.pool).ok_or(RecvError::WouldBlock)?;
+        let (frame, network, payload) = socket
+            .rx_queue
+            .front(&stack.pool)
+            .ok_or(RecvError::WouldBlock)?;
         let (datagram, meta) = read_queued_datagram(frame, network, payload);
         let result = read(datagram, meta);
         if let Some(packet) = socket.rx_queue.pop_front(&mut stack.pool) {
