@@ -1,0 +1,464 @@
+//! `cargo xtask ci`: everything CI runs, in order, on a fresh Debian 12
+//! machine as root (a cold clone, 2 cores, a 90-minute hard limit).
+//!
+//! The first stage installs what the tests need, checking first so that a
+//! warm machine skips the installers. Each stage then prints one timing line
+//! when it ends, so growth is visible in every CI log, and the run stops at
+//! the first failure with the failed stage named.
+//!
+//! The stage list is data ([`STAGES`]): a later issue adds a stage (real
+//! peers, QEMU firmware runs) with one entry, and a package to
+//! [`DEBIAN_PACKAGES`] with one word.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::cmd::{self, Error};
+use crate::footprint;
+
+/// Debian packages the tests use: `ip` (namespaces, TAP), `ping`, `nft`
+/// (loss/duplication on real links; the kernel has no netem), `ethtool`
+/// (checksum offload off), `tcpdump` (captures while debugging interop).
+pub const DEBIAN_PACKAGES: &[&str] =
+    &["iproute2", "iputils-ping", "nftables", "ethtool", "tcpdump"];
+
+/// Compilation targets firmware and no_std checks build for.
+pub const RUST_TARGETS: &[&str] = &[footprint::TARGET];
+
+/// Toolchain components the stages call.
+pub const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
+
+/// One step of a stage.
+#[derive(Debug)]
+pub enum Step {
+    /// `cargo` with these arguments, run from the repository root.
+    Cargo(&'static [&'static str]),
+    /// Work done inside xtask, given the repository root.
+    Task(fn(&Path) -> Result<(), Error>),
+}
+
+/// A named group of steps with one timing line.
+#[derive(Debug)]
+pub struct Stage {
+    pub name: &'static str,
+    pub steps: &'static [Step],
+}
+
+/// Every CI stage, in the order they run: cheap checks first, so a
+/// formatting slip fails in seconds rather than after the test build.
+///
+/// Features: lints see every feature at once (`std`, `log` and `defmt`
+/// together must compile). Tests run with `std` (host drivers, simulations,
+/// Linux interop; CI runs as root) and `log`, but not `defmt`, whose logging
+/// calls link only against a firmware's global logger.
+pub const STAGES: &[Stage] = &[
+    Stage {
+        name: "setup",
+        steps: &[Step::Task(setup)],
+    },
+    Stage {
+        name: "fmt",
+        steps: &[
+            Step::Cargo(&["fmt", "--all", "--", "--check"]),
+            Step::Cargo(&["fmt", "--manifest-path", IMAGE_MANIFEST, "--", "--check"]),
+        ],
+    },
+    Stage {
+        name: "clippy",
+        steps: &[
+            Step::Cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            Step::Cargo(&[
+                "clippy",
+                "--manifest-path",
+                IMAGE_MANIFEST,
+                "--target",
+                footprint::TARGET,
+                "--target-dir",
+                footprint::TARGET_DIR,
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        ],
+    },
+    Stage {
+        name: "test",
+        steps: &[Step::Cargo(&[
+            "test",
+            "--workspace",
+            "--features",
+            "duet-netstack/std,duet-netstack/log",
+        ])],
+    },
+    Stage {
+        name: "no_std",
+        steps: &[
+            Step::Cargo(&[
+                "build",
+                "-p",
+                "duet-netstack",
+                "--no-default-features",
+                "--target",
+                footprint::TARGET,
+            ]),
+            Step::Cargo(&[
+                "build",
+                "-p",
+                "duet-netstack",
+                "--target",
+                footprint::TARGET,
+            ]),
+        ],
+    },
+    Stage {
+        name: "footprint",
+        steps: &[Step::Task(footprint::run)],
+    },
+];
+
+/// The image crate's manifest, relative to the repository root.
+const IMAGE_MANIFEST: &str = "xtask/footprint-image/Cargo.toml";
+
+/// Runs the named stages (all of them if `only` is empty), in list order.
+pub fn run(root: &Path, only: &[String]) -> Result<(), Error> {
+    let stages = select(STAGES, only).map_err(Error::UnknownStage)?;
+    let started = Instant::now();
+    let mut tally = TestTally::default();
+    for stage in stages {
+        println!("ci: stage {} ...", stage.name);
+        let stage_started = Instant::now();
+        let result = stage
+            .steps
+            .iter()
+            .try_for_each(|step| run_step(root, step, &mut tally));
+        let passed = result.is_ok();
+        println!(
+            "{}",
+            stage_summary(stage.name, passed, stage_started.elapsed())
+        );
+        if let Err(error) = result {
+            eprintln!("ci: {error}");
+            println!("ci: {}", tally.line());
+            return Err(Error::Stage { stage: stage.name });
+        }
+    }
+    let scope = if only.is_empty() {
+        "all stages"
+    } else {
+        "selected stages"
+    };
+    println!("ci: {scope} passed in {}", seconds(started.elapsed()));
+    // Last, so the run closes on the plain count of tests it ran.
+    println!("ci: {}", tally.line());
+    Ok(())
+}
+
+fn run_step(root: &Path, step: &Step, tally: &mut TestTally) -> Result<(), Error> {
+    match step {
+        Step::Cargo(args) => {
+            let mut command = cmd::cargo();
+            command.args(*args).current_dir(root);
+            cmd::run_reading_lines(&mut command, |line| tally.read(line))
+        }
+        Step::Task(task) => task(root),
+    }
+}
+
+/// Tests counted over the whole run from libtest's `test result:` lines,
+/// which cargo prints once per test binary and doc-test run. The sum is the
+/// run's closing line (`N passed, N failed`), rather than whichever binary
+/// happened to run last — often the doc tests, with nothing to run.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TestTally {
+    passed: u64,
+    failed: u64,
+}
+
+impl TestTally {
+    /// Adds the counts of a line like
+    /// `test result: ok. 15 passed; 0 failed; 0 ignored; ...`; other lines
+    /// leave the tally as it is.
+    fn read(&mut self, line: &str) {
+        let Some(counts) = line.trim_start().strip_prefix("test result: ") else {
+            return;
+        };
+        let count = |what: &str| {
+            counts.split(';').find_map(|part| {
+                let (number, word) = part.trim().rsplit_once(' ')?;
+                let number = number.rsplit(' ').next()?;
+                if word == what {
+                    number.parse::<u64>().ok()
+                } else {
+                    None
+                }
+            })
+        };
+        if let (Some(passed), Some(failed)) = (count("passed"), count("failed")) {
+            self.passed += passed;
+            self.failed += failed;
+        }
+    }
+
+    fn line(&self) -> String {
+        format!("{} passed, {} failed", self.passed, self.failed)
+    }
+}
+
+/// The stages to run: those named in `only`, in list order, or all. A name
+/// that is no stage is an error, so a typo never silently runs nothing.
+fn select<'a>(stages: &'a [Stage], only: &[String]) -> Result<Vec<&'a Stage>, String> {
+    if let Some(unknown) = only
+        .iter()
+        .find(|name| !stages.iter().any(|s| s.name == **name))
+    {
+        let names: Vec<_> = stages.iter().map(|s| s.name).collect();
+        return Err(format!(
+            "no stage `{unknown}` (stages: {})",
+            names.join(", ")
+        ));
+    }
+    let wanted = |stage: &&Stage| only.is_empty() || only.iter().any(|name| name == stage.name);
+    Ok(stages.iter().filter(wanted).collect())
+}
+
+/// `ci: stage clippy ok in 41.2s`, or `FAILED`.
+fn stage_summary(name: &str, passed: bool, elapsed: Duration) -> String {
+    let outcome = if passed { "ok" } else { "FAILED" };
+    format!("ci: stage {name} {outcome} in {}", seconds(elapsed))
+}
+
+fn seconds(elapsed: Duration) -> String {
+    format!("{:.1}s", elapsed.as_secs_f64())
+}
+
+/// Installs what is missing: Debian packages, Rust targets and components.
+fn setup(_root: &Path) -> Result<(), Error> {
+    install_debian_packages()?;
+    install_rust_parts()
+}
+
+fn install_debian_packages() -> Result<(), Error> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .copied()
+        .filter(|package| {
+            let status = cmd::query(std::process::Command::new("dpkg-query").args([
+                "-W",
+                "-f=${Status}",
+                package,
+            ]));
+            !dpkg_installed(status.as_deref())
+        })
+        .collect();
+    if missing.is_empty() {
+        println!("ci: Debian packages present: {}", DEBIAN_PACKAGES.join(" "));
+        return Ok(());
+    }
+    println!("ci: installing Debian packages: {}", missing.join(" "));
+    cmd::run(std::process::Command::new("apt-get").args(["update", "-q"]))?;
+    cmd::run(
+        std::process::Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing),
+    )
+}
+
+/// Whether `dpkg-query -f='${Status}'` printed the status of an installed
+/// package (`install ok installed`, or `hold ok installed`); `None` is dpkg
+/// not knowing the package at all.
+fn dpkg_installed(status: Option<&str>) -> bool {
+    status.is_some_and(|status| status.split_whitespace().nth(2) == Some("installed"))
+}
+
+fn install_rust_parts() -> Result<(), Error> {
+    let rustup = || std::process::Command::new("rustup");
+    let Some(targets) = cmd::query(rustup().args(["target", "list", "--installed"])) else {
+        println!("ci: rustup not found; using the toolchain as installed");
+        return Ok(());
+    };
+    let missing_targets = missing(RUST_TARGETS, &targets, "");
+    if !missing_targets.is_empty() {
+        cmd::run(rustup().args(["target", "add"]).args(&missing_targets))?;
+    }
+    let components =
+        cmd::query(rustup().args(["component", "list", "--installed"])).unwrap_or_default();
+    let missing_components = missing(RUST_COMPONENTS, &components, &targets);
+    if !missing_components.is_empty() {
+        cmd::run(
+            rustup()
+                .args(["component", "add"])
+                .args(&missing_components),
+        )?;
+    }
+    Ok(())
+}
+
+/// The wanted names absent from a `rustup ... list --installed` listing.
+/// Targets appear by name; most components as `<name>-<target>` (the host's,
+/// or another installed target's), some (`rust-src`) by name alone. Matching
+/// against the installed targets, not a bare prefix, keeps `rust` from
+/// matching `rust-std-...`.
+fn missing<'a>(wanted: &[&'a str], listing: &str, targets: &str) -> Vec<&'a str> {
+    let present = |name: &str| {
+        listing.lines().map(str::trim).any(|line| {
+            line == name
+                || line
+                    .strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|target| {
+                        targets
+                            .lines()
+                            .map(str::trim)
+                            .any(|installed| installed == target)
+                    })
+        })
+    };
+    wanted
+        .iter()
+        .copied()
+        .filter(|name| !present(name))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cargo_steps(name: &str) -> Vec<&'static [&'static str]> {
+        let stage = STAGES.iter().find(|s| s.name == name).unwrap();
+        stage
+            .steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Cargo(args) => Some(*args),
+                Step::Task(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stages_run_in_the_documented_order_with_unique_names() {
+        let names: Vec<_> = STAGES.iter().map(|s| s.name).collect();
+        assert_eq!(
+            names,
+            ["setup", "fmt", "clippy", "test", "no_std", "footprint"]
+        );
+        assert!(STAGES.iter().all(|s| !s.steps.is_empty()));
+    }
+
+    #[test]
+    fn stages_check_what_ci_promises() {
+        assert_eq!(cargo_steps("fmt")[0], ["fmt", "--all", "--", "--check"]);
+        for args in cargo_steps("clippy") {
+            assert!(args.ends_with(&["--", "-D", "warnings"]), "{args:?}");
+        }
+        assert!(cargo_steps("clippy")[0].contains(&"--all-features"));
+        let test = cargo_steps("test")[0];
+        assert!(test.contains(&"--workspace"));
+        assert!(test.iter().any(|a| a.contains("duet-netstack/std")));
+        let no_std = cargo_steps("no_std");
+        assert!(
+            no_std
+                .iter()
+                .all(|args| args.contains(&"thumbv7em-none-eabihf"))
+        );
+        assert!(
+            no_std
+                .iter()
+                .any(|args| args.contains(&"--no-default-features"))
+        );
+        assert!(
+            no_std
+                .iter()
+                .any(|args| !args.iter().any(|a| a.contains("features")))
+        );
+    }
+
+    #[test]
+    fn select_keeps_list_order_and_rejects_unknown_names() {
+        let only = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let picked = select(STAGES, &only(&["test", "fmt"])).unwrap();
+        assert_eq!(
+            picked.iter().map(|s| s.name).collect::<Vec<_>>(),
+            ["fmt", "test"]
+        );
+        assert_eq!(select(STAGES, &[]).unwrap().len(), STAGES.len());
+        let error = select(STAGES, &only(&["fmt", "tset"])).unwrap_err();
+        assert!(
+            error.contains("tset") && error.contains("clippy"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn summary_lines_have_the_ci_log_format() {
+        let elapsed = Duration::from_millis(41_249);
+        assert_eq!(
+            stage_summary("clippy", true, elapsed),
+            "ci: stage clippy ok in 41.2s"
+        );
+        assert_eq!(
+            stage_summary("test", false, elapsed),
+            "ci: stage test FAILED in 41.2s"
+        );
+    }
+
+    #[test]
+    fn tally_sums_libtest_result_lines_and_ignores_the_rest() {
+        let mut tally = TestTally::default();
+        tally.read("test result: ok. 15 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s");
+        tally
+            .read("test result: FAILED. 3 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out");
+        tally.read("test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+        tally.read("test tests::passed_result ... ok");
+        tally.read("test result: garbled");
+        tally.read("   Compiling test-result v1.0.0");
+        assert_eq!(
+            tally,
+            TestTally {
+                passed: 18,
+                failed: 2
+            }
+        );
+        assert_eq!(tally.line(), "18 passed, 2 failed");
+    }
+
+    #[test]
+    fn dpkg_status_counts_only_installed_packages() {
+        assert!(dpkg_installed(Some("install ok installed")));
+        assert!(dpkg_installed(Some("hold ok installed")));
+        assert!(!dpkg_installed(Some("deinstall ok config-files")));
+        assert!(!dpkg_installed(Some("")));
+        assert!(!dpkg_installed(None));
+    }
+
+    #[test]
+    fn missing_matches_targets_and_host_suffixed_components() {
+        let targets = "thumbv7em-none-eabihf\nx86_64-unknown-linux-gnu\n";
+        assert!(missing(&["thumbv7em-none-eabihf"], targets, "").is_empty());
+        assert_eq!(
+            missing(&["thumbv6m-none-eabi"], targets, ""),
+            ["thumbv6m-none-eabi"]
+        );
+        let components =
+            "clippy-x86_64-unknown-linux-gnu\nrust-src\nrust-std-x86_64-unknown-linux-gnu\n";
+        assert_eq!(
+            missing(&["rustfmt", "clippy", "rust-src"], components, targets),
+            ["rustfmt"]
+        );
+        assert_eq!(
+            missing(&["rust"], components, targets),
+            ["rust"],
+            "rust-std is not rust"
+        );
+    }
+}
