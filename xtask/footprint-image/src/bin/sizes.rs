@@ -41,6 +41,15 @@ macro_rules! size_table {
 }
 
 size_table! {
+    duet_netstack::socket::udp::UdpSocket,
+    duet_netstack::socket::icmp::IcmpSocket,
+    duet_netstack::socket::SocketSlot,
+    duet_netstack::iface::Interface,
+    duet_netstack::iface::neighbor::Neighbor,
+    duet_netstack::pool::PacketSlot,
+    duet_netstack::pool::PacketQueue,
+    duet_netstack::Stack<'static>,
+    duet_netstack::Stats,
     duet_netstack::time::Instant,
     duet_netstack::rand::Rng,
 }
