@@ -15,6 +15,8 @@
 #[macro_use]
 mod fmt;
 
+#[cfg(feature = "async")]
+pub mod asynch;
 pub mod endpoint;
 pub mod iface;
 pub mod pool;

@@ -1,0 +1,139 @@
+//! The async API, in the style of embassy-net: a cheap `Stack` handle that
+//! sockets share, and a [`Runner`] whose `run()` future drives the sans-IO
+//! core with the driver and embassy-time timers.
+//!
+//! ```ignore
+//! static CELL: StaticCell<StackCell> = StaticCell::new();
+//! let cell = CELL.init(StackCell::new(core_stack));
+//! let (stack, mut runner) = duet_netstack::asynch::new(cell, driver);
+//! spawner.spawn(net_task(runner)); // runner.run().await
+//! let mut socket = UdpSocket::new(stack)?;
+//! socket.bind(7)?;
+//! let (len, meta) = socket.recv_from(&mut buf).await?;
+//! socket.send_to(&buf[..len], meta.remote).await?;
+//! ```
+//!
+//! Everything runs on one executor thread: the handle is a `RefCell`, never
+//! borrowed across an `.await`. Without an executor, use the core
+//! [`crate::Stack`] directly — `poll` in a loop and call socket methods
+//! between polls — which is what this layer does for you.
+
+mod icmp;
+mod udp;
+
+use core::cell::RefCell;
+use core::future::{Future, poll_fn};
+use core::pin::pin;
+use core::task::Poll;
+
+use embassy_net_driver::Driver;
+use embassy_time::Timer;
+
+pub use icmp::{IcmpSocket, PingError};
+pub use udp::UdpSocket;
+
+use crate::iface::InterfaceId;
+use crate::time::Instant;
+
+/// Where the shared stack lives; put it in a `static` (e.g. `StaticCell`).
+#[derive(Debug)]
+pub struct StackCell<'a> {
+    inner: RefCell<crate::Stack<'a>>,
+}
+
+impl<'a> StackCell<'a> {
+    pub fn new(stack: crate::Stack<'a>) -> Self {
+        Self {
+            inner: RefCell::new(stack),
+        }
+    }
+}
+
+/// A handle to the shared stack: `Copy`, so every socket and task holds one.
+#[derive(Debug, Clone, Copy)]
+pub struct Stack<'a> {
+    cell: &'a RefCell<crate::Stack<'a>>,
+}
+
+impl<'a> Stack<'a> {
+    /// Runs `f` on the core stack (configuration, statistics, sans-IO socket calls).
+    pub fn with<R>(&self, f: impl FnOnce(&mut crate::Stack<'a>) -> R) -> R {
+        f(&mut self.cell.borrow_mut())
+    }
+
+    /// Waits until the first interface reports its link up.
+    pub async fn wait_link_up(&self) {
+        let mut timer_period = embassy_time::Duration::from_millis(10);
+        loop {
+            let up = self.with(|s| {
+                s.interface(InterfaceId::FIRST)
+                    .is_some_and(|i| i.is_link_up())
+            });
+            if up {
+                return;
+            }
+            Timer::after(timer_period).await;
+            timer_period = (timer_period * 2).min(embassy_time::Duration::from_millis(200));
+        }
+    }
+}
+
+/// Drives the stack with one driver (for the stack's first interface, or
+/// the one given to [`Runner::for_interface`]).
+#[derive(Debug)]
+pub struct Runner<'a, D: Driver> {
+    cell: &'a RefCell<crate::Stack<'a>>,
+    driver: D,
+    interface: InterfaceId,
+}
+
+/// Makes the handle and the runner for a stack in `cell`, driven by `driver`.
+pub fn new<'a, D: Driver>(cell: &'a StackCell<'a>, driver: D) -> (Stack<'a>, Runner<'a, D>) {
+    let stack = Stack { cell: &cell.inner };
+    let runner = Runner {
+        cell: &cell.inner,
+        driver,
+        interface: InterfaceId::FIRST,
+    };
+    (stack, runner)
+}
+
+impl<'a, D: Driver> Runner<'a, D> {
+    /// A runner for another interface of the same stack, with its own driver.
+    pub fn for_interface(stack: Stack<'a>, driver: D, interface: InterfaceId) -> Self {
+        Self {
+            cell: stack.cell,
+            driver,
+            interface,
+        }
+    }
+
+    /// Polls the stack forever: whenever the driver has frames, a socket
+    /// queued something, or a protocol timer is due.
+    pub async fn run(&mut self) -> ! {
+        poll_fn(|cx| {
+            let now = now();
+            let deadline = {
+                let mut stack = self.cell.borrow_mut();
+                stack.register_poll_waker(cx.waker());
+                stack.poll_interface(self.interface, now, &mut self.driver, cx)
+            };
+            if let Some(deadline) = deadline {
+                let mut timer = pin!(Timer::at(embassy_time::Instant::from_micros(
+                    deadline.as_micros()
+                )));
+                if timer.as_mut().poll(cx).is_ready() {
+                    cx.waker().wake_by_ref();
+                }
+            }
+            Poll::<()>::Pending
+        })
+        .await;
+        unreachable!("the runner's poll_fn never completes")
+    }
+}
+
+/// The stack's notion of now, from embassy-time.
+pub(crate) fn now() -> Instant {
+    Instant::from_micros(embassy_time::Instant::now().as_micros())
+}

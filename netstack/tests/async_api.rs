@@ -1,0 +1,115 @@
+//! The async API end to end: two stacks, each driven by its `Runner`, on one
+//! executor, joined by the virtual link (zero delay, so real time and the
+//! link's clock need not agree). Timers are embassy-time's std driver.
+#![cfg(all(feature = "std", feature = "async"))]
+
+use core::net::{IpAddr, Ipv4Addr};
+
+use duet_netstack::asynch::{self, IcmpSocket, PingError, StackCell, UdpSocket};
+use duet_netstack::driver::virtual_link::{LinkConfig, VirtualClock, VirtualLink};
+use duet_netstack::iface::{InterfaceConfig, Ipv4Cidr, Ipv4Config};
+use duet_netstack::{Config, Duration, EthernetAddress, Stack, StackResources};
+use embassy_futures::block_on;
+use embassy_futures::select::{Either, Either3, select, select3};
+
+const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xa];
+const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xb];
+const IP_A: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+const IP_B: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
+
+fn core_stack<'a>(
+    resources: &'a mut StackResources<32, 4>,
+    mac: [u8; 6],
+    ip: Ipv4Addr,
+) -> Stack<'a> {
+    let mut config = Config {
+        seed: u64::from(ip.octets()[3]),
+        ..Config::default()
+    };
+    config.neighbor.retransmit_interval = Duration::from_millis(50);
+    let mut stack = Stack::new(resources, config);
+    let ipv4 = Ipv4Config {
+        address: Ipv4Cidr::new(ip, 24),
+        gateway: None,
+    };
+    stack
+        .add_interface(InterfaceConfig {
+            hardware_address: EthernetAddress(mac),
+            ipv4: Some(ipv4),
+        })
+        .unwrap();
+    stack
+}
+
+#[test]
+fn udp_echo_and_ping_through_runners() {
+    let link = LinkConfig {
+        mac_a: MAC_A,
+        mac_b: MAC_B,
+        ..LinkConfig::default()
+    };
+    let (end_a, end_b) = VirtualLink::pair(VirtualClock::default(), 1, link);
+    let (mut res_a, mut res_b) = (StackResources::new(), StackResources::new());
+    let cell_a = StackCell::new(core_stack(&mut res_a, MAC_A, IP_A));
+    let cell_b = StackCell::new(core_stack(&mut res_b, MAC_B, IP_B));
+    let (stack_a, mut runner_a) = asynch::new(&cell_a, end_a);
+    let (stack_b, mut runner_b) = asynch::new(&cell_b, end_b);
+
+    let server = async {
+        let mut socket = UdpSocket::new(stack_b).unwrap();
+        socket.bind(7).unwrap();
+        let mut buf = [0u8; 1500];
+        loop {
+            let (len, meta) = socket.recv_from(&mut buf).await.unwrap();
+            socket.send_to(&buf[..len], meta.remote).await.unwrap();
+        }
+    };
+    let client = async {
+        stack_a.wait_link_up().await;
+        let mut socket = UdpSocket::new(stack_a).unwrap();
+        socket.bind(0).unwrap();
+        for n in 0..200u32 {
+            let payload: Vec<u8> = (0..(n % 1400 + 1)).map(|i| (i as u32 ^ n) as u8).collect();
+            socket.send_to(&payload, (IP_B, 7)).await.unwrap();
+            let echoed = socket
+                .recv_with(|data, meta| (data.to_vec(), meta.remote.port))
+                .await
+                .unwrap();
+            assert_eq!(echoed, (payload, 7));
+        }
+        let pinger = IcmpSocket::new(stack_a).unwrap();
+        let timeout = Duration::from_millis(500);
+        for seq in 0..5 {
+            let rtt = pinger
+                .ping(IpAddr::V4(IP_B), seq, b"async ping", timeout)
+                .await;
+            assert!(rtt.is_ok(), "{rtt:?}");
+        }
+        let nobody = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 99));
+        assert_eq!(
+            pinger.ping(nobody, 9, b"anyone?", timeout).await,
+            Err(PingError::Timeout)
+        );
+    };
+
+    match block_on(select3(
+        runner_a.run(),
+        runner_b.run(),
+        select(server, client),
+    )) {
+        Either3::Third(Either::Second(())) => {}
+        _ => panic!("only the client finishes"),
+    }
+    let (a, b) = (
+        stack_a.with(|s| s.stats().clone()),
+        stack_b.with(|s| s.stats().clone()),
+    );
+    assert_eq!(b.udp.rx_datagrams, 200);
+    assert_eq!(a.udp.rx_datagrams, 200);
+    assert_eq!(b.icmp.tx_echo_replies, 5);
+    assert_eq!(
+        a.arp.resolution_failures, 1,
+        "the unanswered ping's neighbour failed"
+    );
+    assert_eq!(stack_a.with(|s| s.pool_usage().0), 32, "no buffer leaked");
+}
