@@ -69,7 +69,7 @@ fn udp_echo_and_ping_through_runners() {
         let mut socket = UdpSocket::new(stack_a).unwrap();
         socket.bind(0).unwrap();
         for n in 0..200u32 {
-            let payload: Vec<u8> = (0..(n % 1400 + 1)).map(|i| (i as u32 ^ n) as u8).collect();
+            let payload: Vec<u8> = (0..(n % 1400 + 1)).map(|i| (i ^ n) as u8).collect();
             socket.send_to(&payload, (IP_B, 7)).await.unwrap();
             let echoed = socket
                 .recv_with(|data, meta| (data.to_vec(), meta.remote.port))
