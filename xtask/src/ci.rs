@@ -98,6 +98,11 @@ pub const STAGES: &[Stage] = &[
             "duet-netstack/std,duet-netstack/log",
         ])],
     },
+    // The README's demo must keep working: run it as a user would.
+    Stage {
+        name: "demo",
+        steps: &[Step::Cargo(&["run", "--quiet", "-p", "duet-sample-host"])],
+    },
     Stage {
         name: "no_std",
         steps: &[
@@ -350,7 +355,7 @@ mod tests {
         let names: Vec<_> = STAGES.iter().map(|s| s.name).collect();
         assert_eq!(
             names,
-            ["setup", "fmt", "clippy", "test", "no_std", "footprint"]
+            ["setup", "fmt", "clippy", "test", "demo", "no_std", "footprint"]
         );
         assert!(STAGES.iter().all(|s| !s.steps.is_empty()));
     }
