@@ -355,7 +355,15 @@ mod tests {
         let names: Vec<_> = STAGES.iter().map(|s| s.name).collect();
         assert_eq!(
             names,
-            ["setup", "fmt", "clippy", "test", "demo", "no_std", "footprint"]
+            [
+                "setup",
+                "fmt",
+                "clippy",
+                "test",
+                "demo",
+                "no_std",
+                "footprint"
+            ]
         );
         assert!(STAGES.iter().all(|s| !s.steps.is_empty()));
     }

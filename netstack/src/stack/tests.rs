@@ -671,3 +671,48 @@ fn bind_conflicts_and_connected_filtering() {
     b.remove_socket(first).unwrap();
     assert_eq!(b.udp(second).bind(7), Ok(7), "the port is free again");
 }
+
+#[test]
+fn checksum_offload_skips_software_checksums_both_ways() {
+    let mut rb = Resources::new();
+    let mut b = stack_on(&mut rb, MAC_B, IP_B);
+    let mut db = driver(MAC_B);
+    let mut caps = Capabilities::default();
+    caps.max_transmission_unit = 1514;
+    caps.checksum.ipv4 = embassy_net_driver::Checksum::None;
+    caps.checksum.udp = embassy_net_driver::Checksum::None;
+    caps.checksum.icmpv4 = embassy_net_driver::Checksum::None;
+    db.caps = Some(caps);
+    let socket = b.add_udp_socket().unwrap();
+    b.udp(socket).bind(7).unwrap();
+    b.poll(Instant::ZERO, &mut db);
+    db.outbox.clear();
+    // The hardware verified these already, so the stack must not look again.
+    let mut frame = udp_frame(IP_B, 7, b"offloaded");
+    frame[24] ^= 0xff;
+    frame[40] ^= 0xff;
+    db.inbox.push_back(frame);
+    b.poll(Instant::from_millis(1), &mut db);
+    let (len, meta) = b.udp(socket).recv_from(&mut [0u8; 32]).unwrap();
+    assert_eq!(len, 9);
+    b.udp(socket).send_to(b"reply", meta.remote).unwrap();
+    let ghost = b.add_udp_socket().unwrap();
+    b.udp(ghost)
+        .send_to(b"bcast", (Ipv4Addr::BROADCAST, 9))
+        .unwrap();
+    b.poll(Instant::from_millis(2), &mut db);
+    assert_eq!(
+        frames_of_kind(&db.outbox, EtherType::Ipv4),
+        1,
+        "the broadcast; the reply awaits ARP"
+    );
+    for sent in &db.outbox {
+        let eth = EthernetFrame::new_checked(&sent[..]).unwrap();
+        if eth.ethertype() != EtherType::Ipv4 {
+            continue;
+        }
+        let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+        assert_eq!(ip.checksum(), 0, "left for the hardware");
+        assert_eq!(UdpPacket::new_checked(ip.payload()).unwrap().checksum(), 0);
+    }
+}
