@@ -716,3 +716,54 @@ fn checksum_offload_skips_software_checksums_both_ways() {
         assert_eq!(UdpPacket::new_checked(ip.payload()).unwrap().checksum(), 0);
     }
 }
+
+#[test]
+fn aged_entries_are_confirmed_by_unicast_and_forgotten_when_silent() {
+    let (mut ra, mut rb) = (Resources::new(), Resources::new());
+    let (mut a, mut b) = (
+        stack_on(&mut ra, MAC_A, IP_A),
+        stack_on(&mut rb, MAC_B, IP_B),
+    );
+    let (mut da, mut db) = (driver(MAC_A), driver(MAC_B));
+    let socket = a.add_udp_socket().unwrap();
+    a.udp(socket).send_to(b"x", (IP_B, 9)).unwrap();
+    exchange(&mut a, &mut da, &mut b, &mut db, Instant::ZERO);
+    assert_eq!(a.neighbor(InterfaceId::FIRST, IP_B), Some(MAC_B));
+
+    // Past the reachable time, a send still goes out at once, with a unicast
+    // request to confirm the entry (RFC 1122 §2.3.2.1).
+    let later = Instant::ZERO + Config::default().neighbor.reachable_time + Duration::from_secs(1);
+    a.poll(later, &mut da);
+    a.udp(socket).send_to(b"y", (IP_B, 9)).unwrap();
+    a.poll(later, &mut da);
+    assert_eq!(frames_of_kind(&da.outbox, EtherType::Ipv4), 1);
+    assert_eq!(frames_of_kind(&da.outbox, EtherType::Arp), 1);
+    let probe = da
+        .outbox
+        .iter()
+        .find(|f| f[12..14] == [0x08, 0x06])
+        .unwrap();
+    assert_eq!(
+        EthernetFrame::new_checked(&probe[..]).unwrap().dst_addr(),
+        MAC_B
+    );
+    let requests_before = a.stats().arp.tx_requests;
+    // B stays silent: the probe is repeated, then the entry is dropped.
+    da.outbox.clear();
+    let mut now = later;
+    for _ in 0..5 {
+        now += Duration::from_secs(1);
+        a.poll(now, &mut da);
+    }
+    assert_eq!(
+        a.stats().arp.tx_requests - requests_before,
+        2,
+        "max_requests in all"
+    );
+    assert_eq!(a.neighbor(InterfaceId::FIRST, IP_B), None);
+    assert_eq!(
+        a.stats().arp.resolution_failures,
+        0,
+        "nothing was waiting on it"
+    );
+}
