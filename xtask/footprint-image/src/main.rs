@@ -62,7 +62,11 @@ impl Driver for OpaqueDriver {
         black_box(true).then(|| Tx(&mut self.frame[..]))
     }
     fn link_state(&mut self, _: &mut Context) -> LinkState {
-        if black_box(true) { LinkState::Up } else { LinkState::Down }
+        if black_box(true) {
+            LinkState::Up
+        } else {
+            LinkState::Down
+        }
     }
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
@@ -81,14 +85,30 @@ static DRIVER: StaticCell<OpaqueDriver> = StaticCell::new();
 fn main() -> ! {
     let resources = RESOURCES.init(StackResources::new());
     let driver = DRIVER.init(OpaqueDriver { frame: [0; 1514] });
-    let mut stack = Stack::new(resources, Config { seed: black_box(7), ..Config::default() });
+    let mut stack = Stack::new(
+        resources,
+        Config {
+            seed: black_box(7),
+            ..Config::default()
+        },
+    );
     let address = Ipv4Cidr::new(Ipv4Addr::new(192, 168, 1, 20), 24);
-    let ipv4 = Ipv4Config { address, gateway: Some(Ipv4Addr::new(192, 168, 1, 1)) };
+    let ipv4 = Ipv4Config {
+        address,
+        gateway: Some(Ipv4Addr::new(192, 168, 1, 1)),
+    };
     let hardware_address = EthernetAddress([0x02, 0, 0, 0, 0, 1]);
-    let _ = stack.add_interface(InterfaceConfig { hardware_address, ipv4: Some(ipv4) });
-    let Ok(udp) = stack.add_udp_socket() else { panic!() };
+    let _ = stack.add_interface(InterfaceConfig {
+        hardware_address,
+        ipv4: Some(ipv4),
+    });
+    let Ok(udp) = stack.add_udp_socket() else {
+        panic!()
+    };
     let _ = stack.udp(udp).bind(7);
-    let Ok(ping) = stack.add_icmp_socket() else { panic!() };
+    let Ok(ping) = stack.add_icmp_socket() else {
+        panic!()
+    };
 
     let mut millis = 0u64;
     let mut buffer = [0u8; 512];
