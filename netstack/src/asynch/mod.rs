@@ -2,7 +2,7 @@
 //! sockets share, and a [`Runner`] whose `run()` future drives the sans-IO
 //! core with the driver and embassy-time timers.
 //!
-//! ```ignore
+//! ```text
 //! static CELL: StaticCell<StackCell> = StaticCell::new();
 //! let cell = CELL.init(StackCell::new(core_stack));
 //! let (stack, mut runner) = duet_netstack::asynch::new(cell, driver);
