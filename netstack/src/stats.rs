@@ -98,6 +98,10 @@ counters! {
         tx_rate_limited,
         drop_malformed,
         drop_bad_checksum,
+        /// Messages of a type this host does not act on (redirect, timestamp,
+        /// router advertisement, unknown types). RFC 1122 §3.2.2 has them
+        /// discarded silently: no reply is sent, but they are still counted.
+        drop_unsupported_type,
         /// Echo requests to a broadcast or multicast address, ignored by policy.
         drop_broadcast_echo,
         /// Echo replies no ICMP socket was waiting for.

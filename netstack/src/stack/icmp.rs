@@ -50,7 +50,7 @@ impl<'a> Stack<'a> {
                 bump(&mut self.stats.icmp.rx_errors);
                 self.pool.free(packet);
             }
-            _ => self.pool.free(packet),
+            _ => self.drop_packet(packet, |s| &mut s.icmp.drop_unsupported_type),
         }
     }
 

@@ -671,3 +671,43 @@ fn bind_conflicts_and_connected_filtering() {
     b.remove_socket(first).unwrap();
     assert_eq!(b.udp(second).bind(7), Ok(7), "the port is free again");
 }
+
+/// An ICMP message from A to B with a valid checksum, as raw bytes.
+fn icmp_frame(msg_type: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut frame = std::vec![0u8; 14 + 20 + 8 + data.len()];
+    EthernetFrame::new_unchecked(&mut frame[..]).write_header(MAC_B, MAC_A, EtherType::Ipv4);
+    Ipv4Packet::new_unchecked(&mut frame[14..]).write_header(
+        IP_A,
+        IP_B,
+        IpProtocol::Icmp,
+        64,
+        (8 + data.len()) as u16,
+        1,
+    );
+    frame[34] = msg_type;
+    frame[35] = code;
+    frame[38..42].copy_from_slice(&rest);
+    frame[42..].copy_from_slice(data);
+    Icmpv4Packet::new_unchecked(&mut frame[34..]).fill_checksum();
+    frame
+}
+
+#[test]
+fn icmp_types_we_do_not_act_on_are_discarded_and_counted() {
+    let mut rb = Resources::new();
+    let mut b = stack_on(&mut rb, MAC_B, IP_B);
+    let mut db = driver(MAC_B);
+    b.poll(Instant::ZERO, &mut db);
+    db.outbox.clear();
+    // Timestamp request (RFC 792), redirect, router advertisement (RFC 1256), unassigned.
+    for msg_type in [13, 5, 9, 200] {
+        db.inbox
+            .push_back(icmp_frame(msg_type, 0, [0, 1, 0, 1], &[0; 12]));
+    }
+    b.poll(Instant::from_millis(1), &mut db);
+    let icmp = &b.stats().icmp;
+    assert_eq!(icmp.rx_messages, 4);
+    assert_eq!(icmp.drop_unsupported_type, 4);
+    assert!(db.outbox.is_empty(), "RFC 1122 §3.2.2: no reply");
+    assert_eq!(b.pool_usage().0, 16);
+}
