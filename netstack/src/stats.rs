@@ -47,6 +47,8 @@ counters! {
         tx_announcements,
         /// Not Ethernet/IPv4 ARP, truncated, or with a nonsensical sender.
         drop_malformed,
+        /// Our own ARP packets coming back (a hub, or a TAP reflecting them).
+        drop_looped_back,
         /// Another station claims one of our addresses (RFC 5227 §2.4).
         address_conflicts,
         /// Neighbours that never answered: pending packets were failed.

@@ -711,3 +711,20 @@ fn icmp_types_we_do_not_act_on_are_discarded_and_counted() {
     assert!(db.outbox.is_empty(), "RFC 1122 §3.2.2: no reply");
     assert_eq!(b.pool_usage().0, 16);
 }
+
+#[test]
+fn our_own_arp_coming_back_is_dropped_and_counted() {
+    let mut rb = Resources::new();
+    let mut b = stack_on(&mut rb, MAC_B, IP_B);
+    let mut db = driver(MAC_B);
+    b.poll(Instant::ZERO, &mut db);
+    // The gratuitous ARP B just sent, reflected back to it.
+    let announcement = db.outbox.pop_front().unwrap();
+    db.inbox.push_back(announcement);
+    b.poll(Instant::from_millis(1), &mut db);
+    let arp = &b.stats().arp;
+    assert_eq!((arp.rx_packets, arp.drop_looped_back), (1, 1));
+    assert_eq!((arp.drop_malformed, arp.address_conflicts), (0, 0));
+    assert!(db.outbox.is_empty());
+    assert_eq!(b.pool_usage().0, 16);
+}
