@@ -728,3 +728,23 @@ fn our_own_arp_coming_back_is_dropped_and_counted() {
     assert!(db.outbox.is_empty());
     assert_eq!(b.pool_usage().0, 16);
 }
+
+#[test]
+fn an_all_zero_echo_reply_gets_the_checksum_a_full_computation_gives() {
+    let mut rb = Resources::new();
+    let mut b = stack_on(&mut rb, MAC_B, IP_B);
+    let mut db = driver(MAC_B);
+    b.poll(Instant::ZERO, &mut db);
+    db.outbox.clear();
+    // Identifier 0, sequence 0, no data: the reply is all zero but for its
+    // checksum, which must be 0xffff (the sum of zeros is +0, RFC 1071).
+    db.inbox.push_back(icmp_frame(8, 0, [0; 4], &[]));
+    b.poll(Instant::from_millis(1), &mut db);
+    assert_eq!(db.outbox.len(), 1);
+    let eth = EthernetFrame::new_checked(&db.outbox[0][..]).unwrap();
+    let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+    let reply = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(reply.msg_type(), Icmpv4Type::EchoReply);
+    assert_eq!(reply.checksum(), 0xffff);
+    assert!(reply.verify_checksum());
+}
