@@ -47,6 +47,8 @@ counters! {
         tx_announcements,
         /// Not Ethernet/IPv4 ARP, truncated, or with a nonsensical sender.
         drop_malformed,
+        /// Our own ARP packets coming back (a hub, or a TAP reflecting them).
+        drop_looped_back,
         /// Another station claims one of our addresses (RFC 5227 §2.4).
         address_conflicts,
         /// Neighbours that never answered: pending packets were failed.
@@ -98,6 +100,10 @@ counters! {
         tx_rate_limited,
         drop_malformed,
         drop_bad_checksum,
+        /// Messages of a type this host does not act on (redirect, timestamp,
+        /// router advertisement, unknown types). RFC 1122 §3.2.2 has them
+        /// discarded silently: no reply is sent, but they are still counted.
+        drop_unsupported_type,
         /// Echo requests to a broadcast or multicast address, ignored by policy.
         drop_broadcast_echo,
         /// Echo replies no ICMP socket was waiting for.

@@ -31,8 +31,7 @@ impl Stack<'_> {
         let our_ip = interface.ipv4.map(|c| c.address.address());
         if sha == our_mac {
             // Our own frame looped back (a hub, or a TAP reflecting it).
-            self.pool.free(packet);
-            return;
+            return self.drop_packet(packet, |s| &mut s.arp.drop_looped_back);
         }
         if our_ip.is_some_and(|ip| ip == spa) {
             return self.drop_packet(packet, |s| &mut s.arp.address_conflicts);

@@ -50,7 +50,7 @@ impl<'a> Stack<'a> {
                 bump(&mut self.stats.icmp.rx_errors);
                 self.pool.free(packet);
             }
-            _ => self.pool.free(packet),
+            _ => self.drop_packet(packet, |s| &mut s.icmp.drop_unsupported_type),
         }
     }
 
@@ -80,6 +80,14 @@ impl<'a> Stack<'a> {
             let new_type_code = u16::from_be_bytes([u8::from(Icmpv4Type::EchoReply), icmp.code()]);
             let updated = checksum::update(icmp.checksum(), old_type_code, new_type_code);
             icmp.set_checksum(updated);
+            // When the reply is all zero (ident 0, seq 0, no data) the
+            // incremental form gives 0x0000 where a full computation gives
+            // 0xffff, and receivers that check the sum against 0xffff
+            // (RFC 1071 §2) reject it. Recomputing whenever the result is
+            // 0x0000 costs one pass in about 65,536 replies.
+            if updated == 0 {
+                icmp.fill_checksum();
+            }
         } else {
             icmp.set_checksum(0);
         }

@@ -767,3 +767,80 @@ fn aged_entries_are_confirmed_by_unicast_and_forgotten_when_silent() {
         "nothing was waiting on it"
     );
 }
+
+/// An ICMP message from A to B with a valid checksum, as raw bytes.
+fn icmp_frame(msg_type: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut frame = std::vec![0u8; 14 + 20 + 8 + data.len()];
+    EthernetFrame::new_unchecked(&mut frame[..]).write_header(MAC_B, MAC_A, EtherType::Ipv4);
+    Ipv4Packet::new_unchecked(&mut frame[14..]).write_header(
+        IP_A,
+        IP_B,
+        IpProtocol::Icmp,
+        64,
+        (8 + data.len()) as u16,
+        1,
+    );
+    frame[34] = msg_type;
+    frame[35] = code;
+    frame[38..42].copy_from_slice(&rest);
+    frame[42..].copy_from_slice(data);
+    Icmpv4Packet::new_unchecked(&mut frame[34..]).fill_checksum();
+    frame
+}
+
+#[test]
+fn icmp_types_we_do_not_act_on_are_discarded_and_counted() {
+    let mut rb = Resources::new();
+    let mut b = stack_on(&mut rb, MAC_B, IP_B);
+    let mut db = driver(MAC_B);
+    b.poll(Instant::ZERO, &mut db);
+    db.outbox.clear();
+    // Timestamp request (RFC 792), redirect, router advertisement (RFC 1256), unassigned.
+    for msg_type in [13, 5, 9, 200] {
+        db.inbox
+            .push_back(icmp_frame(msg_type, 0, [0, 1, 0, 1], &[0; 12]));
+    }
+    b.poll(Instant::from_millis(1), &mut db);
+    let icmp = &b.stats().icmp;
+    assert_eq!(icmp.rx_messages, 4);
+    assert_eq!(icmp.drop_unsupported_type, 4);
+    assert!(db.outbox.is_empty(), "RFC 1122 §3.2.2: no reply");
+    assert_eq!(b.pool_usage().0, 16);
+}
+
+#[test]
+fn our_own_arp_coming_back_is_dropped_and_counted() {
+    let mut rb = Resources::new();
+    let mut b = stack_on(&mut rb, MAC_B, IP_B);
+    let mut db = driver(MAC_B);
+    b.poll(Instant::ZERO, &mut db);
+    // The gratuitous ARP B just sent, reflected back to it.
+    let announcement = db.outbox.pop_front().unwrap();
+    db.inbox.push_back(announcement);
+    b.poll(Instant::from_millis(1), &mut db);
+    let arp = &b.stats().arp;
+    assert_eq!((arp.rx_packets, arp.drop_looped_back), (1, 1));
+    assert_eq!((arp.drop_malformed, arp.address_conflicts), (0, 0));
+    assert!(db.outbox.is_empty());
+    assert_eq!(b.pool_usage().0, 16);
+}
+
+#[test]
+fn an_all_zero_echo_reply_gets_the_checksum_a_full_computation_gives() {
+    let mut rb = Resources::new();
+    let mut b = stack_on(&mut rb, MAC_B, IP_B);
+    let mut db = driver(MAC_B);
+    b.poll(Instant::ZERO, &mut db);
+    db.outbox.clear();
+    // Identifier 0, sequence 0, no data: the reply is all zero but for its
+    // checksum, which must be 0xffff (the sum of zeros is +0, RFC 1071).
+    db.inbox.push_back(icmp_frame(8, 0, [0; 4], &[]));
+    b.poll(Instant::from_millis(1), &mut db);
+    assert_eq!(db.outbox.len(), 1);
+    let eth = EthernetFrame::new_checked(&db.outbox[0][..]).unwrap();
+    let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+    let reply = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(reply.msg_type(), Icmpv4Type::EchoReply);
+    assert_eq!(reply.checksum(), 0xffff);
+    assert!(reply.verify_checksum());
+}
