@@ -1,28 +1,21 @@
 //! ICMP echo ("ping") socket state (RFC 792). Each socket owns one echo
 //! identifier; replies carrying it are queued here as pool packets.
 
-use super::waker::WakerSlot;
-use crate::pool::PacketQueue;
+use super::datagram_queue::DatagramQueue;
 
 /// One ICMP echo socket.
 #[derive(Debug, Clone)]
 pub struct IcmpSocket {
     /// The echo identifier this socket sends with and receives on; 0 = unbound.
     pub(crate) ident: u16,
-    pub(crate) rx_queue: PacketQueue,
-    pub(crate) rx_limit: u16,
-    pub(crate) rx_waker: WakerSlot,
-    pub(crate) tx_waker: WakerSlot,
+    pub(crate) queue: DatagramQueue,
 }
 
 impl IcmpSocket {
     pub(crate) const fn new(rx_limit: u16) -> Self {
         Self {
             ident: 0,
-            rx_queue: PacketQueue::new(),
-            rx_limit,
-            rx_waker: WakerSlot::EMPTY,
-            tx_waker: WakerSlot::EMPTY,
+            queue: DatagramQueue::new(rx_limit),
         }
     }
 }

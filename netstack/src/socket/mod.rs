@@ -4,6 +4,7 @@
 //! names a slot. Ports and ICMP identifiers are found through sorted tables
 //! ([`port_table`]), never by scanning the sockets.
 
+pub mod datagram_queue;
 mod error;
 #[cfg(feature = "icmp")]
 pub mod icmp;
@@ -38,6 +39,17 @@ pub enum SocketSlot {
 
 impl SocketSlot {
     pub const EMPTY: SocketSlot = SocketSlot::Empty;
+
+    /// The receive queue of a datagram socket.
+    pub(crate) fn queue_mut(&mut self) -> Option<&mut datagram_queue::DatagramQueue> {
+        match self {
+            SocketSlot::Empty => None,
+            #[cfg(feature = "udp")]
+            SocketSlot::Udp(socket) => Some(&mut socket.queue),
+            #[cfg(feature = "icmp")]
+            SocketSlot::Icmp(socket) => Some(&mut socket.queue),
+        }
+    }
 }
 
 /// All sockets of a stack, with their demultiplexing tables.

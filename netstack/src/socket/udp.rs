@@ -4,9 +4,8 @@
 
 use core::net::IpAddr;
 
-use super::waker::WakerSlot;
+use super::datagram_queue::DatagramQueue;
 use crate::endpoint::IpEndpoint;
-use crate::pool::PacketQueue;
 
 /// One UDP socket: its binding and its queue of received datagrams, which
 /// are pool packets read in place.
@@ -19,12 +18,8 @@ pub struct UdpSocket {
     /// Set by `connect`: only this peer's datagrams are accepted, and it is the
     /// default destination.
     pub(crate) remote: Option<IpEndpoint>,
-    pub(crate) rx_queue: PacketQueue,
-    /// Most datagrams queued at once, so one busy socket cannot drain the pool.
-    pub(crate) rx_limit: u16,
+    pub(crate) queue: DatagramQueue,
     pub(crate) stats: UdpSocketStats,
-    pub(crate) rx_waker: WakerSlot,
-    pub(crate) tx_waker: WakerSlot,
 }
 
 impl UdpSocket {
@@ -33,15 +28,12 @@ impl UdpSocket {
             local_port: 0,
             local_addr: None,
             remote: None,
-            rx_queue: PacketQueue::new(),
-            rx_limit,
+            queue: DatagramQueue::new(rx_limit),
             stats: UdpSocketStats {
                 rx_datagrams: 0,
                 tx_datagrams: 0,
                 rx_dropped: 0,
             },
-            rx_waker: WakerSlot::EMPTY,
-            tx_waker: WakerSlot::EMPTY,
         }
     }
 

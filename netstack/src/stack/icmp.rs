@@ -7,6 +7,7 @@ use core::task::{Context, Poll};
 use super::Stack;
 use super::ingress::{Cast, Ipv4Meta};
 use crate::pool::PacketId;
+use crate::socket::datagram_queue::QueueFull;
 use crate::socket::icmp::{EchoReply, IcmpSocket};
 use crate::socket::{BindError, RecvError, SendError, SocketHandle, SocketSlot};
 use crate::stack::StackError;
@@ -184,12 +185,10 @@ impl<'a> Stack<'a> {
         let Some(socket) = socket else {
             return self.drop_packet(packet, |s| &mut s.icmp.drop_no_socket);
         };
-        if socket.rx_queue.len() >= usize::from(socket.rx_limit) {
-            return self.drop_packet(packet, |s| &mut s.icmp.drop_queue_full);
-        }
         self.pool.set_offsets(&packet, meta.network, meta.transport);
-        socket.rx_queue.push_back(&mut self.pool, packet);
-        socket.rx_waker.wake();
+        if let Err(QueueFull(packet)) = socket.queue.push(&mut self.pool, packet) {
+            self.drop_packet(packet, |s| &mut s.icmp.drop_queue_full);
+        }
     }
 
     /// Creates an ICMP echo socket.
@@ -287,40 +286,31 @@ impl Icmp<'_, '_> {
             Some(SocketSlot::Icmp(socket)) => socket,
             _ => return Err(RecvError::InvalidState),
         };
-        let (frame, network, transport) = socket
-            .rx_queue
-            .front(&stack.pool)
-            .ok_or(RecvError::WouldBlock)?;
-        let ip = Ipv4Packet::new_unchecked(&frame[network..]);
-        let message_len = ip.payload().len();
-        let icmp = Icmpv4Packet::new_unchecked(&frame[transport..transport + message_len]);
-        let reply = EchoReply {
-            from: IpAddr::V4(ip.src_addr()),
-            seq: icmp.echo_seq(),
-            payload: icmp.data(),
-        };
-        let result = read(reply);
-        if let Some(packet) = socket.rx_queue.pop_front(&mut stack.pool) {
-            stack.pool.free(packet);
-        }
-        Ok(result)
+        socket
+            .queue
+            .read_front(&mut stack.pool, |frame, network, transport| {
+                let ip = Ipv4Packet::new_unchecked(&frame[network..]);
+                let message_len = ip.payload().len();
+                let icmp = Icmpv4Packet::new_unchecked(&frame[transport..transport + message_len]);
+                read(EchoReply {
+                    from: IpAddr::V4(ip.src_addr()),
+                    seq: icmp.echo_seq(),
+                    payload: icmp.data(),
+                })
+            })
+            .ok_or(RecvError::WouldBlock)
     }
 
     /// Ready when a reply is queued; otherwise remembers the task.
     pub fn poll_recv_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match self.socket() {
-            Some(socket) if socket.rx_queue.is_empty() => {
-                socket.rx_waker.register(cx.waker());
-                Poll::Pending
-            }
-            _ => Poll::Ready(()),
-        }
+        self.socket()
+            .map_or(Poll::Ready(()), |s| s.queue.poll_ready(cx))
     }
 
     /// Remembers the task to wake when a refused send may succeed.
     pub fn register_send_waker(&mut self, cx: &mut Context<'_>) {
         if let Some(socket) = self.socket() {
-            socket.tx_waker.register(cx.waker());
+            socket.queue.register_sender(cx.waker());
         }
     }
 }

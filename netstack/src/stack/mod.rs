@@ -279,27 +279,16 @@ impl<'a> Stack<'a> {
             .sockets
             .get_mut(handle)
             .ok_or(StackError::InvalidHandle)?;
-        let removed = core::mem::replace(slot, SocketSlot::Empty);
+        let mut removed = core::mem::replace(slot, SocketSlot::Empty);
+        if let Some(queue) = removed.queue_mut() {
+            queue.close(&mut self.pool);
+        }
         match removed {
             SocketSlot::Empty => return Err(StackError::InvalidHandle),
             #[cfg(feature = "udp")]
-            SocketSlot::Udp(mut socket) => {
-                socket.rx_queue.free_all(&mut self.pool);
-                if socket.local_port != 0 {
-                    self.sockets.udp_ports.remove(socket.local_port);
-                }
-                socket.rx_waker.wake();
-                socket.tx_waker.wake();
-            }
+            SocketSlot::Udp(socket) => self.sockets.udp_ports.remove(socket.local_port),
             #[cfg(feature = "icmp")]
-            SocketSlot::Icmp(mut socket) => {
-                socket.rx_queue.free_all(&mut self.pool);
-                if socket.ident != 0 {
-                    self.sockets.icmp_idents.remove(socket.ident);
-                }
-                socket.rx_waker.wake();
-                socket.tx_waker.wake();
-            }
+            SocketSlot::Icmp(socket) => self.sockets.icmp_idents.remove(socket.ident),
         }
         Ok(())
     }
@@ -439,12 +428,8 @@ impl<'a> Stack<'a> {
     /// the refused tasks may try again.
     fn wake_senders(&mut self) {
         for slot in self.sockets.slots.iter_mut() {
-            match slot {
-                SocketSlot::Empty => {}
-                #[cfg(feature = "udp")]
-                SocketSlot::Udp(socket) => socket.tx_waker.wake(),
-                #[cfg(feature = "icmp")]
-                SocketSlot::Icmp(socket) => socket.tx_waker.wake(),
+            if let Some(queue) = slot.queue_mut() {
+                queue.wake_sender();
             }
         }
     }

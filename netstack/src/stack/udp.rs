@@ -10,6 +10,7 @@ use super::Stack;
 use super::ingress::{Cast, Ipv4Meta};
 use crate::endpoint::IpEndpoint;
 use crate::pool::PacketId;
+use crate::socket::datagram_queue::QueueFull;
 use crate::socket::udp::{UdpMetadata, UdpSocket, UdpSocketStats};
 use crate::socket::{BindError, RecvError, SendError, SocketHandle, SocketSlot};
 use crate::stack::StackError;
@@ -64,18 +65,13 @@ impl<'a> Stack<'a> {
             self.pool.free(packet);
             return;
         };
-        if socket.rx_queue.len() >= usize::from(socket.rx_limit) {
+        let payload = meta.transport + UdpPacket::<&[u8]>::HEADER_LEN;
+        self.pool.set_offsets(&packet, meta.network, payload);
+        if let Err(QueueFull(packet)) = socket.queue.push(&mut self.pool, packet) {
             socket.stats.rx_dropped = socket.stats.rx_dropped.wrapping_add(1);
             return self.drop_packet(packet, |s| &mut s.udp.drop_queue_full);
         }
         socket.stats.rx_datagrams = socket.stats.rx_datagrams.wrapping_add(1);
-        self.pool.set_offsets(
-            &packet,
-            meta.network,
-            meta.transport + UdpPacket::<&[u8]>::HEADER_LEN,
-        );
-        socket.rx_queue.push_back(&mut self.pool, packet);
-        socket.rx_waker.wake();
         bump(&mut self.stats.udp.rx_datagrams);
     }
 
@@ -224,16 +220,13 @@ impl Udp<'_, '_> {
             Some(SocketSlot::Udp(socket)) => socket,
             _ => return Err(RecvError::InvalidState),
         };
-        let (frame, network, payload) = socket
-            .rx_queue
-            .front(&stack.pool)
-            .ok_or(RecvError::WouldBlock)?;
-        let (datagram, meta) = read_queued_datagram(frame, network, payload);
-        let result = read(datagram, meta);
-        if let Some(packet) = socket.rx_queue.pop_front(&mut stack.pool) {
-            stack.pool.free(packet);
-        }
-        Ok(result)
+        socket
+            .queue
+            .read_front(&mut stack.pool, |frame, network, payload| {
+                let (datagram, meta) = read_queued_datagram(frame, network, payload);
+                read(datagram, meta)
+            })
+            .ok_or(RecvError::WouldBlock)
     }
 
     /// Copies the oldest queued datagram into `buffer`: its length and origin.
@@ -251,13 +244,13 @@ impl Udp<'_, '_> {
 
     /// Number of datagrams waiting.
     pub fn recv_queue_len(&mut self) -> usize {
-        self.socket().map_or(0, |s| s.rx_queue.len())
+        self.socket().map_or(0, |s| s.queue.len())
     }
 
     /// Changes how many datagrams may wait unread.
     pub fn set_recv_queue_limit(&mut self, limit: u16) {
         if let Some(socket) = self.socket() {
-            socket.rx_limit = limit;
+            socket.queue.set_limit(limit);
         }
     }
 
@@ -268,19 +261,14 @@ impl Udp<'_, '_> {
 
     /// Ready when a datagram is queued; otherwise remembers the task.
     pub fn poll_recv_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match self.socket() {
-            Some(socket) if socket.rx_queue.is_empty() => {
-                socket.rx_waker.register(cx.waker());
-                Poll::Pending
-            }
-            _ => Poll::Ready(()),
-        }
+        self.socket()
+            .map_or(Poll::Ready(()), |s| s.queue.poll_ready(cx))
     }
 
     /// Remembers the task to wake when a refused send may succeed.
     pub fn register_send_waker(&mut self, cx: &mut Context<'_>) {
         if let Some(socket) = self.socket() {
-            socket.tx_waker.register(cx.waker());
+            socket.queue.register_sender(cx.waker());
         }
     }
 }
