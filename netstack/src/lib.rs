@@ -24,6 +24,8 @@ pub mod rand;
 pub mod socket;
 pub mod stack;
 pub mod stats;
+#[cfg(feature = "tcp")]
+pub mod tcp;
 pub mod time;
 pub mod wire;
 

@@ -1,0 +1,16 @@
+//! TCP (RFC 9293) for duet-netstack: the sans-IO connection engine and the
+//! pieces it is built from.
+//!
+//! Each piece is a file of its own, in the order a segment meets them:
+//! sequence arithmetic (`seq`), the byte rings in the caller's memory
+//! (`ring`), out-of-order reassembly (`assembler`), the SACK scoreboard
+//! (`sack`), the retransmission timer (`rtt`), congestion control
+//! (`congestion`), and initial sequence numbers (`isn`).
+
+pub mod assembler;
+pub mod congestion;
+pub mod isn;
+pub mod ring;
+pub mod rtt;
+pub mod sack;
+pub mod seq;
