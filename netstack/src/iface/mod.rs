@@ -98,6 +98,7 @@ pub struct InterfaceConfig {
 pub(crate) struct ChecksumPolicy {
     pub ipv4: (bool, bool),
     pub udp: (bool, bool),
+    pub tcp: (bool, bool),
     pub icmpv4: (bool, bool),
 }
 
@@ -105,6 +106,7 @@ impl ChecksumPolicy {
     pub const SOFTWARE: Self = Self {
         ipv4: (true, true),
         udp: (true, true),
+        tcp: (true, true),
         icmpv4: (true, true),
     };
 
@@ -118,6 +120,7 @@ impl ChecksumPolicy {
         Self {
             ipv4: Self::split(caps.checksum.ipv4),
             udp: Self::split(caps.checksum.udp),
+            tcp: Self::split(caps.checksum.tcp),
             icmpv4: Self::split(caps.checksum.icmpv4),
         }
     }

@@ -22,6 +22,17 @@ enum NextHop {
     Link(EthernetAddress),
 }
 
+/// A datagram between [`Stack::begin_ipv4`] and [`Stack::finish_ipv4`].
+#[derive(Debug)]
+#[must_use = "a datagram being built must be finished, or its packet leaks"]
+pub(super) struct OutgoingDatagram {
+    packet: PacketId,
+    route: Route,
+    /// The source address routing chose (transport checksums need it).
+    pub src: Ipv4Addr,
+    pub checksums: TransportChecksums,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Route {
     iface: usize,
@@ -81,7 +92,7 @@ impl Stack<'_> {
 
     /// Builds and queues one IPv4 datagram of `payload_len` bytes for `dst`.
     /// `write` fills the IPv4 payload given the chosen source address; it
-    /// computes its own checksum if `compute_checksum` says so.
+    /// computes its own checksum if `checksums` says software must.
     pub(super) fn send_ipv4(
         &mut self,
         dst: Ipv4Addr,
@@ -89,6 +100,22 @@ impl Stack<'_> {
         payload_len: usize,
         write: impl FnOnce(&mut [u8], Ipv4Addr, TransportChecksums),
     ) -> Result<(), SendError> {
+        let datagram = self.begin_ipv4(dst, protocol, payload_len)?;
+        write(self.transport_mut(&datagram), datagram.src, datagram.checksums);
+        self.finish_ipv4(datagram)
+    }
+
+    /// First half of sending: routes, checks room, takes a pool packet and
+    /// writes the Ethernet and IPv4 headers. The caller writes the transport
+    /// part into [`transport_mut`](Self::transport_mut), then calls
+    /// [`finish_ipv4`](Self::finish_ipv4). Split so a transport can fill the
+    /// packet from other stack memory (TCP's send ring) while it is built.
+    pub(super) fn begin_ipv4(
+        &mut self,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        payload_len: usize,
+    ) -> Result<OutgoingDatagram, SendError> {
         let route = match self.route(dst) {
             Ok(route) => route,
             Err(error) => {
@@ -112,11 +139,7 @@ impl Stack<'_> {
         };
         let (our_mac, policy) = (interface.hardware_address, interface.checksum);
         let ident = self.next_ipv4_ident();
-        let ttl = if dst.is_multicast() {
-            1
-        } else {
-            self.config.ttl
-        };
+        let ttl = if dst.is_multicast() { 1 } else { self.config.ttl };
         let frame = self.pool.resize(&packet, TRANSPORT_OFFSET + payload_len);
         EthernetFrame::new_unchecked(&mut frame[..]).write_header(
             EthernetAddress::BROADCAST,
@@ -131,8 +154,19 @@ impl Stack<'_> {
         let checksums = TransportChecksums {
             udp: policy.udp.1,
             icmpv4: policy.icmpv4.1,
+            tcp: policy.tcp.1,
         };
-        write(&mut frame[TRANSPORT_OFFSET..], route.src, checksums);
+        Ok(OutgoingDatagram { packet, route, src: route.src, checksums })
+    }
+
+    /// The transport part of a datagram being built.
+    pub(super) fn transport_mut(&mut self, datagram: &OutgoingDatagram) -> &mut [u8] {
+        &mut self.pool.frame_mut(&datagram.packet)[TRANSPORT_OFFSET..]
+    }
+
+    /// Second half of sending: hands the datagram to the link.
+    pub(super) fn finish_ipv4(&mut self, datagram: OutgoingDatagram) -> Result<(), SendError> {
+        let OutgoingDatagram { packet, route, .. } = datagram;
         bump(&mut self.stats.ipv4.tx_packets);
         match route.next_hop {
             NextHop::Link(mac) => {
@@ -195,7 +229,10 @@ impl Stack<'_> {
 /// Which transport checksums software must fill in (the rest the hardware does).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct TransportChecksums {
+    #[cfg_attr(not(feature = "udp"), allow(dead_code))]
     pub udp: bool,
+    #[cfg_attr(not(feature = "tcp"), allow(dead_code))]
+    pub tcp: bool,
     #[cfg_attr(not(feature = "icmp"), allow(dead_code))]
     pub icmpv4: bool,
 }
