@@ -26,6 +26,7 @@ pub use arp::{ArpOperation, ArpPacket};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, VlanTag};
 pub use icmpv4::{Icmpv4Packet, Icmpv4Type};
 pub use ipv4::{IpProtocol, Ipv4Packet};
+pub use tcp::{SeqNumber, TcpFlags, TcpPacket};
 pub use udp::UdpPacket;
 
 use core::fmt;
