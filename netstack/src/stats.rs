@@ -127,6 +127,41 @@ counters! {
 }
 
 counters! {
+    /// TCP (RFC 9293), all connections together; each socket has its own too.
+    TcpStats {
+        rx_segments,
+        tx_segments,
+        retransmissions,
+        /// Loss recoveries entered by duplicate ACKs or SACK (RFC 5681, 6675).
+        fast_recoveries,
+        /// Connections dropped by retransmission, keepalive or user timeouts.
+        timeouts,
+        drop_malformed,
+        drop_bad_checksum,
+        /// To a broadcast or multicast address: TCP is unicast only.
+        drop_not_unicast,
+        /// A SYN for a listener whose backlog or memory was full: dropped so
+        /// the peer retries, never reset.
+        drop_backlog_full,
+        /// Outside the receive window (answered with an ACK).
+        drop_out_of_window,
+        /// Rejected by PAWS (RFC 7323 §5).
+        drop_paws,
+        /// RSTs received that ended a connection.
+        rx_resets,
+        /// RSTs sent because no socket wanted the segment (RFC 9293 §3.10.7.1).
+        tx_resets_no_socket,
+        /// RSTs sent for an unacceptable ACK in SYN-SENT/SYN-RECEIVED.
+        tx_resets_bad_ack,
+        /// RSTs sent because the application aborted.
+        tx_resets_abort,
+        /// Challenge ACKs sent (RFC 5961) and ones the rate limit withheld.
+        tx_challenge_acks,
+        challenge_acks_limited,
+    }
+}
+
+counters! {
     /// The packet pool.
     PoolStats {
         /// A packet was needed (receive, send, reply) and none was free.
@@ -143,6 +178,7 @@ pub struct Stats {
     pub ipv4: Ipv4Stats,
     pub icmp: IcmpStats,
     pub udp: UdpStats,
+    pub tcp: TcpStats,
     pub pool: PoolStats,
 }
 

@@ -90,6 +90,21 @@ impl Stack<'_> {
             .ok_or(SendError::NoRoute)
     }
 
+    /// The interface that reaches `dst`.
+    pub(super) fn route_interface(&self, dst: Ipv4Addr) -> Result<usize, SendError> {
+        self.route(dst).map(|route| route.iface)
+    }
+
+    /// Our source address toward `dst`, and the largest TCP payload its
+    /// interface carries (IP MTU less 40 bytes of IPv4 and TCP headers).
+    pub(super) fn route_source(&self, dst: Ipv4Addr) -> Result<(Ipv4Addr, u16), SendError> {
+        let route = self.route(dst)?;
+        Ok((
+            route.src,
+            self.interfaces[route.iface].ip_mtu.saturating_sub(40),
+        ))
+    }
+
     /// Builds and queues one IPv4 datagram of `payload_len` bytes for `dst`.
     /// `write` fills the IPv4 payload given the chosen source address; it
     /// computes its own checksum if `checksums` says software must.
@@ -101,7 +116,11 @@ impl Stack<'_> {
         write: impl FnOnce(&mut [u8], Ipv4Addr, TransportChecksums),
     ) -> Result<(), SendError> {
         let datagram = self.begin_ipv4(dst, protocol, payload_len)?;
-        write(self.transport_mut(&datagram), datagram.src, datagram.checksums);
+        write(
+            self.transport_mut(&datagram),
+            datagram.src,
+            datagram.checksums,
+        );
         self.finish_ipv4(datagram)
     }
 
@@ -139,7 +158,11 @@ impl Stack<'_> {
         };
         let (our_mac, policy) = (interface.hardware_address, interface.checksum);
         let ident = self.next_ipv4_ident();
-        let ttl = if dst.is_multicast() { 1 } else { self.config.ttl };
+        let ttl = if dst.is_multicast() {
+            1
+        } else {
+            self.config.ttl
+        };
         let frame = self.pool.resize(&packet, TRANSPORT_OFFSET + payload_len);
         EthernetFrame::new_unchecked(&mut frame[..]).write_header(
             EthernetAddress::BROADCAST,
@@ -156,12 +179,17 @@ impl Stack<'_> {
             icmpv4: policy.icmpv4.1,
             tcp: policy.tcp.1,
         };
-        Ok(OutgoingDatagram { packet, route, src: route.src, checksums })
+        Ok(OutgoingDatagram {
+            packet,
+            route,
+            src: route.src,
+            checksums,
+        })
     }
 
     /// The transport part of a datagram being built.
     pub(super) fn transport_mut(&mut self, datagram: &OutgoingDatagram) -> &mut [u8] {
-        &mut self.pool.frame_mut(&datagram.packet)[TRANSPORT_OFFSET..]
+        transport_of(&mut self.pool, datagram)
     }
 
     /// Second half of sending: hands the datagram to the link.
@@ -224,6 +252,14 @@ impl Stack<'_> {
             .push_back(&mut self.pool, packet);
         self.poll_waker.wake();
     }
+}
+
+/// The transport part of a datagram being built, borrowing only the pool.
+pub(super) fn transport_of<'p>(
+    pool: &'p mut crate::pool::PacketPool<'_>,
+    datagram: &OutgoingDatagram,
+) -> &'p mut [u8] {
+    &mut pool.frame_mut(&datagram.packet)[TRANSPORT_OFFSET..]
 }
 
 /// Which transport checksums software must fill in (the rest the hardware does).

@@ -78,6 +78,8 @@ impl Stack<'_> {
             IpProtocol::Icmp => self.process_icmp(iface, packet, meta),
             #[cfg(feature = "udp")]
             IpProtocol::Udp => self.process_udp(iface, packet, meta),
+            #[cfg(feature = "tcp")]
+            IpProtocol::Tcp => self.process_tcp(iface, packet, meta),
             _ => {
                 bump(&mut self.stats.ipv4.drop_unknown_protocol);
                 #[cfg(feature = "icmp")]

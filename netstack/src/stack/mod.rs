@@ -14,6 +14,8 @@ mod egress;
 mod icmp;
 mod ingress;
 mod rate_limit;
+#[cfg(feature = "tcp")]
+mod tcp;
 #[cfg(feature = "udp")]
 mod udp;
 
@@ -36,6 +38,8 @@ use crate::wire::EthernetAddress;
 #[cfg(feature = "icmp")]
 pub use icmp::Icmp;
 pub use rate_limit::RateLimiter;
+#[cfg(feature = "tcp")]
+pub use tcp::{Listener, ListenerHandle, Tcp, TcpHandle, TcpResources};
 #[cfg(feature = "udp")]
 pub use udp::Udp;
 
@@ -60,6 +64,9 @@ pub struct Config {
     /// Answer echo requests sent to a broadcast or multicast address
     /// (off by default, as RFC 1122 §3.2.2.6 permits, against smurf attacks).
     pub answer_broadcast_echo: bool,
+    /// TCP tunables (timers, options offered, congestion control).
+    #[cfg(feature = "tcp")]
+    pub tcp: crate::tcp::TcpConfig,
     /// Frames taken from the driver per `poll`, so a flood cannot starve
     /// transmission and timers; `poll` returns `now` when it stopped early.
     pub rx_budget: u16,
@@ -77,6 +84,8 @@ impl Default for Config {
             icmp_error_burst: 10,
             answer_broadcast_echo: false,
             rx_budget: 32,
+            #[cfg(feature = "tcp")]
+            tcp: crate::tcp::TcpConfig::default(),
         }
     }
 }
@@ -166,6 +175,12 @@ pub struct Stack<'a> {
     /// A send was refused for lack of queue room or buffers since the last
     /// transmission; waking senders is deferred to when room appears.
     senders_blocked: bool,
+    /// TCP sockets, listeners and ring memory (empty until `enable_tcp`).
+    #[cfg(feature = "tcp")]
+    tcp: tcp::TcpPart<'a>,
+    /// Tasks waiting in `accept`.
+    #[cfg(feature = "tcp")]
+    accept_waker: WakerSlot,
 }
 
 impl<'a> Stack<'a> {
@@ -175,6 +190,8 @@ impl<'a> Stack<'a> {
         config: Config,
     ) -> Self {
         let mut rng = Rng::new(config.seed);
+        #[cfg(feature = "tcp")]
+        let tcp_config = config.tcp.clone();
         let next_ident = rng.next_u32() as u16;
         let icmp_errors = RateLimiter::new(config.icmp_errors_per_second, config.icmp_error_burst);
         let neighbors = resources.neighbors.as_flattened_mut();
@@ -202,6 +219,10 @@ impl<'a> Stack<'a> {
             now: Instant::ZERO,
             poll_waker: WakerSlot::EMPTY,
             senders_blocked: false,
+            #[cfg(feature = "tcp")]
+            tcp: tcp::TcpPart::empty(tcp_config),
+            #[cfg(feature = "tcp")]
+            accept_waker: WakerSlot::EMPTY,
         }
     }
 
@@ -359,7 +380,7 @@ impl<'a> Stack<'a> {
         }
 
         self.run_timers(index);
-        self.transmit(index, driver, cx);
+        self.transmit_all(index, driver, cx);
 
         if budget == 0 {
             return Some(self.now);
@@ -397,9 +418,27 @@ impl<'a> Stack<'a> {
         }
     }
 
-    fn transmit<D: Driver>(&mut self, index: usize, driver: &mut D, cx: &mut Context<'_>) {
+    /// Hands queued frames to the driver; while it takes them, lets the
+    /// transports that were held back by a full queue fill it again.
+    fn transmit_all<D: Driver>(&mut self, index: usize, driver: &mut D, cx: &mut Context<'_>) {
+        #[cfg(feature = "tcp")]
+        self.run_tcp();
+        for _ in 0..8 {
+            let refilled = self.senders_blocked;
+            if !self.transmit(index, driver, cx) || !refilled {
+                return;
+            }
+            #[cfg(feature = "tcp")]
+            self.run_tcp();
+        }
+    }
+
+    /// Hands queued frames to the driver; false when it stopped taking them.
+    fn transmit<D: Driver>(&mut self, index: usize, driver: &mut D, cx: &mut Context<'_>) -> bool {
+        let mut driver_took_all = true;
         while !self.interfaces[index].tx_queue.is_empty() {
             let Some(token) = driver.transmit(cx) else {
+                driver_took_all = false;
                 break;
             };
             let Some(packet) = self.interfaces[index].tx_queue.pop_front(&mut self.pool) else {
@@ -414,6 +453,7 @@ impl<'a> Stack<'a> {
             self.senders_blocked = false;
             self.wake_senders();
         }
+        driver_took_all
     }
 
     fn next_deadline(&mut self, index: usize) -> Option<Instant> {
@@ -421,7 +461,10 @@ impl<'a> Stack<'a> {
         if iface.announce && iface.link_up {
             return Some(self.now);
         }
-        self.neighbor_cache(index).next_deadline()
+        let neighbors = self.neighbor_cache(index).next_deadline();
+        #[cfg(feature = "tcp")]
+        let neighbors = [neighbors, self.tcp_deadline()].into_iter().flatten().min();
+        neighbors
     }
 
     /// Frames left the queues after a send was refused for lack of room:
@@ -448,3 +491,6 @@ impl<'a> Stack<'a> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, feature = "tcp"))]
+mod tcp_tests;

@@ -21,24 +21,24 @@ use crate::wire::{
     IpProtocol, Ipv4Packet, UdpPacket,
 };
 
-const MAC_A: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xa]);
-const MAC_B: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xb]);
-const IP_A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const IP_B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub(super) const MAC_A: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xa]);
+pub(super) const MAC_B: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xb]);
+pub(super) const IP_A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub(super) const IP_B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 /// One end of the test wire: `inbox` holds frames for this end's stack,
 /// `outbox` what it sent.
 #[derive(Default)]
-struct TestDriver {
-    mac: [u8; 6],
-    inbox: VecDeque<Vec<u8>>,
-    outbox: VecDeque<Vec<u8>>,
-    link_down: bool,
-    caps: Option<Capabilities>,
+pub(super) struct TestDriver {
+    pub mac: [u8; 6],
+    pub inbox: VecDeque<Vec<u8>>,
+    pub outbox: VecDeque<Vec<u8>>,
+    pub link_down: bool,
+    pub caps: Option<Capabilities>,
 }
 
-struct Rx(Vec<u8>);
-struct Tx<'a>(&'a mut VecDeque<Vec<u8>>);
+pub(super) struct Rx(Vec<u8>);
+pub(super) struct Tx<'a>(&'a mut VecDeque<Vec<u8>>);
 
 impl embassy_net_driver::RxToken for Rx {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(mut self, f: F) -> R {
@@ -84,9 +84,9 @@ impl Driver for TestDriver {
     }
 }
 
-type Resources = StackResources<16, 4, 4>;
+pub(super) type Resources = StackResources<16, 4, 4>;
 
-fn stack_on(resources: &mut Resources, mac: EthernetAddress, ip: Ipv4Addr) -> Stack<'_> {
+pub(super) fn stack_on(resources: &mut Resources, mac: EthernetAddress, ip: Ipv4Addr) -> Stack<'_> {
     let mut stack = Stack::new(
         resources,
         Config {
@@ -107,7 +107,7 @@ fn stack_on(resources: &mut Resources, mac: EthernetAddress, ip: Ipv4Addr) -> St
     stack
 }
 
-fn driver(mac: EthernetAddress) -> TestDriver {
+pub(super) fn driver(mac: EthernetAddress) -> TestDriver {
     TestDriver {
         mac: mac.0,
         ..TestDriver::default()
@@ -115,7 +115,13 @@ fn driver(mac: EthernetAddress) -> TestDriver {
 }
 
 /// Polls both stacks at `now`, carrying frames across, until both are quiet.
-fn exchange(a: &mut Stack, da: &mut TestDriver, b: &mut Stack, db: &mut TestDriver, now: Instant) {
+pub(super) fn exchange(
+    a: &mut Stack,
+    da: &mut TestDriver,
+    b: &mut Stack,
+    db: &mut TestDriver,
+    now: Instant,
+) {
     for _ in 0..20 {
         a.poll(now, da);
         b.poll(now, db);
@@ -129,7 +135,7 @@ fn exchange(a: &mut Stack, da: &mut TestDriver, b: &mut Stack, db: &mut TestDriv
     panic!("the stacks never went quiet");
 }
 
-fn frames_of_kind(frames: &VecDeque<Vec<u8>>, kind: EtherType) -> usize {
+pub(super) fn frames_of_kind(frames: &VecDeque<Vec<u8>>, kind: EtherType) -> usize {
     frames
         .iter()
         .filter(|f| EthernetFrame::new_checked(&f[..]).map(|e| e.ethertype()) == Ok(kind))

@@ -14,3 +14,10 @@ pub mod ring;
 pub mod rtt;
 pub mod sack;
 pub mod seq;
+pub mod socket;
+
+pub(crate) mod input;
+mod output;
+mod timer;
+
+pub use socket::{TcpConfig, TcpError, TcpSocket, TcpSocketStats, TcpState};

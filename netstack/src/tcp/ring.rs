@@ -50,6 +50,20 @@ impl RingState {
     pub const fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Drops `count` bytes from the front of a ring of `capacity` bytes
+    /// without touching them (acknowledged send data needs no copy). Like
+    /// [`Ring::discard`], an emptied ring restarts at 0.
+    pub fn discard(&mut self, count: usize, capacity: usize) {
+        let count = count.min(self.len as usize);
+        if capacity > 0 {
+            self.read_at = ((self.read_at as usize + count) % capacity) as u32;
+        }
+        self.len -= count as u32;
+        if self.len == 0 {
+            self.read_at = 0;
+        }
+    }
 }
 
 /// A ring buffer over borrowed storage; its capacity is `storage.len()`.

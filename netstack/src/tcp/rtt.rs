@@ -65,6 +65,15 @@ fn micros_u32(d: Duration) -> u32 {
 }
 
 impl RttEstimator {
+    /// Placeholder for a socket that is not open; `new` replaces it.
+    pub const UNSET: RttEstimator = RttEstimator {
+        srtt_us: 0,
+        rttvar_us: 0,
+        rto_us: 1_000_000,
+        backoff: 0,
+        has_sample: false,
+    };
+
     /// A fresh estimator: RTO = `bounds.initial` (RFC 6298 §2.1), never above
     /// `bounds.max`.
     pub fn new(bounds: RtoBounds) -> Self {

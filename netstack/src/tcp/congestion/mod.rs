@@ -104,6 +104,21 @@ fn scale(value: u32, num: u32, den: u32) -> u32 {
 }
 
 impl Congestion {
+    /// Placeholder for a socket that is not open; `new` replaces it.
+    pub const UNSET: Congestion = Congestion {
+        cwnd: 0,
+        ssthresh: u32::MAX,
+        bytes_acked: 0,
+        w_max: 0,
+        cwnd_prior: 0,
+        w_est: 0,
+        k_ms: 0,
+        epoch_ms: 0,
+        smss: 1,
+        algorithm: Algorithm::NewReno,
+        flags: FRESH,
+    };
+
     /// A connection's congestion state before its first byte: cwnd = IW
     /// (RFC 6928), ssthresh "arbitrarily high" (RFC 5681 §3.1).
     pub fn new(algorithm: Algorithm, smss: u32) -> Self {

@@ -1,0 +1,952 @@
+//! TCP on the stack: connection demultiplexing, listeners with a backlog,
+//! resets for strays (RFC 9293 §3.10.7.1), and the socket API.
+//!
+//! Sockets and their ring memory come from one caller-provided
+//! [`TcpResources`]; a socket's rings are carved out of its byte arena when
+//! the socket is opened and returned when it is removed.
+
+use core::net::{IpAddr, Ipv4Addr};
+use core::task::{Context, Poll};
+
+use super::Stack;
+use super::egress::transport_of;
+use super::ingress::{Cast, Ipv4Meta};
+use super::rate_limit::RateLimiter;
+use crate::endpoint::IpEndpoint;
+use crate::pool::PacketId;
+use crate::socket::SendError;
+use crate::stats::bump;
+use crate::tcp::input::{InputEvents, Reaction, Segment};
+use crate::tcp::isn::IsnGenerator;
+use crate::tcp::ring::Ring;
+use crate::tcp::seq::SeqNumber;
+use crate::tcp::socket::{
+    BufferRegion, Flags, TcpConfig, TcpError, TcpSocket, TcpSocketStats, TcpState,
+};
+use crate::time::Duration;
+use crate::wire::IpProtocol;
+use crate::wire::tcp::{MAX_OPTIONS_LEN, TcpFlags, TcpPacket, parse_options};
+
+/// Names one TCP socket of a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TcpHandle(pub(crate) u16);
+
+/// Names one TCP listener of a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ListenerHandle(pub(crate) u16);
+
+/// A listening port and the connections it may hold unaccepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    port: u16,
+    backlog: u16,
+    rx_len: u32,
+    tx_len: u32,
+}
+
+impl Listener {
+    const UNUSED: Listener = Listener {
+        port: 0,
+        backlog: 0,
+        rx_len: 0,
+        tx_len: 0,
+    };
+}
+
+/// Memory for `SOCKETS` TCP sockets (control blocks and listeners) and
+/// `BYTES` of ring space shared among them.
+#[derive(Debug)]
+pub struct TcpResources<const SOCKETS: usize, const BYTES: usize> {
+    sockets: [TcpSocket; SOCKETS],
+    in_use: [bool; SOCKETS],
+    listeners: [Listener; SOCKETS],
+    memory: [u8; BYTES],
+}
+
+impl<const S: usize, const B: usize> TcpResources<S, B> {
+    pub const fn new() -> Self {
+        Self {
+            sockets: [TcpSocket::EMPTY; S],
+            in_use: [false; S],
+            listeners: [Listener::UNUSED; S],
+            memory: [0; B],
+        }
+    }
+}
+
+impl<const S: usize, const B: usize> Default for TcpResources<S, B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The stack's TCP part: empty until [`Stack::enable_tcp`].
+#[derive(Debug)]
+pub(crate) struct TcpPart<'a> {
+    sockets: &'a mut [TcpSocket],
+    in_use: &'a mut [bool],
+    listeners: &'a mut [Listener],
+    memory: &'a mut [u8],
+    isn: IsnGenerator,
+    challenge_acks: RateLimiter,
+    pub config: TcpConfig,
+}
+
+impl TcpPart<'_> {
+    pub fn empty(config: TcpConfig) -> Self {
+        Self {
+            sockets: &mut [],
+            in_use: &mut [],
+            listeners: &mut [],
+            memory: &mut [],
+            isn: IsnGenerator::new([0; 16]),
+            challenge_acks: RateLimiter::new(
+                config.challenge_acks_per_second,
+                config.challenge_acks_per_second,
+            ),
+            config,
+        }
+    }
+
+    /// The socket for a segment from `remote` to `local`, if one is connected.
+    fn find_connection(&self, local: IpEndpoint, remote: IpEndpoint) -> Option<usize> {
+        (0..self.sockets.len()).find(|&i| {
+            let s = &self.sockets[i];
+            self.in_use[i]
+                && s.state != TcpState::Closed
+                && s.state != TcpState::Listen
+                && s.local.port == local.port
+                && s.remote == remote
+                && s.local.addr == local.addr
+        })
+    }
+
+    fn find_listener(&self, port: u16) -> Option<usize> {
+        self.listeners
+            .iter()
+            .position(|l| l.backlog > 0 && l.port == port)
+    }
+
+    /// Carves `rx_len + tx_len` bytes of ring memory (first fit).
+    fn allocate_memory(&self, rx_len: u32, tx_len: u32) -> Option<BufferRegion> {
+        let need = rx_len.checked_add(tx_len)?;
+        let mut start = 0u32;
+        loop {
+            let end = start.checked_add(need)?;
+            if end as usize > self.memory.len() {
+                return None;
+            }
+            let overlap = (0..self.sockets.len())
+                .filter(|&i| self.in_use[i])
+                .map(|i| self.sockets[i].buffers)
+                .filter(|b| b.rx_len + b.tx_len > 0)
+                .filter(|b| b.offset < end && start < b.offset + b.rx_len + b.tx_len)
+                .map(|b| b.offset + b.rx_len + b.tx_len)
+                .max();
+            match overlap {
+                None => {
+                    return Some(BufferRegion {
+                        offset: start,
+                        rx_len,
+                        tx_len,
+                    });
+                }
+                Some(next) => start = next,
+            }
+        }
+    }
+
+    /// Takes a free socket slot with fresh memory.
+    fn allocate_socket(&mut self, rx_len: u32, tx_len: u32) -> Result<usize, TcpError> {
+        let index = self
+            .in_use
+            .iter()
+            .position(|used| !used)
+            .ok_or(TcpError::NoResources)?;
+        let buffers = self
+            .allocate_memory(rx_len, tx_len)
+            .ok_or(TcpError::NoResources)?;
+        self.sockets[index] = TcpSocket::EMPTY;
+        self.sockets[index].buffers = buffers;
+        self.in_use[index] = true;
+        Ok(index)
+    }
+
+    fn release_socket(&mut self, index: usize) {
+        self.sockets[index].rx_waker.wake();
+        self.sockets[index].tx_waker.wake();
+        self.sockets[index] = TcpSocket::EMPTY;
+        self.in_use[index] = false;
+    }
+
+    fn port_in_use(&self, port: u16) -> bool {
+        self.listeners
+            .iter()
+            .any(|l| l.backlog > 0 && l.port == port)
+            || (0..self.sockets.len()).any(|i| self.in_use[i] && self.sockets[i].local.port == port)
+    }
+}
+
+/// Ports for connections we open (RFC 6335 §6).
+const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
+
+impl<'a> Stack<'a> {
+    /// Gives the stack its TCP sockets and ring memory.
+    pub fn enable_tcp<const S: usize, const B: usize>(
+        &mut self,
+        resources: &'a mut TcpResources<S, B>,
+    ) {
+        let mut key = [0u8; 16];
+        self.rng.fill(&mut key);
+        for socket in resources.sockets.iter_mut() {
+            *socket = TcpSocket::EMPTY;
+        }
+        resources.in_use.fill(false);
+        resources.listeners.fill(Listener::UNUSED);
+        let config = self.tcp.config.clone();
+        self.tcp = TcpPart {
+            sockets: &mut resources.sockets,
+            in_use: &mut resources.in_use,
+            listeners: &mut resources.listeners,
+            memory: &mut resources.memory,
+            isn: IsnGenerator::new(key),
+            challenge_acks: RateLimiter::new(
+                config.challenge_acks_per_second,
+                config.challenge_acks_per_second,
+            ),
+            config,
+        };
+    }
+
+    /// A new closed socket with `rx_len` and `tx_len` bytes of rings.
+    pub fn add_tcp_socket(&mut self, rx_len: usize, tx_len: usize) -> Result<TcpHandle, TcpError> {
+        let (rx, tx) = (u32::try_from(rx_len), u32::try_from(tx_len));
+        let (Ok(rx), Ok(tx)) = (rx, tx) else {
+            return Err(TcpError::NoResources);
+        };
+        let index = self.tcp.allocate_socket(rx.max(1), tx.max(1))?;
+        Ok(TcpHandle(index as u16))
+    }
+
+    /// Removes a socket. An open connection is reset first (RFC 9293 §3.10.5 ABORT).
+    pub fn remove_tcp_socket(&mut self, handle: TcpHandle) -> Result<(), TcpError> {
+        let index = self.tcp_index(handle)?;
+        if self.tcp.sockets[index].state != TcpState::Closed {
+            self.tcp(handle).abort();
+            self.flush_tcp_socket(index);
+        }
+        self.tcp.release_socket(index);
+        Ok(())
+    }
+
+    /// Listens on `port`; each connection gets rings of the given sizes, and
+    /// up to `backlog` of them wait for [`tcp_accept`](Self::tcp_accept).
+    pub fn tcp_listen(
+        &mut self,
+        port: u16,
+        backlog: u16,
+        rx_len: usize,
+        tx_len: usize,
+    ) -> Result<ListenerHandle, TcpError> {
+        if port == 0 || backlog == 0 {
+            return Err(TcpError::InvalidState);
+        }
+        if self.tcp.port_in_use(port) {
+            return Err(TcpError::InvalidState);
+        }
+        let index = self
+            .tcp
+            .listeners
+            .iter()
+            .position(|l| l.backlog == 0)
+            .ok_or(TcpError::NoResources)?;
+        let (rx_len, tx_len) = (
+            rx_len.min(u32::MAX as usize) as u32,
+            tx_len.min(u32::MAX as usize) as u32,
+        );
+        self.tcp.listeners[index] = Listener {
+            port,
+            backlog,
+            rx_len: rx_len.max(1),
+            tx_len: tx_len.max(1),
+        };
+        Ok(ListenerHandle(index as u16))
+    }
+
+    /// The oldest established connection a listener holds, now the caller's.
+    pub fn tcp_accept(&mut self, listener: ListenerHandle) -> Option<TcpHandle> {
+        let index = (0..self.tcp.sockets.len()).find(|&i| {
+            let s = &self.tcp.sockets[i];
+            self.tcp.in_use[i]
+                && s.listener == listener.0
+                && s.flags.has(Flags::UNACCEPTED)
+                && s.state != TcpState::SynReceived
+        })?;
+        let socket = &mut self.tcp.sockets[index];
+        socket.flags.set(Flags::UNACCEPTED, false);
+        socket.listener = u16::MAX;
+        Some(TcpHandle(index as u16))
+    }
+
+    /// Registers `cx` to be woken when the listener has a connection to accept.
+    pub fn tcp_poll_accept(&mut self, listener: ListenerHandle, cx: &mut Context<'_>) -> Poll<()> {
+        let ready = (0..self.tcp.sockets.len()).any(|i| {
+            let s = &self.tcp.sockets[i];
+            self.tcp.in_use[i]
+                && s.listener == listener.0
+                && s.flags.has(Flags::UNACCEPTED)
+                && s.state != TcpState::SynReceived
+        });
+        if ready {
+            return Poll::Ready(());
+        }
+        self.accept_waker.register(cx.waker());
+        Poll::Pending
+    }
+
+    /// Stops listening; connections not yet accepted are reset.
+    pub fn tcp_unlisten(&mut self, listener: ListenerHandle) {
+        let Some(slot) = self.tcp.listeners.get_mut(usize::from(listener.0)) else {
+            return;
+        };
+        *slot = Listener::UNUSED;
+        for index in 0..self.tcp.sockets.len() {
+            if self.tcp.in_use[index] && self.tcp.sockets[index].listener == listener.0 {
+                let _ = self.remove_tcp_socket(TcpHandle(index as u16));
+            }
+        }
+    }
+
+    /// The TCP socket `handle`.
+    pub fn tcp(&mut self, handle: TcpHandle) -> Tcp<'_, 'a> {
+        Tcp {
+            stack: self,
+            handle,
+        }
+    }
+
+    fn tcp_index(&self, handle: TcpHandle) -> Result<usize, TcpError> {
+        let index = usize::from(handle.0);
+        (self.tcp.in_use.get(index) == Some(&true))
+            .then_some(index)
+            .ok_or(TcpError::InvalidState)
+    }
+
+    /// Segment arrival: RFC 9293 §3.10.7.
+    pub(super) fn process_tcp(&mut self, iface: usize, packet: PacketId, meta: Ipv4Meta) {
+        bump(&mut self.stats.tcp.rx_segments);
+        if meta.cast != Cast::Unicast {
+            return self.drop_packet(packet, |s| &mut s.tcp.drop_not_unicast);
+        }
+        let frame = self.pool.frame(&packet);
+        let bytes = &frame[meta.transport..meta.transport + meta.payload_len];
+        let Ok(tcp) = TcpPacket::new_checked(bytes) else {
+            return self.drop_packet(packet, |s| &mut s.tcp.drop_malformed);
+        };
+        let (src, dst) = (IpAddr::V4(meta.src), IpAddr::V4(meta.dst));
+        if self.interfaces[iface].checksum.tcp.0 && !tcp.verify_checksum(&src, &dst) {
+            return self.drop_packet(packet, |s| &mut s.tcp.drop_bad_checksum);
+        }
+        let Ok(options) = parse_options(tcp.options()) else {
+            return self.drop_packet(packet, |s| &mut s.tcp.drop_malformed);
+        };
+        let segment = Segment {
+            src: IpEndpoint::new(src, tcp.src_port()),
+            dst: IpEndpoint::new(dst, tcp.dst_port()),
+            seq: tcp.seq_number(),
+            ack: tcp.ack_number(),
+            flags: tcp.flags(),
+            window: tcp.window_len(),
+            options,
+            payload: tcp.payload(),
+        };
+        let now = self.now;
+        let route_mss = self.interfaces[iface].ip_mtu.saturating_sub(40);
+        let (local, remote) = (segment.dst, segment.src);
+        let tcp_part = &mut self.tcp;
+        let index = match tcp_part.find_connection(local, remote) {
+            Some(index) => index,
+            None => {
+                // A SYN's payload is not kept (RFC 9293 §3.10.7.2 allows it; we
+                // do not accept data before the handshake completes).
+                let header = Segment {
+                    payload: &[],
+                    ..segment
+                };
+                self.pool.free(packet);
+                if let Some((seq, ack)) = self.segment_without_connection(&header, route_mss) {
+                    self.send_reset(local, remote, seq, ack);
+                }
+                return;
+            }
+        };
+        let mut events = InputEvents::default();
+        let socket = &mut tcp_part.sockets[index];
+        let (rx_storage, _) = socket.buffers.split(tcp_part.memory);
+        let reaction =
+            socket.process_segment(now, &segment, rx_storage, &tcp_part.config, &mut events);
+        let ended = socket.state == TcpState::Closed;
+        let unaccepted = socket.flags.has(Flags::UNACCEPTED);
+        self.pool.free(packet);
+        self.count_input_events(events);
+        match reaction {
+            Reaction::None => {}
+            Reaction::Reset { seq } => {
+                bump(&mut self.stats.tcp.tx_resets_bad_ack);
+                self.send_reset(local, remote, seq, None);
+            }
+            Reaction::ChallengeAck => {
+                if self.tcp.challenge_acks.allow(now) {
+                    bump(&mut self.stats.tcp.tx_challenge_acks);
+                    self.tcp.sockets[index].flags.set(Flags::ACK_NOW, true);
+                } else {
+                    bump(&mut self.stats.tcp.challenge_acks_limited);
+                }
+            }
+            Reaction::Release => self.tcp.release_socket(index),
+        }
+        if ended && unaccepted && self.tcp.in_use[index] {
+            // Nobody will ever look at a connection that died in the backlog.
+            self.tcp.release_socket(index);
+        }
+        if self.tcp.in_use[index] {
+            if self.tcp.sockets[index].flags.has(Flags::UNACCEPTED)
+                && self.tcp.sockets[index].state.is_synchronized()
+            {
+                self.accept_waker.wake();
+            }
+            self.flush_tcp_socket(index);
+        }
+    }
+
+    fn count_input_events(&mut self, events: InputEvents) {
+        let tcp = &mut self.stats.tcp;
+        if events.rst_received {
+            bump(&mut tcp.rx_resets);
+        }
+        if events.paws_rejected {
+            bump(&mut tcp.drop_paws);
+        }
+        if events.out_of_window {
+            bump(&mut tcp.drop_out_of_window);
+        }
+        if events.recovery_entered {
+            bump(&mut tcp.fast_recoveries);
+        }
+    }
+
+    /// A segment no connection claims: a listener may take a SYN; anything
+    /// else (but a RST) is answered with a reset. Returns the reset's
+    /// (SEQ, ACK) when one is due.
+    fn segment_without_connection(
+        &mut self,
+        seg: &Segment<'_>,
+        route_mss: u16,
+    ) -> Option<(SeqNumber, Option<SeqNumber>)> {
+        if seg.flags.contains(TcpFlags::RST) {
+            return None;
+        }
+        let listener = self.tcp.find_listener(seg.dst.port);
+        match listener {
+            Some(listener)
+                if seg.flags.contains(TcpFlags::SYN) && !seg.flags.contains(TcpFlags::ACK) =>
+            {
+                self.accept_syn(listener, seg, route_mss);
+                None
+            }
+            _ => {
+                bump(&mut self.stats.tcp.tx_resets_no_socket);
+                if seg.flags.contains(TcpFlags::ACK) {
+                    Some((seg.ack, None))
+                } else {
+                    Some((SeqNumber(0), Some(seg.seq + seg.len())))
+                }
+            }
+        }
+    }
+
+    /// A SYN for listener `listener` (RFC 9293 §3.10.7.2): a new connection in
+    /// SYN-RECEIVED, if the backlog and memory allow; otherwise the SYN is
+    /// dropped so the peer retries later.
+    fn accept_syn(&mut self, listener: usize, seg: &Segment<'_>, route_mss: u16) {
+        let Listener {
+            backlog,
+            rx_len,
+            tx_len,
+            ..
+        } = self.tcp.listeners[listener];
+        let waiting = (0..self.tcp.sockets.len())
+            .filter(|&i| self.tcp.in_use[i] && self.tcp.sockets[i].listener == listener as u16)
+            .count();
+        let index = if waiting < usize::from(backlog) {
+            self.tcp.allocate_socket(rx_len, tx_len).ok()
+        } else {
+            None
+        };
+        let Some(index) = index else {
+            bump(&mut self.stats.tcp.drop_backlog_full);
+            return;
+        };
+        let now = self.now;
+        let config = self.tcp.config.clone();
+        let iss = self.tcp.isn.isn(now, seg.dst, seg.src);
+        let ts_offset = self.rng.next_u32();
+        let socket = &mut self.tcp.sockets[index];
+        socket.reset_for_open(seg.dst, seg.src, &config);
+        socket.listener = listener as u16;
+        socket.flags.set(Flags::PASSIVE | Flags::UNACCEPTED, true);
+        socket.snd_mss = route_mss;
+        socket.iss = iss;
+        socket.snd_una = iss;
+        socket.snd_nxt = iss;
+        socket.snd_max = iss;
+        socket.recover = iss;
+        socket.ts_offset = ts_offset;
+        socket.rcv_nxt = seg.seq + 1;
+        socket.rcv_adv = socket.rcv_nxt;
+        socket.accept_syn_options(now, seg, &config);
+        socket.state = TcpState::SynReceived;
+    }
+
+    /// Sends a reset not tied to a socket: `<SEQ=seq><CTL=RST>`, with
+    /// `<ACK=ack>` and the ACK flag when given.
+    fn send_reset(
+        &mut self,
+        local: IpEndpoint,
+        remote: IpEndpoint,
+        seq: SeqNumber,
+        ack: Option<SeqNumber>,
+    ) {
+        let IpAddr::V4(dst) = remote.addr else { return };
+        let Ok(datagram) = self.begin_ipv4(dst, IpProtocol::Tcp, TcpPacket::<&[u8]>::HEADER_LEN)
+        else {
+            return;
+        };
+        let (src, compute) = (datagram.src, datagram.checksums.tcp);
+        let mut packet = TcpPacket::new_unchecked(self.transport_mut(&datagram));
+        let flags = if ack.is_some() {
+            TcpFlags::RST | TcpFlags::ACK
+        } else {
+            TcpFlags::RST
+        };
+        packet.write_header(
+            local.port,
+            remote.port,
+            seq,
+            ack.unwrap_or(SeqNumber(0)),
+            flags,
+            0,
+            0,
+        );
+        if compute {
+            packet.fill_checksum(&IpAddr::V4(src), &remote.addr);
+        }
+        bump(&mut self.stats.tcp.tx_segments);
+        let _ = self.finish_ipv4(datagram);
+    }
+
+    /// Timers and output of every connection, once per poll.
+    pub(super) fn run_tcp(&mut self) {
+        let now = self.now;
+        for index in 0..self.tcp.sockets.len() {
+            if !self.tcp.in_use[index] {
+                continue;
+            }
+            let socket = &mut self.tcp.sockets[index];
+            if socket.poll_at().is_some_and(|at| at <= now) {
+                let was_open = socket.state != TcpState::Closed;
+                socket.handle_timers(now, &self.tcp.config);
+                if was_open
+                    && socket.error == Some(TcpError::TimedOut)
+                    && socket.state == TcpState::Closed
+                {
+                    bump(&mut self.stats.tcp.timeouts);
+                }
+                let unaccepted_and_closed =
+                    socket.state == TcpState::Closed && socket.flags.has(Flags::UNACCEPTED);
+                if unaccepted_and_closed {
+                    self.tcp.release_socket(index);
+                    continue;
+                }
+            }
+            self.flush_tcp_socket(index);
+        }
+    }
+
+    /// When the next TCP timer fires.
+    pub(super) fn tcp_deadline(&self) -> Option<crate::time::Instant> {
+        (0..self.tcp.sockets.len())
+            .filter(|&i| self.tcp.in_use[i])
+            .filter_map(|i| self.tcp.sockets[i].poll_at())
+            .min()
+    }
+
+    /// Sends whatever connection `index` has to send now.
+    fn flush_tcp_socket(&mut self, index: usize) {
+        let now = self.now;
+        loop {
+            let IpAddr::V4(dst) = self.tcp.sockets[index].remote.addr else {
+                return;
+            };
+            let Ok(route) = self.route_mss(dst) else {
+                let socket = &mut self.tcp.sockets[index];
+                if socket.state == TcpState::SynSent {
+                    socket.terminate(Some(TcpError::Unreachable));
+                }
+                return;
+            };
+            let socket = &mut self.tcp.sockets[index];
+            let Some(mut seg) = socket.next_segment(now, route) else {
+                return;
+            };
+            socket.finalize_segment(&mut seg, now);
+            let mut options = [0u8; MAX_OPTIONS_LEN];
+            let options_len = socket.write_options(&seg, route, &mut options);
+            let tcp_len = TcpPacket::<&[u8]>::HEADER_LEN + options_len + seg.payload_len as usize;
+            let datagram = match self.begin_ipv4(dst, IpProtocol::Tcp, tcp_len) {
+                Ok(datagram) => datagram,
+                Err(SendError::WouldBlock) => return,
+                Err(_) => {
+                    // No way out right now: count the segment as sent and lost,
+                    // so the retransmission timer tries again.
+                    self.tcp.sockets[index].segment_sent(now, &seg);
+                    continue;
+                }
+            };
+            let socket = &self.tcp.sockets[index];
+            let (_, tx_storage) = socket.buffers.split(self.tcp.memory);
+            let out = transport_of(&mut self.pool, &datagram);
+            socket.write_segment(&seg, &options[..options_len], tx_storage, out);
+            if datagram.checksums.tcp {
+                TcpPacket::new_unchecked(out)
+                    .fill_checksum(&IpAddr::V4(datagram.src), &IpAddr::V4(dst));
+            }
+            let socket = &mut self.tcp.sockets[index];
+            let retransmission = seg.seq_len() > 0 && seg.seq < socket.snd_max;
+            if seg.flags.contains(TcpFlags::RST) {
+                bump(&mut self.stats.tcp.tx_resets_abort);
+            }
+            socket.segment_sent(now, &seg);
+            bump(&mut self.stats.tcp.tx_segments);
+            if retransmission {
+                bump(&mut self.stats.tcp.retransmissions);
+            }
+            let _ = self.finish_ipv4(datagram);
+        }
+    }
+
+    /// The largest TCP payload the route to `dst` carries.
+    fn route_mss(&self, dst: Ipv4Addr) -> Result<u16, SendError> {
+        let iface = self.route_interface(dst)?;
+        Ok(self.interfaces[iface].ip_mtu.saturating_sub(40))
+    }
+}
+
+/// One TCP socket of a stack, borrowed for a call: `stack.tcp(handle).send_slice(..)`.
+#[derive(Debug)]
+pub struct Tcp<'s, 'a> {
+    stack: &'s mut Stack<'a>,
+    handle: TcpHandle,
+}
+
+impl Tcp<'_, '_> {
+    fn index(&self) -> Option<usize> {
+        self.stack.tcp_index(self.handle).ok()
+    }
+
+    fn socket(&mut self) -> Option<&mut TcpSocket> {
+        let index = self.index()?;
+        Some(&mut self.stack.tcp.sockets[index])
+    }
+
+    /// The connection's state; `Closed` for a handle that is gone.
+    pub fn state(&mut self) -> TcpState {
+        self.socket().map_or(TcpState::Closed, |s| s.state)
+    }
+
+    /// Why the connection ended, if it ended badly.
+    pub fn error(&mut self) -> Option<TcpError> {
+        self.socket().and_then(|s| s.error)
+    }
+
+    /// Opens a connection to `remote` (RFC 9293 §3.10.1 active OPEN);
+    /// `local_port` 0 picks an ephemeral port.
+    pub fn connect(
+        &mut self,
+        remote: impl Into<IpEndpoint>,
+        local_port: u16,
+    ) -> Result<(), TcpError> {
+        let remote = remote.into();
+        let index = self.index().ok_or(TcpError::InvalidState)?;
+        let stack = &mut *self.stack;
+        if stack.tcp.sockets[index].state != TcpState::Closed {
+            return Err(TcpError::InvalidState);
+        }
+        let IpAddr::V4(dst) = remote.addr else {
+            return Err(TcpError::Unreachable);
+        };
+        if remote.port == 0 || dst.is_unspecified() || dst.is_broadcast() || dst.is_multicast() {
+            return Err(TcpError::InvalidState);
+        }
+        let (src, route_mss) = stack.route_source(dst).map_err(|_| TcpError::Unreachable)?;
+        let local_port = match local_port {
+            0 => stack.pick_tcp_port().ok_or(TcpError::NoResources)?,
+            port => port,
+        };
+        let local = IpEndpoint::new(IpAddr::V4(src), local_port);
+        if stack.tcp.find_connection(local, remote).is_some() {
+            return Err(TcpError::InvalidState);
+        }
+        let now = stack.now;
+        let config = stack.tcp.config.clone();
+        let iss = stack.tcp.isn.isn(now, local, remote);
+        let ts_offset = stack.rng.next_u32();
+        let socket = &mut stack.tcp.sockets[index];
+        socket.reset_for_open(local, remote, &config);
+        socket.snd_mss = route_mss;
+        socket.congestion.set_smss(u32::from(route_mss));
+        socket.iss = iss;
+        socket.snd_una = iss;
+        socket.snd_nxt = iss;
+        socket.snd_max = iss;
+        socket.recover = iss;
+        socket.ts_offset = ts_offset;
+        // What we offer; the SYN-ACK decides what stays on.
+        socket.flags.set(Flags::TIMESTAMPS, config.timestamps);
+        socket.flags.set(Flags::SACK, config.sack);
+        socket.flags.set(Flags::WINDOW_SCALE, config.window_scaling);
+        socket.set_state(TcpState::SynSent);
+        stack.poll_waker.wake();
+        Ok(())
+    }
+
+    /// Queues as much of `data` as the send ring takes; returns how much.
+    pub fn send_slice(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+        self.send_with(|buffer| {
+            let n = buffer.len().min(data.len());
+            buffer[..n].copy_from_slice(&data[..n]);
+            (n, n)
+        })
+    }
+
+    /// Lends the free part of the send ring to `write` (zero copy); it
+    /// returns how many bytes it wrote and a value for the caller.
+    pub fn send_with<R>(
+        &mut self,
+        write: impl FnOnce(&mut [u8]) -> (usize, R),
+    ) -> Result<R, TcpError> {
+        let index = self.index().ok_or(TcpError::InvalidState)?;
+        let stack = &mut *self.stack;
+        let socket = &mut stack.tcp.sockets[index];
+        if let Some(error) = socket.error {
+            return Err(error);
+        }
+        let open = matches!(
+            socket.state,
+            TcpState::SynSent | TcpState::SynReceived | TcpState::Established | TcpState::CloseWait
+        );
+        if !open || socket.flags.has(Flags::FIN_QUEUED) {
+            return Err(TcpError::InvalidState);
+        }
+        let (_, tx_storage) = socket.buffers.split(stack.tcp.memory);
+        let result = Ring::new(&mut socket.tx, tx_storage).enqueue_with(write);
+        stack.poll_waker.wake();
+        Ok(result)
+    }
+
+    /// Copies received data into `buffer`; returns how much (0 = nothing yet).
+    /// After the peer's FIN and all data read, returns `Ok(0)` and
+    /// [`may_recv`](Self::may_recv) turns false.
+    pub fn recv_slice(&mut self, buffer: &mut [u8]) -> Result<usize, TcpError> {
+        self.recv_with(|data| {
+            let n = data.len().min(buffer.len());
+            buffer[..n].copy_from_slice(&data[..n]);
+            (n, n)
+        })
+    }
+
+    /// Lends received data, in place, to `read`; it returns how many bytes it consumed.
+    pub fn recv_with<R>(&mut self, read: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
+        let index = self.index().ok_or(TcpError::InvalidState)?;
+        let stack = &mut *self.stack;
+        let socket = &mut stack.tcp.sockets[index];
+        if socket.rx_queued() == 0 {
+            if let Some(error) = socket.error {
+                return Err(error);
+            }
+        }
+        let (rx_storage, _) = socket.buffers.split(stack.tcp.memory);
+        let result = Ring::new(&mut socket.rx, rx_storage).dequeue_with(read);
+        // Room was made: a window update may be due.
+        stack.poll_waker.wake();
+        Ok(result)
+    }
+
+    /// Closes our sending side: a FIN follows the queued data (RFC 9293 §3.10.4).
+    pub fn close(&mut self) {
+        let Some(index) = self.index() else { return };
+        let stack = &mut *self.stack;
+        let socket = &mut stack.tcp.sockets[index];
+        match socket.state {
+            TcpState::SynSent | TcpState::Listen => socket.terminate(None),
+            TcpState::SynReceived | TcpState::Established | TcpState::CloseWait => {
+                socket.flags.set(Flags::FIN_QUEUED, true);
+                stack.poll_waker.wake();
+            }
+            _ => {}
+        }
+    }
+
+    /// Resets the connection now (RFC 9293 §3.10.5 ABORT).
+    pub fn abort(&mut self) {
+        let Some(index) = self.index() else { return };
+        let stack = &mut *self.stack;
+        let socket = &mut stack.tcp.sockets[index];
+        match socket.state {
+            TcpState::Closed | TcpState::Listen | TcpState::TimeWait => socket.terminate(None),
+            TcpState::SynSent => socket.terminate(None),
+            _ => {
+                socket.flags.set(Flags::RST_QUEUED, true);
+                stack.poll_waker.wake();
+            }
+        }
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        if let Some(socket) = self.socket() {
+            socket.flags.set(Flags::NO_DELAY, nodelay);
+        }
+    }
+
+    /// Probes an idle peer every `interval` (RFC 9293 §3.8.4); `None` turns keepalive off.
+    pub fn set_keepalive(&mut self, interval: Option<Duration>) {
+        let now = self.stack.now;
+        if let Some(socket) = self.socket() {
+            socket.keepalive = interval;
+            socket.idle_at = None;
+            socket.arm_keepalive(now);
+        }
+    }
+
+    /// Gives up when data stays unacknowledged this long (RFC 5482 user timeout).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        if let Some(socket) = self.socket() {
+            socket.user_timeout = timeout;
+        }
+    }
+
+    /// True when send_slice could queue at least one byte.
+    pub fn can_send(&mut self) -> bool {
+        self.socket().is_some_and(|s| {
+            matches!(s.state, TcpState::Established | TcpState::CloseWait)
+                && !s.flags.has(Flags::FIN_QUEUED)
+                && s.tx_queued() < s.buffers.tx_len
+        })
+    }
+
+    /// True when data is waiting to be read.
+    pub fn can_recv(&mut self) -> bool {
+        self.socket().is_some_and(|s| s.rx_queued() > 0)
+    }
+
+    /// False once the peer has closed and everything was read.
+    pub fn may_recv(&mut self) -> bool {
+        self.socket().is_some_and(|s| {
+            s.rx_queued() > 0
+                || matches!(
+                    s.state,
+                    TcpState::SynSent
+                        | TcpState::SynReceived
+                        | TcpState::Established
+                        | TcpState::FinWait1
+                        | TcpState::FinWait2
+                )
+        })
+    }
+
+    /// Bytes queued for sending (including those in flight).
+    pub fn send_queue(&mut self) -> usize {
+        self.socket().map_or(0, |s| s.tx_queued() as usize)
+    }
+
+    /// Bytes received and not yet read.
+    pub fn recv_queue(&mut self) -> usize {
+        self.socket().map_or(0, |s| s.rx_queued() as usize)
+    }
+
+    pub fn local_endpoint(&mut self) -> Option<IpEndpoint> {
+        self.socket().map(|s| s.local)
+    }
+
+    pub fn remote_endpoint(&mut self) -> Option<IpEndpoint> {
+        self.socket().map(|s| s.remote)
+    }
+
+    /// The connection's counters.
+    pub fn stats(&mut self) -> TcpSocketStats {
+        self.socket().map(|s| s.stats).unwrap_or_default()
+    }
+
+    /// Ready when data (or the end of the stream, or an error) is there to read.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(socket) = self.socket() else {
+            return Poll::Ready(());
+        };
+        let done = socket.rx_queued() > 0
+            || socket.error.is_some()
+            || !matches!(
+                socket.state,
+                TcpState::SynSent
+                    | TcpState::SynReceived
+                    | TcpState::Established
+                    | TcpState::FinWait1
+                    | TcpState::FinWait2
+            );
+        if done {
+            return Poll::Ready(());
+        }
+        socket.rx_waker.register(cx.waker());
+        Poll::Pending
+    }
+
+    /// Ready when the send ring has room (or the connection can no longer send).
+    pub fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(socket) = self.socket() else {
+            return Poll::Ready(());
+        };
+        let waiting = matches!(socket.state, TcpState::SynSent | TcpState::SynReceived)
+            || (matches!(socket.state, TcpState::Established | TcpState::CloseWait)
+                && socket.tx_queued() == socket.buffers.tx_len);
+        if !waiting || socket.error.is_some() {
+            return Poll::Ready(());
+        }
+        socket.tx_waker.register(cx.waker());
+        Poll::Pending
+    }
+
+    /// Ready when everything queued has been acknowledged.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(socket) = self.socket() else {
+            return Poll::Ready(());
+        };
+        if socket.tx_queued() == 0 || socket.error.is_some() || socket.state == TcpState::Closed {
+            return Poll::Ready(());
+        }
+        socket.tx_waker.register(cx.waker());
+        Poll::Pending
+    }
+}
+
+impl Stack<'_> {
+    /// A free local port for a new connection.
+    fn pick_tcp_port(&mut self) -> Option<u16> {
+        let span = u32::from(EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start()) + 1;
+        let start = self.rng.below(span);
+        (0..span)
+            .map(|step| EPHEMERAL_PORTS.start() + ((start + step) % span) as u16)
+            .find(|&port| !self.tcp.port_in_use(port))
+    }
+}

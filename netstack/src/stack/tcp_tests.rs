@@ -1,0 +1,214 @@
+//! TCP through the whole stack: two stacks on the in-memory test wire, with
+//! crafted segments where a rule needs one.
+
+extern crate std;
+
+use std::vec::Vec;
+
+use super::tests::{IP_A, IP_B, MAC_A, MAC_B, Resources, TestDriver, driver, stack_on};
+use super::*;
+use crate::tcp::{TcpError, TcpState};
+use crate::time::Duration;
+use core::net::IpAddr;
+
+type Tcp = TcpResources<4, 65536>;
+
+/// Two stacks with TCP, the wire between them, and a clock.
+struct Pair<'a> {
+    a: Stack<'a>,
+    b: Stack<'a>,
+    da: TestDriver,
+    db: TestDriver,
+    now: Instant,
+    /// Frames carried A→B and B→A so far.
+    carried: (usize, usize),
+}
+
+impl<'a> Pair<'a> {
+    fn new(ra: &'a mut Resources, rb: &'a mut Resources, ta: &'a mut Tcp, tb: &'a mut Tcp) -> Self {
+        let mut a = stack_on(ra, MAC_A, IP_A);
+        let mut b = stack_on(rb, MAC_B, IP_B);
+        a.enable_tcp(ta);
+        b.enable_tcp(tb);
+        Self {
+            a,
+            b,
+            da: driver(MAC_A),
+            db: driver(MAC_B),
+            now: Instant::from_secs(1),
+            carried: (0, 0),
+        }
+    }
+
+    /// One round: both stacks poll, frames cross, the clock moves 1 ms.
+    fn step(&mut self) {
+        self.a.poll(self.now, &mut self.da);
+        self.b.poll(self.now, &mut self.db);
+        self.carried.0 += self.da.outbox.len();
+        self.carried.1 += self.db.outbox.len();
+        self.db.inbox.extend(self.da.outbox.drain(..));
+        self.da.inbox.extend(self.db.outbox.drain(..));
+        self.now += Duration::from_millis(1);
+    }
+
+    /// Steps until `done` holds; panics after `limit` steps.
+    fn run_until(&mut self, limit: usize, mut done: impl FnMut(&mut Self) -> bool) {
+        for _ in 0..limit {
+            if done(self) {
+                return;
+            }
+            self.step();
+        }
+        panic!("condition not reached in {limit} steps");
+    }
+}
+
+fn pattern(offset: usize, len: usize) -> Vec<u8> {
+    (offset..offset + len)
+        .map(|i| (i * 7 + i / 251) as u8)
+        .collect()
+}
+
+#[test]
+fn handshake_transfer_both_ways_and_orderly_close() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let listener = p.b.tcp_listen(80, 2, 8192, 8192).unwrap();
+    let client = p.a.add_tcp_socket(8192, 8192).unwrap();
+    p.a.tcp(client).connect((IP_B, 80), 0).unwrap();
+    assert_eq!(p.a.tcp(client).state(), TcpState::SynSent);
+    p.run_until(50, |p| p.a.tcp(client).state() == TcpState::Established);
+    let mut server = None;
+    p.run_until(50, |p| {
+        server = p.b.tcp_accept(listener);
+        server.is_some()
+    });
+    let server = server.unwrap();
+    assert_eq!(p.b.tcp(server).state(), TcpState::Established);
+    assert_eq!(
+        p.b.tcp(server).remote_endpoint().unwrap().addr,
+        IpAddr::V4(IP_A)
+    );
+
+    // 100 000 bytes A→B and 50 000 B→A at once, through 8 KiB rings.
+    let (up, down) = (100_000usize, 50_000usize);
+    let (mut sent_up, mut got_up, mut sent_down, mut got_down) = (0, 0, 0, 0);
+    let mut received_up = Vec::new();
+    let mut received_down = Vec::new();
+    p.run_until(5_000, |p| {
+        if sent_up < up {
+            sent_up +=
+                p.a.tcp(client)
+                    .send_slice(&pattern(sent_up, (up - sent_up).min(3000)))
+                    .unwrap();
+        }
+        if sent_down < down {
+            sent_down +=
+                p.b.tcp(server)
+                    .send_slice(&pattern(sent_down, (down - sent_down).min(3000)))
+                    .unwrap();
+        }
+        let mut buf = [0u8; 4096];
+        let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+        received_up.extend_from_slice(&buf[..n]);
+        got_up += n;
+        let n = p.a.tcp(client).recv_slice(&mut buf).unwrap();
+        received_down.extend_from_slice(&buf[..n]);
+        got_down += n;
+        got_up == up && got_down == down
+    });
+    assert!(received_up == pattern(0, up));
+    assert!(received_down == pattern(0, down));
+
+    // A closes first: FIN-WAIT, then B reads the end of stream and closes.
+    p.a.tcp(client).close();
+    p.run_until(100, |p| !p.b.tcp(server).may_recv());
+    assert_eq!(p.b.tcp(server).state(), TcpState::CloseWait);
+    p.run_until(3, |p| p.a.tcp(client).state() == TcpState::FinWait2);
+    p.b.tcp(server).close();
+    p.run_until(100, |p| p.b.tcp(server).state() == TcpState::Closed);
+    assert_eq!(p.a.tcp(client).state(), TcpState::TimeWait);
+    assert_eq!(p.b.tcp(server).error(), None);
+    // TIME-WAIT ends after its configured time.
+    let time_wait = Config::default().tcp.time_wait;
+    p.now += time_wait;
+    p.step();
+    assert_eq!(p.a.tcp(client).state(), TcpState::Closed);
+    assert_eq!(
+        p.a.stats().tcp.retransmissions,
+        0,
+        "a clean wire needs no retransmission"
+    );
+    assert_eq!(
+        p.a.stats().tcp.tx_resets_no_socket + p.b.stats().tcp.tx_resets_no_socket,
+        0
+    );
+}
+
+#[test]
+fn a_syn_to_a_closed_port_is_reset_and_connect_reports_refused() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let client = p.a.add_tcp_socket(1024, 1024).unwrap();
+    p.a.tcp(client).connect((IP_B, 81), 0).unwrap();
+    p.run_until(50, |p| p.a.tcp(client).state() == TcpState::Closed);
+    assert_eq!(p.a.tcp(client).error(), Some(TcpError::ConnectionRefused));
+    assert_eq!(p.b.stats().tcp.tx_resets_no_socket, 1);
+    assert_eq!(p.a.stats().tcp.rx_resets, 1);
+}
+
+#[test]
+fn lost_segments_are_retransmitted_and_the_stream_stays_exact() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let listener = p.b.tcp_listen(80, 1, 16384, 4096).unwrap();
+    let client = p.a.add_tcp_socket(4096, 16384).unwrap();
+    p.a.tcp(client).connect((IP_B, 80), 0).unwrap();
+    let mut server = None;
+    p.run_until(50, |p| {
+        server = server.or_else(|| p.b.tcp_accept(listener));
+        server.is_some() && p.a.tcp(client).state() == TcpState::Established
+    });
+    let server = server.unwrap();
+    let total = 300_000usize;
+    let (mut sent, mut received) = (0usize, Vec::new());
+    let mut frame_count = 0u64;
+    for _ in 0..60_000 {
+        if sent < total {
+            sent +=
+                p.a.tcp(client)
+                    .send_slice(&pattern(sent, (total - sent).min(4000)))
+                    .unwrap();
+        }
+        let mut buf = [0u8; 8192];
+        let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+        if received.len() == total {
+            break;
+        }
+        p.a.poll(p.now, &mut p.da);
+        p.b.poll(p.now, &mut p.db);
+        // Drop every 13th frame in each direction.
+        for frame in p.da.outbox.drain(..) {
+            frame_count += 1;
+            if frame_count % 13 != 0 {
+                p.db.inbox.push_back(frame);
+            }
+        }
+        for frame in p.db.outbox.drain(..) {
+            frame_count += 1;
+            if frame_count % 13 != 0 {
+                p.da.inbox.push_back(frame);
+            }
+        }
+        p.now += Duration::from_millis(1);
+    }
+    assert_eq!(received.len(), total);
+    assert!(received == pattern(0, total));
+    let stats = p.a.tcp(client).stats();
+    assert!(stats.retransmissions > 0);
+    assert!(stats.fast_recoveries > 0, "{stats:?}");
+}

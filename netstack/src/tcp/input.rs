@@ -1,0 +1,580 @@
+//! Segment arrival (RFC 9293 §3.10.7), in the RFC's order: SYN-SENT first,
+//! then for synchronized states the checks 1st–8th, with RFC 5961's
+//! challenge ACKs, RFC 7323's PAWS and timestamps, RFC 2018/6675 SACK and
+//! RFC 5681/6582 loss recovery.
+
+use crate::endpoint::IpEndpoint;
+use crate::tcp::seq::SeqNumber;
+use crate::tcp::socket::{Flags, TcpConfig, TcpError, TcpSocket, TcpState};
+use crate::time::Instant;
+use crate::wire::tcp::{SegmentOptions, TcpFlags};
+
+/// An arriving segment, validated and parsed once by the stack.
+#[derive(Debug, Clone)]
+pub(crate) struct Segment<'p> {
+    pub src: IpEndpoint,
+    pub dst: IpEndpoint,
+    pub seq: SeqNumber,
+    pub ack: SeqNumber,
+    pub flags: TcpFlags,
+    pub window: u16,
+    pub options: SegmentOptions,
+    pub payload: &'p [u8],
+}
+
+impl Segment<'_> {
+    /// SEG.LEN: payload plus one for each of SYN and FIN.
+    pub fn len(&self) -> u32 {
+        self.payload.len() as u32
+            + u32::from(self.flags.contains(TcpFlags::SYN))
+            + u32::from(self.flags.contains(TcpFlags::FIN))
+    }
+
+    fn has(&self, flag: TcpFlags) -> bool {
+        self.flags.contains(flag)
+    }
+}
+
+/// What the stack must do beyond the socket's own state change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reaction {
+    /// Nothing more (the socket may now want to send; the stack asks it).
+    None,
+    /// Answer with a reset: `<SEQ=seq><CTL=RST>` (RFC 9293 §3.10.7.3/4).
+    Reset { seq: SeqNumber },
+    /// RFC 5961 challenge ACK, subject to the stack-wide rate limit.
+    ChallengeAck,
+    /// The connection was a passive open and is gone: free the socket.
+    Release,
+}
+
+/// Whether the segment carried news the stack counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InputEvents {
+    pub rst_received: bool,
+    pub paws_rejected: bool,
+    pub out_of_window: bool,
+    pub out_of_order: bool,
+    pub recovery_entered: bool,
+}
+
+impl TcpSocket {
+    /// Processes one segment for this connection. `rx_storage` is the
+    /// socket's receive ring memory.
+    pub(crate) fn process_segment(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        rx_storage: &mut [u8],
+        config: &TcpConfig,
+        events: &mut InputEvents,
+    ) -> Reaction {
+        self.stats.segments_in = self.stats.segments_in.wrapping_add(1);
+        match self.state {
+            TcpState::Closed | TcpState::Listen => Reaction::None,
+            TcpState::SynSent => self.process_in_syn_sent(now, seg, config, events),
+            _ => self.process_synchronized(now, seg, rx_storage, config, events),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3.
+    fn process_in_syn_sent(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        config: &TcpConfig,
+        events: &mut InputEvents,
+    ) -> Reaction {
+        let ack_acceptable =
+            seg.has(TcpFlags::ACK) && self.iss < seg.ack && seg.ack <= self.snd_nxt;
+        if seg.has(TcpFlags::ACK) && !ack_acceptable {
+            return if seg.has(TcpFlags::RST) {
+                Reaction::None
+            } else {
+                Reaction::Reset { seq: seg.ack }
+            };
+        }
+        if seg.has(TcpFlags::RST) {
+            if ack_acceptable {
+                events.rst_received = true;
+                self.terminate(Some(TcpError::ConnectionRefused));
+            }
+            return Reaction::None;
+        }
+        if !seg.has(TcpFlags::SYN) {
+            return Reaction::None;
+        }
+        self.rcv_nxt = seg.seq + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.accept_syn_options(now, seg, config);
+        if ack_acceptable {
+            self.snd_una = seg.ack;
+            self.update_send_window(seg);
+            self.rtt_sample_on_ack(now, seg, config);
+            self.rto_at = None;
+            self.retransmits = 0;
+            self.unacked_since = None;
+            self.set_state(TcpState::Established);
+            self.arm_keepalive(now);
+            self.flags.set(Flags::ACK_NOW, true);
+        } else {
+            // Simultaneous open (RFC 9293 §3.5, figure 8): answer SYN-ACK.
+            self.set_state(TcpState::SynReceived);
+            self.snd_nxt = self.iss;
+            self.flags.set(Flags::ACK_NOW, true);
+        }
+        Reaction::None
+    }
+
+    /// Takes the peer's SYN options: MSS, window scale, SACK, timestamps
+    /// are on only if both sides offered them.
+    pub(crate) fn accept_syn_options(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        config: &TcpConfig,
+    ) {
+        let options = &seg.options;
+        // RFC 9293 §3.7.1: without the option, 536 bytes (IPv4).
+        let peer_mss = options.mss.unwrap_or(536);
+        self.snd_mss = self.snd_mss.min(peer_mss).max(64);
+        self.congestion.set_smss(u32::from(self.snd_mss));
+        match (config.window_scaling, options.window_scale) {
+            (true, Some(shift)) => {
+                self.snd_wscale = shift.min(14);
+                self.flags.set(Flags::WINDOW_SCALE, true);
+            }
+            _ => {
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.flags
+            .set(Flags::SACK, config.sack && options.sack_permitted);
+        match (config.timestamps, options.timestamp) {
+            (true, Some((tsval, _))) => {
+                self.flags.set(Flags::TIMESTAMPS, true);
+                self.ts_recent = tsval;
+            }
+            _ => self.flags.set(Flags::TIMESTAMPS, false),
+        }
+        // The window in a SYN is never scaled (RFC 7323 §2.2).
+        self.snd_wnd = u32::from(seg.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        let _ = now;
+    }
+
+    /// RFC 9293 §3.10.7.4, for every state from SYN-RECEIVED on.
+    fn process_synchronized(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        rx_storage: &mut [u8],
+        config: &TcpConfig,
+        events: &mut InputEvents,
+    ) -> Reaction {
+        // PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate.
+        let timestamps = self.flags.has(Flags::TIMESTAMPS);
+        if let (true, Some((tsval, _))) = (timestamps, seg.options.timestamp) {
+            if !seg.has(TcpFlags::RST) && (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                events.paws_rejected = true;
+                self.flags.set(Flags::ACK_NOW, true);
+                return Reaction::None;
+            }
+        }
+
+        // First: sequence number acceptability (the four cases).
+        if !self.segment_acceptable(seg) {
+            events.out_of_window = true;
+            if !seg.has(TcpFlags::RST) {
+                self.flags.set(Flags::ACK_NOW, true);
+            }
+            return Reaction::None;
+        }
+
+        // Second: RST (RFC 5961 §3.2: exact match resets, in-window challenges).
+        if seg.has(TcpFlags::RST) {
+            if seg.seq != self.rcv_nxt {
+                return Reaction::ChallengeAck;
+            }
+            events.rst_received = true;
+            return match self.state {
+                TcpState::SynReceived if self.flags.has(Flags::PASSIVE) => {
+                    self.terminate(None);
+                    Reaction::Release
+                }
+                TcpState::SynReceived => {
+                    self.terminate(Some(TcpError::ConnectionRefused));
+                    Reaction::None
+                }
+                TcpState::Closing | TcpState::LastAck | TcpState::TimeWait => {
+                    self.terminate(None);
+                    Reaction::None
+                }
+                _ => {
+                    self.terminate(Some(TcpError::ConnectionReset));
+                    Reaction::None
+                }
+            };
+        }
+
+        // Fourth: SYN in a synchronized state (RFC 5961 §4.2) is challenged.
+        if seg.has(TcpFlags::SYN) {
+            if self.state == TcpState::SynReceived && seg.seq + 1 == self.rcv_nxt {
+                // The peer's SYN again: our SYN-ACK was lost.
+                self.snd_nxt = self.iss;
+                self.flags.set(Flags::ACK_NOW, true);
+                return Reaction::None;
+            }
+            return Reaction::ChallengeAck;
+        }
+
+        // Fifth: no ACK, no business.
+        if !seg.has(TcpFlags::ACK) {
+            return Reaction::None;
+        }
+
+        // Timestamps: remember the peer's clock for the next echo (RFC 7323 §4.3).
+        if let (true, Some((tsval, _))) = (timestamps, seg.options.timestamp) {
+            if seg.seq <= self.rcv_nxt {
+                self.ts_recent = tsval;
+            }
+        }
+
+        if self.state == TcpState::SynReceived {
+            if !(self.snd_una < seg.ack && seg.ack <= self.snd_max) {
+                return Reaction::Reset { seq: seg.ack };
+            }
+            self.set_state(TcpState::Established);
+            self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.arm_keepalive(now);
+        }
+
+        // RFC 5961 §5.2: an ACK for data never sent, or far behind, is suspect.
+        if seg.ack > self.snd_max {
+            self.flags.set(Flags::ACK_NOW, true);
+            return Reaction::None;
+        }
+        if (self.snd_una - seg.ack) > self.max_snd_wnd.max(1) as i32 {
+            return Reaction::ChallengeAck;
+        }
+
+        self.arm_keepalive(now);
+        self.keepalive_probes = 0;
+        self.process_ack(now, seg, config, events);
+
+        // Sixth/seventh: the segment's text.
+        if !seg.payload.is_empty() {
+            match self.state {
+                TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
+                    self.receive_text(now, seg, rx_storage, config, events);
+                }
+                // Data after the peer's FIN is an error we ignore.
+                _ => {}
+            }
+        }
+
+        // Eighth: FIN, once everything before it has arrived.
+        if seg.has(TcpFlags::FIN) {
+            let fin_seq = seg.seq + seg.payload.len() as u32;
+            if fin_seq == self.rcv_nxt {
+                self.receive_fin(now, config);
+            } else {
+                self.flags.set(Flags::ACK_NOW, true);
+            }
+        }
+        Reaction::None
+    }
+
+    /// RFC 9293 §3.10.7.4 "first": is any part of the segment in the window?
+    fn segment_acceptable(&self, seg: &Segment<'_>) -> bool {
+        crate::tcp::seq::segment_acceptable(seg.seq, seg.len(), self.rcv_nxt, self.receive_window())
+    }
+
+    /// The ACK field (RFC 9293 §3.10.7.4 "fifth"), with loss detection.
+    fn process_ack(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        config: &TcpConfig,
+        events: &mut InputEvents,
+    ) {
+        let sack_update = if self.flags.has(Flags::SACK) && seg.options.sack_len > 0 {
+            let blocks = &seg.options.sack_blocks[..usize::from(seg.options.sack_len)];
+            self.scoreboard.update(self.snd_una, self.snd_max, blocks)
+        } else {
+            Default::default()
+        };
+
+        if seg.ack > self.snd_una {
+            let acked = (seg.ack - self.snd_una) as u32;
+            self.acknowledge(now, seg, acked, config);
+        } else if seg.ack == self.snd_una
+            && self.snd_max > self.snd_una
+            && seg.payload.is_empty()
+            && !seg.has(TcpFlags::SYN)
+            && !seg.has(TcpFlags::FIN)
+            && (u32::from(seg.window) << self.snd_wscale) == self.snd_wnd
+        {
+            // A duplicate ACK (RFC 5681 §2). D-SACKs report duplicates we
+            // sent, not losses (RFC 2883).
+            if !sack_update.dsack || sack_update.newly_sacked > 0 {
+                self.dup_acks = self.dup_acks.saturating_add(1);
+            }
+            if self.flags.has(Flags::RECOVERY) {
+                // Each further duplicate means a segment left the network.
+            } else if self.loss_detected() {
+                self.enter_recovery(now, events);
+            }
+        } else if sack_update.newly_sacked > 0
+            && !self.flags.has(Flags::RECOVERY)
+            && self.loss_detected()
+        {
+            self.enter_recovery(now, events);
+        }
+
+        // Window update (RFC 9293 §3.10.7.4): from newer segments only.
+        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
+            let window = u32::from(seg.window) << self.snd_wscale;
+            if window > self.snd_wnd {
+                self.flags.set(Flags::WINDOW_PROBE, false);
+            }
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+        }
+        // A live peer answered: zero-window probing may go on indefinitely.
+        if self.snd_wnd == 0 {
+            self.retransmits = 0;
+        }
+    }
+
+    /// RFC 6675 §5 "IsLost(SND.UNA)", or three duplicate ACKs without SACK.
+    fn loss_detected(&self) -> bool {
+        const DUP_THRESH: u32 = 3;
+        self.dup_acks >= DUP_THRESH as u8
+            || (self.flags.has(Flags::SACK)
+                && self.scoreboard.sacked_above(self.snd_una)
+                    >= DUP_THRESH * u32::from(self.snd_mss))
+    }
+
+    /// Fast retransmit and the start of loss recovery (RFC 5681 §3.2,
+    /// RFC 6675 §5, RFC 6582 §3.2).
+    fn enter_recovery(&mut self, now: Instant, events: &mut InputEvents) {
+        // RFC 6582 §3.2 step 2 (and §4 after a timeout): not for losses
+        // from before the point the last recovery or timeout covered.
+        if self.snd_una < self.recover {
+            return;
+        }
+        events.recovery_entered = true;
+        self.stats.fast_recoveries = self.stats.fast_recoveries.wrapping_add(1);
+        let flight = (self.snd_max - self.snd_una).max(0) as u32;
+        self.congestion.on_fast_retransmit(now, flight);
+        self.recover = self.snd_max;
+        self.rexmit_nxt = self.snd_una;
+        self.flags.set(Flags::RECOVERY, true);
+        self.flags
+            .set(Flags::RETRANSMIT_HEAD, !self.flags.has(Flags::SACK));
+        self.rtt_seq = None;
+    }
+
+    /// New data acknowledged: free it, sample the RTT, grow the window, and
+    /// move through the closing states.
+    fn acknowledge(&mut self, now: Instant, seg: &Segment<'_>, acked: u32, config: &TcpConfig) {
+        let syn_acked = self.snd_una == self.iss;
+        let fin_sent = self.fin_sent();
+        let data_in_ring = self.tx_queued();
+        // Bytes of the ring this ACK covers: minus the SYN and the FIN.
+        let mut data_acked = acked - u32::from(syn_acked);
+        let fin_acked = fin_sent && data_acked > data_in_ring;
+        data_acked = data_acked.min(data_in_ring);
+        self.tx
+            .discard(data_acked as usize, self.buffers.tx_len as usize);
+        self.tx_waker.wake();
+
+        self.rtt_sample_on_ack(now, seg, config);
+        self.snd_una = seg.ack;
+        if self.snd_nxt < self.snd_una {
+            self.snd_nxt = self.snd_una;
+        }
+        self.scoreboard.on_cumulative_ack(self.snd_una);
+        self.dup_acks = 0;
+        self.retransmits = 0;
+
+        if self.flags.has(Flags::RECOVERY) {
+            if seg.ack >= self.recover {
+                self.flags
+                    .set(Flags::RECOVERY | Flags::RETRANSMIT_HEAD, false);
+                self.congestion.on_recovery_exit(now);
+            } else {
+                // A partial ACK (RFC 6582 §3.2 step 5): the next hole goes out.
+                self.rexmit_nxt = self.rexmit_nxt.max(self.snd_una);
+                self.flags
+                    .set(Flags::RETRANSMIT_HEAD, !self.flags.has(Flags::SACK));
+            }
+        } else {
+            self.congestion.on_ack(now, data_acked, self.rtt.srtt());
+        }
+
+        // RFC 6298 §5.2/5.3: restart the timer for what remains, or stop it.
+        if self.snd_una == self.snd_max {
+            self.rto_at = None;
+            self.unacked_since = None;
+        } else {
+            self.rto_at = Some(now + self.rtt.rto());
+            self.unacked_since = Some(now);
+        }
+
+        if fin_acked {
+            match self.state {
+                TcpState::FinWait1 => {
+                    self.set_state(TcpState::FinWait2);
+                    // The application closed: a peer that never sends its
+                    // FIN must not hold the socket forever.
+                    self.idle_at =
+                        Some(now + self.rtt.rto().max(crate::time::Duration::from_secs(60)));
+                }
+                TcpState::Closing => self.enter_time_wait(now, config),
+                TcpState::LastAck => self.terminate(None),
+                _ => {}
+            }
+        }
+    }
+
+    /// The sequence number our FIN takes: right after the last queued byte.
+    pub(crate) fn fin_seq(&self) -> SeqNumber {
+        let syn_unacked = u32::from(self.snd_una == self.iss);
+        self.snd_una + syn_unacked + self.tx_queued()
+    }
+
+    /// True once our FIN has been sent.
+    pub(crate) fn fin_sent(&self) -> bool {
+        self.flags.has(Flags::FIN_QUEUED) && self.snd_max > self.fin_seq()
+    }
+
+    /// RTT measurement: from the echoed timestamp (RFC 7323 §4.1), or from the
+    /// one timed segment (RFC 6298 §3, Karn's rule).
+    fn rtt_sample_on_ack(&mut self, now: Instant, seg: &Segment<'_>, config: &TcpConfig) {
+        let sample = match (self.flags.has(Flags::TIMESTAMPS), seg.options.timestamp) {
+            (true, Some((_, tsecr))) if tsecr != 0 => {
+                let elapsed_ms = self.ts_now(now).wrapping_sub(tsecr);
+                (elapsed_ms < 60_000)
+                    .then(|| crate::time::Duration::from_millis(u64::from(elapsed_ms)))
+            }
+            _ => match self.rtt_seq {
+                Some((seq, sent_at)) if seg.ack > seq => {
+                    self.rtt_seq = None;
+                    Some(now - sent_at)
+                }
+                _ => None,
+            },
+        };
+        if let Some(rtt) = sample {
+            self.rtt.on_sample(rtt, &config.rto);
+        }
+    }
+
+    fn update_send_window(&mut self, seg: &Segment<'_>) {
+        self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+    }
+
+    /// Places the segment's data in the receive ring (in order or not) and
+    /// decides when to acknowledge (RFC 9293 §3.8.6.3, RFC 5681 §4.2).
+    fn receive_text(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        rx_storage: &mut [u8],
+        config: &TcpConfig,
+        events: &mut InputEvents,
+    ) {
+        // Trim what lies before RCV.NXT (already received) and beyond the window.
+        let skip = (self.rcv_nxt - seg.seq).max(0) as usize;
+        if skip >= seg.payload.len() {
+            // Entirely a duplicate: ACK at once so the sender learns (and
+            // D-SACK could tell it).
+            self.flags.set(Flags::ACK_NOW, true);
+            return;
+        }
+        let offset = (seg.seq + skip as u32 - self.rcv_nxt) as u32;
+        let data = &seg.payload[skip..];
+        let was_holding = !self.assembler.is_empty();
+        let mut ring = crate::tcp::ring::Ring::new(&mut self.rx, rx_storage);
+        let written = ring.write_unallocated(offset as usize, data);
+        if written == 0 {
+            self.flags.set(Flags::ACK_NOW, true);
+            return;
+        }
+        let contiguous = match self.assembler.add(offset, written as u32) {
+            Ok(contiguous) => contiguous,
+            Err(_) => {
+                // No room to remember another hole: drop, the peer resends.
+                self.flags.set(Flags::ACK_NOW, true);
+                return;
+            }
+        };
+        ring.commit(contiguous as usize);
+        self.rcv_nxt += contiguous;
+        if contiguous > 0 {
+            self.rx_waker.wake();
+        }
+        if offset > 0 || was_holding {
+            // Out of order, or filling a hole: ACK at once (RFC 5681 §4.2),
+            // so the sender's loss detection sees it.
+            events.out_of_order |= offset > 0;
+            self.flags.set(Flags::ACK_NOW, true);
+            return;
+        }
+        self.unacked_segments = self.unacked_segments.saturating_add(1);
+        if self.unacked_segments >= 2
+            || seg.has(TcpFlags::PSH) && data.len() < usize::from(self.snd_mss) / 2
+        {
+            self.flags.set(Flags::ACK_NOW, true);
+        } else if self.ack_at.is_none() {
+            self.ack_at = Some(now + config.delayed_ack);
+        }
+    }
+
+    /// The peer's FIN (RFC 9293 §3.10.7.4 "eighth").
+    fn receive_fin(&mut self, now: Instant, config: &TcpConfig) {
+        self.rcv_nxt += 1;
+        self.flags.set(Flags::ACK_NOW, true);
+        self.rx_waker.wake();
+        match self.state {
+            TcpState::SynReceived | TcpState::Established => self.set_state(TcpState::CloseWait),
+            TcpState::FinWait1 => {
+                if self.fin_sent() && self.snd_una == self.snd_max {
+                    self.enter_time_wait(now, config);
+                } else {
+                    self.set_state(TcpState::Closing);
+                }
+            }
+            TcpState::FinWait2 | TcpState::TimeWait => self.enter_time_wait(now, config),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn enter_time_wait(&mut self, now: Instant, config: &TcpConfig) {
+        self.set_state(TcpState::TimeWait);
+        self.rto_at = None;
+        self.idle_at = Some(now + config.time_wait);
+    }
+
+    /// Restarts the keepalive timer (RFC 9293 §3.8.4) after activity.
+    pub(crate) fn arm_keepalive(&mut self, now: Instant) {
+        if let (Some(interval), true) = (self.keepalive, self.state.is_synchronized()) {
+            if self.state != TcpState::TimeWait {
+                self.idle_at = Some(now + interval);
+            }
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! The TCP control block (RFC 9293 §3.3.1 "Transmission Control Block") and
+//! what the application can ask of it.
+//!
+//! A `TcpSocket` holds no buffer of its own: its send and receive rings live
+//! in the stack's TCP memory ([`BufferRegion`]) and are lent to it per call,
+//! so the socket is a small fixed-size value the caller stores in an array.
+//! Segment arrival is in `input.rs`, segment departure in `output.rs`, timers
+//! in `timer.rs`.
+
+use crate::endpoint::IpEndpoint;
+use crate::socket::waker::WakerSlot;
+use crate::tcp::assembler::Assembler;
+use crate::tcp::congestion::{Algorithm, Congestion};
+use crate::tcp::ring::RingState;
+use crate::tcp::rtt::{RtoBounds, RttEstimator};
+use crate::tcp::sack::Scoreboard;
+use crate::tcp::seq::SeqNumber;
+use crate::time::{Duration, Instant};
+
+/// Connection states (RFC 9293 §3.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TcpState {
+    #[default]
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl TcpState {
+    /// Past the three-way handshake (RFC 9293 calls these "synchronized").
+    pub fn is_synchronized(self) -> bool {
+        !matches!(
+            self,
+            TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::SynReceived
+        )
+    }
+}
+
+/// Why a TCP call failed or a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TcpError {
+    /// Not possible in the socket's state (e.g. send before connect).
+    InvalidState,
+    /// The peer reset the connection.
+    ConnectionReset,
+    /// The peer refused the connection (RST to our SYN).
+    ConnectionRefused,
+    /// Retransmissions, keepalives or the user timeout gave up.
+    TimedOut,
+    /// No socket slot, port or buffer memory is free.
+    NoResources,
+    /// The route, ARP or interface refused the connection's first segment.
+    Unreachable,
+}
+
+impl core::fmt::Display for TcpError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            TcpError::InvalidState => "not possible in the connection's state",
+            TcpError::ConnectionReset => "connection reset by peer",
+            TcpError::ConnectionRefused => "connection refused",
+            TcpError::TimedOut => "connection timed out",
+            TcpError::NoResources => "no free TCP socket, port or buffer memory",
+            TcpError::Unreachable => "destination unreachable",
+        })
+    }
+}
+
+impl core::error::Error for TcpError {}
+
+/// Stack-wide TCP tunables.
+#[derive(Debug, Clone)]
+pub struct TcpConfig {
+    pub rto: RtoBounds,
+    /// How long TIME-WAIT lasts (2 × MSL; RFC 9293 suggests MSL = 2 min,
+    /// small devices and Linux use less).
+    pub time_wait: Duration,
+    /// Longest an ACK is delayed (RFC 9293 §3.8.6.3: under 0.5 s).
+    pub delayed_ack: Duration,
+    pub congestion: Algorithm,
+    /// Retransmissions of one segment before the connection is dropped.
+    pub max_retransmissions: u8,
+    /// Offer window scaling (RFC 7323 §2).
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323 §3).
+    pub timestamps: bool,
+    /// Offer selective acknowledgements (RFC 2018).
+    pub sack: bool,
+    /// Keepalive probes sent before an idle peer is declared gone.
+    pub keepalive_probes: u8,
+    /// Challenge ACKs per second, stack-wide (RFC 5961 §7).
+    pub challenge_acks_per_second: u32,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        Self {
+            rto: RtoBounds::default(),
+            time_wait: Duration::from_secs(30),
+            delayed_ack: Duration::from_millis(40),
+            congestion: Algorithm::NewReno,
+            max_retransmissions: 12,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            keepalive_probes: 9,
+            challenge_acks_per_second: 100,
+        }
+    }
+}
+
+/// Where a socket's rings live in the stack's TCP memory: the receive ring at
+/// `offset`, the send ring right after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BufferRegion {
+    pub offset: u32,
+    pub rx_len: u32,
+    pub tx_len: u32,
+}
+
+impl BufferRegion {
+    pub fn end(&self) -> usize {
+        (self.offset + self.rx_len + self.tx_len) as usize
+    }
+
+    /// Splits the socket's part of `memory` into (receive, send) storage.
+    pub fn split<'m>(&self, memory: &'m mut [u8]) -> (&'m mut [u8], &'m mut [u8]) {
+        let region = &mut memory[self.offset as usize..self.end()];
+        region.split_at_mut(self.rx_len as usize)
+    }
+}
+
+/// Counters of one connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TcpSocketStats {
+    pub segments_in: u32,
+    pub segments_out: u32,
+    pub retransmissions: u32,
+    /// Loss recoveries entered by duplicate ACKs or SACK.
+    pub fast_recoveries: u32,
+}
+
+/// Per-connection switches, packed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Flags(u16);
+
+impl Flags {
+    /// Negotiated RFC 7323 timestamps.
+    pub const TIMESTAMPS: u16 = 1 << 0;
+    /// Negotiated SACK.
+    pub const SACK: u16 = 1 << 1;
+    /// Negotiated window scaling (both sides sent the option).
+    pub const WINDOW_SCALE: u16 = 1 << 2;
+    /// Nagle's algorithm off (RFC 9293 §3.7.4).
+    pub const NO_DELAY: u16 = 1 << 3;
+    /// The application closed its sending side: a FIN follows the data.
+    pub const FIN_QUEUED: u16 = 1 << 4;
+    /// An ACK must go out at the next opportunity.
+    pub const ACK_NOW: u16 = 1 << 5;
+    /// The application aborted: one RST goes out, then Closed.
+    pub const RST_QUEUED: u16 = 1 << 6;
+    /// In loss recovery (RFC 6675 / RFC 6582).
+    pub const RECOVERY: u16 = 1 << 7;
+    /// The persist timer allowed one byte into a zero window.
+    pub const WINDOW_PROBE: u16 = 1 << 8;
+    /// A keepalive probe is owed.
+    pub const KEEPALIVE_PROBE: u16 = 1 << 9;
+    /// Without SACK: the first unacknowledged segment must be resent.
+    pub const RETRANSMIT_HEAD: u16 = 1 << 10;
+    /// Created by a listener and not yet accepted.
+    pub const UNACCEPTED: u16 = 1 << 11;
+    /// Created by a listener (passive open): an RST in SYN-RECEIVED frees it.
+    pub const PASSIVE: u16 = 1 << 12;
+
+    pub fn has(self, flag: u16) -> bool {
+        self.0 & flag != 0
+    }
+    pub fn set(&mut self, flag: u16, on: bool) {
+        if on {
+            self.0 |= flag;
+        } else {
+            self.0 &= !flag;
+        }
+    }
+}
+
+/// One TCP connection's state. Create with [`TcpSocket::EMPTY`]; the stack
+/// assigns its memory when it is opened.
+#[derive(Debug, Clone)]
+pub struct TcpSocket {
+    pub(crate) state: TcpState,
+    pub(crate) flags: Flags,
+    /// Why the connection ended, for the application's next call.
+    pub(crate) error: Option<TcpError>,
+    pub(crate) local: IpEndpoint,
+    pub(crate) remote: IpEndpoint,
+    pub(crate) buffers: BufferRegion,
+    pub(crate) rx: RingState,
+    pub(crate) tx: RingState,
+    pub(crate) assembler: Assembler,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    pub(crate) iss: SeqNumber,
+    pub(crate) snd_una: SeqNumber,
+    pub(crate) snd_nxt: SeqNumber,
+    /// Highest sequence number sent; `snd_nxt` goes back below it after a
+    /// retransmission timeout.
+    pub(crate) snd_max: SeqNumber,
+    /// Peer's window, scaled (RFC 7323 §2.3).
+    pub(crate) snd_wnd: u32,
+    /// Largest window the peer offered (RFC 5961 §5.2's MAX.SND.WND).
+    pub(crate) max_snd_wnd: u32,
+    pub(crate) snd_wl1: SeqNumber,
+    pub(crate) snd_wl2: SeqNumber,
+    pub(crate) snd_mss: u16,
+    pub(crate) snd_wscale: u8,
+    pub(crate) rcv_wscale: u8,
+
+    // Receive sequence space.
+    pub(crate) rcv_nxt: SeqNumber,
+    /// Right edge of the window last advertised; it never moves left
+    /// (RFC 9293 §3.8.6.2.2).
+    pub(crate) rcv_adv: SeqNumber,
+
+    // RFC 7323 timestamps.
+    pub(crate) ts_recent: u32,
+    /// Added to our millisecond clock so TSvals do not reveal uptime (RFC 7323 §5.4).
+    pub(crate) ts_offset: u32,
+
+    pub(crate) scoreboard: Scoreboard,
+    pub(crate) rtt: RttEstimator,
+    /// The segment being timed without timestamps (Karn: never a retransmission).
+    pub(crate) rtt_seq: Option<(SeqNumber, Instant)>,
+    pub(crate) congestion: Congestion,
+    /// RFC 6582's "recover": the highest sequence sent when recovery began.
+    pub(crate) recover: SeqNumber,
+    /// Next sequence the SACK recovery may retransmit from (RFC 6675 HighRxt).
+    pub(crate) rexmit_nxt: SeqNumber,
+    pub(crate) dup_acks: u8,
+    /// Consecutive retransmission timeouts of the oldest segment.
+    pub(crate) retransmits: u8,
+    pub(crate) keepalive_probes: u8,
+
+    // Timers.
+    pub(crate) rto_at: Option<Instant>,
+    pub(crate) ack_at: Option<Instant>,
+    /// TIME-WAIT end, keepalive or FIN-WAIT-2 expiry, depending on state.
+    pub(crate) idle_at: Option<Instant>,
+    /// When the oldest unacknowledged data was first sent (user timeout).
+    pub(crate) unacked_since: Option<Instant>,
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) user_timeout: Option<Duration>,
+    /// Full-sized segments received since the last ACK we sent.
+    pub(crate) unacked_segments: u8,
+    /// The listener (port-table index) that created this socket.
+    pub(crate) listener: u16,
+
+    pub(crate) stats: TcpSocketStats,
+    pub(crate) rx_waker: WakerSlot,
+    pub(crate) tx_waker: WakerSlot,
+}
+
+impl TcpSocket {
+    /// An unused socket.
+    pub const EMPTY: TcpSocket = TcpSocket {
+        state: TcpState::Closed,
+        flags: Flags(0),
+        error: None,
+        local: IpEndpoint::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0),
+        remote: IpEndpoint::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0),
+        buffers: BufferRegion {
+            offset: 0,
+            rx_len: 0,
+            tx_len: 0,
+        },
+        rx: RingState::new(),
+        tx: RingState::new(),
+        assembler: Assembler::new(),
+        iss: SeqNumber(0),
+        snd_una: SeqNumber(0),
+        snd_nxt: SeqNumber(0),
+        snd_max: SeqNumber(0),
+        snd_wnd: 0,
+        max_snd_wnd: 0,
+        snd_wl1: SeqNumber(0),
+        snd_wl2: SeqNumber(0),
+        snd_mss: 536,
+        snd_wscale: 0,
+        rcv_wscale: 0,
+        rcv_nxt: SeqNumber(0),
+        rcv_adv: SeqNumber(0),
+        ts_recent: 0,
+        ts_offset: 0,
+        scoreboard: Scoreboard::new(),
+        rtt: RttEstimator::UNSET,
+        rtt_seq: None,
+        congestion: Congestion::UNSET,
+        recover: SeqNumber(0),
+        rexmit_nxt: SeqNumber(0),
+        dup_acks: 0,
+        retransmits: 0,
+        keepalive_probes: 0,
+        rto_at: None,
+        ack_at: None,
+        idle_at: None,
+        unacked_since: None,
+        keepalive: None,
+        user_timeout: None,
+        unacked_segments: 0,
+        listener: u16::MAX,
+        stats: TcpSocketStats {
+            segments_in: 0,
+            segments_out: 0,
+            retransmissions: 0,
+            fast_recoveries: 0,
+        },
+        rx_waker: WakerSlot::EMPTY,
+        tx_waker: WakerSlot::EMPTY,
+    };
+
+    /// The connection's state.
+    pub fn state(&self) -> TcpState {
+        self.state
+    }
+
+    pub fn local_endpoint(&self) -> IpEndpoint {
+        self.local
+    }
+
+    pub fn remote_endpoint(&self) -> IpEndpoint {
+        self.remote
+    }
+
+    pub fn stats(&self) -> TcpSocketStats {
+        self.stats
+    }
+
+    /// Bytes in the send ring (unacknowledged and unsent).
+    pub(crate) fn tx_queued(&self) -> u32 {
+        self.tx.len() as u32
+    }
+
+    /// Bytes in the receive ring, not yet read.
+    pub(crate) fn rx_queued(&self) -> u32 {
+        self.rx.len() as u32
+    }
+
+    /// Resets everything but the memory assignment, for a new connection.
+    pub(crate) fn reset_for_open(
+        &mut self,
+        local: IpEndpoint,
+        remote: IpEndpoint,
+        config: &TcpConfig,
+    ) {
+        let buffers = self.buffers;
+        let (keepalive, user_timeout, no_delay) = (
+            self.keepalive,
+            self.user_timeout,
+            self.flags.has(Flags::NO_DELAY),
+        );
+        let (rx_waker, tx_waker) = (self.rx_waker.clone(), self.tx_waker.clone());
+        *self = TcpSocket::EMPTY;
+        self.buffers = buffers;
+        self.local = local;
+        self.remote = remote;
+        self.keepalive = keepalive;
+        self.user_timeout = user_timeout;
+        self.flags.set(Flags::NO_DELAY, no_delay);
+        self.rx_waker = rx_waker;
+        self.tx_waker = tx_waker;
+        self.rtt = RttEstimator::new(config.rto);
+        self.congestion = Congestion::new(config.congestion, u32::from(self.snd_mss));
+        // The smallest shift that lets the whole receive ring be advertised.
+        let mut shift = 0u8;
+        while shift < 14 && (self.buffers.rx_len >> shift) > 0xffff {
+            shift += 1;
+        }
+        self.rcv_wscale = if config.window_scaling { shift } else { 0 };
+    }
+
+    /// Moves to `state`, waking the application (state changes are events).
+    pub(crate) fn set_state(&mut self, state: TcpState) {
+        if self.state != state {
+            self.state = state;
+            self.rx_waker.wake();
+            self.tx_waker.wake();
+        }
+    }
+
+    /// Ends the connection with `error`, keeping the socket for the
+    /// application to read the reason.
+    pub(crate) fn terminate(&mut self, error: Option<TcpError>) {
+        if error.is_some() {
+            self.error = error;
+        }
+        self.rto_at = None;
+        self.ack_at = None;
+        self.idle_at = None;
+        self.flags.set(Flags::ACK_NOW | Flags::FIN_QUEUED, false);
+        self.set_state(TcpState::Closed);
+    }
+
+    /// Bytes of the send ring already sent but not acknowledged, and those
+    /// not yet sent. The ring holds data from `snd_una` (after the SYN).
+    pub(crate) fn send_offset(&self, seq: SeqNumber) -> u32 {
+        let syn_unacked = u32::from(self.snd_una == self.iss && self.state != TcpState::Closed);
+        ((seq - self.snd_una).max(0) as u32).saturating_sub(syn_unacked)
+    }
+
+    /// Our timestamp clock (RFC 7323 §5.4: 1 ms ticks, offset per connection).
+    pub(crate) fn ts_now(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// The receive window we can offer now: free ring space, never pulling
+    /// the right edge back from what was already advertised.
+    pub(crate) fn receive_window(&self) -> u32 {
+        let free = self.buffers.rx_len - self.rx_queued();
+        let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
+        free.max(advertised)
+    }
+
+    /// The window field to put in a segment: scaled, and capped to what the
+    /// field and the scale can say.
+    pub(crate) fn window_field(&self, syn: bool) -> u16 {
+        let window = self.receive_window();
+        let scaled = if syn {
+            window
+        } else {
+            window >> self.rcv_wscale
+        };
+        scaled.min(0xffff) as u16
+    }
+}

@@ -1,0 +1,90 @@
+//! Timers (RFC 9293 §3.8): retransmission with backoff (RFC 6298), the
+//! persist timer for zero windows, delayed ACKs, keepalive, the user timeout
+//! (RFC 5482) and TIME-WAIT.
+
+use crate::tcp::socket::{Flags, TcpConfig, TcpError, TcpSocket, TcpState};
+use crate::time::Instant;
+
+impl TcpSocket {
+    /// When this connection next needs `handle_timers`.
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        [self.rto_at, self.ack_at, self.idle_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Fires every timer due at `now`.
+    pub(crate) fn handle_timers(&mut self, now: Instant, config: &TcpConfig) {
+        if self.ack_at.is_some_and(|at| at <= now) {
+            self.ack_at = None;
+            self.flags.set(Flags::ACK_NOW, true);
+        }
+        if self.rto_at.is_some_and(|at| at <= now) {
+            self.rto_at = None;
+            self.on_retransmission_timeout(now, config);
+        }
+        if self.idle_at.is_some_and(|at| at <= now) {
+            self.idle_at = None;
+            self.on_idle_timeout(now, config);
+        }
+    }
+
+    fn on_retransmission_timeout(&mut self, now: Instant, config: &TcpConfig) {
+        let nothing_outstanding = self.snd_una == self.snd_max;
+        if nothing_outstanding && self.snd_wnd == 0 {
+            // The persist timer (RFC 9293 §3.8.6.1): probe the closed window,
+            // backing off, for as long as the peer keeps answering.
+            self.rtt.on_timeout(&config.rto);
+            self.flags.set(Flags::WINDOW_PROBE, true);
+            return;
+        }
+        if nothing_outstanding {
+            return;
+        }
+        let user_timeout_passed = match (self.user_timeout, self.unacked_since) {
+            (Some(limit), Some(since)) => now - since >= limit,
+            _ => false,
+        };
+        self.retransmits = self.retransmits.saturating_add(1);
+        if user_timeout_passed || self.retransmits > config.max_retransmissions {
+            self.terminate(Some(TcpError::TimedOut));
+            return;
+        }
+        // RFC 6298 §5.5–5.7 and RFC 5681 §3.1: back off, shrink to the loss
+        // window, and resend from the oldest unacknowledged byte.
+        self.rtt.on_timeout(&config.rto);
+        let flight = (self.snd_max - self.snd_una).max(0) as u32;
+        self.congestion.on_retransmit_timeout(now, flight);
+        // RFC 6582 §4: no fast retransmit for losses from before the timeout.
+        self.recover = self.snd_max;
+        self.flags
+            .set(Flags::RECOVERY | Flags::RETRANSMIT_HEAD, false);
+        self.scoreboard.clear();
+        self.dup_acks = 0;
+        self.rtt_seq = None;
+        self.snd_nxt = match self.state {
+            TcpState::SynSent | TcpState::SynReceived => self.iss,
+            _ => self.snd_una,
+        };
+    }
+
+    fn on_idle_timeout(&mut self, now: Instant, config: &TcpConfig) {
+        match self.state {
+            TcpState::TimeWait | TcpState::FinWait2 => self.terminate(None),
+            state if state.is_synchronized() => {
+                let Some(interval) = self.keepalive else {
+                    return;
+                };
+                if self.keepalive_probes >= config.keepalive_probes {
+                    self.terminate(Some(TcpError::TimedOut));
+                    return;
+                }
+                self.keepalive_probes += 1;
+                self.flags.set(Flags::KEEPALIVE_PROBE, true);
+                self.idle_at = Some(now + interval);
+            }
+            _ => {}
+        }
+    }
+}
