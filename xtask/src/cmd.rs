@@ -15,6 +15,8 @@ pub enum Error {
     Status { command: String, status: ExitStatus },
     /// `cargo xtask ci` was asked for a stage that does not exist.
     UnknownStage(String),
+    /// `cargo xtask bench` was asked for an area that does not exist.
+    UnknownArea(String),
     /// A CI stage failed; the stage's own error was printed when it happened.
     Stage { stage: &'static str },
     /// Building or reading a footprint image failed.
@@ -26,7 +28,7 @@ impl fmt::Display for Error {
         match self {
             Error::Spawn { command, source } => write!(f, "could not start `{command}`: {source}"),
             Error::Status { command, status } => write!(f, "`{command}` failed ({status})"),
-            Error::UnknownStage(message) => write!(f, "{message}"),
+            Error::UnknownStage(message) | Error::UnknownArea(message) => write!(f, "{message}"),
             Error::Stage { stage } => write!(f, "CI failed at stage {stage}"),
             Error::Footprint(error) => write!(f, "footprint: {error}"),
         }

@@ -7,10 +7,14 @@
 //!   runs exactly what CI runs.
 //! - `footprint`: builds the firmware images and prints their section sizes
 //!   and the target `size_of` table, one machine-readable line per figure.
+//! - `bench`: runs one area of the bench crate (`xtask/bench`) with the
+//!   release profile, Duet against its anchor in the same run; alone, lists
+//!   the areas.
 //!
-//! Arguments are parsed by hand: two commands do not need a parser crate, and
+//! Arguments are parsed by hand: three commands do not need a parser crate, and
 //! every dependency here is compiled on each cold CI run.
 
+mod bench;
 mod ci;
 mod cmd;
 mod footprint;
@@ -25,6 +29,9 @@ commands:
   ci [STAGE...]   install what the tests need, then run every CI stage
                   (or only the named ones, in CI order)
   footprint       build the firmware images, print their sizes and size_of table
+  bench [AREA [ARGS...]]
+                  run a benchmark area in release mode (ARGS go to it);
+                  without AREA, list the areas
   help            print this message";
 
 /// The repository root: xtask's own manifest sits one level below it.
@@ -39,8 +46,14 @@ fn workspace_root() -> PathBuf {
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
-    Ci { only: Vec<String> },
+    Ci {
+        only: Vec<String>,
+    },
     Footprint,
+    Bench {
+        area: Option<String>,
+        args: Vec<String>,
+    },
     Help,
 }
 
@@ -54,6 +67,12 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
             });
         }
         Some("footprint") => Command::Footprint,
+        Some("bench") => {
+            return Ok(Command::Bench {
+                area: args.next(),
+                args: args.collect(),
+            });
+        }
         Some("help" | "-h" | "--help") | None => Command::Help,
         Some(other) => return Err(format!("unknown command `{other}`")),
     };
@@ -79,6 +98,7 @@ fn main() -> ExitCode {
         }
         Command::Ci { only } => ci::run(&root, &only),
         Command::Footprint => footprint::run(&root),
+        Command::Bench { area, args } => bench::run(&root, area.as_deref(), &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,6 +127,20 @@ mod tests {
             })
         );
         assert_eq!(parse(&["footprint"]), Ok(Command::Footprint));
+        assert_eq!(
+            parse(&["bench"]),
+            Ok(Command::Bench {
+                area: None,
+                args: vec![]
+            })
+        );
+        assert_eq!(
+            parse(&["bench", "tcp", "--gib", "0.5"]),
+            Ok(Command::Bench {
+                area: Some("tcp".into()),
+                args: vec!["--gib".into(), "0.5".into()]
+            })
+        );
         assert_eq!(parse(&[]), Ok(Command::Help));
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
         assert!(parse(&["bogus"]).unwrap_err().contains("bogus"));

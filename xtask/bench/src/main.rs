@@ -1,0 +1,162 @@
+//! Duet's benchmarks: `cargo xtask bench <area>` runs this binary, built
+//! with the release profile, as `duet-bench <area> [options]`.
+//!
+//! Each area measures Duet and an anchor crate (here smoltcp) in the same
+//! process, one after the other, so the ratio between them holds on a noisy
+//! machine; each prints one machine-readable line per figure (see
+//! ARCHITECTURE.md, "Measuring"). Speed is measured here and never asserted
+//! in tests.
+//!
+//! Areas:
+//! - `tcp` ([`tcp`]): one connection moving 4 GiB over an in-memory
+//!   Ethernet link; CPU-seconds per GiB, MB/s, ACKs per data segment.
+#![deny(unsafe_code)]
+
+mod cpu;
+mod link;
+mod pattern;
+mod tcp;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: duet-bench <area> [options]
+
+areas:
+  tcp            one TCP connection over an in-memory Ethernet link, Duet
+                 against smoltcp 0.14: CPU-s/GiB, MB/s, ACKs per data segment
+
+options for tcp:
+  --bytes N      move N bytes (default 4 GiB)
+  --gib F        move F GiB (e.g. 0.0625 for a 64 MiB smoke run)";
+
+/// Bytes a `tcp` run moves unless told otherwise: 4 GiB.
+const DEFAULT_TCP_BYTES: u64 = 4 << 30;
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+enum Command {
+    Tcp { bytes: u64 },
+    Help,
+}
+
+/// Reads the command from the arguments after the program name.
+fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+    let mut args = args.into_iter();
+    match args.next().as_deref() {
+        Some("tcp") => {}
+        Some("help" | "-h" | "--help") | None => return Ok(Command::Help),
+        Some(other) => return Err(format!("unknown area `{other}`")),
+    }
+    let mut bytes = DEFAULT_TCP_BYTES;
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("`{flag}` needs a value"))?;
+        bytes = match flag.as_str() {
+            "--bytes" => value
+                .parse()
+                .map_err(|_| format!("`--bytes {value}`: not a whole number of bytes"))?,
+            "--gib" => {
+                let gib: f64 = value
+                    .parse()
+                    .map_err(|_| format!("`--gib {value}`: not a number"))?;
+                // Saturating float-to-int cast; the range check follows.
+                (gib * (1u64 << 30) as f64) as u64
+            }
+            _ => return Err(format!("unknown option `{flag}`")),
+        };
+    }
+    if bytes == 0 {
+        return Err("nothing to move: the byte count must be at least 1".into());
+    }
+    Ok(Command::Tcp { bytes })
+}
+
+/// Runs smoltcp, then Duet once it exists, and prints their lines.
+fn bench_tcp(bytes: u64) -> Result<(), tcp::Error> {
+    let smoltcp = tcp::run_smoltcp(bytes)?;
+    println!("{}", tcp::detail_line(&smoltcp));
+    let duet = tcp::run_duet(bytes)?;
+    match &duet {
+        Some(duet) => println!("{}", tcp::detail_line(duet)),
+        None => println!(
+            "{}",
+            tcp::unavailable_line(
+                "duet",
+                "Duet's TCP engine is not wired into duet-bench yet \
+                 (xtask/bench/src/tcp/duet.rs)"
+            )
+        ),
+    }
+    println!("{}", tcp::summary_line(duet.as_ref(), &smoltcp));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let command = match parse_args(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("duet-bench: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Command::Tcp { bytes } => bench_tcp(bytes),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("duet-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn areas_and_sizes_parse_and_strays_are_rejected() {
+        assert_eq!(parse(&[]), Ok(Command::Help));
+        assert_eq!(parse(&["--help"]), Ok(Command::Help));
+        assert_eq!(
+            parse(&["tcp"]),
+            Ok(Command::Tcp {
+                bytes: 4 * 1024 * 1024 * 1024
+            })
+        );
+        assert_eq!(
+            parse(&["tcp", "--bytes", "1000"]),
+            Ok(Command::Tcp { bytes: 1000 })
+        );
+        assert_eq!(
+            parse(&["tcp", "--gib", "0.0625"]),
+            Ok(Command::Tcp { bytes: 64 << 20 })
+        );
+        assert!(parse(&["udp"]).unwrap_err().contains("udp"));
+        assert!(parse(&["tcp", "--bytes"]).unwrap_err().contains("--bytes"));
+        assert!(
+            parse(&["tcp", "--bytes", "1e3"])
+                .unwrap_err()
+                .contains("1e3")
+        );
+        assert!(parse(&["tcp", "--gib", "x"]).unwrap_err().contains("x"));
+        assert!(
+            parse(&["tcp", "--fast", "1"])
+                .unwrap_err()
+                .contains("--fast")
+        );
+        assert!(parse(&["tcp", "--bytes", "0"]).is_err());
+        assert!(parse(&["tcp", "--gib", "-1"]).is_err());
+    }
+}

@@ -1,0 +1,466 @@
+//! `tcp`: one bulk transfer over one connection, Duet against smoltcp 0.14.
+//!
+//! The shape, the same for every stack ([`run`] drives each through
+//! [`StackPair`]):
+//!
+//! - Two stacks, a client and a server, on the in-memory Ethernet link of
+//!   [`crate::link`]: IP MTU 1500, software checksums on both ends, no faults.
+//! - One connection; 64 KiB send and receive buffers on each socket.
+//! - The client's application copies the [`pattern`] stream into its socket
+//!   from a 64 KiB staging buffer it fills as it goes; the server's
+//!   application copies out of its socket into a 64 KiB buffer and checks
+//!   every byte. Each iteration: the client writes as much as fits, both
+//!   stacks poll (client, then server), the server reads and verifies all it
+//!   has, the clock advances.
+//! - The clock is virtual and advances a fixed [`TICK_US`] per iteration, as
+//!   if a device polled its stack at 10 kHz. Both stacks see the same clock, so
+//!   their timers (delayed ACK, retransmission) fire after the same number of
+//!   iterations; jumping to each stack's next deadline instead would make the
+//!   iteration count depend on what deadlines a stack asks for.
+//! - Figures cover the data transfer only (from both ends ESTABLISHED to the
+//!   last byte verified): CPU time is `getrusage` user+sys, so it includes the
+//!   harness's own share (pattern, verification, link), which is the same for
+//!   every stack; MB/s is bytes over wall time (1 MB = 10^6 bytes); ACKs per
+//!   data segment counts frames on the link.
+
+mod smoltcp_pair;
+
+use std::fmt;
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::cpu;
+use crate::link::{Counts, Link};
+use crate::pattern::{self, Mismatch};
+
+/// Virtual time per loop iteration, in microseconds.
+pub const TICK_US: u64 = 100;
+
+/// Send and receive buffer of each socket, and the applications' staging
+/// buffers.
+pub const BUFFER_LEN: usize = 64 * 1024;
+
+/// The bench's addresses: a private /24 (RFC 1918), locally administered
+/// unicast MACs (IEEE 802 bit 1 of the first octet set, bit 0 clear).
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+pub const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+pub const CLIENT_IPV4: [u8; 4] = [10, 0, 0, 1];
+pub const SERVER_IPV4: [u8; 4] = [10, 0, 0, 2];
+pub const PREFIX_LEN: u8 = 24;
+pub const CLIENT_PORT: u16 = 49152;
+pub const SERVER_PORT: u16 = 5001;
+
+/// Virtual time the handshake (ARP, SYN, SYN-ACK, ACK) may take.
+const HANDSHAKE_LIMIT_US: u64 = 10_000_000;
+/// Virtual time without a byte delivered after which the run is declared
+/// stuck. Far past any retransmission timeout a lossless link could cause.
+const STALL_LIMIT_US: u64 = 60_000_000;
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// A stack's complaint, in its own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackError(pub String);
+
+impl fmt::Display for StackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Two instances of one stack, client and server, wired to a [`Link`]: what
+/// a stack implements to be measured by [`run`].
+///
+/// The client connects from [`CLIENT_IPV4`]:[`CLIENT_PORT`] (MAC
+/// [`CLIENT_MAC`]) to the server listening on
+/// [`SERVER_IPV4`]:[`SERVER_PORT`] (MAC [`SERVER_MAC`]), both /[`PREFIX_LEN`],
+/// each socket with [`BUFFER_LEN`]-byte send and receive buffers, checksums
+/// computed and verified in software. All memory is set up in the
+/// constructor: nothing here may allocate per call.
+pub trait StackPair: Sized {
+    /// The stack's name in output lines.
+    const NAME: &'static str;
+
+    /// Makes both stacks. `link` is the link [`poll`](Self::poll) will be
+    /// given, for stacks that want a device at construction.
+    fn new(link: &mut Link) -> Result<Self, StackError>;
+
+    /// Starts the connection: the server listens, the client sends its SYN
+    /// (on a later [`poll`](Self::poll) if the stack works that way).
+    fn open(&mut self, now_us: u64) -> Result<(), StackError>;
+
+    /// Whether both ends are ESTABLISHED (RFC 9293 section 3.3.2).
+    fn established(&mut self) -> bool;
+
+    /// Lets the client, then the server, take in every frame the link holds
+    /// for it and send everything it has to send, at virtual time `now_us`.
+    /// Frames go out through [`Link::end`] with the stack's
+    /// [`Side`](crate::link::Side).
+    fn poll(&mut self, now_us: u64, link: &mut Link);
+
+    /// Copies as much of `data` as the client socket's send buffer takes;
+    /// returns how much, 0 when it is full.
+    fn client_send(&mut self, data: &[u8]) -> Result<usize, StackError>;
+
+    /// Copies what the server socket has received, up to `buf.len()` bytes,
+    /// into `buf`; returns how much, 0 when there is nothing.
+    fn server_recv(&mut self, buf: &mut [u8]) -> Result<usize, StackError>;
+}
+
+/// Why a run did not finish.
+#[derive(Debug)]
+pub enum Error {
+    Stack {
+        stack: &'static str,
+        error: StackError,
+    },
+    /// The connection was not ESTABLISHED within [`HANDSHAKE_LIMIT_US`].
+    Handshake {
+        stack: &'static str,
+    },
+    /// No byte arrived for [`STALL_LIMIT_US`].
+    Stalled {
+        stack: &'static str,
+        received: u64,
+    },
+    /// The server read a byte that was never sent there.
+    Corrupt {
+        stack: &'static str,
+        mismatch: Mismatch,
+    },
+    /// The server read more than the client sent.
+    TooMuch {
+        stack: &'static str,
+        received: u64,
+        sent: u64,
+    },
+    Cpu(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Stack { stack, error } => write!(f, "{stack}: {error}"),
+            Error::Handshake { stack } => {
+                write!(f, "{stack}: no connection after {HANDSHAKE_LIMIT_US} µs")
+            }
+            Error::Stalled { stack, received } => write!(
+                f,
+                "{stack}: stalled after {received} bytes, nothing for {STALL_LIMIT_US} µs"
+            ),
+            Error::Corrupt { stack, mismatch } => write!(f, "{stack}: {mismatch}"),
+            Error::TooMuch {
+                stack,
+                received,
+                sent,
+            } => write!(f, "{stack}: received {received} bytes, {sent} sent"),
+            Error::Cpu(error) => write!(f, "getrusage: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// What one stack's run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figures {
+    pub stack: &'static str,
+    pub bytes: u64,
+    pub cpu: Duration,
+    pub wall: Duration,
+    pub counts: Counts,
+}
+
+impl Figures {
+    pub fn cpu_s_per_gib(&self) -> f64 {
+        self.cpu.as_secs_f64() / (self.bytes as f64 / GIB)
+    }
+
+    pub fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.wall.as_secs_f64()
+    }
+
+    pub fn acks_per_data_segment(&self) -> f64 {
+        if self.counts.data_segments == 0 {
+            return 0.0;
+        }
+        self.counts.pure_acks as f64 / self.counts.data_segments as f64
+    }
+}
+
+/// The client application: produces the stream into a staging buffer and
+/// copies it into the socket.
+struct Sender {
+    stage: Vec<u8>,
+    /// Stream offset of `stage[0]`.
+    stage_offset: u64,
+    stage_len: usize,
+    sent: u64,
+    total: u64,
+}
+
+impl Sender {
+    fn new(total: u64) -> Self {
+        Sender {
+            stage: vec![0; BUFFER_LEN],
+            stage_offset: 0,
+            stage_len: 0,
+            sent: 0,
+            total,
+        }
+    }
+
+    /// Writes into the client socket until it is full or all is sent.
+    fn send<P: StackPair>(&mut self, pair: &mut P) -> Result<(), StackError> {
+        while self.sent < self.total {
+            let mut staged = (self.sent - self.stage_offset) as usize;
+            if staged == self.stage_len {
+                self.stage_offset = self.sent;
+                self.stage_len = BUFFER_LEN.min((self.total - self.sent) as usize);
+                pattern::fill(self.stage_offset, &mut self.stage[..self.stage_len]);
+                staged = 0;
+            }
+            let written = pair.client_send(&self.stage[staged..self.stage_len])?;
+            if written == 0 {
+                break;
+            }
+            self.sent += written as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Moves `bytes` through a new pair of stack `P` and measures it.
+pub fn run<P: StackPair>(bytes: u64) -> Result<Figures, Error> {
+    let stack = P::NAME;
+    let stack_error = |error| Error::Stack { stack, error };
+    let mut link = Link::new();
+    let mut pair = P::new(&mut link).map_err(stack_error)?;
+    let pair = &mut pair;
+    let mut now_us = 0;
+    pair.open(now_us).map_err(stack_error)?;
+    while !pair.established() {
+        if now_us > HANDSHAKE_LIMIT_US {
+            return Err(Error::Handshake { stack });
+        }
+        pair.poll(now_us, &mut link);
+        now_us += TICK_US;
+    }
+    link.reset_counts();
+
+    let mut sender = Sender::new(bytes);
+    let mut inbox = vec![0u8; BUFFER_LEN];
+    let mut received = 0u64;
+    let mut last_arrival_us = now_us;
+    let cpu_before = cpu::process_time().map_err(Error::Cpu)?;
+    let wall_before = Instant::now();
+    while received < bytes {
+        sender.send(pair).map_err(stack_error)?;
+        pair.poll(now_us, &mut link);
+        loop {
+            let read = pair.server_recv(&mut inbox).map_err(stack_error)?;
+            if read == 0 {
+                break;
+            }
+            pattern::verify(received, &inbox[..read])
+                .map_err(|mismatch| Error::Corrupt { stack, mismatch })?;
+            received += read as u64;
+            last_arrival_us = now_us;
+        }
+        if now_us - last_arrival_us > STALL_LIMIT_US {
+            return Err(Error::Stalled { stack, received });
+        }
+        now_us += TICK_US;
+    }
+    let wall = wall_before.elapsed();
+    let cpu = cpu::process_time()
+        .map_err(Error::Cpu)?
+        .saturating_sub(cpu_before);
+    if received > sender.sent {
+        return Err(Error::TooMuch {
+            stack,
+            received,
+            sent: sender.sent,
+        });
+    }
+    Ok(Figures {
+        stack,
+        bytes: received,
+        cpu,
+        wall,
+        counts: link.counts(),
+    })
+}
+
+/// Runs the smoltcp anchor.
+pub fn run_smoltcp(bytes: u64) -> Result<Figures, Error> {
+    run::<smoltcp_pair::SmoltcpPair>(bytes)
+}
+
+/// Runs Duet, once Duet has a TCP engine to run: `None` until then.
+///
+/// `duet.rs` beside this file says what the Duet side must implement; it is
+/// not part of the module tree yet. Wiring it in is `mod duet;` above and this
+/// body becoming `run::<duet::DuetPair>(bytes).map(Some)`.
+pub fn run_duet(_bytes: u64) -> Result<Option<Figures>, Error> {
+    Ok(None)
+}
+
+/// One stack's figures: `bench tcp-detail stack=<name> ...`.
+pub fn detail_line(figures: &Figures) -> String {
+    format!(
+        "bench tcp-detail stack={} cpu_s_per_gib={:.3} mb_per_s={:.1} \
+         acks_per_data_segment={:.3} data_segments={} pure_acks={} bytes={} \
+         cpu_s={:.3} wall_s={:.3}",
+        figures.stack,
+        figures.cpu_s_per_gib(),
+        figures.mb_per_s(),
+        figures.acks_per_data_segment(),
+        figures.counts.data_segments,
+        figures.counts.pure_acks,
+        figures.bytes,
+        figures.cpu.as_secs_f64(),
+        figures.wall.as_secs_f64(),
+    )
+}
+
+/// The detail line for a stack that could not run.
+pub fn unavailable_line(stack: &str, why: &str) -> String {
+    format!("bench tcp-detail stack={stack} unavailable: {why}")
+}
+
+/// The summary: `bench tcp duet_cpu_s_per_gib=<x> smoltcp_cpu_s_per_gib=<y>
+/// ratio=<x/y>`, with `unavailable` for Duet's figure and the ratio while
+/// Duet cannot run.
+pub fn summary_line(duet: Option<&Figures>, smoltcp: &Figures) -> String {
+    let anchor = smoltcp.cpu_s_per_gib();
+    match duet {
+        Some(duet) => format!(
+            "bench tcp duet_cpu_s_per_gib={:.3} smoltcp_cpu_s_per_gib={anchor:.3} ratio={:.3}",
+            duet.cpu_s_per_gib(),
+            duet.cpu_s_per_gib() / anchor,
+        ),
+        None => format!(
+            "bench tcp duet_cpu_s_per_gib=unavailable smoltcp_cpu_s_per_gib={anchor:.3} \
+             ratio=unavailable"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(stack: &'static str, cpu_ms: u64) -> Figures {
+        Figures {
+            stack,
+            bytes: 4 << 30,
+            cpu: Duration::from_millis(cpu_ms),
+            wall: Duration::from_millis(2_000),
+            counts: Counts {
+                data_segments: 1000,
+                pure_acks: 250,
+                other_frames: 3,
+            },
+        }
+    }
+
+    #[test]
+    fn lines_have_the_documented_format() {
+        let smoltcp = figures("smoltcp", 2_200);
+        let duet = figures("duet", 1_100);
+        assert_eq!(
+            summary_line(Some(&duet), &smoltcp),
+            "bench tcp duet_cpu_s_per_gib=0.275 smoltcp_cpu_s_per_gib=0.550 ratio=0.500"
+        );
+        assert_eq!(
+            summary_line(None, &smoltcp),
+            "bench tcp duet_cpu_s_per_gib=unavailable smoltcp_cpu_s_per_gib=0.550 \
+             ratio=unavailable"
+        );
+        assert_eq!(
+            detail_line(&smoltcp),
+            "bench tcp-detail stack=smoltcp cpu_s_per_gib=0.550 mb_per_s=2147.5 \
+             acks_per_data_segment=0.250 data_segments=1000 pure_acks=250 bytes=4294967296 \
+             cpu_s=2.200 wall_s=2.000"
+        );
+        assert_eq!(
+            unavailable_line("duet", "no engine"),
+            "bench tcp-detail stack=duet unavailable: no engine"
+        );
+    }
+
+    #[test]
+    fn no_data_segments_means_no_acks_per_segment_rather_than_nan() {
+        let mut idle = figures("smoltcp", 1);
+        idle.counts = Counts::default();
+        assert_eq!(idle.acks_per_data_segment(), 0.0);
+    }
+
+    #[test]
+    fn smoltcp_moves_a_short_stream_intact() {
+        // A few windows' worth, not at an even multiple of anything, so the
+        // last write is short.
+        let bytes = 1_000_003;
+        let figures = run_smoltcp(bytes).unwrap();
+        assert_eq!(figures.bytes, bytes);
+        // 1460-byte segments at most: at least this many carried data.
+        assert!(figures.counts.data_segments >= bytes.div_ceil(1460));
+        assert!(figures.counts.pure_acks > 0);
+    }
+
+    /// A stack that hands the server what the client sent, with one byte
+    /// changed: the loop must report the corruption, not count it.
+    #[derive(Debug, Default)]
+    struct Corrupting {
+        pipe: std::collections::VecDeque<u8>,
+        delivered: u64,
+    }
+
+    impl StackPair for Corrupting {
+        const NAME: &'static str = "corrupting";
+
+        fn new(_link: &mut Link) -> Result<Self, StackError> {
+            Ok(Self::default())
+        }
+
+        fn open(&mut self, _now_us: u64) -> Result<(), StackError> {
+            Ok(())
+        }
+
+        fn established(&mut self) -> bool {
+            true
+        }
+
+        fn poll(&mut self, _now_us: u64, _link: &mut Link) {}
+
+        fn client_send(&mut self, data: &[u8]) -> Result<usize, StackError> {
+            let room = BUFFER_LEN - self.pipe.len();
+            let taken = room.min(data.len());
+            self.pipe.extend(&data[..taken]);
+            Ok(taken)
+        }
+
+        fn server_recv(&mut self, buf: &mut [u8]) -> Result<usize, StackError> {
+            let count = buf.len().min(self.pipe.len());
+            for (i, slot) in buf[..count].iter_mut().enumerate() {
+                let byte = self.pipe.pop_front().unwrap_or_default();
+                let offset = self.delivered + i as u64;
+                *slot = if offset == 100_000 { byte ^ 0x80 } else { byte };
+            }
+            self.delivered += count as u64;
+            Ok(count)
+        }
+    }
+
+    #[test]
+    fn the_loop_reports_a_corrupted_byte_with_its_offset() {
+        let error = run::<Corrupting>(200_000).unwrap_err();
+        assert!(
+            matches!(error, Error::Corrupt { mismatch, .. } if mismatch.offset == 100_000),
+            "{error}"
+        );
+        let fine = run::<Corrupting>(99_999).unwrap();
+        assert_eq!(fine.bytes, 99_999);
+    }
+}
