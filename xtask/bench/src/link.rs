@@ -174,8 +174,8 @@ impl FrameQueue {
         (!self.is_empty()).then(|| &self.frames[self.head][..self.lens[self.head]])
     }
 
-    /// The oldest frame, writable: for tests that damage a frame in flight.
-    #[cfg(test)]
+    /// The oldest frame, writable (embassy-net-driver lends receive buffers
+    /// mutably; tests also damage frames in flight through it).
     pub fn front_mut(&mut self) -> Option<&mut [u8]> {
         (!self.is_empty()).then(|| &mut self.frames[self.head][..self.lens[self.head]])
     }

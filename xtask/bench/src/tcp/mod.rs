@@ -23,6 +23,7 @@
 //!   every stack; MB/s is bytes over wall time (1 MB = 10^6 bytes); ACKs per
 //!   data segment counts frames on the link.
 
+mod duet;
 mod smoltcp_pair;
 
 use std::fmt;
@@ -302,8 +303,8 @@ pub fn run_smoltcp(bytes: u64) -> Result<Figures, Error> {
 /// `duet.rs` beside this file says what the Duet side must implement; it is
 /// not part of the module tree yet. Wiring it in is `mod duet;` above and this
 /// body becoming `run::<duet::DuetPair>(bytes).map(Some)`.
-pub fn run_duet(_bytes: u64) -> Result<Option<Figures>, Error> {
-    Ok(None)
+pub fn run_duet(bytes: u64) -> Result<Option<Figures>, Error> {
+    run::<duet::DuetPair>(bytes).map(Some)
 }
 
 /// One stack's figures: `bench tcp-detail stack=<name> ...`.
