@@ -411,13 +411,12 @@ impl<'a> Stack<'a> {
             // Nobody will ever look at a connection that died in the backlog.
             self.tcp.release_socket(index);
         }
-        if self.tcp.in_use[index] {
-            if self.tcp.sockets[index].flags.has(Flags::UNACCEPTED)
-                && self.tcp.sockets[index].state.is_synchronized()
-            {
-                self.accept_waker.wake();
-            }
-            self.flush_tcp_socket(index);
+        // Replies wait for the end of the poll (`run_tcp`): every segment of a
+        // burst is in by then, so one ACK covers them (as with receive
+        // offload on bigger hosts) and data goes out in full segments.
+        let socket = &self.tcp.sockets[index];
+        if self.tcp.in_use[index] && socket.flags.has(Flags::UNACCEPTED) && socket.state.is_synchronized() {
+            self.accept_waker.wake();
         }
     }
 
