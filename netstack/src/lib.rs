@@ -17,6 +17,8 @@ mod fmt;
 
 #[cfg(feature = "async")]
 pub mod asynch;
+#[cfg(feature = "tcp")]
+pub mod blocking;
 pub mod endpoint;
 pub mod iface;
 pub mod pool;

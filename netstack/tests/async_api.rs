@@ -113,3 +113,94 @@ fn udp_echo_and_ping_through_runners() {
     );
     assert_eq!(stack_a.with(|s| s.pool_usage().0), 32, "no buffer leaked");
 }
+
+#[test]
+fn tcp_echo_through_runners_with_embedded_io_async() {
+    use duet_netstack::asynch::{TcpListener, TcpSocket};
+    use duet_netstack::stack::TcpResources;
+    use embedded_io_async::Write;
+
+    let link = LinkConfig {
+        mac_a: MAC_A,
+        mac_b: MAC_B,
+        ..LinkConfig::default()
+    };
+    let (end_a, end_b) = VirtualLink::pair(VirtualClock::default(), 2, link);
+    let (mut res_a, mut res_b) = (StackResources::new(), StackResources::new());
+    let (mut tcp_a, mut tcp_b) = (
+        TcpResources::<2, 32768>::new(),
+        TcpResources::<2, 32768>::new(),
+    );
+    let mut core_a = core_stack(&mut res_a, MAC_A, IP_A);
+    let mut core_b = core_stack(&mut res_b, MAC_B, IP_B);
+    core_a.enable_tcp(&mut tcp_a);
+    core_b.enable_tcp(&mut tcp_b);
+    let (cell_a, cell_b) = (StackCell::new(core_a), StackCell::new(core_b));
+    let (stack_a, mut runner_a) = asynch::new(&cell_a, end_a);
+    let (stack_b, mut runner_b) = asynch::new(&cell_b, end_b);
+
+    let total = 200_000usize;
+    let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+    let server = async {
+        let mut listener = TcpListener::bind(stack_b, 7, 1, 8192, 8192).unwrap();
+        let mut socket = listener.accept().await;
+        let mut buf = [0u8; 1500];
+        loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            if n == 0 {
+                socket.close();
+                socket.flush().await.unwrap();
+                return;
+            }
+            socket.write_all(&buf[..n]).await.unwrap();
+        }
+    };
+    let client = async {
+        let mut socket = TcpSocket::new(stack_a, 8192, 8192).unwrap();
+        socket.connect((IP_B, 7)).await.unwrap();
+        let mut echoed = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut sent = 0;
+        while echoed.len() < total {
+            if sent < total {
+                sent += socket
+                    .write(&data[sent..(sent + 3000).min(total)])
+                    .await
+                    .unwrap();
+            }
+            // Read whatever came back, without waiting when nothing did.
+            loop {
+                let n = embassy_futures::select::select(
+                    socket.read(&mut buf),
+                    embassy_time::Timer::after_micros(200),
+                )
+                .await;
+                match n {
+                    Either::First(n) => echoed.extend_from_slice(&buf[..n.unwrap()]),
+                    Either::Second(()) => break,
+                }
+            }
+        }
+        socket.close();
+        let n = socket.read(&mut buf).await.unwrap();
+        assert_eq!(n, 0, "the server closed after echoing everything");
+        assert!(echoed == data);
+    };
+    match block_on(select3(
+        runner_a.run(),
+        runner_b.run(),
+        embassy_futures::join::join(server, client),
+    )) {
+        Either3::Third(((), ())) => {}
+        _ => panic!("the runners never finish"),
+    }
+    let (a, b) = (
+        stack_a.with(|s| s.stats().tcp.clone()),
+        stack_b.with(|s| s.stats().tcp.clone()),
+    );
+    assert_eq!(
+        (a.retransmissions, b.retransmissions),
+        (0, 0),
+        "a clean link needs none"
+    );
+}

@@ -19,6 +19,8 @@
 //! between polls — which is what this layer does for you.
 
 mod icmp;
+#[cfg(feature = "tcp")]
+mod tcp;
 mod udp;
 
 use core::cell::RefCell;
@@ -30,6 +32,8 @@ use embassy_net_driver::Driver;
 use embassy_time::Timer;
 
 pub use icmp::{IcmpSocket, PingError};
+#[cfg(feature = "tcp")]
+pub use tcp::{TcpListener, TcpSocket};
 pub use udp::UdpSocket;
 
 use crate::iface::InterfaceId;

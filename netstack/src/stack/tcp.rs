@@ -241,6 +241,20 @@ impl<'a> Stack<'a> {
         Ok(())
     }
 
+    /// Lets go of a socket the way BSD `close` does: an open connection is
+    /// closed gracefully in the background and freed when it is done; its
+    /// ring memory is returned as soon as nothing more can be sent.
+    pub fn release_tcp_socket(&mut self, handle: TcpHandle) -> Result<(), TcpError> {
+        let index = self.tcp_index(handle)?;
+        if self.tcp.sockets[index].state == TcpState::Closed {
+            self.tcp.release_socket(index);
+            return Ok(());
+        }
+        self.tcp(handle).close();
+        self.tcp.sockets[index].flags.set(Flags::ORPHAN, true);
+        Ok(())
+    }
+
     /// Listens on `port`; each connection gets rings of the given sizes, and
     /// up to `backlog` of them wait for [`tcp_accept`](Self::tcp_accept).
     pub fn tcp_listen(
@@ -415,7 +429,10 @@ impl<'a> Stack<'a> {
         // burst is in by then, so one ACK covers them (as with receive
         // offload on bigger hosts) and data goes out in full segments.
         let socket = &self.tcp.sockets[index];
-        if self.tcp.in_use[index] && socket.flags.has(Flags::UNACCEPTED) && socket.state.is_synchronized() {
+        if self.tcp.in_use[index]
+            && socket.flags.has(Flags::UNACCEPTED)
+            && socket.state.is_synchronized()
+        {
             self.accept_waker.wake();
         }
     }
@@ -563,14 +580,18 @@ impl<'a> Stack<'a> {
                 {
                     bump(&mut self.stats.tcp.timeouts);
                 }
-                let unaccepted_and_closed =
-                    socket.state == TcpState::Closed && socket.flags.has(Flags::UNACCEPTED);
-                if unaccepted_and_closed {
-                    self.tcp.release_socket(index);
-                    continue;
-                }
             }
             self.flush_tcp_socket(index);
+            let socket = &mut self.tcp.sockets[index];
+            let unowned = socket.flags.has(Flags::UNACCEPTED) || socket.flags.has(Flags::ORPHAN);
+            if unowned && socket.state == TcpState::Closed {
+                self.tcp.release_socket(index);
+            } else if socket.flags.has(Flags::ORPHAN) && socket.state == TcpState::TimeWait {
+                // Only the control block is needed to answer a late FIN.
+                socket.buffers = BufferRegion::default();
+                socket.rx = Default::default();
+                socket.tx = Default::default();
+            }
         }
     }
 

@@ -78,6 +78,21 @@ impl core::fmt::Display for TcpError {
 
 impl core::error::Error for TcpError {}
 
+/// So TCP sockets can implement `embedded_io` and `embedded_io_async`.
+impl embedded_io::Error for TcpError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        use embedded_io::ErrorKind;
+        match self {
+            TcpError::InvalidState => ErrorKind::NotConnected,
+            TcpError::ConnectionReset => ErrorKind::ConnectionReset,
+            TcpError::ConnectionRefused => ErrorKind::ConnectionRefused,
+            TcpError::TimedOut => ErrorKind::TimedOut,
+            TcpError::NoResources => ErrorKind::OutOfMemory,
+            TcpError::Unreachable => ErrorKind::AddrNotAvailable,
+        }
+    }
+}
+
 /// Stack-wide TCP tunables.
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
@@ -182,6 +197,9 @@ impl Flags {
     pub const UNACCEPTED: u16 = 1 << 11;
     /// Created by a listener (passive open): an RST in SYN-RECEIVED frees it.
     pub const PASSIVE: u16 = 1 << 12;
+    /// The application let go of the socket; the stack frees it once the
+    /// connection has closed.
+    pub const ORPHAN: u16 = 1 << 13;
 
     pub fn has(self, flag: u16) -> bool {
         self.0 & flag != 0

@@ -40,7 +40,8 @@ impl Host {
         // as a firmware's statics do.
         let resources: &'static mut StackResources<PACKETS, 1, 4> =
             Box::leak(Box::new(StackResources::new()));
-        let tcp: &'static mut TcpResources<2, TCP_MEMORY> = Box::leak(Box::new(TcpResources::new()));
+        let tcp: &'static mut TcpResources<2, TCP_MEMORY> =
+            Box::leak(Box::new(TcpResources::new()));
         let config = Config {
             seed: u64::from(mac[5]),
             tx_queue_limit: PACKETS as u16,
@@ -52,15 +53,26 @@ impl Host {
         stack
             .add_interface(InterfaceConfig {
                 hardware_address: EthernetAddress(mac),
-                ipv4: Some(Ipv4Config { address, gateway: None }),
+                ipv4: Some(Ipv4Config {
+                    address,
+                    gateway: None,
+                }),
             })
             .map_err(|error| StackError(format!("duet interface: {error}")))?;
         stack.enable_tcp(tcp);
-        Ok(Host { stack, socket: None, side, mac })
+        Ok(Host {
+            stack,
+            socket: None,
+            side,
+            mac,
+        })
     }
 
     fn poll(&mut self, now_us: u64, link: &mut Link) {
-        let mut end = DuetEnd { end: link.end(self.side), mac: self.mac };
+        let mut end = DuetEnd {
+            end: link.end(self.side),
+            mac: self.mac,
+        };
         self.stack.poll(Instant::from_micros(now_us), &mut end);
     }
 
@@ -115,17 +127,18 @@ impl StackPair for DuetPair {
         self.client
             .stack
             .tcp(client)
-            .connect((std::net::Ipv4Addr::from(SERVER_IPV4), SERVER_PORT), CLIENT_PORT)
+            .connect(
+                (std::net::Ipv4Addr::from(SERVER_IPV4), SERVER_PORT),
+                CLIENT_PORT,
+            )
             .map_err(|e| tcp_error("connect", e))?;
         self.client.socket = Some(client);
         Ok(())
     }
 
     fn established(&mut self) -> bool {
-        if self.server.socket.is_none() {
-            if let Some(listener) = self.listener {
-                self.server.socket = self.server.stack.tcp_accept(listener);
-            }
+        if let (None, Some(listener)) = (self.server.socket, self.listener) {
+            self.server.socket = self.server.stack.tcp_accept(listener);
         }
         self.client.state() == TcpState::Established && self.server.state() == TcpState::Established
     }
@@ -136,13 +149,27 @@ impl StackPair for DuetPair {
     }
 
     fn client_send(&mut self, data: &[u8]) -> Result<usize, StackError> {
-        let handle = self.client.socket.ok_or_else(|| StackError("duet: no client socket".into()))?;
-        self.client.stack.tcp(handle).send_slice(data).map_err(|e| tcp_error("send", e))
+        let handle = self
+            .client
+            .socket
+            .ok_or_else(|| StackError("duet: no client socket".into()))?;
+        self.client
+            .stack
+            .tcp(handle)
+            .send_slice(data)
+            .map_err(|e| tcp_error("send", e))
     }
 
     fn server_recv(&mut self, buf: &mut [u8]) -> Result<usize, StackError> {
-        let handle = self.server.socket.ok_or_else(|| StackError("duet: no server socket".into()))?;
-        self.server.stack.tcp(handle).recv_slice(buf).map_err(|e| tcp_error("recv", e))
+        let handle = self
+            .server
+            .socket
+            .ok_or_else(|| StackError("duet: no server socket".into()))?;
+        self.server
+            .stack
+            .tcp(handle)
+            .recv_slice(buf)
+            .map_err(|e| tcp_error("recv", e))
     }
 }
 

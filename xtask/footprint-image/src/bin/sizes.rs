@@ -48,6 +48,7 @@ size_table! {
     duet_netstack::iface::neighbor::Neighbor,
     duet_netstack::pool::PacketSlot,
     duet_netstack::pool::PacketQueue,
+    duet_netstack::tcp::TcpSocket,
     duet_netstack::Stack<'static>,
     duet_netstack::Stats,
     duet_netstack::time::Instant,
