@@ -41,10 +41,10 @@ pub const TARGET_DIR: &str = "target/footprint";
 const IMAGE_CRATE: &str = "xtask/footprint-image";
 
 /// The measured images: binaries of the image crate.
-pub const IMAGES: &[&str] = &["ipv4-udp"];
+pub const IMAGES: &[(&str, &str)] = &[("ipv4-udp", "udp"), ("ipv4-tcp", "tcp")];
 
-/// The image crate's binary that carries the `size_of` table.
-const SIZES_BINARY: &str = "sizes";
+/// The image crate's binary that carries the `size_of` table, and its features.
+const SIZES_BINARY: (&str, &str) = ("sizes", "udp,tcp");
 
 /// The table's symbols; their mangled names contain these.
 const SIZES_SYMBOL: &str = "DUET_SIZES";
@@ -305,26 +305,29 @@ pub fn run(root: &Path) -> Result<(), cmd::Error> {
     // workspace and `.cargo/config.toml`; target and target dir are passed
     // explicitly so that the environment (CARGO_TARGET_DIR, CARGO_BUILD_TARGET)
     // cannot send the ELF files elsewhere.
-    cmd::run(
-        cmd::cargo()
-            .current_dir(root.join(IMAGE_CRATE))
-            .args([
-                "build",
-                "--release",
-                "--bins",
-                "--target",
-                TARGET,
-                "--target-dir",
-            ])
-            .arg(&target_dir),
-    )?;
+    for (binary, features) in IMAGES.iter().chain([&SIZES_BINARY]) {
+        cmd::run(
+            cmd::cargo()
+                .current_dir(root.join(IMAGE_CRATE))
+                .args([
+                    "build",
+                    "--release",
+                    "--bin",
+                    binary,
+                    "--features",
+                    features,
+                ])
+                .args(["--target", TARGET, "--target-dir"])
+                .arg(&target_dir),
+        )?;
+    }
     let elf_dir = target_dir.join(TARGET).join("release");
-    for image in IMAGES {
+    for (image, _) in IMAGES {
         let path = elf_dir.join(image);
         let footprint = in_file(&path, Footprint::of_elf(&read_elf(&path)?))?;
         println!("{}", footprint.line(image));
     }
-    let path = elf_dir.join(SIZES_BINARY);
+    let path = elf_dir.join(SIZES_BINARY.0);
     for (type_name, bytes) in in_file(&path, size_table(&read_elf(&path)?))? {
         println!("{}", size_line(&type_name, bytes));
     }
