@@ -79,6 +79,7 @@ pub const STAGES: &[Stage] = &[
                 "clippy",
                 "--manifest-path",
                 IMAGE_MANIFEST,
+                "--all-features",
                 "--target",
                 footprint::TARGET,
                 "--target-dir",
