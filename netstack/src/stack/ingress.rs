@@ -13,6 +13,23 @@ use crate::stats::bump;
 use crate::wire::ipv4::is_martian_source;
 use crate::wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, WireError};
 
+/// Picks the counter a rejected frame bumps.
+pub(crate) type DropCounter = fn(&mut crate::stats::Stats) -> &mut u32;
+
+/// Whether `frame` carries IPv4/TCP (untagged or 802.1Q tagged), by a peek at
+/// the EtherType and protocol bytes; the full checks follow.
+#[cfg(feature = "tcp")]
+pub(crate) fn is_tcp_frame(frame: &[u8]) -> bool {
+    const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
+    const ETHERTYPE_VLAN: [u8; 2] = [0x81, 0x00];
+    let network = match frame.get(12..14) {
+        Some(t) if t == ETHERTYPE_VLAN && frame.get(16..18) == Some(&ETHERTYPE_IPV4[..]) => 18,
+        Some(t) if t == ETHERTYPE_IPV4 => 14,
+        _ => return false,
+    };
+    frame.get(network + 9) == Some(&6)
+}
+
 /// How an accepted IPv4 datagram was addressed to us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cast {
@@ -42,32 +59,50 @@ pub(crate) struct Ipv4Meta {
 impl Stack<'_> {
     /// Entry point for every frame taken from the driver of interface `iface`.
     pub(super) fn process_frame(&mut self, iface: usize, packet: PacketId) {
-        let frame = self.pool.frame(&packet);
-        let eth = match EthernetFrame::new_checked(frame) {
-            Ok(eth) => eth,
-            Err(_) => return self.drop_packet(packet, |s| &mut s.ethernet.drop_truncated),
+        match self.check_ethernet(iface, self.pool.frame(&packet)) {
+            Ok((EtherType::Arp, network)) => self.process_arp(iface, packet, network),
+            Ok((EtherType::Ipv4, network)) => self.process_ipv4(iface, packet, network),
+            Ok(_) => self.drop_packet(packet, |s| &mut s.ethernet.drop_unknown_ethertype),
+            Err(counter) => self.drop_packet(packet, counter),
+        }
+    }
+
+    /// A TCP segment, in the driver's receive buffer (see `is_tcp_frame`).
+    #[cfg(feature = "tcp")]
+    pub(super) fn receive_tcp_in_place(&mut self, iface: usize, frame: &[u8]) {
+        let checked = self
+            .check_ethernet(iface, frame)
+            .and_then(|(_, network)| self.validate_ipv4(iface, frame, network));
+        match checked {
+            Ok(meta) => {
+                bump(&mut self.stats.ipv4.rx_packets);
+                self.process_tcp(iface, frame, meta);
+            }
+            Err(counter) => bump(counter(&mut self.stats)),
+        }
+    }
+
+    /// Ethernet input: addressed to us, no VLAN we lack. Returns the
+    /// EtherType and where the network header starts.
+    fn check_ethernet(&self, iface: usize, frame: &[u8]) -> Result<(EtherType, usize), DropCounter> {
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            return Err(|s| &mut s.ethernet.drop_truncated);
         };
-        let our_mac = self.interfaces[iface].hardware_address;
         let dst = eth.dst_addr();
-        if dst != our_mac && !dst.is_broadcast() && !dst.is_multicast() {
-            return self.drop_packet(packet, |s| &mut s.ethernet.drop_not_for_us);
+        if dst != self.interfaces[iface].hardware_address && !dst.is_broadcast() && !dst.is_multicast() {
+            return Err(|s| &mut s.ethernet.drop_not_for_us);
         }
         // A priority tag (VLAN 0, IEEE 802.1Q §9.6) carries no VLAN; any other
         // id belongs to a VLAN interface we do not have.
         if eth.vlan_tag().is_some_and(|tag| tag.vid != 0) {
-            return self.drop_packet(packet, |s| &mut s.ethernet.drop_unknown_vlan);
+            return Err(|s| &mut s.ethernet.drop_unknown_vlan);
         }
-        let network = eth.header_len();
-        match eth.ethertype() {
-            EtherType::Arp => self.process_arp(iface, packet, network),
-            EtherType::Ipv4 => self.process_ipv4(iface, packet, network),
-            _ => self.drop_packet(packet, |s| &mut s.ethernet.drop_unknown_ethertype),
-        }
+        Ok((eth.ethertype(), eth.header_len()))
     }
 
     /// RFC 791 input with RFC 1122 §3.2.1 and RFC 1812 §5.3.7 checks.
     fn process_ipv4(&mut self, iface: usize, packet: PacketId, network: usize) {
-        let meta = match self.validate_ipv4(iface, &packet, network) {
+        let meta = match self.validate_ipv4(iface, self.pool.frame(&packet), network) {
             Ok(meta) => meta,
             Err(counter) => return self.drop_packet(packet, counter),
         };
@@ -78,8 +113,10 @@ impl Stack<'_> {
             IpProtocol::Icmp => self.process_icmp(iface, packet, meta),
             #[cfg(feature = "udp")]
             IpProtocol::Udp => self.process_udp(iface, packet, meta),
+            // TCP segments never reach the pool (`is_tcp_frame`); were one to,
+            // it is malformed for the fast path's peek, i.e. truncated.
             #[cfg(feature = "tcp")]
-            IpProtocol::Tcp => self.process_tcp(iface, packet, meta),
+            IpProtocol::Tcp => self.drop_packet(packet, |s| &mut s.tcp.drop_malformed),
             _ => {
                 bump(&mut self.stats.ipv4.drop_unknown_protocol);
                 #[cfg(feature = "icmp")]
@@ -94,13 +131,7 @@ impl Stack<'_> {
 
     /// Checks a datagram and classifies its destination; on rejection,
     /// returns the counter to bump.
-    fn validate_ipv4(
-        &self,
-        iface: usize,
-        packet: &PacketId,
-        network: usize,
-    ) -> Result<Ipv4Meta, fn(&mut crate::stats::Stats) -> &mut u32> {
-        let frame = self.pool.frame(packet);
+    fn validate_ipv4(&self, iface: usize, frame: &[u8], network: usize) -> Result<Ipv4Meta, DropCounter> {
         let ip = match Ipv4Packet::new_checked(&frame[network..]) {
             Ok(ip) => ip,
             Err(WireError::Truncated) => return Err(|s| &mut s.ipv4.drop_truncated),

@@ -352,30 +352,32 @@ impl<'a> Stack<'a> {
                 break;
             };
             budget -= 1;
-            match self.pool.alloc() {
-                Some(packet) => {
-                    let copied = rx.consume(|frame| {
-                        if frame.len() > MAX_FRAME_LEN {
-                            return false;
-                        }
-                        self.pool
-                            .resize(&packet, frame.len())
-                            .copy_from_slice(frame);
-                        true
-                    });
-                    if copied {
-                        bump(&mut self.stats.ethernet.rx_frames);
-                        self.process_frame(index, packet);
-                    } else {
-                        bump(&mut self.stats.ethernet.drop_oversized);
-                        self.pool.free(packet);
-                    }
+            let received = rx.consume(|frame| {
+                if frame.len() > MAX_FRAME_LEN {
+                    bump(&mut self.stats.ethernet.drop_oversized);
+                    return None;
                 }
-                None => {
-                    rx.consume(|_| ());
+                // TCP keeps nothing of a segment but its payload, which goes
+                // straight into the connection's ring: it is handled in the
+                // driver's buffer. Everything else may be held (socket
+                // queues, ARP waits, in-place replies) and moves to the pool.
+                #[cfg(feature = "tcp")]
+                if ingress::is_tcp_frame(frame) {
+                    bump(&mut self.stats.ethernet.rx_frames);
+                    self.receive_tcp_in_place(index, frame);
+                    return None;
+                }
+                let Some(packet) = self.pool.alloc() else {
                     bump(&mut self.stats.ethernet.drop_no_buffer);
                     bump(&mut self.stats.pool.exhausted);
-                }
+                    return None;
+                };
+                self.pool.resize(&packet, frame.len()).copy_from_slice(frame);
+                bump(&mut self.stats.ethernet.rx_frames);
+                Some(packet)
+            });
+            if let Some(packet) = received {
+                self.process_frame(index, packet);
             }
         }
 

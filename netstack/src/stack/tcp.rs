@@ -13,7 +13,6 @@ use super::egress::transport_of;
 use super::ingress::{Cast, Ipv4Meta};
 use super::rate_limit::RateLimiter;
 use crate::endpoint::IpEndpoint;
-use crate::pool::PacketId;
 use crate::socket::SendError;
 use crate::stats::bump;
 use crate::tcp::input::{InputEvents, Reaction, Segment};
@@ -349,22 +348,22 @@ impl<'a> Stack<'a> {
     }
 
     /// Segment arrival: RFC 9293 §3.10.7.
-    pub(super) fn process_tcp(&mut self, iface: usize, packet: PacketId, meta: Ipv4Meta) {
+    /// `frame` is the driver's receive buffer, validated up to IPv4.
+    pub(super) fn process_tcp(&mut self, iface: usize, frame: &[u8], meta: Ipv4Meta) {
         bump(&mut self.stats.tcp.rx_segments);
         if meta.cast != Cast::Unicast {
-            return self.drop_packet(packet, |s| &mut s.tcp.drop_not_unicast);
+            return bump(&mut self.stats.tcp.drop_not_unicast);
         }
-        let frame = self.pool.frame(&packet);
         let bytes = &frame[meta.transport..meta.transport + meta.payload_len];
         let Ok(tcp) = TcpPacket::new_checked(bytes) else {
-            return self.drop_packet(packet, |s| &mut s.tcp.drop_malformed);
+            return bump(&mut self.stats.tcp.drop_malformed);
         };
         let (src, dst) = (IpAddr::V4(meta.src), IpAddr::V4(meta.dst));
         if self.interfaces[iface].checksum.tcp.0 && !tcp.verify_checksum(&src, &dst) {
-            return self.drop_packet(packet, |s| &mut s.tcp.drop_bad_checksum);
+            return bump(&mut self.stats.tcp.drop_bad_checksum);
         }
         let Ok(options) = parse_options(tcp.options()) else {
-            return self.drop_packet(packet, |s| &mut s.tcp.drop_malformed);
+            return bump(&mut self.stats.tcp.drop_malformed);
         };
         let segment = Segment {
             src: IpEndpoint::new(src, tcp.src_port()),
@@ -385,12 +384,7 @@ impl<'a> Stack<'a> {
             None => {
                 // A SYN's payload is not kept (RFC 9293 §3.10.7.2 allows it; we
                 // do not accept data before the handshake completes).
-                let header = Segment {
-                    payload: &[],
-                    ..segment
-                };
-                self.pool.free(packet);
-                if let Some((seq, ack)) = self.segment_without_connection(&header, route_mss) {
+                if let Some((seq, ack)) = self.segment_without_connection(&segment, route_mss) {
                     self.send_reset(local, remote, seq, ack);
                 }
                 return;
@@ -403,7 +397,6 @@ impl<'a> Stack<'a> {
             socket.process_segment(now, &segment, rx_storage, &tcp_part.config, &mut events);
         let ended = socket.state == TcpState::Closed;
         let unaccepted = socket.flags.has(Flags::UNACCEPTED);
-        self.pool.free(packet);
         self.count_input_events(events);
         match reaction {
             Reaction::None => {}
