@@ -11,7 +11,6 @@
 // kernel through ioctl; only the `driver` module may opt back in.
 #![cfg_attr(not(feature = "std"), forbid(unsafe_code))]
 #![cfg_attr(feature = "std", deny(unsafe_code))]
-
 // With protocols left out, code shared by the remaining ones is partly
 // unused; that is expected, not a defect, so it is not warned about there.
 #![cfg_attr(

@@ -84,12 +84,19 @@ impl Stack<'_> {
 
     /// Ethernet input: addressed to us, no VLAN we lack. Returns the
     /// EtherType and where the network header starts.
-    fn check_ethernet(&self, iface: usize, frame: &[u8]) -> Result<(EtherType, usize), DropCounter> {
+    fn check_ethernet(
+        &self,
+        iface: usize,
+        frame: &[u8],
+    ) -> Result<(EtherType, usize), DropCounter> {
         let Ok(eth) = EthernetFrame::new_checked(frame) else {
             return Err(|s| &mut s.ethernet.drop_truncated);
         };
         let dst = eth.dst_addr();
-        if dst != self.interfaces[iface].hardware_address && !dst.is_broadcast() && !dst.is_multicast() {
+        if dst != self.interfaces[iface].hardware_address
+            && !dst.is_broadcast()
+            && !dst.is_multicast()
+        {
             return Err(|s| &mut s.ethernet.drop_not_for_us);
         }
         // A priority tag (VLAN 0, IEEE 802.1Q §9.6) carries no VLAN; any other
@@ -131,7 +138,12 @@ impl Stack<'_> {
 
     /// Checks a datagram and classifies its destination; on rejection,
     /// returns the counter to bump.
-    fn validate_ipv4(&self, iface: usize, frame: &[u8], network: usize) -> Result<Ipv4Meta, DropCounter> {
+    fn validate_ipv4(
+        &self,
+        iface: usize,
+        frame: &[u8],
+        network: usize,
+    ) -> Result<Ipv4Meta, DropCounter> {
         let ip = match Ipv4Packet::new_checked(&frame[network..]) {
             Ok(ip) => ip,
             Err(WireError::Truncated) => return Err(|s| &mut s.ipv4.drop_truncated),

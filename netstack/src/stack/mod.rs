@@ -372,7 +372,9 @@ impl<'a> Stack<'a> {
                     bump(&mut self.stats.pool.exhausted);
                     return None;
                 };
-                self.pool.resize(&packet, frame.len()).copy_from_slice(frame);
+                self.pool
+                    .resize(&packet, frame.len())
+                    .copy_from_slice(frame);
                 bump(&mut self.stats.ethernet.rx_frames);
                 Some(packet)
             });

@@ -22,24 +22,60 @@ use core::net::{IpAddr, Ipv6Addr};
 /// An odd trailing byte is padded with a zero byte on its right (RFC 1071
 /// §4.1), so only the last piece of a checksummed message may have an odd
 /// length. The result is meant for [`fold`] or for another `accumulate`.
-/// A single call is exact for up to 16 GiB of data.
+///
+/// The words are summed in the machine's own byte order and the folded sum
+/// is swapped once at the end (RFC 1071 §2(B), byte order independence):
+/// no per-word byte swap, so the loop vectorises on hosts and takes one load
+/// and two adds per 4 bytes on a Cortex-M.
 pub fn accumulate(acc: u64, data: &[u8]) -> u64 {
-    let words = data.chunks_exact(4);
-    let tail = words.remainder();
-    // 32-bit words summed into 64 bits cannot overflow below 2^32 words.
-    let mut sum: u64 = words
-        .map(|w| u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]])))
-        .sum();
-    sum += match *tail {
-        [] => 0,
-        [a] => u64::from(a) << 8,
-        [a, b] => u64::from(u16::from_be_bytes([a, b])),
-        [a, b, c] => u64::from(u16::from_be_bytes([a, b])) + (u64::from(c) << 8),
-        _ => 0, // chunks_exact(4) leaves at most three bytes
-    };
+    let big_endian_sum = u16::from_be(fold(native_sum(data)));
+    let (total, carry) = acc.overflowing_add(u64::from(big_endian_sum));
     // End-around carry: 2^64 ≡ 1 (mod 2^16 − 1) as well.
-    let (total, carry) = acc.overflowing_add(sum);
     total + u64::from(carry)
+}
+
+/// One's-complement sum of `data` in native byte order, carries deferred:
+/// the variant that is fastest where the code runs.
+fn native_sum(data: &[u8]) -> u64 {
+    if cfg!(target_pointer_width = "64") {
+        sum_in_16_bit_lanes(data)
+    } else {
+        sum_in_32_bit_words(data)
+    }
+}
+
+/// For 64-bit hosts.
+fn sum_in_16_bit_lanes(data: &[u8]) -> u64 {
+    // 16-bit words into 32-bit lanes: the widest vectors. 32,768 words per
+    // block cannot overflow 32 bits.
+    let mut total = 0u64;
+    for block in data.chunks(65536) {
+        let (words, tail) = block.as_chunks::<2>();
+        let mut sum: u32 = words
+            .iter()
+            .map(|w| u32::from(u16::from_ne_bytes(*w)))
+            .sum();
+        if let [last] = tail {
+            sum += u32::from(u16::from_ne_bytes([*last, 0]));
+        }
+        total += u64::from(sum);
+    }
+    total
+}
+
+/// For 32-bit microcontrollers.
+fn sum_in_32_bit_words(data: &[u8]) -> u64 {
+    // 32-bit words into a 64-bit sum: one load and an add-with-carry pair per
+    // word on a 32-bit core; cannot overflow below 2^32 words.
+    let (words, tail) = data.as_chunks::<4>();
+    let mut sum: u64 = words
+        .iter()
+        .map(|w| u64::from(u32::from_ne_bytes(*w)))
+        .sum();
+    let mut last = [0u8; 4];
+    last[..tail.len()].copy_from_slice(tail);
+    sum += u64::from(u32::from_ne_bytes(last));
+    sum
 }
 
 /// Folds the carries of an accumulator into 16 bits: the one's-complement sum
@@ -233,5 +269,30 @@ mod tests {
             pseudo_header(&v4.into(), &d.into(), 17, 8),
             pseudo_header(&v4.to_ipv6_mapped().into(), &d.into(), 17, 8)
         );
+    }
+
+    #[test]
+    fn both_summing_strategies_agree_with_the_reference() {
+        let mut rng = crate::rand::Rng::new(77);
+        let mut buffer = [0u8; 3000];
+        rng.fill(&mut buffer);
+        for len in (0..3000)
+            .step_by(37)
+            .chain([0, 1, 2, 3, 4, 5, 1459, 1460, 1461])
+        {
+            let data = &buffer[..len];
+            let lanes = u16::from_be(fold(sum_in_16_bit_lanes(data)));
+            let words = u16::from_be(fold(sum_in_32_bit_words(data)));
+            let reference = fold(accumulate_reference(data));
+            assert_eq!(lanes, reference, "16-bit lanes, {len} bytes");
+            assert_eq!(words, reference, "32-bit words, {len} bytes");
+        }
+    }
+
+    /// Word by word, big-endian, as RFC 1071 §4.1 writes it.
+    fn accumulate_reference(data: &[u8]) -> u64 {
+        data.chunks(2)
+            .map(|pair| u64::from(pair[0]) << 8 | u64::from(*pair.get(1).unwrap_or(&0)))
+            .sum()
     }
 }
