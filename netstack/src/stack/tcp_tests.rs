@@ -212,3 +212,55 @@ fn lost_segments_are_retransmitted_and_the_stream_stays_exact() {
     assert!(stats.retransmissions > 0);
     assert!(stats.fast_recoveries > 0, "{stats:?}");
 }
+
+/// Opens a connection A → B on a clean wire; returns (client, server).
+fn connected(p: &mut Pair<'_>) -> (TcpHandle, TcpHandle) {
+    let listener = p.b.tcp_listen(80, 1, 16384, 16384).unwrap();
+    let client = p.a.add_tcp_socket(16384, 16384).unwrap();
+    p.a.tcp(client).connect((IP_B, 80), 0).unwrap();
+    let mut server = None;
+    p.run_until(50, |p| {
+        server = server.or_else(|| p.b.tcp_accept(listener));
+        server.is_some() && p.a.tcp(client).state() == TcpState::Established
+    });
+    (client, server.unwrap())
+}
+
+#[test]
+fn data_segments_carrying_sack_blocks_still_fit_the_mtu() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // A sends three full segments; the first is lost, so B holds the other
+    // two out of order and reports them in SACK blocks.
+    p.a.tcp(client).send_slice(&pattern(0, 3 * 1448)).unwrap();
+    p.a.poll(p.now, &mut p.da);
+    assert_eq!(p.da.outbox.len(), 3);
+    p.da.outbox.pop_front();
+    p.db.inbox.extend(p.da.outbox.drain(..));
+    p.b.poll(p.now, &mut p.db);
+    p.db.outbox.clear();
+    // B's full-sized data segments now carry timestamps and a SACK option:
+    // the payload must shrink to keep each datagram within the 1500-byte MTU.
+    p.b.tcp(server).set_nodelay(true);
+    p.b.tcp(server).send_slice(&pattern(0, 4000)).unwrap();
+    p.b.poll(p.now, &mut p.db);
+    let frames: Vec<Vec<u8>> = p.db.outbox.drain(..).collect();
+    assert!(frames.iter().all(|f| f.len() <= 1514));
+    // Ethernet, IPv4 and TCP headers, timestamps, one SACK block.
+    let payload: usize = frames
+        .iter()
+        .map(|f| f.len() - 14 - 20 - 20 - 12 - 12)
+        .sum();
+    assert_eq!(
+        payload, 4000,
+        "every byte went out, none was dropped as too large"
+    );
+    // A gets B's data without a retransmission.
+    p.da.inbox.extend(frames);
+    p.a.poll(p.now, &mut p.da);
+    let mut buf = [0u8; 8192];
+    assert_eq!(p.a.tcp(client).recv_slice(&mut buf).unwrap(), 4000);
+    assert!(buf[..4000] == pattern(0, 4000)[..]);
+}

@@ -80,11 +80,17 @@ impl TcpSocket {
     /// Largest payload per segment: the peer's MSS and the route's, less the
     /// options every segment carries (RFC 9293 §3.7.1 "effective send MSS").
     pub(crate) fn effective_mss(&self, route_mss: u16) -> u32 {
-        let options = if self.flags.has(Flags::TIMESTAMPS) {
-            TIMESTAMP_OPTION_LEN
-        } else {
-            0
-        };
+        let timestamps = self.flags.has(Flags::TIMESTAMPS);
+        let mut options = if timestamps { TIMESTAMP_OPTION_LEN } else { 0 };
+        if self.flags.has(Flags::SACK) && !self.assembler.is_empty() {
+            // The SACK blocks this segment will carry (`write_options`) come
+            // out of the payload too, or the datagram outgrows the MTU.
+            let blocks = self
+                .assembler
+                .range_count()
+                .min(if timestamps { 3 } else { 4 });
+            options += 4 + 8 * blocks as u32;
+        }
         u32::from(self.snd_mss.min(route_mss))
             .saturating_sub(options)
             .max(1)
