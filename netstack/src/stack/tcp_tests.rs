@@ -264,3 +264,34 @@ fn data_segments_carrying_sack_blocks_still_fit_the_mtu() {
     assert_eq!(p.a.tcp(client).recv_slice(&mut buf).unwrap(), 4000);
     assert!(buf[..4000] == pattern(0, 4000)[..]);
 }
+
+#[test]
+fn pure_acks_after_retransmission_timeouts_on_both_sides_are_accepted() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // Each side sends three segments; each gets the other's, but every
+    // ACK is lost.
+    p.a.tcp(client).send_slice(&pattern(0, 3 * 1448)).unwrap();
+    p.b.tcp(server).send_slice(&pattern(1, 3 * 1448)).unwrap();
+    p.a.poll(p.now, &mut p.da);
+    p.b.poll(p.now, &mut p.db);
+    p.db.inbox.extend(p.da.outbox.drain(..));
+    p.da.inbox.extend(p.db.outbox.drain(..));
+    p.a.poll(p.now, &mut p.da);
+    p.b.poll(p.now, &mut p.db);
+    p.da.outbox.clear();
+    p.db.outbox.clear();
+    // Both retransmission timers fire: SND.NXT goes back to SND.UNA on both
+    // sides, and each resends data the other already holds.
+    p.now += Duration::from_secs(1);
+    p.step();
+    // Each answers the old data with a pure ACK. Sent from SND.NXT it would
+    // lie left of the other's window and be dropped unread, answered by
+    // another such ACK, forever; from SND.MAX it is taken in at once.
+    p.run_until(10, |p| {
+        p.a.tcp(client).send_queue() == 0 && p.b.tcp(server).send_queue() == 0
+    });
+    assert!(p.carried.0 + p.carried.1 < 40, "{:?}", p.carried);
+}

@@ -53,7 +53,8 @@ impl TcpSocket {
             } else {
                 TcpFlags::RST
             };
-            return Some(self.segment(self.snd_nxt, flags, 0, 0));
+            // Like a pure ACK, at SND.MAX (see `pure_ack_if_due`).
+            return Some(self.segment(self.snd_max, flags, 0, 0));
         }
         match self.state {
             TcpState::Closed | TcpState::Listen => None,
@@ -247,7 +248,13 @@ impl TcpSocket {
         if !self.flags.has(Flags::ACK_NOW) && !self.window_update_due() {
             return None;
         }
-        Some(self.segment(self.snd_nxt.max(self.snd_una), TcpFlags::ACK, 0, 0))
+        // SEQ = SND.MAX, not SND.NXT: after a retransmission timeout SND.NXT
+        // is back at SND.UNA, and an ACK from there lies left of the peer's
+        // window when the peer got the data whose ACKs were lost. The peer
+        // would drop it unread (RFC 9293 §3.10.7.4 "first") and answer with
+        // an ACK of its own that we drop the same way: the ACKs that would
+        // end the timeout never get through (BSD sends SND.MAX for this).
+        Some(self.segment(self.snd_max, TcpFlags::ACK, 0, 0))
     }
 
     /// Receiver silly-window avoidance: announce a larger window once it grew
