@@ -295,3 +295,32 @@ fn pure_acks_after_retransmission_timeouts_on_both_sides_are_accepted() {
     });
     assert!(p.carried.0 + p.carried.1 < 40, "{:?}", p.carried);
 }
+
+#[test]
+fn fin_wait_2_lasts_while_the_peer_keeps_sending() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // A closes its sending side and goes on reading what B sends.
+    p.a.tcp(client).close();
+    p.run_until(10, |p| p.a.tcp(client).state() == TcpState::FinWait2);
+    let mut received = 0;
+    for round in 0..12 {
+        // B sends a little every 10 s, for two minutes.
+        p.now += Duration::from_secs(10);
+        p.b.tcp(server).send_slice(&pattern(round, 100)).unwrap();
+        p.run_until(20, |p| {
+            let mut buf = [0u8; 256];
+            received += p.a.tcp(client).recv_slice(&mut buf).unwrap();
+            received == 100 * (round + 1)
+        });
+        assert_eq!(p.a.tcp(client).state(), TcpState::FinWait2);
+    }
+    assert_eq!(p.b.tcp(server).error(), None);
+    // B finishes; A goes through TIME-WAIT, nobody was reset.
+    p.b.tcp(server).close();
+    p.run_until(20, |p| p.b.tcp(server).state() == TcpState::Closed);
+    assert_eq!(p.a.tcp(client).state(), TcpState::TimeWait);
+    assert_eq!(p.a.stats().tcp.rx_resets + p.b.stats().tcp.rx_resets, 0);
+}

@@ -267,6 +267,11 @@ impl TcpSocket {
         self.arm_keepalive(now);
         self.keepalive_probes = 0;
         self.process_ack(now, seg, config, events);
+        if self.state == TcpState::FinWait2 {
+            // The FIN-WAIT-2 timer is for a silent peer: one that still
+            // sends is alive, and the application may still be reading.
+            self.arm_fin_wait_2(now);
+        }
 
         // Sixth/seventh: the segment's text.
         if !seg.payload.is_empty() {
@@ -435,16 +440,19 @@ impl TcpSocket {
             match self.state {
                 TcpState::FinWait1 => {
                     self.set_state(TcpState::FinWait2);
-                    // The application closed: a peer that never sends its
-                    // FIN must not hold the socket forever.
-                    self.idle_at =
-                        Some(now + self.rtt.rto().max(crate::time::Duration::from_secs(60)));
+                    self.arm_fin_wait_2(now);
                 }
                 TcpState::Closing => self.enter_time_wait(now, config),
                 TcpState::LastAck => self.terminate(None),
                 _ => {}
             }
         }
+    }
+
+    /// The application closed: a peer that falls silent without sending
+    /// its FIN must not hold the socket forever.
+    fn arm_fin_wait_2(&mut self, now: Instant) {
+        self.idle_at = Some(now + self.rtt.rto().max(crate::time::Duration::from_secs(60)));
     }
 
     /// The sequence number our FIN takes: right after the last queued byte.
