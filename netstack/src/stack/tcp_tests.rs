@@ -324,3 +324,31 @@ fn fin_wait_2_lasts_while_the_peer_keeps_sending() {
     assert_eq!(p.a.tcp(client).state(), TcpState::TimeWait);
     assert_eq!(p.a.stats().tcp.rx_resets + p.b.stats().tcp.rx_resets, 0);
 }
+
+#[test]
+fn fin_wait_2_waits_for_a_slow_peer_and_keepalive_probes_it() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    p.a.tcp(client).set_keepalive(Some(Duration::from_secs(10)));
+    p.a.tcp(client).close();
+    p.run_until(10, |p| p.a.tcp(client).state() == TcpState::FinWait2);
+    // Five silent minutes: keepalive probes B, B answers, A stays.
+    let sent_before = p.a.tcp(client).stats().segments_out;
+    for _ in 0..300 {
+        p.now += Duration::from_secs(1);
+        p.step();
+        assert_eq!(p.a.tcp(client).state(), TcpState::FinWait2);
+    }
+    assert!(p.a.tcp(client).stats().segments_out >= sent_before + 25);
+    // B still has something to say, then closes.
+    p.b.tcp(server).send_slice(b"late words").unwrap();
+    p.b.tcp(server).close();
+    let mut buf = [0u8; 16];
+    p.run_until(20, |p| p.a.tcp(client).state() == TcpState::TimeWait);
+    assert_eq!(p.a.tcp(client).recv_slice(&mut buf).unwrap(), 10);
+    assert_eq!(&buf[..10], b"late words");
+    assert_eq!(p.a.stats().tcp.rx_resets + p.b.stats().tcp.rx_resets, 0);
+    assert_eq!(p.a.tcp(client).error(), None);
+}

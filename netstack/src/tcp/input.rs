@@ -267,11 +267,6 @@ impl TcpSocket {
         self.arm_keepalive(now);
         self.keepalive_probes = 0;
         self.process_ack(now, seg, config, events);
-        if self.state == TcpState::FinWait2 {
-            // The FIN-WAIT-2 timer is for a silent peer: one that still
-            // sends is alive, and the application may still be reading.
-            self.arm_fin_wait_2(now);
-        }
 
         // Sixth/seventh: the segment's text.
         if !seg.payload.is_empty() {
@@ -438,21 +433,18 @@ impl TcpSocket {
 
         if fin_acked {
             match self.state {
-                TcpState::FinWait1 => {
-                    self.set_state(TcpState::FinWait2);
-                    self.arm_fin_wait_2(now);
-                }
+                // No FIN-WAIT-2 timer: `close` shuts only our sending side,
+                // the application still reads, and the peer may take as long
+                // as its retransmissions need (RFC 9293 has no such timer;
+                // Linux applies one only to sockets nobody holds, which this
+                // API does not leave behind). Keepalive and the user timeout
+                // find a peer that is gone.
+                TcpState::FinWait1 => self.set_state(TcpState::FinWait2),
                 TcpState::Closing => self.enter_time_wait(now, config),
                 TcpState::LastAck => self.terminate(None),
                 _ => {}
             }
         }
-    }
-
-    /// The application closed: a peer that falls silent without sending
-    /// its FIN must not hold the socket forever.
-    fn arm_fin_wait_2(&mut self, now: Instant) {
-        self.idle_at = Some(now + self.rtt.rto().max(crate::time::Duration::from_secs(60)));
     }
 
     /// The sequence number our FIN takes: right after the last queued byte.
