@@ -352,3 +352,22 @@ fn fin_wait_2_waits_for_a_slow_peer_and_keepalive_probes_it() {
     assert_eq!(p.a.stats().tcp.rx_resets + p.b.stats().tcp.rx_resets, 0);
     assert_eq!(p.a.tcp(client).error(), None);
 }
+
+#[test]
+fn a_retransmission_timeout_resends_one_whole_segment() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, _server) = connected(&mut p);
+    // Three segments, all lost.
+    p.a.tcp(client).send_slice(&pattern(0, 3 * 1448)).unwrap();
+    p.a.poll(p.now, &mut p.da);
+    assert_eq!(p.da.outbox.len(), 3);
+    p.da.outbox.clear();
+    // The timeout shrinks the window to one SMSS: with timestamps that is
+    // 1448 bytes of payload, sent as one segment (no 12-byte runt after it).
+    p.now += Duration::from_secs(1);
+    p.a.poll(p.now, &mut p.da);
+    let lens: Vec<usize> = p.da.outbox.iter().map(Vec::len).collect();
+    assert_eq!(lens, [14 + 20 + 32 + 1448]);
+}

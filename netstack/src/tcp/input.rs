@@ -138,7 +138,6 @@ impl TcpSocket {
         // RFC 9293 §3.7.1: without the option, 536 bytes (IPv4).
         let peer_mss = options.mss.unwrap_or(536);
         self.snd_mss = self.snd_mss.min(peer_mss).max(64);
-        self.congestion.set_smss(u32::from(self.snd_mss));
         match (config.window_scaling, options.window_scale) {
             (true, Some(shift)) => {
                 self.snd_wscale = shift.min(14);
@@ -158,6 +157,11 @@ impl TcpSocket {
             }
             _ => self.flags.set(Flags::TIMESTAMPS, false),
         }
+        // SMSS is the largest payload we send (RFC 5681 §2), after the
+        // options every segment carries: a window of whole segments, so a
+        // loss window after a timeout is one full segment and not a full
+        // one plus a 12-byte runt.
+        self.congestion.set_smss(self.effective_mss(self.snd_mss));
         // The window in a SYN is never scaled (RFC 7323 §2.2).
         self.snd_wnd = u32::from(seg.window);
         self.max_snd_wnd = self.snd_wnd;
