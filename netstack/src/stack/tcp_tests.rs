@@ -9,6 +9,7 @@ use super::tests::{IP_A, IP_B, MAC_A, MAC_B, Resources, TestDriver, driver, stac
 use super::*;
 use crate::tcp::{TcpError, TcpState};
 use crate::time::Duration;
+use crate::wire::tcp::TcpFlags;
 use core::net::IpAddr;
 
 type Tcp = TcpResources<4, 65536>;
@@ -370,4 +371,40 @@ fn a_retransmission_timeout_resends_one_whole_segment() {
     p.a.poll(p.now, &mut p.da);
     let lens: Vec<usize> = p.da.outbox.iter().map(Vec::len).collect();
     assert_eq!(lens, [14 + 20 + 32 + 1448]);
+}
+
+/// The TCP flags byte of the segment in an Ethernet frame (no IPv4 options).
+fn tcp_flags(frame: &[u8]) -> TcpFlags {
+    TcpFlags::from_bits(frame[14 + 20 + 13])
+}
+
+#[test]
+fn a_repeated_syn_in_syn_received_is_answered_with_the_syn_ack() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    // A first connection resolves ARP both ways.
+    connected(&mut p);
+    p.b.tcp_listen(81, 1, 4096, 4096).unwrap();
+    let client = p.a.add_tcp_socket(4096, 4096).unwrap();
+    p.a.tcp(client).connect((IP_B, 81), 0).unwrap();
+    p.a.poll(p.now, &mut p.da);
+    let syn = p.da.outbox.pop_front().unwrap();
+    // B's SYN-ACK is lost.
+    p.now += Duration::from_millis(500);
+    p.db.inbox.push_back(syn);
+    p.b.poll(p.now, &mut p.db);
+    assert_eq!(tcp_flags(&p.db.outbox[0]), TcpFlags::SYN | TcpFlags::ACK);
+    p.db.outbox.clear();
+    // A's SYN timer fires first; B answers the repeated SYN with its SYN-ACK
+    // at once (a bare ACK would leave A waiting for B's own timer).
+    p.now += Duration::from_millis(500);
+    p.a.poll(p.now, &mut p.da);
+    p.db.inbox.extend(p.da.outbox.drain(..));
+    p.b.poll(p.now, &mut p.db);
+    let answers: Vec<TcpFlags> = p.db.outbox.iter().map(|f| tcp_flags(f)).collect();
+    assert_eq!(answers, [TcpFlags::SYN | TcpFlags::ACK]);
+    p.da.inbox.extend(p.db.outbox.drain(..));
+    p.a.poll(p.now, &mut p.da);
+    assert_eq!(p.a.tcp(client).state(), TcpState::Established);
 }

@@ -179,6 +179,21 @@ impl TcpSocket {
         config: &TcpConfig,
         events: &mut InputEvents,
     ) -> Reaction {
+        // The peer's SYN again, in SYN-RECEIVED: our SYN-ACK was lost. The
+        // SYN lies left of the window, and the ACK the first check below
+        // would send does not move a peer in SYN-SENT on: answer with the
+        // SYN-ACK again (as BSD and Linux do).
+        if self.state == TcpState::SynReceived
+            && seg.has(TcpFlags::SYN)
+            && !seg.has(TcpFlags::ACK)
+            && !seg.has(TcpFlags::RST)
+            && seg.seq + 1 == self.rcv_nxt
+        {
+            self.snd_nxt = self.iss;
+            self.flags.set(Flags::ACK_NOW, true);
+            return Reaction::None;
+        }
+
         // PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate.
         let timestamps = self.flags.has(Flags::TIMESTAMPS);
         if let (true, Some((tsval, _))) = (timestamps, seg.options.timestamp) {
@@ -226,12 +241,6 @@ impl TcpSocket {
 
         // Fourth: SYN in a synchronized state (RFC 5961 §4.2) is challenged.
         if seg.has(TcpFlags::SYN) {
-            if self.state == TcpState::SynReceived && seg.seq + 1 == self.rcv_nxt {
-                // The peer's SYN again: our SYN-ACK was lost.
-                self.snd_nxt = self.iss;
-                self.flags.set(Flags::ACK_NOW, true);
-                return Reaction::None;
-            }
             return Reaction::ChallengeAck;
         }
 
