@@ -408,3 +408,30 @@ fn a_repeated_syn_in_syn_received_is_answered_with_the_syn_ack() {
     p.a.poll(p.now, &mut p.da);
     assert_eq!(p.a.tcp(client).state(), TcpState::Established);
 }
+
+#[test]
+fn a_retransmission_timeout_sends_no_sliver_after_a_segment_with_sack_blocks() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // B's first of two segments is lost: A holds the second out of order,
+    // so A's segments carry a SACK block and 1436 bytes instead of 1448.
+    p.b.tcp(server).send_slice(&pattern(0, 2 * 1448)).unwrap();
+    p.b.poll(p.now, &mut p.db);
+    p.db.outbox.pop_front();
+    p.da.inbox.extend(p.db.outbox.drain(..));
+    p.a.poll(p.now, &mut p.da);
+    p.da.outbox.clear();
+    // A's three segments are all lost.
+    p.a.tcp(client).send_slice(&pattern(0, 3 * 1436)).unwrap();
+    p.a.poll(p.now, &mut p.da);
+    assert_eq!(p.da.outbox.len(), 3);
+    p.da.outbox.clear();
+    // The timeout leaves a one-SMSS window (1448 bytes): one 1436-byte
+    // segment goes out, not that and a 12-byte sliver.
+    p.now += Duration::from_secs(1);
+    p.a.poll(p.now, &mut p.da);
+    let lens: Vec<usize> = p.da.outbox.iter().map(Vec::len).collect();
+    assert_eq!(lens, [14 + 20 + 20 + 12 + 12 + 1436]);
+}

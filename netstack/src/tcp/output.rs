@@ -192,8 +192,13 @@ impl TcpSocket {
             let idle = self.snd_nxt == self.snd_una;
             let small_ok =
                 empties_queue && (idle || self.flags.has(Flags::NO_DELAY) || carries_fin);
-            // Data resent after a timeout goes out in whatever size it has.
-            if len < mss && !small_ok && !resend {
+            // Data resent after a timeout goes out in whatever size it has,
+            // but not as the sliver the congestion window leaves after a
+            // segment that SACK blocks made shorter than SMSS: the ACK for
+            // what is in flight opens room for a whole segment.
+            let congestion_sliver =
+                !idle && len == congestion_room && len < available.min(window_room);
+            if len < mss && !small_ok && (!resend || congestion_sliver) {
                 return None;
             }
             let mut seg = self.data_segment(self.snd_nxt, len, carries_fin);
