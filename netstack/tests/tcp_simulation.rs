@@ -64,6 +64,10 @@ fn seed_group(group: u64) {
     let (mut segments, mut retransmissions, mut recoveries) = (0u64, 0u64, 0u64);
     let mut slowest = (0u64, 0u64);
     let mut most_iterations = 0u64;
+    // Faults that happened, summed over the group: lost, duplicated,
+    // reordered, corrupted frames, and corrupted frames TCP's or IPv4's
+    // checksum caught.
+    let mut faults = [0u64; 5];
     let seeds: Vec<u64> = (0..SEEDS).filter(|s| s % SEED_GROUPS == group).collect();
     for &seed in &seeds {
         match run_caught(seed) {
@@ -72,6 +76,14 @@ fn seed_group(group: u64) {
                 virtual_secs += secs;
                 slowest = slowest.max((secs, seed));
                 most_iterations = most_iterations.max(outcome.iterations);
+                for (link, stats) in outcome.links.iter().zip(&outcome.stats) {
+                    faults[0] += link.dropped;
+                    faults[1] += link.duplicated;
+                    faults[2] += link.reordered;
+                    faults[3] += link.corrupted;
+                    faults[4] += u64::from(stats.tcp.drop_bad_checksum)
+                        + u64::from(stats.ipv4.drop_bad_checksum);
+                }
                 for stats in &outcome.stats {
                     segments += u64::from(stats.tcp.tx_segments);
                     retransmissions += u64::from(stats.tcp.retransmissions);
@@ -87,13 +99,14 @@ fn seed_group(group: u64) {
     println!(
         "group {group}: {} seeds in {:.1} s wall, {virtual_secs} s virtual, {segments} \
          segments, {retransmissions} retransmitted, {recoveries} fast recoveries, slowest \
-         {slowest:?} (s, seed), at most {most_iterations} iterations",
+         {slowest:?} (s, seed), at most {most_iterations} iterations, faults {faults:?}",
         seeds.len(),
         started.elapsed().as_secs_f64()
     );
     assert!(
-        failures.is_empty(),
-        "{} of {} seeds failed:\n{}",
+        failures.is_empty() && faults.iter().all(|&n| n > 0),
+        "faults {faults:?} (lost, duplicated, reordered, corrupted, caught)\n\
+         {} of {} seeds failed:\n{}",
         failures.len(),
         seeds.len(),
         failures.join("\n")
