@@ -9,6 +9,7 @@ use super::tests::{IP_A, IP_B, MAC_A, MAC_B, Resources, TestDriver, driver, stac
 use super::*;
 use crate::tcp::{TcpError, TcpState};
 use crate::time::Duration;
+use crate::wire::tcp::TcpFlags;
 use core::net::IpAddr;
 
 type Tcp = TcpResources<4, 65536>;
@@ -211,4 +212,226 @@ fn lost_segments_are_retransmitted_and_the_stream_stays_exact() {
     let stats = p.a.tcp(client).stats();
     assert!(stats.retransmissions > 0);
     assert!(stats.fast_recoveries > 0, "{stats:?}");
+}
+
+/// Opens a connection A → B on a clean wire; returns (client, server).
+fn connected(p: &mut Pair<'_>) -> (TcpHandle, TcpHandle) {
+    let listener = p.b.tcp_listen(80, 1, 16384, 16384).unwrap();
+    let client = p.a.add_tcp_socket(16384, 16384).unwrap();
+    p.a.tcp(client).connect((IP_B, 80), 0).unwrap();
+    let mut server = None;
+    p.run_until(50, |p| {
+        server = server.or_else(|| p.b.tcp_accept(listener));
+        server.is_some() && p.a.tcp(client).state() == TcpState::Established
+    });
+    (client, server.unwrap())
+}
+
+#[test]
+fn data_segments_carrying_sack_blocks_still_fit_the_mtu() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // A sends three full segments; the first is lost, so B holds the other
+    // two out of order and reports them in SACK blocks.
+    p.a.tcp(client).send_slice(&pattern(0, 3 * 1448)).unwrap();
+    p.a.poll(p.now, &mut p.da);
+    assert_eq!(p.da.outbox.len(), 3);
+    p.da.outbox.pop_front();
+    p.db.inbox.extend(p.da.outbox.drain(..));
+    p.b.poll(p.now, &mut p.db);
+    p.db.outbox.clear();
+    // B's full-sized data segments now carry timestamps and a SACK option:
+    // the payload must shrink to keep each datagram within the 1500-byte MTU.
+    p.b.tcp(server).set_nodelay(true);
+    p.b.tcp(server).send_slice(&pattern(0, 4000)).unwrap();
+    p.b.poll(p.now, &mut p.db);
+    let frames: Vec<Vec<u8>> = p.db.outbox.drain(..).collect();
+    assert!(frames.iter().all(|f| f.len() <= 1514));
+    // Ethernet, IPv4 and TCP headers, timestamps, one SACK block.
+    let payload: usize = frames
+        .iter()
+        .map(|f| f.len() - 14 - 20 - 20 - 12 - 12)
+        .sum();
+    assert_eq!(
+        payload, 4000,
+        "every byte went out, none was dropped as too large"
+    );
+    // A gets B's data without a retransmission.
+    p.da.inbox.extend(frames);
+    p.a.poll(p.now, &mut p.da);
+    let mut buf = [0u8; 8192];
+    assert_eq!(p.a.tcp(client).recv_slice(&mut buf).unwrap(), 4000);
+    assert!(buf[..4000] == pattern(0, 4000)[..]);
+}
+
+#[test]
+fn pure_acks_after_retransmission_timeouts_on_both_sides_are_accepted() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // Each side sends three segments; each gets the other's, but every
+    // ACK is lost.
+    p.a.tcp(client).send_slice(&pattern(0, 3 * 1448)).unwrap();
+    p.b.tcp(server).send_slice(&pattern(1, 3 * 1448)).unwrap();
+    p.a.poll(p.now, &mut p.da);
+    p.b.poll(p.now, &mut p.db);
+    p.db.inbox.extend(p.da.outbox.drain(..));
+    p.da.inbox.extend(p.db.outbox.drain(..));
+    p.a.poll(p.now, &mut p.da);
+    p.b.poll(p.now, &mut p.db);
+    p.da.outbox.clear();
+    p.db.outbox.clear();
+    // Both retransmission timers fire: SND.NXT goes back to SND.UNA on both
+    // sides, and each resends data the other already holds.
+    p.now += Duration::from_secs(1);
+    p.step();
+    // Each answers the old data with a pure ACK. Sent from SND.NXT it would
+    // lie left of the other's window and be dropped unread, answered by
+    // another such ACK, forever; from SND.MAX it is taken in at once.
+    p.run_until(10, |p| {
+        p.a.tcp(client).send_queue() == 0 && p.b.tcp(server).send_queue() == 0
+    });
+    assert!(p.carried.0 + p.carried.1 < 40, "{:?}", p.carried);
+}
+
+#[test]
+fn fin_wait_2_lasts_while_the_peer_keeps_sending() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // A closes its sending side and goes on reading what B sends.
+    p.a.tcp(client).close();
+    p.run_until(10, |p| p.a.tcp(client).state() == TcpState::FinWait2);
+    let mut received = 0;
+    for round in 0..12 {
+        // B sends a little every 10 s, for two minutes.
+        p.now += Duration::from_secs(10);
+        p.b.tcp(server).send_slice(&pattern(round, 100)).unwrap();
+        p.run_until(20, |p| {
+            let mut buf = [0u8; 256];
+            received += p.a.tcp(client).recv_slice(&mut buf).unwrap();
+            received == 100 * (round + 1)
+        });
+        assert_eq!(p.a.tcp(client).state(), TcpState::FinWait2);
+    }
+    assert_eq!(p.b.tcp(server).error(), None);
+    // B finishes; A goes through TIME-WAIT, nobody was reset.
+    p.b.tcp(server).close();
+    p.run_until(20, |p| p.b.tcp(server).state() == TcpState::Closed);
+    assert_eq!(p.a.tcp(client).state(), TcpState::TimeWait);
+    assert_eq!(p.a.stats().tcp.rx_resets + p.b.stats().tcp.rx_resets, 0);
+}
+
+#[test]
+fn fin_wait_2_waits_for_a_slow_peer_and_keepalive_probes_it() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    p.a.tcp(client).set_keepalive(Some(Duration::from_secs(10)));
+    p.a.tcp(client).close();
+    p.run_until(10, |p| p.a.tcp(client).state() == TcpState::FinWait2);
+    // Five silent minutes: keepalive probes B, B answers, A stays.
+    let sent_before = p.a.tcp(client).stats().segments_out;
+    for _ in 0..300 {
+        p.now += Duration::from_secs(1);
+        p.step();
+        assert_eq!(p.a.tcp(client).state(), TcpState::FinWait2);
+    }
+    assert!(p.a.tcp(client).stats().segments_out >= sent_before + 25);
+    // B still has something to say, then closes.
+    p.b.tcp(server).send_slice(b"late words").unwrap();
+    p.b.tcp(server).close();
+    let mut buf = [0u8; 16];
+    p.run_until(20, |p| p.a.tcp(client).state() == TcpState::TimeWait);
+    assert_eq!(p.a.tcp(client).recv_slice(&mut buf).unwrap(), 10);
+    assert_eq!(&buf[..10], b"late words");
+    assert_eq!(p.a.stats().tcp.rx_resets + p.b.stats().tcp.rx_resets, 0);
+    assert_eq!(p.a.tcp(client).error(), None);
+}
+
+#[test]
+fn a_retransmission_timeout_resends_one_whole_segment() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, _server) = connected(&mut p);
+    // Three segments, all lost.
+    p.a.tcp(client).send_slice(&pattern(0, 3 * 1448)).unwrap();
+    p.a.poll(p.now, &mut p.da);
+    assert_eq!(p.da.outbox.len(), 3);
+    p.da.outbox.clear();
+    // The timeout shrinks the window to one SMSS: with timestamps that is
+    // 1448 bytes of payload, sent as one segment (no 12-byte runt after it).
+    p.now += Duration::from_secs(1);
+    p.a.poll(p.now, &mut p.da);
+    let lens: Vec<usize> = p.da.outbox.iter().map(Vec::len).collect();
+    assert_eq!(lens, [14 + 20 + 32 + 1448]);
+}
+
+/// The TCP flags byte of the segment in an Ethernet frame (no IPv4 options).
+fn tcp_flags(frame: &[u8]) -> TcpFlags {
+    TcpFlags::from_bits(frame[14 + 20 + 13])
+}
+
+#[test]
+fn a_repeated_syn_in_syn_received_is_answered_with_the_syn_ack() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    // A first connection resolves ARP both ways.
+    connected(&mut p);
+    p.b.tcp_listen(81, 1, 4096, 4096).unwrap();
+    let client = p.a.add_tcp_socket(4096, 4096).unwrap();
+    p.a.tcp(client).connect((IP_B, 81), 0).unwrap();
+    p.a.poll(p.now, &mut p.da);
+    let syn = p.da.outbox.pop_front().unwrap();
+    // B's SYN-ACK is lost.
+    p.now += Duration::from_millis(500);
+    p.db.inbox.push_back(syn);
+    p.b.poll(p.now, &mut p.db);
+    assert_eq!(tcp_flags(&p.db.outbox[0]), TcpFlags::SYN | TcpFlags::ACK);
+    p.db.outbox.clear();
+    // A's SYN timer fires first; B answers the repeated SYN with its SYN-ACK
+    // at once (a bare ACK would leave A waiting for B's own timer).
+    p.now += Duration::from_millis(500);
+    p.a.poll(p.now, &mut p.da);
+    p.db.inbox.extend(p.da.outbox.drain(..));
+    p.b.poll(p.now, &mut p.db);
+    let answers: Vec<TcpFlags> = p.db.outbox.iter().map(|f| tcp_flags(f)).collect();
+    assert_eq!(answers, [TcpFlags::SYN | TcpFlags::ACK]);
+    p.da.inbox.extend(p.db.outbox.drain(..));
+    p.a.poll(p.now, &mut p.da);
+    assert_eq!(p.a.tcp(client).state(), TcpState::Established);
+}
+
+#[test]
+fn a_retransmission_timeout_sends_no_sliver_after_a_segment_with_sack_blocks() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // B's first of two segments is lost: A holds the second out of order,
+    // so A's segments carry a SACK block and 1436 bytes instead of 1448.
+    p.b.tcp(server).send_slice(&pattern(0, 2 * 1448)).unwrap();
+    p.b.poll(p.now, &mut p.db);
+    p.db.outbox.pop_front();
+    p.da.inbox.extend(p.db.outbox.drain(..));
+    p.a.poll(p.now, &mut p.da);
+    p.da.outbox.clear();
+    // A's three segments are all lost.
+    p.a.tcp(client).send_slice(&pattern(0, 3 * 1436)).unwrap();
+    p.a.poll(p.now, &mut p.da);
+    assert_eq!(p.da.outbox.len(), 3);
+    p.da.outbox.clear();
+    // The timeout leaves a one-SMSS window (1448 bytes): one 1436-byte
+    // segment goes out, not that and a 12-byte sliver.
+    p.now += Duration::from_secs(1);
+    p.a.poll(p.now, &mut p.da);
+    let lens: Vec<usize> = p.da.outbox.iter().map(Vec::len).collect();
+    assert_eq!(lens, [14 + 20 + 20 + 12 + 12 + 1436]);
 }

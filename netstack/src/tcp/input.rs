@@ -138,7 +138,6 @@ impl TcpSocket {
         // RFC 9293 §3.7.1: without the option, 536 bytes (IPv4).
         let peer_mss = options.mss.unwrap_or(536);
         self.snd_mss = self.snd_mss.min(peer_mss).max(64);
-        self.congestion.set_smss(u32::from(self.snd_mss));
         match (config.window_scaling, options.window_scale) {
             (true, Some(shift)) => {
                 self.snd_wscale = shift.min(14);
@@ -158,6 +157,11 @@ impl TcpSocket {
             }
             _ => self.flags.set(Flags::TIMESTAMPS, false),
         }
+        // SMSS is the largest payload we send (RFC 5681 §2), after the
+        // options every segment carries: a window of whole segments, so a
+        // loss window after a timeout is one full segment and not a full
+        // one plus a 12-byte runt.
+        self.congestion.set_smss(self.effective_mss(self.snd_mss));
         // The window in a SYN is never scaled (RFC 7323 §2.2).
         self.snd_wnd = u32::from(seg.window);
         self.max_snd_wnd = self.snd_wnd;
@@ -175,6 +179,21 @@ impl TcpSocket {
         config: &TcpConfig,
         events: &mut InputEvents,
     ) -> Reaction {
+        // The peer's SYN again, in SYN-RECEIVED: our SYN-ACK was lost. The
+        // SYN lies left of the window, and the ACK the first check below
+        // would send does not move a peer in SYN-SENT on: answer with the
+        // SYN-ACK again (as BSD and Linux do).
+        if self.state == TcpState::SynReceived
+            && seg.has(TcpFlags::SYN)
+            && !seg.has(TcpFlags::ACK)
+            && !seg.has(TcpFlags::RST)
+            && seg.seq + 1 == self.rcv_nxt
+        {
+            self.snd_nxt = self.iss;
+            self.flags.set(Flags::ACK_NOW, true);
+            return Reaction::None;
+        }
+
         // PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate.
         let timestamps = self.flags.has(Flags::TIMESTAMPS);
         if let (true, Some((tsval, _))) = (timestamps, seg.options.timestamp) {
@@ -222,12 +241,6 @@ impl TcpSocket {
 
         // Fourth: SYN in a synchronized state (RFC 5961 §4.2) is challenged.
         if seg.has(TcpFlags::SYN) {
-            if self.state == TcpState::SynReceived && seg.seq + 1 == self.rcv_nxt {
-                // The peer's SYN again: our SYN-ACK was lost.
-                self.snd_nxt = self.iss;
-                self.flags.set(Flags::ACK_NOW, true);
-                return Reaction::None;
-            }
             return Reaction::ChallengeAck;
         }
 
@@ -433,13 +446,13 @@ impl TcpSocket {
 
         if fin_acked {
             match self.state {
-                TcpState::FinWait1 => {
-                    self.set_state(TcpState::FinWait2);
-                    // The application closed: a peer that never sends its
-                    // FIN must not hold the socket forever.
-                    self.idle_at =
-                        Some(now + self.rtt.rto().max(crate::time::Duration::from_secs(60)));
-                }
+                // No FIN-WAIT-2 timer: `close` shuts only our sending side,
+                // the application still reads, and the peer may take as long
+                // as its retransmissions need (RFC 9293 has no such timer;
+                // Linux applies one only to sockets nobody holds, which this
+                // API does not leave behind). Keepalive and the user timeout
+                // find a peer that is gone.
+                TcpState::FinWait1 => self.set_state(TcpState::FinWait2),
                 TcpState::Closing => self.enter_time_wait(now, config),
                 TcpState::LastAck => self.terminate(None),
                 _ => {}

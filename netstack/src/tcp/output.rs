@@ -53,7 +53,8 @@ impl TcpSocket {
             } else {
                 TcpFlags::RST
             };
-            return Some(self.segment(self.snd_nxt, flags, 0, 0));
+            // Like a pure ACK, at SND.MAX (see `pure_ack_if_due`).
+            return Some(self.segment(self.snd_max, flags, 0, 0));
         }
         match self.state {
             TcpState::Closed | TcpState::Listen => None,
@@ -80,11 +81,17 @@ impl TcpSocket {
     /// Largest payload per segment: the peer's MSS and the route's, less the
     /// options every segment carries (RFC 9293 §3.7.1 "effective send MSS").
     pub(crate) fn effective_mss(&self, route_mss: u16) -> u32 {
-        let options = if self.flags.has(Flags::TIMESTAMPS) {
-            TIMESTAMP_OPTION_LEN
-        } else {
-            0
-        };
+        let timestamps = self.flags.has(Flags::TIMESTAMPS);
+        let mut options = if timestamps { TIMESTAMP_OPTION_LEN } else { 0 };
+        if self.flags.has(Flags::SACK) && !self.assembler.is_empty() {
+            // The SACK blocks this segment will carry (`write_options`) come
+            // out of the payload too, or the datagram outgrows the MTU.
+            let blocks = self
+                .assembler
+                .range_count()
+                .min(if timestamps { 3 } else { 4 });
+            options += 4 + 8 * blocks as u32;
+        }
         u32::from(self.snd_mss.min(route_mss))
             .saturating_sub(options)
             .max(1)
@@ -185,8 +192,13 @@ impl TcpSocket {
             let idle = self.snd_nxt == self.snd_una;
             let small_ok =
                 empties_queue && (idle || self.flags.has(Flags::NO_DELAY) || carries_fin);
-            // Data resent after a timeout goes out in whatever size it has.
-            if len < mss && !small_ok && !resend {
+            // Data resent after a timeout goes out in whatever size it has,
+            // but not as the sliver the congestion window leaves after a
+            // segment that SACK blocks made shorter than SMSS: the ACK for
+            // what is in flight opens room for a whole segment.
+            let congestion_sliver =
+                !idle && len == congestion_room && len < available.min(window_room);
+            if len < mss && !small_ok && (!resend || congestion_sliver) {
                 return None;
             }
             let mut seg = self.data_segment(self.snd_nxt, len, carries_fin);
@@ -241,7 +253,13 @@ impl TcpSocket {
         if !self.flags.has(Flags::ACK_NOW) && !self.window_update_due() {
             return None;
         }
-        Some(self.segment(self.snd_nxt.max(self.snd_una), TcpFlags::ACK, 0, 0))
+        // SEQ = SND.MAX, not SND.NXT: after a retransmission timeout SND.NXT
+        // is back at SND.UNA, and an ACK from there lies left of the peer's
+        // window when the peer got the data whose ACKs were lost. The peer
+        // would drop it unread (RFC 9293 §3.10.7.4 "first") and answer with
+        // an ACK of its own that we drop the same way: the ACKs that would
+        // end the timeout never get through (BSD sends SND.MAX for this).
+        Some(self.segment(self.snd_max, TcpFlags::ACK, 0, 0))
     }
 
     /// Receiver silly-window avoidance: announce a larger window once it grew

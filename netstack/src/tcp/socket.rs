@@ -273,7 +273,7 @@ pub struct TcpSocket {
     // Timers.
     pub(crate) rto_at: Option<Instant>,
     pub(crate) ack_at: Option<Instant>,
-    /// TIME-WAIT end, keepalive or FIN-WAIT-2 expiry, depending on state.
+    /// TIME-WAIT end or keepalive, depending on state.
     pub(crate) idle_at: Option<Instant>,
     /// When the oldest unacknowledged data was first sent (user timeout).
     pub(crate) unacked_since: Option<Instant>,

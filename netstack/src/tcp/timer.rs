@@ -71,7 +71,7 @@ impl TcpSocket {
 
     fn on_idle_timeout(&mut self, now: Instant, config: &TcpConfig) {
         match self.state {
-            TcpState::TimeWait | TcpState::FinWait2 => self.terminate(None),
+            TcpState::TimeWait => self.terminate(None),
             state if state.is_synchronized() => {
                 let Some(interval) = self.keepalive else {
                     return;
