@@ -115,6 +115,17 @@ pub fn lookup(entries: &[Neighbor], ip: Ipv4Addr) -> Option<EthernetAddress> {
         .map(|e| e.mac)
 }
 
+/// The Ethernet address for `ip` if it can be used at `now` without any
+/// neighbour-cache work: answered and not yet due for confirmation. Read-only,
+/// for fast paths that fall back to [`NeighborCache::resolve`] otherwise.
+pub fn usable(entries: &[Neighbor], ip: Ipv4Addr, now: Instant) -> Option<EthernetAddress> {
+    entries
+        .iter()
+        .find(|e| e.ip == ip)
+        .filter(|e| (e.state == State::Reachable && now < e.deadline) || e.state == State::Probe)
+        .map(|e| e.mac)
+}
+
 /// Outcome of [`NeighborCache::learn`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Learned {

@@ -22,6 +22,44 @@ enum NextHop {
     Link(EthernetAddress),
 }
 
+/// The Ethernet and IPv4 headers of a datagram we send.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FrameHeader {
+    pub src_mac: EthernetAddress,
+    pub dst_mac: EthernetAddress,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub protocol: IpProtocol,
+    pub ttl: u8,
+    pub ident: u16,
+    /// Software computes the IPv4 header checksum (no offload).
+    pub ip_checksum: bool,
+}
+
+impl FrameHeader {
+    /// Writes both headers at the start of `frame`, for `payload_len` bytes
+    /// of transport behind them (at [`TRANSPORT_OFFSET`]).
+    pub fn write(&self, frame: &mut [u8], payload_len: usize) {
+        EthernetFrame::new_unchecked(&mut frame[..]).write_header(
+            self.dst_mac,
+            self.src_mac,
+            EtherType::Ipv4,
+        );
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[EthernetFrame::<&[u8]>::HEADER_LEN..]);
+        ip.write_header(
+            self.src,
+            self.dst,
+            self.protocol,
+            self.ttl,
+            payload_len as u16,
+            self.ident,
+        );
+        if !self.ip_checksum {
+            ip.set_checksum(0);
+        }
+    }
+}
+
 /// A datagram between [`Stack::begin_ipv4`] and [`Stack::finish_ipv4`].
 #[derive(Debug)]
 #[must_use = "a datagram being built must be finished, or its packet leaks"]
@@ -41,7 +79,7 @@ struct Route {
 }
 
 /// IPv4 header plus Ethernet header: where the transport starts in a frame we build.
-const TRANSPORT_OFFSET: usize =
+pub(super) const TRANSPORT_OFFSET: usize =
     EthernetFrame::<&[u8]>::HEADER_LEN + Ipv4Packet::<&[u8]>::MIN_HEADER_LEN;
 
 impl Stack<'_> {
@@ -88,6 +126,44 @@ impl Stack<'_> {
                 })
             })
             .ok_or(SendError::NoRoute)
+    }
+
+    /// Everything needed to put a datagram for `dst` straight into a driver
+    /// buffer of interface `iface`: the route goes there and the next hop's
+    /// link address is known (otherwise the pooled path parks and resolves).
+    pub(super) fn direct_header(
+        &mut self,
+        iface: usize,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+    ) -> Option<(FrameHeader, TransportChecksums)> {
+        let route = self.route(dst).ok()?;
+        let NextHop::Neighbor(next_hop) = route.next_hop else {
+            return None;
+        };
+        if route.iface != iface || !self.interfaces[iface].tx_queue.is_empty() {
+            return None;
+        }
+        let entries = &self.neighbors[self.neighbor_range(iface)];
+        let mac = crate::iface::neighbor::usable(entries, next_hop, self.now)?;
+        let interface = &self.interfaces[iface];
+        let policy = interface.checksum;
+        let header = FrameHeader {
+            src_mac: interface.hardware_address,
+            dst_mac: mac,
+            src: route.src,
+            dst,
+            protocol,
+            ttl: self.config.ttl,
+            ident: self.next_ipv4_ident(),
+            ip_checksum: policy.ipv4.1,
+        };
+        let checksums = TransportChecksums {
+            udp: policy.udp.1,
+            icmpv4: policy.icmpv4.1,
+            tcp: policy.tcp.1,
+        };
+        Some((header, checksums))
     }
 
     /// The interface that reaches `dst`.
@@ -164,16 +240,18 @@ impl Stack<'_> {
             self.config.ttl
         };
         let frame = self.pool.resize(&packet, TRANSPORT_OFFSET + payload_len);
-        EthernetFrame::new_unchecked(&mut frame[..]).write_header(
-            EthernetAddress::BROADCAST,
-            our_mac,
-            EtherType::Ipv4,
-        );
-        let mut ip = Ipv4Packet::new_unchecked(&mut frame[EthernetFrame::<&[u8]>::HEADER_LEN..]);
-        ip.write_header(route.src, dst, protocol, ttl, payload_len as u16, ident);
-        if !policy.ipv4.1 {
-            ip.set_checksum(0);
-        }
+        let header = FrameHeader {
+            src_mac: our_mac,
+            // Filled in once the neighbour is known.
+            dst_mac: EthernetAddress::BROADCAST,
+            src: route.src,
+            dst,
+            protocol,
+            ttl,
+            ident,
+            ip_checksum: policy.ipv4.1,
+        };
+        header.write(frame, payload_len);
         let checksums = TransportChecksums {
             udp: policy.udp.1,
             icmpv4: policy.icmpv4.1,

@@ -425,15 +425,18 @@ impl<'a> Stack<'a> {
     /// Hands queued frames to the driver; while it takes them, lets the
     /// transports that were held back by a full queue fill it again.
     fn transmit_all<D: Driver>(&mut self, index: usize, driver: &mut D, cx: &mut Context<'_>) {
+        // Queued frames go first; TCP sends directly only behind an empty
+        // queue, so frames keep their order.
+        self.transmit(index, driver, cx);
         #[cfg(feature = "tcp")]
-        self.run_tcp();
+        self.run_tcp(index, driver, cx);
         for _ in 0..8 {
             let refilled = self.senders_blocked;
             if !self.transmit(index, driver, cx) || !refilled {
                 return;
             }
             #[cfg(feature = "tcp")]
-            self.run_tcp();
+            self.run_tcp(index, driver, cx);
         }
     }
 

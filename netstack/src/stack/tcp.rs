@@ -8,8 +8,10 @@
 use core::net::{IpAddr, Ipv4Addr};
 use core::task::{Context, Poll};
 
+use embassy_net_driver::{Driver, TxToken};
+
 use super::Stack;
-use super::egress::transport_of;
+use super::egress::{TRANSPORT_OFFSET, transport_of};
 use super::ingress::{Cast, Ipv4Meta};
 use super::rate_limit::RateLimiter;
 use crate::endpoint::IpEndpoint;
@@ -17,6 +19,7 @@ use crate::socket::SendError;
 use crate::stats::bump;
 use crate::tcp::input::{InputEvents, Reaction, Segment};
 use crate::tcp::isn::IsnGenerator;
+use crate::tcp::output::OutSegment;
 use crate::tcp::ring::Ring;
 use crate::tcp::seq::SeqNumber;
 use crate::tcp::socket::{
@@ -557,7 +560,12 @@ impl<'a> Stack<'a> {
     }
 
     /// Timers and output of every connection, once per poll.
-    pub(super) fn run_tcp(&mut self) {
+    pub(super) fn run_tcp<D: Driver>(
+        &mut self,
+        iface: usize,
+        driver: &mut D,
+        cx: &mut Context<'_>,
+    ) {
         let now = self.now;
         for index in 0..self.tcp.sockets.len() {
             if !self.tcp.in_use[index] {
@@ -574,7 +582,7 @@ impl<'a> Stack<'a> {
                     bump(&mut self.stats.tcp.timeouts);
                 }
             }
-            self.flush_tcp_socket(index);
+            self.flush_tcp_socket_to(index, Some((iface, &mut *driver, &mut *cx)));
             let socket = &mut self.tcp.sockets[index];
             let unowned = socket.flags.has(Flags::UNACCEPTED) || socket.flags.has(Flags::ORPHAN);
             if unowned && socket.state == TcpState::Closed {
@@ -598,6 +606,18 @@ impl<'a> Stack<'a> {
 
     /// Sends whatever connection `index` has to send now.
     fn flush_tcp_socket(&mut self, index: usize) {
+        self.flush_tcp_socket_to(index, None::<(usize, &mut NoDriver, &mut Context<'_>)>);
+    }
+
+    /// Sends what connection `index` has to send now. With a driver (for
+    /// interface `iface`), segments whose next hop is known go straight into
+    /// the driver's buffers — one copy from the send ring to the wire;
+    /// the rest are built in pool packets and queued.
+    fn flush_tcp_socket_to<D: Driver>(
+        &mut self,
+        index: usize,
+        mut direct: Option<(usize, &mut D, &mut Context<'_>)>,
+    ) {
         let now = self.now;
         loop {
             let IpAddr::V4(dst) = self.tcp.sockets[index].remote.addr else {
@@ -617,24 +637,58 @@ impl<'a> Stack<'a> {
             socket.finalize_segment(&mut seg, now);
             let mut options = [0u8; MAX_OPTIONS_LEN];
             let options_len = socket.write_options(&seg, route, &mut options);
+            let options = &options[..options_len];
             let tcp_len = TcpPacket::<&[u8]>::HEADER_LEN + options_len + seg.payload_len as usize;
-            let datagram = match self.begin_ipv4(dst, IpProtocol::Tcp, tcp_len) {
-                Ok(datagram) => datagram,
-                Err(SendError::WouldBlock) => return,
-                Err(_) => {
-                    // No way out right now: count the segment as sent and lost,
-                    // so the retransmission timer tries again.
-                    self.tcp.sockets[index].segment_sent(now, &seg);
-                    continue;
+
+            let mut sent_directly = false;
+            if let Some((iface, driver, cx)) = direct.as_mut() {
+                if let Some((header, checksums)) = self.direct_header(*iface, dst, IpProtocol::Tcp)
+                {
+                    if let Some(token) = driver.transmit(cx) {
+                        let socket = &self.tcp.sockets[index];
+                        let memory = &mut *self.tcp.memory;
+                        token.consume(TRANSPORT_OFFSET + tcp_len, |frame| {
+                            header.write(frame, tcp_len);
+                            let out = &mut frame[TRANSPORT_OFFSET..];
+                            write_tcp(
+                                socket,
+                                memory,
+                                &seg,
+                                options,
+                                out,
+                                header.src,
+                                checksums.tcp,
+                            );
+                        });
+                        bump(&mut self.stats.ipv4.tx_packets);
+                        bump(&mut self.stats.ethernet.tx_frames);
+                        sent_directly = true;
+                    }
                 }
-            };
-            let socket = &self.tcp.sockets[index];
-            let (_, tx_storage) = socket.buffers.split(self.tcp.memory);
-            let out = transport_of(&mut self.pool, &datagram);
-            socket.write_segment(&seg, &options[..options_len], tx_storage, out);
-            if datagram.checksums.tcp {
-                TcpPacket::new_unchecked(out)
-                    .fill_checksum(&IpAddr::V4(datagram.src), &IpAddr::V4(dst));
+            }
+            if !sent_directly {
+                let datagram = match self.begin_ipv4(dst, IpProtocol::Tcp, tcp_len) {
+                    Ok(datagram) => datagram,
+                    Err(SendError::WouldBlock) => return,
+                    Err(_) => {
+                        // No way out right now: count the segment as sent and lost,
+                        // so the retransmission timer tries again.
+                        self.tcp.sockets[index].segment_sent(now, &seg);
+                        continue;
+                    }
+                };
+                let socket = &self.tcp.sockets[index];
+                let out = transport_of(&mut self.pool, &datagram);
+                write_tcp(
+                    socket,
+                    self.tcp.memory,
+                    &seg,
+                    options,
+                    out,
+                    datagram.src,
+                    datagram.checksums.tcp,
+                );
+                let _ = self.finish_ipv4(datagram);
             }
             let socket = &mut self.tcp.sockets[index];
             let retransmission = seg.seq_len() > 0 && seg.seq < socket.snd_max;
@@ -646,7 +700,6 @@ impl<'a> Stack<'a> {
             if retransmission {
                 bump(&mut self.stats.tcp.retransmissions);
             }
-            let _ = self.finish_ipv4(datagram);
         }
     }
 
@@ -654,6 +707,61 @@ impl<'a> Stack<'a> {
     fn route_mss(&self, dst: Ipv4Addr) -> Result<u16, SendError> {
         let iface = self.route_interface(dst)?;
         Ok(self.interfaces[iface].ip_mtu.saturating_sub(40))
+    }
+}
+
+/// Writes segment `seg` of `socket` into `out` (exactly its length), with
+/// its checksum when software computes it.
+fn write_tcp(
+    socket: &TcpSocket,
+    memory: &mut [u8],
+    seg: &OutSegment,
+    options: &[u8],
+    out: &mut [u8],
+    src: Ipv4Addr,
+    checksum: bool,
+) {
+    let (_, tx_storage) = socket.buffers.split(memory);
+    socket.write_segment(seg, options, tx_storage, out);
+    if checksum {
+        TcpPacket::new_unchecked(out).fill_checksum(&IpAddr::V4(src), &socket.remote.addr);
+    }
+}
+
+/// Stands in for "no driver at hand" in [`Stack::flush_tcp_socket_to`].
+enum NoDriver {}
+
+impl Driver for NoDriver {
+    type RxToken<'a> = NoToken;
+    type TxToken<'a> = NoToken;
+    fn receive(&mut self, _: &mut Context) -> Option<(NoToken, NoToken)> {
+        match *self {}
+    }
+    fn transmit(&mut self, _: &mut Context) -> Option<NoToken> {
+        match *self {}
+    }
+    fn link_state(&mut self, _: &mut Context) -> embassy_net_driver::LinkState {
+        match *self {}
+    }
+    fn capabilities(&self) -> embassy_net_driver::Capabilities {
+        match *self {}
+    }
+    fn hardware_address(&self) -> embassy_net_driver::HardwareAddress {
+        match *self {}
+    }
+}
+
+enum NoToken {}
+
+impl embassy_net_driver::RxToken for NoToken {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, _: F) -> R {
+        match self {}
+    }
+}
+
+impl embassy_net_driver::TxToken for NoToken {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, _: usize, _: F) -> R {
+        match self {}
     }
 }
 

@@ -17,7 +17,7 @@ pub mod seq;
 pub mod socket;
 
 pub(crate) mod input;
-mod output;
+pub(crate) mod output;
 mod timer;
 
 pub use socket::{TcpConfig, TcpError, TcpSocket, TcpSocketStats, TcpState};
