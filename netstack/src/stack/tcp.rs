@@ -641,30 +641,33 @@ impl<'a> Stack<'a> {
             let tcp_len = TcpPacket::<&[u8]>::HEADER_LEN + options_len + seg.payload_len as usize;
 
             let mut sent_directly = false;
-            if let Some((iface, driver, cx)) = direct.as_mut() {
-                if let Some((header, checksums)) = self.direct_header(*iface, dst, IpProtocol::Tcp)
-                {
-                    if let Some(token) = driver.transmit(cx) {
-                        let socket = &self.tcp.sockets[index];
-                        let memory = &mut *self.tcp.memory;
-                        token.consume(TRANSPORT_OFFSET + tcp_len, |frame| {
-                            header.write(frame, tcp_len);
-                            let out = &mut frame[TRANSPORT_OFFSET..];
-                            write_tcp(
-                                socket,
-                                memory,
-                                &seg,
-                                options,
-                                out,
-                                header.src,
-                                checksums.tcp,
-                            );
-                        });
-                        bump(&mut self.stats.ipv4.tx_packets);
-                        bump(&mut self.stats.ethernet.tx_frames);
-                        sent_directly = true;
-                    }
-                }
+            let direct_header = match direct.as_mut() {
+                Some((iface, _, _)) => self.direct_header(*iface, dst, IpProtocol::Tcp),
+                None => None,
+            };
+            let token = match (direct_header, direct.as_mut()) {
+                (Some(_), Some((_, driver, cx))) => driver.transmit(cx),
+                _ => None,
+            };
+            if let (Some((header, checksums)), Some(token)) = (direct_header, token) {
+                let socket = &self.tcp.sockets[index];
+                let memory = &mut *self.tcp.memory;
+                token.consume(TRANSPORT_OFFSET + tcp_len, |frame| {
+                    header.write(frame, tcp_len);
+                    let out = &mut frame[TRANSPORT_OFFSET..];
+                    write_tcp(
+                        socket,
+                        memory,
+                        &seg,
+                        options,
+                        out,
+                        header.src,
+                        checksums.tcp,
+                    );
+                });
+                bump(&mut self.stats.ipv4.tx_packets);
+                bump(&mut self.stats.ethernet.tx_frames);
+                sent_directly = true;
             }
             if !sent_directly {
                 let datagram = match self.begin_ipv4(dst, IpProtocol::Tcp, tcp_len) {
@@ -893,10 +896,8 @@ impl Tcp<'_, '_> {
         let index = self.index().ok_or(TcpError::InvalidState)?;
         let stack = &mut *self.stack;
         let socket = &mut stack.tcp.sockets[index];
-        if socket.rx_queued() == 0 {
-            if let Some(error) = socket.error {
-                return Err(error);
-            }
+        if let (0, Some(error)) = (socket.rx_queued(), socket.error) {
+            return Err(error);
         }
         let (rx_storage, _) = socket.buffers.split(stack.tcp.memory);
         let result = Ring::new(&mut socket.rx, rx_storage).dequeue_with(read);

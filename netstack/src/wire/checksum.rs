@@ -50,10 +50,10 @@ fn sum_in_16_bit_lanes(data: &[u8]) -> u64 {
     // block cannot overflow 32 bits.
     let mut total = 0u64;
     for block in data.chunks(65536) {
-        let (words, tail) = block.as_chunks::<2>();
+        let words = block.chunks_exact(2);
+        let tail = words.remainder();
         let mut sum: u32 = words
-            .iter()
-            .map(|w| u32::from(u16::from_ne_bytes(*w)))
+            .map(|w| u32::from(u16::from_ne_bytes([w[0], w[1]])))
             .sum();
         if let [last] = tail {
             sum += u32::from(u16::from_ne_bytes([*last, 0]));
@@ -67,10 +67,10 @@ fn sum_in_16_bit_lanes(data: &[u8]) -> u64 {
 fn sum_in_32_bit_words(data: &[u8]) -> u64 {
     // 32-bit words into a 64-bit sum: one load and an add-with-carry pair per
     // word on a 32-bit core; cannot overflow below 2^32 words.
-    let (words, tail) = data.as_chunks::<4>();
+    let words = data.chunks_exact(4);
+    let tail = words.remainder();
     let mut sum: u64 = words
-        .iter()
-        .map(|w| u64::from(u32::from_ne_bytes(*w)))
+        .map(|w| u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
         .sum();
     let mut last = [0u8; 4];
     last[..tail.len()].copy_from_slice(tail);
