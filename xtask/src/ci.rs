@@ -95,6 +95,7 @@ pub const STAGES: &[Stage] = &[
         steps: &[Step::Cargo(&[
             "test",
             "--workspace",
+            "--no-fail-fast",
             "--features",
             "duet-netstack/std,duet-netstack/log",
         ])],
