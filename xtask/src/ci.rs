@@ -18,9 +18,17 @@ use crate::footprint;
 
 /// Debian packages the tests use: `ip` (namespaces, TAP), `ping`, `nft`
 /// (loss/duplication on real links; the kernel has no netem), `ethtool`
-/// (checksum offload off), `tcpdump` (captures while debugging interop).
-pub const DEBIAN_PACKAGES: &[&str] =
-    &["iproute2", "iputils-ping", "nftables", "ethtool", "tcpdump"];
+/// (checksum offload off), `tcpdump` (captures while debugging interop),
+/// `qemu-system-arm` (the emulated Cortex-M4F board, mps2-an386, that
+/// `cargo xtask bench tcp-mcu` and firmware tests run on).
+pub const DEBIAN_PACKAGES: &[&str] = &[
+    "iproute2",
+    "iputils-ping",
+    "nftables",
+    "ethtool",
+    "tcpdump",
+    "qemu-system-arm",
+];
 
 /// Compilation targets firmware and no_std checks build for.
 pub const RUST_TARGETS: &[&str] = &[footprint::TARGET];

@@ -21,6 +21,8 @@ pub enum Error {
     Stage { stage: &'static str },
     /// Building or reading a footprint image failed.
     Footprint(crate::footprint::Error),
+    /// A bench ran but its output could not be turned into figures.
+    Bench(String),
 }
 
 impl fmt::Display for Error {
@@ -31,6 +33,7 @@ impl fmt::Display for Error {
             Error::UnknownStage(message) | Error::UnknownArea(message) => write!(f, "{message}"),
             Error::Stage { stage } => write!(f, "CI failed at stage {stage}"),
             Error::Footprint(error) => write!(f, "footprint: {error}"),
+            Error::Bench(message) => write!(f, "bench: {message}"),
         }
     }
 }

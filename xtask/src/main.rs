@@ -8,8 +8,8 @@
 //! - `footprint`: builds the firmware images and prints their section sizes
 //!   and the target `size_of` table, one machine-readable line per figure.
 //! - `bench`: runs one area of the bench crate (`xtask/bench`) with the
-//!   release profile, Duet against its anchor in the same run; alone, lists
-//!   the areas.
+//!   release profile, or the `tcp-mcu` firmware (`xtask/bench-mcu`) under
+//!   QEMU, Duet against its anchor in the same run; alone, lists the areas.
 //!
 //! Arguments are parsed by hand: three commands do not need a parser crate, and
 //! every dependency here is compiled on each cold CI run.
