@@ -69,6 +69,13 @@ pub const STAGES: &[Stage] = &[
         steps: &[
             Step::Cargo(&["fmt", "--all", "--", "--check"]),
             Step::Cargo(&["fmt", "--manifest-path", IMAGE_MANIFEST, "--", "--check"]),
+            Step::Cargo(&[
+                "fmt",
+                "--manifest-path",
+                BENCH_MCU_MANIFEST,
+                "--",
+                "--check",
+            ]),
         ],
     },
     Stage {
@@ -92,6 +99,18 @@ pub const STAGES: &[Stage] = &[
                 footprint::TARGET,
                 "--target-dir",
                 footprint::TARGET_DIR,
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            Step::Cargo(&[
+                "clippy",
+                "--manifest-path",
+                BENCH_MCU_MANIFEST,
+                "--target",
+                footprint::TARGET,
+                "--target-dir",
+                "target/bench-mcu",
                 "--",
                 "-D",
                 "warnings",
@@ -141,6 +160,10 @@ pub const STAGES: &[Stage] = &[
 
 /// The image crate's manifest, relative to the repository root.
 const IMAGE_MANIFEST: &str = "xtask/footprint-image/Cargo.toml";
+
+/// The Cortex-M4 benchmark firmware's manifest (`cargo xtask bench tcp-mcu`):
+/// linted in CI so it keeps building, run only by the bench command.
+const BENCH_MCU_MANIFEST: &str = "xtask/bench-mcu/Cargo.toml";
 
 /// Runs the named stages (all of them if `only` is empty), in list order.
 pub fn run(root: &Path, only: &[String]) -> Result<(), Error> {
