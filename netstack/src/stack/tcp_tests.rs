@@ -9,6 +9,7 @@ use super::tests::{IP_A, IP_B, MAC_A, MAC_B, Resources, TestDriver, driver, stac
 use super::*;
 use crate::tcp::{TcpError, TcpState};
 use crate::time::Duration;
+use crate::wire::tcp::TcpPacket;
 use core::net::IpAddr;
 
 type Tcp = TcpResources<4, 65536>;
@@ -211,4 +212,104 @@ fn lost_segments_are_retransmitted_and_the_stream_stays_exact() {
     let stats = p.a.tcp(client).stats();
     assert!(stats.retransmissions > 0);
     assert!(stats.fast_recoveries > 0, "{stats:?}");
+}
+
+/// The sequence number and payload length of a TCP segment in an Ethernet
+/// frame of the test wire (IPv4, no VLAN).
+fn tcp_seq_and_len(frame: &[u8]) -> Option<(u32, usize)> {
+    if frame.get(12..14)? != [0x08, 0x00] || *frame.get(23)? != 6 {
+        return None;
+    }
+    let ihl = usize::from(frame.get(14)? & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]));
+    let tcp = frame.get(14 + ihl..)?;
+    let seq = u32::from_be_bytes(tcp.get(4..8)?.try_into().ok()?);
+    let data_offset = usize::from(tcp.get(12)? >> 4) * 4;
+    Some((seq, total.checked_sub(ihl + data_offset)?))
+}
+
+/// A connected pair with A's client socket (rings: 4 KiB in, 32 KiB out)
+/// and B's accepted one (32 KiB in, 4 KiB out).
+fn connected(p: &mut Pair<'_>) -> (TcpHandle, TcpHandle) {
+    let listener = p.b.tcp_listen(80, 1, 32768, 4096).unwrap();
+    let client = p.a.add_tcp_socket(4096, 32768).unwrap();
+    p.a.tcp(client).connect((IP_B, 80), 0).unwrap();
+    let mut server = None;
+    p.run_until(50, |p| {
+        server = server.or_else(|| p.b.tcp_accept(listener));
+        server.is_some() && p.a.tcp(client).state() == TcpState::Established
+    });
+    (client, server.unwrap())
+}
+
+/// Carries frames for one step: A→B data segments for which `drop` says so
+/// are lost, and every B→A frame gets its window field rewritten by
+/// `window` (with its checksum fixed), as a receiver would whose window moves.
+fn step_with(
+    p: &mut Pair<'_>,
+    mut drop: impl FnMut(u32, usize) -> bool,
+    mut window: impl FnMut(u16) -> u16,
+) {
+    p.a.poll(p.now, &mut p.da);
+    p.b.poll(p.now, &mut p.db);
+    for frame in p.da.outbox.drain(..) {
+        match tcp_seq_and_len(&frame) {
+            Some((seq, len)) if len > 0 && drop(seq, len) => {}
+            _ => p.db.inbox.push_back(frame),
+        }
+    }
+    for mut frame in p.db.outbox.drain(..) {
+        if tcp_seq_and_len(&frame).is_some() {
+            let mut tcp = TcpPacket::new_unchecked(&mut frame[34..]);
+            tcp.set_window_len(window(tcp.window_len()));
+            tcp.fill_checksum(&IpAddr::V4(IP_B), &IpAddr::V4(IP_A));
+        }
+        p.da.inbox.push_back(frame);
+    }
+    p.now += Duration::from_millis(1);
+}
+
+#[test]
+fn sacks_from_a_receiver_whose_window_moves_count_as_duplicate_acks() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // Four segments; the first is lost, the other three are SACKed by ACKs
+    // whose window differs every time (as Linux's do), so none is a
+    // duplicate by RFC 5681's definition.
+    let total = 4 * 1448;
+    assert_eq!(p.a.tcp(client).send_slice(&pattern(0, total)), Ok(total));
+    let (mut first, mut dropped_at) = (None, None);
+    let mut shrink = 0;
+    let mut received = Vec::new();
+    for _ in 0..1_000 {
+        let mut buf = [0u8; 8192];
+        let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+        if received.len() == total {
+            break;
+        }
+        let now = p.now;
+        step_with(
+            &mut p,
+            |seq, _| {
+                let first = *first.get_or_insert(seq);
+                let lose = seq == first && dropped_at.is_none();
+                if lose {
+                    dropped_at = Some(now);
+                }
+                lose
+            },
+            |window| {
+                shrink += 1;
+                window - shrink
+            },
+        );
+    }
+    assert!(received == pattern(0, total));
+    let took = p.now - dropped_at.unwrap();
+    let stats = p.a.tcp(client).stats();
+    assert_eq!(stats.fast_recoveries, 1, "{stats:?}");
+    assert!(took < Duration::from_millis(50), "{took:?}");
 }

@@ -9,6 +9,10 @@ use crate::tcp::socket::{Flags, TcpConfig, TcpError, TcpSocket, TcpState};
 use crate::time::Instant;
 use crate::wire::tcp::{SegmentOptions, TcpFlags};
 
+/// Duplicate ACKs, or segments SACKed above a hole, that mean a loss
+/// (RFC 5681 §3.2, RFC 6675 §2).
+const DUP_THRESH: u32 = 3;
+
 /// An arriving segment, validated and parsed once by the stack.
 #[derive(Debug, Clone)]
 pub(crate) struct Segment<'p> {
@@ -311,31 +315,31 @@ impl TcpSocket {
             Default::default()
         };
 
+        // A duplicate ACK. With SACK, one that SACKs data not SACKed before,
+        // whatever its window, payload or cumulative ACK (RFC 6675 §2): a
+        // receiver that moves its window with every ACK, as Linux does, sends
+        // no RFC 5681 duplicates at all. A D-SACK alone reports a duplicate
+        // we sent, not a loss (RFC 2883). Without SACK, RFC 5681 §2.
+        let duplicate = if self.flags.has(Flags::SACK) {
+            sack_update.newly_sacked > 0
+        } else {
+            seg.ack == self.snd_una
+                && self.snd_max > self.snd_una
+                && seg.payload.is_empty()
+                && !seg.has(TcpFlags::SYN)
+                && !seg.has(TcpFlags::FIN)
+                && (u32::from(seg.window) << self.snd_wscale) == self.snd_wnd
+        };
         if seg.ack > self.snd_una {
             let acked = (seg.ack - self.snd_una) as u32;
             self.acknowledge(now, seg, acked, config);
-        } else if seg.ack == self.snd_una
-            && self.snd_max > self.snd_una
-            && seg.payload.is_empty()
-            && !seg.has(TcpFlags::SYN)
-            && !seg.has(TcpFlags::FIN)
-            && (u32::from(seg.window) << self.snd_wscale) == self.snd_wnd
-        {
-            // A duplicate ACK (RFC 5681 §2). D-SACKs report duplicates we
-            // sent, not losses (RFC 2883).
-            if !sack_update.dsack || sack_update.newly_sacked > 0 {
-                self.dup_acks = self.dup_acks.saturating_add(1);
-            }
-            if self.flags.has(Flags::RECOVERY) {
-                // Each further duplicate means a segment left the network.
-            } else if self.loss_detected() {
+        }
+        if duplicate {
+            self.dup_acks = self.dup_acks.saturating_add(1);
+            // In recovery each further duplicate means a segment left the network.
+            if !self.flags.has(Flags::RECOVERY) && self.loss_detected() {
                 self.enter_recovery(now, events);
             }
-        } else if sack_update.newly_sacked > 0
-            && !self.flags.has(Flags::RECOVERY)
-            && self.loss_detected()
-        {
-            self.enter_recovery(now, events);
         }
 
         // Window update (RFC 9293 §3.10.7.4): from newer segments only.
@@ -355,13 +359,14 @@ impl TcpSocket {
         }
     }
 
-    /// RFC 6675 §5 "IsLost(SND.UNA)", or three duplicate ACKs without SACK.
+    /// DupThresh duplicate ACKs (RFC 5681 §3.2), or RFC 6675 §4
+    /// "IsLost(SND.UNA)": more than (DupThresh - 1) * SMSS bytes SACKed above
+    /// it, which three full segments are.
     fn loss_detected(&self) -> bool {
-        const DUP_THRESH: u32 = 3;
         self.dup_acks >= DUP_THRESH as u8
             || (self.flags.has(Flags::SACK)
                 && self.scoreboard.sacked_above(self.snd_una)
-                    >= DUP_THRESH * u32::from(self.snd_mss))
+                    > (DUP_THRESH - 1) * u32::from(self.snd_mss))
     }
 
     /// Fast retransmit and the start of loss recovery (RFC 5681 §3.2,
