@@ -313,3 +313,76 @@ fn sacks_from_a_receiver_whose_window_moves_count_as_duplicate_acks() {
     assert_eq!(stats.fast_recoveries, 1, "{stats:?}");
     assert!(took < Duration::from_millis(50), "{took:?}");
 }
+
+#[test]
+fn limited_transmit_lets_a_three_segment_window_detect_a_loss() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    let mss = 1448;
+    let mut received = Vec::new();
+    let mut read = |p: &mut Pair<'_>| {
+        let mut buf = [0u8; 8192];
+        let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+        received.len()
+    };
+
+    // Six segments with the first lost: fast recovery halves the window to
+    // three segments (ssthresh = FlightSize / 2).
+    assert_eq!(
+        p.a.tcp(client).send_slice(&pattern(0, 6 * mss)),
+        Ok(6 * mss)
+    );
+    let mut first = None;
+    let mut lost = 0;
+    for _ in 0..100 {
+        if read(&mut p) == 6 * mss && p.a.tcp(client).send_queue() == 0 {
+            break;
+        }
+        step_with(
+            &mut p,
+            |seq, _| {
+                let lose = *first.get_or_insert(seq) == seq && lost == 0;
+                lost += usize::from(lose);
+                lose
+            },
+            |window| window,
+        );
+    }
+    assert_eq!(p.a.tcp(client).stats().fast_recoveries, 1);
+
+    // Now the window is three segments. The first of the next flight is
+    // lost: two SACKs come back, and only the two new segments they let
+    // out (RFC 3042) bring the third that says "lost".
+    let total = 26 * mss;
+    assert_eq!(
+        p.a.tcp(client).send_slice(&pattern(6 * mss, 20 * mss)),
+        Ok(20 * mss)
+    );
+    let target = first.unwrap().wrapping_add(6 * mss as u32);
+    let mut dropped_at = None;
+    for _ in 0..1_000 {
+        if read(&mut p) == total {
+            break;
+        }
+        let now = p.now;
+        step_with(
+            &mut p,
+            |seq, _| {
+                let lose = seq == target && dropped_at.is_none();
+                if lose {
+                    dropped_at = Some(now);
+                }
+                lose
+            },
+            |window| window,
+        );
+    }
+    assert!(received == pattern(0, total), "{} bytes", received.len());
+    let took = p.now - dropped_at.unwrap();
+    let stats = p.a.tcp(client).stats();
+    assert_eq!(stats.fast_recoveries, 2, "{stats:?}");
+    assert!(took < Duration::from_millis(50), "{took:?}, {stats:?}");
+}

@@ -147,8 +147,13 @@ impl TcpSocket {
         let congestion_room = if self.flags.has(Flags::RECOVERY) {
             cwnd.saturating_sub(self.pipe())
         } else {
+            // Limited Transmit (RFC 3042, RFC 5681 §3.2 step 1): the first
+            // two duplicate ACKs each let one more segment of new data out,
+            // so a small window still draws the duplicates loss detection
+            // needs instead of waiting for the retransmission timer.
+            let limited = u32::from(self.dup_acks.min(2)) * mss;
             let in_flight = (self.snd_nxt - self.snd_una).max(0) as u32;
-            cwnd.saturating_sub(in_flight)
+            (cwnd + limited).saturating_sub(in_flight)
         };
         let len = available.min(window_room).min(congestion_room).min(mss);
 
