@@ -386,3 +386,61 @@ fn limited_transmit_lets_a_three_segment_window_detect_a_loss() {
     assert_eq!(stats.fast_recoveries, 2, "{stats:?}");
     assert!(took < Duration::from_millis(50), "{took:?}, {stats:?}");
 }
+
+#[test]
+fn a_lost_retransmission_is_resent_without_waiting_for_the_timeout() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let listener = p.b.tcp_listen(80, 1, 32768, 4096).unwrap();
+    let client = p.a.add_tcp_socket(4096, 32768).unwrap();
+    p.a.tcp(client).connect((IP_B, 80), 0).unwrap();
+    let mut server = None;
+    p.run_until(50, |p| {
+        server = server.or_else(|| p.b.tcp_accept(listener));
+        server.is_some() && p.a.tcp(client).state() == TcpState::Established
+    });
+    let server = server.unwrap();
+
+    // The 40th data segment is lost, and so is its first retransmission.
+    let total = 200_000usize;
+    let (mut sent, mut received) = (0usize, Vec::new());
+    let mut first_seq = None;
+    let (mut dropped, mut first_drop_at) = (0, None);
+    for _ in 0..2_000 {
+        if sent < total {
+            sent +=
+                p.a.tcp(client)
+                    .send_slice(&pattern(sent, (total - sent).min(8000)))
+                    .unwrap();
+        }
+        let mut buf = [0u8; 8192];
+        let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+        if received.len() == total {
+            break;
+        }
+        p.a.poll(p.now, &mut p.da);
+        p.b.poll(p.now, &mut p.db);
+        for frame in p.da.outbox.drain(..) {
+            if let Some((seq, len)) = tcp_seq_and_len(&frame).filter(|&(_, len)| len > 0) {
+                let first = *first_seq.get_or_insert(seq);
+                if seq == first.wrapping_add(39 * len as u32) && dropped < 2 {
+                    dropped += 1;
+                    first_drop_at.get_or_insert(p.now);
+                    continue;
+                }
+            }
+            p.db.inbox.push_back(frame);
+        }
+        p.da.inbox.extend(p.db.outbox.drain(..));
+        p.now += Duration::from_millis(1);
+    }
+    assert!(received == pattern(0, total), "{} bytes", received.len());
+    assert_eq!(dropped, 2);
+    let stats = p.a.tcp(client).stats();
+    assert!(stats.retransmissions >= 2, "{stats:?}");
+    // The retransmission timer (200 ms at least) was not what repaired it.
+    let took = p.now - first_drop_at.unwrap();
+    assert!(took < Duration::from_millis(100), "{took:?}, {stats:?}");
+}

@@ -342,6 +342,12 @@ impl TcpSocket {
             }
         }
 
+        if self.flags.has(Flags::RECOVERY) && self.retransmission_lost() {
+            // Holes below HighRxt were resent and are still open: resend them
+            // again now rather than after a retransmission timeout.
+            self.rexmit_nxt = self.snd_una;
+        }
+
         // Window update (RFC 9293 §3.10.7.4): from newer segments only.
         if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
             let window = u32::from(seg.window) << self.snd_wscale;
@@ -369,6 +375,23 @@ impl TcpSocket {
                     > (DUP_THRESH - 1) * u32::from(self.snd_mss))
     }
 
+    /// A retransmission of this recovery was lost. RFC 6675 leaves that to the
+    /// retransmission timer, which on a fast path costs hundreds of RTTs; but
+    /// once DupThresh segments sent after the latest retransmission have
+    /// been SACKed, that retransmission (and every earlier one) had its
+    /// chance to arrive, and a hole below HighRxt that is still open was lost
+    /// again (the rule RFC 8985 RACK generalises with per-segment times).
+    fn retransmission_lost(&self) -> bool {
+        self.flags.has(Flags::SACK)
+            && self.rexmit_fence > self.snd_una
+            && self.scoreboard.sacked_above(self.rexmit_fence - 1)
+                > (DUP_THRESH - 1) * u32::from(self.snd_mss)
+            && self
+                .scoreboard
+                .next_hole(self.snd_una)
+                .is_some_and(|(start, _)| start < self.rexmit_nxt)
+    }
+
     /// Fast retransmit and the start of loss recovery (RFC 5681 §3.2,
     /// RFC 6675 §5, RFC 6582 §3.2).
     fn enter_recovery(&mut self, now: Instant, events: &mut InputEvents) {
@@ -383,6 +406,7 @@ impl TcpSocket {
         self.congestion.on_fast_retransmit(now, flight);
         self.recover = self.snd_max;
         self.rexmit_nxt = self.snd_una;
+        self.rexmit_fence = self.snd_una;
         self.flags.set(Flags::RECOVERY, true);
         self.flags
             .set(Flags::RETRANSMIT_HEAD, !self.flags.has(Flags::SACK));

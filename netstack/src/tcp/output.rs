@@ -393,6 +393,9 @@ impl TcpSocket {
             self.snd_nxt = end;
         }
         if self.flags.has(Flags::RECOVERY) {
+            if retransmission {
+                self.rexmit_fence = self.snd_max;
+            }
             self.rexmit_nxt = self.rexmit_nxt.max(end);
             if self.flags.has(Flags::RETRANSMIT_HEAD) && seg.seq == self.snd_una {
                 self.flags.set(Flags::RETRANSMIT_HEAD, false);

@@ -247,6 +247,10 @@ pub struct TcpSocket {
     pub(crate) recover: SeqNumber,
     /// Next sequence the SACK recovery may retransmit from (RFC 6675 HighRxt).
     pub(crate) rexmit_nxt: SeqNumber,
+    /// SND.MAX when the latest retransmission of this recovery left: data at
+    /// or above it was sent later, so once enough of it is SACKed, a hole the
+    /// retransmission was to fill means the retransmission itself was lost.
+    pub(crate) rexmit_fence: SeqNumber,
     pub(crate) dup_acks: u8,
     /// Consecutive retransmission timeouts of the oldest segment.
     pub(crate) retransmits: u8,
@@ -308,6 +312,7 @@ impl TcpSocket {
         congestion: Congestion::UNSET,
         recover: SeqNumber(0),
         rexmit_nxt: SeqNumber(0),
+        rexmit_fence: SeqNumber(0),
         dup_acks: 0,
         retransmits: 0,
         keepalive_probes: 0,
