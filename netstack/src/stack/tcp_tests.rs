@@ -444,3 +444,44 @@ fn a_lost_retransmission_is_resent_without_waiting_for_the_timeout() {
     let took = p.now - first_drop_at.unwrap();
     assert!(took < Duration::from_millis(100), "{took:?}, {stats:?}");
 }
+
+#[test]
+fn a_tail_loss_probe_recovers_lost_acks_before_the_timeout() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // A few round trips give the RTT estimator samples.
+    assert_eq!(p.a.tcp(client).send_slice(&pattern(0, 1000)), Ok(1000));
+    p.run_until(50, |p| p.a.tcp(client).send_queue() == 0);
+    let mut buf = [0u8; 8192];
+    assert_eq!(p.b.tcp(server).recv_slice(&mut buf), Ok(1000));
+
+    // Four segments arrive, but every ACK for them is lost: nothing comes
+    // back that could trigger a fast retransmit.
+    let total = 4 * 1448;
+    assert_eq!(p.a.tcp(client).send_slice(&pattern(1000, total)), Ok(total));
+    let sent_at = p.now;
+    let mut acks_lost = 0;
+    while p.a.tcp(client).send_queue() > 0 {
+        assert!(p.now - sent_at < Duration::from_secs(2));
+        p.a.poll(p.now, &mut p.da);
+        p.b.poll(p.now, &mut p.db);
+        p.db.inbox.extend(p.da.outbox.drain(..));
+        if p.now - sent_at < Duration::from_millis(5) {
+            acks_lost += p.db.outbox.len();
+            p.db.outbox.clear();
+        }
+        p.da.inbox.extend(p.db.outbox.drain(..));
+        p.now += Duration::from_millis(1);
+    }
+    assert!(acks_lost > 0);
+    let took = p.now - sent_at;
+    let stats = p.a.tcp(client).stats();
+    // One probe (the last segment again) drew the ACK for all four; the
+    // retransmission timer (200 ms at least) never fired.
+    assert!(took < Duration::from_millis(50), "{took:?}, {stats:?}");
+    assert_eq!(stats.retransmissions, 1, "{stats:?}");
+    let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+    assert!(buf[..n] == pattern(1000, total));
+}

@@ -407,6 +407,11 @@ impl TcpSocket {
         self.recover = self.snd_max;
         self.rexmit_nxt = self.snd_una;
         self.rexmit_fence = self.snd_una;
+        if self.flags.has(Flags::PTO_ARMED | Flags::PROBE_DUE) {
+            // Recovery has its own clock: no probe, the RTO (RFC 8985 §7.2).
+            self.flags.set(Flags::PTO_ARMED | Flags::PROBE_DUE, false);
+            self.rto_at = Some(now + self.rtt.rto());
+        }
         self.flags.set(Flags::RECOVERY, true);
         self.flags
             .set(Flags::RETRANSMIT_HEAD, !self.flags.has(Flags::SACK));
@@ -454,9 +459,10 @@ impl TcpSocket {
         // RFC 6298 §5.2/5.3: restart the timer for what remains, or stop it.
         if self.snd_una == self.snd_max {
             self.rto_at = None;
+            self.flags.set(Flags::PTO_ARMED | Flags::PROBE_DUE, false);
             self.unacked_since = None;
         } else {
-            self.rto_at = Some(now + self.rtt.rto());
+            self.arm_retransmission_timer(now);
             self.unacked_since = Some(now);
         }
 

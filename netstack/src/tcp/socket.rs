@@ -182,6 +182,10 @@ impl Flags {
     pub const UNACCEPTED: u16 = 1 << 11;
     /// Created by a listener (passive open): an RST in SYN-RECEIVED frees it.
     pub const PASSIVE: u16 = 1 << 12;
+    /// The retransmission timer holds a probe timeout (RFC 8985 §7.2), not an RTO.
+    pub const PTO_ARMED: u16 = 1 << 13;
+    /// A tail loss probe is owed (RFC 8985 §7.3).
+    pub const PROBE_DUE: u16 = 1 << 14;
 
     pub fn has(self, flag: u16) -> bool {
         self.0 & flag != 0
