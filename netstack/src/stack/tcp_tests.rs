@@ -485,3 +485,49 @@ fn a_tail_loss_probe_recovers_lost_acks_before_the_timeout() {
     let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
     assert!(buf[..n] == pattern(1000, total));
 }
+
+#[test]
+fn the_fast_retransmit_goes_out_when_recovery_starts_whatever_the_pipe() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // A flight of ten segments whose first is lost. The third SACK starts
+    // recovery with six segments still in the pipe and a window of five;
+    // the six ACKs after it are lost, as when a receiver's one stretch ACK
+    // for them is.
+    let total = 10 * 1448;
+    assert_eq!(p.a.tcp(client).send_slice(&pattern(0, total)), Ok(total));
+    let sent_at = p.now;
+    let (mut first, mut data_lost, mut acks) = (None, false, 0);
+    let mut received = Vec::new();
+    while received.len() < total {
+        assert!(p.now - sent_at < Duration::from_secs(2));
+        p.a.poll(p.now, &mut p.da);
+        p.b.poll(p.now, &mut p.db);
+        for frame in p.da.outbox.drain(..) {
+            if let Some((seq, _)) = tcp_seq_and_len(&frame).filter(|&(_, len)| len > 0) {
+                if *first.get_or_insert(seq) == seq && !data_lost {
+                    data_lost = true;
+                    continue;
+                }
+            }
+            p.db.inbox.push_back(frame);
+        }
+        for frame in p.db.outbox.drain(..) {
+            acks += 1;
+            if !(4..=9).contains(&acks) {
+                p.da.inbox.push_back(frame);
+            }
+        }
+        p.now += Duration::from_millis(1);
+        let mut buf = [0u8; 16384];
+        let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert!(received == pattern(0, total));
+    let took = p.now - sent_at;
+    let stats = p.a.tcp(client).stats();
+    assert!(took < Duration::from_millis(50), "{took:?}, {stats:?}");
+    assert_eq!(stats.fast_recoveries, 1, "{stats:?}");
+}

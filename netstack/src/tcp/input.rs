@@ -413,8 +413,9 @@ impl TcpSocket {
             self.rto_at = Some(now + self.rtt.rto());
         }
         self.flags.set(Flags::RECOVERY, true);
-        self.flags
-            .set(Flags::RETRANSMIT_HEAD, !self.flags.has(Flags::SACK));
+        // The fast retransmit goes out now, whatever the pipe (RFC 5681
+        // §3.2 step 4, RFC 6675 §5 step 4.3); later ones wait for room.
+        self.flags.set(Flags::RETRANSMIT_HEAD, true);
         self.rtt_seq = None;
     }
 

@@ -138,10 +138,18 @@ impl TcpSocket {
         }
 
         // Loss recovery first: holes the SACK scoreboard shows, or the head
-        // of the queue without SACK (RFC 6675 §5 NextSeg, RFC 6582 §3.2).
-        if self.flags.has(Flags::RECOVERY) && self.pipe() < cwnd {
-            if self.flags.has(Flags::RETRANSMIT_HEAD) {
-                let len = ((self.snd_max - self.snd_una) as u32).min(mss).min(queued);
+        // of the queue without SACK (RFC 6675 §5 NextSeg, RFC 6582 §3.2);
+        // the head also when recovery starts, before the pipe has room.
+        let head = self.flags.has(Flags::RETRANSMIT_HEAD);
+        if self.flags.has(Flags::RECOVERY) && (head || self.pipe() < cwnd) {
+            if head {
+                let mut len = ((self.snd_max - self.snd_una) as u32).min(mss).min(queued);
+                if let Some((start, end)) = self.scoreboard.next_hole(self.snd_una) {
+                    // With SACK, only the hole: what follows it arrived.
+                    if start == self.snd_una {
+                        len = len.min((end - start) as u32);
+                    }
+                }
                 if len > 0 {
                     return Some(self.data_segment(self.snd_una, len, false));
                 }
