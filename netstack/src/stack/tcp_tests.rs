@@ -531,3 +531,47 @@ fn the_fast_retransmit_goes_out_when_recovery_starts_whatever_the_pipe() {
     assert!(took < Duration::from_millis(50), "{took:?}, {stats:?}");
     assert_eq!(stats.fast_recoveries, 1, "{stats:?}");
 }
+
+#[test]
+fn a_probe_recovers_the_lost_ack_that_would_have_ended_a_recovery() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    // Ten segments, the first lost; recovery resends it, and then every ACK
+    // after the third is lost, the one for the retransmission included.
+    let total = 10 * 1448;
+    assert_eq!(p.a.tcp(client).send_slice(&pattern(0, total)), Ok(total));
+    let sent_at = p.now;
+    let (mut first, mut data_lost, mut acks) = (None, false, 0);
+    while p.a.tcp(client).send_queue() > 0 {
+        assert!(p.now - sent_at < Duration::from_secs(2));
+        p.a.poll(p.now, &mut p.da);
+        p.b.poll(p.now, &mut p.db);
+        for frame in p.da.outbox.drain(..) {
+            if let Some((seq, _)) = tcp_seq_and_len(&frame).filter(|&(_, len)| len > 0) {
+                if *first.get_or_insert(seq) == seq && !data_lost {
+                    data_lost = true;
+                    continue;
+                }
+            }
+            p.db.inbox.push_back(frame);
+        }
+        for frame in p.db.outbox.drain(..) {
+            acks += 1;
+            if !(4..=10).contains(&acks) {
+                p.da.inbox.push_back(frame);
+            }
+        }
+        p.now += Duration::from_millis(1);
+    }
+    let took = p.now - sent_at;
+    let stats = p.a.tcp(client).stats();
+    assert_eq!(stats.fast_recoveries, 1, "{stats:?}");
+    // The fast retransmit and one probe; not the RTO (200 ms at least).
+    assert!(took < Duration::from_millis(50), "{took:?}, {stats:?}");
+    assert_eq!(stats.retransmissions, 2, "{stats:?}");
+    let mut buf = [0u8; 16384];
+    let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+    assert!(buf[..n] == pattern(0, total));
+}

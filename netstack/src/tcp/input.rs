@@ -407,11 +407,6 @@ impl TcpSocket {
         self.recover = self.snd_max;
         self.rexmit_nxt = self.snd_una;
         self.rexmit_fence = self.snd_una;
-        if self.flags.has(Flags::PTO_ARMED | Flags::PROBE_DUE) {
-            // Recovery has its own clock: no probe, the RTO (RFC 8985 §7.2).
-            self.flags.set(Flags::PTO_ARMED | Flags::PROBE_DUE, false);
-            self.rto_at = Some(now + self.rtt.rto());
-        }
         self.flags.set(Flags::RECOVERY, true);
         // The fast retransmit goes out now, whatever the pipe (RFC 5681
         // §3.2 step 4, RFC 6675 §5 step 4.3); later ones wait for room.

@@ -50,10 +50,13 @@ impl TcpSocket {
 
     /// RFC 8985 §7.2: 2 * SRTT (at least `PTO_MIN`), plus WCDelAckT when a
     /// single segment is in flight (its ACK may be delayed); only with SACK,
-    /// outside loss recovery and timeout recovery, while data flows.
+    /// outside timeout recovery, while data flows. Unlike RFC 8985 also in
+    /// fast recovery: when the one ACK that covers a recovery's
+    /// retransmissions is lost (a receiver acknowledging a burst with one
+    /// stretch ACK sends no other), nothing else would come back before the RTO.
     pub(crate) fn probe_timeout(&self) -> Option<Duration> {
         let eligible = self.flags.has(Flags::SACK)
-            && !self.flags.has(Flags::RECOVERY | Flags::PROBE_DUE)
+            && !self.flags.has(Flags::PROBE_DUE)
             && matches!(self.state, TcpState::Established | TcpState::CloseWait)
             && self.snd_nxt == self.snd_max;
         if !eligible {
