@@ -9,7 +9,7 @@ use super::tests::{IP_A, IP_B, MAC_A, MAC_B, Resources, TestDriver, driver, stac
 use super::*;
 use crate::tcp::{TcpError, TcpState};
 use crate::time::Duration;
-use crate::wire::tcp::TcpFlags;
+use crate::wire::tcp::{TcpFlags, TcpPacket};
 use core::net::IpAddr;
 
 type Tcp = TcpResources<4, 65536>;
@@ -434,4 +434,373 @@ fn a_retransmission_timeout_sends_no_sliver_after_a_segment_with_sack_blocks() {
     p.a.poll(p.now, &mut p.da);
     let lens: Vec<usize> = p.da.outbox.iter().map(Vec::len).collect();
     assert_eq!(lens, [14 + 20 + 20 + 12 + 12 + 1436]);
+}
+
+/// The sequence number and payload length of a TCP segment in an Ethernet
+/// frame of the test wire (IPv4, no VLAN).
+fn tcp_seq_and_len(frame: &[u8]) -> Option<(u32, usize)> {
+    if frame.get(12..14)? != [0x08, 0x00] || *frame.get(23)? != 6 {
+        return None;
+    }
+    let ihl = usize::from(frame.get(14)? & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]));
+    let tcp = frame.get(14 + ihl..)?;
+    let seq = u32::from_be_bytes(tcp.get(4..8)?.try_into().ok()?);
+    let data_offset = usize::from(tcp.get(12)? >> 4) * 4;
+    Some((seq, total.checked_sub(ihl + data_offset)?))
+}
+
+/// A connected pair with A's client socket (rings: 4 KiB in, 32 KiB out)
+/// and B's accepted one (32 KiB in, 4 KiB out).
+fn connected_asymmetric(p: &mut Pair<'_>) -> (TcpHandle, TcpHandle) {
+    let listener = p.b.tcp_listen(80, 1, 32768, 4096).unwrap();
+    let client = p.a.add_tcp_socket(4096, 32768).unwrap();
+    p.a.tcp(client).connect((IP_B, 80), 0).unwrap();
+    let mut server = None;
+    p.run_until(50, |p| {
+        server = server.or_else(|| p.b.tcp_accept(listener));
+        server.is_some() && p.a.tcp(client).state() == TcpState::Established
+    });
+    (client, server.unwrap())
+}
+
+/// Carries frames for one step: A→B data segments for which `drop` says so
+/// are lost, and every B→A frame gets its window field rewritten by
+/// `window` (with its checksum fixed), as a receiver would whose window moves.
+fn step_with(
+    p: &mut Pair<'_>,
+    mut drop: impl FnMut(u32, usize) -> bool,
+    mut window: impl FnMut(u16) -> u16,
+) {
+    p.a.poll(p.now, &mut p.da);
+    p.b.poll(p.now, &mut p.db);
+    for frame in p.da.outbox.drain(..) {
+        match tcp_seq_and_len(&frame) {
+            Some((seq, len)) if len > 0 && drop(seq, len) => {}
+            _ => p.db.inbox.push_back(frame),
+        }
+    }
+    for mut frame in p.db.outbox.drain(..) {
+        if tcp_seq_and_len(&frame).is_some() {
+            let mut tcp = TcpPacket::new_unchecked(&mut frame[34..]);
+            tcp.set_window_len(window(tcp.window_len()));
+            tcp.fill_checksum(&IpAddr::V4(IP_B), &IpAddr::V4(IP_A));
+        }
+        p.da.inbox.push_back(frame);
+    }
+    p.now += Duration::from_millis(1);
+}
+
+#[test]
+fn sacks_from_a_receiver_whose_window_moves_count_as_duplicate_acks() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected_asymmetric(&mut p);
+    // Four segments; the first is lost, the other three are SACKed by ACKs
+    // whose window differs every time (as Linux's do), so none is a
+    // duplicate by RFC 5681's definition.
+    let total = 4 * 1448;
+    assert_eq!(p.a.tcp(client).send_slice(&pattern(0, total)), Ok(total));
+    let (mut first, mut dropped_at) = (None, None);
+    let mut shrink = 0;
+    let mut received = Vec::new();
+    for _ in 0..1_000 {
+        let mut buf = [0u8; 8192];
+        let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+        if received.len() == total {
+            break;
+        }
+        let now = p.now;
+        step_with(
+            &mut p,
+            |seq, _| {
+                let first = *first.get_or_insert(seq);
+                let lose = seq == first && dropped_at.is_none();
+                if lose {
+                    dropped_at = Some(now);
+                }
+                lose
+            },
+            |window| {
+                shrink += 1;
+                window - shrink
+            },
+        );
+    }
+    assert!(received == pattern(0, total));
+    let took = p.now - dropped_at.unwrap();
+    let stats = p.a.tcp(client).stats();
+    assert_eq!(stats.fast_recoveries, 1, "{stats:?}");
+    assert!(took < Duration::from_millis(50), "{took:?}");
+}
+
+#[test]
+fn limited_transmit_lets_a_three_segment_window_detect_a_loss() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected_asymmetric(&mut p);
+    let mss = 1448;
+    let mut received = Vec::new();
+    let mut read = |p: &mut Pair<'_>| {
+        let mut buf = [0u8; 8192];
+        let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+        received.len()
+    };
+
+    // Six segments with the first lost: fast recovery halves the window to
+    // three segments (ssthresh = FlightSize / 2).
+    assert_eq!(
+        p.a.tcp(client).send_slice(&pattern(0, 6 * mss)),
+        Ok(6 * mss)
+    );
+    let mut first = None;
+    let mut lost = 0;
+    for _ in 0..100 {
+        if read(&mut p) == 6 * mss && p.a.tcp(client).send_queue() == 0 {
+            break;
+        }
+        step_with(
+            &mut p,
+            |seq, _| {
+                let lose = *first.get_or_insert(seq) == seq && lost == 0;
+                lost += usize::from(lose);
+                lose
+            },
+            |window| window,
+        );
+    }
+    assert_eq!(p.a.tcp(client).stats().fast_recoveries, 1);
+
+    // Now the window is three segments. The first of the next flight is
+    // lost: two SACKs come back, and only the two new segments they let
+    // out (RFC 3042) bring the third that says "lost".
+    let total = 26 * mss;
+    assert_eq!(
+        p.a.tcp(client).send_slice(&pattern(6 * mss, 20 * mss)),
+        Ok(20 * mss)
+    );
+    let target = first.unwrap().wrapping_add(6 * mss as u32);
+    let mut dropped_at = None;
+    for _ in 0..1_000 {
+        if read(&mut p) == total {
+            break;
+        }
+        let now = p.now;
+        step_with(
+            &mut p,
+            |seq, _| {
+                let lose = seq == target && dropped_at.is_none();
+                if lose {
+                    dropped_at = Some(now);
+                }
+                lose
+            },
+            |window| window,
+        );
+    }
+    assert!(received == pattern(0, total), "{} bytes", received.len());
+    let took = p.now - dropped_at.unwrap();
+    let stats = p.a.tcp(client).stats();
+    assert_eq!(stats.fast_recoveries, 2, "{stats:?}");
+    assert!(took < Duration::from_millis(50), "{took:?}, {stats:?}");
+}
+
+#[test]
+fn a_lost_retransmission_is_resent_without_waiting_for_the_timeout() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let listener = p.b.tcp_listen(80, 1, 32768, 4096).unwrap();
+    let client = p.a.add_tcp_socket(4096, 32768).unwrap();
+    p.a.tcp(client).connect((IP_B, 80), 0).unwrap();
+    let mut server = None;
+    p.run_until(50, |p| {
+        server = server.or_else(|| p.b.tcp_accept(listener));
+        server.is_some() && p.a.tcp(client).state() == TcpState::Established
+    });
+    let server = server.unwrap();
+
+    // The 40th data segment is lost, and so is its first retransmission.
+    let total = 200_000usize;
+    let (mut sent, mut received) = (0usize, Vec::new());
+    let mut first_seq = None;
+    let (mut dropped, mut first_drop_at) = (0, None);
+    for _ in 0..2_000 {
+        if sent < total {
+            sent +=
+                p.a.tcp(client)
+                    .send_slice(&pattern(sent, (total - sent).min(8000)))
+                    .unwrap();
+        }
+        let mut buf = [0u8; 8192];
+        let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+        if received.len() == total {
+            break;
+        }
+        p.a.poll(p.now, &mut p.da);
+        p.b.poll(p.now, &mut p.db);
+        for frame in p.da.outbox.drain(..) {
+            if let Some((seq, len)) = tcp_seq_and_len(&frame).filter(|&(_, len)| len > 0) {
+                let first = *first_seq.get_or_insert(seq);
+                if seq == first.wrapping_add(39 * len as u32) && dropped < 2 {
+                    dropped += 1;
+                    first_drop_at.get_or_insert(p.now);
+                    continue;
+                }
+            }
+            p.db.inbox.push_back(frame);
+        }
+        p.da.inbox.extend(p.db.outbox.drain(..));
+        p.now += Duration::from_millis(1);
+    }
+    assert!(received == pattern(0, total), "{} bytes", received.len());
+    assert_eq!(dropped, 2);
+    let stats = p.a.tcp(client).stats();
+    assert!(stats.retransmissions >= 2, "{stats:?}");
+    // The retransmission timer (200 ms at least) was not what repaired it.
+    let took = p.now - first_drop_at.unwrap();
+    assert!(took < Duration::from_millis(100), "{took:?}, {stats:?}");
+}
+
+#[test]
+fn a_tail_loss_probe_recovers_lost_acks_before_the_timeout() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected_asymmetric(&mut p);
+    // A few round trips give the RTT estimator samples.
+    assert_eq!(p.a.tcp(client).send_slice(&pattern(0, 1000)), Ok(1000));
+    p.run_until(50, |p| p.a.tcp(client).send_queue() == 0);
+    let mut buf = [0u8; 8192];
+    assert_eq!(p.b.tcp(server).recv_slice(&mut buf), Ok(1000));
+
+    // Four segments arrive, but every ACK for them is lost: nothing comes
+    // back that could trigger a fast retransmit.
+    let total = 4 * 1448;
+    assert_eq!(p.a.tcp(client).send_slice(&pattern(1000, total)), Ok(total));
+    let sent_at = p.now;
+    let mut acks_lost = 0;
+    while p.a.tcp(client).send_queue() > 0 {
+        assert!(p.now - sent_at < Duration::from_secs(2));
+        p.a.poll(p.now, &mut p.da);
+        p.b.poll(p.now, &mut p.db);
+        p.db.inbox.extend(p.da.outbox.drain(..));
+        if p.now - sent_at < Duration::from_millis(5) {
+            acks_lost += p.db.outbox.len();
+            p.db.outbox.clear();
+        }
+        p.da.inbox.extend(p.db.outbox.drain(..));
+        p.now += Duration::from_millis(1);
+    }
+    assert!(acks_lost > 0);
+    let took = p.now - sent_at;
+    let stats = p.a.tcp(client).stats();
+    // One probe (the last segment again) drew the ACK for all four; the
+    // retransmission timer (200 ms at least) never fired.
+    assert!(took < Duration::from_millis(50), "{took:?}, {stats:?}");
+    assert_eq!(stats.retransmissions, 1, "{stats:?}");
+    let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+    assert!(buf[..n] == pattern(1000, total));
+}
+
+#[test]
+fn the_fast_retransmit_goes_out_when_recovery_starts_whatever_the_pipe() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected_asymmetric(&mut p);
+    // A flight of ten segments whose first is lost. The third SACK starts
+    // recovery with six segments still in the pipe and a window of five;
+    // the six ACKs after it are lost, as when a receiver's one stretch ACK
+    // for them is.
+    let total = 10 * 1448;
+    assert_eq!(p.a.tcp(client).send_slice(&pattern(0, total)), Ok(total));
+    let sent_at = p.now;
+    let (mut first, mut data_lost, mut acks) = (None, false, 0);
+    let mut received = Vec::new();
+    while received.len() < total {
+        assert!(p.now - sent_at < Duration::from_secs(2));
+        p.a.poll(p.now, &mut p.da);
+        p.b.poll(p.now, &mut p.db);
+        for frame in p.da.outbox.drain(..) {
+            if let Some((seq, _)) = tcp_seq_and_len(&frame).filter(|&(_, len)| len > 0) {
+                if *first.get_or_insert(seq) == seq && !data_lost {
+                    data_lost = true;
+                    continue;
+                }
+            }
+            p.db.inbox.push_back(frame);
+        }
+        for frame in p.db.outbox.drain(..) {
+            acks += 1;
+            if !(4..=9).contains(&acks) {
+                p.da.inbox.push_back(frame);
+            }
+        }
+        p.now += Duration::from_millis(1);
+        let mut buf = [0u8; 16384];
+        let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert!(received == pattern(0, total));
+    let took = p.now - sent_at;
+    let stats = p.a.tcp(client).stats();
+    assert!(took < Duration::from_millis(50), "{took:?}, {stats:?}");
+    assert_eq!(stats.fast_recoveries, 1, "{stats:?}");
+}
+
+#[test]
+fn a_probe_recovers_the_lost_ack_that_would_have_ended_a_recovery() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected_asymmetric(&mut p);
+    // Ten segments, the first lost; recovery resends it, and every ACK from
+    // then on is lost (the one for the retransmission included) until the
+    // sender probes.
+    let total = 10 * 1448;
+    assert_eq!(p.a.tcp(client).send_slice(&pattern(0, total)), Ok(total));
+    let sent_at = p.now;
+    let (mut first, mut data_lost, mut resent, mut probed) = (None, false, false, false);
+    while p.a.tcp(client).send_queue() > 0 {
+        assert!(p.now - sent_at < Duration::from_secs(2));
+        p.a.poll(p.now, &mut p.da);
+        p.b.poll(p.now, &mut p.db);
+        for frame in p.da.outbox.drain(..) {
+            if let Some((seq, _)) = tcp_seq_and_len(&frame).filter(|&(_, len)| len > 0) {
+                let head = *first.get_or_insert(seq);
+                if seq == head && !data_lost {
+                    data_lost = true;
+                    continue;
+                }
+                if resent {
+                    probed = true;
+                }
+                if seq == head && data_lost {
+                    resent = true;
+                }
+            }
+            p.db.inbox.push_back(frame);
+        }
+        for frame in p.db.outbox.drain(..) {
+            if !resent || probed {
+                p.da.inbox.push_back(frame);
+            }
+        }
+        p.now += Duration::from_millis(1);
+    }
+    let took = p.now - sent_at;
+    let stats = p.a.tcp(client).stats();
+    assert_eq!(stats.fast_recoveries, 1, "{stats:?}");
+    // The fast retransmit and one probe; not the RTO (200 ms at least).
+    assert!(took < Duration::from_millis(50), "{took:?}, {stats:?}");
+    assert_eq!(stats.retransmissions, 2, "{stats:?}");
+    let mut buf = [0u8; 16384];
+    let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
+    assert!(buf[..n] == pattern(0, total));
 }

@@ -9,6 +9,10 @@ use crate::tcp::socket::{Flags, TcpConfig, TcpError, TcpSocket, TcpState};
 use crate::time::Instant;
 use crate::wire::tcp::{SegmentOptions, TcpFlags};
 
+/// Duplicate ACKs, or segments SACKed above a hole, that mean a loss
+/// (RFC 5681 §3.2, RFC 6675 §2).
+const DUP_THRESH: u32 = 3;
+
 /// An arriving segment, validated and parsed once by the stack.
 #[derive(Debug, Clone)]
 pub(crate) struct Segment<'p> {
@@ -324,31 +328,37 @@ impl TcpSocket {
             Default::default()
         };
 
+        // A duplicate ACK. With SACK, one that SACKs data not SACKed before,
+        // whatever its window, payload or cumulative ACK (RFC 6675 §2): a
+        // receiver that moves its window with every ACK, as Linux does, sends
+        // no RFC 5681 duplicates at all. A D-SACK alone reports a duplicate
+        // we sent, not a loss (RFC 2883). Without SACK, RFC 5681 §2.
+        let duplicate = if self.flags.has(Flags::SACK) {
+            sack_update.newly_sacked > 0
+        } else {
+            seg.ack == self.snd_una
+                && self.snd_max > self.snd_una
+                && seg.payload.is_empty()
+                && !seg.has(TcpFlags::SYN)
+                && !seg.has(TcpFlags::FIN)
+                && (u32::from(seg.window) << self.snd_wscale) == self.snd_wnd
+        };
         if seg.ack > self.snd_una {
             let acked = (seg.ack - self.snd_una) as u32;
             self.acknowledge(now, seg, acked, config);
-        } else if seg.ack == self.snd_una
-            && self.snd_max > self.snd_una
-            && seg.payload.is_empty()
-            && !seg.has(TcpFlags::SYN)
-            && !seg.has(TcpFlags::FIN)
-            && (u32::from(seg.window) << self.snd_wscale) == self.snd_wnd
-        {
-            // A duplicate ACK (RFC 5681 §2). D-SACKs report duplicates we
-            // sent, not losses (RFC 2883).
-            if !sack_update.dsack || sack_update.newly_sacked > 0 {
-                self.dup_acks = self.dup_acks.saturating_add(1);
-            }
-            if self.flags.has(Flags::RECOVERY) {
-                // Each further duplicate means a segment left the network.
-            } else if self.loss_detected() {
+        }
+        if duplicate {
+            self.dup_acks = self.dup_acks.saturating_add(1);
+            // In recovery each further duplicate means a segment left the network.
+            if !self.flags.has(Flags::RECOVERY) && self.loss_detected() {
                 self.enter_recovery(now, events);
             }
-        } else if sack_update.newly_sacked > 0
-            && !self.flags.has(Flags::RECOVERY)
-            && self.loss_detected()
-        {
-            self.enter_recovery(now, events);
+        }
+
+        if self.flags.has(Flags::RECOVERY) && self.retransmission_lost() {
+            // Holes below HighRxt were resent and are still open: resend them
+            // again now rather than after a retransmission timeout.
+            self.rexmit_nxt = self.snd_una;
         }
 
         // Window update (RFC 9293 §3.10.7.4): from newer segments only.
@@ -368,13 +378,31 @@ impl TcpSocket {
         }
     }
 
-    /// RFC 6675 §5 "IsLost(SND.UNA)", or three duplicate ACKs without SACK.
+    /// DupThresh duplicate ACKs (RFC 5681 §3.2), or RFC 6675 §4
+    /// "IsLost(SND.UNA)": more than (DupThresh - 1) * SMSS bytes SACKed above
+    /// it, which three full segments are.
     fn loss_detected(&self) -> bool {
-        const DUP_THRESH: u32 = 3;
         self.dup_acks >= DUP_THRESH as u8
             || (self.flags.has(Flags::SACK)
                 && self.scoreboard.sacked_above(self.snd_una)
-                    >= DUP_THRESH * u32::from(self.snd_mss))
+                    > (DUP_THRESH - 1) * u32::from(self.snd_mss))
+    }
+
+    /// A retransmission of this recovery was lost. RFC 6675 leaves that to the
+    /// retransmission timer, which on a fast path costs hundreds of RTTs; but
+    /// once DupThresh segments sent after the latest retransmission have
+    /// been SACKed, that retransmission (and every earlier one) had its
+    /// chance to arrive, and a hole below HighRxt that is still open was lost
+    /// again (the rule RFC 8985 RACK generalises with per-segment times).
+    fn retransmission_lost(&self) -> bool {
+        self.flags.has(Flags::SACK)
+            && self.rexmit_fence > self.snd_una
+            && self.scoreboard.sacked_above(self.rexmit_fence - 1)
+                > (DUP_THRESH - 1) * u32::from(self.snd_mss)
+            && self
+                .scoreboard
+                .next_hole(self.snd_una)
+                .is_some_and(|(start, _)| start < self.rexmit_nxt)
     }
 
     /// Fast retransmit and the start of loss recovery (RFC 5681 §3.2,
@@ -391,9 +419,11 @@ impl TcpSocket {
         self.congestion.on_fast_retransmit(now, flight);
         self.recover = self.snd_max;
         self.rexmit_nxt = self.snd_una;
+        self.rexmit_fence = self.snd_una;
         self.flags.set(Flags::RECOVERY, true);
-        self.flags
-            .set(Flags::RETRANSMIT_HEAD, !self.flags.has(Flags::SACK));
+        // The fast retransmit goes out now, whatever the pipe (RFC 5681
+        // §3.2 step 4, RFC 6675 §5 step 4.3); later ones wait for room.
+        self.flags.set(Flags::RETRANSMIT_HEAD, true);
         self.rtt_seq = None;
     }
 
@@ -438,9 +468,10 @@ impl TcpSocket {
         // RFC 6298 §5.2/5.3: restart the timer for what remains, or stop it.
         if self.snd_una == self.snd_max {
             self.rto_at = None;
+            self.flags.set(Flags::PTO_ARMED | Flags::PROBE_DUE, false);
             self.unacked_since = None;
         } else {
-            self.rto_at = Some(now + self.rtt.rto());
+            self.arm_retransmission_timer(now);
             self.unacked_since = Some(now);
         }
 

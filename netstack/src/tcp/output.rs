@@ -126,11 +126,37 @@ impl TcpSocket {
         let queued = self.tx_queued();
         let cwnd = self.congestion.window();
 
+        // A tail loss probe (RFC 8985 §7.3): one segment beyond the
+        // congestion window, new data if the peer's window takes it, else the
+        // last segment again; its ACK shows what the tail lost.
+        if self.flags.has(Flags::PROBE_DUE) {
+            self.flags.set(Flags::PROBE_DUE, false);
+            let available = queued.saturating_sub(self.send_offset(self.snd_max));
+            let window_room = ((self.snd_una + self.snd_wnd) - self.snd_max).max(0) as u32;
+            if self.snd_nxt == self.snd_max && available > 0 && window_room > 0 {
+                let len = available.min(window_room).min(mss);
+                return Some(self.data_segment(self.snd_max, len, false));
+            }
+            let outstanding = (self.snd_max - self.snd_una).max(0) as u32;
+            if outstanding > 0 && !self.fin_sent() {
+                let len = outstanding.min(mss);
+                return Some(self.data_segment(self.snd_max - len, len, false));
+            }
+        }
+
         // Loss recovery first: holes the SACK scoreboard shows, or the head
-        // of the queue without SACK (RFC 6675 §5 NextSeg, RFC 6582 §3.2).
-        if self.flags.has(Flags::RECOVERY) && self.pipe() < cwnd {
-            if self.flags.has(Flags::RETRANSMIT_HEAD) {
-                let len = ((self.snd_max - self.snd_una) as u32).min(mss).min(queued);
+        // of the queue without SACK (RFC 6675 §5 NextSeg, RFC 6582 §3.2);
+        // the head also when recovery starts, before the pipe has room.
+        let head = self.flags.has(Flags::RETRANSMIT_HEAD);
+        if self.flags.has(Flags::RECOVERY) && (head || self.pipe() < cwnd) {
+            if head {
+                let mut len = ((self.snd_max - self.snd_una) as u32).min(mss).min(queued);
+                if let Some((start, end)) = self.scoreboard.next_hole(self.snd_una) {
+                    // With SACK, only the hole: what follows it arrived.
+                    if start == self.snd_una {
+                        len = len.min((end - start) as u32);
+                    }
+                }
                 if len > 0 {
                     return Some(self.data_segment(self.snd_una, len, false));
                 }
@@ -154,8 +180,13 @@ impl TcpSocket {
         let congestion_room = if self.flags.has(Flags::RECOVERY) {
             cwnd.saturating_sub(self.pipe())
         } else {
+            // Limited Transmit (RFC 3042, RFC 5681 §3.2 step 1): the first
+            // two duplicate ACKs each let one more segment of new data out,
+            // so a small window still draws the duplicates loss detection
+            // needs instead of waiting for the retransmission timer.
+            let limited = u32::from(self.dup_acks.min(2)) * mss;
             let in_flight = (self.snd_nxt - self.snd_una).max(0) as u32;
-            cwnd.saturating_sub(in_flight)
+            (cwnd + limited).saturating_sub(in_flight)
         };
         let len = available.min(window_room).min(congestion_room).min(mss);
 
@@ -406,6 +437,9 @@ impl TcpSocket {
             self.snd_nxt = end;
         }
         if self.flags.has(Flags::RECOVERY) {
+            if retransmission {
+                self.rexmit_fence = self.snd_max;
+            }
             self.rexmit_nxt = self.rexmit_nxt.max(end);
             if self.flags.has(Flags::RETRANSMIT_HEAD) && seg.seq == self.snd_una {
                 self.flags.set(Flags::RETRANSMIT_HEAD, false);
@@ -417,8 +451,20 @@ impl TcpSocket {
             }
             self.snd_max = end;
         }
-        if self.rto_at.is_none() {
-            self.rto_at = Some(now + self.rtt.rto());
+        // RFC 8985 §7.2: new data (re)starts the probe timer, once there is
+        // a flight whose ACK a probe can draw, unless the RTO comes sooner.
+        let pto = if retransmission {
+            None
+        } else {
+            self.probe_timeout().filter(|&pto| pto < self.rtt.rto())
+        };
+        match (self.rto_at, pto) {
+            (None, _) => self.arm_retransmission_timer(now),
+            (Some(at), Some(pto)) if self.flags.has(Flags::PTO_ARMED) || now + pto < at => {
+                self.rto_at = Some(now + pto);
+                self.flags.set(Flags::PTO_ARMED, true);
+            }
+            _ => {}
         }
         self.unacked_since.get_or_insert(now);
         if seg.flags.contains(TcpFlags::FIN) {

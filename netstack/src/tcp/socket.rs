@@ -197,9 +197,13 @@ impl Flags {
     pub const UNACCEPTED: u16 = 1 << 11;
     /// Created by a listener (passive open): an RST in SYN-RECEIVED frees it.
     pub const PASSIVE: u16 = 1 << 12;
+    /// The retransmission timer holds a probe timeout (RFC 8985 §7.2), not an RTO.
+    pub const PTO_ARMED: u16 = 1 << 13;
+    /// A tail loss probe is owed (RFC 8985 §7.3).
+    pub const PROBE_DUE: u16 = 1 << 14;
     /// The application let go of the socket; the stack frees it once the
     /// connection has closed.
-    pub const ORPHAN: u16 = 1 << 13;
+    pub const ORPHAN: u16 = 1 << 15;
 
     pub fn has(self, flag: u16) -> bool {
         self.0 & flag != 0
@@ -265,6 +269,10 @@ pub struct TcpSocket {
     pub(crate) recover: SeqNumber,
     /// Next sequence the SACK recovery may retransmit from (RFC 6675 HighRxt).
     pub(crate) rexmit_nxt: SeqNumber,
+    /// SND.MAX when the latest retransmission of this recovery left: data at
+    /// or above it was sent later, so once enough of it is SACKed, a hole the
+    /// retransmission was to fill means the retransmission itself was lost.
+    pub(crate) rexmit_fence: SeqNumber,
     pub(crate) dup_acks: u8,
     /// Consecutive retransmission timeouts of the oldest segment.
     pub(crate) retransmits: u8,
@@ -326,6 +334,7 @@ impl TcpSocket {
         congestion: Congestion::UNSET,
         recover: SeqNumber(0),
         rexmit_nxt: SeqNumber(0),
+        rexmit_fence: SeqNumber(0),
         dup_acks: 0,
         retransmits: 0,
         keepalive_probes: 0,

@@ -3,7 +3,15 @@
 //! (RFC 5482) and TIME-WAIT.
 
 use crate::tcp::socket::{Flags, TcpConfig, TcpError, TcpSocket, TcpState};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
+
+/// Shortest probe timeout: the receiver's ACK may lag a few milliseconds
+/// behind on a busy host (the floor of the original TLP proposal,
+/// draft-dukkipati-tcpm-tcp-loss-probe, and of Linux).
+const PTO_MIN: Duration = Duration::from_millis(10);
+/// RFC 8985 §7.2 WCDelAckT: the longest a receiver may delay the ACK of a
+/// lone segment (RFC 9293 §3.8.6.3 allows up to 500 ms; 200 ms in practice).
+const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
 
 impl TcpSocket {
     /// When this connection next needs `handle_timers`.
@@ -30,8 +38,51 @@ impl TcpSocket {
         }
     }
 
+    /// (Re)starts the retransmission timer for outstanding data: the probe
+    /// timeout when a tail loss probe may be sent (RFC 8985 §7.2), else the
+    /// RTO (RFC 6298 §5).
+    pub(crate) fn arm_retransmission_timer(&mut self, now: Instant) {
+        let rto = self.rtt.rto();
+        let pto = self.probe_timeout().filter(|&pto| pto < rto);
+        self.flags.set(Flags::PTO_ARMED, pto.is_some());
+        self.rto_at = Some(now + pto.unwrap_or(rto));
+    }
+
+    /// RFC 8985 §7.2: 2 * SRTT (at least `PTO_MIN`), plus WCDelAckT when a
+    /// single segment is in flight (its ACK may be delayed); only with SACK,
+    /// outside timeout recovery, while data flows. Unlike RFC 8985 also in
+    /// fast recovery: when the one ACK that covers a recovery's
+    /// retransmissions is lost (a receiver acknowledging a burst with one
+    /// stretch ACK sends no other), nothing else would come back before the RTO.
+    pub(crate) fn probe_timeout(&self) -> Option<Duration> {
+        let eligible = self.flags.has(Flags::SACK)
+            && !self.flags.has(Flags::PROBE_DUE)
+            && matches!(self.state, TcpState::Established | TcpState::CloseWait)
+            && self.snd_nxt == self.snd_max;
+        if !eligible {
+            return None;
+        }
+        let srtt = self.rtt.srtt()?;
+        let mut pto = Duration::from_micros(2 * srtt.as_micros()).max(PTO_MIN);
+        let flight = (self.snd_max - self.snd_una).max(0) as u32;
+        if flight <= u32::from(self.snd_mss) {
+            pto = pto + WORST_CASE_DELAYED_ACK;
+        }
+        Some(pto)
+    }
+
     fn on_retransmission_timeout(&mut self, now: Instant, config: &TcpConfig) {
         let nothing_outstanding = self.snd_una == self.snd_max;
+        if self.flags.has(Flags::PTO_ARMED) {
+            self.flags.set(Flags::PTO_ARMED, false);
+            if !nothing_outstanding {
+                // RFC 8985 §7.3: the tail of the flight, or every ACK for it,
+                // may be lost. One probe goes out; the RTO covers the rest.
+                self.flags.set(Flags::PROBE_DUE, true);
+                self.rto_at = Some(now + self.rtt.rto());
+                return;
+            }
+        }
         if nothing_outstanding && self.snd_wnd == 0 {
             // The persist timer (RFC 9293 §3.8.6.1): probe the closed window,
             // backing off, for as long as the peer keeps answering.

@@ -1,5 +1,6 @@
-//! The kernel side of the bench: iproute2, iputils ping, nftables and the
-//! kernel's own UDP counters, each used from inside the test's namespace.
+//! The kernel side of the bench: iproute2 (`ip`, `ss`), iputils ping,
+//! nftables and the kernel's own counters, each used from inside the test's
+//! namespace.
 //!
 //! Every helper must be called from a thread in that namespace (the test
 //! body's): child processes and sockets inherit the calling thread's
@@ -155,6 +156,11 @@ pub fn install_udp_loss(ifname: &str, percent: u32) {
          \tchain {TO_US} {{ type filter hook egress device \"{ifname}\" priority 0; {rule}; }}\n\
          }}\n"
     );
+    nft(&script);
+}
+
+/// Loads an nftables script (`nft -f -`).
+pub fn nft(script: &str) {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
@@ -169,7 +175,7 @@ pub fn install_udp_loss(ifname: &str, percent: u32) {
         .write_all(script.as_bytes())
         .expect("write the nft script");
     let output = child.wait_with_output().expect("wait for nft");
-    expect_success("nft", &["-f", "-", "<<", &script], &output);
+    expect_success("nft", &["-f", "-", "<<", script], &output);
 }
 
 /// Packets the `counter` of the single rule in `chain` of the loss table has seen.
@@ -188,6 +194,131 @@ pub fn parse_counter_packets(listing: &str) -> Option<u64> {
         }
     }
     None
+}
+
+/// The N of every "counter packets N bytes M" in an nft listing, in order.
+pub fn parse_all_counter_packets(listing: &str) -> Vec<u64> {
+    let words: Vec<&str> = listing.split_whitespace().collect();
+    words
+        .windows(3)
+        .filter(|w| w[0] == "counter" && w[1] == "packets")
+        .filter_map(|w| w[2].parse().ok())
+        .collect()
+}
+
+/// One socket as `ss -tino` shows it: the socket line and its indented
+/// information line (`ts sack cubic wscale:7,7 rto:204 ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsSocket {
+    /// ESTAB, CLOSE-WAIT, ...
+    pub state: String,
+    pub local: String,
+    pub peer: String,
+    pub info: String,
+}
+
+impl SsSocket {
+    /// Whether the information line has `word` on its own (`ts`, `sack`).
+    pub fn has(&self, word: &str) -> bool {
+        self.info.split_whitespace().any(|w| w == word)
+    }
+
+    /// The value of `name:value` in the information line (`wscale` → "7,7").
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.info
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix(':'))
+    }
+}
+
+/// The kernel's TCP sockets other than listeners, from `ss -tino` (`-i`
+/// for TCP_INFO, `-o` for its options: ss prints `ts` and `sack` only then).
+#[allow(dead_code)] // Not every test binary that includes this module uses it.
+pub fn ss_tcp() -> Vec<SsSocket> {
+    parse_ss(&run("ss", &["-tino"]))
+}
+
+/// Reads `ss -tino` output: a header, then per socket one line
+/// `STATE RECV-Q SEND-Q LOCAL PEER [timer:(..)]` and indented information lines.
+pub fn parse_ss(text: &str) -> Vec<SsSocket> {
+    let mut sockets: Vec<SsSocket> = Vec::new();
+    for line in text.lines().skip(1) {
+        if line.starts_with(char::is_whitespace) {
+            if let Some(socket) = sockets.last_mut() {
+                if !socket.info.is_empty() {
+                    socket.info.push(' ');
+                }
+                socket.info.push_str(line.trim());
+            }
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [state, _, _, local, peer, ..] = words[..] {
+            sockets.push(SsSocket {
+                state: state.to_string(),
+                local: local.to_string(),
+                peer: peer.to_string(),
+                info: String::new(),
+            });
+        }
+    }
+    sockets
+}
+
+/// Every counter of this namespace's /proc/net/snmp and /proc/net/netstat
+/// (what `nstat -a` shows), named `Group.Name`: `Tcp.RetransSegs`,
+/// `TcpExt.TCPSackRecovery`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetCounters(pub std::collections::BTreeMap<String, u64>);
+
+impl NetCounters {
+    #[allow(dead_code)] // Not every test binary that includes this module uses it.
+    pub fn read() -> Self {
+        let mut all = Self::default();
+        for file in ["snmp", "netstat"] {
+            let path = format!("/proc/thread-self/net/{file}");
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            all.0.extend(Self::parse(&text).0);
+        }
+        all
+    }
+
+    /// Reads pairs of lines `Group: Name Name ...` / `Group: value value ...`.
+    pub fn parse(text: &str) -> Self {
+        let mut counters = std::collections::BTreeMap::new();
+        let lines: Vec<&str> = text.lines().collect();
+        for pair in lines.chunks_exact(2) {
+            let (Some((group, names)), Some((_, values))) =
+                (pair[0].split_once(':'), pair[1].split_once(':'))
+            else {
+                continue;
+            };
+            for (name, value) in names.split_whitespace().zip(values.split_whitespace()) {
+                // Some values (Tcp.MaxConn) are negative: not counters.
+                if let Ok(value) = value.parse() {
+                    counters.insert(format!("{group}.{name}"), value);
+                }
+            }
+        }
+        Self(counters)
+    }
+
+    pub fn get(&self, name: &str) -> u64 {
+        self.0.get(name).copied().unwrap_or(0)
+    }
+
+    /// How much each counter grew since `before`; only those that did.
+    pub fn since(&self, before: &Self) -> Self {
+        Self(
+            self.0
+                .iter()
+                .filter_map(|(name, &value)| {
+                    let grown = value.saturating_sub(before.get(name));
+                    (grown > 0).then(|| (name.clone(), grown))
+                })
+                .collect(),
+        )
+    }
 }
 
 /// The kernel's UDP counters (RFC 4113 udpInDatagrams etc.) in this namespace.
@@ -296,4 +427,39 @@ fn parsers_read_real_tool_output() {
     );
     assert_eq!(parse_mac("6a:52:0f:01:d8"), None);
     assert_eq!(format_mac(super::lab::OUR_MAC), "02:d0:e7:1a:b0:02");
+
+    let table = "table netdev t {\n\tchain c {\n\t\tnumgen random mod 100 < 5 counter packets 3 \
+                 bytes 9 drop\n\t\tnumgen random mod 100 < 1 counter packets 1 bytes 3 dup to \
+                 \"t\"\n\t}\n}\n";
+    assert_eq!(parse_all_counter_packets(table), [3, 1]);
+
+    let ss = "State Recv-Q Send-Q Local Address:Port  Peer Address:Port Process\n\
+              ESTAB 0      0          10.207.7.1:45678    10.207.7.2:5001 timer:(on,201ms,0)\n\
+              \t cubic wscale:1,7 rto:201 mss:1448 ts sack retrans:0/3 lost:1\n\
+              CLOSE-WAIT 1 0 10.207.7.1:5002 10.207.7.2:50000\n";
+    let sockets = parse_ss(ss);
+    assert_eq!(sockets.len(), 2);
+    assert_eq!(
+        (sockets[0].state.as_str(), sockets[0].local.as_str()),
+        ("ESTAB", "10.207.7.1:45678")
+    );
+    assert_eq!(sockets[0].peer, "10.207.7.2:5001");
+    assert!(sockets[0].has("ts") && sockets[0].has("sack") && !sockets[0].has("rto"));
+    assert_eq!(sockets[0].field("wscale"), Some("1,7"));
+    assert_eq!(sockets[0].field("retrans"), Some("0/3"));
+    assert_eq!(sockets[1].info, "");
+
+    let netstat = "TcpExt: SyncookiesSent TCPSackRecovery\nTcpExt: 0 4\n\
+                   IpExt: InNoRoutes\nIpExt: 2\n";
+    let counters = NetCounters::parse(netstat);
+    assert_eq!(counters.get("TcpExt.TCPSackRecovery"), 4);
+    assert_eq!(counters.get("IpExt.InNoRoutes"), 2);
+    let before = NetCounters::parse("TcpExt: TCPSackRecovery\nTcpExt: 1\n");
+    assert_eq!(
+        counters.since(&before).0.into_iter().collect::<Vec<_>>(),
+        [
+            ("IpExt.InNoRoutes".to_string(), 2),
+            ("TcpExt.TCPSackRecovery".to_string(), 3)
+        ]
+    );
 }

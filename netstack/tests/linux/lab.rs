@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use duet_netstack::driver::tap::TapDevice;
+use duet_netstack::stack::TcpResources;
 use duet_netstack::{
     Config, EthernetAddress, Instant, InterfaceConfig, Ipv4Cidr, Ipv4Config, Stack, StackResources,
 };
@@ -101,8 +102,8 @@ pub fn in_netns<R: Send>(name: &str, test: impl FnOnce() -> R + Send) -> R {
     std::thread::scope(|scope| {
         let thread = std::thread::Builder::new()
             .name(format!("netns-{name}"))
-            // The stack's resources (a 256-buffer pool) live on this stack.
-            .stack_size(16 << 20)
+            // The stack's resources (a 256-buffer pool, TCP rings) live on this stack.
+            .stack_size(32 << 20)
             .spawn_scoped(scope, || {
                 // SAFETY: unshare(2) takes only flags and touches no memory of
                 // ours; CLONE_NEWNET moves just this thread (and the threads and
@@ -123,6 +124,93 @@ pub fn in_netns<R: Send>(name: &str, test: impl FnOnce() -> R + Send) -> R {
     })
 }
 
+/// A network namespace of its own for a second kernel host, held open by a
+/// descriptor (it goes away when dropped and nothing is left in it).
+#[allow(dead_code)] // Not every test binary that includes this module uses it.
+pub struct Netns(std::fs::File);
+
+#[allow(dead_code)] // Not every test binary that includes this module uses it.
+impl Netns {
+    /// A fresh namespace with nothing but a loopback device.
+    pub fn new() -> Self {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: as in `in_netns`: flags only, this thread alone moves.
+                    let result = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+                    assert_eq!(result, 0, "unshare: {}", std::io::Error::last_os_error());
+                    let ns = std::fs::File::open("/proc/thread-self/ns/net")
+                        .expect("open /proc/thread-self/ns/net");
+                    kernel::ip(&["link", "set", "lo", "up"]);
+                    Self(ns)
+                })
+                .join()
+                .expect("the namespace thread panicked")
+        })
+    }
+
+    /// A path naming the namespace for `ip ... netns PATH`.
+    pub fn path(&self) -> String {
+        use std::os::fd::AsRawFd;
+        format!("/proc/{}/fd/{}", std::process::id(), self.0.as_raw_fd())
+    }
+
+    /// Moves the calling thread into this namespace: the sockets it makes
+    /// and the commands it runs from then on are there.
+    pub fn enter(&self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns(2) reads only the descriptor, which stays open for
+        // the call; CLONE_NEWNET moves just the calling thread.
+        let result = unsafe { libc::setns(self.0.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(result, 0, "setns: {}", std::io::Error::last_os_error());
+    }
+
+    /// Runs `f` on a thread of its own inside this namespace.
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    self.enter();
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+}
+
+/// Puts a second kernel host in `peer` behind the lab's kernel, which
+/// forwards between them: `peer_ip` (on the lab's subnet) on veth `veth.0`
+/// in `peer`, `veth.1` in the lab's namespace. Each side answers ARP for the
+/// other (proxy ARP, without the usual random delay), so our stack reaches
+/// `peer_ip` as a neighbour on its own link, through the lab's kernel.
+/// Called from the lab's namespace (the test body).
+#[allow(dead_code)] // Not every test binary that includes this module uses it.
+pub fn add_routed_peer(net: &Net, peer: &Netns, peer_ip: Ipv4Addr, veth: (&str, &str)) {
+    let (outer, inner) = veth;
+    let path = peer.path();
+    kernel::ip(&[
+        "link", "add", inner, "type", "veth", "peer", "name", outer, "netns", &path,
+    ]);
+    kernel::ip(&["link", "set", inner, "up"]);
+    kernel::ip(&["route", "add", &format!("{peer_ip}/32"), "dev", inner]);
+    for (file, value) in [
+        ("net/ipv4/ip_forward".to_string(), "1"),
+        (format!("net/ipv4/conf/{inner}/proxy_arp"), "1"),
+        (format!("net/ipv4/conf/{}/proxy_arp", net.tap), "1"),
+        (format!("net/ipv4/neigh/{inner}/proxy_delay"), "0"),
+        (format!("net/ipv4/neigh/{}/proxy_delay", net.tap), "0"),
+    ] {
+        // /proc/sys/net is the calling thread's namespace's.
+        std::fs::write(format!("/proc/sys/{file}"), value)
+            .unwrap_or_else(|e| panic!("write /proc/sys/{file}: {e}"));
+    }
+    peer.run(|| {
+        kernel::ip(&["addr", "add", &format!("{peer_ip}/24"), "dev", outer]);
+        kernel::ip(&["link", "set", outer, "up"]);
+    });
+}
+
 /// Sets the stop flag when the test body ends, also by panicking, so the
 /// stack thread ends and the scope can be left.
 struct StopOnDrop<'s>(&'s AtomicBool);
@@ -139,6 +227,26 @@ pub fn with_lab<R: Send>(
     config: Config,
     body: impl for<'l, 'a> FnOnce(&Lab<'l, 'a>) -> R + Send,
 ) -> R {
+    build_lab::<0, 0, R>(net, config, false, body)
+}
+
+/// [`with_lab`] with TCP enabled: `SOCKETS` sockets sharing `BYTES` of ring
+/// memory, which lives on the namespace thread's stack.
+#[allow(dead_code)] // Not every test binary that includes this module uses it.
+pub fn with_tcp_lab<const SOCKETS: usize, const BYTES: usize, R: Send>(
+    net: Net,
+    config: Config,
+    body: impl for<'l, 'a> FnOnce(&Lab<'l, 'a>) -> R + Send,
+) -> R {
+    build_lab::<SOCKETS, BYTES, R>(net, config, true, body)
+}
+
+fn build_lab<const SOCKETS: usize, const BYTES: usize, R: Send>(
+    net: Net,
+    config: Config,
+    tcp: bool,
+    body: impl for<'l, 'a> FnOnce(&Lab<'l, 'a>) -> R + Send,
+) -> R {
     in_netns(net.tap, move || {
         let mut tap = TapDevice::open(net.tap, OUR_MAC)
             .unwrap_or_else(|e| panic!("open TAP {} via /dev/net/tun (needs root): {e}", net.tap));
@@ -152,8 +260,12 @@ pub fn with_lab<R: Send>(
         ]);
         kernel::ip(&["link", "set", net.tap, "up"]);
 
+        let mut tcp_resources = TcpResources::<SOCKETS, BYTES>::new();
         let mut resources = Resources::new();
         let mut stack = Stack::new(&mut resources, config);
+        if tcp {
+            stack.enable_tcp(&mut tcp_resources);
+        }
         stack
             .add_interface(InterfaceConfig {
                 hardware_address: EthernetAddress(OUR_MAC),
