@@ -804,3 +804,41 @@ fn a_probe_recovers_the_lost_ack_that_would_have_ended_a_recovery() {
     let n = p.b.tcp(server).recv_slice(&mut buf).unwrap();
     assert!(buf[..n] == pattern(0, total));
 }
+
+#[test]
+fn a_half_closed_receiver_reopens_its_window_after_reading() {
+    let (mut ra, mut rb, mut ta, mut tb) =
+        (Resources::new(), Resources::new(), Tcp::new(), Tcp::new());
+    let mut p = Pair::new(&mut ra, &mut rb, &mut ta, &mut tb);
+    let (client, server) = connected(&mut p);
+    p.a.tcp(client).close();
+    p.run_until(50, |p| p.a.tcp(client).state() == TcpState::FinWait2);
+    // B fills A's receive ring; A does not read yet, so its window closes.
+    let total = 64 * 1024;
+    let mut sent = 0;
+    p.run_until(2000, |p| {
+        sent +=
+            p.b.tcp(server)
+                .send_slice(&pattern(sent, (total - sent).min(4096)))
+                .unwrap();
+        p.a.tcp(client).recv_queue() > 15000
+    });
+    // Long enough for B's retransmission and persist timers to run.
+    for _ in 0..3000 {
+        p.step();
+    }
+    let mut received = Vec::new();
+    let mut buf = [0u8; 8192];
+    p.run_until(20_000, |p| {
+        if sent < total {
+            sent +=
+                p.b.tcp(server)
+                    .send_slice(&pattern(sent, (total - sent).min(4096)))
+                    .unwrap();
+        }
+        let n = p.a.tcp(client).recv_slice(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+        received.len() == total
+    });
+    assert!(received == pattern(0, total));
+}

@@ -190,7 +190,16 @@ impl TcpSocket {
         };
         let len = available.min(window_room).min(congestion_room).min(mss);
 
-        // Zero window (RFC 9293 §3.8.6.1): one byte when the persist timer says so.
+        // Zero window (RFC 9293 §3.8.6.1): one byte when the persist timer says
+        // so. A probe byte that timed out is resent as it went: the window was
+        // already shut when it was first sent.
+        if self.snd_wnd == 0
+            && available > 0
+            && self.snd_nxt < self.snd_max
+            && self.snd_nxt == self.snd_una
+        {
+            return Some(self.data_segment(self.snd_nxt, 1, false));
+        }
         if self.snd_wnd == 0 && available > 0 && self.snd_nxt == self.snd_max {
             if self.flags.has(Flags::WINDOW_PROBE) {
                 self.flags.set(Flags::WINDOW_PROBE, false);
@@ -229,9 +238,17 @@ impl TcpSocket {
             // what is in flight opens room for a whole segment.
             let congestion_sliver =
                 !idle && len == congestion_room && len < available.min(window_room);
-            if len < mss && !small_ok && (!resend || congestion_sliver) {
+            // The override timer (RFC 1122 §4.2.3.4): when nothing is in
+            // flight, no ACK will come to open the window further; the
+            // persist timer's expiry sends what fits.
+            let forced = self.flags.has(Flags::WINDOW_PROBE);
+            if len < mss && !small_ok && (!resend || congestion_sliver) && !forced {
+                if idle && self.rto_at.is_none() {
+                    self.rto_at = Some(now + self.rtt.rto());
+                }
                 return None;
             }
+            self.flags.set(Flags::WINDOW_PROBE, false);
             let mut seg = self.data_segment(self.snd_nxt, len, carries_fin);
             if empties_queue {
                 seg.flags |= TcpFlags::PSH;

@@ -83,9 +83,11 @@ impl TcpSocket {
                 return;
             }
         }
-        if nothing_outstanding && self.snd_wnd == 0 {
+        if nothing_outstanding && (self.snd_wnd == 0 || self.tx_queued() > 0) {
             // The persist timer (RFC 9293 §3.8.6.1): probe the closed window,
-            // backing off, for as long as the peer keeps answering.
+            // backing off, for as long as the peer keeps answering; or, with
+            // a window too small to be worth a segment (silly-window
+            // avoidance held the data back), send into it anyway.
             self.rtt.on_timeout(&config.rto);
             self.flags.set(Flags::WINDOW_PROBE, true);
             return;
@@ -118,6 +120,9 @@ impl TcpSocket {
             TcpState::SynSent | TcpState::SynReceived => self.iss,
             _ => self.snd_una,
         };
+        // §5.6: the timer runs again at once (with the backed-off RTO), so a
+        // retransmission that cannot leave now is retried, never forgotten.
+        self.rto_at = Some(now + self.rtt.rto());
     }
 
     fn on_idle_timeout(&mut self, now: Instant, config: &TcpConfig) {
