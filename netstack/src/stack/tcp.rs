@@ -370,13 +370,17 @@ impl<'a> Stack<'a> {
             Some(index) => index,
             None => {
                 // A SYN's payload is not kept (RFC 9293 §3.10.7.2 allows it; we
-                // do not accept data before the handshake completes).
+                // do not accept data before the handshake completes). A reset
+                // still acknowledges all of SEG.LEN, data included.
+                let seg_len = segment.len();
                 let header = Segment {
                     payload: &[],
                     ..segment
                 };
                 self.pool.free(packet);
-                if let Some((seq, ack)) = self.segment_without_connection(&header, route_mss) {
+                if let Some((seq, ack)) =
+                    self.segment_without_connection(&header, seg_len, route_mss)
+                {
                     self.send_reset(local, remote, seq, ack);
                 }
                 return;
@@ -443,6 +447,7 @@ impl<'a> Stack<'a> {
     fn segment_without_connection(
         &mut self,
         seg: &Segment<'_>,
+        seg_len: u32,
         route_mss: u16,
     ) -> Option<(SeqNumber, Option<SeqNumber>)> {
         if seg.flags.contains(TcpFlags::RST) {
@@ -461,7 +466,7 @@ impl<'a> Stack<'a> {
                 if seg.flags.contains(TcpFlags::ACK) {
                     Some((seg.ack, None))
                 } else {
-                    Some((SeqNumber(0), Some(seg.seq + seg.len())))
+                    Some((SeqNumber(0), Some(seg.seq + seg_len)))
                 }
             }
         }
