@@ -175,7 +175,7 @@ impl Seg {
 }
 
 /// A segment the stack sent, read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct Out {
     src_port: u16,
     dst_port: u16,
@@ -185,6 +185,26 @@ struct Out {
     window: u16,
     options: SegmentOptions,
     payload: Vec<u8>,
+}
+
+impl core::fmt::Debug for Out {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{}->{} seq={} ack={} {:?} wnd={} ts={:?} sack={:?} mss={:?} ws={:?} len={}",
+            self.src_port,
+            self.dst_port,
+            self.seq,
+            self.ack,
+            self.flags,
+            self.window,
+            self.options.timestamp,
+            self.options.sack_ranges(),
+            self.options.mss,
+            self.options.window_scale,
+            self.payload.len()
+        )
+    }
 }
 
 impl Out {
@@ -424,7 +444,7 @@ impl Conn {
 impl Rig<'_> {
     /// The stack opens a connection to the peer, who answers as `peer` says.
     fn client(&mut self, peer: PeerSyn) -> Conn {
-        let handle = self.stack.add_tcp_socket(8192, 8192).unwrap();
+        let handle = self.stack.add_tcp_socket(8192, 16384).unwrap();
         self.client_on(handle, peer)
     }
 
@@ -547,4 +567,773 @@ fn a_segment_to_a_closed_port_is_reset_in_both_forms() {
     assert_eq!(rig.send(&Seg::new(CLIENT_PORT, 81, 1, 2, RST | ACK)), []);
     assert_eq!(rig.send(&Seg::new(CLIENT_PORT, 81, 1, 0, RST)), []);
     assert_eq!(rig.tcp_stats().tx_resets_no_socket, 3);
+}
+
+#[test]
+fn syn_sent_answers_an_unacceptable_ack_with_a_reset_and_waits_on() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let handle = rig.stack.add_tcp_socket(4096, 4096).unwrap();
+    rig.stack.tcp(handle).connect((IP_B, PEER_PORT), 0).unwrap();
+    let sent = rig.poll();
+    let [syn] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    let (port, iss) = (syn.src_port, syn.seq);
+    let reset = |seq: u32| Out {
+        src_port: port,
+        dst_port: PEER_PORT,
+        seq,
+        ack: 0,
+        flags: RST,
+        window: 0,
+        options: SegmentOptions::default(),
+        payload: Vec::new(),
+    };
+    // RFC 9293 §3.10.7.3: SEG.ACK =< ISS or SEG.ACK > SND.NXT is answered
+    // <SEQ=SEG.ACK><CTL=RST>, and the connection stays in SYN-SENT.
+    for bad in [iss.wrapping_add(5), iss, iss.wrapping_sub(1000)] {
+        let syn_ack = Seg::new(PEER_PORT, port, PEER_ISS, bad, SYN | ACK);
+        assert_eq!(rig.send(&syn_ack), [reset(bad)]);
+        let ack = Seg::new(PEER_PORT, port, PEER_ISS, bad, ACK);
+        assert_eq!(rig.send(&ack), [reset(bad)]);
+        // A reset with an unacceptable ACK is dropped, not obeyed.
+        assert_eq!(rig.send(&Seg::new(PEER_PORT, port, 0, bad, RST | ACK)), []);
+        assert_eq!(rig.stack.tcp(handle).state(), TcpState::SynSent);
+    }
+    assert_eq!(rig.tcp_stats().tx_resets_bad_ack, 6);
+    // A reset without ACK is dropped too; with an acceptable ACK it refuses.
+    assert_eq!(rig.send(&Seg::new(PEER_PORT, port, 0, 0, RST)), []);
+    assert_eq!(rig.stack.tcp(handle).state(), TcpState::SynSent);
+    let refused = Seg::new(PEER_PORT, port, 0, iss.wrapping_add(1), RST | ACK);
+    assert_eq!(rig.send(&refused), []);
+    assert_eq!(rig.stack.tcp(handle).state(), TcpState::Closed);
+    assert_eq!(
+        rig.stack.tcp(handle).error(),
+        Some(TcpError::ConnectionRefused)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// RST and SYN on a synchronized connection (RFC 9293 §3.10.7.4, RFC 5961).
+
+#[test]
+fn a_reset_at_rcv_nxt_ends_the_connection() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    assert_eq!(rig.send(&conn.seg(RST).no_timestamp()), []);
+    let mut tcp = rig.stack.tcp(conn.handle);
+    assert_eq!(tcp.state(), TcpState::Closed);
+    assert_eq!(tcp.error(), Some(TcpError::ConnectionReset));
+    assert_eq!(tcp.recv_slice(&mut [0; 8]), Err(TcpError::ConnectionReset));
+    assert_eq!(tcp.send_slice(b"x"), Err(TcpError::ConnectionReset));
+    assert_eq!(rig.tcp_stats().rx_resets, 1);
+    // Nothing more is sent for it, ever.
+    assert_eq!(rig.advance(Duration::from_secs(100)), []);
+}
+
+#[test]
+fn a_reset_inside_the_window_but_not_at_rcv_nxt_earns_a_challenge_ack() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    // RFC 5961 §3.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, nothing else.
+    for offset in [1, 4000, 8191] {
+        let rst = conn
+            .seg(RST)
+            .no_timestamp()
+            .seq(conn.seq.wrapping_add(offset));
+        let sent = rig.send(&rst);
+        let [ack] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        conn.assert_ack(ack, conn.ack);
+        assert_eq!(ack.window, 8192);
+        // The timestamp echoes the peer's last one (RFC 7323 §4.3).
+        assert_eq!(ack.tsecr(), 1000);
+        assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Established);
+    }
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.tx_challenge_acks, stats.rx_resets), (3, 0));
+    // The peer answers the challenge with a reset at RCV.NXT: now it counts.
+    assert_eq!(rig.send(&conn.seg(RST).no_timestamp()), []);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Closed);
+}
+
+#[test]
+fn a_reset_outside_the_window_is_ignored_silently() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    for seq in [
+        conn.seq.wrapping_sub(1),
+        conn.seq.wrapping_add(8192),
+        conn.seq.wrapping_add(1 << 31),
+    ] {
+        assert_eq!(rig.send(&conn.seg(RST | ACK).seq(seq)), []);
+        assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Established);
+    }
+    let stats = rig.tcp_stats();
+    assert_eq!(stats.drop_out_of_window, 3);
+    assert_eq!((stats.tx_challenge_acks, stats.rx_resets), (0, 0));
+}
+
+#[test]
+fn challenge_acks_are_limited_stack_wide() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let config = TcpConfig {
+        challenge_acks_per_second: 2,
+        ..TcpConfig::default()
+    };
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    // One connection the stack opened, one it accepted.
+    let one = rig.client(PeerSyn::default());
+    let listener = rig.stack.tcp_listen(LISTEN_PORT, 1, 4096, 4096).unwrap();
+    let two = rig.server(listener, PeerSyn::default(), CLIENT_PORT);
+    let rst = |conn: &Conn| conn.seg(RST).no_timestamp().seq(conn.seq.wrapping_add(10));
+    assert_eq!(rig.send(&rst(&one)).len(), 1);
+    assert_eq!(rig.send(&rst(&two)).len(), 1);
+    // The third, on either connection, within the second: held back.
+    assert_eq!(rig.send(&rst(&one)), []);
+    assert_eq!(rig.send(&rst(&two)), []);
+    let stats = rig.tcp_stats();
+    assert_eq!(
+        (stats.tx_challenge_acks, stats.challenge_acks_limited),
+        (2, 2)
+    );
+    // Half a second earns one more (2 a second); a second, the full bucket.
+    rig.advance(Duration::from_millis(500));
+    assert_eq!(rig.send(&rst(&one)).len(), 1);
+    assert_eq!(rig.send(&rst(&one)), []);
+    rig.advance(Duration::from_secs(1));
+    assert_eq!(rig.send(&rst(&two)).len(), 1);
+    assert_eq!(rig.send(&rst(&two)).len(), 1);
+    assert_eq!(rig.send(&rst(&two)), []);
+    assert_eq!(rig.stack.tcp(one.handle).state(), TcpState::Established);
+    assert_eq!(rig.stack.tcp(two.handle).state(), TcpState::Established);
+}
+
+#[test]
+fn a_syn_on_an_established_connection_earns_a_challenge_ack_not_a_reset() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    // RFC 5961 §4.2: whatever its sequence number, a SYN is answered with
+    // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, never with a reset.
+    for seq in [
+        conn.seq,
+        conn.seq.wrapping_add(100),
+        conn.seq.wrapping_sub(5),
+        conn.seq.wrapping_add(100_000),
+    ] {
+        for flags in [SYN, SYN | ACK] {
+            let sent = rig.send(&conn.seg(flags).seq(seq));
+            let [ack] = sent.as_slice() else {
+                panic!("{sent:?}")
+            };
+            conn.assert_ack(ack, conn.ack);
+            assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Established);
+        }
+    }
+    let stats = rig.tcp_stats();
+    assert_eq!(stats.tx_challenge_acks, 4);
+    assert_eq!(stats.rx_resets + stats.tx_resets_bad_ack, 0);
+    // The connection still carries data.
+    let mut peer = conn;
+    assert_eq!(rig.send(&peer.data(b"still here")).len(), 1);
+    let mut buf = [0u8; 16];
+    assert_eq!(rig.stack.tcp(conn.handle).recv_slice(&mut buf), Ok(10));
+}
+
+#[test]
+fn an_ack_for_data_never_sent_is_answered_and_its_segment_dropped() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    rig.stack.tcp(conn.handle).send_slice(&[9; 100]).unwrap();
+    let sent = rig.poll();
+    assert_eq!(sent.len(), 1);
+    let snd_nxt = conn.iss.wrapping_add(101);
+    // RFC 9293 §3.10.7.4 fifth / RFC 5961 §5.2: SEG.ACK > SND.NXT.
+    let mut data = conn.seg(ACK | PSH).payload(b"dropped").ack(snd_nxt + 1);
+    let sent = rig.send(&data);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, snd_nxt);
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 0, "data dropped");
+    assert_eq!(
+        rig.stack.tcp(conn.handle).send_queue(),
+        100,
+        "nothing acked"
+    );
+    // The same data with an acceptable ACK is taken.
+    data.ack = snd_nxt;
+    let sent = rig.send(&data);
+    conn.seq = conn.seq.wrapping_add(7);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, snd_nxt);
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 7);
+    assert_eq!(rig.stack.tcp(conn.handle).send_queue(), 0);
+}
+
+#[test]
+fn an_ack_older_than_the_largest_window_earns_a_challenge_ack() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    // MAX.SND.WND is 1000: the window of the SYN-ACK, the largest seen.
+    let peer = PeerSyn {
+        window: 1000,
+        ..PeerSyn::default()
+    };
+    let mut conn = rig.client(peer);
+    let snd_una = conn.ack;
+    // RFC 5961 §5.2: SEG.ACK < SND.UNA - MAX.SND.WND is challenged and
+    // the segment dropped, data and all.
+    let sent = rig.send(
+        &conn
+            .seg(ACK | PSH)
+            .payload(b"old")
+            .ack(snd_una.wrapping_sub(1001)),
+    );
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, snd_una);
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 0);
+    assert_eq!(rig.tcp_stats().tx_challenge_acks, 1);
+    // SND.UNA - MAX.SND.WND itself is acceptable (a duplicate): taken.
+    let sent = rig.send(&conn.data(b"fine").ack(snd_una.wrapping_sub(1000)));
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, snd_una);
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 4);
+    assert_eq!(rig.tcp_stats().tx_challenge_acks, 1);
+}
+
+// ---------------------------------------------------------------------------
+// The send window (RFC 9293 §3.10.7.4 fifth, §3.8.6.1).
+
+#[test]
+fn only_a_newer_segment_updates_the_send_window() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    let data = pattern(3000, 1);
+    rig.stack.tcp(conn.handle).send_slice(&data).unwrap();
+    // Two full segments; the 104-byte tail waits for them (Nagle).
+    let sent = rig.poll();
+    assert_eq!(
+        sent.iter().map(|s| s.payload.len()).collect::<Vec<_>>(),
+        [MSS_TS as usize; 2]
+    );
+    conn.ack = conn.iss.wrapping_add(1 + 2 * MSS_TS);
+    // Out-of-order data from the peer acknowledges both and closes the
+    // window: SND.WL1 moves to its sequence number, RCV.NXT does not.
+    let ahead = conn
+        .seg(ACK)
+        .seq(conn.seq.wrapping_add(100))
+        .payload(&[1; 10])
+        .window(0);
+    let sent = rig.send(&ahead);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    // In-order data is older (SEG.SEQ < SND.WL1): its open window is not
+    // taken, so the tail stays queued; only the data is acknowledged.
+    let sent = rig.send(&conn.data(&[2; 10]).window(30_000));
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    // So is an ACK at RCV.NXT, still below SND.WL1.
+    assert_eq!(rig.send(&conn.seg(ACK).window(30_000)), []);
+    // At SND.WL1, but acknowledging less than SND.WL2: still old.
+    let older_ack = conn
+        .seg(ACK)
+        .seq(conn.seq.wrapping_add(90))
+        .ack(conn.ack.wrapping_sub(1))
+        .window(30_000);
+    assert!(rig.send(&older_ack).iter().all(|s| s.payload.is_empty()));
+    // A segment from SND.WL1 on with SEG.ACK >= SND.WL2 opens it.
+    let newer = conn.seg(ACK).seq(conn.seq.wrapping_add(90)).window(30_000);
+    let sent = rig.send(&newer);
+    let [tail] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (tail.seq, tail.payload.as_slice()),
+        (conn.ack, &data[2 * MSS_TS as usize..])
+    );
+    assert_eq!(tail.flags, ACK | PSH);
+}
+
+#[test]
+fn an_old_segment_does_not_shrink_the_send_window() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    // Out-of-order data moves SND.WL1 ahead with the window open.
+    let ahead = conn
+        .seg(ACK)
+        .seq(conn.seq.wrapping_add(100))
+        .payload(&[1; 10]);
+    assert_eq!(rig.send(&ahead).len(), 1);
+    // An older segment saying "zero window" is not believed.
+    let old = conn.data(&[2; 10]).window(0);
+    assert_eq!(rig.send(&old).len(), 1);
+    rig.stack.tcp(conn.handle).send_slice(&[3; 100]).unwrap();
+    let sent = rig.poll();
+    let [data] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((data.seq, data.payload.len()), (conn.ack, 100));
+}
+
+// ---------------------------------------------------------------------------
+// SACK (RFC 2018, RFC 6675, RFC 2883).
+
+#[test]
+fn out_of_order_data_is_acknowledged_at_once_with_sack_blocks() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    let at = |offset: u32| conn.seq.wrapping_add(offset);
+    let piece = |offset: u32, len: usize| conn.seg(ACK).seq(at(offset)).payload(&pattern(len, 9));
+    // Each out-of-order arrival is acknowledged at once (RFC 5681 §4.2),
+    // RCV.NXT unchanged, the block holding the newest data first (RFC 2018 §4).
+    let expect = |sent: Vec<Out>, ack: u32, first: (u32, u32), rest: &[(u32, u32)]| {
+        let [out] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!((out.seq, out.ack, out.flags), (conn.ack, ack, ACK));
+        assert!(out.payload.is_empty());
+        // The in-order data waits unread in the ring; the rest is window.
+        assert_eq!(u32::from(out.window), 8192 - ack.wrapping_sub(conn.seq));
+        let blocks = out.sack_blocks();
+        assert_eq!(blocks.first(), Some(&first), "{blocks:?}");
+        let mut others = blocks[1..].to_vec();
+        others.sort();
+        assert_eq!(others, rest);
+    };
+    expect(rig.send(&piece(100, 100)), at(0), (at(100), at(200)), &[]);
+    expect(
+        rig.send(&piece(300, 100)),
+        at(0),
+        (at(300), at(400)),
+        &[(at(100), at(200))],
+    );
+    expect(
+        rig.send(&piece(500, 50)),
+        at(0),
+        (at(500), at(550)),
+        &[(at(100), at(200)), (at(300), at(400))],
+    );
+    // Filling between two blocks joins them; that block comes first.
+    expect(
+        rig.send(&piece(200, 100)),
+        at(0),
+        (at(100), at(400)),
+        &[(at(500), at(550))],
+    );
+    // Filling the front moves RCV.NXT up to the next hole.
+    expect(rig.send(&piece(0, 100)), at(400), (at(500), at(550)), &[]);
+    // The last hole: no block left, no SACK option.
+    let sent = rig.send(&piece(400, 100));
+    let [out] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((out.ack, out.options.sack_len), (at(550), 0));
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 550);
+}
+
+// ---------------------------------------------------------------------------
+// Timestamps and PAWS (RFC 7323).
+
+#[test]
+fn paws_drops_a_segment_with_an_old_timestamp_and_acknowledges() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    let first = conn.data(b"fresh").timestamp(5000, 0);
+    let sent = rig.send(&first);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    // TSecr echoes the TSval of the segment that moved RCV.NXT (§4.3).
+    assert_eq!(ack.tsecr(), 5000);
+    // RFC 7323 §5.3 R1: TSval < TS.Recent. Dropped, and acknowledged with
+    // the current RCV.NXT and TS.Recent.
+    let stale = conn.seg(ACK | PSH).payload(b"stale").timestamp(4999, 0);
+    let sent = rig.send(&stale);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    assert_eq!(ack.tsecr(), 5000);
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 5);
+    assert_eq!(rig.tcp_stats().drop_paws, 1);
+    // Across the wrap of the timestamp clock, "older" is modular.
+    let wrapped = conn
+        .data(b"later")
+        .timestamp(5000u32.wrapping_add(1 << 30), 0);
+    let sent = rig.send(&wrapped);
+    assert_eq!(sent[0].tsecr(), 5000 + (1 << 30));
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 10);
+    // A reset is not subject to PAWS (§5.2): it still counts at RCV.NXT.
+    assert_eq!(rig.send(&conn.seg(RST).timestamp(1, 0)), []);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Closed);
+}
+
+#[test]
+fn the_rtt_is_measured_from_the_echoed_timestamp() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut config = TcpConfig::default();
+    config.rto.min = Duration::from_millis(10);
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    let mut conn = rig.client(PeerSyn::default());
+    rig.stack.tcp(conn.handle).send_slice(b"timed").unwrap();
+    let sent = rig.poll();
+    let tsval = sent[0].tsval();
+    // 100 ms later, the ACK echoes a TSval from 200 ms before the data:
+    // the sample is now - TSecr = 300 ms, not the 100 ms the data took.
+    rig.advance(Duration::from_millis(100));
+    conn.ack = conn.ack.wrapping_add(5);
+    let ack = conn.seg(ACK).timestamp(2000, tsval.wrapping_sub(200));
+    assert_eq!(rig.send(&ack), []);
+    // The handshake measured 0: SRTT 0, RTTVAR 0. Now (RFC 6298 §2.3)
+    // RTTVAR = 300/4 = 75 ms, SRTT = 300/8 = 37.5 ms, RTO = 337.5 ms.
+    rig.stack.tcp(conn.handle).send_slice(b"lost").unwrap();
+    let sent_at = rig.now;
+    assert_eq!(rig.poll().len(), 1);
+    let sent = rig.run(Duration::from_millis(400), Duration::from_millis(1));
+    let [(at, resent)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(resent.payload, b"lost");
+    assert_eq!((*at - sent_at).as_millis(), 338);
+}
+
+// ---------------------------------------------------------------------------
+// Listeners (RFC 9293 §3.10.7.2) and the options of the handshake.
+
+#[test]
+fn a_full_backlog_drops_syns_silently_until_accept_makes_room() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let listener = rig.stack.tcp_listen(LISTEN_PORT, 2, 1024, 1024).unwrap();
+    let syn = |port: u16| {
+        let mut syn = Seg::new(port, LISTEN_PORT, PEER_ISS, 0, SYN);
+        syn.opts = PeerSyn::default().options(1000, 0);
+        syn
+    };
+    // Each SYN-ACK: <SEQ=ISS><ACK=SEG.SEQ+1><CTL=SYN,ACK>, the window of the
+    // ring, and the options the SYN offered, timestamps echoing its TSval.
+    let mut first = None;
+    for port in [CLIENT_PORT, CLIENT_PORT + 1] {
+        let sent = rig.send(&syn(port));
+        let [syn_ack] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!((syn_ack.src_port, syn_ack.dst_port), (LISTEN_PORT, port));
+        assert_eq!(
+            (syn_ack.ack, syn_ack.flags),
+            (PEER_ISS.wrapping_add(1), SYN | ACK)
+        );
+        assert_eq!(syn_ack.window, 1024);
+        assert_eq!(syn_ack.options.mss, Some(1460));
+        assert_eq!(syn_ack.options.window_scale, Some(0));
+        assert!(syn_ack.options.sack_permitted);
+        assert_eq!(syn_ack.tsecr(), 1000);
+        assert!(syn_ack.payload.is_empty());
+        first.get_or_insert(syn_ack.seq);
+    }
+    // The third waits in the peer's retransmission queue: no SYN-ACK, no RST.
+    assert_eq!(rig.send(&syn(CLIENT_PORT + 2)), []);
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.drop_backlog_full, stats.tx_resets_no_socket), (1, 0));
+    // The first completes and is accepted: room for one more.
+    let ack = Seg::new(
+        CLIENT_PORT,
+        LISTEN_PORT,
+        PEER_ISS.wrapping_add(1),
+        first.unwrap().wrapping_add(1),
+        ACK,
+    )
+    .timestamp(1001, 0);
+    assert_eq!(rig.send(&ack), []);
+    // Established but not accepted still counts against the backlog.
+    assert_eq!(rig.send(&syn(CLIENT_PORT + 2)), []);
+    assert_eq!(rig.tcp_stats().drop_backlog_full, 2);
+    let accepted = rig.stack.tcp_accept(listener).expect("one established");
+    assert_eq!(rig.stack.tcp(accepted).state(), TcpState::Established);
+    assert_eq!(
+        rig.stack.tcp_accept(listener),
+        None,
+        "the other is SYN-RECEIVED"
+    );
+    let sent = rig.send(&syn(CLIENT_PORT + 2));
+    let [syn_ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (syn_ack.dst_port, syn_ack.flags),
+        (CLIENT_PORT + 2, SYN | ACK)
+    );
+}
+
+#[test]
+fn the_peers_mss_bounds_every_segment() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    // RFC 9293 §3.7.1: our SYN offers the route's MSS (1500 - 40); the peer
+    // offers 536, and without timestamps a segment carries all of it.
+    let conn = rig.client(PeerSyn {
+        mss: Some(536),
+        ..PeerSyn::plain()
+    });
+    rig.stack
+        .tcp(conn.handle)
+        .send_slice(&pattern(3000, 4))
+        .unwrap();
+    let sent = rig.poll();
+    let lens: Vec<usize> = sent.iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [536; 5], "the 320-byte tail waits (Nagle)");
+    assert!(sent.iter().all(|s| s.options == SegmentOptions::default()));
+    // With timestamps, the option's 12 bytes come out of the 536.
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn {
+        mss: Some(536),
+        ..PeerSyn::default()
+    });
+    rig.stack
+        .tcp(conn.handle)
+        .send_slice(&pattern(3000, 4))
+        .unwrap();
+    let lens: Vec<usize> = rig.poll().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [524; 5]);
+    // No MSS option: 536 (RFC 9293 §3.7.1, MUST-15).
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn {
+        mss: None,
+        ..PeerSyn::plain()
+    });
+    rig.stack
+        .tcp(conn.handle)
+        .send_slice(&pattern(3000, 4))
+        .unwrap();
+    let lens: Vec<usize> = rig.poll().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [536; 5]);
+}
+
+#[test]
+fn window_scaling_applies_to_both_directions_once_agreed() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    // A 100 000-byte receive ring needs a shift of 1 to be advertised whole.
+    let handle = rig.stack.add_tcp_socket(100_000, 16_384).unwrap();
+    rig.stack.tcp(handle).connect((IP_B, PEER_PORT), 0).unwrap();
+    let sent = rig.poll();
+    let [syn] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    // The SYN's own window is never scaled (RFC 7323 §2.2).
+    assert_eq!((syn.options.window_scale, syn.window), (Some(1), 65535));
+    let mut syn_ack = Seg::new(
+        PEER_PORT,
+        syn.src_port,
+        PEER_ISS,
+        syn.seq.wrapping_add(1),
+        SYN | ACK,
+    )
+    .window(1000);
+    syn_ack.opts = PeerSyn {
+        window_scale: Some(2),
+        ..PeerSyn::default()
+    }
+    .options(1000, syn.tsval());
+    let sent = rig.send(&syn_ack);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(ack.window, 50_000, "100 000 >> 1");
+    let mut conn = Conn {
+        handle,
+        port: syn.src_port,
+        peer_port: PEER_PORT,
+        iss: syn.seq,
+        seq: PEER_ISS.wrapping_add(1),
+        ack: syn.seq.wrapping_add(1),
+        ts: Some((1001, ack.tsval())),
+        window: 1000,
+    };
+    // From now on the peer's 1000 means 4000 bytes: two full segments fit;
+    // the rest of the window (1104 bytes) is too little to send (RFC 9293
+    // §3.8.6.2.1) while data is in flight.
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    rig.stack.tcp(handle).send_slice(&pattern(6000, 5)).unwrap();
+    let lens: Vec<usize> = rig.poll().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [MSS_TS as usize; 2]);
+    // Acknowledging both slides the window by as much.
+    conn.ack = conn.ack.wrapping_add(2 * MSS_TS);
+    let lens: Vec<usize> = rig
+        .send(&conn.seg(ACK))
+        .iter()
+        .map(|s| s.payload.len())
+        .collect();
+    assert_eq!(lens, [MSS_TS as usize; 2]);
+
+    // Without the peer's agreement neither side scales: the SYN-ACK has no
+    // option, so our window is capped at 65535.
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let handle = rig.stack.add_tcp_socket(100_000, 16_384).unwrap();
+    rig.stack.tcp(handle).connect((IP_B, PEER_PORT), 0).unwrap();
+    let sent = rig.poll();
+    let syn = &sent[0];
+    let mut syn_ack = Seg::new(
+        PEER_PORT,
+        syn.src_port,
+        PEER_ISS,
+        syn.seq.wrapping_add(1),
+        SYN | ACK,
+    );
+    syn_ack.opts = PeerSyn::plain().options(0, 0);
+    let sent = rig.send(&syn_ack);
+    assert_eq!(sent[0].window, 65535);
+    assert_eq!(sent[0].options, SegmentOptions::default());
+}
+
+// ---------------------------------------------------------------------------
+// When ACKs and small segments go (RFC 5681 §4.2, RFC 9293 §3.7.4).
+
+#[test]
+fn acks_are_delayed_for_one_segment_and_sent_for_every_second() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    let full = pattern(1448, 7);
+    // One full segment: the ACK waits delayed_ack (40 ms).
+    assert_eq!(rig.send(&conn.data(&full).window(65535)), []);
+    let start = rig.now;
+    let sent = rig.run(Duration::from_millis(100), Duration::from_millis(1));
+    let [(at, ack)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((*at - start).as_millis(), 40);
+    conn.assert_ack(ack, conn.ack);
+    // Two: the second is acknowledged at once, both together.
+    assert_eq!(rig.send(&conn.data(&full)), []);
+    let sent = rig.send(&conn.data(&full));
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    assert_eq!(
+        rig.run(Duration::from_millis(100), Duration::from_millis(1)),
+        []
+    );
+    // Data to send takes the ACK along, without waiting.
+    assert_eq!(rig.send(&conn.data(&full)), []);
+    rig.stack.tcp(conn.handle).send_slice(b"reply").unwrap();
+    let sent = rig.poll();
+    let [reply] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (reply.ack, reply.payload.as_slice()),
+        (conn.seq, &b"reply"[..])
+    );
+}
+
+#[test]
+fn nagle_holds_a_small_segment_while_data_is_in_flight() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    let mut tcp = rig.stack.tcp(conn.handle);
+    tcp.send_slice(b"first").unwrap();
+    let sent = rig.poll();
+    let [first] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (first.seq, first.payload.as_slice()),
+        (conn.ack, &b"first"[..])
+    );
+    assert_eq!(first.flags, ACK | PSH);
+    rig.stack.tcp(conn.handle).send_slice(b"second").unwrap();
+    rig.stack.tcp(conn.handle).send_slice(b"third").unwrap();
+    assert_eq!(rig.poll(), [], "held while 'first' is unacknowledged");
+    // The ACK of the first releases the rest, as one segment.
+    conn.ack = conn.ack.wrapping_add(5);
+    conn.tick(first);
+    let sent = rig.send(&conn.seg(ACK));
+    let [rest] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (rest.seq, rest.payload.as_slice()),
+        (conn.ack, &b"secondthird"[..])
+    );
+    // With Nagle off, a small write goes at once even with data in flight.
+    rig.stack.tcp(conn.handle).set_nodelay(true);
+    rig.stack.tcp(conn.handle).send_slice(b"now").unwrap();
+    let sent = rig.poll();
+    let [now] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (now.seq, now.payload.as_slice()),
+        (conn.ack.wrapping_add(11), &b"now"[..])
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Timers: keepalive (RFC 9293 §3.8.4), user timeout (RFC 5482), TIME-WAIT.
+
+#[test]
+fn keepalive_probes_an_idle_peer_and_gives_up_when_it_is_gone() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let config = TcpConfig {
+        keepalive_probes: 2,
+        ..TcpConfig::default()
+    };
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    let mut conn = rig.client(PeerSyn::default());
+    rig.stack
+        .tcp(conn.handle)
+        .set_keepalive(Some(Duration::from_secs(10)));
+    let start = rig.now;
+    let sent = rig.run(Duration::from_secs(15), Duration::from_millis(100));
+    let [(at, probe)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((*at - start).as_millis(), 10_000);
+    // <SEQ=SND.NXT-1><ACK=RCV.NXT><CTL=ACK>, no data: the peer must answer.
+    conn.assert_ack(probe, conn.ack.wrapping_sub(1));
+    // The peer answers: the connection is idle again from now.
+    conn.tick(probe);
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    let answered = rig.now;
+    // Silence: probes every 10 s, and after two unanswered ones the third
+    // interval ends it.
+    let sent = rig.run(Duration::from_secs(40), Duration::from_millis(100));
+    let times: Vec<u64> = sent
+        .iter()
+        .map(|(at, _)| (*at - answered).as_millis())
+        .collect();
+    assert_eq!(times, [10_000, 20_000]);
+    let mut tcp = rig.stack.tcp(conn.handle);
+    assert_eq!(tcp.state(), TcpState::Closed);
+    assert_eq!(tcp.error(), Some(TcpError::TimedOut));
+    assert_eq!(rig.tcp_stats().timeouts, 1);
 }
