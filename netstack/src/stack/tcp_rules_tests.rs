@@ -1337,3 +1337,81 @@ fn keepalive_probes_an_idle_peer_and_gives_up_when_it_is_gone() {
     assert_eq!(tcp.error(), Some(TcpError::TimedOut));
     assert_eq!(rig.tcp_stats().timeouts, 1);
 }
+
+/// A client that has sent ten full segments the peer has not acknowledged;
+/// returns the connection and the start of each segment.
+fn ten_segments_in_flight(rig: &mut Rig<'_>, peer: PeerSyn) -> (Conn, Vec<u32>) {
+    let mut conn = rig.client(peer);
+    let data = pattern(10 * MSS_TS as usize, 3);
+    rig.stack.tcp(conn.handle).send_slice(&data).unwrap();
+    let sent = rig.poll();
+    assert_eq!(sent.len(), 10, "the initial window is ten segments");
+    let starts: Vec<u32> = sent.iter().map(|s| s.seq).collect();
+    for (i, seg) in sent.iter().enumerate() {
+        assert_eq!(seg.seq, conn.ack.wrapping_add(i as u32 * MSS_TS));
+        assert_eq!(seg.payload.len(), MSS_TS as usize);
+    }
+    conn.tick(&sent[9]);
+    (conn, starts)
+}
+
+#[test]
+fn the_third_duplicate_ack_retransmits_at_once_however_much_is_in_flight() {
+    for peer in [
+        PeerSyn::default(),
+        PeerSyn {
+            sack: false,
+            ..PeerSyn::default()
+        },
+    ] {
+        let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+        let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+        let (conn, s) = ten_segments_in_flight(&mut rig, peer);
+        // The first segment is lost, the next three arrive: three duplicate
+        // ACKs. The third retransmits it at once (RFC 5681 §3.2 step 3),
+        // although the flight is twice the new cwnd (FlightSize / 2).
+        let dup = |sacked: usize| {
+            let seg = conn.seg(ACK);
+            if peer.sack {
+                seg.sack(&[(s[1], s[1 + sacked])])
+            } else {
+                seg
+            }
+        };
+        assert_eq!(rig.send(&dup(1)), []);
+        assert_eq!(rig.send(&dup(2)), []);
+        let sent = rig.send(&dup(3));
+        let [resent] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!((resent.seq, resent.payload.len()), (s[0], MSS_TS as usize));
+        assert_eq!(rig.tcp_stats().fast_recoveries, 1);
+    }
+}
+
+#[test]
+fn duplicate_sacks_do_not_start_recovery() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let (mut conn, s) = ten_segments_in_flight(&mut rig, PeerSyn::default());
+    conn.ack = s[3];
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    // RFC 2883: a first block below the cumulative ACK reports a segment
+    // received twice, not a loss. Three of them are no three duplicate ACKs.
+    for _ in 0..4 {
+        assert_eq!(rig.send(&conn.seg(ACK).sack(&[(s[1], s[2])])), []);
+    }
+    // One segment SACKed: a duplicate ACK with news, the first.
+    assert_eq!(rig.send(&conn.seg(ACK).sack(&[(s[5], s[6])])), []);
+    // A D-SACK inside the second block (RFC 2883 §4.1.3) is no news.
+    for _ in 0..4 {
+        let inside = conn.seg(ACK).sack(&[(s[5], s[6]), (s[5], s[6])]);
+        assert_eq!(rig.send(&inside), []);
+    }
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.fast_recoveries, stats.retransmissions), (0, 0));
+    // Two more duplicate ACKs make three (RFC 5681 §3.2): the hole goes.
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    let sent = rig.send(&conn.seg(ACK));
+    assert_eq!(sent.first().map(|s| s.seq), Some(s[3]), "{sent:?}");
+}

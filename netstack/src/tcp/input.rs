@@ -379,8 +379,7 @@ impl TcpSocket {
         self.recover = self.snd_max;
         self.rexmit_nxt = self.snd_una;
         self.flags.set(Flags::RECOVERY, true);
-        self.flags
-            .set(Flags::RETRANSMIT_HEAD, !self.flags.has(Flags::SACK));
+        self.flags.set(Flags::RETRANSMIT_HEAD, true);
         self.rtt_seq = None;
     }
 

@@ -121,9 +121,16 @@ impl TcpSocket {
 
         // Loss recovery first: holes the SACK scoreboard shows, or the head
         // of the queue without SACK (RFC 6675 §5 NextSeg, RFC 6582 §3.2).
-        if self.flags.has(Flags::RECOVERY) && self.pipe() < cwnd {
-            if self.flags.has(Flags::RETRANSMIT_HEAD) {
-                let len = ((self.snd_max - self.snd_una) as u32).min(mss).min(queued);
+        // The head's retransmission goes whatever the pipe: it is the fast
+        // retransmit itself (RFC 5681 §3.2 step 3, RFC 6675 §5 step 4.3),
+        // or a partial ACK's (RFC 6582 §3.2 step 5).
+        let head = self.flags.has(Flags::RETRANSMIT_HEAD);
+        if self.flags.has(Flags::RECOVERY) && (head || self.pipe() < cwnd) {
+            if head {
+                let mut len = ((self.snd_max - self.snd_una) as u32).min(mss).min(queued);
+                if let Some((_, sacked)) = self.scoreboard.next_hole(self.snd_una) {
+                    len = len.min((sacked - self.snd_una) as u32);
+                }
                 if len > 0 {
                     return Some(self.data_segment(self.snd_una, len, false));
                 }

@@ -176,7 +176,8 @@ impl Flags {
     pub const WINDOW_PROBE: u16 = 1 << 8;
     /// A keepalive probe is owed.
     pub const KEEPALIVE_PROBE: u16 = 1 << 9;
-    /// Without SACK: the first unacknowledged segment must be resent.
+    /// The first unacknowledged segment must be resent: the fast
+    /// retransmit, and without SACK a partial ACK's retransmission.
     pub const RETRANSMIT_HEAD: u16 = 1 << 10;
     /// Created by a listener and not yet accepted.
     pub const UNACCEPTED: u16 = 1 << 11;
