@@ -1415,3 +1415,30 @@ fn duplicate_sacks_do_not_start_recovery() {
     let sent = rig.send(&conn.seg(ACK));
     assert_eq!(sent.first().map(|s| s.seq), Some(s[3]), "{sent:?}");
 }
+
+#[test]
+fn sacked_segments_above_a_hole_start_recovery_and_the_hole_goes_first() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let (conn, s) = ten_segments_in_flight(&mut rig, PeerSyn::default());
+    // Two segments SACKed above SND.UNA: not yet a loss (RFC 6675 §4:
+    // more than (DupThresh - 1) * SMSS bytes must be SACKed).
+    let two = conn.seg(ACK).sack(&[(s[1], s[3])]);
+    assert_eq!(rig.send(&two), []);
+    assert_eq!(rig.tcp_stats().fast_recoveries, 0);
+    // A third: the first segment is lost and goes again at once, alone.
+    let three = conn.seg(ACK).sack(&[(s[1], s[4])]);
+    let sent = rig.send(&three);
+    let [resent] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((resent.seq, resent.payload.len()), (s[0], MSS_TS as usize));
+    assert_eq!(resent.ack, conn.seq);
+    assert_eq!(rig.tcp_stats().fast_recoveries, 1);
+    assert_eq!(rig.tcp_stats().retransmissions, 1);
+    // Later SACKs report a second hole: it goes next, before new data.
+    let later = conn.seg(ACK).sack(&[(s[5], s[8]), (s[1], s[4])]);
+    let sent = rig.send(&later);
+    assert_eq!(sent.first().map(|s| s.seq), Some(s[4]), "{sent:?}");
+    assert_eq!(rig.tcp_stats().fast_recoveries, 1);
+}

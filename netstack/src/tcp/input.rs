@@ -355,13 +355,14 @@ impl TcpSocket {
         }
     }
 
-    /// RFC 6675 §5 "IsLost(SND.UNA)", or three duplicate ACKs without SACK.
+    /// RFC 6675 §4 "IsLost(SND.UNA)": more than (DupThresh - 1) * SMSS
+    /// bytes SACKed above it; or three duplicate ACKs.
     fn loss_detected(&self) -> bool {
         const DUP_THRESH: u32 = 3;
         self.dup_acks >= DUP_THRESH as u8
             || (self.flags.has(Flags::SACK)
                 && self.scoreboard.sacked_above(self.snd_una)
-                    >= DUP_THRESH * u32::from(self.snd_mss))
+                    > (DUP_THRESH - 1) * u32::from(self.snd_mss))
     }
 
     /// Fast retransmit and the start of loss recovery (RFC 5681 §3.2,
