@@ -251,6 +251,25 @@ impl Out {
     }
 }
 
+/// B's answer to an ARP request from A for B's address.
+fn arp_reply_to(frame: &[u8]) -> Option<Vec<u8>> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let arp = ArpPacket::new_checked(eth.payload()).ok()?;
+    if arp.operation() != ArpOperation::Request || arp.target_protocol_addr() != IP_B {
+        return None;
+    }
+    let mut reply = vec![0u8; 60];
+    EthernetFrame::new_unchecked(&mut reply[..]).write_header(MAC_A, MAC_B, EtherType::Arp);
+    ArpPacket::new_unchecked(&mut reply[14..]).write_packet(
+        ArpOperation::Reply,
+        MAC_B,
+        IP_B,
+        MAC_A,
+        IP_A,
+    );
+    Some(reply)
+}
+
 /// The stack under test with its driver and clock.
 struct Rig<'a> {
     stack: Stack<'a>,
@@ -303,15 +322,23 @@ impl<'a> Rig<'a> {
         rig
     }
 
-    /// Polls at the current time; returns the TCP segments sent.
+    /// Polls at the current time; returns the TCP segments sent. B answers
+    /// A's ARP requests (its cache entry ages out in long tests).
     fn poll(&mut self) -> Vec<Out> {
-        self.stack.poll(self.now, &mut self.driver);
-        assert!(self.driver.inbox.is_empty());
-        self.driver
-            .outbox
-            .drain(..)
-            .filter_map(|frame| Out::read(&frame))
-            .collect()
+        let mut sent = Vec::new();
+        loop {
+            self.stack.poll(self.now, &mut self.driver);
+            assert!(self.driver.inbox.is_empty());
+            for frame in self.driver.outbox.drain(..) {
+                match Out::read(&frame) {
+                    Some(out) => sent.push(out),
+                    None => self.driver.inbox.extend(arp_reply_to(&frame)),
+                }
+            }
+            if self.driver.inbox.is_empty() {
+                return sent;
+            }
+        }
     }
 
     /// B sends `seg`; returns what A sends at once.
@@ -337,6 +364,20 @@ impl<'a> Rig<'a> {
             sent.extend(self.poll().into_iter().map(|out| (now, out)));
         }
         sent
+    }
+
+    /// Steps time by `step` until A sends something (at most `limit`);
+    /// returns when, and what.
+    fn until_sent(&mut self, limit: Duration, step: Duration) -> (Instant, Vec<Out>) {
+        let end = self.now + limit;
+        while self.now < end {
+            self.now += step;
+            let sent = self.poll();
+            if !sent.is_empty() {
+                return (self.now, sent);
+            }
+        }
+        panic!("nothing sent within {limit:?}");
     }
 
     fn tcp_stats(&self) -> crate::stats::TcpStats {
@@ -1441,4 +1482,48 @@ fn sacked_segments_above_a_hole_start_recovery_and_the_hole_goes_first() {
     let sent = rig.send(&later);
     assert_eq!(sent.first().map(|s| s.seq), Some(s[4]), "{sent:?}");
     assert_eq!(rig.tcp_stats().fast_recoveries, 1);
+}
+
+#[test]
+fn a_zero_window_is_probed_with_one_byte_backing_off_until_it_opens() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    let data = pattern(500, 2);
+    rig.stack.tcp(conn.handle).send_slice(&data[..100]).unwrap();
+    let sent = rig.poll();
+    assert_eq!(sent[0].payload, &data[..100]);
+    conn.ack = conn.ack.wrapping_add(100);
+    conn.tick(&sent[0]);
+    // The peer takes the 100 bytes and closes its window.
+    assert_eq!(rig.send(&conn.seg(ACK).window(0)), []);
+    rig.stack.tcp(conn.handle).send_slice(&data[100..]).unwrap();
+    assert_eq!(rig.poll(), []);
+    // RFC 9293 §3.8.6.1: probes of one byte, the first after an RTO (200 ms
+    // after the handshake's measurement), then at doubling intervals, for as
+    // long as the peer answers them.
+    let start = rig.now;
+    let mut probes = Vec::new();
+    // More probes than max_retransmissions (12): an answering peer keeps
+    // the connection open however long its window stays shut.
+    for _ in 0..15 {
+        let (at, sent) = rig.until_sent(Duration::from_secs(70), Duration::from_millis(100));
+        let [probe] = sent.as_slice() else {
+            panic!("one probe, not {sent:?}")
+        };
+        assert_eq!((probe.seq, probe.flags), (conn.ack, ACK));
+        assert_eq!(probe.payload, &data[100..101]);
+        probes.push((at - start).as_millis());
+        // The peer drops the byte and repeats its zero window.
+        conn.tick(probe);
+        assert_eq!(rig.send(&conn.seg(ACK).window(0)), []);
+    }
+    assert_eq!(probes[..6], [200, 600, 1400, 3000, 6200, 12_600]);
+    // The interval doubles up to the RTO's bound of 60 s.
+    assert_eq!(probes[14] - probes[13], 60_000);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Established);
+    // The window opens: everything queued goes, starting with the probed byte.
+    let sent = rig.send(&conn.seg(ACK).window(65535));
+    let sent: Vec<u8> = sent.iter().flat_map(|s| s.payload.clone()).collect();
+    assert_eq!(sent, &data[100..]);
 }

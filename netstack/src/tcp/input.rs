@@ -343,6 +343,11 @@ impl TcpSocket {
             let window = u32::from(seg.window) << self.snd_wscale;
             if window > self.snd_wnd {
                 self.flags.set(Flags::WINDOW_PROBE, false);
+                // A closed window reopens: what went into it beyond SEG.ACK
+                // (the probes) the peer dropped; sending resumes at SND.UNA.
+                if self.snd_wnd == 0 && self.snd_nxt > self.snd_una {
+                    self.snd_nxt = self.snd_una;
+                }
             }
             self.snd_wnd = window;
             self.max_snd_wnd = self.max_snd_wnd.max(window);

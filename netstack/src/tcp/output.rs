@@ -159,8 +159,9 @@ impl TcpSocket {
         };
         let len = available.min(window_room).min(congestion_room).min(mss);
 
-        // Zero window (RFC 9293 §3.8.6.1): one byte when the persist timer says so.
-        if self.snd_wnd == 0 && available > 0 && self.snd_nxt == self.snd_max {
+        // Zero window (RFC 9293 §3.8.6.1): one byte when the persist timer
+        // says so; the same byte again when the last probe went unanswered.
+        if self.snd_wnd == 0 && available > 0 {
             if self.flags.has(Flags::WINDOW_PROBE) {
                 self.flags.set(Flags::WINDOW_PROBE, false);
                 return Some(self.data_segment(self.snd_nxt, 1, false));

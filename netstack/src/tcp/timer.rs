@@ -67,6 +67,11 @@ impl TcpSocket {
             TcpState::SynSent | TcpState::SynReceived => self.iss,
             _ => self.snd_una,
         };
+        // Into a zero window only a probe may go: this was one, unanswered
+        // (RFC 9293 §3.8.6.1), and the next repeats it, backed off.
+        if self.snd_wnd == 0 && self.state.is_synchronized() {
+            self.flags.set(Flags::WINDOW_PROBE, true);
+        }
     }
 
     fn on_idle_timeout(&mut self, now: Instant, config: &TcpConfig) {
