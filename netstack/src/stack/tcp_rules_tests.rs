@@ -1527,3 +1527,31 @@ fn a_zero_window_is_probed_with_one_byte_backing_off_until_it_opens() {
     let sent: Vec<u8> = sent.iter().flat_map(|s| s.payload.clone()).collect();
     assert_eq!(sent, &data[100..]);
 }
+
+#[test]
+fn a_window_smaller_than_a_segment_is_still_used() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    // A tiny receiver: 700 bytes of window, ever. RFC 9293 §3.8.6.2.1 sends
+    // when at least half the largest window seen can go.
+    let mut conn = rig.client(PeerSyn {
+        window: 700,
+        ..PeerSyn::default()
+    });
+    let data = pattern(2000, 6);
+    rig.stack.tcp(conn.handle).send_slice(&data).unwrap();
+    let mut received = Vec::new();
+    let mut lens = Vec::new();
+    let mut sent = rig.poll();
+    while let [seg] = sent.as_slice() {
+        assert_eq!(seg.seq, conn.ack);
+        lens.push(seg.payload.len());
+        received.extend_from_slice(&seg.payload);
+        conn.ack = conn.ack.wrapping_add(seg.payload.len() as u32);
+        conn.tick(seg);
+        sent = rig.send(&conn.seg(ACK));
+    }
+    assert_eq!(sent, []);
+    assert_eq!(lens, [700, 700, 600]);
+    assert!(received == data);
+}

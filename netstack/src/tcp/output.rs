@@ -187,14 +187,17 @@ impl TcpSocket {
         if len > 0 {
             // Sender silly-window avoidance and Nagle (RFC 9293 §3.8.6.2.1,
             // §3.7.4): a short segment only when it empties the queue and
-            // nothing is in flight (or Nagle is off), or when it is resent.
+            // nothing is in flight (or Nagle is off), or when it is resent,
+            // or when it fills half the largest window the peer offered (a
+            // receiver whose window is below one MSS would get nothing).
             let resend = self.snd_nxt < self.snd_max;
             let empties_queue = len == available;
             let idle = self.snd_nxt == self.snd_una;
             let small_ok =
                 empties_queue && (idle || self.flags.has(Flags::NO_DELAY) || carries_fin);
+            let half_max_window = len >= self.max_snd_wnd / 2;
             // Data resent after a timeout goes out in whatever size it has.
-            if len < mss && !small_ok && !resend {
+            if len < mss && !small_ok && !resend && !half_max_window {
                 return None;
             }
             let mut seg = self.data_segment(self.snd_nxt, len, carries_fin);
