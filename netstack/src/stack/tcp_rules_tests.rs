@@ -1555,3 +1555,31 @@ fn a_window_smaller_than_a_segment_is_still_used() {
     assert_eq!(lens, [700, 700, 600]);
     assert!(received == data);
 }
+
+#[test]
+fn a_repeated_syn_in_syn_received_gets_the_syn_ack_again() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    rig.stack.tcp_listen(LISTEN_PORT, 1, 1024, 1024).unwrap();
+    let mut syn = Seg::new(CLIENT_PORT, LISTEN_PORT, PEER_ISS, 0, SYN);
+    syn.opts = PeerSyn::default().options(1000, 0);
+    let sent = rig.send(&syn);
+    let [syn_ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    // The SYN-ACK was lost; the peer's SYN comes again: the same SYN-ACK
+    // goes back at once, not an ACK the peer in SYN-SENT would drop.
+    rig.advance(Duration::from_millis(100));
+    syn.opts.timestamp = Some((1100, 0));
+    let sent = rig.send(&syn);
+    let [again] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (again.seq, again.ack, again.flags),
+        (syn_ack.seq, syn_ack.ack, SYN | ACK)
+    );
+    assert_eq!(again.options.mss, Some(1460));
+    assert_eq!(again.tsecr(), 1100);
+    assert_eq!(rig.tcp_stats().tx_challenge_acks, 0);
+}

@@ -185,6 +185,21 @@ impl TcpSocket {
             }
         }
 
+        // The peer's SYN again in SYN-RECEIVED: our SYN-ACK was lost, send it
+        // again. (The SYN lies just before RCV.NXT, so the acceptability
+        // test would answer it with a bare ACK the peer in SYN-SENT drops.)
+        if self.state == TcpState::SynReceived
+            && seg.flags & (TcpFlags::SYN | TcpFlags::ACK | TcpFlags::RST) == TcpFlags::SYN
+            && seg.seq + 1 == self.rcv_nxt
+        {
+            if let (true, Some((tsval, _))) = (timestamps, seg.options.timestamp) {
+                self.ts_recent = tsval;
+            }
+            self.snd_nxt = self.iss;
+            self.flags.set(Flags::ACK_NOW, true);
+            return Reaction::None;
+        }
+
         // First: sequence number acceptability (the four cases).
         if !self.segment_acceptable(seg) {
             events.out_of_window = true;
@@ -222,12 +237,6 @@ impl TcpSocket {
 
         // Fourth: SYN in a synchronized state (RFC 5961 §4.2) is challenged.
         if seg.has(TcpFlags::SYN) {
-            if self.state == TcpState::SynReceived && seg.seq + 1 == self.rcv_nxt {
-                // The peer's SYN again: our SYN-ACK was lost.
-                self.snd_nxt = self.iss;
-                self.flags.set(Flags::ACK_NOW, true);
-                return Reaction::None;
-            }
             return Reaction::ChallengeAck;
         }
 
