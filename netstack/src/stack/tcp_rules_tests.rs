@@ -1583,3 +1583,31 @@ fn a_repeated_syn_in_syn_received_gets_the_syn_ack_again() {
     assert_eq!(again.tsecr(), 1100);
     assert_eq!(rig.tcp_stats().tx_challenge_acks, 0);
 }
+
+#[test]
+fn the_user_timeout_ends_a_connection_whose_data_stays_unacknowledged() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    rig.stack
+        .tcp(conn.handle)
+        .set_timeout(Some(Duration::from_millis(2500)));
+    rig.stack.tcp(conn.handle).send_slice(b"hello?").unwrap();
+    let sent_at = rig.now;
+    assert_eq!(rig.poll().len(), 1);
+    // Retransmissions at RTO 200, 400, 800 ms...; the user timeout, not the
+    // next retransmission, decides when the connection ends.
+    let mut ended = None;
+    for _ in 0..4000 {
+        rig.advance(Duration::from_millis(1));
+        if rig.stack.tcp(conn.handle).state() == TcpState::Closed {
+            ended = Some(rig.now - sent_at);
+            break;
+        }
+    }
+    assert_eq!(ended.map(|d| d.as_millis()), Some(2500));
+    assert_eq!(rig.stack.tcp(conn.handle).error(), Some(TcpError::TimedOut));
+    assert_eq!(rig.tcp_stats().timeouts, 1);
+    assert_eq!(rig.tcp_stats().retransmissions, 3, "at 200, 600 and 1400 ms");
+    assert_eq!(rig.stack.tcp_deadline(), None, "nothing left to time");
+}

@@ -8,14 +8,32 @@ use crate::time::Instant;
 impl TcpSocket {
     /// When this connection next needs `handle_timers`.
     pub(crate) fn poll_at(&self) -> Option<Instant> {
-        [self.rto_at, self.ack_at, self.idle_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rto_at,
+            self.ack_at,
+            self.idle_at,
+            self.user_timeout_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// When the user timeout (RFC 5482) ends the connection: that long after
+    /// the oldest unacknowledged data was sent, whatever the RTO's backoff.
+    fn user_timeout_at(&self) -> Option<Instant> {
+        if self.state == TcpState::Closed {
+            return None;
+        }
+        Some(self.unacked_since? + self.user_timeout?)
     }
 
     /// Fires every timer due at `now`.
     pub(crate) fn handle_timers(&mut self, now: Instant, config: &TcpConfig) {
+        if self.user_timeout_at().is_some_and(|at| at <= now) {
+            self.terminate(Some(TcpError::TimedOut));
+            return;
+        }
         if self.ack_at.is_some_and(|at| at <= now) {
             self.ack_at = None;
             self.flags.set(Flags::ACK_NOW, true);
