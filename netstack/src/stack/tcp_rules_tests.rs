@@ -1608,6 +1608,58 @@ fn the_user_timeout_ends_a_connection_whose_data_stays_unacknowledged() {
     assert_eq!(ended.map(|d| d.as_millis()), Some(2500));
     assert_eq!(rig.stack.tcp(conn.handle).error(), Some(TcpError::TimedOut));
     assert_eq!(rig.tcp_stats().timeouts, 1);
-    assert_eq!(rig.tcp_stats().retransmissions, 3, "at 200, 600 and 1400 ms");
+    assert_eq!(
+        rig.tcp_stats().retransmissions,
+        3,
+        "at 200, 600 and 1400 ms"
+    );
     assert_eq!(rig.stack.tcp_deadline(), None, "nothing left to time");
+}
+
+#[test]
+fn time_wait_acknowledges_a_repeated_fin_and_lasts_its_time() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let config = TcpConfig {
+        time_wait: Duration::from_secs(5),
+        ..TcpConfig::default()
+    };
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    let mut conn = rig.client(PeerSyn::default());
+    rig.stack.tcp(conn.handle).close();
+    let sent = rig.poll();
+    let [fin] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((fin.seq, fin.flags), (conn.ack, FIN | ACK));
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::FinWait1);
+    // The peer acknowledges our FIN and sends its own.
+    conn.ack = conn.ack.wrapping_add(1);
+    conn.tick(fin);
+    let peer_fin = conn.seg(FIN | ACK);
+    conn.seq = conn.seq.wrapping_add(1);
+    let sent = rig.send(&peer_fin);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::TimeWait);
+    // Our ACK was lost: the FIN comes again 2 s later and is acknowledged
+    // again, and TIME-WAIT starts over (RFC 9293 §3.10.7.4 eighth).
+    rig.advance(Duration::from_secs(2));
+    let sent = rig.send(&peer_fin);
+    let [again] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(again, conn.ack);
+    let restarted = rig.now;
+    rig.advance(Duration::from_millis(4999));
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::TimeWait);
+    assert_eq!(rig.advance(Duration::from_millis(1)), []);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Closed);
+    assert_eq!(rig.now - restarted, Duration::from_secs(5));
+    assert_eq!(rig.stack.tcp(conn.handle).error(), None);
+    // The port's connection is gone: the FIN now meets a reset.
+    let sent = rig.send(&peer_fin);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].flags, RST);
 }

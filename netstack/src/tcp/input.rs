@@ -205,6 +205,12 @@ impl TcpSocket {
             events.out_of_window = true;
             if !seg.has(TcpFlags::RST) {
                 self.flags.set(Flags::ACK_NOW, true);
+                // In TIME-WAIT the peer's FIN again means our last ACK was
+                // lost: acknowledge it again and restart the 2 MSL timeout
+                // (RFC 9293 §3.10.7.4 eighth; it is never "acceptable").
+                if self.state == TcpState::TimeWait && seg.has(TcpFlags::FIN) {
+                    self.enter_time_wait(now, config);
+                }
             }
             return Reaction::None;
         }
