@@ -476,6 +476,16 @@ impl<'a> Stack<'a> {
     /// SYN-RECEIVED, if the backlog and memory allow; otherwise the SYN is
     /// dropped so the peer retries later.
     fn accept_syn(&mut self, listener: usize, seg: &Segment<'_>, route_mss: u16) {
+        // No SYN-ACK could go back (no route, no gateway): a connection made
+        // now would sit in the backlog with no segment ever sent, and so no
+        // timer to end it.
+        let IpAddr::V4(peer) = seg.src.addr else {
+            return;
+        };
+        if self.route_interface(peer).is_err() {
+            bump(&mut self.stats.ipv4.tx_no_route);
+            return;
+        }
         let Listener {
             backlog,
             rx_len,

@@ -1663,3 +1663,26 @@ fn time_wait_acknowledges_a_repeated_fin_and_lasts_its_time() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].flags, RST);
 }
+
+#[test]
+fn a_syn_whose_syn_ack_has_no_route_does_not_hold_the_backlog() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    rig.stack.tcp_listen(LISTEN_PORT, 1, 1024, 1024).unwrap();
+    // A SYN from beyond the subnet, and no gateway: no SYN-ACK can go.
+    let mut frame = Seg::new(CLIENT_PORT, LISTEN_PORT, 7, 0, SYN).frame();
+    let stranger = Ipv4Addr::new(192, 0, 2, 9);
+    let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+    ip.set_src_addr(stranger);
+    ip.fill_checksum();
+    let mut tcp = TcpPacket::new_unchecked(&mut frame[34..]);
+    tcp.fill_checksum(&IpAddr::V4(stranger), &IpAddr::V4(IP_A));
+    rig.driver.inbox.push_back(frame);
+    assert_eq!(rig.poll(), []);
+    assert_eq!(rig.stack.stats().ipv4.tx_no_route, 1);
+    // The backlog's one place is still free for a peer that can be answered.
+    rig.advance(Duration::from_secs(1));
+    let sent = rig.send(&Seg::new(CLIENT_PORT, LISTEN_PORT, 9, 0, SYN));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].flags, SYN | ACK);
+}
