@@ -319,6 +319,39 @@ impl<'a> Stack<'a> {
         }
     }
 
+    /// Panics if any TCP socket's state contradicts itself, two sockets'
+    /// rings overlap, or a listener holds more than its backlog; for tests
+    /// and fuzzing.
+    #[doc(hidden)]
+    pub fn check_tcp_invariants(&self) {
+        let tcp = &self.tcp;
+        let used = || (0..tcp.sockets.len()).filter(|&i| tcp.in_use[i]);
+        for i in used() {
+            let socket = &tcp.sockets[i];
+            socket.check_invariants();
+            let region = socket.buffers;
+            assert!(
+                region.end() <= tcp.memory.len(),
+                "socket {i}: rings past the memory"
+            );
+            for j in used().filter(|&j| j > i) {
+                let other = tcp.sockets[j].buffers;
+                let apart =
+                    region.end() <= other.offset as usize || other.end() <= region.offset as usize;
+                assert!(apart, "sockets {i} and {j} share ring memory");
+            }
+        }
+        for (index, listener) in tcp.listeners.iter().enumerate() {
+            let waiting = used()
+                .filter(|&i| tcp.sockets[i].listener == index as u16)
+                .count();
+            assert!(
+                waiting <= usize::from(listener.backlog),
+                "listener {index} over its backlog"
+            );
+        }
+    }
+
     /// The TCP socket `handle`.
     pub fn tcp(&mut self, handle: TcpHandle) -> Tcp<'_, 'a> {
         Tcp {
@@ -903,6 +936,15 @@ impl Tcp<'_, '_> {
     /// The connection's counters.
     pub fn stats(&mut self) -> TcpSocketStats {
         self.socket().map(|s| s.stats).unwrap_or_default()
+    }
+
+    /// Panics if the connection's state contradicts itself (see
+    /// [`TcpSocket::check_invariants`]); for tests and fuzzing.
+    #[doc(hidden)]
+    pub fn check_invariants(&mut self) {
+        if let Some(socket) = self.socket() {
+            socket.check_invariants();
+        }
     }
 
     /// Ready when data (or the end of the stream, or an error) is there to read.

@@ -336,6 +336,7 @@ impl<'a> Rig<'a> {
                 }
             }
             if self.driver.inbox.is_empty() {
+                self.stack.check_tcp_invariants();
                 return sent;
             }
         }

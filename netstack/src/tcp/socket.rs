@@ -432,6 +432,71 @@ impl TcpSocket {
         free.max(advertised)
     }
 
+    /// Panics if the control block contradicts itself: the sequence
+    /// variables out of order, rings past their capacity, more in flight
+    /// than the send ring holds, reassembly or SACK ranges outside the
+    /// windows, or something outstanding with no timer to resend it. For
+    /// tests and fuzzing; the engine never calls it.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
+        let (rx_len, tx_len) = (self.buffers.rx_len, self.buffers.tx_len);
+        assert!(self.rx_queued() <= rx_len, "receive ring over capacity");
+        assert!(self.tx_queued() <= tx_len, "send ring over capacity");
+        if matches!(self.state, TcpState::Closed | TcpState::Listen) {
+            assert_eq!(self.poll_at(), None, "a timer on a closed connection");
+            return;
+        }
+        let (una, nxt, max) = (self.snd_una, self.snd_nxt, self.snd_max);
+        assert!(
+            una <= nxt && nxt <= max,
+            "SND.UNA {una} SND.NXT {nxt} SND.MAX {max}"
+        );
+        // What was sent lies in the send ring (plus the FIN).
+        assert!(
+            self.send_offset(max) <= self.tx_queued() + 1,
+            "{} bytes sent past SND.UNA, {} in the ring",
+            self.send_offset(max),
+            self.tx_queued()
+        );
+        assert!(
+            self.snd_wnd <= self.max_snd_wnd,
+            "SND.WND above MAX.SND.WND"
+        );
+        // The advertised window never exceeded the ring.
+        assert!(
+            self.rcv_adv - self.rcv_nxt <= rx_len as i32,
+            "RCV.ADV too far"
+        );
+        // Data held out of order fits in the ring's free space.
+        let free = rx_len - self.rx_queued();
+        for (start, end) in self.assembler.ranges() {
+            assert!(
+                start < end && end <= free,
+                "reassembly range {start}..{end} of {free}"
+            );
+        }
+        // SACKed ranges lie between SND.UNA and SND.MAX, ordered, apart.
+        let mut previous_end = una;
+        for (start, end) in self.scoreboard.ranges() {
+            assert!(
+                previous_end <= start && start < end && end <= max,
+                "SACK {start}..{end}"
+            );
+            previous_end = end;
+        }
+        // Anything outstanding has a retransmission timer.
+        if una != max {
+            assert!(
+                self.rto_at.is_some(),
+                "{:?}: outstanding, no timer",
+                self.state
+            );
+        }
+        if self.state == TcpState::TimeWait {
+            assert!(self.idle_at.is_some(), "TIME-WAIT without its timer");
+        }
+    }
+
     /// The window field to put in a segment: scaled, and capped to what the
     /// field and the scale can say.
     pub(crate) fn window_field(&self, syn: bool) -> u16 {
