@@ -874,8 +874,11 @@ impl Tcp<'_, '_> {
         let now = self.stack.now;
         if let Some(socket) = self.socket() {
             socket.keepalive = interval;
-            socket.idle_at = None;
-            socket.arm_keepalive(now);
+            // In TIME-WAIT the idle timer is the state's end, not a keepalive.
+            if socket.state != TcpState::TimeWait {
+                socket.idle_at = None;
+                socket.arm_keepalive(now);
+            }
         }
     }
 

@@ -1687,3 +1687,40 @@ fn a_syn_whose_syn_ack_has_no_route_does_not_hold_the_backlog() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].flags, SYN | ACK);
 }
+
+#[test]
+fn keepalive_settings_leave_time_wait_to_end_on_time() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let config = TcpConfig {
+        time_wait: Duration::from_secs(5),
+        ..TcpConfig::default()
+    };
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    let mut conn = rig.client(PeerSyn::default());
+    rig.stack.tcp(conn.handle).close();
+    let sent = rig.poll();
+    conn.ack = conn.ack.wrapping_add(1);
+    conn.tick(&sent[0]);
+    let fin = conn.seg(FIN | ACK);
+    conn.seq = conn.seq.wrapping_add(1);
+    assert_eq!(rig.send(&fin).len(), 1);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::TimeWait);
+    let entered = rig.now;
+    // The application turns keepalive off (or on) while in TIME-WAIT.
+    rig.stack.tcp(conn.handle).set_keepalive(None);
+    rig.stack
+        .tcp(conn.handle)
+        .set_keepalive(Some(Duration::from_secs(1)));
+    assert_eq!(
+        rig.run(Duration::from_millis(4999), Duration::from_millis(1)),
+        []
+    );
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::TimeWait);
+    assert_eq!(
+        rig.advance(Duration::from_millis(1)),
+        [],
+        "no keepalive probe"
+    );
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Closed);
+    assert_eq!(rig.now - entered, Duration::from_secs(5));
+}
