@@ -1071,6 +1071,8 @@ fn each_kind_of_damage_hits_its_own_counter() {
                 tcp_frame(segment(TCP_LISTEN_PORT, flag::SYN), &[1, 1, 2, 4], &[])),
             ("TCP timestamps of length 8",
                 tcp_frame(segment(TCP_CLOSED_PORT, flag::ACK), &[8, 8, 0, 0, 0, 0, 0, 0], &[])),
+            ("TCP from port 0", resigned(&tcp_syn, set(34, &[0, 0]))),
+            ("TCP to port 0", resigned(&tcp_data, set(36, &[0, 0]))),
             ("TCP SACK of a block and a half",
                 tcp_frame(segment(TCP_CLOSED_PORT, flag::ACK), &[5, 14, 0, 0, 0, 1, 0, 0, 0, 2,
                     0, 0, 0, 3], &[])),

@@ -385,6 +385,11 @@ impl<'a> Stack<'a> {
         let Ok(options) = parse_options(tcp.options()) else {
             return self.drop_packet(packet, |s| &mut s.tcp.drop_malformed);
         };
+        // Port 0 is no port (RFC 6335 §6): no connection has it, and no
+        // reset may be sent to it.
+        if tcp.src_port() == 0 || tcp.dst_port() == 0 {
+            return self.drop_packet(packet, |s| &mut s.tcp.drop_malformed);
+        }
         let segment = Segment {
             src: IpEndpoint::new(src, tcp.src_port()),
             dst: IpEndpoint::new(dst, tcp.dst_port()),

@@ -1724,3 +1724,23 @@ fn keepalive_settings_leave_time_wait_to_end_on_time() {
     assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Closed);
     assert_eq!(rig.now - entered, Duration::from_secs(5));
 }
+
+#[test]
+fn segments_from_or_to_port_zero_are_dropped_as_malformed() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    rig.stack.tcp_listen(LISTEN_PORT, 1, 1024, 1024).unwrap();
+    // A SYN from port 0 to a listener: no connection, no SYN-ACK.
+    assert_eq!(rig.send(&Seg::new(0, LISTEN_PORT, 1, 0, SYN)), []);
+    // Strays from or to port 0: no reset to port 0, none from it.
+    assert_eq!(rig.send(&Seg::new(0, 81, 1, 2, ACK)), []);
+    assert_eq!(rig.send(&Seg::new(CLIENT_PORT, 0, 1, 0, SYN)), []);
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.drop_malformed, stats.tx_resets_no_socket), (3, 0));
+    // The listener's one place is still free.
+    assert_eq!(
+        rig.send(&Seg::new(CLIENT_PORT, LISTEN_PORT, 1, 0, SYN))
+            .len(),
+        1
+    );
+}
