@@ -1744,3 +1744,27 @@ fn segments_from_or_to_port_zero_are_dropped_as_malformed() {
         1
     );
 }
+
+#[test]
+fn a_window_that_closes_and_reopens_during_recovery_resends_whole_segments() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let peer = PeerSyn {
+        sack: false,
+        ..PeerSyn::default()
+    };
+    let (conn, s) = ten_segments_in_flight(&mut rig, peer);
+    // Three duplicate ACKs: recovery, the first segment resent.
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    assert_eq!(rig.send(&conn.seg(ACK)).len(), 1);
+    // The window closes, and opens again: what went into the closed window
+    // is sent again, from SND.UNA, in whole segments within the window
+    // (ssthresh = 5 segments), not in a stream of runts.
+    assert_eq!(rig.send(&conn.seg(ACK).window(0)), []);
+    let sent = rig.send(&conn.seg(ACK));
+    let starts: Vec<u32> = sent.iter().map(|seg| seg.seq).collect();
+    assert_eq!(starts, s[..5]);
+    assert!(sent.iter().all(|seg| seg.payload.len() == MSS_TS as usize));
+    assert_eq!(rig.poll(), []);
+}

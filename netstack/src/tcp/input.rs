@@ -359,9 +359,15 @@ impl TcpSocket {
             if window > self.snd_wnd {
                 self.flags.set(Flags::WINDOW_PROBE, false);
                 // A closed window reopens: what went into it beyond SEG.ACK
-                // (the probes) the peer dropped; sending resumes at SND.UNA.
+                // (the probes) the peer dropped; sending resumes at SND.UNA,
+                // as after a timeout (RFC 6582 §4: no fast retransmit for
+                // what went before, and recovery's pipe no longer applies).
                 if self.snd_wnd == 0 && self.snd_nxt > self.snd_una {
                     self.snd_nxt = self.snd_una;
+                    self.recover = self.snd_max;
+                    self.flags
+                        .set(Flags::RECOVERY | Flags::RETRANSMIT_HEAD, false);
+                    self.dup_acks = 0;
                 }
             }
             self.snd_wnd = window;

@@ -462,6 +462,10 @@ impl TcpSocket {
             self.snd_wnd <= self.max_snd_wnd,
             "SND.WND above MAX.SND.WND"
         );
+        // Loss recovery sends by the pipe, which counts on SND.NXT = SND.MAX.
+        if self.flags.has(Flags::RECOVERY) {
+            assert!(nxt == max, "in recovery with SND.NXT {nxt} < SND.MAX {max}");
+        }
         // The advertised window never exceeded the ring.
         assert!(
             self.rcv_adv - self.rcv_nxt <= rx_len as i32,
