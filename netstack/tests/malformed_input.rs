@@ -889,9 +889,9 @@ fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'stat
     let stray: Vec<_> = moved(d)
         .into_iter()
         .filter(|(counter, _)| {
-            !path.contains(counter)
-                && !replies.contains(counter)
-                && !(to_tcp && tcp_replies.contains(counter))
+            !(path.contains(counter)
+                || replies.contains(counter)
+                || to_tcp && tcp_replies.contains(counter))
         })
         .collect();
     if !stray.is_empty() {

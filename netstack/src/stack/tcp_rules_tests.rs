@@ -585,7 +585,7 @@ fn a_segment_to_a_closed_port_is_reset_in_both_forms() {
         options: SegmentOptions::default(),
         payload: Vec::new(),
     };
-    assert_eq!(sent, [expected.clone()]);
+    assert_eq!(sent, core::slice::from_ref(&expected));
     let data_without_ack = Seg::new(CLIENT_PORT, 81, 5000, 0, PSH).payload(&[1; 10]);
     assert_eq!(
         rig.send(&data_without_ack),

@@ -204,7 +204,7 @@ pub(crate) fn tcp(
     segment.extend_from_slice(&header.dst_port.to_be_bytes());
     segment.extend_from_slice(&header.seq.to_be_bytes());
     segment.extend_from_slice(&header.ack.to_be_bytes());
-    segment.extend_from_slice(&[(header_len / 4 << 4) as u8, header.flags]);
+    segment.extend_from_slice(&[((header_len / 4) << 4) as u8, header.flags]);
     segment.extend_from_slice(&header.window.to_be_bytes());
     segment.extend_from_slice(&[0, 0, 0, 0]);
     segment.extend_from_slice(&options);
