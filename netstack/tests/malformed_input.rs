@@ -4,10 +4,38 @@
 //! The outcome of a frame is read from the counters alone ([`classify`]):
 //! the driver hands it over (or it is oversized, or no buffer was free);
 //! Ethernet refuses it or passes it to ARP or IPv4; IPv4 refuses it or passes
-//! it to ICMP, UDP or "unknown protocol"; and so on down to a socket, a reply
-//! or one drop counter. At every level exactly one counter moves by one, and
-//! no counter outside the frame's path moves at all, so a frame that is
-//! dropped without a counter, or counted twice, fails the test.
+//! it to ICMP, UDP, TCP or "unknown protocol"; and so on down to a socket, a
+//! reply or one drop counter. At every level exactly one counter moves by
+//! one, and no counter outside the frame's path moves at all, so a frame that
+//! is dropped without a counter, or counted twice, fails the test.
+//!
+//! TCP counts every segment it is handed in `tcp.rx_segments` (RFC 4022's
+//! tcpInSegs counts errors too). Below that, exactly one of these moves by
+//! one, or none of them:
+//! - an entry check refused it: `drop_not_unicast`, `drop_malformed`,
+//!   `drop_bad_checksum`; nothing is sent;
+//! - no connection wanted it: `tx_resets_no_socket`, and one reset of exactly
+//!   the RFC 9293 §3.10.7.1 form goes back (none when no route leads there);
+//!   or `drop_backlog_full`, a SYN for a full listener, and nothing is sent;
+//! - a connection refused it: `drop_paws`, `drop_out_of_window`,
+//!   `tx_challenge_acks`, `challenge_acks_limited`, `tx_resets_bad_ack`; or it
+//!   reset the connection: `rx_resets`, and nothing is sent;
+//! - none of them: `tcp.processed`, a segment a listener or a connection took
+//!   in (or an RST nobody wanted, which RFC 9293 §3.10.7.1 drops silently).
+//!
+//! What TCP sends moves only `tcp.tx_segments` (with `retransmissions` and
+//! `fast_recoveries` where the segment triggered them), and every segment
+//! sent is checked: addressed through the neighbour cache, with valid
+//! checksums.
+//!
+//! Besides its UDP port and ping socket, the stack runs a TCP listener and a
+//! client connection whose peer the test plays. Before each frame one
+//! millisecond passes ([`Harness::tick`]): timers fire, the application
+//! accepts and closes connections and re-opens its client connection when it
+//! ended; a tick takes no frame and what it sends is checked like a reply.
+//! ARP requests the stack sends (for a peer not yet in its cache) are
+//! answered at once, so no packet waits for an address and every buffer is
+//! back in the pool after each frame.
 //!
 //! The property test is seeded (the crate's own `Rng`) and bounded; set
 //! `DUET_MALFORMED_ITERATIONS` to run longer and `DUET_MALFORMED_SEED` to
@@ -26,6 +54,9 @@ use std::task::Context;
 
 use common::{counters, delta};
 use duet_netstack::rand::Rng;
+use duet_netstack::stack::{ListenerHandle, TcpHandle, TcpResources};
+use duet_netstack::tcp::TcpState;
+use duet_netstack::wire::tcp::{TcpFlags, TcpPacket};
 use duet_netstack::wire::{
     ArpOperation, ArpPacket, EtherType, EthernetFrame, Icmpv4Packet, Icmpv4Type, IpProtocol,
     Ipv4Packet,
@@ -37,8 +68,8 @@ use duet_netstack::{
 use duet_netstack::{Duration, Instant};
 use embassy_net_driver::{Capabilities, Driver, HardwareAddress, LinkState};
 use frames::{
-    arp, arp_frame, corpus, echo, fix_checksums, icmp_frame, network_offset, pattern, read_ipv4,
-    read_u16, tagged, transport_offset, udp_frame,
+    TcpHeader, arp, arp_frame, corpus, echo, fix_checksums, flag, icmp_frame, network_offset,
+    option, pattern, read_ipv4, read_u16, tagged, tcp_frame, transport_offset, udp_frame,
 };
 use mutate::{MUTATIONS, Mutation, mutate};
 
@@ -54,18 +85,38 @@ const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 const OPEN_PORT: u16 = 7;
 const CLOSED_PORT: u16 = 9;
 const PING_IDENT: u16 = 0x4242;
+const TCP_LISTEN_PORT: u16 = 80;
+const TCP_CLOSED_PORT: u16 = 81;
+/// Connections a listener holds before it drops SYNs.
+const TCP_BACKLOG: u16 = 2;
+/// Where the stack's client connection goes.
+const PEER_TCP_PORT: u16 = 5000;
+/// The peer's initial sequence number, close to the wrap (RFC 9293 §3.4).
+const PEER_ISS: u32 = 0xffff_ff80;
+/// The peer's timestamp clock at the handshake (RFC 7323 §3).
+const PEER_TSVAL: u32 = 1_000_000;
+/// The peer's window scale (RFC 7323 §2) and MSS.
+const PEER_WINDOW_SHIFT: u8 = 2;
+const PEER_MSS: u16 = 1460;
+/// Bytes the stack sends on each new client connection: three segments.
+const CLIENT_DATA: usize = 3000;
+/// Ticks a client connection may spend out of ESTABLISHED before the
+/// application gives up on it and opens another.
+const PATIENCE: u32 = 50;
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const PROTO_ICMP: u8 = 1;
+const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
 
 /// Pool buffers of the stack under test: one frame is in flight at a time,
 /// so a handful is plenty, and a leak of even one shows at once.
 const PACKETS: usize = 8;
 type Resources = StackResources<PACKETS, 4, 8>;
+type Tcp = TcpResources<8, 32768>;
 
 // ---------------------------------------------------------------------------
 // The stack under test and its driver.
@@ -126,17 +177,54 @@ impl Driver for Feeder {
     }
 }
 
-/// One stack with an open UDP port, a ping socket and a learned neighbour.
+/// The stack's client connection, whose peer the test plays: what the
+/// peer's segments must carry to be part of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Connection {
+    handle: TcpHandle,
+    /// The stack's port.
+    pub(crate) port: u16,
+    /// The stack's initial sequence number.
+    pub(crate) iss: u32,
+    /// The TSval of the stack's SYN, which the peer echoes.
+    pub(crate) ts_echo: u32,
+    /// The stack's data segment size: the peer's MSS less the timestamps.
+    pub(crate) mss: u32,
+}
+
+/// Counters a tick (time passing, the application acting) may move: it
+/// takes no frame, so only what it sends.
+const TICK_COUNTERS: [&str; 8] = [
+    "ethernet.tx_frames",
+    "ipv4.tx_packets",
+    "arp.tx_requests",
+    "arp.cache_evictions",
+    "tcp.tx_segments",
+    "tcp.retransmissions",
+    "tcp.timeouts",
+    "tcp.tx_resets_abort",
+];
+
+/// One stack with an open UDP port, a ping socket, a learned neighbour, a
+/// TCP listener and a TCP client connection.
 struct Harness<'a> {
     stack: Stack<'a>,
     driver: Feeder,
     udp: SocketHandle,
     ping: SocketHandle,
+    listener: ListenerHandle,
+    /// The client connection, once its handshake completed.
+    connection: Option<Connection>,
+    /// Counts client connections opened: the TCP seeds change with it.
+    generation: u64,
+    /// 0 right after the client's handshake (its data is not yet queued),
+    /// then 1 + the ticks it has spent out of ESTABLISHED since.
+    unestablished: u32,
     now: Instant,
 }
 
 impl<'a> Harness<'a> {
-    fn new(resources: &'a mut Resources) -> Self {
+    fn new(resources: &'a mut Resources, tcp: &'a mut Tcp) -> Self {
         let mut stack = Stack::new(
             resources,
             Config {
@@ -153,15 +241,23 @@ impl<'a> Harness<'a> {
                 }),
             })
             .expect("one interface fits");
+        stack.enable_tcp(tcp);
         let udp = stack.add_udp_socket().expect("socket slot");
         stack.udp(udp).bind(OPEN_PORT).expect("port 7 is free");
         let ping = stack.add_icmp_socket().expect("socket slot");
         stack.icmp(ping).bind(PING_IDENT).expect("ident is free");
+        let listener = stack
+            .tcp_listen(TCP_LISTEN_PORT, TCP_BACKLOG, 1024, 1024)
+            .expect("port 80 is free");
         let mut harness = Harness {
             stack,
             driver: Feeder::default(),
             udp,
             ping,
+            listener,
+            connection: None,
+            generation: 0,
+            unestablished: 0,
             now: Instant::from_secs(1),
         };
         // Link up: the gratuitous ARP goes out first.
@@ -169,20 +265,32 @@ impl<'a> Harness<'a> {
         assert_eq!(harness.stack.stats().arp.tx_announcements, 1);
         harness.driver.sent.clear();
         // A neighbour in the cache, so ARP input updates as well as creates.
+        // (The tick before it opens the client connection.)
         let request = arp_frame(BROADCAST_MAC, &arp(1, PEER_MAC, PEER_IP, [0; 6], OUR_IP));
         assert_eq!(harness.feed(&request), "arp.tx_replies");
         assert_eq!(
             harness.stack.neighbor(InterfaceId::FIRST, PEER_IP),
             Some(EthernetAddress(PEER_MAC))
         );
+        assert!(harness.connection.is_some());
+        // The client's data goes out with the next tick.
+        harness.tick();
         harness
     }
 
-    /// Feeds one frame, polls, drains the sockets and checks every
-    /// invariant; returns the frame's outcome. On a panic the frame is
-    /// printed so the case can be replayed.
+    /// The seeds for the client connection as it is now.
+    fn corpus(&self) -> Vec<frames::Seed> {
+        corpus(&self.connection.expect("a client connection"))
+    }
+
+    /// Lets a tick pass, then feeds one frame, polls, drains the sockets
+    /// and checks every invariant; returns the frame's outcome. On a panic
+    /// the frame is printed so the case can be replayed.
     fn feed(&mut self, frame: &[u8]) -> &'static str {
-        match catch_unwind(AssertUnwindSafe(|| self.feed_unguarded(frame))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.tick();
+            self.feed_now(frame)
+        })) {
             Ok(outcome) => outcome,
             Err(panic) => {
                 eprintln!("frame ({} bytes): {}", frame.len(), hex(frame));
@@ -191,9 +299,28 @@ impl<'a> Harness<'a> {
         }
     }
 
-    fn feed_unguarded(&mut self, frame: &[u8]) -> &'static str {
+    /// Feeds one frame at the current time, with the ARP answers its
+    /// replies need, and checks what was sent and the pool.
+    fn feed_now(&mut self, frame: &[u8]) -> &'static str {
         let before = self.stack.stats().clone();
-        self.now += Duration::from_millis(1);
+        let (outcome, mut sent) = self.deliver(frame);
+        let released = self.answer_arp(&sent);
+        sent.extend(released);
+        let gained = delta(self.stack.stats(), &before);
+        self.check_sent(&gained, &sent, Some((frame, outcome)));
+        assert_eq!(
+            self.stack.pool_usage().0,
+            PACKETS,
+            "every buffer is back in the pool"
+        );
+        outcome
+    }
+
+    /// Hands `frame` to the stack, drains the sockets and classifies the
+    /// frame by the counters that moved; returns its outcome and what the
+    /// stack sent.
+    fn deliver(&mut self, frame: &[u8]) -> (&'static str, Vec<Vec<u8>>) {
+        let before = self.stack.stats().clone();
         self.driver.inbox = Some(frame.to_vec());
         self.stack.poll(self.now, &mut self.driver);
         assert!(self.driver.inbox.is_none(), "the stack took the frame");
@@ -203,14 +330,151 @@ impl<'a> Harness<'a> {
         let gained = delta(self.stack.stats(), &before);
         let outcome = classify(&gained, udp_delivered, echo_delivered)
             .unwrap_or_else(|error| panic!("{error}\ncounters moved: {:?}", moved(&gained)));
-        check_replies(&gained, &self.driver.sent, frame);
-        self.driver.sent.clear();
+        (outcome, std::mem::take(&mut self.driver.sent))
+    }
+
+    /// Answers each ARP request in `sent` as the station asked for would
+    /// (the peer with its own MAC, any other address with one made from
+    /// it); returns what the stack sent then: the packets that waited.
+    fn answer_arp(&mut self, sent: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut released = Vec::new();
+        let mut requests: Vec<Ipv4Addr> = sent.iter().filter_map(|f| arp_request_for(f)).collect();
+        while let Some(target) = requests.pop() {
+            let [a, b, c, d] = target.octets();
+            let mac = if target == PEER_IP {
+                PEER_MAC
+            } else {
+                [0x02, 0x01, a, b, c, d]
+            };
+            let answer = arp_frame(OUR_MAC, &arp(2, mac, target, OUR_MAC, OUR_IP));
+            let (outcome, out) = self.deliver(&answer);
+            assert_eq!(outcome, "arp.processed", "the answer for {target}");
+            requests.extend(out.iter().filter_map(|f| arp_request_for(f)));
+            released.extend(out);
+        }
+        released
+    }
+
+    /// One millisecond passes: the application does its part, timers fire,
+    /// and what the stack sends is checked. The client connection is
+    /// (re)opened here, its handshake completed by the peer at once.
+    fn tick(&mut self) {
+        self.now += Duration::from_millis(1);
+        let before = self.stack.stats().clone();
+        let connecting = self.run_application();
+        self.stack.poll(self.now, &mut self.driver);
+        let mut sent = std::mem::take(&mut self.driver.sent);
+        let gained = delta(self.stack.stats(), &before);
+        let stray: Vec<_> = moved(&gained)
+            .into_iter()
+            .filter(|(counter, _)| !TICK_COUNTERS.contains(counter))
+            .collect();
+        assert!(stray.is_empty(), "a tick moved {stray:?}");
+        let released = self.answer_arp(&sent);
+        sent.extend(released);
+        if let Some(handle) = connecting {
+            let answered = self.complete_handshake(handle, &sent);
+            sent.extend(answered);
+        }
+        let gained = delta(self.stack.stats(), &before);
+        self.check_sent(&gained, &sent, None);
         assert_eq!(
             self.stack.pool_usage().0,
             PACKETS,
-            "every buffer is back in the pool"
+            "every buffer is back in the pool after a tick"
         );
-        outcome
+    }
+
+    /// The application: takes and closes what the listener accepted, reads
+    /// the client connection, and opens a new one when it has ended (or
+    /// hangs out of ESTABLISHED). Returns a connection just opened.
+    fn run_application(&mut self) -> Option<TcpHandle> {
+        while let Some(accepted) = self.stack.tcp_accept(self.listener) {
+            self.stack
+                .remove_tcp_socket(accepted)
+                .expect("an accepted socket");
+        }
+        if let Some(connection) = self.connection {
+            let mut tcp = self.stack.tcp(connection.handle);
+            let mut buffer = [0u8; 4096];
+            while matches!(tcp.recv_slice(&mut buffer), Ok(n) if n > 0) {}
+            let state = tcp.state();
+            if state == TcpState::Established {
+                if self.unestablished == 0 {
+                    // Once, the tick after the handshake.
+                    let queued = tcp
+                        .send_slice(&pattern(CLIENT_DATA, 0x33))
+                        .expect("room to send");
+                    assert_eq!(queued, CLIENT_DATA);
+                }
+                self.unestablished = 1;
+                return None;
+            }
+            self.unestablished = self.unestablished.max(1) + 1;
+            if state != TcpState::Closed && self.unestablished < PATIENCE {
+                return None;
+            }
+            self.stack
+                .remove_tcp_socket(connection.handle)
+                .expect("the client socket");
+            self.connection = None;
+        }
+        let handle = self
+            .stack
+            .add_tcp_socket(4096, 4096)
+            .expect("room for the client socket");
+        self.stack
+            .tcp(handle)
+            .connect((PEER_IP, PEER_TCP_PORT), 0)
+            .expect("connect");
+        Some(handle)
+    }
+
+    /// Plays the peer's part of a handshake the stack started: finds its SYN
+    /// in `sent`, answers SYN-ACK, and queues the client's data. Returns
+    /// what the stack sent in answer (its ACK).
+    fn complete_handshake(&mut self, handle: TcpHandle, sent: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let port = self
+            .stack
+            .tcp(handle)
+            .local_endpoint()
+            .expect("an open socket")
+            .port;
+        let syn = sent
+            .iter()
+            .filter_map(|frame| tcp_segment_of(frame))
+            .find(|s| s.dst_port == PEER_TCP_PORT && s.src_port == port)
+            .expect("the client's SYN");
+        assert_eq!(syn.flags, TcpFlags::SYN);
+        let (ts_echo, _) = syn.timestamp.expect("the SYN offers timestamps");
+        let syn_ack = TcpHeader {
+            src_port: PEER_TCP_PORT,
+            dst_port: port,
+            seq: PEER_ISS,
+            ack: syn.seq.wrapping_add(1),
+            flags: flag::SYN | flag::ACK,
+            window: 65535,
+        };
+        let options = [
+            option::mss(PEER_MSS),
+            option::sack_permitted(),
+            option::timestamps(PEER_TSVAL, ts_echo),
+            option::window_scale(PEER_WINDOW_SHIFT),
+        ]
+        .concat();
+        let (outcome, answer) = self.deliver(&tcp_frame(syn_ack, &options, &[]));
+        assert_eq!(outcome, "tcp.processed");
+        assert_eq!(self.stack.tcp(handle).state(), TcpState::Established);
+        self.connection = Some(Connection {
+            handle,
+            port,
+            iss: syn.seq,
+            ts_echo,
+            mss: u32::from(PEER_MSS) - 12,
+        });
+        self.generation += 1;
+        self.unestablished = 0;
+        answer
     }
 
     /// Reads what the UDP socket got; each datagram must be exactly what the
@@ -252,6 +516,217 @@ impl<'a> Harness<'a> {
         }
         count
     }
+
+    /// What the stack sent while `d` was gained: exactly the frames its
+    /// counters claim, each well formed and addressed to the station it
+    /// answers. `frame` is the frame answered, with its outcome (none for
+    /// a tick).
+    fn check_sent(&mut self, d: &Stats, sent: &[Vec<u8>], frame: Option<(&[u8], &str)>) {
+        let icmp = &d.icmp;
+        let arp_replies = sent.iter().filter(|f| arp_operation(f) == Some(2)).count();
+        let arp_requests = sent.iter().filter(|f| arp_request_for(f).is_some()).count();
+        let tcp_segments = sent.iter().filter(|f| tcp_segment_of(f).is_some()).count();
+        assert_eq!(
+            sent.len() as u32,
+            d.ethernet.tx_frames,
+            "every frame counted"
+        );
+        assert_eq!(arp_replies as u32, d.arp.tx_replies);
+        assert_eq!(arp_requests as u32, d.arp.tx_requests);
+        assert_eq!(tcp_segments as u32, d.tcp.tx_segments);
+        assert_eq!(
+            icmp.tx_messages,
+            icmp.tx_echo_replies + icmp.tx_dest_unreachable
+        );
+        assert_eq!(d.ipv4.tx_packets, icmp.tx_messages + d.tcp.tx_segments);
+        assert_eq!(
+            sent.len(),
+            arp_replies + arp_requests + tcp_segments + icmp.tx_messages as usize,
+            "nothing else was sent"
+        );
+        assert!(
+            icmp.tx_dest_unreachable + icmp.tx_rate_limited
+                <= d.udp.drop_no_socket + d.ipv4.drop_unknown_protocol,
+            "errors only about datagrams nobody took"
+        );
+        for reply in sent {
+            let eth = EthernetFrame::new_checked(&reply[..]).expect("a whole Ethernet header");
+            assert_eq!(eth.src_addr(), EthernetAddress(OUR_MAC));
+            match eth.ethertype() {
+                EtherType::Arp => {
+                    let arp = ArpPacket::new_checked(eth.payload()).expect("a valid ARP packet");
+                    assert_eq!(
+                        (arp.sender_hardware_addr(), arp.sender_protocol_addr()),
+                        (EthernetAddress(OUR_MAC), OUR_IP)
+                    );
+                    if arp.operation() == ArpOperation::Reply {
+                        // To the station the request names as its sender.
+                        assert!(frame.is_some(), "an ARP reply answers a frame");
+                        assert_eq!(eth.dst_addr(), arp.target_hardware_addr());
+                    } else {
+                        // A request for a station on our subnet.
+                        assert_eq!(arp.operation(), ArpOperation::Request);
+                        let target = arp.target_protocol_addr();
+                        assert_eq!(target.octets()[..3], OUR_IP.octets()[..3]);
+                    }
+                }
+                EtherType::Ipv4 => {
+                    let ip = Ipv4Packet::new_checked(eth.payload()).expect("a valid IPv4 header");
+                    assert!(ip.verify_checksum(), "IPv4 checksum of {}", hex(reply));
+                    assert_eq!(ip.src_addr(), OUR_IP);
+                    if ip.protocol() == IpProtocol::Tcp {
+                        // Through the neighbour cache, to what it holds.
+                        let neighbor = self.stack.neighbor(InterfaceId::FIRST, ip.dst_addr());
+                        assert_eq!(Some(eth.dst_addr()), neighbor, "{}", hex(reply));
+                        let (src, dst) = (IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()));
+                        let segment = TcpPacket::new_checked(ip.payload()).expect("a TCP header");
+                        assert!(segment.verify_checksum(&src, &dst), "{}", hex(reply));
+                        segment.segment_options().expect("well-formed TCP options");
+                        continue;
+                    }
+                    // ICMP: to the station the datagram came from, at its address.
+                    let (frame, _) = frame.expect("ICMP answers a frame");
+                    assert_eq!(eth.dst_addr().0, frame[6..12]);
+                    assert_eq!(ip.protocol(), IpProtocol::Icmp);
+                    assert_eq!(
+                        Some(ip.dst_addr()),
+                        read_ipv4(frame, network_offset(frame) + 12)
+                    );
+                    let message = Icmpv4Packet::new_checked(ip.payload()).expect("an ICMP header");
+                    assert!(message.verify_checksum(), "ICMP checksum of {}", hex(reply));
+                    assert!(matches!(
+                        message.msg_type(),
+                        Icmpv4Type::EchoReply | Icmpv4Type::DestUnreachable
+                    ));
+                }
+                other => panic!("unexpected reply of type {other:?}"),
+            }
+        }
+        let Some((frame, outcome)) = frame else {
+            return;
+        };
+        match outcome {
+            "tcp.tx_resets_no_socket" | "tcp.tx_resets_bad_ack" if d.ipv4.tx_no_route == 0 => {
+                check_reset(frame, sent);
+            }
+            "tcp.tx_resets_no_socket" | "tcp.tx_resets_bad_ack" => {
+                assert_eq!(d.tcp.tx_segments, 0);
+            }
+            "tcp.drop_not_unicast"
+            | "tcp.drop_malformed"
+            | "tcp.drop_bad_checksum"
+            | "tcp.drop_backlog_full"
+            | "tcp.rx_resets" => {
+                assert_eq!(d.tcp.tx_segments, 0, "{outcome}: nothing is sent");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A TCP segment as the test reads it back.
+#[derive(Debug, Clone, Copy)]
+struct SentSegment {
+    dst: Ipv4Addr,
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    header_len: usize,
+    payload_len: usize,
+    timestamp: Option<(u32, u32)>,
+}
+
+/// The TCP segment in a frame the stack sent, if it is one.
+fn tcp_segment_of(frame: &[u8]) -> Option<SentSegment> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EtherType::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.protocol() != IpProtocol::Tcp {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    Some(SentSegment {
+        dst: ip.dst_addr(),
+        src_port: tcp.src_port(),
+        dst_port: tcp.dst_port(),
+        seq: tcp.seq_number().0,
+        ack: tcp.ack_number().0,
+        flags: tcp.flags(),
+        window: tcp.window_len(),
+        header_len: tcp.header_len(),
+        payload_len: tcp.payload().len(),
+        timestamp: tcp.segment_options().ok()?.timestamp,
+    })
+}
+
+/// The ARP operation of a frame, if it is ARP.
+fn arp_operation(frame: &[u8]) -> Option<u16> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EtherType::Arp {
+        return None;
+    }
+    let arp = ArpPacket::new_checked(eth.payload()).ok()?;
+    Some(match arp.operation() {
+        ArpOperation::Request => 1,
+        ArpOperation::Reply => 2,
+        _ => 0,
+    })
+}
+
+/// The address an ARP request the stack sent asks for.
+fn arp_request_for(frame: &[u8]) -> Option<Ipv4Addr> {
+    if arp_operation(frame) != Some(1) {
+        return None;
+    }
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    Some(
+        ArpPacket::new_checked(eth.payload())
+            .ok()?
+            .target_protocol_addr(),
+    )
+}
+
+/// The reset for a segment no connection wanted (RFC 9293 §3.10.7.1), or
+/// with an unacceptable ACK in SYN-SENT or SYN-RECEIVED (§3.10.7.3/4): to
+/// its sender, `<SEQ=SEG.ACK><CTL=RST>` if it had an ACK, else
+/// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`; no window, options or data.
+fn check_reset(frame: &[u8], sent: &[Vec<u8>]) {
+    let network = network_offset(frame);
+    let transport = transport_offset(frame).expect("a TCP frame");
+    let src = read_ipv4(frame, network + 12).expect("source address");
+    let total = usize::from(read_u16(frame, network + 2).expect("total length"));
+    let segment = &frame[transport..network + total];
+    let seq = u32::from_be_bytes(segment[4..8].try_into().expect("4 bytes"));
+    let ack = u32::from_be_bytes(segment[8..12].try_into().expect("4 bytes"));
+    let header_len = usize::from(segment[12] >> 4) * 4;
+    let flags = segment[13];
+    let seg_len = (segment.len() - header_len) as u32
+        + u32::from(flags & flag::SYN != 0)
+        + u32::from(flags & flag::FIN != 0);
+    let resets: Vec<_> = sent.iter().filter_map(|f| tcp_segment_of(f)).collect();
+    let [reset] = resets.as_slice() else {
+        panic!("one reset, not {resets:?}");
+    };
+    assert_eq!(reset.dst, src);
+    assert_eq!(
+        (reset.src_port, reset.dst_port),
+        (read_u16(segment, 2).unwrap(), read_u16(segment, 0).unwrap())
+    );
+    let expected = if flags & flag::ACK != 0 {
+        (ack, 0, TcpFlags::RST)
+    } else {
+        (0, seq.wrapping_add(seg_len), TcpFlags::RST | TcpFlags::ACK)
+    };
+    assert_eq!((reset.seq, reset.ack, reset.flags), expected);
+    assert_eq!(
+        (reset.window, reset.header_len, reset.payload_len),
+        (0, 20, 0)
+    );
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -265,13 +740,14 @@ fn moved(gained: &Stats) -> Vec<(&'static str, u32)> {
         .filter(|(_, n)| *n != 0)
         .collect()
 }
-
 /// Follows the frame through the counters that moved (`gained`), level by
-/// level; at each level exactly one counter must have moved, by one. Two
+/// level; at each level exactly one counter must have moved, by one. Three
 /// outcomes have no counter of their own and are measured instead:
 /// `icmp.delivered` (an echo reply queued on the ping socket, read back
-/// from it) and `arp.processed` (an ARP packet learned from or ignored as
-/// not for us: counted in `arp.rx_packets` and nothing else).
+/// from it), `arp.processed` (an ARP packet learned from or ignored as
+/// not for us: counted in `arp.rx_packets` and nothing else) and
+/// `tcp.processed` (a segment counted in `tcp.rx_segments` and in none of
+/// TCP's verdicts).
 fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'static str, String> {
     let mut path = Vec::new();
     let mut one = |level: &str, options: &[(&'static str, u32)], required: bool| {
@@ -285,7 +761,7 @@ fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'stat
             _ => Err(format!("{level}: want exactly one of {options:?}")),
         }
     };
-    let (e, arp, ip, icmp, udp) = (&d.ethernet, &d.arp, &d.ipv4, &d.icmp, &d.udp);
+    let (e, arp, ip, icmp, udp, tcp) = (&d.ethernet, &d.arp, &d.ipv4, &d.icmp, &d.udp, &d.tcp);
     let taken = [
         ("ethernet.rx_frames", e.rx_frames),
         ("ethernet.drop_oversized", e.drop_oversized),
@@ -322,6 +798,22 @@ fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'stat
         ("udp.drop_bad_checksum", udp.drop_bad_checksum),
         ("udp.drop_no_socket", udp.drop_no_socket),
         ("udp.drop_queue_full", udp.drop_queue_full),
+        ("tcp.rx_segments", tcp.rx_segments),
+    ];
+    // The TCP outcomes (the module documentation says what each implies);
+    // none of them is `tcp.processed`.
+    let tcp_outcomes = [
+        ("tcp.drop_not_unicast", tcp.drop_not_unicast),
+        ("tcp.drop_malformed", tcp.drop_malformed),
+        ("tcp.drop_bad_checksum", tcp.drop_bad_checksum),
+        ("tcp.tx_resets_no_socket", tcp.tx_resets_no_socket),
+        ("tcp.drop_backlog_full", tcp.drop_backlog_full),
+        ("tcp.drop_paws", tcp.drop_paws),
+        ("tcp.drop_out_of_window", tcp.drop_out_of_window),
+        ("tcp.rx_resets", tcp.rx_resets),
+        ("tcp.tx_challenge_acks", tcp.tx_challenge_acks),
+        ("tcp.challenge_acks_limited", tcp.challenge_acks_limited),
+        ("tcp.tx_resets_bad_ack", tcp.tx_resets_bad_ack),
     ];
     let icmp_types = [
         ("icmp.rx_echo_requests", icmp.rx_echo_requests),
@@ -349,6 +841,9 @@ fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'stat
     if name == "ipv4.rx_packets" {
         name = one("transport", &transport, true)?.unwrap_or_default();
     }
+    if name == "tcp.rx_segments" {
+        name = one("tcp", &tcp_outcomes, false)?.unwrap_or("tcp.processed");
+    }
     if name == "icmp.rx_messages" {
         name = one("icmp", &icmp_types, true)?.unwrap_or_default();
     }
@@ -370,7 +865,7 @@ fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'stat
         ));
     }
 
-    // Counters the reply to a frame may move, checked in `check_replies`.
+    // Counters the reply to a frame may move, checked in `Harness::check_sent`.
     let replies = [
         "ethernet.tx_frames",
         "ipv4.tx_packets",
@@ -380,9 +875,24 @@ fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'stat
         // Learning a sender may push another neighbour out of the cache.
         "arp.cache_evictions",
     ];
+    // What TCP may send in answer to a segment: segments, among them
+    // retransmissions (a fast retransmit), an ARP request for a peer not in
+    // the cache, or nothing for lack of a route.
+    let tcp_replies = [
+        "tcp.tx_segments",
+        "tcp.retransmissions",
+        "tcp.fast_recoveries",
+        "arp.tx_requests",
+        "ipv4.tx_no_route",
+    ];
+    let to_tcp = path.contains(&"tcp.rx_segments");
     let stray: Vec<_> = moved(d)
         .into_iter()
-        .filter(|(counter, _)| !path.contains(counter) && !replies.contains(counter))
+        .filter(|(counter, _)| {
+            !(path.contains(counter)
+                || replies.contains(counter)
+                || to_tcp && tcp_replies.contains(counter))
+        })
         .collect();
     if !stray.is_empty() {
         return Err(format!("outcome {name}, but also {stray:?}"));
@@ -390,67 +900,14 @@ fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'stat
     Ok(name)
 }
 
-/// What the stack sent in answer to one frame: exactly the replies its
-/// counters claim, each well formed and addressed to the frame's sender.
-fn check_replies(d: &Stats, sent: &[Vec<u8>], frame: &[u8]) {
-    let icmp = &d.icmp;
-    let replies = d.arp.tx_replies + icmp.tx_echo_replies + icmp.tx_dest_unreachable;
-    assert_eq!(sent.len(), replies as usize, "one frame per reply counted");
-    assert_eq!(d.ethernet.tx_frames, replies);
-    assert_eq!(
-        icmp.tx_messages,
-        icmp.tx_echo_replies + icmp.tx_dest_unreachable
-    );
-    assert_eq!(d.ipv4.tx_packets, icmp.tx_messages);
-    assert!(
-        icmp.tx_dest_unreachable + icmp.tx_rate_limited
-            <= d.udp.drop_no_socket + d.ipv4.drop_unknown_protocol,
-        "errors only about datagrams nobody took"
-    );
-    for reply in sent {
-        let eth = EthernetFrame::new_checked(&reply[..]).expect("a whole Ethernet header");
-        assert_eq!(eth.src_addr(), EthernetAddress(OUR_MAC));
-        match eth.ethertype() {
-            EtherType::Arp => {
-                // To the station the request names as its sender.
-                let arp = ArpPacket::new_checked(eth.payload()).expect("a valid ARP reply");
-                assert_eq!(arp.operation(), ArpOperation::Reply);
-                assert_eq!(
-                    (arp.sender_hardware_addr(), arp.sender_protocol_addr()),
-                    (EthernetAddress(OUR_MAC), OUR_IP)
-                );
-                assert_eq!(eth.dst_addr(), arp.target_hardware_addr());
-            }
-            EtherType::Ipv4 => {
-                // To the station the datagram came from, at its address.
-                assert_eq!(eth.dst_addr().0, frame[6..12]);
-                let ip = Ipv4Packet::new_checked(eth.payload()).expect("a valid IPv4 header");
-                assert!(ip.verify_checksum(), "IPv4 checksum of {}", hex(reply));
-                assert_eq!((ip.src_addr(), ip.protocol()), (OUR_IP, IpProtocol::Icmp));
-                assert_eq!(
-                    Some(ip.dst_addr()),
-                    read_ipv4(frame, network_offset(frame) + 12)
-                );
-                let message = Icmpv4Packet::new_checked(ip.payload()).expect("an ICMP header");
-                assert!(message.verify_checksum(), "ICMP checksum of {}", hex(reply));
-                assert!(matches!(
-                    message.msg_type(),
-                    Icmpv4Type::EchoReply | Icmpv4Type::DestUnreachable
-                ));
-            }
-            other => panic!("unexpected reply of type {other:?}"),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Tests.
 
 #[test]
 fn every_seed_frame_has_its_expected_outcome() {
-    let mut resources = Resources::new();
-    let mut harness = Harness::new(&mut resources);
-    for seed in corpus() {
+    let (mut resources, mut tcp) = (Resources::new(), Tcp::new());
+    let mut harness = Harness::new(&mut resources, &mut tcp);
+    for seed in harness.corpus() {
         assert_eq!(harness.feed(&seed.frame), seed.outcome, "{}", seed.name);
     }
 }
@@ -480,8 +937,18 @@ fn each_kind_of_damage_hits_its_own_counter() {
     let tagged_udp = tagged(OUR_MAC, 0, ETHERTYPE_IPV4, &udp_in[14..]);
     let request = arp_frame(BROADCAST_MAC, &arp(1, PEER_MAC, PEER_IP, [0; 6], OUR_IP));
     let ping = icmp_frame(&echo(8, 0x0101, 1, &pattern(16, 1)));
+    let segment = |dst_port: u16, flags: u8| TcpHeader {
+        src_port: 41_000,
+        dst_port,
+        seq: 1000,
+        ack: 2000,
+        flags,
+        window: 512,
+    };
+    let tcp_data = tcp_frame(segment(TCP_CLOSED_PORT, flag::ACK), &[], &pattern(30, 2));
+    let tcp_syn = tcp_frame(segment(TCP_LISTEN_PORT, flag::SYN), &[], &[]);
     // Writes `bytes` at `at`: offsets are those of an untagged frame, whose
-    // IPv4 header starts at 14, UDP or ICMP at 34, and ARP at 14.
+    // IPv4 header starts at 14, UDP, TCP or ICMP at 34, and ARP at 14.
     let set = |at: usize, bytes: &'static [u8]| {
         move |frame: &mut Vec<u8>| frame[at..at + bytes.len()].copy_from_slice(bytes)
     };
@@ -594,9 +1061,57 @@ fn each_kind_of_damage_hits_its_own_counter() {
             ("address mask request", resigned(&ping, set(34, &[17]))),
             ("unassigned ICMP type", resigned(&ping, set(34, &[255]))),
         ]),
+        ("tcp.drop_malformed", vec![
+            ("TCP data offset 4", resigned(&tcp_data, set(46, &[0x40]))),
+            ("TCP data offset past the segment", resigned(&tcp_syn, set(46, &[0x60]))),
+            ("TCP header cut by the total length", resigned(&tcp_syn, set(16, &[0, 39]))),
+            ("TCP option of length 0",
+                tcp_frame(segment(TCP_LISTEN_PORT, flag::SYN), &[30, 0, 1, 1], &[])),
+            ("TCP option past the header",
+                tcp_frame(segment(TCP_LISTEN_PORT, flag::SYN), &[1, 1, 2, 4], &[])),
+            ("TCP timestamps of length 8",
+                tcp_frame(segment(TCP_CLOSED_PORT, flag::ACK), &[8, 8, 0, 0, 0, 0, 0, 0], &[])),
+            ("TCP from port 0", resigned(&tcp_syn, set(34, &[0, 0]))),
+            ("TCP to port 0", resigned(&tcp_data, set(36, &[0, 0]))),
+            ("TCP SACK of a block and a half",
+                tcp_frame(segment(TCP_CLOSED_PORT, flag::ACK), &[5, 14, 0, 0, 0, 1, 0, 0, 0, 2,
+                    0, 0, 0, 3], &[])),
+        ]),
+        ("tcp.drop_bad_checksum", vec![
+            ("TCP checksum wrong", edited(&tcp_data, |f| f[50] ^= 1)),
+            ("TCP data changed", edited(&tcp_data, |f| f[60] ^= 0x10)),
+            ("TCP checksum zero", edited(&tcp_syn, set(50, &[0, 0]))),
+        ]),
+        ("tcp.drop_not_unicast", vec![
+            ("TCP SYN to the subnet broadcast", resigned(&tcp_syn, |f| {
+                f[..6].copy_from_slice(&BROADCAST_MAC);
+                f[30..34].copy_from_slice(&SUBNET_BROADCAST.octets());
+            })),
+            ("TCP SYN to all hosts", resigned(&tcp_syn, |f| {
+                f[..6].copy_from_slice(&ALL_HOSTS_MAC);
+                f[30..34].copy_from_slice(&ALL_HOSTS.octets());
+            })),
+        ]),
+        ("tcp.tx_resets_no_socket", vec![
+            ("TCP data to a closed port", tcp_data.clone()),
+            ("TCP SYN-ACK to the listening port",
+                tcp_frame(segment(TCP_LISTEN_PORT, flag::SYN | flag::ACK), &[], &[])),
+            ("TCP ACK to the listening port",
+                tcp_frame(segment(TCP_LISTEN_PORT, flag::ACK), &[], &[])),
+            ("TCP SYN+FIN with data to a closed port",
+                tcp_frame(segment(TCP_CLOSED_PORT, flag::SYN | flag::FIN), &[], b"xyz")),
+            ("TCP segment with no flags to a closed port",
+                tcp_frame(segment(TCP_CLOSED_PORT, 0), &[], &[])),
+        ]),
+        ("tcp.processed", vec![
+            ("TCP RST to the listening port", tcp_frame(segment(TCP_LISTEN_PORT, flag::RST),
+                &[], &[])),
+            ("TCP RST+ACK to a closed port", tcp_frame(segment(TCP_CLOSED_PORT,
+                flag::RST | flag::ACK), &[], &[])),
+        ]),
     ];
-    let mut resources = Resources::new();
-    let mut harness = Harness::new(&mut resources);
+    let (mut resources, mut tcp) = (Resources::new(), Tcp::new());
+    let mut harness = Harness::new(&mut resources, &mut tcp);
     for (outcome, frames) in cases {
         for (name, frame) in frames {
             assert_eq!(harness.feed(&frame), outcome, "{name}");
@@ -606,6 +1121,40 @@ fn each_kind_of_damage_hits_its_own_counter() {
     harness.stack.udp(harness.udp).set_recv_queue_limit(0);
     assert_eq!(harness.feed(&udp_in), "udp.drop_queue_full");
     assert_eq!(harness.stack.udp(harness.udp).stats().rx_dropped, 1);
+    // A listener with a backlog of two takes two SYNs and drops the third.
+    for (port, outcome) in [
+        (42_000, "tcp.processed"),
+        (42_001, "tcp.processed"),
+        (42_002, "tcp.drop_backlog_full"),
+    ] {
+        let syn = TcpHeader {
+            src_port: port,
+            ..segment(TCP_LISTEN_PORT, flag::SYN)
+        };
+        assert_eq!(harness.feed(&tcp_frame(syn, &[], &[])), outcome, "{port}");
+    }
+    // RSTs inside the window earn challenge ACKs (RFC 5961 §3.2) until the
+    // stack-wide limit holds them back (§7): 100 a second by default.
+    let rst = harness
+        .corpus()
+        .into_iter()
+        .find(|seed| seed.name == "TCP RST inside the window")
+        .expect("the seed");
+    let mut answered = 0;
+    loop {
+        match harness.feed(&rst.frame) {
+            "tcp.tx_challenge_acks" => answered += 1,
+            outcome => {
+                assert_eq!(outcome, "tcp.challenge_acks_limited");
+                break;
+            }
+        }
+        assert!(answered <= 120, "the limit never held");
+    }
+    assert!(
+        answered >= 100,
+        "{answered} challenge ACKs before the limit"
+    );
 }
 
 #[test]
@@ -678,9 +1227,10 @@ const DEFAULT_ITERATIONS: usize = 500_000;
 fn random_and_mutated_frames_never_panic_leak_or_go_uncounted() {
     let iterations = env_or("DUET_MALFORMED_ITERATIONS", DEFAULT_ITERATIONS);
     let rng_seed = env_or("DUET_MALFORMED_SEED", 0x00d0_e7f0_22ed_u64);
-    let corpus = corpus();
-    let mut resources = Resources::new();
-    let mut harness = Harness::new(&mut resources);
+    let (mut resources, mut tcp) = (Resources::new(), Tcp::new());
+    let mut harness = Harness::new(&mut resources, &mut tcp);
+    let mut corpus = harness.corpus();
+    let mut generation = harness.generation;
     let mut outcomes: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut by_mutation: BTreeMap<Mutation, u64> = BTreeMap::new();
     let mut frames = 0u64;
@@ -696,6 +1246,11 @@ fn random_and_mutated_frames_never_panic_leak_or_go_uncounted() {
     }
     let mut rng = Rng::new(rng_seed);
     for _ in 0..iterations {
+        // The TCP seeds follow the client connection.
+        if harness.generation != generation {
+            corpus = harness.corpus();
+            generation = harness.generation;
+        }
         let mutation = MUTATIONS[rng.below(MUTATIONS.len() as u32) as usize];
         let frame = mutate(&mut rng, &corpus, mutation);
         *outcomes.entry(harness.feed(&frame)).or_default() += 1;
@@ -703,6 +1258,7 @@ fn random_and_mutated_frames_never_panic_leak_or_go_uncounted() {
         frames += 1;
     }
     println!("{frames} frames; by mutation {by_mutation:?}");
+    println!("{} TCP client connections", harness.generation);
     println!("outcomes {outcomes:#?}");
 
     // Every frame ended in exactly one outcome (checked per frame above);
@@ -747,6 +1303,17 @@ fn random_and_mutated_frames_never_panic_leak_or_go_uncounted() {
         "udp.drop_malformed",
         "udp.drop_bad_checksum",
         "udp.drop_no_socket",
+        "tcp.drop_not_unicast",
+        "tcp.drop_malformed",
+        "tcp.drop_bad_checksum",
+        "tcp.tx_resets_no_socket",
+        "tcp.drop_backlog_full",
+        "tcp.drop_paws",
+        "tcp.drop_out_of_window",
+        "tcp.rx_resets",
+        "tcp.tx_challenge_acks",
+        "tcp.tx_resets_bad_ack",
+        "tcp.processed",
     ];
     if iterations >= DEFAULT_ITERATIONS {
         let missing: Vec<_> = expected

@@ -501,3 +501,6 @@ mod tests;
 
 #[cfg(all(test, feature = "tcp"))]
 mod tcp_tests;
+
+#[cfg(all(test, feature = "tcp"))]
+mod tcp_rules_tests;

@@ -191,6 +191,10 @@ impl TcpPart<'_> {
     }
 }
 
+/// Segments one connection may send in one flush (a full 64 KiB window of
+/// 1460-byte segments, with room).
+const MAX_SEGMENTS_PER_FLUSH: usize = 64;
+
 /// Ports for connections we open (RFC 6335 §6).
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
 
@@ -335,6 +339,39 @@ impl<'a> Stack<'a> {
         }
     }
 
+    /// Panics if any TCP socket's state contradicts itself, two sockets'
+    /// rings overlap, or a listener holds more than its backlog; for tests
+    /// and fuzzing.
+    #[doc(hidden)]
+    pub fn check_tcp_invariants(&self) {
+        let tcp = &self.tcp;
+        let used = || (0..tcp.sockets.len()).filter(|&i| tcp.in_use[i]);
+        for i in used() {
+            let socket = &tcp.sockets[i];
+            socket.check_invariants();
+            let region = socket.buffers;
+            assert!(
+                region.end() <= tcp.memory.len(),
+                "socket {i}: rings past the memory"
+            );
+            for j in used().filter(|&j| j > i) {
+                let other = tcp.sockets[j].buffers;
+                let apart =
+                    region.end() <= other.offset as usize || other.end() <= region.offset as usize;
+                assert!(apart, "sockets {i} and {j} share ring memory");
+            }
+        }
+        for (index, listener) in tcp.listeners.iter().enumerate() {
+            let waiting = used()
+                .filter(|&i| tcp.sockets[i].listener == index as u16)
+                .count();
+            assert!(
+                waiting <= usize::from(listener.backlog),
+                "listener {index} over its backlog"
+            );
+        }
+    }
+
     /// The TCP socket `handle`.
     pub fn tcp(&mut self, handle: TcpHandle) -> Tcp<'_, 'a> {
         Tcp {
@@ -368,6 +405,11 @@ impl<'a> Stack<'a> {
         let Ok(options) = parse_options(tcp.options()) else {
             return bump(&mut self.stats.tcp.drop_malformed);
         };
+        // Port 0 is no port (RFC 6335 §6): no connection has it, and no
+        // reset may be sent to it.
+        if tcp.src_port() == 0 || tcp.dst_port() == 0 {
+            return bump(&mut self.stats.tcp.drop_malformed);
+        }
         let segment = Segment {
             src: IpEndpoint::new(src, tcp.src_port()),
             dst: IpEndpoint::new(dst, tcp.dst_port()),
@@ -386,8 +428,12 @@ impl<'a> Stack<'a> {
             Some(index) => index,
             None => {
                 // A SYN's payload is not kept (RFC 9293 §3.10.7.2 allows it; we
-                // do not accept data before the handshake completes).
-                if let Some((seq, ack)) = self.segment_without_connection(&segment, route_mss) {
+                // do not accept data before the handshake completes). A reset
+                // still acknowledges all of SEG.LEN, data included.
+                let seg_len = segment.len();
+                if let Some((seq, ack)) =
+                    self.segment_without_connection(&segment, seg_len, route_mss)
+                {
                     self.send_reset(local, remote, seq, ack);
                 }
                 return;
@@ -455,6 +501,7 @@ impl<'a> Stack<'a> {
     fn segment_without_connection(
         &mut self,
         seg: &Segment<'_>,
+        seg_len: u32,
         route_mss: u16,
     ) -> Option<(SeqNumber, Option<SeqNumber>)> {
         if seg.flags.contains(TcpFlags::RST) {
@@ -473,7 +520,7 @@ impl<'a> Stack<'a> {
                 if seg.flags.contains(TcpFlags::ACK) {
                     Some((seg.ack, None))
                 } else {
-                    Some((SeqNumber(0), Some(seg.seq + seg.len())))
+                    Some((SeqNumber(0), Some(seg.seq + seg_len)))
                 }
             }
         }
@@ -483,6 +530,16 @@ impl<'a> Stack<'a> {
     /// SYN-RECEIVED, if the backlog and memory allow; otherwise the SYN is
     /// dropped so the peer retries later.
     fn accept_syn(&mut self, listener: usize, seg: &Segment<'_>, route_mss: u16) {
+        // No SYN-ACK could go back (no route, no gateway): a connection made
+        // now would sit in the backlog with no segment ever sent, and so no
+        // timer to end it.
+        let IpAddr::V4(peer) = seg.src.addr else {
+            return;
+        };
+        if self.route_interface(peer).is_err() {
+            bump(&mut self.stats.ipv4.tx_no_route);
+            return;
+        }
         let Listener {
             backlog,
             rx_len,
@@ -619,7 +676,9 @@ impl<'a> Stack<'a> {
         mut direct: Option<(usize, &mut D, &mut Context<'_>)>,
     ) {
         let now = self.now;
-        loop {
+        // A bound on one connection's segments per flush, so no state can
+        // keep the loop going: what is left goes at the next poll.
+        for _ in 0..MAX_SEGMENTS_PER_FLUSH {
             let IpAddr::V4(dst) = self.tcp.sockets[index].remote.addr else {
                 return;
             };
@@ -948,8 +1007,11 @@ impl Tcp<'_, '_> {
         let now = self.stack.now;
         if let Some(socket) = self.socket() {
             socket.keepalive = interval;
-            socket.idle_at = None;
-            socket.arm_keepalive(now);
+            // In TIME-WAIT the idle timer is the state's end, not a keepalive.
+            if socket.state != TcpState::TimeWait {
+                socket.idle_at = None;
+                socket.arm_keepalive(now);
+            }
         }
     }
 
@@ -1010,6 +1072,15 @@ impl Tcp<'_, '_> {
     /// The connection's counters.
     pub fn stats(&mut self) -> TcpSocketStats {
         self.socket().map(|s| s.stats).unwrap_or_default()
+    }
+
+    /// Panics if the connection's state contradicts itself (see
+    /// [`TcpSocket::check_invariants`]); for tests and fuzzing.
+    #[doc(hidden)]
+    pub fn check_invariants(&mut self) {
+        if let Some(socket) = self.socket() {
+            socket.check_invariants();
+        }
     }
 
     /// Ready when data (or the end of the stream, or an error) is there to read.

@@ -183,21 +183,6 @@ impl TcpSocket {
         config: &TcpConfig,
         events: &mut InputEvents,
     ) -> Reaction {
-        // The peer's SYN again, in SYN-RECEIVED: our SYN-ACK was lost. The
-        // SYN lies left of the window, and the ACK the first check below
-        // would send does not move a peer in SYN-SENT on: answer with the
-        // SYN-ACK again (as BSD and Linux do).
-        if self.state == TcpState::SynReceived
-            && seg.has(TcpFlags::SYN)
-            && !seg.has(TcpFlags::ACK)
-            && !seg.has(TcpFlags::RST)
-            && seg.seq + 1 == self.rcv_nxt
-        {
-            self.snd_nxt = self.iss;
-            self.flags.set(Flags::ACK_NOW, true);
-            return Reaction::None;
-        }
-
         // PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate.
         let timestamps = self.flags.has(Flags::TIMESTAMPS);
         if let (true, Some((tsval, _))) = (timestamps, seg.options.timestamp) {
@@ -208,11 +193,32 @@ impl TcpSocket {
             }
         }
 
+        // The peer's SYN again in SYN-RECEIVED: our SYN-ACK was lost, send it
+        // again. (The SYN lies just before RCV.NXT, so the acceptability
+        // test would answer it with a bare ACK the peer in SYN-SENT drops.)
+        if self.state == TcpState::SynReceived
+            && seg.flags & (TcpFlags::SYN | TcpFlags::ACK | TcpFlags::RST) == TcpFlags::SYN
+            && seg.seq + 1 == self.rcv_nxt
+        {
+            if let (true, Some((tsval, _))) = (timestamps, seg.options.timestamp) {
+                self.ts_recent = tsval;
+            }
+            self.snd_nxt = self.iss;
+            self.flags.set(Flags::ACK_NOW, true);
+            return Reaction::None;
+        }
+
         // First: sequence number acceptability (the four cases).
         if !self.segment_acceptable(seg) {
             events.out_of_window = true;
             if !seg.has(TcpFlags::RST) {
                 self.flags.set(Flags::ACK_NOW, true);
+                // In TIME-WAIT the peer's FIN again means our last ACK was
+                // lost: acknowledge it again and restart the 2 MSL timeout
+                // (RFC 9293 §3.10.7.4 eighth; it is never "acceptable").
+                if self.state == TcpState::TimeWait && seg.has(TcpFlags::FIN) {
+                    self.enter_time_wait(now, config);
+                }
             }
             return Reaction::None;
         }
@@ -328,20 +334,22 @@ impl TcpSocket {
             Default::default()
         };
 
-        // A duplicate ACK. With SACK, one that SACKs data not SACKed before,
-        // whatever its window, payload or cumulative ACK (RFC 6675 §2): a
-        // receiver that moves its window with every ACK, as Linux does, sends
-        // no RFC 5681 duplicates at all. A D-SACK alone reports a duplicate
-        // we sent, not a loss (RFC 2883). Without SACK, RFC 5681 §2.
+        // A duplicate ACK (RFC 5681 §2): same ACK, no data, same window, data
+        // outstanding. With SACK, also any ACK that SACKs data not SACKed
+        // before, whatever its window, payload or cumulative ACK (RFC 6675
+        // §2): a receiver that moves its window with every ACK, as Linux
+        // does, sends no RFC 5681 duplicates at all. A D-SACK alone reports a
+        // duplicate we sent, not a loss (RFC 2883).
+        let plain_duplicate = seg.ack == self.snd_una
+            && self.snd_max > self.snd_una
+            && seg.payload.is_empty()
+            && !seg.has(TcpFlags::SYN)
+            && !seg.has(TcpFlags::FIN)
+            && (u32::from(seg.window) << self.snd_wscale) == self.snd_wnd;
         let duplicate = if self.flags.has(Flags::SACK) {
-            sack_update.newly_sacked > 0
+            sack_update.newly_sacked > 0 || (plain_duplicate && !sack_update.dsack)
         } else {
-            seg.ack == self.snd_una
-                && self.snd_max > self.snd_una
-                && seg.payload.is_empty()
-                && !seg.has(TcpFlags::SYN)
-                && !seg.has(TcpFlags::FIN)
-                && (u32::from(seg.window) << self.snd_wscale) == self.snd_wnd
+            plain_duplicate
         };
         if seg.ack > self.snd_una {
             let acked = (seg.ack - self.snd_una) as u32;
@@ -366,6 +374,17 @@ impl TcpSocket {
             let window = u32::from(seg.window) << self.snd_wscale;
             if window > self.snd_wnd {
                 self.flags.set(Flags::WINDOW_PROBE, false);
+                // A closed window reopens: what went into it beyond SEG.ACK
+                // (the probes) the peer dropped; sending resumes at SND.UNA,
+                // as after a timeout (RFC 6582 §4: no fast retransmit for
+                // what went before, and recovery's pipe no longer applies).
+                if self.snd_wnd == 0 && self.snd_nxt > self.snd_una {
+                    self.snd_nxt = self.snd_una;
+                    self.recover = self.snd_max;
+                    self.flags
+                        .set(Flags::RECOVERY | Flags::RETRANSMIT_HEAD, false);
+                    self.dup_acks = 0;
+                }
             }
             self.snd_wnd = window;
             self.max_snd_wnd = self.max_snd_wnd.max(window);
@@ -378,9 +397,8 @@ impl TcpSocket {
         }
     }
 
-    /// DupThresh duplicate ACKs (RFC 5681 §3.2), or RFC 6675 §4
-    /// "IsLost(SND.UNA)": more than (DupThresh - 1) * SMSS bytes SACKed above
-    /// it, which three full segments are.
+    /// RFC 6675 §4 "IsLost(SND.UNA)": more than (DupThresh - 1) * SMSS
+    /// bytes SACKed above it; or three duplicate ACKs.
     fn loss_detected(&self) -> bool {
         self.dup_acks >= DUP_THRESH as u8
             || (self.flags.has(Flags::SACK)

@@ -145,8 +145,10 @@ impl TcpSocket {
         }
 
         // Loss recovery first: holes the SACK scoreboard shows, or the head
-        // of the queue without SACK (RFC 6675 §5 NextSeg, RFC 6582 §3.2);
-        // the head also when recovery starts, before the pipe has room.
+        // of the queue without SACK (RFC 6675 §5 NextSeg, RFC 6582 §3.2).
+        // The head's retransmission goes whatever the pipe: it is the fast
+        // retransmit itself (RFC 5681 §3.2 step 3, RFC 6675 §5 step 4.3),
+        // or a partial ACK's (RFC 6582 §3.2 step 5).
         let head = self.flags.has(Flags::RETRANSMIT_HEAD);
         if self.flags.has(Flags::RECOVERY) && (head || self.pipe() < cwnd) {
             if head {
@@ -190,17 +192,9 @@ impl TcpSocket {
         };
         let len = available.min(window_room).min(congestion_room).min(mss);
 
-        // Zero window (RFC 9293 §3.8.6.1): one byte when the persist timer says
-        // so. A probe byte that timed out is resent as it went: the window was
-        // already shut when it was first sent.
-        if self.snd_wnd == 0
-            && available > 0
-            && self.snd_nxt < self.snd_max
-            && self.snd_nxt == self.snd_una
-        {
-            return Some(self.data_segment(self.snd_nxt, 1, false));
-        }
-        if self.snd_wnd == 0 && available > 0 && self.snd_nxt == self.snd_max {
+        // Zero window (RFC 9293 §3.8.6.1): one byte when the persist timer
+        // says so; the same byte again when the last probe went unanswered.
+        if self.snd_wnd == 0 && available > 0 {
             if self.flags.has(Flags::WINDOW_PROBE) {
                 self.flags.set(Flags::WINDOW_PROBE, false);
                 return Some(self.data_segment(self.snd_nxt, 1, false));
@@ -226,7 +220,9 @@ impl TcpSocket {
         if len > 0 {
             // Sender silly-window avoidance and Nagle (RFC 9293 §3.8.6.2.1,
             // §3.7.4): a short segment only when it empties the queue and
-            // nothing is in flight (or Nagle is off), or when it is resent.
+            // nothing is in flight (or Nagle is off), or when it is resent,
+            // or when it fills half the largest window the peer offered (a
+            // receiver whose window is below one MSS would get nothing).
             let resend = self.snd_nxt < self.snd_max;
             let empties_queue = len == available;
             let idle = self.snd_nxt == self.snd_una;
@@ -238,11 +234,17 @@ impl TcpSocket {
             // what is in flight opens room for a whole segment.
             let congestion_sliver =
                 !idle && len == congestion_room && len < available.min(window_room);
+            let half_max_window = len >= self.max_snd_wnd / 2;
             // The override timer (RFC 1122 §4.2.3.4): when nothing is in
             // flight, no ACK will come to open the window further; the
             // persist timer's expiry sends what fits.
             let forced = self.flags.has(Flags::WINDOW_PROBE);
-            if len < mss && !small_ok && (!resend || congestion_sliver) && !forced {
+            if len < mss
+                && !small_ok
+                && (!resend || congestion_sliver)
+                && !forced
+                && !half_max_window
+            {
                 if idle && self.rto_at.is_none() {
                     self.rto_at = Some(now + self.rtt.rto());
                 }
@@ -318,8 +320,11 @@ impl TcpSocket {
         {
             return false;
         }
+        // Only what the window field can say counts: a ring larger than
+        // 65,535 << scale never looks fuller than that.
         let free = self.buffers.rx_len - self.rx_queued();
-        let right_edge = self.rcv_nxt + free;
+        let sayable = free.min(0xffff << self.rcv_wscale);
+        let right_edge = self.rcv_nxt + sayable;
         let growth = (right_edge - self.rcv_adv).max(0) as u32;
         growth
             >= (self.buffers.rx_len / 2)

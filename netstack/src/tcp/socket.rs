@@ -191,7 +191,8 @@ impl Flags {
     pub const WINDOW_PROBE: u16 = 1 << 8;
     /// A keepalive probe is owed.
     pub const KEEPALIVE_PROBE: u16 = 1 << 9;
-    /// Without SACK: the first unacknowledged segment must be resent.
+    /// The first unacknowledged segment must be resent: the fast
+    /// retransmit, and without SACK a partial ACK's retransmission.
     pub const RETRANSMIT_HEAD: u16 = 1 << 10;
     /// Created by a listener and not yet accepted.
     pub const UNACCEPTED: u16 = 1 << 11;
@@ -456,6 +457,75 @@ impl TcpSocket {
         let free = self.buffers.rx_len - self.rx_queued();
         let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
         free.max(advertised)
+    }
+
+    /// Panics if the control block contradicts itself: the sequence
+    /// variables out of order, rings past their capacity, more in flight
+    /// than the send ring holds, reassembly or SACK ranges outside the
+    /// windows, or something outstanding with no timer to resend it. For
+    /// tests and fuzzing; the engine never calls it.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
+        let (rx_len, tx_len) = (self.buffers.rx_len, self.buffers.tx_len);
+        assert!(self.rx_queued() <= rx_len, "receive ring over capacity");
+        assert!(self.tx_queued() <= tx_len, "send ring over capacity");
+        if matches!(self.state, TcpState::Closed | TcpState::Listen) {
+            assert_eq!(self.poll_at(), None, "a timer on a closed connection");
+            return;
+        }
+        let (una, nxt, max) = (self.snd_una, self.snd_nxt, self.snd_max);
+        assert!(
+            una <= nxt && nxt <= max,
+            "SND.UNA {una} SND.NXT {nxt} SND.MAX {max}"
+        );
+        // What was sent lies in the send ring (plus the FIN).
+        assert!(
+            self.send_offset(max) <= self.tx_queued() + 1,
+            "{} bytes sent past SND.UNA, {} in the ring",
+            self.send_offset(max),
+            self.tx_queued()
+        );
+        assert!(
+            self.snd_wnd <= self.max_snd_wnd,
+            "SND.WND above MAX.SND.WND"
+        );
+        // Loss recovery sends by the pipe, which counts on SND.NXT = SND.MAX.
+        if self.flags.has(Flags::RECOVERY) {
+            assert!(nxt == max, "in recovery with SND.NXT {nxt} < SND.MAX {max}");
+        }
+        // The advertised window never exceeded the ring.
+        assert!(
+            self.rcv_adv - self.rcv_nxt <= rx_len as i32,
+            "RCV.ADV too far"
+        );
+        // Data held out of order fits in the ring's free space.
+        let free = rx_len - self.rx_queued();
+        for (start, end) in self.assembler.ranges() {
+            assert!(
+                start < end && end <= free,
+                "reassembly range {start}..{end} of {free}"
+            );
+        }
+        // SACKed ranges lie between SND.UNA and SND.MAX, ordered, apart.
+        let mut previous_end = una;
+        for (start, end) in self.scoreboard.ranges() {
+            assert!(
+                previous_end <= start && start < end && end <= max,
+                "SACK {start}..{end}"
+            );
+            previous_end = end;
+        }
+        // Anything outstanding has a retransmission timer.
+        if una != max {
+            assert!(
+                self.rto_at.is_some(),
+                "{:?}: outstanding, no timer",
+                self.state
+            );
+        }
+        if self.state == TcpState::TimeWait {
+            assert!(self.idle_at.is_some(), "TIME-WAIT without its timer");
+        }
     }
 
     /// The window field to put in a segment: scaled, and capped to what the

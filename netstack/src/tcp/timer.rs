@@ -16,14 +16,32 @@ const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
 impl TcpSocket {
     /// When this connection next needs `handle_timers`.
     pub(crate) fn poll_at(&self) -> Option<Instant> {
-        [self.rto_at, self.ack_at, self.idle_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rto_at,
+            self.ack_at,
+            self.idle_at,
+            self.user_timeout_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// When the user timeout (RFC 5482) ends the connection: that long after
+    /// the oldest unacknowledged data was sent, whatever the RTO's backoff.
+    fn user_timeout_at(&self) -> Option<Instant> {
+        if self.state == TcpState::Closed {
+            return None;
+        }
+        Some(self.unacked_since? + self.user_timeout?)
     }
 
     /// Fires every timer due at `now`.
     pub(crate) fn handle_timers(&mut self, now: Instant, config: &TcpConfig) {
+        if self.user_timeout_at().is_some_and(|at| at <= now) {
+            self.terminate(Some(TcpError::TimedOut));
+            return;
+        }
         if self.ack_at.is_some_and(|at| at <= now) {
             self.ack_at = None;
             self.flags.set(Flags::ACK_NOW, true);
@@ -55,7 +73,9 @@ impl TcpSocket {
     /// retransmissions is lost (a receiver acknowledging a burst with one
     /// stretch ACK sends no other), nothing else would come back before the RTO.
     pub(crate) fn probe_timeout(&self) -> Option<Duration> {
+        // A shut window is probed by the persist timer, not by loss probes.
         let eligible = self.flags.has(Flags::SACK)
+            && self.snd_wnd > 0
             && !self.flags.has(Flags::PROBE_DUE)
             && matches!(self.state, TcpState::Established | TcpState::CloseWait)
             && self.snd_nxt == self.snd_max;
@@ -123,6 +143,11 @@ impl TcpSocket {
         // §5.6: the timer runs again at once (with the backed-off RTO), so a
         // retransmission that cannot leave now is retried, never forgotten.
         self.rto_at = Some(now + self.rtt.rto());
+        // Into a zero window only a probe may go: this was one, unanswered
+        // (RFC 9293 §3.8.6.1), and the next repeats it, backed off.
+        if self.snd_wnd == 0 && self.state.is_synchronized() {
+            self.flags.set(Flags::WINDOW_PROBE, true);
+        }
     }
 
     fn on_idle_timeout(&mut self, now: Instant, config: &TcpConfig) {

@@ -53,12 +53,18 @@ every_counter! {
         rx_datagrams, tx_datagrams, drop_malformed, drop_bad_checksum, drop_no_socket,
         drop_queue_full,
     }
+    tcp {
+        rx_segments, tx_segments, retransmissions, fast_recoveries, timeouts,
+        drop_malformed, drop_bad_checksum, drop_not_unicast, drop_backlog_full,
+        drop_out_of_window, drop_paws, rx_resets, tx_resets_no_socket,
+        tx_resets_bad_ack, tx_resets_abort, tx_challenge_acks, challenge_acks_limited,
+    }
     pool { exhausted }
 }
 
 /// Frames refused on their way in, each counted where it was refused, before
 /// any protocol accepted it: Ethernet and IPv4 input, and the entry checks
-/// of UDP and ICMP. Together with the frames the protocols accepted
+/// of UDP, ICMP and TCP. Together with the frames the protocols accepted
 /// ([`accepted`]) they make up every frame the stack took from its driver.
 pub fn rx_drops(s: &Stats) -> u64 {
     [
@@ -82,6 +88,9 @@ pub fn rx_drops(s: &Stats) -> u64 {
         s.udp.drop_bad_checksum,
         s.udp.drop_no_socket,
         s.udp.drop_queue_full,
+        s.tcp.drop_not_unicast,
+        s.tcp.drop_malformed,
+        s.tcp.drop_bad_checksum,
     ]
     .iter()
     .map(|&c| u64::from(c))
@@ -89,10 +98,18 @@ pub fn rx_drops(s: &Stats) -> u64 {
 }
 
 /// Frames a protocol took in: every ARP packet (malformed ones included, as
-/// ARP counts them itself), ICMP messages past their checksum, and UDP
-/// datagrams queued on a socket.
+/// ARP counts them itself), ICMP messages past their checksum, UDP
+/// datagrams queued on a socket, and TCP segments past TCP's entry checks
+/// (`tcp.rx_segments` counts every segment, the refused ones too).
 pub fn accepted(s: &Stats) -> u64 {
-    u64::from(s.arp.rx_packets) + u64::from(s.icmp.rx_messages) + u64::from(s.udp.rx_datagrams)
+    let tcp_refused = u64::from(s.tcp.drop_not_unicast)
+        + u64::from(s.tcp.drop_malformed)
+        + u64::from(s.tcp.drop_bad_checksum);
+    u64::from(s.arp.rx_packets)
+        + u64::from(s.icmp.rx_messages)
+        + u64::from(s.udp.rx_datagrams)
+        + u64::from(s.tcp.rx_segments)
+        - tcp_refused
 }
 
 /// Frames the stack was handed by its driver.

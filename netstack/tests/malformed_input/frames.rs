@@ -122,6 +122,110 @@ pub(crate) fn pattern(len: usize, salt: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(7) ^ salt).collect()
 }
 
+/// The fixed fields of a TCP header (RFC 9293 §3.1).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TcpHeader {
+    pub(crate) src_port: u16,
+    pub(crate) dst_port: u16,
+    pub(crate) seq: u32,
+    pub(crate) ack: u32,
+    pub(crate) flags: u8,
+    pub(crate) window: u16,
+}
+
+impl TcpHeader {
+    /// The header of the segment after this one's SYN, with `flags`.
+    pub(crate) fn next(self, flags: u8) -> Self {
+        TcpHeader {
+            seq: self.seq.wrapping_add(1),
+            flags,
+            ..self
+        }
+    }
+}
+
+/// TCP control bits (RFC 9293 §3.1).
+pub(crate) mod flag {
+    pub(crate) const FIN: u8 = 0x01;
+    pub(crate) const SYN: u8 = 0x02;
+    pub(crate) const RST: u8 = 0x04;
+    pub(crate) const PSH: u8 = 0x08;
+    pub(crate) const ACK: u8 = 0x10;
+}
+
+/// TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018), byte by byte.
+pub(crate) mod option {
+    pub(crate) fn mss(mss: u16) -> Vec<u8> {
+        let [hi, lo] = mss.to_be_bytes();
+        vec![2, 4, hi, lo]
+    }
+
+    pub(crate) fn window_scale(shift: u8) -> Vec<u8> {
+        vec![1, 3, 3, shift]
+    }
+
+    pub(crate) fn sack_permitted() -> Vec<u8> {
+        vec![1, 1, 4, 2]
+    }
+
+    pub(crate) fn timestamps(tsval: u32, tsecr: u32) -> Vec<u8> {
+        let mut option = vec![1, 1, 8, 10];
+        option.extend_from_slice(&tsval.to_be_bytes());
+        option.extend_from_slice(&tsecr.to_be_bytes());
+        option
+    }
+
+    pub(crate) fn sack(blocks: &[(u32, u32)]) -> Vec<u8> {
+        let mut option = vec![1, 1, 5, 2 + 8 * blocks.len() as u8];
+        for (left, right) in blocks {
+            option.extend_from_slice(&left.to_be_bytes());
+            option.extend_from_slice(&right.to_be_bytes());
+        }
+        option
+    }
+}
+
+/// A TCP segment with `options` (padded with NOPs to a multiple of four
+/// bytes) and a valid checksum.
+pub(crate) fn tcp(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    header: TcpHeader,
+    options: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut options = options.to_vec();
+    while options.len() % 4 != 0 {
+        options.push(1);
+    }
+    let header_len = 20 + options.len();
+    let mut segment = Vec::with_capacity(header_len + payload.len());
+    segment.extend_from_slice(&header.src_port.to_be_bytes());
+    segment.extend_from_slice(&header.dst_port.to_be_bytes());
+    segment.extend_from_slice(&header.seq.to_be_bytes());
+    segment.extend_from_slice(&header.ack.to_be_bytes());
+    segment.extend_from_slice(&[((header_len / 4) << 4) as u8, header.flags]);
+    segment.extend_from_slice(&header.window.to_be_bytes());
+    segment.extend_from_slice(&[0, 0, 0, 0]);
+    segment.extend_from_slice(&options);
+    segment.extend_from_slice(payload);
+    let sum = pseudo_header_sum(src, dst, PROTO_TCP, segment.len() as u16);
+    let checksum = internet_checksum(&segment, sum);
+    segment[16..18].copy_from_slice(&checksum.to_be_bytes());
+    segment
+}
+
+/// A TCP segment from the peer to us.
+pub(crate) fn tcp_frame(header: TcpHeader, options: &[u8], payload: &[u8]) -> Vec<u8> {
+    let segment = tcp(PEER_IP, OUR_IP, header, options, payload);
+    ethernet(
+        OUR_MAC,
+        PEER_MAC,
+        ETHERTYPE_IPV4,
+        &ipv4(PEER_IP, OUR_IP, PROTO_TCP, &[], &segment),
+    )
+}
+
 pub(crate) fn udp_frame(dst_mac: [u8; 6], dst: Ipv4Addr, port: u16, payload: &[u8]) -> Vec<u8> {
     let segment = udp(PEER_IP, dst, port, payload, true);
     ethernet(
@@ -148,8 +252,11 @@ pub(crate) struct Seed {
     pub(crate) outcome: &'static str,
 }
 
-/// Valid frames of every kind the stack handles: the starting points for mutation.
-pub(crate) fn corpus() -> Vec<Seed> {
+/// Valid frames of every kind the stack handles: the starting points for
+/// mutation. The TCP segments for the stack's connection are built for
+/// `connection` as it stands right after the handshake; fed in this order,
+/// each meets the state the ones before it left.
+pub(crate) fn corpus(connection: &Connection) -> Vec<Seed> {
     let request_for_us = arp(1, PEER_MAC, PEER_IP, [0; 6], OUR_IP);
     let reply_to_us = arp(2, PEER_MAC, PEER_IP, OUR_MAC, OUR_IP);
     let request_for_other = arp(1, PEER_MAC, PEER_IP, [0; 6], Ipv4Addr::new(10, 0, 0, 9));
@@ -168,6 +275,49 @@ pub(crate) fn corpus() -> Vec<Seed> {
         &udp(OUR_IP, PEER_IP, 53, b"q", true),
     );
     let experimental = ipv4(PEER_IP, OUR_IP, 253, &[], &small);
+    let stray = |dst_port: u16, seq: u32, ack: u32, flags: u8| TcpHeader {
+        src_port: 40_000,
+        dst_port,
+        seq,
+        ack,
+        flags,
+        window: 8192,
+    };
+    let every_option = [
+        option::mss(1460),
+        option::sack_permitted(),
+        option::timestamps(77, 0),
+        option::window_scale(7),
+    ]
+    .concat();
+    let syn_from = |port: u16| TcpHeader {
+        src_port: port,
+        ..stray(TCP_LISTEN_PORT, 0x0bad_cafe, 0, flag::SYN)
+    };
+    // The connection: the peer's data starts at PEER_ISS + 1 and the stack's
+    // at its ISS + 1; `sent` is how far the peer's data has gone when a seed
+    // arrives, `acked` how much of the stack's data it acknowledges.
+    let c = *connection;
+    let on_connection = |sent: u32, acked: u32, flags: u8| TcpHeader {
+        src_port: PEER_TCP_PORT,
+        dst_port: c.port,
+        seq: PEER_ISS.wrapping_add(1).wrapping_add(sent),
+        ack: c.iss.wrapping_add(1).wrapping_add(acked),
+        flags,
+        window: 1024,
+    };
+    let stamp = option::timestamps(PEER_TSVAL + 10, c.ts_echo);
+    let old_stamp = option::timestamps(PEER_TSVAL - 1000, c.ts_echo);
+    let first_data = c.mss;
+    let sacked = [(
+        c.iss.wrapping_add(1 + first_data),
+        c.iss.wrapping_add(1 + 2 * first_data),
+    )];
+    let sack = [
+        option::timestamps(PEER_TSVAL + 10, c.ts_echo),
+        option::sack(&sacked),
+    ]
+    .concat();
 
     #[rustfmt::skip]
     let seeds = vec![
@@ -215,6 +365,45 @@ pub(crate) fn corpus() -> Vec<Seed> {
             ethernet(OUR_MAC, PEER_MAC, ETHERTYPE_IPV4, &experimental)),
         ("IPv6", "ethernet.drop_unknown_ethertype",
             ethernet(OUR_MAC, PEER_MAC, ETHERTYPE_IPV6, &[0x60; 40])),
+        ("TCP SYN to a closed port", "tcp.tx_resets_no_socket",
+            tcp_frame(stray(TCP_CLOSED_PORT, 0x1234_5678, 0, flag::SYN), &option::mss(1460), &[])),
+        ("TCP data to a closed port", "tcp.tx_resets_no_socket",
+            tcp_frame(stray(TCP_CLOSED_PORT, 7, 0xfedc_ba98, flag::ACK | flag::PSH), &[], &small)),
+        ("TCP FIN without ACK to a closed port", "tcp.tx_resets_no_socket",
+            tcp_frame(stray(TCP_CLOSED_PORT, u32::MAX, 0, flag::FIN), &[], &[])),
+        ("TCP RST to a closed port", "tcp.processed",
+            tcp_frame(stray(TCP_CLOSED_PORT, 9, 0, flag::RST), &[], &[])),
+        ("TCP SYN with every option to the listening port", "tcp.processed",
+            tcp_frame(syn_from(40_002), &every_option, &[])),
+        ("TCP SYN without options to the listening port", "tcp.processed",
+            tcp_frame(syn_from(40_003), &[], &[])),
+        ("TCP ACK of another SYN-ACK in SYN-RECEIVED", "tcp.tx_resets_bad_ack",
+            tcp_frame(TcpHeader { ack: 0x0bad_0000, ..syn_from(40_003) }.next(flag::ACK), &[],
+                &[])),
+        ("TCP data in order", "tcp.processed",
+            tcp_frame(on_connection(0, 0, flag::ACK | flag::PSH), &stamp, &pattern(100, 5))),
+        ("TCP data out of order", "tcp.processed",
+            tcp_frame(on_connection(300, 0, flag::ACK), &stamp, &pattern(200, 6))),
+        ("TCP ACK of the first data segment", "tcp.processed",
+            tcp_frame(on_connection(100, first_data, flag::ACK), &stamp, &[])),
+        ("TCP duplicate ACK with a SACK block", "tcp.processed",
+            tcp_frame(on_connection(100, first_data, flag::ACK), &sack, &[])),
+        ("TCP data beyond the window", "tcp.drop_out_of_window",
+            tcp_frame(on_connection(100_000, 0, flag::ACK), &stamp, &small)),
+        ("TCP RST inside the window", "tcp.tx_challenge_acks",
+            tcp_frame(on_connection(110, 0, flag::RST), &[], &[])),
+        ("TCP SYN on the connection", "tcp.tx_challenge_acks",
+            tcp_frame(on_connection(100, 0, flag::SYN), &stamp, &[])),
+        ("TCP ACK with an old timestamp", "tcp.drop_paws",
+            tcp_frame(on_connection(100, first_data, flag::ACK), &old_stamp, &[])),
+        ("TCP ACK for data never sent", "tcp.processed",
+            tcp_frame(on_connection(100, 1_000_000, flag::ACK), &stamp, &[])),
+        ("TCP MSS option of length 3", "tcp.drop_malformed",
+            tcp_frame(on_connection(100, 0, flag::ACK), &[2, 3, 5, 0], &[])),
+        ("TCP FIN", "tcp.processed",
+            tcp_frame(on_connection(100, first_data, flag::ACK | flag::FIN), &stamp, &[])),
+        ("TCP RST at RCV.NXT", "tcp.rx_resets",
+            tcp_frame(on_connection(101, 0, flag::RST), &[], &[])),
     ];
     seeds
         .into_iter()
@@ -261,7 +450,7 @@ pub(crate) fn read_ipv4(frame: &[u8], at: usize) -> Option<Ipv4Addr> {
         .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
 }
 
-/// Recomputes the IPv4 header checksum and the UDP or ICMP checksum over
+/// Recomputes the IPv4 header checksum and the UDP, TCP or ICMP checksum over
 /// whatever the (possibly mutated) length fields describe, as far as the
 /// frame holds them, so that mutations reach the checks behind the checksums.
 pub(crate) fn fix_checksums(frame: &mut [u8]) {
@@ -298,6 +487,12 @@ pub(crate) fn fix_checksums(frame: &mut [u8]) {
                 checksum => checksum,
             };
             frame[transport + 6..transport + 8].copy_from_slice(&checksum.to_be_bytes());
+        }
+        PROTO_TCP if end >= transport + 20 => {
+            frame[transport + 16..transport + 18].fill(0);
+            let sum = pseudo_header_sum(src, dst, PROTO_TCP, (end - transport) as u16);
+            let checksum = internet_checksum(&frame[transport..end], sum);
+            frame[transport + 16..transport + 18].copy_from_slice(&checksum.to_be_bytes());
         }
         PROTO_ICMP if end >= transport + 8 => {
             frame[transport + 2..transport + 4].fill(0);

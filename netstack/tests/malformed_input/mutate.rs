@@ -77,6 +77,20 @@ pub(crate) const UDP_FIELDS: [Field; 4] = [
     checksum_field(Layer::Transport, 6),
 ];
 
+/// RFC 9293 §3.1: ports, sequence and acknowledgment numbers, data offset,
+/// control bits, window, checksum, urgent pointer.
+pub(crate) const TCP_FIELDS: [Field; 9] = [
+    field(Layer::Transport, 0, 2),
+    field(Layer::Transport, 2, 2),
+    field(Layer::Transport, 4, 4),
+    field(Layer::Transport, 8, 4),
+    field(Layer::Transport, 12, 1),
+    field(Layer::Transport, 13, 1),
+    field(Layer::Transport, 14, 2),
+    checksum_field(Layer::Transport, 16),
+    field(Layer::Transport, 18, 2),
+];
+
 /// RFC 792: type, code, checksum, identifier, sequence number.
 pub(crate) const ICMP_FIELDS: [Field; 5] = [
     field(Layer::Transport, 0, 1),
@@ -109,6 +123,7 @@ pub(crate) fn fields_of(frame: &[u8]) -> Vec<Field> {
             match frame.get(network_offset(frame) + 9) {
                 Some(&PROTO_UDP) => fields.extend_from_slice(&UDP_FIELDS),
                 Some(&PROTO_ICMP) => fields.extend_from_slice(&ICMP_FIELDS),
+                Some(&PROTO_TCP) => fields.extend_from_slice(&TCP_FIELDS),
                 _ => {}
             }
         }
@@ -145,6 +160,27 @@ pub(crate) fn extreme_value(rng: &mut Rng, frame: &[u8], field: Field, start: us
                 remaining.wrapping_add(1),
             ];
             let values = [&WORDS[..], &near[..], &[rng.next_u32() as u16]].concat();
+            values[pick(rng, values.len())].to_be_bytes().to_vec()
+        }
+        4 if matches!(field.layer, Layer::Transport) => {
+            // Sequence and acknowledgment numbers: around the segment's own,
+            // half the number space away, and at the edges.
+            let at = start + field.at;
+            let current = frame
+                .get(at..at + 4)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            let values = [
+                current.wrapping_add(1),
+                current.wrapping_sub(1),
+                current.wrapping_add(1 + rng.below(4096)),
+                current.wrapping_sub(1 + rng.below(4096)),
+                current.wrapping_add(65_536),
+                current.wrapping_sub(65_536),
+                current.wrapping_add(1 << 31),
+                0,
+                u32::MAX,
+                rng.next_u32(),
+            ];
             values[pick(rng, values.len())].to_be_bytes().to_vec()
         }
         4 => {

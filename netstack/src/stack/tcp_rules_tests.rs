@@ -1,0 +1,1778 @@
+//! One test per TCP rule, on crafted segments: the stack under test (A)
+//! faces a peer (B) that the test plays by hand, byte by byte, and every
+//! segment the stack sends back is read and checked field by field.
+//!
+//! The rules, in RFC order: resets for strays (RFC 9293 §3.10.7.1) and in
+//! SYN-SENT (§3.10.7.3), RST acceptability and challenge ACKs (RFC 5961
+//! §3, §4, §5, §7), window updates and zero-window probes (RFC 9293
+//! §3.10.7.4, §3.8.6.1), SACK at the receiver and the sender (RFC 2018,
+//! RFC 6675, RFC 2883), PAWS and timestamps (RFC 7323), the listen backlog,
+//! MSS and window scale (RFC 9293 §3.7.1, RFC 7323 §2), delayed ACKs
+//! (RFC 5681 §4.2), Nagle (RFC 9293 §3.7.4), keepalive (§3.8.4), the user
+//! timeout (RFC 5482) and TIME-WAIT (RFC 9293 §3.6).
+
+extern crate std;
+
+use std::vec;
+use std::vec::Vec;
+
+use core::net::{IpAddr, Ipv4Addr};
+
+use super::tests::{IP_A, IP_B, MAC_A, MAC_B, TestDriver, driver};
+use super::*;
+use crate::iface::{InterfaceConfig, Ipv4Cidr, Ipv4Config};
+use crate::tcp::{TcpConfig, TcpError, TcpState};
+use crate::time::Duration;
+use crate::wire::tcp::{MAX_OPTIONS_LEN, OptionWriter, SegmentOptions};
+use crate::wire::{
+    ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet,
+    SeqNumber, TcpFlags, TcpPacket,
+};
+
+type Resources = StackResources<32, 4, 4>;
+type Tcp = TcpResources<4, 131072>;
+
+/// The peer's port for connections the stack opens.
+const PEER_PORT: u16 = 5000;
+/// The port the stack listens on, and the peer's port toward it.
+const LISTEN_PORT: u16 = 80;
+const CLIENT_PORT: u16 = 40_000;
+/// The peer's initial sequence number, 100 short of the wrap.
+const PEER_ISS: u32 = u32::MAX - 99;
+/// The stack's segment size against a peer MSS of 1460 with timestamps on.
+const MSS_TS: u32 = 1460 - 12;
+
+const SYN: TcpFlags = TcpFlags::SYN;
+const ACK: TcpFlags = TcpFlags::ACK;
+const RST: TcpFlags = TcpFlags::RST;
+const FIN: TcpFlags = TcpFlags::FIN;
+const PSH: TcpFlags = TcpFlags::PSH;
+
+/// Options of a crafted segment.
+#[derive(Debug, Clone, Default)]
+struct Opts {
+    mss: Option<u16>,
+    window_scale: Option<u8>,
+    sack_permitted: bool,
+    timestamp: Option<(u32, u32)>,
+    sack: Vec<(u32, u32)>,
+}
+
+/// A segment the peer sends.
+#[derive(Debug, Clone)]
+struct Seg {
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    opts: Opts,
+    payload: Vec<u8>,
+}
+
+impl Seg {
+    fn new(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: TcpFlags) -> Self {
+        Seg {
+            src_port,
+            dst_port,
+            seq,
+            ack,
+            flags,
+            window: 65535,
+            opts: Opts::default(),
+            payload: Vec::new(),
+        }
+    }
+
+    fn window(mut self, window: u16) -> Self {
+        self.window = window;
+        self
+    }
+
+    fn payload(mut self, payload: &[u8]) -> Self {
+        self.payload = payload.to_vec();
+        self
+    }
+
+    fn seq(mut self, seq: u32) -> Self {
+        self.seq = seq;
+        self
+    }
+
+    fn ack(mut self, ack: u32) -> Self {
+        self.ack = ack;
+        self
+    }
+
+    fn timestamp(mut self, tsval: u32, tsecr: u32) -> Self {
+        self.opts.timestamp = Some((tsval, tsecr));
+        self
+    }
+
+    fn no_timestamp(mut self) -> Self {
+        self.opts.timestamp = None;
+        self
+    }
+
+    fn sack(mut self, blocks: &[(u32, u32)]) -> Self {
+        self.opts.sack = blocks.to_vec();
+        self
+    }
+
+    /// The Ethernet frame B sends to A.
+    fn frame(&self) -> Vec<u8> {
+        let mut options = [0u8; MAX_OPTIONS_LEN];
+        let mut writer = OptionWriter::new(&mut options);
+        if let Some(mss) = self.opts.mss {
+            writer.mss(mss);
+        }
+        if self.opts.sack_permitted {
+            writer.sack_permitted();
+        }
+        if let Some((tsval, tsecr)) = self.opts.timestamp {
+            writer.timestamp(tsval, tsecr);
+        }
+        if let Some(shift) = self.opts.window_scale {
+            writer.window_scale(shift);
+        }
+        if !self.opts.sack.is_empty() {
+            let blocks: Vec<_> = self
+                .opts
+                .sack
+                .iter()
+                .map(|&(l, r)| (SeqNumber(l), SeqNumber(r)))
+                .collect();
+            writer.sack(&blocks);
+        }
+        let options_len = writer.finish();
+        let tcp_len = TcpPacket::<&[u8]>::HEADER_LEN + options_len + self.payload.len();
+        let mut frame = vec![0u8; 14 + 20 + tcp_len];
+        EthernetFrame::new_unchecked(&mut frame[..]).write_header(MAC_A, MAC_B, EtherType::Ipv4);
+        Ipv4Packet::new_unchecked(&mut frame[14..]).write_header(
+            IP_B,
+            IP_A,
+            IpProtocol::Tcp,
+            64,
+            tcp_len as u16,
+            1,
+        );
+        let mut tcp = TcpPacket::new_unchecked(&mut frame[34..]);
+        tcp.write_header(
+            self.src_port,
+            self.dst_port,
+            SeqNumber(self.seq),
+            SeqNumber(self.ack),
+            self.flags,
+            self.window,
+            options_len,
+        );
+        tcp.options_mut().copy_from_slice(&options[..options_len]);
+        tcp.payload_mut().copy_from_slice(&self.payload);
+        tcp.fill_checksum(&IpAddr::V4(IP_B), &IpAddr::V4(IP_A));
+        frame
+    }
+}
+
+/// A segment the stack sent, read back.
+#[derive(Clone, PartialEq, Eq)]
+struct Out {
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    options: SegmentOptions,
+    payload: Vec<u8>,
+}
+
+impl core::fmt::Debug for Out {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{}->{} seq={} ack={} {:?} wnd={} ts={:?} sack={:?} mss={:?} ws={:?} len={}",
+            self.src_port,
+            self.dst_port,
+            self.seq,
+            self.ack,
+            self.flags,
+            self.window,
+            self.options.timestamp,
+            self.options.sack_ranges(),
+            self.options.mss,
+            self.options.window_scale,
+            self.payload.len()
+        )
+    }
+}
+
+impl Out {
+    /// Reads a TCP segment from A to B out of a frame, checking every
+    /// header and checksum on the way.
+    fn read(frame: &[u8]) -> Option<Out> {
+        let eth = EthernetFrame::new_checked(frame).ok()?;
+        if eth.ethertype() != EtherType::Ipv4 {
+            return None;
+        }
+        assert_eq!(eth.dst_addr(), MAC_B);
+        let ip = Ipv4Packet::new_checked(eth.payload()).expect("valid IPv4");
+        assert!(ip.verify_checksum());
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (IP_A, IP_B));
+        assert_eq!(ip.protocol(), IpProtocol::Tcp);
+        let tcp = TcpPacket::new_checked(ip.payload()).expect("valid TCP");
+        assert!(tcp.verify_checksum(&IpAddr::V4(IP_A), &IpAddr::V4(IP_B)));
+        Some(Out {
+            src_port: tcp.src_port(),
+            dst_port: tcp.dst_port(),
+            seq: tcp.seq_number().0,
+            ack: tcp.ack_number().0,
+            flags: tcp.flags(),
+            window: tcp.window_len(),
+            options: tcp.segment_options().expect("valid options"),
+            payload: tcp.payload().to_vec(),
+        })
+    }
+
+    fn tsval(&self) -> u32 {
+        self.options.timestamp.expect("a timestamp").0
+    }
+
+    fn tsecr(&self) -> u32 {
+        self.options.timestamp.expect("a timestamp").1
+    }
+
+    fn sack_blocks(&self) -> Vec<(u32, u32)> {
+        self.options
+            .sack_ranges()
+            .iter()
+            .map(|&(l, r)| (l.0, r.0))
+            .collect()
+    }
+}
+
+/// B's answer to an ARP request from A for B's address.
+fn arp_reply_to(frame: &[u8]) -> Option<Vec<u8>> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let arp = ArpPacket::new_checked(eth.payload()).ok()?;
+    if arp.operation() != ArpOperation::Request || arp.target_protocol_addr() != IP_B {
+        return None;
+    }
+    let mut reply = vec![0u8; 60];
+    EthernetFrame::new_unchecked(&mut reply[..]).write_header(MAC_A, MAC_B, EtherType::Arp);
+    ArpPacket::new_unchecked(&mut reply[14..]).write_packet(
+        ArpOperation::Reply,
+        MAC_B,
+        IP_B,
+        MAC_A,
+        IP_A,
+    );
+    Some(reply)
+}
+
+/// The stack under test with its driver and clock.
+struct Rig<'a> {
+    stack: Stack<'a>,
+    driver: TestDriver,
+    now: Instant,
+}
+
+impl<'a> Rig<'a> {
+    fn new(resources: &'a mut Resources, tcp: &'a mut Tcp, config: TcpConfig) -> Self {
+        let mut stack = Stack::new(
+            resources,
+            Config {
+                seed: 1,
+                tcp: config,
+                ..Config::default()
+            },
+        );
+        stack
+            .add_interface(InterfaceConfig {
+                hardware_address: MAC_A,
+                ipv4: Some(Ipv4Config {
+                    address: Ipv4Cidr::new(IP_A, 24),
+                    gateway: None,
+                }),
+            })
+            .unwrap();
+        stack.enable_tcp(tcp);
+        let mut rig = Rig {
+            stack,
+            driver: driver(MAC_A),
+            now: Instant::from_secs(10),
+        };
+        // B asks for A, so A learns B and never has to ask.
+        let mut request = vec![0u8; 60];
+        EthernetFrame::new_unchecked(&mut request[..]).write_header(
+            EthernetAddress::BROADCAST,
+            MAC_B,
+            EtherType::Arp,
+        );
+        ArpPacket::new_unchecked(&mut request[14..]).write_packet(
+            ArpOperation::Request,
+            MAC_B,
+            IP_B,
+            EthernetAddress([0; 6]),
+            IP_A,
+        );
+        rig.driver.inbox.push_back(request);
+        rig.stack.poll(rig.now, &mut rig.driver);
+        rig.driver.outbox.clear();
+        rig
+    }
+
+    /// Polls at the current time; returns the TCP segments sent. B answers
+    /// A's ARP requests (its cache entry ages out in long tests).
+    fn poll(&mut self) -> Vec<Out> {
+        let mut sent = Vec::new();
+        for round in 0.. {
+            assert!(
+                round < 1000,
+                "the stack never went quiet: {:?}",
+                &sent[sent.len().saturating_sub(4)..]
+            );
+            self.stack.poll(self.now, &mut self.driver);
+            assert!(self.driver.inbox.is_empty());
+            for frame in self.driver.outbox.drain(..) {
+                match Out::read(&frame) {
+                    Some(out) => sent.push(out),
+                    None => self.driver.inbox.extend(arp_reply_to(&frame)),
+                }
+            }
+            if self.driver.inbox.is_empty() {
+                self.stack.check_tcp_invariants();
+                return sent;
+            }
+        }
+        unreachable!()
+    }
+
+    /// B sends `seg`; returns what A sends at once.
+    fn send(&mut self, seg: &Seg) -> Vec<Out> {
+        self.driver.inbox.push_back(seg.frame());
+        self.poll()
+    }
+
+    /// Lets `by` pass; returns what A sends then.
+    fn advance(&mut self, by: Duration) -> Vec<Out> {
+        self.now += by;
+        self.poll()
+    }
+
+    /// Steps through `span` in `step`s; returns each segment with the time
+    /// it was sent.
+    fn run(&mut self, span: Duration, step: Duration) -> Vec<(Instant, Out)> {
+        let end = self.now + span;
+        let mut sent = Vec::new();
+        while self.now < end {
+            self.now += step;
+            let now = self.now;
+            sent.extend(self.poll().into_iter().map(|out| (now, out)));
+        }
+        sent
+    }
+
+    /// Steps time by `step` until A sends something (at most `limit`);
+    /// returns when, and what.
+    fn until_sent(&mut self, limit: Duration, step: Duration) -> (Instant, Vec<Out>) {
+        let end = self.now + limit;
+        while self.now < end {
+            self.now += step;
+            let sent = self.poll();
+            if !sent.is_empty() {
+                return (self.now, sent);
+            }
+        }
+        panic!("nothing sent within {limit:?}");
+    }
+
+    fn tcp_stats(&self) -> crate::stats::TcpStats {
+        self.stack.stats().tcp.clone()
+    }
+}
+
+/// What the peer says in its SYN or SYN-ACK.
+#[derive(Debug, Clone, Copy)]
+struct PeerSyn {
+    mss: Option<u16>,
+    window_scale: Option<u8>,
+    sack: bool,
+    timestamps: bool,
+    window: u16,
+}
+
+impl Default for PeerSyn {
+    fn default() -> Self {
+        PeerSyn {
+            mss: Some(1460),
+            window_scale: Some(0),
+            sack: true,
+            timestamps: true,
+            window: 65535,
+        }
+    }
+}
+
+impl PeerSyn {
+    fn plain() -> Self {
+        PeerSyn {
+            mss: Some(1460),
+            window_scale: None,
+            sack: false,
+            timestamps: false,
+            window: 65535,
+        }
+    }
+
+    fn options(&self, tsval: u32, tsecr: u32) -> Opts {
+        Opts {
+            mss: self.mss,
+            window_scale: self.window_scale,
+            sack_permitted: self.sack,
+            timestamp: self.timestamps.then_some((tsval, tsecr)),
+            sack: Vec::new(),
+        }
+    }
+}
+
+/// An open connection as the peer sees it.
+#[derive(Debug, Clone, Copy)]
+struct Conn {
+    handle: TcpHandle,
+    /// The stack's port and the peer's.
+    port: u16,
+    peer_port: u16,
+    /// The stack's initial sequence number.
+    iss: u32,
+    /// The peer's next sequence number.
+    seq: u32,
+    /// How far the peer acknowledges the stack.
+    ack: u32,
+    /// The peer's TSval clock and the stack's last TSval, when timestamps are on.
+    ts: Option<(u32, u32)>,
+    /// The window the peer advertises (unscaled field).
+    window: u16,
+}
+
+impl Conn {
+    /// A segment from the peer in the connection's current state.
+    fn seg(&self, flags: TcpFlags) -> Seg {
+        let mut seg = Seg::new(self.peer_port, self.port, self.seq, self.ack, flags);
+        seg.window = self.window;
+        if let Some((tsval, tsecr)) = self.ts {
+            seg = seg.timestamp(tsval, tsecr);
+        }
+        seg
+    }
+
+    /// Data from the peer at its next sequence number; advances it.
+    fn data(&mut self, payload: &[u8]) -> Seg {
+        let seg = self.seg(ACK | PSH).payload(payload);
+        self.seq = self.seq.wrapping_add(payload.len() as u32);
+        seg
+    }
+
+    /// Moves the peer's clock on, and echoes the stack's latest TSval.
+    fn tick(&mut self, out: &Out) {
+        if let Some((tsval, _)) = self.ts {
+            self.ts = Some((tsval + 1, out.tsval()));
+        }
+    }
+
+    /// What an ACK from the stack must carry now: `<SEQ=snd_nxt><ACK=rcv_nxt>`.
+    fn assert_ack(&self, out: &Out, snd_nxt: u32) {
+        assert_eq!(out.flags, ACK, "{out:?}");
+        assert_eq!((out.seq, out.ack), (snd_nxt, self.seq), "{out:?}");
+        assert!(out.payload.is_empty());
+        assert_eq!((out.src_port, out.dst_port), (self.port, self.peer_port));
+    }
+}
+
+impl Rig<'_> {
+    /// The stack opens a connection to the peer, who answers as `peer` says.
+    fn client(&mut self, peer: PeerSyn) -> Conn {
+        let handle = self.stack.add_tcp_socket(8192, 16384).unwrap();
+        self.client_on(handle, peer)
+    }
+
+    fn client_on(&mut self, handle: TcpHandle, peer: PeerSyn) -> Conn {
+        self.stack
+            .tcp(handle)
+            .connect((IP_B, PEER_PORT), 0)
+            .unwrap();
+        let sent = self.poll();
+        let [syn] = sent.as_slice() else {
+            panic!("one SYN, not {sent:?}")
+        };
+        assert_eq!(syn.flags, SYN);
+        let tsecr = syn.options.timestamp.map_or(0, |(tsval, _)| tsval);
+        let mut syn_ack = Seg::new(
+            PEER_PORT,
+            syn.src_port,
+            PEER_ISS,
+            syn.seq.wrapping_add(1),
+            SYN | ACK,
+        )
+        .window(peer.window);
+        syn_ack.opts = peer.options(1000, tsecr);
+        let sent = self.send(&syn_ack);
+        let [ack] = sent.as_slice() else {
+            panic!("one ACK, not {sent:?}")
+        };
+        assert_eq!(self.stack.tcp(handle).state(), TcpState::Established);
+        let conn = Conn {
+            handle,
+            port: syn.src_port,
+            peer_port: PEER_PORT,
+            iss: syn.seq,
+            seq: PEER_ISS.wrapping_add(1),
+            ack: syn.seq.wrapping_add(1),
+            ts: ack.options.timestamp.map(|(tsval, _)| (1001, tsval)),
+            window: peer.window,
+        };
+        conn.assert_ack(ack, conn.ack);
+        conn
+    }
+
+    /// The peer opens a connection to the stack's listener; returns it accepted.
+    fn server(&mut self, listener: ListenerHandle, peer: PeerSyn, peer_port: u16) -> Conn {
+        let mut syn = Seg::new(peer_port, LISTEN_PORT, PEER_ISS, 0, SYN).window(peer.window);
+        syn.opts = peer.options(1000, 0);
+        let sent = self.send(&syn);
+        let [syn_ack] = sent.as_slice() else {
+            panic!("one SYN-ACK, not {sent:?}")
+        };
+        assert_eq!(syn_ack.flags, SYN | ACK);
+        assert_eq!(syn_ack.ack, PEER_ISS.wrapping_add(1));
+        let mut conn = Conn {
+            handle: TcpHandle(u16::MAX),
+            port: LISTEN_PORT,
+            peer_port,
+            iss: syn_ack.seq,
+            seq: PEER_ISS.wrapping_add(1),
+            ack: syn_ack.seq.wrapping_add(1),
+            ts: syn_ack.options.timestamp.map(|(tsval, _)| (1001, tsval)),
+            window: peer.window,
+        };
+        assert_eq!(self.send(&conn.seg(ACK)), []);
+        conn.handle = self
+            .stack
+            .tcp_accept(listener)
+            .expect("an established connection");
+        conn
+    }
+}
+
+fn pattern(len: usize, salt: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(13) ^ salt)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Segments without a connection (RFC 9293 §3.10.7.1) and SYN-SENT (§3.10.7.3).
+
+#[test]
+fn a_segment_to_a_closed_port_is_reset_in_both_forms() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    // Without ACK: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, where SEG.LEN
+    // counts the SYN, the data and the FIN.
+    let syn_with_data = Seg::new(CLIENT_PORT, 81, 0xffff_fff0, 0, SYN | FIN).payload(&[7; 30]);
+    let sent = rig.send(&syn_with_data);
+    let expected = Out {
+        src_port: 81,
+        dst_port: CLIENT_PORT,
+        seq: 0,
+        ack: 0xffff_fff0u32.wrapping_add(32),
+        flags: RST | ACK,
+        window: 0,
+        options: SegmentOptions::default(),
+        payload: Vec::new(),
+    };
+    assert_eq!(sent, core::slice::from_ref(&expected));
+    let data_without_ack = Seg::new(CLIENT_PORT, 81, 5000, 0, PSH).payload(&[1; 10]);
+    assert_eq!(
+        rig.send(&data_without_ack),
+        [Out {
+            ack: 5010,
+            ..expected.clone()
+        }]
+    );
+    // With ACK: <SEQ=SEG.ACK><CTL=RST>.
+    let with_ack = Seg::new(CLIENT_PORT, 81, 5000, 0x8765_4321, ACK).payload(&[1; 10]);
+    assert_eq!(
+        rig.send(&with_ack),
+        [Out {
+            seq: 0x8765_4321,
+            ack: 0,
+            flags: RST,
+            ..expected
+        }]
+    );
+    // A reset is never answered.
+    assert_eq!(rig.send(&Seg::new(CLIENT_PORT, 81, 1, 2, RST | ACK)), []);
+    assert_eq!(rig.send(&Seg::new(CLIENT_PORT, 81, 1, 0, RST)), []);
+    assert_eq!(rig.tcp_stats().tx_resets_no_socket, 3);
+}
+
+#[test]
+fn syn_sent_answers_an_unacceptable_ack_with_a_reset_and_waits_on() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let handle = rig.stack.add_tcp_socket(4096, 4096).unwrap();
+    rig.stack.tcp(handle).connect((IP_B, PEER_PORT), 0).unwrap();
+    let sent = rig.poll();
+    let [syn] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    let (port, iss) = (syn.src_port, syn.seq);
+    let reset = |seq: u32| Out {
+        src_port: port,
+        dst_port: PEER_PORT,
+        seq,
+        ack: 0,
+        flags: RST,
+        window: 0,
+        options: SegmentOptions::default(),
+        payload: Vec::new(),
+    };
+    // RFC 9293 §3.10.7.3: SEG.ACK =< ISS or SEG.ACK > SND.NXT is answered
+    // <SEQ=SEG.ACK><CTL=RST>, and the connection stays in SYN-SENT.
+    for bad in [iss.wrapping_add(5), iss, iss.wrapping_sub(1000)] {
+        let syn_ack = Seg::new(PEER_PORT, port, PEER_ISS, bad, SYN | ACK);
+        assert_eq!(rig.send(&syn_ack), [reset(bad)]);
+        let ack = Seg::new(PEER_PORT, port, PEER_ISS, bad, ACK);
+        assert_eq!(rig.send(&ack), [reset(bad)]);
+        // A reset with an unacceptable ACK is dropped, not obeyed.
+        assert_eq!(rig.send(&Seg::new(PEER_PORT, port, 0, bad, RST | ACK)), []);
+        assert_eq!(rig.stack.tcp(handle).state(), TcpState::SynSent);
+    }
+    assert_eq!(rig.tcp_stats().tx_resets_bad_ack, 6);
+    // A reset without ACK is dropped too; with an acceptable ACK it refuses.
+    assert_eq!(rig.send(&Seg::new(PEER_PORT, port, 0, 0, RST)), []);
+    assert_eq!(rig.stack.tcp(handle).state(), TcpState::SynSent);
+    let refused = Seg::new(PEER_PORT, port, 0, iss.wrapping_add(1), RST | ACK);
+    assert_eq!(rig.send(&refused), []);
+    assert_eq!(rig.stack.tcp(handle).state(), TcpState::Closed);
+    assert_eq!(
+        rig.stack.tcp(handle).error(),
+        Some(TcpError::ConnectionRefused)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// RST and SYN on a synchronized connection (RFC 9293 §3.10.7.4, RFC 5961).
+
+#[test]
+fn a_reset_at_rcv_nxt_ends_the_connection() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    assert_eq!(rig.send(&conn.seg(RST).no_timestamp()), []);
+    let mut tcp = rig.stack.tcp(conn.handle);
+    assert_eq!(tcp.state(), TcpState::Closed);
+    assert_eq!(tcp.error(), Some(TcpError::ConnectionReset));
+    assert_eq!(tcp.recv_slice(&mut [0; 8]), Err(TcpError::ConnectionReset));
+    assert_eq!(tcp.send_slice(b"x"), Err(TcpError::ConnectionReset));
+    assert_eq!(rig.tcp_stats().rx_resets, 1);
+    // Nothing more is sent for it, ever.
+    assert_eq!(rig.advance(Duration::from_secs(100)), []);
+}
+
+#[test]
+fn a_reset_inside_the_window_but_not_at_rcv_nxt_earns_a_challenge_ack() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    // RFC 5961 §3.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, nothing else.
+    for offset in [1, 4000, 8191] {
+        let rst = conn
+            .seg(RST)
+            .no_timestamp()
+            .seq(conn.seq.wrapping_add(offset));
+        let sent = rig.send(&rst);
+        let [ack] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        conn.assert_ack(ack, conn.ack);
+        assert_eq!(ack.window, 8192);
+        // The timestamp echoes the peer's last one (RFC 7323 §4.3).
+        assert_eq!(ack.tsecr(), 1000);
+        assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Established);
+    }
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.tx_challenge_acks, stats.rx_resets), (3, 0));
+    // The peer answers the challenge with a reset at RCV.NXT: now it counts.
+    assert_eq!(rig.send(&conn.seg(RST).no_timestamp()), []);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Closed);
+}
+
+#[test]
+fn a_reset_outside_the_window_is_ignored_silently() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    for seq in [
+        conn.seq.wrapping_sub(1),
+        conn.seq.wrapping_add(8192),
+        conn.seq.wrapping_add(1 << 31),
+    ] {
+        assert_eq!(rig.send(&conn.seg(RST | ACK).seq(seq)), []);
+        assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Established);
+    }
+    let stats = rig.tcp_stats();
+    assert_eq!(stats.drop_out_of_window, 3);
+    assert_eq!((stats.tx_challenge_acks, stats.rx_resets), (0, 0));
+}
+
+#[test]
+fn challenge_acks_are_limited_stack_wide() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let config = TcpConfig {
+        challenge_acks_per_second: 2,
+        ..TcpConfig::default()
+    };
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    // One connection the stack opened, one it accepted.
+    let one = rig.client(PeerSyn::default());
+    let listener = rig.stack.tcp_listen(LISTEN_PORT, 1, 4096, 4096).unwrap();
+    let two = rig.server(listener, PeerSyn::default(), CLIENT_PORT);
+    let rst = |conn: &Conn| conn.seg(RST).no_timestamp().seq(conn.seq.wrapping_add(10));
+    assert_eq!(rig.send(&rst(&one)).len(), 1);
+    assert_eq!(rig.send(&rst(&two)).len(), 1);
+    // The third, on either connection, within the second: held back.
+    assert_eq!(rig.send(&rst(&one)), []);
+    assert_eq!(rig.send(&rst(&two)), []);
+    let stats = rig.tcp_stats();
+    assert_eq!(
+        (stats.tx_challenge_acks, stats.challenge_acks_limited),
+        (2, 2)
+    );
+    // Half a second earns one more (2 a second); a second, the full bucket.
+    rig.advance(Duration::from_millis(500));
+    assert_eq!(rig.send(&rst(&one)).len(), 1);
+    assert_eq!(rig.send(&rst(&one)), []);
+    rig.advance(Duration::from_secs(1));
+    assert_eq!(rig.send(&rst(&two)).len(), 1);
+    assert_eq!(rig.send(&rst(&two)).len(), 1);
+    assert_eq!(rig.send(&rst(&two)), []);
+    assert_eq!(rig.stack.tcp(one.handle).state(), TcpState::Established);
+    assert_eq!(rig.stack.tcp(two.handle).state(), TcpState::Established);
+}
+
+#[test]
+fn a_syn_on_an_established_connection_earns_a_challenge_ack_not_a_reset() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    // RFC 5961 §4.2: whatever its sequence number, a SYN is answered with
+    // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, never with a reset.
+    for seq in [
+        conn.seq,
+        conn.seq.wrapping_add(100),
+        conn.seq.wrapping_sub(5),
+        conn.seq.wrapping_add(100_000),
+    ] {
+        for flags in [SYN, SYN | ACK] {
+            let sent = rig.send(&conn.seg(flags).seq(seq));
+            let [ack] = sent.as_slice() else {
+                panic!("{sent:?}")
+            };
+            conn.assert_ack(ack, conn.ack);
+            assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Established);
+        }
+    }
+    let stats = rig.tcp_stats();
+    assert_eq!(stats.tx_challenge_acks, 4);
+    assert_eq!(stats.rx_resets + stats.tx_resets_bad_ack, 0);
+    // The connection still carries data.
+    let mut peer = conn;
+    assert_eq!(rig.send(&peer.data(b"still here")).len(), 1);
+    let mut buf = [0u8; 16];
+    assert_eq!(rig.stack.tcp(conn.handle).recv_slice(&mut buf), Ok(10));
+}
+
+#[test]
+fn an_ack_for_data_never_sent_is_answered_and_its_segment_dropped() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    rig.stack.tcp(conn.handle).send_slice(&[9; 100]).unwrap();
+    let sent = rig.poll();
+    assert_eq!(sent.len(), 1);
+    let snd_nxt = conn.iss.wrapping_add(101);
+    // RFC 9293 §3.10.7.4 fifth / RFC 5961 §5.2: SEG.ACK > SND.NXT.
+    let mut data = conn.seg(ACK | PSH).payload(b"dropped").ack(snd_nxt + 1);
+    let sent = rig.send(&data);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, snd_nxt);
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 0, "data dropped");
+    assert_eq!(
+        rig.stack.tcp(conn.handle).send_queue(),
+        100,
+        "nothing acked"
+    );
+    // The same data with an acceptable ACK is taken.
+    data.ack = snd_nxt;
+    let sent = rig.send(&data);
+    conn.seq = conn.seq.wrapping_add(7);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, snd_nxt);
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 7);
+    assert_eq!(rig.stack.tcp(conn.handle).send_queue(), 0);
+}
+
+#[test]
+fn an_ack_older_than_the_largest_window_earns_a_challenge_ack() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    // MAX.SND.WND is 1000: the window of the SYN-ACK, the largest seen.
+    let peer = PeerSyn {
+        window: 1000,
+        ..PeerSyn::default()
+    };
+    let mut conn = rig.client(peer);
+    let snd_una = conn.ack;
+    // RFC 5961 §5.2: SEG.ACK < SND.UNA - MAX.SND.WND is challenged and
+    // the segment dropped, data and all.
+    let sent = rig.send(
+        &conn
+            .seg(ACK | PSH)
+            .payload(b"old")
+            .ack(snd_una.wrapping_sub(1001)),
+    );
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, snd_una);
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 0);
+    assert_eq!(rig.tcp_stats().tx_challenge_acks, 1);
+    // SND.UNA - MAX.SND.WND itself is acceptable (a duplicate): taken.
+    let sent = rig.send(&conn.data(b"fine").ack(snd_una.wrapping_sub(1000)));
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, snd_una);
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 4);
+    assert_eq!(rig.tcp_stats().tx_challenge_acks, 1);
+}
+
+// ---------------------------------------------------------------------------
+// The send window (RFC 9293 §3.10.7.4 fifth, §3.8.6.1).
+
+#[test]
+fn only_a_newer_segment_updates_the_send_window() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    let data = pattern(3000, 1);
+    rig.stack.tcp(conn.handle).send_slice(&data).unwrap();
+    // Two full segments; the 104-byte tail waits for them (Nagle).
+    let sent = rig.poll();
+    assert_eq!(
+        sent.iter().map(|s| s.payload.len()).collect::<Vec<_>>(),
+        [MSS_TS as usize; 2]
+    );
+    conn.ack = conn.iss.wrapping_add(1 + 2 * MSS_TS);
+    // Out-of-order data from the peer acknowledges both and closes the
+    // window: SND.WL1 moves to its sequence number, RCV.NXT does not.
+    let ahead = conn
+        .seg(ACK)
+        .seq(conn.seq.wrapping_add(100))
+        .payload(&[1; 10])
+        .window(0);
+    let sent = rig.send(&ahead);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    // In-order data is older (SEG.SEQ < SND.WL1): its open window is not
+    // taken, so the tail stays queued; only the data is acknowledged.
+    let sent = rig.send(&conn.data(&[2; 10]).window(30_000));
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    // So is an ACK at RCV.NXT, still below SND.WL1.
+    assert_eq!(rig.send(&conn.seg(ACK).window(30_000)), []);
+    // At SND.WL1, but acknowledging less than SND.WL2: still old.
+    let older_ack = conn
+        .seg(ACK)
+        .seq(conn.seq.wrapping_add(90))
+        .ack(conn.ack.wrapping_sub(1))
+        .window(30_000);
+    assert!(rig.send(&older_ack).iter().all(|s| s.payload.is_empty()));
+    // A segment from SND.WL1 on with SEG.ACK >= SND.WL2 opens it.
+    let newer = conn.seg(ACK).seq(conn.seq.wrapping_add(90)).window(30_000);
+    let sent = rig.send(&newer);
+    let [tail] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (tail.seq, tail.payload.as_slice()),
+        (conn.ack, &data[2 * MSS_TS as usize..])
+    );
+    assert_eq!(tail.flags, ACK | PSH);
+}
+
+#[test]
+fn an_old_segment_does_not_shrink_the_send_window() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    // Out-of-order data moves SND.WL1 ahead with the window open.
+    let ahead = conn
+        .seg(ACK)
+        .seq(conn.seq.wrapping_add(100))
+        .payload(&[1; 10]);
+    assert_eq!(rig.send(&ahead).len(), 1);
+    // An older segment saying "zero window" is not believed.
+    let old = conn.data(&[2; 10]).window(0);
+    assert_eq!(rig.send(&old).len(), 1);
+    rig.stack.tcp(conn.handle).send_slice(&[3; 100]).unwrap();
+    let sent = rig.poll();
+    let [data] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((data.seq, data.payload.len()), (conn.ack, 100));
+}
+
+// ---------------------------------------------------------------------------
+// SACK (RFC 2018, RFC 6675, RFC 2883).
+
+#[test]
+fn out_of_order_data_is_acknowledged_at_once_with_sack_blocks() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    let at = |offset: u32| conn.seq.wrapping_add(offset);
+    let piece = |offset: u32, len: usize| conn.seg(ACK).seq(at(offset)).payload(&pattern(len, 9));
+    // Each out-of-order arrival is acknowledged at once (RFC 5681 §4.2),
+    // RCV.NXT unchanged, the block holding the newest data first (RFC 2018 §4).
+    let expect = |sent: Vec<Out>, ack: u32, first: (u32, u32), rest: &[(u32, u32)]| {
+        let [out] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!((out.seq, out.ack, out.flags), (conn.ack, ack, ACK));
+        assert!(out.payload.is_empty());
+        // The in-order data waits unread in the ring; the rest is window.
+        assert_eq!(u32::from(out.window), 8192 - ack.wrapping_sub(conn.seq));
+        let blocks = out.sack_blocks();
+        assert_eq!(blocks.first(), Some(&first), "{blocks:?}");
+        let mut others = blocks[1..].to_vec();
+        others.sort();
+        assert_eq!(others, rest);
+    };
+    expect(rig.send(&piece(100, 100)), at(0), (at(100), at(200)), &[]);
+    expect(
+        rig.send(&piece(300, 100)),
+        at(0),
+        (at(300), at(400)),
+        &[(at(100), at(200))],
+    );
+    expect(
+        rig.send(&piece(500, 50)),
+        at(0),
+        (at(500), at(550)),
+        &[(at(100), at(200)), (at(300), at(400))],
+    );
+    // Filling between two blocks joins them; that block comes first.
+    expect(
+        rig.send(&piece(200, 100)),
+        at(0),
+        (at(100), at(400)),
+        &[(at(500), at(550))],
+    );
+    // Filling the front moves RCV.NXT up to the next hole.
+    expect(rig.send(&piece(0, 100)), at(400), (at(500), at(550)), &[]);
+    // The last hole: no block left, no SACK option.
+    let sent = rig.send(&piece(400, 100));
+    let [out] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((out.ack, out.options.sack_len), (at(550), 0));
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 550);
+}
+
+// ---------------------------------------------------------------------------
+// Timestamps and PAWS (RFC 7323).
+
+#[test]
+fn paws_drops_a_segment_with_an_old_timestamp_and_acknowledges() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    let first = conn.data(b"fresh").timestamp(5000, 0);
+    let sent = rig.send(&first);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    // TSecr echoes the TSval of the segment that moved RCV.NXT (§4.3).
+    assert_eq!(ack.tsecr(), 5000);
+    // RFC 7323 §5.3 R1: TSval < TS.Recent. Dropped, and acknowledged with
+    // the current RCV.NXT and TS.Recent.
+    let stale = conn.seg(ACK | PSH).payload(b"stale").timestamp(4999, 0);
+    let sent = rig.send(&stale);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    assert_eq!(ack.tsecr(), 5000);
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 5);
+    assert_eq!(rig.tcp_stats().drop_paws, 1);
+    // Across the wrap of the timestamp clock, "older" is modular.
+    let wrapped = conn
+        .data(b"later")
+        .timestamp(5000u32.wrapping_add(1 << 30), 0);
+    let sent = rig.send(&wrapped);
+    assert_eq!(sent[0].tsecr(), 5000 + (1 << 30));
+    assert_eq!(rig.stack.tcp(conn.handle).recv_queue(), 10);
+    // A reset is not subject to PAWS (§5.2): it still counts at RCV.NXT.
+    assert_eq!(rig.send(&conn.seg(RST).timestamp(1, 0)), []);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Closed);
+}
+
+#[test]
+fn the_rtt_is_measured_from_the_echoed_timestamp() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut config = TcpConfig::default();
+    config.rto.min = Duration::from_millis(10);
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    let mut conn = rig.client(PeerSyn::default());
+    rig.stack.tcp(conn.handle).send_slice(b"timed").unwrap();
+    let sent = rig.poll();
+    let tsval = sent[0].tsval();
+    // 100 ms later, the ACK echoes a TSval from 200 ms before the data:
+    // the sample is now - TSecr = 300 ms, not the 100 ms the data took.
+    rig.advance(Duration::from_millis(100));
+    conn.ack = conn.ack.wrapping_add(5);
+    let ack = conn.seg(ACK).timestamp(2000, tsval.wrapping_sub(200));
+    assert_eq!(rig.send(&ack), []);
+    // The handshake measured 0: SRTT 0, RTTVAR 0. Now (RFC 6298 §2.3)
+    // RTTVAR = 300/4 = 75 ms, SRTT = 300/8 = 37.5 ms, RTO = 337.5 ms; but a
+    // lone segment is resent first by a tail loss probe (RFC 8985 §7.2):
+    // PTO = 2 SRTT + WCDelAckT (200 ms) = 275 ms, from the same SRTT.
+    rig.stack.tcp(conn.handle).send_slice(b"lost").unwrap();
+    let sent_at = rig.now;
+    assert_eq!(rig.poll().len(), 1);
+    let sent = rig.run(Duration::from_millis(400), Duration::from_millis(1));
+    let [(at, resent)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(resent.payload, b"lost");
+    assert_eq!((*at - sent_at).as_millis(), 275);
+}
+
+// ---------------------------------------------------------------------------
+// Listeners (RFC 9293 §3.10.7.2) and the options of the handshake.
+
+#[test]
+fn a_full_backlog_drops_syns_silently_until_accept_makes_room() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let listener = rig.stack.tcp_listen(LISTEN_PORT, 2, 1024, 1024).unwrap();
+    let syn = |port: u16| {
+        let mut syn = Seg::new(port, LISTEN_PORT, PEER_ISS, 0, SYN);
+        syn.opts = PeerSyn::default().options(1000, 0);
+        syn
+    };
+    // Each SYN-ACK: <SEQ=ISS><ACK=SEG.SEQ+1><CTL=SYN,ACK>, the window of the
+    // ring, and the options the SYN offered, timestamps echoing its TSval.
+    let mut first = None;
+    for port in [CLIENT_PORT, CLIENT_PORT + 1] {
+        let sent = rig.send(&syn(port));
+        let [syn_ack] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!((syn_ack.src_port, syn_ack.dst_port), (LISTEN_PORT, port));
+        assert_eq!(
+            (syn_ack.ack, syn_ack.flags),
+            (PEER_ISS.wrapping_add(1), SYN | ACK)
+        );
+        assert_eq!(syn_ack.window, 1024);
+        assert_eq!(syn_ack.options.mss, Some(1460));
+        assert_eq!(syn_ack.options.window_scale, Some(0));
+        assert!(syn_ack.options.sack_permitted);
+        assert_eq!(syn_ack.tsecr(), 1000);
+        assert!(syn_ack.payload.is_empty());
+        first.get_or_insert(syn_ack.seq);
+    }
+    // The third waits in the peer's retransmission queue: no SYN-ACK, no RST.
+    assert_eq!(rig.send(&syn(CLIENT_PORT + 2)), []);
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.drop_backlog_full, stats.tx_resets_no_socket), (1, 0));
+    // The first completes and is accepted: room for one more.
+    let ack = Seg::new(
+        CLIENT_PORT,
+        LISTEN_PORT,
+        PEER_ISS.wrapping_add(1),
+        first.unwrap().wrapping_add(1),
+        ACK,
+    )
+    .timestamp(1001, 0);
+    assert_eq!(rig.send(&ack), []);
+    // Established but not accepted still counts against the backlog.
+    assert_eq!(rig.send(&syn(CLIENT_PORT + 2)), []);
+    assert_eq!(rig.tcp_stats().drop_backlog_full, 2);
+    let accepted = rig.stack.tcp_accept(listener).expect("one established");
+    assert_eq!(rig.stack.tcp(accepted).state(), TcpState::Established);
+    assert_eq!(
+        rig.stack.tcp_accept(listener),
+        None,
+        "the other is SYN-RECEIVED"
+    );
+    let sent = rig.send(&syn(CLIENT_PORT + 2));
+    let [syn_ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (syn_ack.dst_port, syn_ack.flags),
+        (CLIENT_PORT + 2, SYN | ACK)
+    );
+}
+
+#[test]
+fn the_peers_mss_bounds_every_segment() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    // RFC 9293 §3.7.1: our SYN offers the route's MSS (1500 - 40); the peer
+    // offers 536, and without timestamps a segment carries all of it.
+    let conn = rig.client(PeerSyn {
+        mss: Some(536),
+        ..PeerSyn::plain()
+    });
+    rig.stack
+        .tcp(conn.handle)
+        .send_slice(&pattern(3000, 4))
+        .unwrap();
+    let sent = rig.poll();
+    let lens: Vec<usize> = sent.iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [536; 5], "the 320-byte tail waits (Nagle)");
+    assert!(sent.iter().all(|s| s.options == SegmentOptions::default()));
+    // With timestamps, the option's 12 bytes come out of the 536.
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn {
+        mss: Some(536),
+        ..PeerSyn::default()
+    });
+    rig.stack
+        .tcp(conn.handle)
+        .send_slice(&pattern(3000, 4))
+        .unwrap();
+    let lens: Vec<usize> = rig.poll().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [524; 5]);
+    // No MSS option: 536 (RFC 9293 §3.7.1, MUST-15).
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn {
+        mss: None,
+        ..PeerSyn::plain()
+    });
+    rig.stack
+        .tcp(conn.handle)
+        .send_slice(&pattern(3000, 4))
+        .unwrap();
+    let lens: Vec<usize> = rig.poll().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [536; 5]);
+}
+
+#[test]
+fn window_scaling_applies_to_both_directions_once_agreed() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    // A 100 000-byte receive ring needs a shift of 1 to be advertised whole.
+    let handle = rig.stack.add_tcp_socket(100_000, 16_384).unwrap();
+    rig.stack.tcp(handle).connect((IP_B, PEER_PORT), 0).unwrap();
+    let sent = rig.poll();
+    let [syn] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    // The SYN's own window is never scaled (RFC 7323 §2.2).
+    assert_eq!((syn.options.window_scale, syn.window), (Some(1), 65535));
+    let mut syn_ack = Seg::new(
+        PEER_PORT,
+        syn.src_port,
+        PEER_ISS,
+        syn.seq.wrapping_add(1),
+        SYN | ACK,
+    )
+    .window(1000);
+    syn_ack.opts = PeerSyn {
+        window_scale: Some(2),
+        ..PeerSyn::default()
+    }
+    .options(1000, syn.tsval());
+    let sent = rig.send(&syn_ack);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(ack.window, 50_000, "100 000 >> 1");
+    let mut conn = Conn {
+        handle,
+        port: syn.src_port,
+        peer_port: PEER_PORT,
+        iss: syn.seq,
+        seq: PEER_ISS.wrapping_add(1),
+        ack: syn.seq.wrapping_add(1),
+        ts: Some((1001, ack.tsval())),
+        window: 1000,
+    };
+    // From now on the peer's 1000 means 4000 bytes: two full segments fit;
+    // the rest of the window (1104 bytes) is too little to send (RFC 9293
+    // §3.8.6.2.1) while data is in flight.
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    rig.stack.tcp(handle).send_slice(&pattern(6000, 5)).unwrap();
+    let lens: Vec<usize> = rig.poll().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, [MSS_TS as usize; 2]);
+    // Acknowledging both slides the window by as much.
+    conn.ack = conn.ack.wrapping_add(2 * MSS_TS);
+    let lens: Vec<usize> = rig
+        .send(&conn.seg(ACK))
+        .iter()
+        .map(|s| s.payload.len())
+        .collect();
+    assert_eq!(lens, [MSS_TS as usize; 2]);
+
+    // Without the peer's agreement neither side scales: the SYN-ACK has no
+    // option, so our window is capped at 65535.
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let handle = rig.stack.add_tcp_socket(100_000, 16_384).unwrap();
+    rig.stack.tcp(handle).connect((IP_B, PEER_PORT), 0).unwrap();
+    let sent = rig.poll();
+    let syn = &sent[0];
+    let mut syn_ack = Seg::new(
+        PEER_PORT,
+        syn.src_port,
+        PEER_ISS,
+        syn.seq.wrapping_add(1),
+        SYN | ACK,
+    );
+    syn_ack.opts = PeerSyn::plain().options(0, 0);
+    let sent = rig.send(&syn_ack);
+    assert_eq!(sent[0].window, 65535);
+    assert_eq!(sent[0].options, SegmentOptions::default());
+}
+
+// ---------------------------------------------------------------------------
+// When ACKs and small segments go (RFC 5681 §4.2, RFC 9293 §3.7.4).
+
+#[test]
+fn acks_are_delayed_for_one_segment_and_sent_for_every_second() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    let full = pattern(1448, 7);
+    // One full segment: the ACK waits delayed_ack (40 ms).
+    assert_eq!(rig.send(&conn.data(&full).window(65535)), []);
+    let start = rig.now;
+    let sent = rig.run(Duration::from_millis(100), Duration::from_millis(1));
+    let [(at, ack)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((*at - start).as_millis(), 40);
+    conn.assert_ack(ack, conn.ack);
+    // Two: the second is acknowledged at once, both together.
+    assert_eq!(rig.send(&conn.data(&full)), []);
+    let sent = rig.send(&conn.data(&full));
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    assert_eq!(
+        rig.run(Duration::from_millis(100), Duration::from_millis(1)),
+        []
+    );
+    // Data to send takes the ACK along, without waiting.
+    assert_eq!(rig.send(&conn.data(&full)), []);
+    rig.stack.tcp(conn.handle).send_slice(b"reply").unwrap();
+    let sent = rig.poll();
+    let [reply] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (reply.ack, reply.payload.as_slice()),
+        (conn.seq, &b"reply"[..])
+    );
+}
+
+#[test]
+fn nagle_holds_a_small_segment_while_data_is_in_flight() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    let mut tcp = rig.stack.tcp(conn.handle);
+    tcp.send_slice(b"first").unwrap();
+    let sent = rig.poll();
+    let [first] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (first.seq, first.payload.as_slice()),
+        (conn.ack, &b"first"[..])
+    );
+    assert_eq!(first.flags, ACK | PSH);
+    rig.stack.tcp(conn.handle).send_slice(b"second").unwrap();
+    rig.stack.tcp(conn.handle).send_slice(b"third").unwrap();
+    assert_eq!(rig.poll(), [], "held while 'first' is unacknowledged");
+    // The ACK of the first releases the rest, as one segment.
+    conn.ack = conn.ack.wrapping_add(5);
+    conn.tick(first);
+    let sent = rig.send(&conn.seg(ACK));
+    let [rest] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (rest.seq, rest.payload.as_slice()),
+        (conn.ack, &b"secondthird"[..])
+    );
+    // With Nagle off, a small write goes at once even with data in flight.
+    rig.stack.tcp(conn.handle).set_nodelay(true);
+    rig.stack.tcp(conn.handle).send_slice(b"now").unwrap();
+    let sent = rig.poll();
+    let [now] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (now.seq, now.payload.as_slice()),
+        (conn.ack.wrapping_add(11), &b"now"[..])
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Timers: keepalive (RFC 9293 §3.8.4), user timeout (RFC 5482), TIME-WAIT.
+
+#[test]
+fn keepalive_probes_an_idle_peer_and_gives_up_when_it_is_gone() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let config = TcpConfig {
+        keepalive_probes: 2,
+        ..TcpConfig::default()
+    };
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    let mut conn = rig.client(PeerSyn::default());
+    rig.stack
+        .tcp(conn.handle)
+        .set_keepalive(Some(Duration::from_secs(10)));
+    let start = rig.now;
+    let sent = rig.run(Duration::from_secs(15), Duration::from_millis(100));
+    let [(at, probe)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((*at - start).as_millis(), 10_000);
+    // <SEQ=SND.NXT-1><ACK=RCV.NXT><CTL=ACK>, no data: the peer must answer.
+    conn.assert_ack(probe, conn.ack.wrapping_sub(1));
+    // The peer answers: the connection is idle again from now.
+    conn.tick(probe);
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    let answered = rig.now;
+    // Silence: probes every 10 s, and after two unanswered ones the third
+    // interval ends it.
+    let sent = rig.run(Duration::from_secs(40), Duration::from_millis(100));
+    let times: Vec<u64> = sent
+        .iter()
+        .map(|(at, _)| (*at - answered).as_millis())
+        .collect();
+    assert_eq!(times, [10_000, 20_000]);
+    let mut tcp = rig.stack.tcp(conn.handle);
+    assert_eq!(tcp.state(), TcpState::Closed);
+    assert_eq!(tcp.error(), Some(TcpError::TimedOut));
+    assert_eq!(rig.tcp_stats().timeouts, 1);
+}
+
+/// A client that has sent ten full segments the peer has not acknowledged;
+/// returns the connection and the start of each segment.
+fn ten_segments_in_flight(rig: &mut Rig<'_>, peer: PeerSyn) -> (Conn, Vec<u32>) {
+    let mut conn = rig.client(peer);
+    let data = pattern(10 * MSS_TS as usize, 3);
+    rig.stack.tcp(conn.handle).send_slice(&data).unwrap();
+    let sent = rig.poll();
+    assert_eq!(sent.len(), 10, "the initial window is ten segments");
+    let starts: Vec<u32> = sent.iter().map(|s| s.seq).collect();
+    for (i, seg) in sent.iter().enumerate() {
+        assert_eq!(seg.seq, conn.ack.wrapping_add(i as u32 * MSS_TS));
+        assert_eq!(seg.payload.len(), MSS_TS as usize);
+    }
+    conn.tick(&sent[9]);
+    (conn, starts)
+}
+
+#[test]
+fn the_third_duplicate_ack_retransmits_at_once_however_much_is_in_flight() {
+    for peer in [
+        PeerSyn::default(),
+        PeerSyn {
+            sack: false,
+            ..PeerSyn::default()
+        },
+    ] {
+        let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+        let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+        let (conn, s) = ten_segments_in_flight(&mut rig, peer);
+        // The first segment is lost, the next three arrive: three duplicate
+        // ACKs. The third retransmits it at once (RFC 5681 §3.2 step 3),
+        // although the flight is twice the new cwnd (FlightSize / 2).
+        let dup = |sacked: usize| {
+            let seg = conn.seg(ACK);
+            if peer.sack {
+                seg.sack(&[(s[1], s[1 + sacked])])
+            } else {
+                seg
+            }
+        };
+        assert_eq!(rig.send(&dup(1)), []);
+        assert_eq!(rig.send(&dup(2)), []);
+        let sent = rig.send(&dup(3));
+        let [resent] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!((resent.seq, resent.payload.len()), (s[0], MSS_TS as usize));
+        assert_eq!(rig.tcp_stats().fast_recoveries, 1);
+    }
+}
+
+#[test]
+fn duplicate_sacks_do_not_start_recovery() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let (mut conn, s) = ten_segments_in_flight(&mut rig, PeerSyn::default());
+    conn.ack = s[3];
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    // RFC 2883: a first block below the cumulative ACK reports a segment
+    // received twice, not a loss. Three of them are no three duplicate ACKs.
+    for _ in 0..4 {
+        assert_eq!(rig.send(&conn.seg(ACK).sack(&[(s[1], s[2])])), []);
+    }
+    // One segment SACKed: a duplicate ACK with news, the first.
+    assert_eq!(rig.send(&conn.seg(ACK).sack(&[(s[5], s[6])])), []);
+    // A D-SACK inside the second block (RFC 2883 §4.1.3) is no news.
+    for _ in 0..4 {
+        let inside = conn.seg(ACK).sack(&[(s[5], s[6]), (s[5], s[6])]);
+        assert_eq!(rig.send(&inside), []);
+    }
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.fast_recoveries, stats.retransmissions), (0, 0));
+    // Two more duplicate ACKs make three (RFC 5681 §3.2): the hole goes.
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    let sent = rig.send(&conn.seg(ACK));
+    assert_eq!(sent.first().map(|s| s.seq), Some(s[3]), "{sent:?}");
+}
+
+#[test]
+fn sacked_segments_above_a_hole_start_recovery_and_the_hole_goes_first() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let (conn, s) = ten_segments_in_flight(&mut rig, PeerSyn::default());
+    // Two segments SACKed above SND.UNA: not yet a loss (RFC 6675 §4:
+    // more than (DupThresh - 1) * SMSS bytes must be SACKed).
+    let two = conn.seg(ACK).sack(&[(s[1], s[3])]);
+    assert_eq!(rig.send(&two), []);
+    assert_eq!(rig.tcp_stats().fast_recoveries, 0);
+    // A third: the first segment is lost and goes again at once, alone.
+    let three = conn.seg(ACK).sack(&[(s[1], s[4])]);
+    let sent = rig.send(&three);
+    let [resent] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((resent.seq, resent.payload.len()), (s[0], MSS_TS as usize));
+    assert_eq!(resent.ack, conn.seq);
+    assert_eq!(rig.tcp_stats().fast_recoveries, 1);
+    assert_eq!(rig.tcp_stats().retransmissions, 1);
+    // Later SACKs report a second hole: it goes next, before new data.
+    let later = conn.seg(ACK).sack(&[(s[5], s[8]), (s[1], s[4])]);
+    let sent = rig.send(&later);
+    assert_eq!(sent.first().map(|s| s.seq), Some(s[4]), "{sent:?}");
+    assert_eq!(rig.tcp_stats().fast_recoveries, 1);
+}
+
+#[test]
+fn a_zero_window_is_probed_with_one_byte_backing_off_until_it_opens() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut conn = rig.client(PeerSyn::default());
+    let data = pattern(500, 2);
+    rig.stack.tcp(conn.handle).send_slice(&data[..100]).unwrap();
+    let sent = rig.poll();
+    assert_eq!(sent[0].payload, &data[..100]);
+    conn.ack = conn.ack.wrapping_add(100);
+    conn.tick(&sent[0]);
+    // The peer takes the 100 bytes and closes its window.
+    assert_eq!(rig.send(&conn.seg(ACK).window(0)), []);
+    rig.stack.tcp(conn.handle).send_slice(&data[100..]).unwrap();
+    assert_eq!(rig.poll(), []);
+    // RFC 9293 §3.8.6.1: probes of one byte, the first after an RTO (200 ms
+    // after the handshake's measurement), then at doubling intervals, for as
+    // long as the peer answers them.
+    let start = rig.now;
+    let mut probes = Vec::new();
+    // More probes than max_retransmissions (12): an answering peer keeps
+    // the connection open however long its window stays shut.
+    for _ in 0..15 {
+        let (at, sent) = rig.until_sent(Duration::from_secs(70), Duration::from_millis(100));
+        let [probe] = sent.as_slice() else {
+            panic!("one probe, not {sent:?}")
+        };
+        assert_eq!((probe.seq, probe.flags), (conn.ack, ACK));
+        assert_eq!(probe.payload, &data[100..101]);
+        probes.push((at - start).as_millis());
+        // The peer drops the byte and repeats its zero window.
+        conn.tick(probe);
+        assert_eq!(rig.send(&conn.seg(ACK).window(0)), []);
+    }
+    assert_eq!(probes[..6], [200, 600, 1400, 3000, 6200, 12_600]);
+    // The interval doubles up to the RTO's bound of 60 s.
+    assert_eq!(probes[14] - probes[13], 60_000);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Established);
+    // The window opens: everything queued goes, starting with the probed byte.
+    let sent = rig.send(&conn.seg(ACK).window(65535));
+    let sent: Vec<u8> = sent.iter().flat_map(|s| s.payload.clone()).collect();
+    assert_eq!(sent, &data[100..]);
+}
+
+#[test]
+fn a_window_smaller_than_a_segment_is_still_used() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    // A tiny receiver: 700 bytes of window, ever. RFC 9293 §3.8.6.2.1 sends
+    // when at least half the largest window seen can go.
+    let mut conn = rig.client(PeerSyn {
+        window: 700,
+        ..PeerSyn::default()
+    });
+    let data = pattern(2000, 6);
+    rig.stack.tcp(conn.handle).send_slice(&data).unwrap();
+    let mut received = Vec::new();
+    let mut lens = Vec::new();
+    let mut sent = rig.poll();
+    while let [seg] = sent.as_slice() {
+        assert_eq!(seg.seq, conn.ack);
+        lens.push(seg.payload.len());
+        received.extend_from_slice(&seg.payload);
+        conn.ack = conn.ack.wrapping_add(seg.payload.len() as u32);
+        conn.tick(seg);
+        sent = rig.send(&conn.seg(ACK));
+    }
+    assert_eq!(sent, []);
+    assert_eq!(lens, [700, 700, 600]);
+    assert!(received == data);
+}
+
+#[test]
+fn a_repeated_syn_in_syn_received_gets_the_syn_ack_again() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    rig.stack.tcp_listen(LISTEN_PORT, 1, 1024, 1024).unwrap();
+    let mut syn = Seg::new(CLIENT_PORT, LISTEN_PORT, PEER_ISS, 0, SYN);
+    syn.opts = PeerSyn::default().options(1000, 0);
+    let sent = rig.send(&syn);
+    let [syn_ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    // The SYN-ACK was lost; the peer's SYN comes again: the same SYN-ACK
+    // goes back at once, not an ACK the peer in SYN-SENT would drop.
+    rig.advance(Duration::from_millis(100));
+    syn.opts.timestamp = Some((1100, 0));
+    let sent = rig.send(&syn);
+    let [again] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (again.seq, again.ack, again.flags),
+        (syn_ack.seq, syn_ack.ack, SYN | ACK)
+    );
+    assert_eq!(again.options.mss, Some(1460));
+    assert_eq!(again.tsecr(), 1100);
+    assert_eq!(rig.tcp_stats().tx_challenge_acks, 0);
+}
+
+#[test]
+fn the_user_timeout_ends_a_connection_whose_data_stays_unacknowledged() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let conn = rig.client(PeerSyn::default());
+    rig.stack
+        .tcp(conn.handle)
+        .set_timeout(Some(Duration::from_millis(2500)));
+    rig.stack.tcp(conn.handle).send_slice(b"hello?").unwrap();
+    let sent_at = rig.now;
+    assert_eq!(rig.poll().len(), 1);
+    // Retransmissions at RTO 200, 400, 800 ms...; the user timeout, not the
+    // next retransmission, decides when the connection ends.
+    let mut ended = None;
+    for _ in 0..4000 {
+        rig.advance(Duration::from_millis(1));
+        if rig.stack.tcp(conn.handle).state() == TcpState::Closed {
+            ended = Some(rig.now - sent_at);
+            break;
+        }
+    }
+    assert_eq!(ended.map(|d| d.as_millis()), Some(2500));
+    assert_eq!(rig.stack.tcp(conn.handle).error(), Some(TcpError::TimedOut));
+    assert_eq!(rig.tcp_stats().timeouts, 1);
+    assert_eq!(
+        rig.tcp_stats().retransmissions,
+        3,
+        "at 200, 600 and 1400 ms"
+    );
+    assert_eq!(rig.stack.tcp_deadline(), None, "nothing left to time");
+}
+
+#[test]
+fn time_wait_acknowledges_a_repeated_fin_and_lasts_its_time() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let config = TcpConfig {
+        time_wait: Duration::from_secs(5),
+        ..TcpConfig::default()
+    };
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    let mut conn = rig.client(PeerSyn::default());
+    rig.stack.tcp(conn.handle).close();
+    let sent = rig.poll();
+    let [fin] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((fin.seq, fin.flags), (conn.ack, FIN | ACK));
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::FinWait1);
+    // The peer acknowledges our FIN and sends its own.
+    conn.ack = conn.ack.wrapping_add(1);
+    conn.tick(fin);
+    let peer_fin = conn.seg(FIN | ACK);
+    conn.seq = conn.seq.wrapping_add(1);
+    let sent = rig.send(&peer_fin);
+    let [ack] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(ack, conn.ack);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::TimeWait);
+    // Our ACK was lost: the FIN comes again 2 s later and is acknowledged
+    // again, and TIME-WAIT starts over (RFC 9293 §3.10.7.4 eighth).
+    rig.advance(Duration::from_secs(2));
+    let sent = rig.send(&peer_fin);
+    let [again] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    conn.assert_ack(again, conn.ack);
+    let restarted = rig.now;
+    rig.advance(Duration::from_millis(4999));
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::TimeWait);
+    assert_eq!(rig.advance(Duration::from_millis(1)), []);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Closed);
+    assert_eq!(rig.now - restarted, Duration::from_secs(5));
+    assert_eq!(rig.stack.tcp(conn.handle).error(), None);
+    // The port's connection is gone: the FIN now meets a reset.
+    let sent = rig.send(&peer_fin);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].flags, RST);
+}
+
+#[test]
+fn a_syn_whose_syn_ack_has_no_route_does_not_hold_the_backlog() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    rig.stack.tcp_listen(LISTEN_PORT, 1, 1024, 1024).unwrap();
+    // A SYN from beyond the subnet, and no gateway: no SYN-ACK can go.
+    let mut frame = Seg::new(CLIENT_PORT, LISTEN_PORT, 7, 0, SYN).frame();
+    let stranger = Ipv4Addr::new(192, 0, 2, 9);
+    let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+    ip.set_src_addr(stranger);
+    ip.fill_checksum();
+    let mut tcp = TcpPacket::new_unchecked(&mut frame[34..]);
+    tcp.fill_checksum(&IpAddr::V4(stranger), &IpAddr::V4(IP_A));
+    rig.driver.inbox.push_back(frame);
+    assert_eq!(rig.poll(), []);
+    assert_eq!(rig.stack.stats().ipv4.tx_no_route, 1);
+    // The backlog's one place is still free for a peer that can be answered.
+    rig.advance(Duration::from_secs(1));
+    let sent = rig.send(&Seg::new(CLIENT_PORT, LISTEN_PORT, 9, 0, SYN));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].flags, SYN | ACK);
+}
+
+#[test]
+fn keepalive_settings_leave_time_wait_to_end_on_time() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let config = TcpConfig {
+        time_wait: Duration::from_secs(5),
+        ..TcpConfig::default()
+    };
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    let mut conn = rig.client(PeerSyn::default());
+    rig.stack.tcp(conn.handle).close();
+    let sent = rig.poll();
+    conn.ack = conn.ack.wrapping_add(1);
+    conn.tick(&sent[0]);
+    let fin = conn.seg(FIN | ACK);
+    conn.seq = conn.seq.wrapping_add(1);
+    assert_eq!(rig.send(&fin).len(), 1);
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::TimeWait);
+    let entered = rig.now;
+    // The application turns keepalive off (or on) while in TIME-WAIT.
+    rig.stack.tcp(conn.handle).set_keepalive(None);
+    rig.stack
+        .tcp(conn.handle)
+        .set_keepalive(Some(Duration::from_secs(1)));
+    assert_eq!(
+        rig.run(Duration::from_millis(4999), Duration::from_millis(1)),
+        []
+    );
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::TimeWait);
+    assert_eq!(
+        rig.advance(Duration::from_millis(1)),
+        [],
+        "no keepalive probe"
+    );
+    assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Closed);
+    assert_eq!(rig.now - entered, Duration::from_secs(5));
+}
+
+#[test]
+fn segments_from_or_to_port_zero_are_dropped_as_malformed() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    rig.stack.tcp_listen(LISTEN_PORT, 1, 1024, 1024).unwrap();
+    // A SYN from port 0 to a listener: no connection, no SYN-ACK.
+    assert_eq!(rig.send(&Seg::new(0, LISTEN_PORT, 1, 0, SYN)), []);
+    // Strays from or to port 0: no reset to port 0, none from it.
+    assert_eq!(rig.send(&Seg::new(0, 81, 1, 2, ACK)), []);
+    assert_eq!(rig.send(&Seg::new(CLIENT_PORT, 0, 1, 0, SYN)), []);
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.drop_malformed, stats.tx_resets_no_socket), (3, 0));
+    // The listener's one place is still free.
+    assert_eq!(
+        rig.send(&Seg::new(CLIENT_PORT, LISTEN_PORT, 1, 0, SYN))
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_window_that_closes_and_reopens_during_recovery_resends_whole_segments() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let peer = PeerSyn {
+        sack: false,
+        ..PeerSyn::default()
+    };
+    let (conn, s) = ten_segments_in_flight(&mut rig, peer);
+    // Three duplicate ACKs: recovery, the first segment resent.
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    assert_eq!(rig.send(&conn.seg(ACK)).len(), 1);
+    // The window closes, and opens again: what went into the closed window
+    // is sent again, from SND.UNA, in whole segments within the window
+    // (ssthresh = 5 segments), not in a stream of runts.
+    assert_eq!(rig.send(&conn.seg(ACK).window(0)), []);
+    let sent = rig.send(&conn.seg(ACK));
+    let starts: Vec<u32> = sent.iter().map(|seg| seg.seq).collect();
+    assert_eq!(starts, s[..5]);
+    assert!(sent.iter().all(|seg| seg.payload.len() == MSS_TS as usize));
+    assert_eq!(rig.poll(), []);
+}
