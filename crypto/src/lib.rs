@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod verify;
+pub mod x509;
 
 pub use error::CryptoError;
 pub use verify::{SignatureScheme, SignatureVerifier};
