@@ -20,64 +20,55 @@ pub(crate) const MAX_MODULUS_BITS: usize = 4096;
 /// Bytes of the largest modulus.
 const MAX_MODULUS_LEN: usize = MAX_MODULUS_BITS / 8;
 
-/// The hashes RSA signatures come with (RFC 8017 appendix B.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RsaHash {
-    Sha256,
-    Sha384,
-    Sha512,
+/// A hash RSA signatures come with (RFC 8017 appendix B.1), as a type:
+/// each verification is compiled for its hash, so a firmware that checks
+/// only SHA-256 signatures links no SHA-512 code.
+pub(crate) trait RsaHash: sha2::Digest + Sized {
+    /// hLen.
+    const LEN: usize;
+    /// The DER of DigestInfo up to the digest (RFC 8017 section 9.2, note
+    /// 1): SEQUENCE { SEQUENCE { OID, NULL }, OCTET STRING (hLen) }.
+    const DIGEST_INFO_PREFIX: &'static [u8];
+
+    /// The digest of the concatenation of `parts`, in the front of a
+    /// 64-byte buffer.
+    fn digest_parts(parts: &[&[u8]]) -> [u8; MAX_HASH_LEN] {
+        let mut hasher = Self::new();
+        for part in parts {
+            hasher.update(part);
+        }
+        let digest = hasher.finalize();
+        let mut out = [0u8; MAX_HASH_LEN];
+        out[..digest.len()].copy_from_slice(&digest);
+        out
+    }
 }
 
 /// The longest digest of an [`RsaHash`].
 const MAX_HASH_LEN: usize = 64;
 
-impl RsaHash {
-    const fn len(self) -> usize {
-        match self {
-            RsaHash::Sha256 => 32,
-            RsaHash::Sha384 => 48,
-            RsaHash::Sha512 => 64,
-        }
-    }
+impl RsaHash for sha2::Sha256 {
+    const LEN: usize = 32;
+    const DIGEST_INFO_PREFIX: &'static [u8] = &[
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x20,
+    ];
+}
 
-    /// The DER of DigestInfo up to the digest (RFC 8017 section 9.2, note
-    /// 1): SEQUENCE { SEQUENCE { OID, NULL }, OCTET STRING (len) }.
-    const fn digest_info_prefix(self) -> &'static [u8] {
-        match self {
-            RsaHash::Sha256 => &[
-                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x01, 0x05, 0x00, 0x04, 0x20,
-            ],
-            RsaHash::Sha384 => &[
-                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x02, 0x05, 0x00, 0x04, 0x30,
-            ],
-            RsaHash::Sha512 => &[
-                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x03, 0x05, 0x00, 0x04, 0x40,
-            ],
-        }
-    }
+impl RsaHash for sha2::Sha384 {
+    const LEN: usize = 48;
+    const DIGEST_INFO_PREFIX: &'static [u8] = &[
+        0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02,
+        0x05, 0x00, 0x04, 0x30,
+    ];
+}
 
-    /// The digest of the concatenation of `parts`, in the front of a
-    /// 64-byte buffer.
-    fn digest(self, parts: &[&[u8]]) -> [u8; MAX_HASH_LEN] {
-        fn run<D: sha2::Digest>(parts: &[&[u8]], out: &mut [u8; MAX_HASH_LEN]) {
-            let mut hasher = D::new();
-            for part in parts {
-                hasher.update(part);
-            }
-            let digest = hasher.finalize();
-            out[..digest.len()].copy_from_slice(&digest);
-        }
-        let mut out = [0u8; MAX_HASH_LEN];
-        match self {
-            RsaHash::Sha256 => run::<sha2::Sha256>(parts, &mut out),
-            RsaHash::Sha384 => run::<sha2::Sha384>(parts, &mut out),
-            RsaHash::Sha512 => run::<sha2::Sha512>(parts, &mut out),
-        }
-        out
-    }
+impl RsaHash for sha2::Sha512 {
+    const LEN: usize = 64;
+    const DIGEST_INFO_PREFIX: &'static [u8] = &[
+        0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03,
+        0x05, 0x00, 0x04, 0x40,
+    ];
 }
 
 /// A parsed `RSAPublicKey` (RFC 8017 appendix A.1.1), borrowing the
@@ -239,21 +230,20 @@ fn public_op<const LIMBS: usize>(
 }
 
 /// RSASSA-PKCS1-v1_5-VERIFY (RFC 8017 section 8.2.2) of `message`.
-pub(crate) fn verify_pkcs1v15(
+pub(crate) fn verify_pkcs1v15<H: RsaHash>(
     key: &RsaPublicKey<'_>,
-    hash: RsaHash,
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), CryptoError> {
     let mut em = [0u8; MAX_MODULUS_LEN];
     key.rsavp1(signature, &mut em)?;
     let em = &em[..key.len()];
-    let digest = hash.digest(&[message]);
+    let digest = H::digest_parts(&[message]);
     // EM = 0x00 || 0x01 || PS || 0x00 || T (section 9.2 step 5), compared
     // whole against the one encoding, never parsed: no leeway for BER
     // DigestInfo or missing NULLs (Bleichenbacher's 2006 forgery).
-    let prefix = hash.digest_info_prefix();
-    let t_len = prefix.len() + hash.len();
+    let prefix = H::DIGEST_INFO_PREFIX;
+    let t_len = prefix.len() + H::LEN;
     let ps_len = key
         .len()
         .checked_sub(t_len + 3)
@@ -267,7 +257,7 @@ pub(crate) fn verify_pkcs1v15(
         && ps.iter().all(|&byte| byte == 0xff)
         && separator == [0x00]
         && t_prefix == prefix
-        && t_digest == &digest[..hash.len()];
+        && t_digest == &digest[..H::LEN];
     if valid {
         Ok(())
     } else {
@@ -279,33 +269,26 @@ pub(crate) fn verify_pkcs1v15(
 /// the same hash and the salt as long as the hash: the only parameters TLS
 /// 1.3 allows (RFC 8446 section 4.2.3) and the only ones webpki accepts in
 /// certificates.
-pub(crate) fn verify_pss(
+pub(crate) fn verify_pss<H: RsaHash>(
     key: &RsaPublicKey<'_>,
-    hash: RsaHash,
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), CryptoError> {
     let mut buffer = [0u8; MAX_MODULUS_LEN];
     key.rsavp1(signature, &mut buffer)?;
-    let m_hash = hash.digest(&[message]);
-    emsa_pss_verify(
-        &m_hash[..hash.len()],
-        &mut buffer[..key.len()],
-        key.bits() - 1,
-        hash,
-    )
+    let m_hash = H::digest_parts(&[message]);
+    emsa_pss_verify::<H>(&m_hash[..H::LEN], &mut buffer[..key.len()], key.bits() - 1)
 }
 
 /// EMSA-PSS-VERIFY (RFC 8017 section 9.1.2) with sLen = hLen, on the k-byte
 /// integer m that RSAVP1 produced (`m`, modified in place).
-fn emsa_pss_verify(
+fn emsa_pss_verify<H: RsaHash>(
     m_hash: &[u8],
     m: &mut [u8],
     em_bits: usize,
-    hash: RsaHash,
 ) -> Result<(), CryptoError> {
     let invalid = Err(CryptoError::InvalidSignature);
-    let h_len = hash.len();
+    let h_len = H::LEN;
     let s_len = h_len;
     let em_len = em_bits.div_ceil(8);
     // Section 8.1.2 step 2c: EM = I2OSP(m, emLen); when emLen < k the byte
@@ -332,7 +315,7 @@ fn emsa_pss_verify(
         return invalid;
     }
     // Steps 7-8: DB = maskedDB XOR MGF1(H, emLen - hLen - 1), in place.
-    mgf1_xor(hash, h, masked_db);
+    mgf1_xor::<H>(h, masked_db);
     let db = masked_db;
     // Step 9.
     db[0] &= top_mask;
@@ -343,7 +326,7 @@ fn emsa_pss_verify(
     }
     // Steps 11-13: H' = Hash(0x00 * 8 || mHash || salt).
     let salt = &db[db.len() - s_len..];
-    let h_prime = hash.digest(&[&[0u8; 8], m_hash, salt]);
+    let h_prime = H::digest_parts(&[&[0u8; 8], m_hash, salt]);
     // Step 14.
     if h == &h_prime[..h_len] {
         Ok(())
@@ -353,10 +336,10 @@ fn emsa_pss_verify(
 }
 
 /// XORs MGF1(seed, out.len()) (RFC 8017 appendix B.2.1) into `out`.
-fn mgf1_xor(hash: RsaHash, seed: &[u8], out: &mut [u8]) {
-    for (counter, chunk) in out.chunks_mut(hash.len()).enumerate() {
+fn mgf1_xor<H: RsaHash>(seed: &[u8], out: &mut [u8]) {
+    for (counter, chunk) in out.chunks_mut(H::LEN).enumerate() {
         let c = (counter as u32).to_be_bytes();
-        let t = hash.digest(&[seed, &c]);
+        let t = H::digest_parts(&[seed, &c]);
         chunk
             .iter_mut()
             .zip(&t)
@@ -565,11 +548,11 @@ mod tests {
             std::vec![1; 257],
         ] {
             assert_eq!(
-                verify_pkcs1v15(&key, RsaHash::Sha256, b"", &signature),
+                verify_pkcs1v15::<sha2::Sha256>(&key, b"", &signature),
                 Err(CryptoError::InvalidSignature)
             );
             assert_eq!(
-                verify_pss(&key, RsaHash::Sha256, b"", &signature),
+                verify_pss::<sha2::Sha256>(&key, b"", &signature),
                 Err(CryptoError::InvalidSignature)
             );
         }
@@ -578,7 +561,7 @@ mod tests {
             let mut signature = std::vec![0u8; 256];
             signature[255] = value;
             assert_eq!(
-                verify_pkcs1v15(&key, RsaHash::Sha256, b"", &signature),
+                verify_pkcs1v15::<sha2::Sha256>(&key, b"", &signature),
                 Err(CryptoError::InvalidSignature)
             );
         }

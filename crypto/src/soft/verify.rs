@@ -5,7 +5,7 @@
 use sha2::Digest as _;
 
 use super::ecc;
-use super::rsa::{self, RsaHash, RsaPublicKey};
+use super::rsa::{self, RsaPublicKey};
 use crate::CryptoError;
 use crate::verify::SignatureScheme;
 
@@ -26,19 +26,19 @@ pub(crate) fn verify(
         SignatureScheme::EcdsaP384Sha256 => ecc::verify_p384(public_key, &sha256(), signature),
         SignatureScheme::EcdsaP384Sha384 => ecc::verify_p384(public_key, &sha384(), signature),
         SignatureScheme::RsaPkcs1Sha256 => {
-            rsa::verify_pkcs1v15(&rsa_key()?, RsaHash::Sha256, message, signature)
+            rsa::verify_pkcs1v15::<sha2::Sha256>(&rsa_key()?, message, signature)
         }
         SignatureScheme::RsaPkcs1Sha384 => {
-            rsa::verify_pkcs1v15(&rsa_key()?, RsaHash::Sha384, message, signature)
+            rsa::verify_pkcs1v15::<sha2::Sha384>(&rsa_key()?, message, signature)
         }
         SignatureScheme::RsaPkcs1Sha512 => {
-            rsa::verify_pkcs1v15(&rsa_key()?, RsaHash::Sha512, message, signature)
+            rsa::verify_pkcs1v15::<sha2::Sha512>(&rsa_key()?, message, signature)
         }
         SignatureScheme::RsaPssSha256 => {
-            rsa::verify_pss(&rsa_key()?, RsaHash::Sha256, message, signature)
+            rsa::verify_pss::<sha2::Sha256>(&rsa_key()?, message, signature)
         }
         SignatureScheme::RsaPssSha384 => {
-            rsa::verify_pss(&rsa_key()?, RsaHash::Sha384, message, signature)
+            rsa::verify_pss::<sha2::Sha384>(&rsa_key()?, message, signature)
         }
     }
 }
