@@ -154,6 +154,14 @@ pub trait Aead {
     fn aead_key(&self, algorithm: AeadAlgorithm, key: &[u8]) -> Result<Self::Key, CryptoError>;
 }
 
+impl<T: Aead + ?Sized> Aead for &T {
+    type Key = T::Key;
+
+    fn aead_key(&self, algorithm: AeadAlgorithm, key: &[u8]) -> Result<Self::Key, CryptoError> {
+        (**self).aead_key(algorithm, key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

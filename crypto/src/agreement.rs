@@ -111,6 +111,26 @@ pub trait KeyAgreement {
     ) -> Result<SharedSecret, CryptoError>;
 }
 
+impl<T: KeyAgreement + ?Sized> KeyAgreement for &T {
+    type EphemeralSecret = T::EphemeralSecret;
+
+    fn generate_ephemeral<R: CryptoRng + ?Sized>(
+        &self,
+        group: EcdhGroup,
+        rng: &mut R,
+    ) -> Result<(Self::EphemeralSecret, PublicKey), CryptoError> {
+        (**self).generate_ephemeral(group, rng)
+    }
+
+    fn agree(
+        &self,
+        secret: Self::EphemeralSecret,
+        peer_public_key: &[u8],
+    ) -> Result<SharedSecret, CryptoError> {
+        (**self).agree(secret, peer_public_key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

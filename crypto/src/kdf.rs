@@ -100,7 +100,8 @@ pub trait KeyDerivation: Hasher {
             mac.update(part);
         }
         let mut a = mac.finish()?;
-        for chunk in out.chunks_mut(algorithm.output_len()) {
+        let mut chunks = out.chunks_mut(algorithm.output_len()).peekable();
+        while let Some(chunk) = chunks.next() {
             // P_hash block i = HMAC(secret, A(i) + label + seed).
             let mut mac = keyed.clone();
             mac.update(a.as_bytes());
@@ -110,9 +111,11 @@ pub trait KeyDerivation: Hasher {
             }
             let block = mac.finish()?;
             chunk.copy_from_slice(&block.as_bytes()[..chunk.len()]);
-            let mut next = keyed.clone();
-            next.update(a.as_bytes());
-            a = next.finish()?;
+            if chunks.peek().is_some() {
+                let mut next = keyed.clone();
+                next.update(a.as_bytes());
+                a = next.finish()?;
+            }
         }
         Ok(())
     }

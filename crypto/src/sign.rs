@@ -78,3 +78,16 @@ pub trait KeyStore {
     /// Erases the key in slot `key`.
     fn delete_key(&mut self, key: KeyHandle) -> Result<(), CryptoError>;
 }
+
+impl<T: Signer + ?Sized> Signer for &T {
+    fn sign_prehash(
+        &self,
+        key: KeyHandle,
+        scheme: SignatureScheme,
+        prehash: &[u8],
+        format: SignatureFormat,
+        out: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        (**self).sign_prehash(key, scheme, prehash, format, out)
+    }
+}

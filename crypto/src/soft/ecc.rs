@@ -373,6 +373,64 @@ mod tests {
         );
     }
 
+    /// The mixed schemes X.509 meets: a P-384 key over SHA-256 (a vector
+    /// made with Python `cryptography` 48 on OpenSSL 3.0 for this crate)
+    /// and a P-256 key over SHA-384 (signed here, verified by message).
+    #[test]
+    fn ecdsa_mixed_curve_and_hash_schemes() {
+        let soft: Soft = Soft::new();
+        let p384_key = hex(
+            "04197bfe481923e7a3a309ccbf65d3ed10d3eb11105e4141c8a12288f4fb4cf7a96c71086a4ea7f21369\
+             e51fee70cacf2ed76c75d0d9e2035d2f1ccbaa9db147281e977fbd9f669658211be6c30c558291590ff9\
+             52129b38c3d0e5eafc35943352",
+        );
+        let p384_sha256 = hex(
+            "30660231009a0d4af2ca18e68881e33c6bc3c5ab58a5ace42b184e39e7b7e8b19ea2c49da7eb872232f5\
+             0b2cae1b8b8f5cc2695b1f023100b7cacd05c2a6991d03d2dc0d75ec08a6621da9e2b4502a26d66a32c1\
+             7524359d4bae1c4f2a9b2b0a50b4f2a001eb3417",
+        );
+        assert_eq!(
+            soft.verify(
+                SignatureScheme::EcdsaP384Sha256,
+                &p384_key,
+                b"123400",
+                &p384_sha256
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            soft.verify(
+                SignatureScheme::EcdsaP384Sha384,
+                &p384_key,
+                b"123400",
+                &p384_sha256
+            ),
+            Err(CryptoError::InvalidSignature)
+        );
+
+        let mut signer: Soft = Soft::new();
+        let public = signer
+            .generate_key(KeyHandle(0), KeyType::P256, &mut TestRng::new(3))
+            .unwrap();
+        let prehash = sha2::Sha384::digest(b"certificate");
+        let mut der = [0u8; 72];
+        let len = signer
+            .sign_prehash(
+                KeyHandle(0),
+                SignatureScheme::EcdsaP256Sha384,
+                &prehash,
+                SignatureFormat::Der,
+                &mut der,
+            )
+            .unwrap();
+        let verify = |scheme| soft.verify(scheme, public.as_bytes(), b"certificate", &der[..len]);
+        assert_eq!(verify(SignatureScheme::EcdsaP256Sha384), Ok(()));
+        assert_eq!(
+            verify(SignatureScheme::EcdsaP256Sha256),
+            Err(CryptoError::InvalidSignature)
+        );
+    }
+
     /// RFC 6979 appendix A.2.5: P-256, SHA-256, message "sample". The
     /// signature is deterministic, so signing must give exactly (r, s).
     #[test]
