@@ -615,3 +615,47 @@ fn azure_roots_parse_as_anchors() {
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
     assert_eq!(x509::roots::azure_trust_anchors().unwrap().len(), 2);
 }
+
+// ------------------------------------------- with the crate's own verifier
+
+/// The chains validate through the software provider itself (no allocator:
+/// RSA on fixed-size integers), as a firmware validates them.
+#[test]
+fn every_good_chain_validates_with_the_soft_provider() {
+    let soft = duet_crypto::soft::Soft::<1>::new();
+    let chains: [(&[u8], &[&[u8]]); 5] = [
+        (SERVER_P256, &[INTERMEDIATE_CA]),
+        (cert!("server-rsa2048"), &[INTERMEDIATE_CA_RSA]),
+        (cert!("server-rsa-sha384"), &[INTERMEDIATE_CA_RSA]),
+        (cert!("server-rsa-pss"), &[INTERMEDIATE_CA_RSA]),
+        (cert!("server-p384"), &[INTERMEDIATE_CA_P384]),
+    ];
+    for (leaf, intermediates) in chains {
+        verify_server_chain(
+            leaf,
+            intermediates,
+            &all_anchors(),
+            dns("hub.azure-devices.test"),
+            NOW,
+            &soft,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let tampered = {
+        let mut der = SERVER_P256.to_vec();
+        let last = der.len() - 1;
+        der[last] ^= 1;
+        der
+    };
+    assert!(
+        verify_server_chain(
+            &tampered,
+            &[INTERMEDIATE_CA],
+            &all_anchors(),
+            dns("hub.azure-devices.test"),
+            NOW,
+            &soft
+        )
+        .is_err()
+    );
+}

@@ -15,6 +15,12 @@
 //! (see [`McuReport`] for the lines and the arithmetic):
 //!
 //! `bench tcp-mcu duet_instr_per_byte=<x> smoltcp_instr_per_byte=<y> ratio=<x/y>`
+//!
+//! The host area `crypto` prints `bench crypto <primitive> duet=<x>
+//! openssl=<y> ratio=<x/y>`: MB/s for bulk primitives, operations per second
+//! for public-key ones, per CPU-second on both sides, so a ratio below 1 means
+//! Duet is slower (see `xtask/bench/src/crypto/mod.rs`). It needs `openssl` on
+//! the PATH; without it the OpenSSL figure reads `unavailable`.
 
 use std::path::Path;
 
@@ -46,6 +52,14 @@ pub const AREAS: &[Area] = &[
         about: "one TCP connection, 4 GiB over an in-memory Ethernet link, Duet against \
                 smoltcp 0.14:\n           CPU-s/GiB, MB/s, ACKs per data segment \
                 (--bytes N or --gib F to move less)",
+    },
+    Area {
+        name: "crypto",
+        kind: Kind::Host,
+        about: "duet-crypto's software provider against `openssl speed` in the same run:\n           \
+                SHA-256, HMAC-SHA256 (64 B), AES-128-GCM (16 KiB, 1 KiB records), ECDSA\n           \
+                P-256 sign/verify, ECDH P-256, RSA-2048 verify; MB/s or ops/s\n           \
+                (--seconds N per primitive and side)",
     },
     Area {
         name: "tcp-mcu",
@@ -422,6 +436,7 @@ mod tests {
         let list = area_list();
         assert!(AREAS.iter().all(|area| list.contains(area.name)));
         assert!(list.contains("\n  tcp      one TCP connection"));
+        assert!(list.contains("\n  crypto   duet-crypto's software provider"));
         assert!(list.contains("\n  tcp-mcu  the same exchange on the emulated Cortex-M4F"));
         let error = run(Path::new("."), Some("warp"), &[]).unwrap_err();
         assert!(matches!(&error, Error::UnknownArea(message)

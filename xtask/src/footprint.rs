@@ -41,7 +41,11 @@ pub const TARGET_DIR: &str = "target/footprint";
 const IMAGE_CRATE: &str = "xtask/footprint-image";
 
 /// The measured images: binaries of the image crate.
-pub const IMAGES: &[(&str, &str)] = &[("ipv4-udp", "udp"), ("ipv4-tcp", "tcp")];
+pub const IMAGES: &[(&str, &str)] = &[
+    ("ipv4-udp", "udp"),
+    ("ipv4-tcp", "tcp"),
+    ("crypto-soft", "crypto"),
+];
 
 /// The image crate's binary that carries the `size_of` table, and its features.
 const SIZES_BINARY: (&str, &str) = ("sizes", "udp,tcp");

@@ -1,8 +1,9 @@
 //! Duet's benchmarks: `cargo xtask bench <area>` runs this binary, built
 //! with the release profile, as `duet-bench <area> [options]`.
 //!
-//! Each area measures Duet and an anchor crate (here smoltcp) in the same
-//! process, one after the other, so the ratio between them holds on a noisy
+//! Each area measures Duet and an anchor (smoltcp in the same process for
+//! `tcp`; `openssl speed` as a child process for `crypto`) one after the
+//! other in the same run, so the ratio between them holds on a noisy
 //! machine; each prints one machine-readable line per figure (see
 //! ARCHITECTURE.md, "Measuring"). Speed is measured here and never asserted
 //! in tests.
@@ -10,9 +11,12 @@
 //! Areas:
 //! - `tcp` ([`tcp`]): one connection moving 4 GiB over an in-memory
 //!   Ethernet link; CPU-seconds per GiB, MB/s, ACKs per data segment.
+//! - `crypto` ([`crypto`]): duet-crypto's software provider against
+//!   `openssl speed`, primitive by primitive; MB/s and operations/s.
 #![deny(unsafe_code)]
 
 mod cpu;
+mod crypto;
 mod link;
 mod pattern;
 mod tcp;
@@ -25,10 +29,19 @@ usage: duet-bench <area> [options]
 areas:
   tcp            one TCP connection over an in-memory Ethernet link, Duet
                  against smoltcp 0.14: CPU-s/GiB, MB/s, ACKs per data segment
+  crypto         duet-crypto's software provider against `openssl speed`:
+                 SHA-256, HMAC, AES-128-GCM, ECDSA/ECDH P-256, RSA-2048 verify
 
 options for tcp:
   --bytes N      move N bytes (default 4 GiB)
-  --gib F        move F GiB (e.g. 0.0625 for a 64 MiB smoke run)";
+  --gib F        move F GiB (e.g. 0.0625 for a 64 MiB smoke run)
+
+options for crypto:
+  --seconds N    CPU seconds per primitive and side (default 1)";
+
+/// CPU seconds each side spends on a primitive unless told otherwise, as
+/// `openssl speed -seconds 1`.
+const DEFAULT_CRYPTO_SECONDS: u32 = 1;
 
 /// Bytes a `tcp` run moves unless told otherwise: 4 GiB.
 const DEFAULT_TCP_BYTES: u64 = 4 << 30;
@@ -37,6 +50,7 @@ const DEFAULT_TCP_BYTES: u64 = 4 << 30;
 #[derive(Debug, PartialEq)]
 enum Command {
     Tcp { bytes: u64 },
+    Crypto { seconds: u32 },
     Help,
 }
 
@@ -45,6 +59,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
     let mut args = args.into_iter();
     match args.next().as_deref() {
         Some("tcp") => {}
+        Some("crypto") => return parse_crypto_args(args),
         Some("help" | "-h" | "--help") | None => return Ok(Command::Help),
         Some(other) => return Err(format!("unknown area `{other}`")),
     }
@@ -71,6 +86,27 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
         return Err("nothing to move: the byte count must be at least 1".into());
     }
     Ok(Command::Tcp { bytes })
+}
+
+/// Reads the options of the `crypto` area.
+fn parse_crypto_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let mut seconds = DEFAULT_CRYPTO_SECONDS;
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("`{flag}` needs a value"))?;
+        match flag.as_str() {
+            "--seconds" => {
+                seconds = value
+                    .parse()
+                    .ok()
+                    .filter(|&seconds| seconds > 0)
+                    .ok_or_else(|| format!("`--seconds {value}`: not a whole number above 0"))?;
+            }
+            _ => return Err(format!("unknown option `{flag}`")),
+        }
+    }
+    Ok(Command::Crypto { seconds })
 }
 
 /// Runs smoltcp, then Duet once it exists, and prints their lines.
@@ -106,7 +142,8 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             Ok(())
         }
-        Command::Tcp { bytes } => bench_tcp(bytes),
+        Command::Tcp { bytes } => bench_tcp(bytes).map_err(|error| error.to_string()),
+        Command::Crypto { seconds } => crypto::run(seconds).map_err(|error| error.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -158,5 +195,21 @@ mod tests {
         );
         assert!(parse(&["tcp", "--bytes", "0"]).is_err());
         assert!(parse(&["tcp", "--gib", "-1"]).is_err());
+    }
+
+    #[test]
+    fn crypto_takes_a_number_of_seconds() {
+        assert_eq!(parse(&["crypto"]), Ok(Command::Crypto { seconds: 1 }));
+        assert_eq!(
+            parse(&["crypto", "--seconds", "3"]),
+            Ok(Command::Crypto { seconds: 3 })
+        );
+        assert!(parse(&["crypto", "--seconds", "0"]).is_err());
+        assert!(parse(&["crypto", "--seconds"]).is_err());
+        assert!(
+            parse(&["crypto", "--bytes", "5"])
+                .unwrap_err()
+                .contains("--bytes")
+        );
     }
 }

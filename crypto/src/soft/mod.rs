@@ -1,0 +1,225 @@
+//! The software provider: every operation of this crate on RustCrypto
+//! (`sha2`, `aes-gcm`, `ccm`, `p256`, `p384`) and, for RSA, our own
+//! verification on `crypto-bigint`'s fixed-size integers, so that nothing
+//! needs an allocator.
+//!
+//! Secrets zeroize on drop: hash states (HMAC keys live in them), AES round
+//! keys, ECDH scalars, signing keys.
+
+mod aead;
+mod ecc;
+mod hash;
+mod rsa;
+#[cfg(test)]
+mod rsa_vectors;
+mod verify;
+
+use core::fmt;
+
+use rand_core::CryptoRng;
+
+pub use aead::SoftAeadKey;
+pub use ecc::SoftEphemeral;
+pub use hash::SoftHash;
+
+pub(crate) use ecc::{P256Key, generate_p256, import_p256, p256_public_key, sign_p256};
+
+use crate::CryptoError;
+use crate::aead::{Aead, AeadAlgorithm};
+use crate::agreement::{EcdhGroup, KeyAgreement, SharedSecret};
+use crate::asynch::{AsyncKeyAgreement, AsyncSigner};
+use crate::hash::{HashAlgorithm, Hasher};
+use crate::kdf::KeyDerivation;
+use crate::key::{KeyHandle, KeyType, PublicKey};
+use crate::sign::{KeyStore, SignatureFormat, Signer};
+use crate::verify::{SignatureScheme, SignatureVerifier};
+
+/// The software provider, with `KEY_SLOTS` slots for private signing keys
+/// (in RAM, zeroized on drop). `Soft<0>` is the primitives alone.
+pub struct Soft<const KEY_SLOTS: usize = 4> {
+    keys: [Option<P256Key>; KEY_SLOTS],
+}
+
+impl<const KEY_SLOTS: usize> Soft<KEY_SLOTS> {
+    pub const fn new() -> Self {
+        Soft {
+            keys: [const { None }; KEY_SLOTS],
+        }
+    }
+
+    fn slot(&self, key: KeyHandle) -> Result<&Option<P256Key>, CryptoError> {
+        self.keys
+            .get(usize::from(key.0))
+            .ok_or(CryptoError::NoSuchKey)
+    }
+
+    fn slot_mut(&mut self, key: KeyHandle) -> Result<&mut Option<P256Key>, CryptoError> {
+        self.keys
+            .get_mut(usize::from(key.0))
+            .ok_or(CryptoError::NoSuchKey)
+    }
+
+    fn key(&self, key: KeyHandle) -> Result<&P256Key, CryptoError> {
+        self.slot(key)?.as_ref().ok_or(CryptoError::NoSuchKey)
+    }
+}
+
+impl<const KEY_SLOTS: usize> Default for Soft<KEY_SLOTS> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const KEY_SLOTS: usize> fmt::Debug for Soft<KEY_SLOTS> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let used = self.keys.iter().filter(|slot| slot.is_some()).count();
+        write!(f, "Soft {{ key slots used: {used} of {KEY_SLOTS} }}")
+    }
+}
+
+impl<const KEY_SLOTS: usize> Hasher for Soft<KEY_SLOTS> {
+    type Context = SoftHash;
+
+    fn hash_context(&self, algorithm: HashAlgorithm) -> Result<SoftHash, CryptoError> {
+        Ok(SoftHash::new(algorithm))
+    }
+}
+
+/// HMAC, HKDF and the PRF: the trait's defaults over [`SoftHash`].
+impl<const KEY_SLOTS: usize> KeyDerivation for Soft<KEY_SLOTS> {}
+
+impl<const KEY_SLOTS: usize> Aead for Soft<KEY_SLOTS> {
+    type Key = SoftAeadKey;
+
+    fn aead_key(&self, algorithm: AeadAlgorithm, key: &[u8]) -> Result<SoftAeadKey, CryptoError> {
+        SoftAeadKey::new(algorithm, key)
+    }
+}
+
+impl<const KEY_SLOTS: usize> KeyAgreement for Soft<KEY_SLOTS> {
+    type EphemeralSecret = SoftEphemeral;
+
+    fn generate_ephemeral<R: CryptoRng + ?Sized>(
+        &self,
+        group: EcdhGroup,
+        rng: &mut R,
+    ) -> Result<(SoftEphemeral, PublicKey), CryptoError> {
+        match group {
+            EcdhGroup::Secp256r1 => SoftEphemeral::generate(rng),
+        }
+    }
+
+    fn agree(
+        &self,
+        secret: SoftEphemeral,
+        peer_public_key: &[u8],
+    ) -> Result<SharedSecret, CryptoError> {
+        secret.agree(peer_public_key)
+    }
+}
+
+impl<const KEY_SLOTS: usize> Signer for Soft<KEY_SLOTS> {
+    fn sign_prehash(
+        &self,
+        key: KeyHandle,
+        scheme: SignatureScheme,
+        prehash: &[u8],
+        format: SignatureFormat,
+        out: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        sign_p256(self.key(key)?, scheme, prehash, format, out)
+    }
+}
+
+impl<const KEY_SLOTS: usize> KeyStore for Soft<KEY_SLOTS> {
+    fn generate_key<R: CryptoRng + ?Sized>(
+        &mut self,
+        key: KeyHandle,
+        kind: KeyType,
+        rng: &mut R,
+    ) -> Result<PublicKey, CryptoError> {
+        let slot = self.slot_mut(key)?;
+        match kind {
+            KeyType::P256 => {
+                let private = generate_p256(rng);
+                let public = p256_public_key(&private)?;
+                *slot = Some(private);
+                Ok(public)
+            }
+        }
+    }
+
+    fn import_key(
+        &mut self,
+        key: KeyHandle,
+        kind: KeyType,
+        private_key: &[u8],
+    ) -> Result<PublicKey, CryptoError> {
+        let slot = self.slot_mut(key)?;
+        match kind {
+            KeyType::P256 => {
+                let private = import_p256(private_key)?;
+                let public = p256_public_key(&private)?;
+                *slot = Some(private);
+                Ok(public)
+            }
+        }
+    }
+
+    fn public_key(&self, key: KeyHandle) -> Result<PublicKey, CryptoError> {
+        p256_public_key(self.key(key)?)
+    }
+
+    fn delete_key(&mut self, key: KeyHandle) -> Result<(), CryptoError> {
+        // Dropping the key zeroizes it.
+        self.slot_mut(key)?.take();
+        Ok(())
+    }
+}
+
+impl<const KEY_SLOTS: usize> SignatureVerifier for Soft<KEY_SLOTS> {
+    fn verify(
+        &self,
+        scheme: SignatureScheme,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        verify::verify(scheme, public_key, message, signature)
+    }
+}
+
+/// Software answers at once; the async forms exist so that a `Fallback`
+/// with a slow engine in front works in async code.
+impl<const KEY_SLOTS: usize> AsyncSigner for Soft<KEY_SLOTS> {
+    async fn sign_prehash(
+        &self,
+        key: KeyHandle,
+        scheme: SignatureScheme,
+        prehash: &[u8],
+        format: SignatureFormat,
+        out: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        Signer::sign_prehash(self, key, scheme, prehash, format, out)
+    }
+}
+
+impl<const KEY_SLOTS: usize> AsyncKeyAgreement for Soft<KEY_SLOTS> {
+    type EphemeralSecret = SoftEphemeral;
+
+    async fn generate_ephemeral<R: CryptoRng + ?Sized>(
+        &self,
+        group: EcdhGroup,
+        rng: &mut R,
+    ) -> Result<(SoftEphemeral, PublicKey), CryptoError> {
+        KeyAgreement::generate_ephemeral(self, group, rng)
+    }
+
+    async fn agree(
+        &self,
+        secret: SoftEphemeral,
+        peer_public_key: &[u8],
+    ) -> Result<SharedSecret, CryptoError> {
+        KeyAgreement::agree(self, secret, peer_public_key)
+    }
+}
