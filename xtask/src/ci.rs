@@ -150,6 +150,7 @@ pub const STAGES: &[Stage] = &[
                 "--target",
                 footprint::TARGET,
             ]),
+            Step::Cargo(&["build", "-p", "duet-crypto", "--target", footprint::TARGET]),
         ],
     },
     Stage {
