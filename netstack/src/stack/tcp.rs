@@ -23,7 +23,7 @@ use crate::tcp::output::OutSegment;
 use crate::tcp::ring::Ring;
 use crate::tcp::seq::SeqNumber;
 use crate::tcp::socket::{
-    BufferRegion, Flags, TcpConfig, TcpError, TcpSocket, TcpSocketStats, TcpState,
+    BufferRegion, Flags, Interval, Stamp, TcpConfig, TcpError, TcpSocket, TcpSocketStats, TcpState,
 };
 use crate::time::Duration;
 use crate::wire::IpProtocol;
@@ -1006,10 +1006,10 @@ impl Tcp<'_, '_> {
     pub fn set_keepalive(&mut self, interval: Option<Duration>) {
         let now = self.stack.now;
         if let Some(socket) = self.socket() {
-            socket.keepalive = interval;
+            socket.keepalive = Interval::new(interval);
             // In TIME-WAIT the idle timer is the state's end, not a keepalive.
             if socket.state != TcpState::TimeWait {
-                socket.idle_at = None;
+                socket.idle_at = Stamp::UNSET;
                 socket.arm_keepalive(now);
             }
         }
@@ -1018,7 +1018,7 @@ impl Tcp<'_, '_> {
     /// Gives up when data stays unacknowledged this long (RFC 5482 user timeout).
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         if let Some(socket) = self.socket() {
-            socket.user_timeout = timeout;
+            socket.user_timeout = Interval::new(timeout);
         }
     }
 

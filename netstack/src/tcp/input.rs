@@ -5,7 +5,7 @@
 
 use crate::endpoint::IpEndpoint;
 use crate::tcp::seq::SeqNumber;
-use crate::tcp::socket::{Flags, TcpConfig, TcpError, TcpSocket, TcpState};
+use crate::tcp::socket::{Flags, Stamp, TcpConfig, TcpError, TcpSocket, TcpState};
 use crate::time::Instant;
 use crate::wire::tcp::{SegmentOptions, TcpFlags};
 
@@ -115,9 +115,9 @@ impl TcpSocket {
             self.snd_una = seg.ack;
             self.update_send_window(seg);
             self.rtt_sample_on_ack(now, seg, config);
-            self.rto_at = None;
+            self.rto_at = Stamp::UNSET;
             self.retransmits = 0;
-            self.unacked_since = None;
+            self.unacked_since = Stamp::UNSET;
             self.set_state(TcpState::Established);
             self.arm_keepalive(now);
             self.flags.set(Flags::ACK_NOW, true);
@@ -442,7 +442,7 @@ impl TcpSocket {
         // The fast retransmit goes out now, whatever the pipe (RFC 5681
         // §3.2 step 4, RFC 6675 §5 step 4.3); later ones wait for room.
         self.flags.set(Flags::RETRANSMIT_HEAD, true);
-        self.rtt_seq = None;
+        self.rtt_sent = Stamp::UNSET;
     }
 
     /// New data acknowledged: free it, sample the RTT, grow the window, and
@@ -485,12 +485,12 @@ impl TcpSocket {
 
         // RFC 6298 §5.2/5.3: restart the timer for what remains, or stop it.
         if self.snd_una == self.snd_max {
-            self.rto_at = None;
+            self.rto_at = Stamp::UNSET;
             self.flags.set(Flags::PTO_ARMED | Flags::PROBE_DUE, false);
-            self.unacked_since = None;
+            self.unacked_since = Stamp::UNSET;
         } else {
             self.arm_retransmission_timer(now);
-            self.unacked_since = Some(now);
+            self.unacked_since = Stamp::at(now);
         }
 
         if fin_acked {
@@ -529,13 +529,12 @@ impl TcpSocket {
                 (elapsed_ms < 60_000)
                     .then(|| crate::time::Duration::from_millis(u64::from(elapsed_ms)))
             }
-            _ => match self.rtt_seq {
-                Some((seq, sent_at)) if seg.ack > seq => {
-                    self.rtt_seq = None;
-                    Some(now - sent_at)
-                }
-                _ => None,
-            },
+            _ if self.rtt_sent.is_set() && seg.ack > self.rtt_seq => {
+                let sent_at = self.rtt_sent;
+                self.rtt_sent = Stamp::UNSET;
+                sent_at.get().map(|at| now - at)
+            }
+            _ => None,
         };
         if let Some(rtt) = sample {
             self.rtt.on_sample(rtt, &config.rto);
@@ -601,8 +600,8 @@ impl TcpSocket {
             || seg.has(TcpFlags::PSH) && data.len() < usize::from(self.snd_mss) / 2
         {
             self.flags.set(Flags::ACK_NOW, true);
-        } else if self.ack_at.is_none() {
-            self.ack_at = Some(now + config.delayed_ack);
+        } else if !self.ack_at.is_set() {
+            self.ack_at = Stamp::at(now + config.delayed_ack);
         }
     }
 
@@ -627,15 +626,15 @@ impl TcpSocket {
 
     pub(crate) fn enter_time_wait(&mut self, now: Instant, config: &TcpConfig) {
         self.set_state(TcpState::TimeWait);
-        self.rto_at = None;
-        self.idle_at = Some(now + config.time_wait);
+        self.rto_at = Stamp::UNSET;
+        self.idle_at = Stamp::at(now + config.time_wait);
     }
 
     /// Restarts the keepalive timer (RFC 9293 §3.8.4) after activity.
     pub(crate) fn arm_keepalive(&mut self, now: Instant) {
-        if let (Some(interval), true) = (self.keepalive, self.state.is_synchronized()) {
+        if let (Some(interval), true) = (self.keepalive.get(), self.state.is_synchronized()) {
             if self.state != TcpState::TimeWait {
-                self.idle_at = Some(now + interval);
+                self.idle_at = Stamp::at(now + interval);
             }
         }
     }

@@ -8,7 +8,7 @@
 
 use crate::tcp::ring::Ring;
 use crate::tcp::seq::SeqNumber;
-use crate::tcp::socket::{Flags, TcpSocket, TcpState};
+use crate::tcp::socket::{Flags, Stamp, TcpSocket, TcpState};
 use crate::time::Instant;
 use crate::wire::tcp::{MAX_OPTIONS_LEN, OptionWriter, TcpFlags, TcpPacket};
 
@@ -199,8 +199,8 @@ impl TcpSocket {
                 self.flags.set(Flags::WINDOW_PROBE, false);
                 return Some(self.data_segment(self.snd_nxt, 1, false));
             }
-            if self.rto_at.is_none() {
-                self.rto_at = Some(now + self.rtt.rto());
+            if !self.rto_at.is_set() {
+                self.rto_at = Stamp::at(now + self.rtt.rto());
             }
             return None;
         }
@@ -245,8 +245,8 @@ impl TcpSocket {
                 && !forced
                 && !half_max_window
             {
-                if idle && self.rto_at.is_none() {
-                    self.rto_at = Some(now + self.rtt.rto());
+                if idle && !self.rto_at.is_set() {
+                    self.rto_at = Stamp::at(now + self.rtt.rto());
                 }
                 return None;
             }
@@ -433,7 +433,7 @@ impl TcpSocket {
         }
         if seg.flags.contains(TcpFlags::ACK) {
             self.flags.set(Flags::ACK_NOW, false);
-            self.ack_at = None;
+            self.ack_at = Stamp::UNSET;
             self.unacked_segments = 0;
             let window = u32::from(seg.window)
                 << if seg.flags.contains(TcpFlags::SYN) {
@@ -451,8 +451,8 @@ impl TcpSocket {
         let retransmission = seg.seq < self.snd_max;
         if retransmission {
             self.stats.retransmissions = self.stats.retransmissions.wrapping_add(1);
-            if self.rtt_seq.is_some_and(|(timed, _)| timed >= seg.seq) {
-                self.rtt_seq = None;
+            if self.rtt_sent.is_set() && self.rtt_seq >= seg.seq {
+                self.rtt_sent = Stamp::UNSET;
             }
         }
         if seg.seq == self.snd_nxt || (seg.seq < self.snd_nxt && end > self.snd_nxt) {
@@ -468,8 +468,9 @@ impl TcpSocket {
             }
         }
         if end > self.snd_max {
-            if !retransmission && self.rtt_seq.is_none() && !self.flags.has(Flags::TIMESTAMPS) {
-                self.rtt_seq = Some((seg.seq, now));
+            if !retransmission && !self.rtt_sent.is_set() && !self.flags.has(Flags::TIMESTAMPS) {
+                self.rtt_seq = seg.seq;
+                self.rtt_sent = Stamp::at(now);
             }
             self.snd_max = end;
         }
@@ -480,15 +481,17 @@ impl TcpSocket {
         } else {
             self.probe_timeout().filter(|&pto| pto < self.rtt.rto())
         };
-        match (self.rto_at, pto) {
+        match (self.rto_at.get(), pto) {
             (None, _) => self.arm_retransmission_timer(now),
             (Some(at), Some(pto)) if self.flags.has(Flags::PTO_ARMED) || now + pto < at => {
-                self.rto_at = Some(now + pto);
+                self.rto_at = Stamp::at(now + pto);
                 self.flags.set(Flags::PTO_ARMED, true);
             }
             _ => {}
         }
-        self.unacked_since.get_or_insert(now);
+        if !self.unacked_since.is_set() {
+            self.unacked_since = Stamp::at(now);
+        }
         if seg.flags.contains(TcpFlags::FIN) {
             match self.state {
                 TcpState::Established => self.set_state(TcpState::FinWait1),

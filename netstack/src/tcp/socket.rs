@@ -155,6 +155,50 @@ impl BufferRegion {
     }
 }
 
+/// An instant or nothing, in 8 bytes instead of `Option<Instant>`'s 16: the
+/// control block keeps several (RFC 9293 §3.8 timers), one per connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Stamp(u64);
+
+impl Stamp {
+    pub const UNSET: Stamp = Stamp(0);
+
+    /// `at` (the epoch itself is stored a microsecond late: 0 means unset).
+    pub fn at(at: Instant) -> Stamp {
+        Stamp(at.as_micros().max(1))
+    }
+
+    pub fn get(self) -> Option<Instant> {
+        (self.0 != 0).then(|| Instant::from_micros(self.0))
+    }
+
+    pub fn is_set(self) -> bool {
+        self.0 != 0
+    }
+
+    /// Set, and at or before `now`.
+    pub fn reached(self, now: Instant) -> bool {
+        self.0 != 0 && self.0 <= now.as_micros()
+    }
+}
+
+/// A duration or nothing, in whole milliseconds in 4 bytes (keepalive
+/// interval, user timeout); 0 means none. Up to 49 days.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Interval(u32);
+
+impl Interval {
+    pub const NONE: Interval = Interval(0);
+
+    pub fn new(duration: Option<Duration>) -> Interval {
+        Interval(duration.map_or(0, |d| d.as_millis().clamp(1, u64::from(u32::MAX)) as u32))
+    }
+
+    pub fn get(self) -> Option<Duration> {
+        (self.0 != 0).then(|| Duration::from_millis(u64::from(self.0)))
+    }
+}
+
 /// Counters of one connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -264,7 +308,9 @@ pub struct TcpSocket {
     pub(crate) scoreboard: Scoreboard,
     pub(crate) rtt: RttEstimator,
     /// The segment being timed without timestamps (Karn: never a retransmission).
-    pub(crate) rtt_seq: Option<(SeqNumber, Instant)>,
+    pub(crate) rtt_seq: SeqNumber,
+    /// When `rtt_seq` was sent; unset while no segment is being timed.
+    pub(crate) rtt_sent: Stamp,
     pub(crate) congestion: Congestion,
     /// RFC 6582's "recover": the highest sequence sent when recovery began.
     pub(crate) recover: SeqNumber,
@@ -280,14 +326,14 @@ pub struct TcpSocket {
     pub(crate) keepalive_probes: u8,
 
     // Timers.
-    pub(crate) rto_at: Option<Instant>,
-    pub(crate) ack_at: Option<Instant>,
+    pub(crate) rto_at: Stamp,
+    pub(crate) ack_at: Stamp,
     /// TIME-WAIT end or keepalive, depending on state.
-    pub(crate) idle_at: Option<Instant>,
+    pub(crate) idle_at: Stamp,
     /// When the oldest unacknowledged data was first sent (user timeout).
-    pub(crate) unacked_since: Option<Instant>,
-    pub(crate) keepalive: Option<Duration>,
-    pub(crate) user_timeout: Option<Duration>,
+    pub(crate) unacked_since: Stamp,
+    pub(crate) keepalive: Interval,
+    pub(crate) user_timeout: Interval,
     /// Full-sized segments received since the last ACK we sent.
     pub(crate) unacked_segments: u8,
     /// The listener (port-table index) that created this socket.
@@ -331,7 +377,8 @@ impl TcpSocket {
         ts_offset: 0,
         scoreboard: Scoreboard::new(),
         rtt: RttEstimator::UNSET,
-        rtt_seq: None,
+        rtt_seq: SeqNumber(0),
+        rtt_sent: Stamp::UNSET,
         congestion: Congestion::UNSET,
         recover: SeqNumber(0),
         rexmit_nxt: SeqNumber(0),
@@ -339,12 +386,12 @@ impl TcpSocket {
         dup_acks: 0,
         retransmits: 0,
         keepalive_probes: 0,
-        rto_at: None,
-        ack_at: None,
-        idle_at: None,
-        unacked_since: None,
-        keepalive: None,
-        user_timeout: None,
+        rto_at: Stamp::UNSET,
+        ack_at: Stamp::UNSET,
+        idle_at: Stamp::UNSET,
+        unacked_since: Stamp::UNSET,
+        keepalive: Interval::NONE,
+        user_timeout: Interval::NONE,
         unacked_segments: 0,
         listener: u16::MAX,
         stats: TcpSocketStats {
@@ -432,9 +479,9 @@ impl TcpSocket {
         if error.is_some() {
             self.error = error;
         }
-        self.rto_at = None;
-        self.ack_at = None;
-        self.idle_at = None;
+        self.rto_at = Stamp::UNSET;
+        self.ack_at = Stamp::UNSET;
+        self.idle_at = Stamp::UNSET;
         self.flags.set(Flags::ACK_NOW | Flags::FIN_QUEUED, false);
         self.set_state(TcpState::Closed);
     }
@@ -518,13 +565,13 @@ impl TcpSocket {
         // Anything outstanding has a retransmission timer.
         if una != max {
             assert!(
-                self.rto_at.is_some(),
+                self.rto_at.is_set(),
                 "{:?}: outstanding, no timer",
                 self.state
             );
         }
         if self.state == TcpState::TimeWait {
-            assert!(self.idle_at.is_some(), "TIME-WAIT without its timer");
+            assert!(self.idle_at.is_set(), "TIME-WAIT without its timer");
         }
     }
 

@@ -2,7 +2,7 @@
 //! persist timer for zero windows, delayed ACKs, keepalive, the user timeout
 //! (RFC 5482) and TIME-WAIT.
 
-use crate::tcp::socket::{Flags, TcpConfig, TcpError, TcpSocket, TcpState};
+use crate::tcp::socket::{Flags, Stamp, TcpConfig, TcpError, TcpSocket, TcpState};
 use crate::time::{Duration, Instant};
 
 /// Shortest probe timeout: the receiver's ACK may lag a few milliseconds
@@ -17,9 +17,9 @@ impl TcpSocket {
     /// When this connection next needs `handle_timers`.
     pub(crate) fn poll_at(&self) -> Option<Instant> {
         [
-            self.rto_at,
-            self.ack_at,
-            self.idle_at,
+            self.rto_at.get(),
+            self.ack_at.get(),
+            self.idle_at.get(),
             self.user_timeout_at(),
         ]
         .into_iter()
@@ -33,7 +33,7 @@ impl TcpSocket {
         if self.state == TcpState::Closed {
             return None;
         }
-        Some(self.unacked_since? + self.user_timeout?)
+        Some(self.unacked_since.get()? + self.user_timeout.get()?)
     }
 
     /// Fires every timer due at `now`.
@@ -42,16 +42,16 @@ impl TcpSocket {
             self.terminate(Some(TcpError::TimedOut));
             return;
         }
-        if self.ack_at.is_some_and(|at| at <= now) {
-            self.ack_at = None;
+        if self.ack_at.reached(now) {
+            self.ack_at = Stamp::UNSET;
             self.flags.set(Flags::ACK_NOW, true);
         }
-        if self.rto_at.is_some_and(|at| at <= now) {
-            self.rto_at = None;
+        if self.rto_at.reached(now) {
+            self.rto_at = Stamp::UNSET;
             self.on_retransmission_timeout(now, config);
         }
-        if self.idle_at.is_some_and(|at| at <= now) {
-            self.idle_at = None;
+        if self.idle_at.reached(now) {
+            self.idle_at = Stamp::UNSET;
             self.on_idle_timeout(now, config);
         }
     }
@@ -63,7 +63,7 @@ impl TcpSocket {
         let rto = self.rtt.rto();
         let pto = self.probe_timeout().filter(|&pto| pto < rto);
         self.flags.set(Flags::PTO_ARMED, pto.is_some());
-        self.rto_at = Some(now + pto.unwrap_or(rto));
+        self.rto_at = Stamp::at(now + pto.unwrap_or(rto));
     }
 
     /// RFC 8985 §7.2: 2 * SRTT (at least `PTO_MIN`), plus WCDelAckT when a
@@ -99,7 +99,7 @@ impl TcpSocket {
                 // RFC 8985 §7.3: the tail of the flight, or every ACK for it,
                 // may be lost. One probe goes out; the RTO covers the rest.
                 self.flags.set(Flags::PROBE_DUE, true);
-                self.rto_at = Some(now + self.rtt.rto());
+                self.rto_at = Stamp::at(now + self.rtt.rto());
                 return;
             }
         }
@@ -115,7 +115,7 @@ impl TcpSocket {
         if nothing_outstanding {
             return;
         }
-        let user_timeout_passed = match (self.user_timeout, self.unacked_since) {
+        let user_timeout_passed = match (self.user_timeout.get(), self.unacked_since.get()) {
             (Some(limit), Some(since)) => now - since >= limit,
             _ => false,
         };
@@ -135,14 +135,14 @@ impl TcpSocket {
             .set(Flags::RECOVERY | Flags::RETRANSMIT_HEAD, false);
         self.scoreboard.clear();
         self.dup_acks = 0;
-        self.rtt_seq = None;
+        self.rtt_sent = Stamp::UNSET;
         self.snd_nxt = match self.state {
             TcpState::SynSent | TcpState::SynReceived => self.iss,
             _ => self.snd_una,
         };
         // §5.6: the timer runs again at once (with the backed-off RTO), so a
         // retransmission that cannot leave now is retried, never forgotten.
-        self.rto_at = Some(now + self.rtt.rto());
+        self.rto_at = Stamp::at(now + self.rtt.rto());
         // Into a zero window only a probe may go: this was one, unanswered
         // (RFC 9293 §3.8.6.1), and the next repeats it, backed off.
         if self.snd_wnd == 0 && self.state.is_synchronized() {
@@ -154,7 +154,7 @@ impl TcpSocket {
         match self.state {
             TcpState::TimeWait => self.terminate(None),
             state if state.is_synchronized() => {
-                let Some(interval) = self.keepalive else {
+                let Some(interval) = self.keepalive.get() else {
                     return;
                 };
                 if self.keepalive_probes >= config.keepalive_probes {
@@ -163,7 +163,7 @@ impl TcpSocket {
                 }
                 self.keepalive_probes += 1;
                 self.flags.set(Flags::KEEPALIVE_PROBE, true);
-                self.idle_at = Some(now + interval);
+                self.idle_at = Stamp::at(now + interval);
             }
             _ => {}
         }
