@@ -629,7 +629,7 @@ impl<'a> Stack<'a> {
                 continue;
             }
             let socket = &mut self.tcp.sockets[index];
-            if socket.poll_at().is_some_and(|at| at <= now) {
+            if socket.poll_at(now).is_some_and(|at| at <= now) {
                 let was_open = socket.state != TcpState::Closed;
                 socket.handle_timers(now, &self.tcp.config);
                 if was_open
@@ -657,7 +657,7 @@ impl<'a> Stack<'a> {
     pub(super) fn tcp_deadline(&self) -> Option<crate::time::Instant> {
         (0..self.tcp.sockets.len())
             .filter(|&i| self.tcp.in_use[i])
-            .filter_map(|i| self.tcp.sockets[i].poll_at())
+            .filter_map(|i| self.tcp.sockets[i].poll_at(self.now))
             .min()
     }
 

@@ -532,7 +532,7 @@ impl TcpSocket {
             _ if self.rtt_sent.is_set() && seg.ack > self.rtt_seq => {
                 let sent_at = self.rtt_sent;
                 self.rtt_sent = Stamp::UNSET;
-                sent_at.get().map(|at| now - at)
+                sent_at.get(now).map(|at| now - at)
             }
             _ => None,
         };

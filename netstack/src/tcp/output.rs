@@ -481,7 +481,7 @@ impl TcpSocket {
         } else {
             self.probe_timeout().filter(|&pto| pto < self.rtt.rto())
         };
-        match (self.rto_at.get(), pto) {
+        match (self.rto_at.get(now), pto) {
             (None, _) => self.arm_retransmission_timer(now),
             (Some(at), Some(pto)) if self.flags.has(Flags::PTO_ARMED) || now + pto < at => {
                 self.rto_at = Stamp::at(now + pto);

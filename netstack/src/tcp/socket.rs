@@ -155,21 +155,38 @@ impl BufferRegion {
     }
 }
 
-/// An instant or nothing, in 8 bytes instead of `Option<Instant>`'s 16: the
-/// control block keeps several (RFC 9293 §3.8 timers), one per connection.
+/// An instant or nothing in 4 bytes (`Option<Instant>` takes 16): the
+/// control block keeps five of these (RFC 9293 §3.8 timers and the times
+/// they measure from), one set per connection.
+///
+/// Milliseconds on a 32-bit clock that wraps every 49.7 days, compared by
+/// wrapping difference, so a stamp means what it says within ±24 days of
+/// `now` — far beyond any TCP timer. 0 means unset.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Stamp(u64);
+pub(crate) struct Stamp(u32);
+
+/// `now` on the stamps' 32-bit millisecond clock.
+fn stamp_clock(now: Instant) -> u32 {
+    now.as_millis() as u32
+}
 
 impl Stamp {
     pub const UNSET: Stamp = Stamp(0);
 
-    /// `at` (the epoch itself is stored a microsecond late: 0 means unset).
+    /// `at`, rounded up to the millisecond so a timer never fires early (the
+    /// one millisecond in 49.7 days that maps to 0 is stored 1 ms late).
     pub fn at(at: Instant) -> Stamp {
-        Stamp(at.as_micros().max(1))
+        Stamp((at.as_micros().div_ceil(1000) as u32).max(1))
     }
 
-    pub fn get(self) -> Option<Instant> {
-        (self.0 != 0).then(|| Instant::from_micros(self.0))
+    /// The stamp as an instant, read near `now`.
+    pub fn get(self, now: Instant) -> Option<Instant> {
+        if self.0 == 0 {
+            return None;
+        }
+        let delta = i64::from(self.0.wrapping_sub(stamp_clock(now)) as i32);
+        let millis = (now.as_millis() as i64 + delta).max(0) as u64;
+        Some(Instant::from_millis(millis))
     }
 
     pub fn is_set(self) -> bool {
@@ -178,7 +195,7 @@ impl Stamp {
 
     /// Set, and at or before `now`.
     pub fn reached(self, now: Instant) -> bool {
-        self.0 != 0 && self.0 <= now.as_micros()
+        self.0 != 0 && stamp_clock(now).wrapping_sub(self.0) as i32 >= 0
     }
 }
 
@@ -517,7 +534,7 @@ impl TcpSocket {
         assert!(self.rx_queued() <= rx_len, "receive ring over capacity");
         assert!(self.tx_queued() <= tx_len, "send ring over capacity");
         if matches!(self.state, TcpState::Closed | TcpState::Listen) {
-            assert_eq!(self.poll_at(), None, "a timer on a closed connection");
+            assert!(!self.has_timer(), "a timer on a closed connection");
             return;
         }
         let (una, nxt, max) = (self.snd_una, self.snd_nxt, self.snd_max);

@@ -14,31 +14,41 @@ const PTO_MIN: Duration = Duration::from_millis(10);
 const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
 
 impl TcpSocket {
-    /// When this connection next needs `handle_timers`.
-    pub(crate) fn poll_at(&self) -> Option<Instant> {
+    /// When this connection next needs `handle_timers`, read near `now`.
+    pub(crate) fn poll_at(&self, now: Instant) -> Option<Instant> {
         [
-            self.rto_at.get(),
-            self.ack_at.get(),
-            self.idle_at.get(),
-            self.user_timeout_at(),
+            self.rto_at.get(now),
+            self.ack_at.get(now),
+            self.idle_at.get(now),
+            self.user_timeout_at(now),
         ]
         .into_iter()
         .flatten()
         .min()
     }
 
+    /// Whether any timer is armed.
+    pub(crate) fn has_timer(&self) -> bool {
+        self.rto_at.is_set()
+            || self.ack_at.is_set()
+            || self.idle_at.is_set()
+            || (self.state != TcpState::Closed
+                && self.unacked_since.is_set()
+                && self.user_timeout.get().is_some())
+    }
+
     /// When the user timeout (RFC 5482) ends the connection: that long after
     /// the oldest unacknowledged data was sent, whatever the RTO's backoff.
-    fn user_timeout_at(&self) -> Option<Instant> {
+    fn user_timeout_at(&self, now: Instant) -> Option<Instant> {
         if self.state == TcpState::Closed {
             return None;
         }
-        Some(self.unacked_since.get()? + self.user_timeout.get()?)
+        Some(self.unacked_since.get(now)? + self.user_timeout.get()?)
     }
 
     /// Fires every timer due at `now`.
     pub(crate) fn handle_timers(&mut self, now: Instant, config: &TcpConfig) {
-        if self.user_timeout_at().is_some_and(|at| at <= now) {
+        if self.user_timeout_at(now).is_some_and(|at| at <= now) {
             self.terminate(Some(TcpError::TimedOut));
             return;
         }
@@ -115,7 +125,7 @@ impl TcpSocket {
         if nothing_outstanding {
             return;
         }
-        let user_timeout_passed = match (self.user_timeout.get(), self.unacked_since.get()) {
+        let user_timeout_passed = match (self.user_timeout.get(), self.unacked_since.get(now)) {
             (Some(limit), Some(since)) => now - since >= limit,
             _ => false,
         };
