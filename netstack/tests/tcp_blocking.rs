@@ -25,13 +25,7 @@ fn blocking_stream_echoes_a_megabyte_through_the_kernel() {
     // A thread of its own: unshare moves only this thread into the new
     // namespace, which disappears when the thread ends.
     std::thread::spawn(|| {
-        // SAFETY: unshare takes no pointers; it affects only this thread.
-        assert_eq!(
-            unsafe { libc::unshare(libc::CLONE_NEWNET) },
-            0,
-            "needs root: {}",
-            std::io::Error::last_os_error()
-        );
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare needs root");
         let mac = [0x02, 0xb1, 0, 0, 0, 2];
         let mut tap = TapDevice::open("dblk0", mac).expect("TAP opens");
         ip(&["link", "set", "lo", "up"]);

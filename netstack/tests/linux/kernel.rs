@@ -9,7 +9,6 @@
 
 use std::io::Write;
 use std::net::{Ipv4Addr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
 
 /// Runs `program` and insists that it succeeds; returns its stdout.
@@ -366,24 +365,9 @@ pub fn parse_udp_counters(snmp: &str) -> Option<UdpCounters> {
 /// burst from our stack is never dropped for room.
 pub fn udp_socket(ip: Ipv4Addr, port: u16) -> UdpSocket {
     let socket = UdpSocket::bind((ip, port)).expect("bind the kernel UDP socket");
-    let size: libc::c_int = 4 << 20;
-    // SAFETY: the descriptor is open for the call; SO_RCVBUFFORCE reads one
-    // `c_int` from the pointer, which is valid and of the length given.
-    let result = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&raw const size).cast(),
-            std::mem::size_of_val(&size) as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        result,
-        0,
-        "SO_RCVBUFFORCE: {}",
-        std::io::Error::last_os_error()
-    );
+    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBufForce, &(4 << 20))
+        .expect("SO_RCVBUFFORCE");
+
     socket
 }
 

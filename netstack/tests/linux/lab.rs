@@ -105,16 +105,10 @@ pub fn in_netns<R: Send>(name: &str, test: impl FnOnce() -> R + Send) -> R {
             // The stack's resources (a 256-buffer pool, TCP rings) live on this stack.
             .stack_size(32 << 20)
             .spawn_scoped(scope, || {
-                // SAFETY: unshare(2) takes only flags and touches no memory of
-                // ours; CLONE_NEWNET moves just this thread (and the threads and
-                // processes it starts) into a new network namespace.
-                let result = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-                assert_eq!(
-                    result,
-                    0,
-                    "unshare(CLONE_NEWNET) failed (the interop tests need root): {}",
-                    std::io::Error::last_os_error()
-                );
+                // A new network namespace for just this thread (and the threads and
+                // processes it starts).
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                    .unwrap_or_else(|e| panic!("unshare(CLONE_NEWNET) failed (needs root): {e}"));
                 test()
             })
             .expect("spawn the namespace thread");
@@ -136,9 +130,7 @@ impl Netns {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    // SAFETY: as in `in_netns`: flags only, this thread alone moves.
-                    let result = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-                    assert_eq!(result, 0, "unshare: {}", std::io::Error::last_os_error());
+                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
                     let ns = std::fs::File::open("/proc/thread-self/ns/net")
                         .expect("open /proc/thread-self/ns/net");
                     kernel::ip(&["link", "set", "lo", "up"]);
@@ -158,11 +150,7 @@ impl Netns {
     /// Moves the calling thread into this namespace: the sockets it makes
     /// and the commands it runs from then on are there.
     pub fn enter(&self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns(2) reads only the descriptor, which stays open for
-        // the call; CLONE_NEWNET moves just the calling thread.
-        let result = unsafe { libc::setns(self.0.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(result, 0, "setns: {}", std::io::Error::last_os_error());
+        nix::sched::setns(&self.0, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
     }
 
     /// Runs `f` on a thread of its own inside this namespace.
