@@ -25,6 +25,7 @@
 //! HyStart++ (RFC 9406), ECN reactions (RFC 3168) and congestion window
 //! validation for application-limited senders (RFC 7661).
 
+#[cfg(feature = "cubic")]
 mod cubic;
 
 use crate::time::{Duration, Instant};
@@ -36,7 +37,8 @@ pub enum Algorithm {
     /// RFC 5681 with RFC 3465 byte counting.
     #[default]
     NewReno,
-    /// RFC 9438.
+    /// RFC 9438 (feature `cubic`).
+    #[cfg(feature = "cubic")]
     Cubic,
 }
 
@@ -67,24 +69,49 @@ pub struct Congestion {
     /// growth: RFC 3465 §2.1's `bytes_acked` for NewReno, the same counter
     /// for CUBIC's Reno estimate W_est (RFC 9438 §4.3).
     bytes_acked: u32,
-    /// CUBIC W_max (RFC 9438 §4.1.2): the window before the last reduction,
-    /// possibly lowered by fast convergence (§4.7); bytes.
-    w_max: u32,
-    /// CUBIC cwnd_prior (RFC 9438 §4.1.2): cwnd just before the last
-    /// reduction; bytes.
-    cwnd_prior: u32,
-    /// CUBIC W_est (RFC 9438 §4.3): the window Reno would have now; bytes.
-    w_est: u32,
-    /// CUBIC K (RFC 9438 §4.2): ms from the epoch start until W_cubic is
-    /// back at W_max.
-    k_ms: u32,
-    /// CUBIC t_epoch (RFC 9438 §4.1.2), as `Instant` ms truncated to 32 bits.
-    epoch_ms: u32,
+    /// CUBIC's state; nothing at all without the `cubic` feature.
+    cubic: CubicState,
     /// SMSS (RFC 5681 §2), bytes, at least 1.
     smss: u16,
     algorithm: Algorithm,
     /// `EPOCH`, `AFTER_TIMEOUT`, `TIMEOUT_REPEATED`, `FRESH`.
     flags: u8,
+}
+
+/// What CUBIC remembers besides cwnd and ssthresh (RFC 9438 §4.1.2). Its
+/// fields exist only with the `cubic` feature, so a NewReno-only firmware
+/// carries no bytes for it in any connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct CubicState {
+    /// W_max: the window before the last reduction, possibly lowered by fast
+    /// convergence (§4.7); bytes.
+    #[cfg(feature = "cubic")]
+    w_max: u32,
+    /// cwnd_prior: cwnd just before the last reduction; bytes.
+    #[cfg(feature = "cubic")]
+    cwnd_prior: u32,
+    /// W_est (§4.3): the window Reno would have now; bytes.
+    #[cfg(feature = "cubic")]
+    w_est: u32,
+    /// K (§4.2): ms from the epoch start until W_cubic is back at W_max.
+    #[cfg(feature = "cubic")]
+    k_ms: u32,
+    /// t_epoch, as `Instant` ms truncated to 32 bits.
+    #[cfg(feature = "cubic")]
+    epoch_ms: u32,
+}
+
+impl CubicState {
+    #[cfg(feature = "cubic")]
+    const ZERO: CubicState = CubicState {
+        w_max: 0,
+        cwnd_prior: 0,
+        w_est: 0,
+        k_ms: 0,
+        epoch_ms: 0,
+    };
+    #[cfg(not(feature = "cubic"))]
+    const ZERO: CubicState = CubicState {};
 }
 
 /// IW = min(10*SMSS, max(2*SMSS, 14600)) (RFC 6928 §2).
@@ -94,6 +121,7 @@ fn initial_window(smss: u32) -> u32 {
 }
 
 /// `now` on CUBIC's millisecond clock; differences wrap correctly.
+#[cfg(feature = "cubic")]
 fn clock_ms(now: Instant) -> u32 {
     now.as_millis() as u32
 }
@@ -109,11 +137,7 @@ impl Congestion {
         cwnd: 0,
         ssthresh: u32::MAX,
         bytes_acked: 0,
-        w_max: 0,
-        cwnd_prior: 0,
-        w_est: 0,
-        k_ms: 0,
-        epoch_ms: 0,
+        cubic: CubicState::ZERO,
         smss: 1,
         algorithm: Algorithm::NewReno,
         flags: FRESH,
@@ -127,11 +151,7 @@ impl Congestion {
             cwnd: initial_window(smss),
             ssthresh: u32::MAX,
             bytes_acked: 0,
-            w_max: 0,
-            cwnd_prior: 0,
-            w_est: 0,
-            k_ms: 0,
-            epoch_ms: 0,
+            cubic: CubicState::ZERO,
             smss: smss as u16,
             algorithm,
             flags: FRESH,
@@ -209,8 +229,11 @@ impl Congestion {
         }
         match self.algorithm {
             Algorithm::NewReno => self.reno_avoidance(acked),
+            #[cfg(feature = "cubic")]
             Algorithm::Cubic => self.cubic_avoidance(now, acked, srtt),
         }
+        #[cfg(not(feature = "cubic"))]
+        let _ = (now, srtt);
     }
 
     /// Congestion avoidance by byte counting (RFC 3465 §2.1, RFC 5681
@@ -226,34 +249,36 @@ impl Congestion {
         }
     }
 
+    #[cfg(feature = "cubic")]
     /// Starts a CUBIC congestion avoidance stage at `now` with the current
     /// cwnd as cwnd_epoch (RFC 9438 §4.2, §4.3, §4.8).
     fn start_epoch(&mut self, now: Instant) {
         self.flags |= EPOCH;
-        self.epoch_ms = clock_ms(now);
+        self.cubic.epoch_ms = clock_ms(now);
         self.bytes_acked = 0;
         // §4.3: "W_est is set equal to cwnd_epoch at the start of the
         // congestion avoidance stage."
-        self.w_est = self.cwnd;
-        if self.flags & AFTER_TIMEOUT != 0 || self.w_max <= self.cwnd {
+        self.cubic.w_est = self.cwnd;
+        if self.flags & AFTER_TIMEOUT != 0 || self.cubic.w_max <= self.cwnd {
             // §4.8 (first stage after a timeout) and §4.10 (no W_max to
             // return to): K = 0 and W_max = cwnd_epoch, the convex curve
             // straight away.
             self.flags &= !AFTER_TIMEOUT;
-            self.w_max = self.cwnd;
-            self.k_ms = 0;
+            self.cubic.w_max = self.cwnd;
+            self.cubic.k_ms = 0;
         } else {
-            self.k_ms = cubic::k_ms(self.w_max, self.cwnd, self.smss());
+            self.cubic.k_ms = cubic::k_ms(self.cubic.w_max, self.cwnd, self.smss());
         }
     }
 
+    #[cfg(feature = "cubic")]
     /// CUBIC congestion avoidance for one ACK (RFC 9438 §4.2 – §4.5).
     fn cubic_avoidance(&mut self, now: Instant, acked: u32, srtt: Option<Duration>) {
         if self.flags & EPOCH == 0 {
             self.start_epoch(now);
         }
         let smss = self.smss();
-        let t_ms = clock_ms(now).wrapping_sub(self.epoch_ms);
+        let t_ms = clock_ms(now).wrapping_sub(self.cubic.epoch_ms);
 
         // §4.3: W_est grows by α_cubic segments per cwnd of ACKed data,
         // α_cubic = 1 once it has reached cwnd_prior.
@@ -262,30 +287,36 @@ impl Congestion {
         if self.bytes_acked >= cwnd {
             let rounds = self.bytes_acked / cwnd;
             self.bytes_acked -= rounds * cwnd;
-            let step = if self.w_est >= self.cwnd_prior {
+            let step = if self.cubic.w_est >= self.cubic.cwnd_prior {
                 smss
             } else {
                 scale(smss, cubic::ALPHA_NUM, cubic::ALPHA_DEN)
             };
-            self.w_est = self.w_est.saturating_add(rounds.saturating_mul(step));
+            self.cubic.w_est = self.cubic.w_est.saturating_add(rounds.saturating_mul(step));
         }
 
-        if cubic::w_cubic(t_ms, self.k_ms, self.w_max, smss) < self.w_est {
+        if cubic::w_cubic(t_ms, self.cubic.k_ms, self.cubic.w_max, smss) < self.cubic.w_est {
             // Reno-friendly region (§4.3): at least what Reno would have.
-            self.cwnd = self.cwnd.max(self.w_est);
+            self.cwnd = self.cwnd.max(self.cubic.w_est);
             return;
         }
         // Concave (§4.4) and convex (§4.5) regions: aim at W_cubic(t + RTT),
         // kept within [cwnd, 1.5*cwnd], and close (target - cwnd)/cwnd of
         // the gap per SMSS ACKed.
         let rtt_ms = srtt.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
-        let target = cubic::w_cubic(t_ms.saturating_add(rtt_ms), self.k_ms, self.w_max, smss)
-            .clamp(self.cwnd, self.cwnd.saturating_add(self.cwnd / 2));
+        let target = cubic::w_cubic(
+            t_ms.saturating_add(rtt_ms),
+            self.cubic.k_ms,
+            self.cubic.w_max,
+            smss,
+        )
+        .clamp(self.cwnd, self.cwnd.saturating_add(self.cwnd / 2));
         let gap = target - self.cwnd;
         let increase = u64::from(gap) * u64::from(acked) / u64::from(cwnd);
         self.cwnd += u32::try_from(increase.min(u64::from(gap))).unwrap_or(gap);
     }
 
+    #[cfg(feature = "cubic")]
     /// CUBIC's reaction to a congestion event (RFC 9438 §4.6, §4.7): remember
     /// the window as cwnd_prior and W_max (lowered by fast convergence if the
     /// window did not even reach the previous W_max) and set ssthresh to
@@ -293,8 +324,8 @@ impl Congestion {
     /// as Linux does; that keeps an application-limited sender from
     /// collapsing its window.
     fn cubic_reduction(&mut self) {
-        self.cwnd_prior = self.cwnd;
-        self.w_max = if self.cwnd < self.w_max {
+        self.cubic.cwnd_prior = self.cwnd;
+        self.cubic.w_max = if self.cwnd < self.cubic.w_max {
             scale(
                 self.cwnd,
                 cubic::FAST_CONVERGENCE_NUM,
@@ -322,6 +353,7 @@ impl Congestion {
         self.bytes_acked = 0;
         match self.algorithm {
             Algorithm::NewReno => self.reno_reduction(flight_size),
+            #[cfg(feature = "cubic")]
             Algorithm::Cubic => self.cubic_reduction(),
         }
         self.cwnd = self.ssthresh;
@@ -334,9 +366,11 @@ impl Congestion {
     pub fn on_recovery_exit(&mut self, now: Instant) {
         self.cwnd = self.cwnd.min(self.ssthresh);
         self.bytes_acked = 0;
+        #[cfg(feature = "cubic")]
         if self.algorithm == Algorithm::Cubic && self.cwnd >= self.ssthresh {
             self.start_epoch(now);
         }
+        let _ = now;
     }
 
     /// The retransmission timer expired (RFC 5681 §3.1): ssthresh =
@@ -347,6 +381,7 @@ impl Congestion {
         if self.flags & TIMEOUT_REPEATED == 0 {
             match self.algorithm {
                 Algorithm::NewReno => self.reno_reduction(flight_size),
+                #[cfg(feature = "cubic")]
                 Algorithm::Cubic => self.cubic_reduction(),
             }
         }

@@ -38,7 +38,7 @@ fn initial_window_follows_rfc_6928() {
     assert_eq!(cc.ssthresh(), u32::MAX);
     assert!(cc.in_slow_start());
     // SMSS 0 would divide by zero later: it is raised to 1.
-    assert_eq!(Congestion::new(Algorithm::Cubic, 0).smss(), 1);
+    assert_eq!(Congestion::new(Algorithm::NewReno, 0).smss(), 1);
 }
 
 #[test]
@@ -59,7 +59,11 @@ fn set_smss_recomputes_the_initial_window_until_data_moves() {
 
 #[test]
 fn slow_start_doubles_per_round_trip() {
-    for algorithm in [Algorithm::NewReno, Algorithm::Cubic] {
+    for algorithm in [
+        Algorithm::NewReno,
+        #[cfg(feature = "cubic")]
+        Algorithm::Cubic,
+    ] {
         let mut cc = Congestion::new(algorithm, SMSS);
         let mut now = 0;
         let mut expected = 10 * SMSS;
@@ -177,7 +181,11 @@ fn timeout_sets_the_loss_window_and_repeats_hold_ssthresh() {
 
 #[test]
 fn idle_restarts_from_at_most_the_initial_window() {
-    for algorithm in [Algorithm::NewReno, Algorithm::Cubic] {
+    for algorithm in [
+        Algorithm::NewReno,
+        #[cfg(feature = "cubic")]
+        Algorithm::Cubic,
+    ] {
         let mut cc = Congestion::new(algorithm, SMSS);
         let mut now = 0;
         for _ in 0..3 {
@@ -194,6 +202,7 @@ fn idle_restarts_from_at_most_the_initial_window() {
 
 /// A CUBIC sender that lost at a window of `w_max_segments` and has just
 /// left fast recovery at `now_ms`.
+#[cfg(feature = "cubic")]
 fn cubic_after_loss(w_max_segments: u32, now_ms: u64) -> Congestion {
     let mut cc = Congestion::new(Algorithm::Cubic, SMSS);
     cc.cwnd = w_max_segments * SMSS;
@@ -204,15 +213,16 @@ fn cubic_after_loss(w_max_segments: u32, now_ms: u64) -> Congestion {
 }
 
 #[test]
+#[cfg(feature = "cubic")]
 fn cubic_reduction_uses_beta_and_remembers_w_max() {
     let cc = cubic_after_loss(100, 1000);
     assert_eq!(cc.ssthresh(), 70 * SMSS);
     assert_eq!(cc.window(), 70 * SMSS);
-    assert_eq!(cc.w_max, 100 * SMSS);
-    assert_eq!(cc.cwnd_prior, 100 * SMSS);
+    assert_eq!(cc.cubic.w_max, 100 * SMSS);
+    assert_eq!(cc.cubic.cwnd_prior, 100 * SMSS);
     // K = ∛((100 - 70) / 0.4) s = 4.217 s.
-    assert_eq!(cc.k_ms, 4217);
-    assert_eq!(cc.w_est, 70 * SMSS);
+    assert_eq!(cc.cubic.k_ms, 4217);
+    assert_eq!(cc.cubic.w_est, 70 * SMSS);
     // The floor is two segments.
     let mut small = Congestion::new(Algorithm::Cubic, SMSS);
     small.cwnd = 2 * SMSS;
@@ -221,21 +231,23 @@ fn cubic_reduction_uses_beta_and_remembers_w_max() {
 }
 
 #[test]
+#[cfg(feature = "cubic")]
 fn cubic_fast_convergence_lowers_w_max() {
     let mut cc = cubic_after_loss(100, 0);
     // Lose again at 80 segments, below the previous W_max of 100.
     cc.cwnd = 80 * SMSS;
     cc.on_fast_retransmit(at(2000), 80 * SMSS);
-    assert_eq!(cc.w_max, 68 * SMSS); // 80 * (1 + 0.7) / 2
-    assert_eq!(cc.cwnd_prior, 80 * SMSS);
+    assert_eq!(cc.cubic.w_max, 68 * SMSS); // 80 * (1 + 0.7) / 2
+    assert_eq!(cc.cubic.cwnd_prior, 80 * SMSS);
     assert_eq!(cc.ssthresh(), 56 * SMSS);
     // Losing above W_max remembers the window itself.
     cc.cwnd = 90 * SMSS;
     cc.on_fast_retransmit(at(4000), 90 * SMSS);
-    assert_eq!(cc.w_max, 90 * SMSS);
+    assert_eq!(cc.cubic.w_max, 90 * SMSS);
 }
 
 #[test]
+#[cfg(feature = "cubic")]
 fn cubic_window_follows_the_cubic_function() {
     // W_max = 1000 segments, RTT 100 ms: K = ∛(300 / 0.4) = 9.086 s and
     // Reno's estimate stays far below the curve, so cwnd tracks
@@ -243,8 +255,8 @@ fn cubic_window_follows_the_cubic_function() {
     // plateau and the convex region.
     let w_max = 1000.0 * f64::from(SMSS);
     let mut cc = cubic_after_loss(1000, 0);
-    assert_eq!(cc.k_ms, 9085);
-    let k = f64::from(cc.k_ms) / 1000.0;
+    assert_eq!(cc.cubic.k_ms, 9085);
+    let k = f64::from(cc.cubic.k_ms) / 1000.0;
     let mut now = 0;
     let mut checked = 0;
     while now < 16_000 {
@@ -264,10 +276,11 @@ fn cubic_window_follows_the_cubic_function() {
         }
     }
     assert_eq!(checked, 16);
-    assert!(cc.w_est < cc.window() * 3 / 4);
+    assert!(cc.cubic.w_est < cc.window() * 3 / 4);
 }
 
 #[test]
+#[cfg(feature = "cubic")]
 fn cubic_hands_over_to_reno_where_reno_is_faster() {
     // W_max = 100 segments at RTT 100 ms: W_est climbs back to cwnd_prior
     // after 57 RTTs (α = 9/17), then by a segment per RTT, and overtakes
@@ -277,13 +290,14 @@ fn cubic_hands_over_to_reno_where_reno_is_faster() {
     while now < 8000 {
         now = ack_one_window(&mut cc, now, 100);
     }
-    let t_ms = clock_ms(at(now)).wrapping_sub(cc.epoch_ms);
-    assert!(cubic::w_cubic(t_ms, cc.k_ms, cc.w_max, SMSS) < cc.w_est);
-    assert!(cc.w_est > cc.cwnd_prior);
-    assert_eq!(cc.window(), cc.w_est);
+    let t_ms = clock_ms(at(now)).wrapping_sub(cc.cubic.epoch_ms);
+    assert!(cubic::w_cubic(t_ms, cc.cubic.k_ms, cc.cubic.w_max, SMSS) < cc.cubic.w_est);
+    assert!(cc.cubic.w_est > cc.cubic.cwnd_prior);
+    assert_eq!(cc.window(), cc.cubic.w_est);
 }
 
 #[test]
+#[cfg(feature = "cubic")]
 fn cubic_is_reno_friendly_on_short_paths() {
     // W_max = 20 segments and RTT = 1 ms: Reno would grow by α = 9/17
     // segments per RTT, much faster than the cubic curve (K = 2.47 s), so
@@ -298,11 +312,11 @@ fn cubic_is_reno_friendly_on_short_paths() {
         let after = cc.window();
         assert!(after >= before + step, "{before} -> {after}");
         assert!(after <= before + step + SMSS / 10, "{before} -> {after}");
-        let t_ms = clock_ms(at(now)).wrapping_sub(cc.epoch_ms);
-        assert!(cubic::w_cubic(t_ms, cc.k_ms, cc.w_max, SMSS) < cc.w_est);
+        let t_ms = clock_ms(at(now)).wrapping_sub(cc.cubic.epoch_ms);
+        assert!(cubic::w_cubic(t_ms, cc.cubic.k_ms, cc.cubic.w_max, SMSS) < cc.cubic.w_est);
     }
     // Once W_est reaches cwnd_prior, α becomes 1: a full SMSS per RTT.
-    while cc.w_est < cc.cwnd_prior {
+    while cc.cubic.w_est < cc.cubic.cwnd_prior {
         now = ack_one_window(&mut cc, now, 1);
     }
     let before = cc.window();
@@ -313,13 +327,14 @@ fn cubic_is_reno_friendly_on_short_paths() {
 }
 
 #[test]
+#[cfg(feature = "cubic")]
 fn cubic_after_timeout_starts_a_convex_curve() {
     let mut cc = Congestion::new(Algorithm::Cubic, SMSS);
     cc.cwnd = 100 * SMSS;
     cc.on_retransmit_timeout(at(0), 100 * SMSS);
     assert_eq!(cc.window(), SMSS);
     assert_eq!(cc.ssthresh(), 70 * SMSS);
-    assert_eq!(cc.w_max, 100 * SMSS);
+    assert_eq!(cc.cubic.w_max, 100 * SMSS);
     // Slow start back to ssthresh; the first ACK beyond it starts the epoch
     // with K = 0 and W_max = cwnd_epoch (RFC 9438 §4.8), not a concave
     // approach to the old W_max.
@@ -329,17 +344,18 @@ fn cubic_after_timeout_starts_a_convex_curve() {
     }
     assert_eq!(cc.window(), 70 * SMSS);
     cc.on_ack(at(now + 1), SMSS, Some(Duration::from_millis(100)));
-    assert_eq!(cc.k_ms, 0);
-    assert_eq!(cc.w_max, 70 * SMSS);
+    assert_eq!(cc.cubic.k_ms, 0);
+    assert_eq!(cc.cubic.w_max, 70 * SMSS);
     // The next ordinary loss curves back to the window it lost at.
     cc.cwnd = 90 * SMSS;
     cc.on_fast_retransmit(at(now + 500), 90 * SMSS);
     cc.on_recovery_exit(at(now + 600));
-    assert_eq!(cc.w_max, 90 * SMSS);
-    assert_eq!(cc.k_ms, cubic::k_ms(90 * SMSS, 63 * SMSS, SMSS));
+    assert_eq!(cc.cubic.w_max, 90 * SMSS);
+    assert_eq!(cc.cubic.k_ms, cubic::k_ms(90 * SMSS, 63 * SMSS, SMSS));
 }
 
 #[test]
+#[cfg(feature = "cubic")]
 fn cubic_repeated_timeouts_hold_ssthresh_and_w_max() {
     let mut cc = Congestion::new(Algorithm::Cubic, SMSS);
     cc.cwnd = 50 * SMSS;
@@ -347,14 +363,18 @@ fn cubic_repeated_timeouts_hold_ssthresh_and_w_max() {
     assert_eq!(cc.ssthresh(), 35 * SMSS);
     cc.on_retransmit_timeout(at(1000), 50 * SMSS);
     assert_eq!(cc.ssthresh(), 35 * SMSS);
-    assert_eq!(cc.w_max, 50 * SMSS);
+    assert_eq!(cc.cubic.w_max, 50 * SMSS);
     assert_eq!(cc.window(), SMSS);
 }
 
 #[test]
 fn random_event_sequences_keep_the_invariants() {
     let mut rng = Rng::new(0x005e_edcc);
-    for algorithm in [Algorithm::NewReno, Algorithm::Cubic] {
+    for algorithm in [
+        Algorithm::NewReno,
+        #[cfg(feature = "cubic")]
+        Algorithm::Cubic,
+    ] {
         let mut cc = Congestion::new(algorithm, SMSS);
         let mut now = 0u64;
         for _ in 0..100_000 {
@@ -378,7 +398,11 @@ fn random_event_sequences_keep_the_invariants() {
 
 #[test]
 fn windows_saturate_instead_of_overflowing() {
-    for algorithm in [Algorithm::NewReno, Algorithm::Cubic] {
+    for algorithm in [
+        Algorithm::NewReno,
+        #[cfg(feature = "cubic")]
+        Algorithm::Cubic,
+    ] {
         let mut cc = Congestion::new(algorithm, 65_535);
         for i in 0..200_000 {
             cc.on_ack(at(i * 1000), u32::MAX, Some(Duration::from_secs(1)));
