@@ -999,3 +999,225 @@ fn write_client_hello(
     w.end(message, 3)?;
     Ok(w.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::convert::Infallible;
+    use duet_crypto::soft::Soft;
+    use rand_core::{TryCryptoRng, TryRng};
+
+    /// A counter, enough for parsing tests that never finish a handshake.
+    struct CountingRng(u8);
+
+    impl TryRng for CountingRng {
+        type Error = Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+            self.0 = self.0.wrapping_add(1);
+            Ok(u32::from(self.0) | 0x0100_0000)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+            Ok(u64::from(self.try_next_u32()?) << 8 | 1)
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+            for byte in dst {
+                self.0 = self.0.wrapping_add(1);
+                *byte = self.0 | 1;
+            }
+            Ok(())
+        }
+    }
+
+    impl TryCryptoRng for CountingRng {}
+
+    struct Memory {
+        receive: [u8; 2048],
+        send: [u8; 2048],
+        handshake: [u8; 1024],
+        certificate: [u8; 16],
+    }
+
+    fn memory() -> Memory {
+        Memory {
+            receive: [0; 2048],
+            send: [0; 2048],
+            handshake: [0; 1024],
+            certificate: [0; 16],
+        }
+    }
+
+    fn connect<'a>(soft: &'a Soft, memory: &'a mut Memory) -> ClientConnection<'a, Soft> {
+        ClientConnection::new(
+            soft,
+            ClientConfig {
+                server_name: "hub.azure-devices.test",
+                trust_anchors: &[],
+                now_unix_secs: 0,
+                alpn_protocols: &[b"mqtt"],
+            },
+            Buffers {
+                receive: &mut memory.receive,
+                send: &mut memory.send,
+                handshake: &mut memory.handshake,
+                certificate: &mut memory.certificate,
+            },
+            &mut CountingRng(0),
+        )
+        .unwrap()
+    }
+
+    /// A plaintext handshake record around `message`.
+    fn feed(
+        connection: &mut ClientConnection<'_, Soft>,
+        message: &[u8],
+    ) -> Result<Option<Event>, TlsError> {
+        let mut header = [0u8; HEADER_LEN];
+        record::write_header(&mut header, ContentType::Handshake, message.len());
+        connection.read_tls(&header);
+        connection.read_tls(message);
+        connection.process()
+    }
+
+    /// A ServerHello with the given random tail, version and share group.
+    fn server_hello(
+        random_tail: &[u8; 8],
+        version: u16,
+        group: u16,
+    ) -> [u8; 4 + 2 + 32 + 1 + 3 + 2 + 6 + 73] {
+        let mut m = [0u8; 4 + 2 + 32 + 1 + 3 + 2 + 6 + 73];
+        let mut w = Writer::new(&mut m);
+        w.u8(handshake_type::SERVER_HELLO).unwrap();
+        let body = w.start(3).unwrap();
+        w.u16(0x0303).unwrap();
+        w.put(&[7; 24]).unwrap();
+        w.put(random_tail).unwrap();
+        w.u8(0).unwrap();
+        w.u16(0x1301).unwrap();
+        w.u8(0).unwrap();
+        let extensions = w.start(2).unwrap();
+        w.u16(extension::SUPPORTED_VERSIONS).unwrap();
+        w.put(&[0, 2]).unwrap();
+        w.u16(version).unwrap();
+        w.u16(extension::KEY_SHARE).unwrap();
+        w.put(&[0, 69]).unwrap();
+        w.u16(group).unwrap();
+        w.put(&[0, 65, 4]).unwrap();
+        w.put(&[9; 64]).unwrap();
+        w.end(extensions, 2).unwrap();
+        w.end(body, 3).unwrap();
+        m
+    }
+
+    #[test]
+    fn client_hello_offers_tls13_suites_sni_and_alpn() {
+        let soft: Soft = Soft::new();
+        let mut memory = memory();
+        let connection = connect(&soft, &mut memory);
+        let hello = connection.pending_tls();
+        assert_eq!(hello[..3], [22, 3, 3]);
+        assert_eq!(hello[HEADER_LEN], handshake_type::CLIENT_HELLO);
+        let contains = |needle: &[u8]| hello.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(b"hub.azure-devices.test"));
+        assert!(contains(&[0, 43, 0, 3, 2, 3, 4]));
+        assert!(contains(&[0, 4, 0x13, 1, 0x13, 2]));
+        assert!(contains(&[0, 51, 0, 71, 0, 69, 0, 0x17, 0, 65, 4]));
+        assert!(contains(&[0, 16, 0, 7, 0, 5, 4, b'm', b'q', b't', b't']));
+        assert!(connection.is_handshaking());
+    }
+
+    #[test]
+    fn unexpected_messages_fail_with_an_alert() {
+        let soft: Soft = Soft::new();
+        let mut memory = memory();
+        let mut connection = connect(&soft, &mut memory);
+        let sent = connection.pending_tls().len();
+        connection.tls_sent(sent);
+        let finished = [handshake_type::FINISHED, 0, 0, 4, 0, 0, 0, 0];
+        assert_eq!(
+            feed(&mut connection, &finished),
+            Err(TlsError::UnexpectedMessage)
+        );
+        // The fatal alert went out in plaintext, and the failure sticks.
+        assert_eq!(connection.pending_tls(), [21, 3, 3, 0, 2, 2, 10]);
+        assert_eq!(connection.process(), Err(TlsError::UnexpectedMessage));
+        assert!(!connection.is_handshaking());
+    }
+
+    #[test]
+    fn server_hello_rejections() {
+        let soft: Soft = Soft::new();
+        // A ServerHello cut short, with its length fixed to match.
+        let mut truncated = [0u8; 60];
+        truncated.copy_from_slice(&server_hello(&[5; 8], 0x0304, 0x0017)[..60]);
+        truncated[1..4].copy_from_slice(&[0, 0, 56]);
+        let cases: [(&[u8], TlsError); 5] = [
+            (
+                &server_hello(&[5; 8], 0x0304, 0x001d),
+                TlsError::IllegalParameter,
+            ),
+            (
+                &server_hello(b"DOWNGRD\x01", 0x0303, 0x0017),
+                TlsError::Downgrade,
+            ),
+            (
+                &server_hello(&[5; 8], 0x0303, 0x0017),
+                TlsError::ProtocolVersion,
+            ),
+            // Not a point on P-256.
+            (
+                &server_hello(&[5; 8], 0x0304, 0x0017),
+                TlsError::IllegalParameter,
+            ),
+            (&truncated, TlsError::Decode),
+        ];
+        for (message, error) in cases {
+            let mut memory = memory();
+            let mut connection = connect(&soft, &mut memory);
+            assert_eq!(feed(&mut connection, message), Err(error));
+        }
+    }
+
+    #[test]
+    fn hello_retry_request_is_refused_with_a_typed_error() {
+        let soft: Soft = Soft::new();
+        let mut memory = memory();
+        let mut connection = connect(&soft, &mut memory);
+        let mut hello = server_hello(&[0; 8], 0x0304, 0x0017);
+        hello[6..38].copy_from_slice(&HELLO_RETRY_REQUEST_RANDOM);
+        assert_eq!(
+            feed(&mut connection, &hello),
+            Err(TlsError::HelloRetryRequest)
+        );
+    }
+
+    #[test]
+    fn alerts_and_oversized_records() {
+        let soft: Soft = Soft::new();
+        let mut memory = memory();
+        let mut connection = connect(&soft, &mut memory);
+        connection.read_tls(&[21, 3, 3, 0, 2, 2, 40]);
+        assert_eq!(
+            connection.process(),
+            Err(TlsError::AlertReceived(AlertDescription::HandshakeFailure))
+        );
+
+        let mut memory = crate::tls::client::tests::memory();
+        let mut connection = connect(&soft, &mut memory);
+        connection.read_tls(&[22, 3, 3, 0x41, 0x01]);
+        assert_eq!(connection.process(), Err(TlsError::RecordOverflow));
+
+        let mut memory = crate::tls::client::tests::memory();
+        let mut connection = connect(&soft, &mut memory);
+        connection.read_tls(&[22, 3, 3, 0x40, 0x00]);
+        assert_eq!(connection.process(), Err(TlsError::BufferTooSmall));
+
+        let mut memory = crate::tls::client::tests::memory();
+        let mut connection = connect(&soft, &mut memory);
+        connection.read_tls(&[23, 3, 3, 0, 1, 0]);
+        assert_eq!(connection.process(), Err(TlsError::UnexpectedMessage));
+        assert_eq!(
+            connection.write_application_data(b"x"),
+            Err(TlsError::NotConnected)
+        );
+    }
+}
