@@ -1,0 +1,1223 @@
+//! The TLS 1.3 client state machine (RFC 8446 section 2 and 4), sans-IO.
+
+use core::ops::Range;
+
+use duet_crypto::x509::{
+    MAX_INTERMEDIATES, ServerName, TrustAnchor, verify_end_entity_signature, verify_server_chain,
+};
+use duet_crypto::{
+    Aead, Digest, EcdhGroup, HashAlgorithm, HashContext, Hasher, KeyAgreement, KeyDerivation,
+    SignatureScheme, SignatureVerifier,
+};
+use rand_core::CryptoRng;
+
+use super::codec::{Reader, Writer};
+use super::key_schedule::{
+    CipherSuite, KeySchedule, TrafficKeys, finished_verify_data, next_traffic_secret,
+};
+use super::record::{self, ContentType, HEADER_LEN, MAX_PLAINTEXT_LEN, RecordProtection};
+use super::{AlertDescription, TlsError};
+
+/// What the client needs from a crypto provider: hashes, HKDF, AEAD,
+/// ECDH and signature verification (no signing until client
+/// certificates).
+pub trait TlsProvider:
+    Hasher + KeyDerivation + Aead + KeyAgreement + SignatureVerifier + Sync
+{
+}
+
+impl<T> TlsProvider for T where
+    T: Hasher + KeyDerivation + Aead + KeyAgreement + SignatureVerifier + Sync
+{
+}
+
+/// Who the client expects to talk to, and how it checks.
+#[derive(Debug)]
+pub struct ClientConfig<'a> {
+    /// The name the certificate must carry; sent as SNI (RFC 6066 section
+    /// 3) unless it is an IP address.
+    pub server_name: &'a str,
+    /// The roots the server's chain must lead to.
+    pub trust_anchors: &'a [TrustAnchor<'a>],
+    /// The current time, for certificate validity.
+    pub now_unix_secs: u64,
+    /// ALPN protocols to offer (RFC 7301), most preferred first; empty
+    /// for none.
+    pub alpn_protocols: &'a [&'a [u8]],
+}
+
+/// The caller's memory for one connection.
+pub struct Buffers<'b> {
+    /// Received bytes wait here until a whole record is in; it must hold
+    /// the largest record the server sends ([`record::MAX_RECORD_LEN`]
+    /// unless a smaller limit was negotiated).
+    pub receive: &'b mut [u8],
+    /// Records waiting to be sent.
+    pub send: &'b mut [u8],
+    /// Reassembles handshake messages that span records.
+    pub handshake: &'b mut [u8],
+    /// Holds the server's certificate chain until CertificateVerify.
+    pub certificate: &'b mut [u8],
+}
+
+/// What [`ClientConnection::process`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake finished; application data may flow.
+    HandshakeComplete,
+    /// Application data is ready for [`ClientConnection::read_application_data`].
+    ApplicationData,
+    /// The server sent close_notify (section 6.1).
+    PeerClosed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    WaitServerHello,
+    WaitEncryptedExtensions,
+    WaitCertificate,
+    WaitCertificateVerify,
+    WaitFinished,
+    Connected,
+    Closed,
+    Failed(TlsError),
+}
+
+/// Handshake message types (section 4).
+mod handshake_type {
+    pub const CLIENT_HELLO: u8 = 1;
+    pub const SERVER_HELLO: u8 = 2;
+    pub const NEW_SESSION_TICKET: u8 = 4;
+    pub const ENCRYPTED_EXTENSIONS: u8 = 8;
+    pub const CERTIFICATE: u8 = 11;
+    pub const CERTIFICATE_REQUEST: u8 = 13;
+    pub const CERTIFICATE_VERIFY: u8 = 15;
+    pub const FINISHED: u8 = 20;
+    pub const KEY_UPDATE: u8 = 24;
+}
+
+/// Extension types (section 4.2).
+mod extension {
+    pub const SERVER_NAME: u16 = 0;
+    pub const SUPPORTED_GROUPS: u16 = 10;
+    pub const SIGNATURE_ALGORITHMS: u16 = 13;
+    pub const ALPN: u16 = 16;
+    pub const SUPPORTED_VERSIONS: u16 = 43;
+    pub const KEY_SHARE: u16 = 51;
+}
+
+const TLS13: u16 = 0x0304;
+const SECP256R1: u16 = 0x0017;
+/// The ServerHello random that marks a HelloRetryRequest (section 4.1.3).
+const HELLO_RETRY_REQUEST_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+/// The last eight bytes of a ServerHello random from a server that
+/// negotiated TLS 1.2 or below although it supports 1.3 (section 4.1.3).
+const DOWNGRADE_TLS12: &[u8; 8] = b"DOWNGRD\x01";
+const DOWNGRADE_TLS11: &[u8; 8] = b"DOWNGRD\x00";
+
+/// `SignatureScheme` codes offered in signature_algorithms (section
+/// 4.2.3). RSA PKCS#1 v1.5 is listed for certificate signatures only;
+/// CertificateVerify refuses it.
+const SIGNATURE_ALGORITHMS: [u16; 7] = [
+    0x0403, // ecdsa_secp256r1_sha256
+    0x0503, // ecdsa_secp384r1_sha384
+    0x0804, // rsa_pss_rsae_sha256
+    0x0805, // rsa_pss_rsae_sha384
+    0x0401, // rsa_pkcs1_sha256
+    0x0501, // rsa_pkcs1_sha384
+    0x0601, // rsa_pkcs1_sha512
+];
+
+/// The scheme a CertificateVerify may use (section 4.4.3).
+fn certificate_verify_scheme(code: u16) -> Option<SignatureScheme> {
+    Some(match code {
+        0x0403 => SignatureScheme::EcdsaP256Sha256,
+        0x0503 => SignatureScheme::EcdsaP384Sha384,
+        0x0804 => SignatureScheme::RsaPssSha256,
+        0x0805 => SignatureScheme::RsaPssSha384,
+        _ => return None,
+    })
+}
+
+/// The running transcript hash (section 4.4.1). Until ServerHello names
+/// the suite both candidate hashes run.
+enum Transcript<C> {
+    Both { sha256: C, sha384: C },
+    One(C),
+}
+
+impl<C: HashContext> Transcript<C> {
+    fn update(&mut self, message: &[u8]) {
+        match self {
+            Transcript::Both { sha256, sha384 } => {
+                sha256.update(message);
+                sha384.update(message);
+            }
+            Transcript::One(context) => context.update(message),
+        }
+    }
+
+    fn select(&mut self, algorithm: HashAlgorithm) {
+        if let Transcript::Both { sha256, sha384 } = self {
+            let chosen = if algorithm == HashAlgorithm::Sha384 {
+                sha384.clone()
+            } else {
+                sha256.clone()
+            };
+            *self = Transcript::One(chosen);
+        }
+    }
+
+    fn current(&self) -> Result<Digest, TlsError> {
+        match self {
+            Transcript::One(context) => Ok(context.current()?),
+            Transcript::Both { .. } => Err(TlsError::UnexpectedMessage),
+        }
+    }
+}
+
+impl core::fmt::Debug for Buffers<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Buffers")
+            .field("receive", &self.receive.len())
+            .field("send", &self.send.len())
+            .field("handshake", &self.handshake.len())
+            .field("certificate", &self.certificate.len())
+            .finish()
+    }
+}
+
+impl<P: TlsProvider> core::fmt::Debug for ClientConnection<'_, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientConnection")
+            .field("state", &self.state)
+            .field("suite", &self.suite)
+            .field("pending", &self.pending)
+            .field("received", &self.received)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A TLS 1.3 client connection over caller memory.
+pub struct ClientConnection<'a, P: TlsProvider> {
+    provider: &'a P,
+    config: ClientConfig<'a>,
+    receive: &'a mut [u8],
+    received: usize,
+    /// Decrypted application data waiting in `receive`, and the end of
+    /// the record it came in.
+    application: Range<usize>,
+    application_record_end: usize,
+    send: &'a mut [u8],
+    pending: usize,
+    handshake: &'a mut [u8],
+    handshake_len: usize,
+    certificate: &'a mut [u8],
+    end_entity: Range<usize>,
+    state: State,
+    suite: CipherSuite,
+    transcript: Transcript<P::Context>,
+    ephemeral: Option<P::EphemeralSecret>,
+    schedule: Option<KeySchedule>,
+    client_secret: Option<Digest>,
+    server_secret: Option<Digest>,
+    read: Option<RecordProtection<P::Key>>,
+    write: Option<RecordProtection<P::Key>>,
+    alpn: Option<usize>,
+    close_sent: bool,
+}
+
+impl<'a, P: TlsProvider> ClientConnection<'a, P> {
+    /// Starts a handshake: draws the client random and an ephemeral
+    /// secp256r1 key from `rng` and queues the ClientHello.
+    pub fn new<R: CryptoRng + ?Sized>(
+        provider: &'a P,
+        config: ClientConfig<'a>,
+        buffers: Buffers<'a>,
+        rng: &mut R,
+    ) -> Result<Self, TlsError> {
+        let server_name =
+            ServerName::try_from(config.server_name).map_err(|_| TlsError::InvalidServerName)?;
+        let (ephemeral, public) = provider.generate_ephemeral(EcdhGroup::Secp256r1, rng)?;
+        let mut random = [0u8; 32];
+        rng.fill_bytes(&mut random);
+        let mut connection = ClientConnection {
+            provider,
+            receive: buffers.receive,
+            received: 0,
+            application: 0..0,
+            application_record_end: 0,
+            send: buffers.send,
+            pending: 0,
+            handshake: buffers.handshake,
+            handshake_len: 0,
+            certificate: buffers.certificate,
+            end_entity: 0..0,
+            state: State::WaitServerHello,
+            suite: CipherSuite::Aes128GcmSha256,
+            transcript: Transcript::Both {
+                sha256: provider.hash_context(HashAlgorithm::Sha256)?,
+                sha384: provider.hash_context(HashAlgorithm::Sha384)?,
+            },
+            ephemeral: Some(ephemeral),
+            schedule: None,
+            client_secret: None,
+            server_secret: None,
+            read: None,
+            write: None,
+            alpn: None,
+            close_sent: false,
+            config,
+        };
+        let sni = match server_name {
+            ServerName::DnsName(name) => Some(name),
+            ServerName::IpAddress(_) => None,
+        };
+        let record = connection
+            .send
+            .get_mut(HEADER_LEN..)
+            .ok_or(TlsError::BufferTooSmall)?;
+        let len = write_client_hello(
+            &mut Writer::new(record),
+            &random,
+            public.as_bytes(),
+            sni,
+            connection.config.alpn_protocols,
+        )?;
+        if len > MAX_PLAINTEXT_LEN {
+            return Err(TlsError::BufferTooSmall);
+        }
+        record::write_header(connection.send, ContentType::Handshake, len);
+        connection
+            .transcript
+            .update(&connection.send[HEADER_LEN..HEADER_LEN + len]);
+        connection.pending = HEADER_LEN + len;
+        Ok(connection)
+    }
+
+    /// Whether the handshake is still under way.
+    pub fn is_handshaking(&self) -> bool {
+        !matches!(
+            self.state,
+            State::Connected | State::Closed | State::Failed(_)
+        )
+    }
+
+    /// Whether records wait in [`ClientConnection::pending_tls`].
+    pub fn wants_write(&self) -> bool {
+        self.pending > 0
+    }
+
+    /// Bytes to send to the server, oldest first.
+    pub fn pending_tls(&self) -> &[u8] {
+        &self.send[..self.pending]
+    }
+
+    /// Drops the first `sent` bytes of [`ClientConnection::pending_tls`],
+    /// which the caller has sent.
+    pub fn tls_sent(&mut self, sent: usize) {
+        let sent = sent.min(self.pending);
+        self.send.copy_within(sent..self.pending, 0);
+        self.pending -= sent;
+    }
+
+    /// Room for received bytes: how many [`ClientConnection::read_tls`]
+    /// would take now.
+    pub fn receive_capacity(&self) -> usize {
+        self.receive.len() - self.received
+    }
+
+    /// Takes received bytes; returns how many fit (the rest must be
+    /// offered again after [`ClientConnection::process`]).
+    pub fn read_tls(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.receive_capacity());
+        self.receive[self.received..self.received + n].copy_from_slice(&data[..n]);
+        self.received += n;
+        n
+    }
+
+    /// The ALPN protocol the server selected, if any.
+    pub fn alpn_protocol(&self) -> Option<&'a [u8]> {
+        self.alpn
+            .and_then(|i| self.config.alpn_protocols.get(i).copied())
+    }
+
+    /// The negotiated suite (meaningful once the ServerHello arrived).
+    pub fn cipher_suite(&self) -> CipherSuite {
+        self.suite
+    }
+
+    /// The server's end-entity certificate (DER), once validated.
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        (!self.end_entity.is_empty()).then(|| &self.certificate[self.end_entity.clone()])
+    }
+
+    /// Works through whole records received so far and reports the next
+    /// event, or `None` when more bytes are needed. A failure is final: the
+    /// matching alert is queued for sending and every later call returns
+    /// the same error.
+    pub fn process(&mut self) -> Result<Option<Event>, TlsError> {
+        if let State::Failed(error) = self.state {
+            return Err(error);
+        }
+        let result = self.process_records();
+        if let Err(error) = result {
+            self.fail(error);
+        }
+        result
+    }
+
+    fn process_records(&mut self) -> Result<Option<Event>, TlsError> {
+        loop {
+            if !self.application.is_empty() {
+                return Ok(Some(Event::ApplicationData));
+            }
+            if self.state == State::Closed {
+                return Ok(None);
+            }
+            let Some((content_type, length)) =
+                record::parse_header(&self.receive[..self.received])?
+            else {
+                return Ok(None);
+            };
+            let total = HEADER_LEN + length;
+            if total > self.receive.len() {
+                return Err(TlsError::BufferTooSmall);
+            }
+            if self.received < total {
+                return Ok(None);
+            }
+            let event = self.handle_record(content_type, total)?;
+            if self.application.is_empty() {
+                self.drain_receive(total);
+            }
+            if event.is_some() {
+                return Ok(event);
+            }
+        }
+    }
+
+    fn drain_receive(&mut self, len: usize) {
+        self.receive.copy_within(len..self.received, 0);
+        self.received -= len;
+    }
+
+    fn handle_record(
+        &mut self,
+        outer_type: ContentType,
+        total: usize,
+    ) -> Result<Option<Event>, TlsError> {
+        // A change_cipher_spec record of one 0x01 byte may arrive during
+        // the handshake for middlebox compatibility; it is dropped
+        // unprotected (section 5).
+        if outer_type == ContentType::ChangeCipherSpec {
+            return if self.is_handshaking()
+                && self.state != State::WaitServerHello
+                && self.receive[HEADER_LEN..total] == [1]
+            {
+                Ok(None)
+            } else {
+                Err(TlsError::UnexpectedMessage)
+            };
+        }
+        let (content_type, range) = match &mut self.read {
+            Some(protection) => protection.open(&mut self.receive[..total])?,
+            None => {
+                if outer_type == ContentType::ApplicationData {
+                    return Err(TlsError::UnexpectedMessage);
+                }
+                if total - HEADER_LEN > MAX_PLAINTEXT_LEN {
+                    return Err(TlsError::RecordOverflow);
+                }
+                (outer_type, HEADER_LEN..total)
+            }
+        };
+        match content_type {
+            ContentType::Alert => self.handle_alert(range),
+            ContentType::Handshake => {
+                if range.is_empty() {
+                    return Err(TlsError::UnexpectedMessage);
+                }
+                self.handle_handshake_fragment(range)
+            }
+            ContentType::ApplicationData => {
+                if self.state != State::Connected || self.handshake_len != 0 {
+                    return Err(TlsError::UnexpectedMessage);
+                }
+                if range.is_empty() {
+                    return Ok(None);
+                }
+                self.application = range;
+                self.application_record_end = total;
+                Ok(Some(Event::ApplicationData))
+            }
+            ContentType::ChangeCipherSpec => Err(TlsError::UnexpectedMessage),
+        }
+    }
+
+    /// Alerts (section 6): close_notify ends the connection cleanly,
+    /// user_canceled is a warning, anything else is fatal.
+    fn handle_alert(&mut self, range: Range<usize>) -> Result<Option<Event>, TlsError> {
+        let alert = &self.receive[range];
+        let [_level, description] = alert else {
+            return Err(TlsError::Decode);
+        };
+        match AlertDescription::from_u8(*description) {
+            AlertDescription::CloseNotify => {
+                self.state = State::Closed;
+                Ok(Some(Event::PeerClosed))
+            }
+            AlertDescription::UserCanceled => Ok(None),
+            other => {
+                self.state = State::Failed(TlsError::AlertReceived(other));
+                Err(TlsError::AlertReceived(other))
+            }
+        }
+    }
+
+    /// Appends a handshake record's content to the reassembly buffer and
+    /// handles every whole message in it (section 5.1: messages may be
+    /// split across and coalesced into records).
+    fn handle_handshake_fragment(
+        &mut self,
+        range: Range<usize>,
+    ) -> Result<Option<Event>, TlsError> {
+        let fragment_len = range.len();
+        let end = self.handshake_len + fragment_len;
+        self.handshake
+            .get_mut(self.handshake_len..end)
+            .ok_or(TlsError::BufferTooSmall)?
+            .copy_from_slice(&self.receive[range]);
+        self.handshake_len = end;
+        let mut event = None;
+        while let Some(header) = self.handshake.get(..4).filter(|_| self.handshake_len >= 4) {
+            let body_len =
+                usize::from(header[1]) << 16 | usize::from(header[2]) << 8 | usize::from(header[3]);
+            let message_len = 4 + body_len;
+            if message_len > self.handshake.len() {
+                return Err(TlsError::BufferTooSmall);
+            }
+            if self.handshake_len < message_len {
+                break;
+            }
+            let message_type = header[0];
+            let before = self.state;
+            let buffer = core::mem::take(&mut self.handshake);
+            let result = self.handle_message(message_type, &buffer[..message_len]);
+            self.handshake = buffer;
+            self.handshake
+                .copy_within(message_len..self.handshake_len, 0);
+            self.handshake_len -= message_len;
+            if let Some(e) = result? {
+                event = Some(e);
+            }
+            // Keys change after ServerHello and server Finished: a message
+            // must not straddle the change (section 5.1).
+            let keys_changed = before != self.state
+                && matches!(
+                    self.state,
+                    State::WaitEncryptedExtensions | State::Connected
+                );
+            if keys_changed && self.handshake_len != 0 {
+                return Err(TlsError::UnexpectedMessage);
+            }
+        }
+        Ok(event)
+    }
+
+    fn handle_message(
+        &mut self,
+        message_type: u8,
+        message: &[u8],
+    ) -> Result<Option<Event>, TlsError> {
+        use handshake_type::*;
+        let body = &message[4..];
+        match (self.state, message_type) {
+            (State::WaitServerHello, SERVER_HELLO) => self.handle_server_hello(message, body)?,
+            (State::WaitEncryptedExtensions, ENCRYPTED_EXTENSIONS) => {
+                self.handle_encrypted_extensions(body)?;
+                self.transcript.update(message);
+                self.state = State::WaitCertificate;
+            }
+            (State::WaitCertificate, CERTIFICATE) => {
+                self.handle_certificate(body)?;
+                self.transcript.update(message);
+                self.state = State::WaitCertificateVerify;
+            }
+            (State::WaitCertificateVerify, CERTIFICATE_VERIFY) => {
+                self.handle_certificate_verify(body)?;
+                self.transcript.update(message);
+                self.state = State::WaitFinished;
+            }
+            (State::WaitFinished, FINISHED) => {
+                self.handle_finished(message, body)?;
+                return Ok(Some(Event::HandshakeComplete));
+            }
+            // Tickets are for resumption, which this client does not do yet.
+            (State::Connected, NEW_SESSION_TICKET) => {}
+            (State::Connected, KEY_UPDATE) => self.handle_key_update(body)?,
+            (_, CERTIFICATE_REQUEST) | (_, _) => return Err(TlsError::UnexpectedMessage),
+        }
+        Ok(None)
+    }
+
+    /// ServerHello (section 4.1.3): TLS 1.3 chosen through
+    /// supported_versions, one of our suites, a secp256r1 key share.
+    fn handle_server_hello(&mut self, message: &[u8], body: &[u8]) -> Result<(), TlsError> {
+        let mut r = Reader::new(body);
+        let _legacy_version = r.u16()?;
+        let random = r.take(32)?;
+        let session_id = r.vec_u8()?;
+        let suite = r.u16()?;
+        let compression = r.u8()?;
+        let extensions = r.vec_u16()?;
+        r.finish()?;
+        let mut selected_version = None;
+        let mut key_share = None;
+        let mut e = Reader::new(extensions);
+        while !e.is_empty() {
+            let extension_type = e.u16()?;
+            let data = e.vec_u16()?;
+            let mut d = Reader::new(data);
+            match extension_type {
+                extension::SUPPORTED_VERSIONS => selected_version = Some(d.u16()?),
+                extension::KEY_SHARE => key_share = Some((d.u16()?, d.vec_u16()?)),
+                _ => return Err(TlsError::UnsupportedExtension),
+            }
+            d.finish()?;
+        }
+        if selected_version != Some(TLS13) {
+            let tail = &random[24..];
+            return Err(if tail == DOWNGRADE_TLS12 || tail == DOWNGRADE_TLS11 {
+                TlsError::Downgrade
+            } else {
+                TlsError::ProtocolVersion
+            });
+        }
+        if random == HELLO_RETRY_REQUEST_RANDOM {
+            return Err(TlsError::HelloRetryRequest);
+        }
+        if !session_id.is_empty() || compression != 0 {
+            return Err(TlsError::IllegalParameter);
+        }
+        let suite = CipherSuite::from_u16(suite).ok_or(TlsError::IllegalParameter)?;
+        let Some((SECP256R1, server_share)) = key_share else {
+            return Err(TlsError::IllegalParameter);
+        };
+        let ephemeral = self.ephemeral.take().ok_or(TlsError::UnexpectedMessage)?;
+        let shared = self
+            .provider
+            .agree(ephemeral, server_share)
+            .map_err(|_| TlsError::IllegalParameter)?;
+        self.suite = suite;
+        self.transcript.select(suite.hash());
+        self.transcript.update(message);
+        let hello_hash = self.transcript.current()?;
+        let mut schedule = KeySchedule::new(self.provider, suite.hash())?;
+        schedule.enter_handshake(self.provider, shared.as_bytes())?;
+        let client = schedule.derive(self.provider, b"c hs traffic", hello_hash.as_bytes())?;
+        let server = schedule.derive(self.provider, b"s hs traffic", hello_hash.as_bytes())?;
+        self.read = Some(self.protection(&server)?);
+        self.write = Some(self.protection(&client)?);
+        self.client_secret = Some(client);
+        self.server_secret = Some(server);
+        self.schedule = Some(schedule);
+        self.state = State::WaitEncryptedExtensions;
+        Ok(())
+    }
+
+    fn protection(&self, secret: &Digest) -> Result<RecordProtection<P::Key>, TlsError> {
+        let keys = TrafficKeys::derive(self.provider, self.suite, secret.as_bytes())?;
+        let key = self.provider.aead_key(self.suite.aead(), keys.key())?;
+        Ok(RecordProtection::new(key, keys.iv))
+    }
+
+    /// EncryptedExtensions (section 4.3.1): only ALPN matters here; the
+    /// server's choice must be one we offered (RFC 7301 section 3.2).
+    fn handle_encrypted_extensions(&mut self, body: &[u8]) -> Result<(), TlsError> {
+        let mut r = Reader::new(body);
+        let extensions = r.vec_u16()?;
+        r.finish()?;
+        let mut e = Reader::new(extensions);
+        while !e.is_empty() {
+            let extension_type = e.u16()?;
+            let data = e.vec_u16()?;
+            if extension_type == extension::ALPN {
+                let mut d = Reader::new(data);
+                let mut list = Reader::new(d.vec_u16()?);
+                d.finish()?;
+                let protocol = list.vec_u8()?;
+                list.finish()?;
+                let index = self
+                    .config
+                    .alpn_protocols
+                    .iter()
+                    .position(|p| *p == protocol)
+                    .ok_or(TlsError::IllegalParameter)?;
+                self.alpn = Some(index);
+            }
+        }
+        Ok(())
+    }
+
+    /// Certificate (section 4.4.2): copied into the caller's certificate
+    /// buffer, then the chain is validated for the server name.
+    fn handle_certificate(&mut self, body: &[u8]) -> Result<(), TlsError> {
+        let chain = self
+            .certificate
+            .get_mut(..body.len())
+            .ok_or(TlsError::BufferTooSmall)?;
+        chain.copy_from_slice(body);
+        let mut r = Reader::new(chain);
+        let context = r.vec_u8()?;
+        if !context.is_empty() {
+            return Err(TlsError::IllegalParameter);
+        }
+        let list = r.vec_u24()?;
+        r.finish()?;
+        let list_start = body.len() - list.len();
+        let mut entries = Reader::new(list);
+        let mut end_entity = None;
+        let mut intermediates: [&[u8]; MAX_INTERMEDIATES] = [&[]; MAX_INTERMEDIATES];
+        let mut count = 0;
+        while !entries.is_empty() {
+            let start = entries.position() + 3;
+            let certificate = entries.vec_u24()?;
+            let _extensions = entries.vec_u16()?;
+            if certificate.is_empty() {
+                return Err(TlsError::Decode);
+            }
+            if end_entity.is_none() {
+                end_entity = Some((list_start + start)..(list_start + start + certificate.len()));
+            } else {
+                *intermediates.get_mut(count).ok_or(TlsError::Certificate(
+                    duet_crypto::x509::X509Error::PathTooLong,
+                ))? = certificate;
+                count += 1;
+            }
+        }
+        let end_entity = end_entity.ok_or(TlsError::NoCertificate)?;
+        let server_name = ServerName::try_from(self.config.server_name)
+            .map_err(|_| TlsError::InvalidServerName)?;
+        verify_server_chain(
+            &body[end_entity.clone()],
+            &intermediates[..count],
+            self.config.trust_anchors,
+            server_name,
+            self.config.now_unix_secs,
+            self.provider,
+        )
+        .map_err(TlsError::Certificate)?;
+        self.end_entity = end_entity;
+        Ok(())
+    }
+
+    /// CertificateVerify (section 4.4.3): the server's signature over 64
+    /// spaces, the context string, a zero byte and the transcript hash.
+    fn handle_certificate_verify(&mut self, body: &[u8]) -> Result<(), TlsError> {
+        let mut r = Reader::new(body);
+        let scheme = r.u16()?;
+        let signature = r.vec_u16()?;
+        r.finish()?;
+        let scheme = certificate_verify_scheme(scheme).ok_or(TlsError::IllegalParameter)?;
+        const CONTEXT: &[u8] = b"TLS 1.3, server CertificateVerify\x00";
+        let hash = self.transcript.current()?;
+        let mut content = [0x20u8; 64 + CONTEXT.len() + 48];
+        content[64..64 + CONTEXT.len()].copy_from_slice(CONTEXT);
+        let end = 64 + CONTEXT.len() + hash.len();
+        content[64 + CONTEXT.len()..end].copy_from_slice(hash.as_bytes());
+        verify_end_entity_signature(
+            &self.certificate[self.end_entity.clone()],
+            scheme,
+            &content[..end],
+            signature,
+            self.provider,
+        )
+        .map_err(TlsError::CertificateVerify)
+    }
+
+    /// The server's Finished (section 4.4.4); then the application
+    /// secrets, our Finished, and the switch to application keys.
+    fn handle_finished(&mut self, message: &[u8], body: &[u8]) -> Result<(), TlsError> {
+        let hash_algorithm = self.suite.hash();
+        let transcript = self.transcript.current()?;
+        let server_secret = self
+            .server_secret
+            .take()
+            .ok_or(TlsError::UnexpectedMessage)?;
+        let expected = finished_verify_data(
+            self.provider,
+            hash_algorithm,
+            server_secret.as_bytes(),
+            transcript.as_bytes(),
+        )?;
+        if !duet_crypto::hash::constant_time_eq(expected.as_bytes(), body) {
+            return Err(TlsError::BadFinished);
+        }
+        self.transcript.update(message);
+        let transcript = self.transcript.current()?;
+        let client_handshake = self
+            .client_secret
+            .take()
+            .ok_or(TlsError::UnexpectedMessage)?;
+        let verify_data = finished_verify_data(
+            self.provider,
+            hash_algorithm,
+            client_handshake.as_bytes(),
+            transcript.as_bytes(),
+        )?;
+        let schedule = self.schedule.as_mut().ok_or(TlsError::UnexpectedMessage)?;
+        schedule.enter_master(self.provider)?;
+        let client = schedule.derive(self.provider, b"c ap traffic", transcript.as_bytes())?;
+        let server = schedule.derive(self.provider, b"s ap traffic", transcript.as_bytes())?;
+        let mut finished = [0u8; 4 + 48];
+        finished[0] = handshake_type::FINISHED;
+        finished[3] = verify_data.len() as u8;
+        finished[4..4 + verify_data.len()].copy_from_slice(verify_data.as_bytes());
+        self.send_record(ContentType::Handshake, &finished[..4 + verify_data.len()])?;
+        self.read = Some(self.protection(&server)?);
+        self.write = Some(self.protection(&client)?);
+        self.client_secret = Some(client);
+        self.server_secret = Some(server);
+        self.schedule = None;
+        self.state = State::Connected;
+        Ok(())
+    }
+
+    /// KeyUpdate (section 4.6.3): the server's next traffic secret; if it
+    /// asks, ours too, after telling it.
+    fn handle_key_update(&mut self, body: &[u8]) -> Result<(), TlsError> {
+        let request_update = match body {
+            [0] => false,
+            [1] => true,
+            _ => return Err(TlsError::IllegalParameter),
+        };
+        let hash = self.suite.hash();
+        let server = self
+            .server_secret
+            .as_ref()
+            .ok_or(TlsError::UnexpectedMessage)?;
+        let server = next_traffic_secret(self.provider, hash, server.as_bytes())?;
+        self.read = Some(self.protection(&server)?);
+        self.server_secret = Some(server);
+        if request_update {
+            self.send_record(
+                ContentType::Handshake,
+                &[handshake_type::KEY_UPDATE, 0, 0, 1, 0],
+            )?;
+            let client = self
+                .client_secret
+                .as_ref()
+                .ok_or(TlsError::UnexpectedMessage)?;
+            let client = next_traffic_secret(self.provider, hash, client.as_bytes())?;
+            self.write = Some(self.protection(&client)?);
+            self.client_secret = Some(client);
+        }
+        Ok(())
+    }
+
+    /// Queues one record of `content`, protected when write keys exist.
+    fn send_record(&mut self, content_type: ContentType, content: &[u8]) -> Result<(), TlsError> {
+        let out = &mut self.send[self.pending..];
+        let len = match &mut self.write {
+            Some(protection) => {
+                if out.len() < protection.sealed_len(content.len()) {
+                    return Err(TlsError::BufferTooSmall);
+                }
+                out[HEADER_LEN..HEADER_LEN + content.len()].copy_from_slice(content);
+                protection.seal(content_type, out, content.len())?
+            }
+            None => {
+                let record = out
+                    .get_mut(..HEADER_LEN + content.len())
+                    .ok_or(TlsError::BufferTooSmall)?;
+                record::write_header(record, content_type, content.len());
+                record[HEADER_LEN..].copy_from_slice(content);
+                record.len()
+            }
+        };
+        self.pending += len;
+        Ok(())
+    }
+
+    /// Encrypts as much of `data` as fits in the send buffer; returns how
+    /// many bytes were taken.
+    pub fn write_application_data(&mut self, data: &[u8]) -> Result<usize, TlsError> {
+        if self.state != State::Connected || self.close_sent {
+            return Err(TlsError::NotConnected);
+        }
+        let mut taken = 0;
+        while taken < data.len() {
+            let Some(protection) = &mut self.write else {
+                return Err(TlsError::NotConnected);
+            };
+            let room = self.send.len() - self.pending;
+            let overhead = protection.sealed_len(0);
+            if room <= overhead {
+                break;
+            }
+            let chunk = (data.len() - taken)
+                .min(room - overhead)
+                .min(MAX_PLAINTEXT_LEN);
+            let out = &mut self.send[self.pending..];
+            out[HEADER_LEN..HEADER_LEN + chunk].copy_from_slice(&data[taken..taken + chunk]);
+            self.pending += protection.seal(ContentType::ApplicationData, out, chunk)?;
+            taken += chunk;
+        }
+        Ok(taken)
+    }
+
+    /// Copies decrypted application data into `out`; returns how many
+    /// bytes were copied (0 when none is waiting).
+    pub fn read_application_data(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.application.len());
+        let start = self.application.start;
+        out[..n].copy_from_slice(&self.receive[start..start + n]);
+        self.application.start += n;
+        if self.application.is_empty() && self.application_record_end != 0 {
+            self.drain_receive(self.application_record_end);
+            self.application_record_end = 0;
+            self.application = 0..0;
+        }
+        n
+    }
+
+    /// Queues close_notify (section 6.1); nothing more can be written.
+    pub fn send_close_notify(&mut self) -> Result<(), TlsError> {
+        if self.close_sent {
+            return Ok(());
+        }
+        self.send_record(
+            ContentType::Alert,
+            &[1, AlertDescription::CloseNotify.to_u8()],
+        )?;
+        self.close_sent = true;
+        Ok(())
+    }
+
+    /// Ends the connection on `error`, queueing the fatal alert it calls for.
+    fn fail(&mut self, error: TlsError) {
+        self.state = State::Failed(error);
+        self.ephemeral = None;
+        self.schedule = None;
+        self.client_secret = None;
+        self.server_secret = None;
+        self.read = None;
+        if let Some(alert) = error.alert()
+            && !self.close_sent
+        {
+            // Best effort: the error is reported whether or not it fits.
+            let _ = self.send_record(ContentType::Alert, &[2, alert.to_u8()]);
+            self.close_sent = true;
+        }
+        self.write = None;
+    }
+}
+
+/// ClientHello (section 4.1.2): TLS 1.3 only, both suites, a secp256r1
+/// key share, SNI and ALPN when given. Returns the message length.
+fn write_client_hello(
+    w: &mut Writer<'_>,
+    random: &[u8; 32],
+    key_share: &[u8],
+    server_name: Option<&str>,
+    alpn_protocols: &[&[u8]],
+) -> Result<usize, TlsError> {
+    w.u8(handshake_type::CLIENT_HELLO)?;
+    let message = w.start(3)?;
+    w.u16(0x0303)?; // legacy_version
+    w.put(random)?;
+    w.u8(0)?; // legacy_session_id: empty, no middlebox compatibility mode
+    let suites = w.start(2)?;
+    for suite in CipherSuite::ALL {
+        w.u16(suite.to_u16())?;
+    }
+    w.end(suites, 2)?;
+    w.put(&[1, 0])?; // legacy_compression_methods: null only
+    let extensions = w.start(2)?;
+
+    if let Some(name) = server_name {
+        // RFC 6066 section 3: ServerNameList of one host_name.
+        w.u16(extension::SERVER_NAME)?;
+        let data = w.start(2)?;
+        let list = w.start(2)?;
+        w.u8(0)?;
+        let host = w.start(2)?;
+        w.put(name.as_bytes())?;
+        w.end(host, 2)?;
+        w.end(list, 2)?;
+        w.end(data, 2)?;
+    }
+
+    w.u16(extension::SUPPORTED_VERSIONS)?;
+    w.put(&[0, 3, 2])?;
+    w.u16(TLS13)?;
+
+    w.u16(extension::SUPPORTED_GROUPS)?;
+    w.put(&[0, 4, 0, 2])?;
+    w.u16(SECP256R1)?;
+
+    w.u16(extension::SIGNATURE_ALGORITHMS)?;
+    let data = w.start(2)?;
+    let list = w.start(2)?;
+    for scheme in SIGNATURE_ALGORITHMS {
+        w.u16(scheme)?;
+    }
+    w.end(list, 2)?;
+    w.end(data, 2)?;
+
+    w.u16(extension::KEY_SHARE)?;
+    let data = w.start(2)?;
+    let shares = w.start(2)?;
+    w.u16(SECP256R1)?;
+    let share = w.start(2)?;
+    w.put(key_share)?;
+    w.end(share, 2)?;
+    w.end(shares, 2)?;
+    w.end(data, 2)?;
+
+    if !alpn_protocols.is_empty() {
+        w.u16(extension::ALPN)?;
+        let data = w.start(2)?;
+        let list = w.start(2)?;
+        for protocol in alpn_protocols {
+            if protocol.is_empty() {
+                return Err(TlsError::IllegalParameter);
+            }
+            let name = w.start(1)?;
+            w.put(protocol)?;
+            w.end(name, 1)?;
+        }
+        w.end(list, 2)?;
+        w.end(data, 2)?;
+    }
+
+    w.end(extensions, 2)?;
+    w.end(message, 3)?;
+    Ok(w.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::convert::Infallible;
+    use duet_crypto::soft::Soft;
+    use rand_core::{TryCryptoRng, TryRng};
+
+    /// A counter, enough for parsing tests that never finish a handshake.
+    struct CountingRng(u8);
+
+    impl TryRng for CountingRng {
+        type Error = Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+            self.0 = self.0.wrapping_add(1);
+            Ok(u32::from(self.0) | 0x0100_0000)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+            Ok(u64::from(self.try_next_u32()?) << 8 | 1)
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+            for byte in dst {
+                self.0 = self.0.wrapping_add(1);
+                *byte = self.0 | 1;
+            }
+            Ok(())
+        }
+    }
+
+    impl TryCryptoRng for CountingRng {}
+
+    struct Memory {
+        receive: [u8; 2048],
+        send: [u8; 2048],
+        handshake: [u8; 1024],
+        certificate: [u8; 16],
+    }
+
+    fn memory() -> Memory {
+        Memory {
+            receive: [0; 2048],
+            send: [0; 2048],
+            handshake: [0; 1024],
+            certificate: [0; 16],
+        }
+    }
+
+    fn connect<'a>(soft: &'a Soft, memory: &'a mut Memory) -> ClientConnection<'a, Soft> {
+        ClientConnection::new(
+            soft,
+            ClientConfig {
+                server_name: "hub.azure-devices.test",
+                trust_anchors: &[],
+                now_unix_secs: 0,
+                alpn_protocols: &[b"mqtt"],
+            },
+            Buffers {
+                receive: &mut memory.receive,
+                send: &mut memory.send,
+                handshake: &mut memory.handshake,
+                certificate: &mut memory.certificate,
+            },
+            &mut CountingRng(0),
+        )
+        .unwrap()
+    }
+
+    /// A plaintext handshake record around `message`.
+    fn feed(
+        connection: &mut ClientConnection<'_, Soft>,
+        message: &[u8],
+    ) -> Result<Option<Event>, TlsError> {
+        let mut header = [0u8; HEADER_LEN];
+        record::write_header(&mut header, ContentType::Handshake, message.len());
+        connection.read_tls(&header);
+        connection.read_tls(message);
+        connection.process()
+    }
+
+    /// A ServerHello with the given random tail, version and share group.
+    fn server_hello(
+        random_tail: &[u8; 8],
+        version: u16,
+        group: u16,
+    ) -> [u8; 4 + 2 + 32 + 1 + 3 + 2 + 6 + 73] {
+        let mut m = [0u8; 4 + 2 + 32 + 1 + 3 + 2 + 6 + 73];
+        let mut w = Writer::new(&mut m);
+        w.u8(handshake_type::SERVER_HELLO).unwrap();
+        let body = w.start(3).unwrap();
+        w.u16(0x0303).unwrap();
+        w.put(&[7; 24]).unwrap();
+        w.put(random_tail).unwrap();
+        w.u8(0).unwrap();
+        w.u16(0x1301).unwrap();
+        w.u8(0).unwrap();
+        let extensions = w.start(2).unwrap();
+        w.u16(extension::SUPPORTED_VERSIONS).unwrap();
+        w.put(&[0, 2]).unwrap();
+        w.u16(version).unwrap();
+        w.u16(extension::KEY_SHARE).unwrap();
+        w.put(&[0, 69]).unwrap();
+        w.u16(group).unwrap();
+        w.put(&[0, 65, 4]).unwrap();
+        w.put(&[9; 64]).unwrap();
+        w.end(extensions, 2).unwrap();
+        w.end(body, 3).unwrap();
+        m
+    }
+
+    #[test]
+    fn client_hello_offers_tls13_suites_sni_and_alpn() {
+        let soft: Soft = Soft::new();
+        let mut memory = memory();
+        let connection = connect(&soft, &mut memory);
+        let hello = connection.pending_tls();
+        assert_eq!(hello[..3], [22, 3, 3]);
+        assert_eq!(hello[HEADER_LEN], handshake_type::CLIENT_HELLO);
+        let contains = |needle: &[u8]| hello.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(b"hub.azure-devices.test"));
+        assert!(contains(&[0, 43, 0, 3, 2, 3, 4]));
+        assert!(contains(&[0, 4, 0x13, 1, 0x13, 2]));
+        assert!(contains(&[0, 51, 0, 71, 0, 69, 0, 0x17, 0, 65, 4]));
+        assert!(contains(&[0, 16, 0, 7, 0, 5, 4, b'm', b'q', b't', b't']));
+        assert!(connection.is_handshaking());
+    }
+
+    #[test]
+    fn unexpected_messages_fail_with_an_alert() {
+        let soft: Soft = Soft::new();
+        let mut memory = memory();
+        let mut connection = connect(&soft, &mut memory);
+        let sent = connection.pending_tls().len();
+        connection.tls_sent(sent);
+        let finished = [handshake_type::FINISHED, 0, 0, 4, 0, 0, 0, 0];
+        assert_eq!(
+            feed(&mut connection, &finished),
+            Err(TlsError::UnexpectedMessage)
+        );
+        // The fatal alert went out in plaintext, and the failure sticks.
+        assert_eq!(connection.pending_tls(), [21, 3, 3, 0, 2, 2, 10]);
+        assert_eq!(connection.process(), Err(TlsError::UnexpectedMessage));
+        assert!(!connection.is_handshaking());
+    }
+
+    #[test]
+    fn server_hello_rejections() {
+        let soft: Soft = Soft::new();
+        // A ServerHello cut short, with its length fixed to match.
+        let mut truncated = [0u8; 60];
+        truncated.copy_from_slice(&server_hello(&[5; 8], 0x0304, 0x0017)[..60]);
+        truncated[1..4].copy_from_slice(&[0, 0, 56]);
+        let cases: [(&[u8], TlsError); 5] = [
+            (
+                &server_hello(&[5; 8], 0x0304, 0x001d),
+                TlsError::IllegalParameter,
+            ),
+            (
+                &server_hello(b"DOWNGRD\x01", 0x0303, 0x0017),
+                TlsError::Downgrade,
+            ),
+            (
+                &server_hello(&[5; 8], 0x0303, 0x0017),
+                TlsError::ProtocolVersion,
+            ),
+            // Not a point on P-256.
+            (
+                &server_hello(&[5; 8], 0x0304, 0x0017),
+                TlsError::IllegalParameter,
+            ),
+            (&truncated, TlsError::Decode),
+        ];
+        for (message, error) in cases {
+            let mut memory = memory();
+            let mut connection = connect(&soft, &mut memory);
+            assert_eq!(feed(&mut connection, message), Err(error));
+        }
+    }
+
+    #[test]
+    fn hello_retry_request_is_refused_with_a_typed_error() {
+        let soft: Soft = Soft::new();
+        let mut memory = memory();
+        let mut connection = connect(&soft, &mut memory);
+        let mut hello = server_hello(&[0; 8], 0x0304, 0x0017);
+        hello[6..38].copy_from_slice(&HELLO_RETRY_REQUEST_RANDOM);
+        assert_eq!(
+            feed(&mut connection, &hello),
+            Err(TlsError::HelloRetryRequest)
+        );
+    }
+
+    #[test]
+    fn alerts_and_oversized_records() {
+        let soft: Soft = Soft::new();
+        let mut memory = memory();
+        let mut connection = connect(&soft, &mut memory);
+        connection.read_tls(&[21, 3, 3, 0, 2, 2, 40]);
+        assert_eq!(
+            connection.process(),
+            Err(TlsError::AlertReceived(AlertDescription::HandshakeFailure))
+        );
+
+        let mut memory = crate::tls::client::tests::memory();
+        let mut connection = connect(&soft, &mut memory);
+        connection.read_tls(&[22, 3, 3, 0x41, 0x01]);
+        assert_eq!(connection.process(), Err(TlsError::RecordOverflow));
+
+        let mut memory = crate::tls::client::tests::memory();
+        let mut connection = connect(&soft, &mut memory);
+        connection.read_tls(&[22, 3, 3, 0x40, 0x00]);
+        assert_eq!(connection.process(), Err(TlsError::BufferTooSmall));
+
+        let mut memory = crate::tls::client::tests::memory();
+        let mut connection = connect(&soft, &mut memory);
+        connection.read_tls(&[23, 3, 3, 0, 1, 0]);
+        assert_eq!(connection.process(), Err(TlsError::UnexpectedMessage));
+        assert_eq!(
+            connection.write_application_data(b"x"),
+            Err(TlsError::NotConnected)
+        );
+    }
+}

@@ -1,0 +1,301 @@
+//! TLS 1.3 handshakes and echo against `openssl s_server` on loopback.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use duet::crypto::soft::Soft;
+use duet::crypto::x509::{X509Error, trust_anchor_from_der};
+use duet::crypto::{HashAlgorithm, Hasher};
+use duet::tls::{
+    AlertDescription, Buffers, CipherSuite, ClientConfig, ClientConnection, Event, TlsError,
+};
+use rand_core::{TryCryptoRng, TryRng};
+
+const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../certs/test/");
+
+/// SHA-256 of a seed and a counter: reproducible, enough for tests.
+struct TestRng(u64, u64);
+
+impl TryRng for TestRng {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        let soft: Soft = Soft::new();
+        for chunk in dst.chunks_mut(32) {
+            let block = soft
+                .hash(
+                    HashAlgorithm::Sha256,
+                    &[&self.0.to_le_bytes(), &self.1.to_le_bytes()],
+                )
+                .unwrap();
+            self.1 += 1;
+            chunk.copy_from_slice(&block.as_bytes()[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for TestRng {}
+
+/// `openssl s_server` in `-rev` mode (each line comes back reversed),
+/// killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(cert: &str, chain: &str, extra: &[&str]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-tls1_3", "-rev", "-naccept", "1"])
+            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .args(["-cert", &format!("{CERTS}{cert}.pem")])
+            .args(["-key", &format!("{CERTS}{cert}.key")])
+            .args(["-cert_chain", &format!("{CERTS}{chain}.pem")])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl is installed");
+        Server { child, port }
+    }
+
+    fn connect(&self) -> TcpStream {
+        for _ in 0..100 {
+            if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                return stream;
+            }
+            sleep(Duration::from_millis(50));
+        }
+        panic!("openssl s_server did not start");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn flush(connection: &mut ClientConnection<'_, Soft>, stream: &mut TcpStream) {
+    while connection.wants_write() {
+        let n = connection.pending_tls().len();
+        stream.write_all(connection.pending_tls()).unwrap();
+        connection.tls_sent(n);
+    }
+}
+
+/// Reads from the socket until the engine reports an event.
+fn next_event(
+    connection: &mut ClientConnection<'_, Soft>,
+    stream: &mut TcpStream,
+    leftover: &mut Vec<u8>,
+) -> Result<Event, TlsError> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        let result = connection.process();
+        flush(connection, stream);
+        if let Some(event) = result? {
+            return Ok(event);
+        }
+        if leftover.is_empty() {
+            let n = stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "server closed the connection");
+            leftover.extend_from_slice(&chunk[..n]);
+        }
+        let taken = connection.read_tls(leftover);
+        leftover.drain(..taken);
+    }
+}
+
+struct Outcome {
+    suite: CipherSuite,
+    echoed: Vec<u8>,
+}
+
+fn run(
+    cert: &str,
+    chain: &str,
+    root: &str,
+    server_name: &str,
+    extra: &[&str],
+    message: &[u8],
+) -> Result<Outcome, TlsError> {
+    let server = Server::start(cert, chain, extra);
+    let mut stream = server.connect();
+    let soft: Soft = Soft::new();
+    let root = std::fs::read(format!("{CERTS}{root}.der")).unwrap();
+    let anchors = [trust_anchor_from_der(&root).unwrap()];
+    let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
+    let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
+    let mut rng = TestRng(now(), 0);
+    let mut connection = ClientConnection::new(
+        &soft,
+        ClientConfig {
+            server_name,
+            trust_anchors: &anchors,
+            now_unix_secs: now(),
+            alpn_protocols: &[],
+        },
+        Buffers {
+            receive: &mut receive,
+            send: &mut send,
+            handshake: &mut handshake,
+            certificate: &mut certificate,
+        },
+        &mut rng,
+    )?;
+    let mut leftover = Vec::new();
+    flush(&mut connection, &mut stream);
+    assert_eq!(
+        next_event(&mut connection, &mut stream, &mut leftover)?,
+        Event::HandshakeComplete
+    );
+    assert!(!connection.is_handshaking());
+    assert!(connection.peer_certificate().is_some());
+    let mut sent = 0;
+    while sent < message.len() {
+        sent += connection.write_application_data(&message[sent..])?;
+        flush(&mut connection, &mut stream);
+    }
+    let mut echoed = Vec::new();
+    while echoed.len() < message.len() {
+        match next_event(&mut connection, &mut stream, &mut leftover)? {
+            Event::ApplicationData => {
+                let mut buf = [0u8; 1000];
+                loop {
+                    let n = connection.read_application_data(&mut buf);
+                    if n == 0 {
+                        break;
+                    }
+                    echoed.extend_from_slice(&buf[..n]);
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    connection.send_close_notify()?;
+    flush(&mut connection, &mut stream);
+    Ok(Outcome {
+        suite: connection.cipher_suite(),
+        echoed,
+    })
+}
+
+fn reversed_line(line: &[u8]) -> Vec<u8> {
+    let mut expected: Vec<u8> = line[..line.len() - 1].iter().rev().copied().collect();
+    expected.push(b'\n');
+    expected
+}
+
+#[test]
+fn p256_server_handshake_and_echo() {
+    let line = b"hello from duet over TLS 1.3\n";
+    let outcome = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "hub.azure-devices.test",
+        &[],
+        line,
+    )
+    .unwrap();
+    assert_eq!(outcome.suite, CipherSuite::Aes128GcmSha256);
+    assert_eq!(outcome.echoed, reversed_line(line));
+}
+
+#[test]
+fn rsa_server_with_aes_256_gcm_and_a_long_line() {
+    // Longer than one record; s_server -rev reverses at most its 16 KB
+    // read buffer at a time, so stay under it.
+    let mut line: Vec<u8> = (0..12_000).map(|i| b'a' + (i % 26) as u8).collect();
+    line.push(b'\n');
+    let outcome = run(
+        "server-rsa2048",
+        "intermediate-ca-rsa",
+        "root-ca",
+        "hub.azure-devices.test",
+        &["-ciphersuites", "TLS_AES_256_GCM_SHA384"],
+        &line,
+    )
+    .unwrap();
+    assert_eq!(outcome.suite, CipherSuite::Aes256GcmSha384);
+    assert!(outcome.echoed == reversed_line(&line));
+}
+
+#[test]
+fn wrong_server_name_is_rejected() {
+    let error = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "wrong.example.test",
+        &[],
+        b"x\n",
+    )
+    .err();
+    assert_eq!(
+        error,
+        Some(TlsError::Certificate(X509Error::NotValidForName))
+    );
+}
+
+#[test]
+fn untrusted_root_is_rejected() {
+    let error = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca-p384",
+        "hub.azure-devices.test",
+        &[],
+        b"x\n",
+    )
+    .err();
+    assert_eq!(error, Some(TlsError::Certificate(X509Error::UnknownIssuer)));
+}
+
+#[test]
+fn server_refusing_our_group_sends_a_typed_alert() {
+    let error = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "hub.azure-devices.test",
+        &["-groups", "X25519"],
+        b"x\n",
+    )
+    .err();
+    assert_eq!(
+        error,
+        Some(TlsError::AlertReceived(AlertDescription::HandshakeFailure))
+    );
+}
