@@ -30,12 +30,12 @@ use crate::kdf::KeyDerivation;
 use crate::key::{KeyHandle, KeyType, PublicKey};
 use crate::never::Never;
 use crate::sign::{KeyStore, SignatureFormat, Signer};
-use crate::soft::{P256Key, SoftEphemeral, generate_p256, import_p256, p256_public_key, sign_p256};
+use crate::soft::{KeySlots, P256Key, SoftEphemeral, sign_p256};
 use crate::verify::{SignatureScheme, SignatureVerifier};
 
 /// A simulated secure element with `SLOTS` key slots.
 pub struct SimSe<const SLOTS: usize = 4> {
-    slots: [Option<P256Key>; SLOTS],
+    slots: KeySlots<SLOTS>,
     /// The volatile ephemeral-key register and the number of the key in
     /// it; generating a new ephemeral key overwrites it, agreeing empties it.
     ephemeral: Cell<Option<(u32, SoftEphemeral)>>,
@@ -55,7 +55,7 @@ pub struct SimEphemeral {
 impl<const SLOTS: usize> SimSe<SLOTS> {
     pub const fn new() -> Self {
         SimSe {
-            slots: [const { None }; SLOTS],
+            slots: KeySlots::new(),
             ephemeral: Cell::new(None),
             ephemerals_made: Cell::new(0),
             signatures: Cell::new(0),
@@ -74,16 +74,7 @@ impl<const SLOTS: usize> SimSe<SLOTS> {
     }
 
     fn key(&self, key: KeyHandle) -> Result<&P256Key, CryptoError> {
-        self.slots
-            .get(usize::from(key.0))
-            .and_then(Option::as_ref)
-            .ok_or(CryptoError::NoSuchKey)
-    }
-
-    fn slot_mut(&mut self, key: KeyHandle) -> Result<&mut Option<P256Key>, CryptoError> {
-        self.slots
-            .get_mut(usize::from(key.0))
-            .ok_or(CryptoError::NoSuchKey)
+        self.slots.key(key)
     }
 }
 
@@ -96,9 +87,9 @@ impl<const SLOTS: usize> Default for SimSe<SLOTS> {
 impl<const SLOTS: usize> fmt::Debug for SimSe<SLOTS> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SimSe { slots: [")?;
-        for (index, slot) in self.slots.iter().enumerate() {
+        for (index, used) in self.slots.occupancy().enumerate() {
             let separator = if index == 0 { "" } else { ", " };
-            let state = if slot.is_some() { "key" } else { "empty" };
+            let state = if used { "key" } else { "empty" };
             write!(f, "{separator}{state}")?;
         }
         write!(
@@ -206,15 +197,7 @@ impl<const SLOTS: usize> KeyStore for SimSe<SLOTS> {
         kind: KeyType,
         rng: &mut R,
     ) -> Result<PublicKey, CryptoError> {
-        let slot = self.slot_mut(key)?;
-        match kind {
-            KeyType::P256 => {
-                let private = generate_p256(rng);
-                let public = p256_public_key(&private)?;
-                *slot = Some(private);
-                Ok(public)
-            }
-        }
+        self.slots.generate_key(key, kind, rng)
     }
 
     fn import_key(
@@ -223,24 +206,15 @@ impl<const SLOTS: usize> KeyStore for SimSe<SLOTS> {
         kind: KeyType,
         private_key: &[u8],
     ) -> Result<PublicKey, CryptoError> {
-        let slot = self.slot_mut(key)?;
-        match kind {
-            KeyType::P256 => {
-                let private = import_p256(private_key)?;
-                let public = p256_public_key(&private)?;
-                *slot = Some(private);
-                Ok(public)
-            }
-        }
+        self.slots.import_key(key, kind, private_key)
     }
 
     fn public_key(&self, key: KeyHandle) -> Result<PublicKey, CryptoError> {
-        p256_public_key(self.key(key)?)
+        self.slots.public_key(key)
     }
 
     fn delete_key(&mut self, key: KeyHandle) -> Result<(), CryptoError> {
-        self.slot_mut(key)?.take();
-        Ok(())
+        self.slots.delete_key(key)
     }
 }
 

@@ -9,6 +9,7 @@
 mod aead;
 mod ecc;
 mod hash;
+mod key_slots;
 mod rsa;
 #[cfg(test)]
 mod rsa_vectors;
@@ -33,34 +34,23 @@ use crate::kdf::KeyDerivation;
 use crate::key::{KeyHandle, KeyType, PublicKey};
 use crate::sign::{KeyStore, SignatureFormat, Signer};
 use crate::verify::{SignatureScheme, SignatureVerifier};
+pub(crate) use key_slots::KeySlots;
 
 /// The software provider, with `KEY_SLOTS` slots for private signing keys
 /// (in RAM, zeroized on drop). `Soft<0>` is the primitives alone.
 pub struct Soft<const KEY_SLOTS: usize = 4> {
-    keys: [Option<P256Key>; KEY_SLOTS],
+    keys: KeySlots<KEY_SLOTS>,
 }
 
 impl<const KEY_SLOTS: usize> Soft<KEY_SLOTS> {
     pub const fn new() -> Self {
         Soft {
-            keys: [const { None }; KEY_SLOTS],
+            keys: KeySlots::new(),
         }
     }
 
-    fn slot(&self, key: KeyHandle) -> Result<&Option<P256Key>, CryptoError> {
-        self.keys
-            .get(usize::from(key.0))
-            .ok_or(CryptoError::NoSuchKey)
-    }
-
-    fn slot_mut(&mut self, key: KeyHandle) -> Result<&mut Option<P256Key>, CryptoError> {
-        self.keys
-            .get_mut(usize::from(key.0))
-            .ok_or(CryptoError::NoSuchKey)
-    }
-
     fn key(&self, key: KeyHandle) -> Result<&P256Key, CryptoError> {
-        self.slot(key)?.as_ref().ok_or(CryptoError::NoSuchKey)
+        self.keys.key(key)
     }
 }
 
@@ -72,7 +62,7 @@ impl<const KEY_SLOTS: usize> Default for Soft<KEY_SLOTS> {
 
 impl<const KEY_SLOTS: usize> fmt::Debug for Soft<KEY_SLOTS> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let used = self.keys.iter().filter(|slot| slot.is_some()).count();
+        let used = self.keys.occupancy().filter(|&used| used).count();
         write!(f, "Soft {{ key slots used: {used} of {KEY_SLOTS} }}")
     }
 }
@@ -138,15 +128,7 @@ impl<const KEY_SLOTS: usize> KeyStore for Soft<KEY_SLOTS> {
         kind: KeyType,
         rng: &mut R,
     ) -> Result<PublicKey, CryptoError> {
-        let slot = self.slot_mut(key)?;
-        match kind {
-            KeyType::P256 => {
-                let private = generate_p256(rng);
-                let public = p256_public_key(&private)?;
-                *slot = Some(private);
-                Ok(public)
-            }
-        }
+        self.keys.generate_key(key, kind, rng)
     }
 
     fn import_key(
@@ -155,25 +137,15 @@ impl<const KEY_SLOTS: usize> KeyStore for Soft<KEY_SLOTS> {
         kind: KeyType,
         private_key: &[u8],
     ) -> Result<PublicKey, CryptoError> {
-        let slot = self.slot_mut(key)?;
-        match kind {
-            KeyType::P256 => {
-                let private = import_p256(private_key)?;
-                let public = p256_public_key(&private)?;
-                *slot = Some(private);
-                Ok(public)
-            }
-        }
+        self.keys.import_key(key, kind, private_key)
     }
 
     fn public_key(&self, key: KeyHandle) -> Result<PublicKey, CryptoError> {
-        p256_public_key(self.key(key)?)
+        self.keys.public_key(key)
     }
 
     fn delete_key(&mut self, key: KeyHandle) -> Result<(), CryptoError> {
-        // Dropping the key zeroizes it.
-        self.slot_mut(key)?.take();
-        Ok(())
+        self.keys.delete_key(key)
     }
 }
 
