@@ -20,7 +20,8 @@ use crate::footprint;
 /// (loss/duplication on real links; the kernel has no netem), `ethtool`
 /// (checksum offload off), `tcpdump` (captures while debugging interop),
 /// `qemu-system-arm` (the emulated Cortex-M4F board, mps2-an386, that
-/// `cargo xtask bench tcp-mcu` and firmware tests run on).
+/// `cargo xtask bench tcp-mcu` and firmware tests run on), `mosquitto`
+/// (the MQTT broker `duet`'s MQTT tests start on 127.0.0.1).
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
@@ -28,6 +29,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "ethtool",
     "tcpdump",
     "qemu-system-arm",
+    "mosquitto",
 ];
 
 /// Compilation targets firmware and no_std checks build for.
