@@ -1,6 +1,7 @@
 //! The MQTT codec and session engine against a real mosquitto, over std
-//! TCP: publish/subscribe at QoS 0, 1 and 2, retained messages, and
-//! keepalive, in MQTT 3.1.1 and 5.0.
+//! TCP: publish/subscribe at QoS 0, 1 and 2, retained messages, keepalive,
+//! unsubscribe, `$SYS` topics and `#`, and zero-length client ids, in MQTT
+//! 3.1.1 and 5.0.
 //!
 //! Each test starts its own mosquitto on 127.0.0.1 with a generated
 //! configuration and a free port, and kills it when done.
@@ -90,6 +91,7 @@ enum Got {
     },
     Published(u16),
     Subscribed(Vec<u8>),
+    Unsubscribed,
 }
 
 /// The session engine driven over a blocking TCP stream.
@@ -100,10 +102,23 @@ struct Client {
     rx: Vec<u8>,
     out: [u8; 1024],
     pings_sent: usize,
+    assigned: Option<String>,
 }
 
 impl Client {
     fn connect(broker: &Broker, version: ProtocolVersion, id: &str, keep_alive: u16) -> Client {
+        let (client, assigned) = Client::connect_assigned(broker, version, id, keep_alive);
+        assert_eq!(assigned, None);
+        client
+    }
+
+    /// Connects, also returning the 5.0 Assigned Client Identifier, if any.
+    fn connect_assigned(
+        broker: &Broker,
+        version: ProtocolVersion,
+        id: &str,
+        keep_alive: u16,
+    ) -> (Client, Option<String>) {
         let stream = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
         stream
             .set_read_timeout(Some(StdDuration::from_millis(20)))
@@ -116,6 +131,7 @@ impl Client {
             rx: Vec::new(),
             out: [0; 1024],
             pings_sent: 0,
+            assigned: None,
         };
         const RM: &[Property<'static>] = &[Property::ReceiveMaximum(8)];
         let connect = Connect {
@@ -139,7 +155,8 @@ impl Client {
         client.stream.write_all(&client.out[..n]).unwrap();
         let got = client.wait_for(|g| matches!(g, Got::Connected(_)));
         assert_eq!(got.last(), Some(&Got::Connected(false)));
-        client
+        let assigned = client.assigned.take();
+        (client, assigned)
     }
 
     fn now(&self) -> Instant {
@@ -184,7 +201,13 @@ impl Client {
                 };
                 let event = self.session.handle_packet(now, &packet).unwrap();
                 let owned = event.map(|e| match e {
-                    Event::Connected { session_present } => Got::Connected(session_present),
+                    Event::Connected { session_present } => {
+                        if let Packet::ConnAck(ack) = &packet {
+                            let id = ack.properties.assigned_client_identifier();
+                            self.assigned = id.map(str::to_string);
+                        }
+                        Got::Connected(session_present)
+                    }
                     Event::Message(p) => Got::Message {
                         topic: p.topic.to_string(),
                         payload: p.payload.to_vec(),
@@ -201,6 +224,7 @@ impl Client {
                     Event::Subscribed { reason_codes, .. } => {
                         Got::Subscribed(reason_codes.to_vec())
                     }
+                    Event::Unsubscribed { .. } => Got::Unsubscribed,
                     other => panic!("unexpected event {other:?}"),
                 });
                 self.rx.drain(..used);
@@ -244,8 +268,9 @@ impl Client {
         }
     }
 
-    /// Publishes and, at QoS 1 and 2, waits for the acknowledgement.
-    fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) {
+    /// Publishes and, at QoS 1 and 2, waits for the acknowledgement;
+    /// returns the events that came meanwhile.
+    fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Vec<Got> {
         let now = self.now();
         let publish = Publish {
             dup: false,
@@ -258,10 +283,12 @@ impl Client {
         };
         let (n, id) = self.session.publish(now, &publish, &mut self.out).unwrap();
         self.stream.write_all(&self.out[..n]).unwrap();
-        if qos != QoS::AtMostOnce {
-            let got = self.wait_for(|g| *g == Got::Published(id));
-            assert_eq!(got.last(), Some(&Got::Published(id)));
+        if qos == QoS::AtMostOnce {
+            return Vec::new();
         }
+        let got = self.wait_for(|g| *g == Got::Published(id));
+        assert_eq!(got.last(), Some(&Got::Published(id)));
+        got
     }
 }
 
@@ -350,6 +377,77 @@ fn idle_client_kept_alive(version: ProtocolVersion) {
     assert_eq!(idle.session.state(), State::Connected);
     // Still connected from the broker's side: a QoS 1 round trip works.
     idle.publish("duet/alive", b"yes", QoS::AtLeastOnce, false);
+}
+
+fn unsubscribe_stops_delivery(version: ProtocolVersion) {
+    let broker = Broker::start();
+    let mut client = Client::connect(&broker, version, "duet-unsub", 30);
+    assert_eq!(client.subscribe("duet/u/+", QoS::AtLeastOnce), [1]);
+    // The broker may deliver our own message before or after its PUBACK.
+    let mut got = client.publish("duet/u/1", b"before", QoS::AtLeastOnce, false);
+    if messages(&got).is_empty() {
+        got = client.wait_for(|g| matches!(g, Got::Message { .. }));
+    }
+    assert_eq!(messages(&got).len(), 1);
+    let now = client.now();
+    let (n, _) = client
+        .session
+        .unsubscribe(now, &["duet/u/+"], &mut client.out)
+        .unwrap();
+    client.stream.write_all(&client.out[..n]).unwrap();
+    client.wait_for(|g| *g == Got::Unsubscribed);
+    let mut got = client.publish("duet/u/1", b"after", QoS::AtLeastOnce, false);
+    got.extend(client.pump(StdDuration::from_millis(300), |_| false));
+    assert!(messages(&got).is_empty(), "{got:?}");
+}
+
+fn dollar_sys_not_matched_by_hash(version: ProtocolVersion) {
+    let broker = Broker::start();
+    let mut everything = Client::connect(&broker, version, "duet-hash", 30);
+    assert_eq!(everything.subscribe("#", QoS::AtMostOnce), [0]);
+    let mut sys = Client::connect(&broker, version, "duet-sys", 30);
+    assert_eq!(sys.subscribe("$SYS/broker/version", QoS::AtMostOnce), [0]);
+    // mosquitto keeps $SYS topics retained: an explicit subscription gets one.
+    let got = sys.wait_for(|g| matches!(g, Got::Message { .. }));
+    assert!(messages(&got).iter().all(|m| m.0 == "$SYS/broker/version"));
+    let got = everything.pump(StdDuration::from_millis(500), |_| false);
+    assert!(
+        messages(&got).iter().all(|m| !m.0.starts_with('$')),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn v311_unsubscribe() {
+    unsubscribe_stops_delivery(ProtocolVersion::V311);
+}
+
+#[test]
+fn v5_unsubscribe() {
+    unsubscribe_stops_delivery(ProtocolVersion::V5);
+}
+
+#[test]
+fn v311_dollar_sys_not_matched_by_hash() {
+    dollar_sys_not_matched_by_hash(ProtocolVersion::V311);
+}
+
+#[test]
+fn v5_dollar_sys_not_matched_by_hash() {
+    dollar_sys_not_matched_by_hash(ProtocolVersion::V5);
+}
+
+#[test]
+fn zero_length_client_id() {
+    let broker = Broker::start();
+    // 3.1.1 §3.1.3.1: accepted with a clean session; no id is reported.
+    let (mut v3, assigned) = Client::connect_assigned(&broker, ProtocolVersion::V311, "", 30);
+    assert_eq!(assigned, None);
+    v3.publish("duet/anon", b"v3", QoS::AtLeastOnce, false);
+    // 5.0 §3.2.2.3.7: the server assigns one and says which.
+    let (mut v5, assigned) = Client::connect_assigned(&broker, ProtocolVersion::V5, "", 30);
+    assert!(assigned.is_some_and(|id| !id.is_empty()));
+    v5.publish("duet/anon", b"v5", QoS::ExactlyOnce, false);
 }
 
 #[test]
