@@ -86,6 +86,9 @@ pub enum SessionError {
     ProtocolError,
     /// No unacknowledged publish has this packet identifier.
     UnknownPacketId,
+    /// The packet is larger than the server's Maximum Packet Size (5.0
+    /// §3.2.2.3.6), which it would answer by closing the connection.
+    PacketTooLarge,
 }
 
 impl From<Error> for SessionError {
@@ -106,6 +109,7 @@ impl fmt::Display for SessionError {
             SessionError::KeepAliveTimeout => f.write_str("no PINGRESP: keepalive timeout"),
             SessionError::ProtocolError => f.write_str("protocol error"),
             SessionError::UnknownPacketId => f.write_str("unknown packet identifier"),
+            SessionError::PacketTooLarge => f.write_str("packet above server's maximum size"),
         }
     }
 }
@@ -171,6 +175,7 @@ pub struct Session<const WINDOW: usize, const INBOUND: usize> {
     ping_sent: Option<Instant>,
     ping_due: bool,
     server_receive_maximum: u16,
+    server_maximum_packet_size: u32,
     next_packet_id: u16,
     outbound: [Outbound; WINDOW],
     inbound: [Inbound; INBOUND],
@@ -193,6 +198,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             ping_sent: None,
             ping_due: false,
             server_receive_maximum: u16::MAX,
+            server_maximum_packet_size: u32::MAX,
             next_packet_id: 1,
             outbound: [Outbound::Free; WINDOW],
             inbound: [Inbound::Free; INBOUND],
@@ -247,6 +253,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         self.ping_sent = None;
         self.ping_due = false;
         self.server_receive_maximum = u16::MAX;
+        self.server_maximum_packet_size = u32::MAX;
         self.last_transmit = now;
         Ok(n)
     }
@@ -284,6 +291,16 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         }
     }
 
+    /// Encodes a packet the server limits in size (PUBLISH, SUBSCRIBE,
+    /// UNSUBSCRIBE; acknowledgements are far below any allowed limit).
+    fn encode_limited(&self, packet: Packet<'_>, out: &mut [u8]) -> Result<usize, SessionError> {
+        let n = packet.encode(self.version, out)?;
+        if u32::try_from(n).map_or(true, |n| n > self.server_maximum_packet_size) {
+            return Err(SessionError::PacketTooLarge);
+        }
+        Ok(n)
+    }
+
     fn require_connected(&self) -> Result<(), SessionError> {
         if self.state == State::Connected {
             Ok(())
@@ -308,7 +325,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
                 packet_id: 0,
                 ..*publish
             };
-            let n = Packet::Publish(packet).encode(self.version, out)?;
+            let n = self.encode_limited(Packet::Publish(packet), out)?;
             self.last_transmit = now;
             return Ok((n, 0));
         }
@@ -326,7 +343,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             packet_id,
             ..*publish
         };
-        let n = Packet::Publish(packet).encode(self.version, out)?;
+        let n = self.encode_limited(Packet::Publish(packet), out)?;
         self.outbound[slot] = match publish.qos {
             QoS::AtLeastOnce => Outbound::AwaitPubAck(packet_id),
             _ => Outbound::AwaitPubRec(packet_id),
@@ -369,7 +386,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             packet_id,
             ..*publish
         };
-        let n = Packet::Publish(packet).encode(self.version, out)?;
+        let n = self.encode_limited(Packet::Publish(packet), out)?;
         self.last_transmit = now;
         Ok(n)
     }
@@ -390,7 +407,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             properties,
             filters: SubscribeFilters::List(filters),
         };
-        let n = Packet::Subscribe(packet).encode(self.version, out)?;
+        let n = self.encode_limited(Packet::Subscribe(packet), out)?;
         self.last_transmit = now;
         Ok((n, packet_id))
     }
@@ -409,7 +426,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             properties: Properties::EMPTY,
             filters: UnsubscribeFilters::List(filters),
         };
-        let n = Packet::Unsubscribe(packet).encode(self.version, out)?;
+        let n = self.encode_limited(Packet::Unsubscribe(packet), out)?;
         self.last_transmit = now;
         Ok((n, packet_id))
     }
@@ -466,6 +483,8 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         self.state = State::Connected;
         // 5.0 §3.2.2.3.3: absent means 65,535.
         self.server_receive_maximum = ack.properties.receive_maximum().unwrap_or(u16::MAX);
+        // 5.0 §3.2.2.3.6: absent means no limit beyond the protocol's.
+        self.server_maximum_packet_size = ack.properties.maximum_packet_size().unwrap_or(u32::MAX);
         if let Some(seconds) = ack.properties.server_keep_alive() {
             self.keep_alive = Duration::from_secs(u64::from(seconds));
         }
@@ -810,6 +829,30 @@ mod tests {
             s.handle_packet(at(2), &Packet::PubAck(Ack::success(id))),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn publishes_above_the_servers_maximum_packet_size_are_refused() {
+        let mut s = S::new();
+        let mut buf = [0u8; 64];
+        s.connect(at(0), &connect_packet(ProtocolVersion::V5, true), &mut buf)
+            .unwrap();
+        const MPS: &[Property<'static>] = &[Property::MaximumPacketSize(12)];
+        s.handle_packet(at(0), &connack(false, Properties::List(MPS)))
+            .unwrap();
+        // Fixed header 2 + topic 3 + id 2 + properties 1 + payload 1 = 9 bytes.
+        let small = publish(QoS::AtLeastOnce, 0);
+        assert_eq!(s.publish(at(1), &small, &mut buf).unwrap().0, 9);
+        let big = Publish {
+            payload: b"longer",
+            ..small
+        };
+        assert_eq!(
+            s.publish(at(1), &big, &mut buf),
+            Err(SessionError::PacketTooLarge)
+        );
+        // The refused publish took no slot.
+        assert_eq!(s.in_flight(), 1);
     }
 
     #[test]
