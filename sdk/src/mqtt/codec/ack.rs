@@ -4,6 +4,7 @@
 
 use super::buf::{Reader, Writer};
 use super::connect::{read_properties, write_properties};
+use super::properties::Context;
 use super::{Error, Properties, ProtocolVersion};
 
 /// PUBACK, PUBREC, PUBREL or PUBCOMP.
@@ -40,7 +41,7 @@ impl<'a> Ack<'a> {
             0
         };
         let properties = if version == ProtocolVersion::V5 && !r.is_empty() {
-            read_properties(r, version)?
+            read_properties(r, version, Context::Ack)?
         } else {
             Properties::EMPTY
         };
@@ -87,7 +88,7 @@ impl<'a> Disconnect<'a> {
         let properties = if r.is_empty() {
             Properties::EMPTY
         } else {
-            read_properties(r, version)?
+            read_properties(r, version, Context::Disconnect)?
         };
         Ok(Disconnect {
             reason_code,

@@ -1,6 +1,7 @@
 //! CONNECT (3.1.1 §3.1, 5.0 §3.1) and CONNACK (3.1.1 §3.2, 5.0 §3.2).
 
 use super::buf::{Reader, Writer};
+use super::properties::Context;
 use super::{Error, Properties, ProtocolVersion, QoS};
 
 /// The will message the server publishes if the client vanishes (§3.1.2.5).
@@ -73,10 +74,10 @@ impl<'a> Connect<'a> {
             return Err(Error::MalformedPacket);
         }
         let keep_alive = r.u16()?;
-        let properties = read_properties(r, version)?;
+        let properties = read_properties(r, version, Context::Connect)?;
         let client_id = r.str()?;
         let will = if will_flag {
-            let properties = read_properties(r, version)?;
+            let properties = read_properties(r, version, Context::Will)?;
             Some(Will {
                 qos: will_qos,
                 retain: will_retain,
@@ -167,7 +168,7 @@ impl<'a> ConnAck<'a> {
             return Err(Error::MalformedPacket);
         }
         let reason_code = r.u8()?;
-        let properties = read_properties(r, version)?;
+        let properties = read_properties(r, version, Context::ConnAck)?;
         Ok(ConnAck {
             session_present: flags & 1 != 0,
             reason_code,
@@ -186,10 +187,15 @@ impl<'a> ConnAck<'a> {
 pub(crate) fn read_properties<'a>(
     r: &mut Reader<'a>,
     version: ProtocolVersion,
+    context: Context,
 ) -> Result<Properties<'a>, Error> {
     match version {
         ProtocolVersion::V311 => Ok(Properties::EMPTY),
-        ProtocolVersion::V5 => Properties::read(r),
+        ProtocolVersion::V5 => {
+            let properties = Properties::read(r)?;
+            properties.check_allowed(context)?;
+            Ok(properties)
+        }
     }
 }
 

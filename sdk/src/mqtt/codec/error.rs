@@ -35,6 +35,8 @@ pub enum Error {
     UnsupportedProtocolLevel(u8),
     /// A property identifier MQTT 5.0 §2.2.2.2 does not define.
     UnknownProperty(u8),
+    /// A property in a packet that may not carry it (5.0 §2.2.2.2, table 2-4).
+    PropertyNotAllowed(u8),
     /// A property that may appear once appears twice (5.0 §2.2.2.2).
     DuplicateProperty(u8),
     /// A PUBLISH topic name contains `+` or `#` (§4.7.1).
@@ -61,6 +63,7 @@ impl fmt::Display for Error {
             Error::InvalidProtocolName => f.write_str("protocol name is not MQTT"),
             Error::UnsupportedProtocolLevel(l) => write!(f, "unsupported protocol level {l}"),
             Error::UnknownProperty(p) => write!(f, "unknown property 0x{p:02x}"),
+            Error::PropertyNotAllowed(p) => write!(f, "property 0x{p:02x} not allowed here"),
             Error::DuplicateProperty(p) => write!(f, "duplicate property 0x{p:02x}"),
             Error::WildcardInTopicName => f.write_str("wildcard in topic name"),
             Error::InvalidTopicFilter => f.write_str("invalid topic filter"),

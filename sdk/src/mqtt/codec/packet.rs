@@ -250,6 +250,31 @@ mod tests {
         Property::TopicAliasMaximum(5),
         Property::UserProperty("region", "eu"),
     ];
+    const WILL_PROPS: &[Property<'static>] = &[
+        Property::WillDelayInterval(5),
+        Property::PayloadFormatIndicator(1),
+        Property::UserProperty("k", "v"),
+    ];
+    const PUBLISH_PROPS: &[Property<'static>] = &[
+        Property::TopicAlias(2),
+        Property::MessageExpiryInterval(60),
+        Property::ResponseTopic("reply/here"),
+        Property::CorrelationData(&[1, 2]),
+        Property::UserProperty("k", "v"),
+    ];
+    const ACK_PROPS: &[Property<'static>] = &[
+        Property::ReasonString("no subscribers"),
+        Property::UserProperty("k", "v"),
+    ];
+    const SUBSCRIBE_PROPS: &[Property<'static>] = &[
+        Property::SubscriptionIdentifier(7),
+        Property::UserProperty("k", "v"),
+    ];
+    const USER_ONLY: &[Property<'static>] = &[Property::UserProperty("k", "v")];
+    const DISCONNECT_PROPS: &[Property<'static>] = &[
+        Property::SessionExpiryInterval(0),
+        Property::ReasonString("bye"),
+    ];
     const FILTERS: &[(&str, SubscribeOptions)] = &[
         ("a/+/c", SubscribeOptions::qos(QoS::AtLeastOnce)),
         (
@@ -265,15 +290,15 @@ mod tests {
 
     /// Every packet type, with properties where the version has them.
     fn samples(version: ProtocolVersion) -> [Packet<'static>; 15] {
-        let props = match version {
+        let pick = |list: &'static [Property<'static>]| match version {
             V3 => Properties::EMPTY,
-            V5 => Properties::List(PROPS),
+            V5 => Properties::List(list),
         };
         let reason = if version == V5 { 0x10 } else { 0 };
         let ack = crate::mqtt::codec::Ack {
             packet_id: 7,
             reason_code: reason,
-            properties: props,
+            properties: pick(ACK_PROPS),
         };
         let filters: &'static [(&'static str, SubscribeOptions)] = if version == V5 {
             FILTERS
@@ -285,12 +310,12 @@ mod tests {
                 version,
                 clean_start: true,
                 keep_alive: 60,
-                properties: props,
+                properties: pick(PROPS),
                 client_id: "dev-1",
                 will: Some(Will {
                     qos: QoS::AtLeastOnce,
                     retain: true,
-                    properties: props,
+                    properties: pick(WILL_PROPS),
                     topic: "dev/1/status",
                     payload: b"gone",
                 }),
@@ -300,7 +325,7 @@ mod tests {
             Packet::ConnAck(crate::mqtt::codec::ConnAck {
                 session_present: true,
                 reason_code: 0,
-                properties: props,
+                properties: pick(PROPS),
             }),
             Packet::Publish(crate::mqtt::codec::Publish {
                 dup: true,
@@ -308,7 +333,7 @@ mod tests {
                 retain: true,
                 topic: "a/b",
                 packet_id: 9,
-                properties: props,
+                properties: pick(PUBLISH_PROPS),
                 payload: b"payload",
             }),
             Packet::Publish(crate::mqtt::codec::Publish {
@@ -327,28 +352,28 @@ mod tests {
             Packet::PubAck(crate::mqtt::codec::Ack::success(1)),
             Packet::Subscribe(crate::mqtt::codec::Subscribe {
                 packet_id: 3,
-                properties: props,
+                properties: pick(SUBSCRIBE_PROPS),
                 filters: SubscribeFilters::List(filters),
             }),
             Packet::SubAck(crate::mqtt::codec::SubAck {
                 packet_id: 3,
-                properties: props,
+                properties: pick(ACK_PROPS),
                 reason_codes: &[1, 0x80],
             }),
             Packet::Unsubscribe(crate::mqtt::codec::Unsubscribe {
                 packet_id: 4,
-                properties: props,
+                properties: pick(USER_ONLY),
                 filters: UnsubscribeFilters::List(&["a/+/c", "d/#"]),
             }),
             Packet::UnsubAck(crate::mqtt::codec::UnsubAck {
                 packet_id: 4,
-                properties: props,
+                properties: pick(ACK_PROPS),
                 reason_codes: if version == V5 { &[0, 0x11] } else { &[] },
             }),
             Packet::PingReq,
             Packet::Disconnect(crate::mqtt::codec::Disconnect {
                 reason_code: reason,
-                properties: props,
+                properties: pick(DISCONNECT_PROPS),
             }),
         ]
     }
@@ -488,6 +513,12 @@ mod tests {
                 b"\x40\x05\x00\x01\x00\x01\x05",
                 V5,
                 Error::UnknownProperty(5),
+            ),
+            // A Topic Alias belongs in PUBLISH, not in PUBACK.
+            (
+                b"\x40\x07\x00\x01\x00\x03\x23\x00\x01",
+                V5,
+                Error::PropertyNotAllowed(0x23),
             ),
             (
                 b"\x10\x0d\x00\x04MQTX\x04\x02\x00\x3c\x00\x01a",

@@ -173,6 +173,42 @@ impl<'a> Property<'a> {
     }
 }
 
+/// Where a property block sits: MQTT 5.0 §2.2.2.2 (table 2-4) says which
+/// properties each may carry; any other is a Protocol Error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Context {
+    Connect,
+    Will,
+    ConnAck,
+    Publish,
+    /// PUBACK, PUBREC, PUBREL, PUBCOMP.
+    Ack,
+    Subscribe,
+    SubAck,
+    Unsubscribe,
+    UnsubAck,
+    Disconnect,
+}
+
+/// Whether property `id` may appear in `context` (5.0 table 2-4).
+fn allowed(id: u8, context: Context) -> bool {
+    use Context::*;
+    match id {
+        0x01 | 0x02 | 0x03 | 0x08 | 0x09 => matches!(context, Publish | Will),
+        0x0b => matches!(context, Publish | Subscribe),
+        0x11 => matches!(context, Connect | ConnAck | Disconnect),
+        0x12 | 0x13 | 0x1a | 0x24 | 0x25 | 0x28 | 0x29 | 0x2a => context == ConnAck,
+        0x15 | 0x16 | 0x21 | 0x22 | 0x27 => matches!(context, Connect | ConnAck),
+        0x17 | 0x19 => context == Connect,
+        0x18 => context == Will,
+        0x1c => matches!(context, ConnAck | Disconnect),
+        0x1f => matches!(context, ConnAck | Ack | SubAck | UnsubAck | Disconnect),
+        0x23 => context == Publish,
+        0x26 => true,
+        _ => false,
+    }
+}
+
 /// A packet's property set: either values to encode or validated wire bytes.
 #[derive(Debug, Clone, Copy)]
 pub enum Properties<'a> {
@@ -219,6 +255,14 @@ impl<'a> Properties<'a> {
             seen |= bit;
         }
         Ok(Properties::Wire(bytes))
+    }
+
+    /// Rejects properties the packet may not carry (5.0 table 2-4).
+    pub(crate) fn check_allowed(&self, context: Context) -> Result<(), Error> {
+        match self.iter().find(|p| !allowed(p.id(), context)) {
+            Some(p) => Err(Error::PropertyNotAllowed(p.id())),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
@@ -426,5 +470,54 @@ mod tests {
         assert_eq!(read(&[4, 0x1f, 0, 1, 0xff]), Err(Error::InvalidUtf8));
         // User properties and subscription identifiers may repeat.
         assert_eq!(read(&[4, 0x0b, 1, 0x0b, 2]), Ok(()));
+    }
+
+    #[test]
+    fn each_packet_carries_only_its_properties() {
+        let all = Properties::List(&ALL);
+        for (context, ids) in [
+            (
+                Context::Publish,
+                &[0x01, 0x02, 0x03, 0x08, 0x09, 0x0b, 0x23, 0x26][..],
+            ),
+            (
+                Context::Will,
+                &[0x01, 0x02, 0x03, 0x08, 0x09, 0x18, 0x26][..],
+            ),
+            (
+                Context::Connect,
+                &[0x11, 0x15, 0x16, 0x17, 0x19, 0x21, 0x22, 0x26, 0x27][..],
+            ),
+            (Context::Ack, &[0x1f, 0x26][..]),
+            (Context::SubAck, &[0x1f, 0x26][..]),
+            (Context::UnsubAck, &[0x1f, 0x26][..]),
+            (Context::Subscribe, &[0x0b, 0x26][..]),
+            (Context::Unsubscribe, &[0x26][..]),
+            (Context::Disconnect, &[0x11, 0x1c, 0x1f, 0x26][..]),
+        ] {
+            for p in all.iter() {
+                let list = [p];
+                let expected = if ids.contains(&p.id()) {
+                    Ok(())
+                } else {
+                    Err(Error::PropertyNotAllowed(p.id()))
+                };
+                assert_eq!(
+                    Properties::List(&list).check_allowed(context),
+                    expected,
+                    "{p:?}"
+                );
+            }
+        }
+        // CONNACK takes everything but the publish, will and request properties.
+        for p in all.iter() {
+            let ok = !matches!(p.id(), 0x01..=0x0b | 0x17 | 0x18 | 0x19 | 0x23);
+            assert_eq!(
+                Properties::List(&[p])
+                    .check_allowed(Context::ConnAck)
+                    .is_ok(),
+                ok
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::buf::{Reader, Writer};
 use super::connect::{read_properties, write_properties};
+use super::properties::Context;
 use super::{Error, Properties, ProtocolVersion, QoS};
 use crate::mqtt::topic::check_topic_name;
 
@@ -52,7 +53,7 @@ impl<'a> Publish<'a> {
             }
             id
         };
-        let properties = read_properties(r, version)?;
+        let properties = read_properties(r, version, Context::Publish)?;
         if topic.is_empty() {
             // 5.0 §3.3.2.1: an empty topic needs a Topic Alias to stand in.
             if properties.topic_alias().is_none() {

@@ -2,6 +2,7 @@
 
 use super::buf::{Reader, Writer};
 use super::connect::{read_properties, write_properties};
+use super::properties::Context;
 use super::{Error, Properties, ProtocolVersion, QoS};
 use crate::mqtt::topic::check_topic_filter;
 
@@ -125,7 +126,7 @@ pub struct Subscribe<'a> {
 impl<'a> Subscribe<'a> {
     pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
         let packet_id = read_packet_id(r)?;
-        let properties = read_properties(r, version)?;
+        let properties = read_properties(r, version, Context::Subscribe)?;
         let bytes = r.rest();
         let mut check = Reader::new(bytes);
         if check.is_empty() {
@@ -175,7 +176,7 @@ pub struct SubAck<'a> {
 impl<'a> SubAck<'a> {
     pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
         let packet_id = read_packet_id(r)?;
-        let properties = read_properties(r, version)?;
+        let properties = read_properties(r, version, Context::SubAck)?;
         let reason_codes = r.rest();
         // 3.1.1 §3.9.3: only 0x00, 0x01, 0x02 and 0x80 are allowed.
         if version == ProtocolVersion::V311 && reason_codes.iter().any(|&c| c > 2 && c != 0x80) {
@@ -240,7 +241,7 @@ pub struct Unsubscribe<'a> {
 impl<'a> Unsubscribe<'a> {
     pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
         let packet_id = read_packet_id(r)?;
-        let properties = read_properties(r, version)?;
+        let properties = read_properties(r, version, Context::Unsubscribe)?;
         let bytes = r.rest();
         let mut check = Reader::new(bytes);
         if check.is_empty() {
@@ -287,7 +288,7 @@ pub struct UnsubAck<'a> {
 impl<'a> UnsubAck<'a> {
     pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
         let packet_id = read_packet_id(r)?;
-        let properties = read_properties(r, version)?;
+        let properties = read_properties(r, version, Context::UnsubAck)?;
         let reason_codes = match version {
             ProtocolVersion::V311 => &[][..],
             ProtocolVersion::V5 => r.rest(),
