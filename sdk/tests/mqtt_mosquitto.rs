@@ -1,7 +1,7 @@
 //! The MQTT codec and session engine against a real mosquitto, over std
 //! TCP: publish/subscribe at QoS 0, 1 and 2, retained messages, keepalive,
-//! unsubscribe, `$SYS` topics and `#`, and zero-length client ids, in MQTT
-//! 3.1.1 and 5.0.
+//! unsubscribe, `$SYS` topics and `#`, zero-length client ids, resumed
+//! sessions and will messages, in MQTT 3.1.1 and 5.0.
 //!
 //! Each test starts its own mosquitto on 127.0.0.1 with a generated
 //! configuration and a free port, and kills it when done.
@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use duet::mqtt::codec::{Connect, Packet, Properties, Property, Publish, SubscribeOptions};
+use duet::mqtt::codec::{Connect, Packet, Properties, Property, Publish, SubscribeOptions, Will};
 use duet::mqtt::session::State;
 use duet::mqtt::{Event, ProtocolVersion, QoS, Session};
 use duet::netstack::time::Instant;
@@ -79,6 +79,25 @@ impl Drop for Broker {
     }
 }
 
+/// CONNECT with a clean start; in 5.0 it bounds the server's in-flight
+/// messages to the session's inbound slots.
+fn basic_connect(version: ProtocolVersion, id: &str, keep_alive: u16) -> Connect<'_> {
+    const RM: &[Property<'static>] = &[Property::ReceiveMaximum(8)];
+    Connect {
+        version,
+        clean_start: true,
+        keep_alive,
+        properties: match version {
+            ProtocolVersion::V311 => Properties::EMPTY,
+            ProtocolVersion::V5 => Properties::List(RM),
+        },
+        client_id: id,
+        will: None,
+        username: None,
+        password: None,
+    }
+}
+
 /// An application event, copied out of the receive buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Got {
@@ -119,6 +138,19 @@ impl Client {
         id: &str,
         keep_alive: u16,
     ) -> (Client, Option<String>) {
+        let connect = basic_connect(version, id, keep_alive);
+        let (client, session_present, assigned) = Client::open(broker, Session::new(), &connect);
+        assert!(!session_present);
+        (client, assigned)
+    }
+
+    /// Sends `connect` for `session` on a new connection and waits for
+    /// CONNACK; returns Session Present and any Assigned Client Identifier.
+    fn open(
+        broker: &Broker,
+        session: Session<8, 8>,
+        connect: &Connect<'_>,
+    ) -> (Client, bool, Option<String>) {
         let stream = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
         stream
             .set_read_timeout(Some(StdDuration::from_millis(20)))
@@ -126,37 +158,32 @@ impl Client {
         stream.set_nodelay(true).unwrap();
         let mut client = Client {
             stream,
-            session: Session::new(),
+            session,
             epoch: StdInstant::now(),
             rx: Vec::new(),
             out: [0; 1024],
             pings_sent: 0,
             assigned: None,
         };
-        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(8)];
-        let connect = Connect {
-            version,
-            clean_start: true,
-            keep_alive,
-            properties: match version {
-                ProtocolVersion::V311 => Properties::EMPTY,
-                ProtocolVersion::V5 => Properties::List(RM),
-            },
-            client_id: id,
-            will: None,
-            username: None,
-            password: None,
-        };
         let now = client.now();
         let n = client
             .session
-            .connect(now, &connect, &mut client.out)
+            .connect(now, connect, &mut client.out)
             .unwrap();
         client.stream.write_all(&client.out[..n]).unwrap();
         let got = client.wait_for(|g| matches!(g, Got::Connected(_)));
-        assert_eq!(got.last(), Some(&Got::Connected(false)));
+        let Some(Got::Connected(session_present)) = got.last().cloned() else {
+            panic!("no CONNACK: {got:?}")
+        };
         let assigned = client.assigned.take();
-        (client, assigned)
+        (client, session_present, assigned)
+    }
+
+    /// Sends DISCONNECT, closes the connection, and keeps the session state.
+    fn close_cleanly(mut self) -> Session<8, 8> {
+        let n = self.session.disconnect(&mut self.out).unwrap();
+        self.stream.write_all(&self.out[..n]).unwrap();
+        self.session
     }
 
     fn now(&self) -> Instant {
@@ -415,6 +442,136 @@ fn dollar_sys_not_matched_by_hash(version: ProtocolVersion) {
         messages(&got).iter().all(|m| !m.0.starts_with('$')),
         "{got:?}"
     );
+}
+
+fn resumed_session_receives_offline_messages(version: ProtocolVersion) {
+    let broker = Broker::start();
+    // 5.0 §3.1.2.11.2: without a Session Expiry Interval the session ends
+    // with the connection.
+    const KEEP: &[Property<'static>] = &[
+        Property::ReceiveMaximum(8),
+        Property::SessionExpiryInterval(300),
+    ];
+    let connect = Connect {
+        properties: match version {
+            ProtocolVersion::V311 => Properties::EMPTY,
+            ProtocolVersion::V5 => Properties::List(KEEP),
+        },
+        // 3.1.1 §3.1.2.4: a Clean Session connection's session ends with it,
+        // so even the first connection asks for a persistent one.
+        clean_start: version == ProtocolVersion::V5,
+        ..basic_connect(version, "duet-resume", 30)
+    };
+    let (mut sub, present, _) = Client::open(&broker, Session::new(), &connect);
+    assert!(!present);
+    assert_eq!(sub.subscribe("duet/offline/#", QoS::ExactlyOnce), [2]);
+    let session = sub.close_cleanly();
+    std::thread::sleep(StdDuration::from_millis(100));
+    let mut publisher = Client::connect(&broker, version, "duet-offline-pub", 30);
+    publisher.publish("duet/offline/1", b"one", QoS::AtLeastOnce, false);
+    publisher.publish("duet/offline/2", b"two", QoS::ExactlyOnce, false);
+    publisher.publish("duet/offline/0", b"zero", QoS::AtMostOnce, false);
+    let resume = Connect {
+        clean_start: false,
+        ..connect
+    };
+    let (mut sub, present, _) = Client::open(&broker, session, &resume);
+    assert!(present, "the broker kept the session");
+    let mut received = Vec::new();
+    let deadline = StdInstant::now() + StdDuration::from_secs(10);
+    while received.len() < 2 && StdInstant::now() < deadline {
+        received.extend(messages(
+            &sub.pump(StdDuration::from_millis(100), |_| false),
+        ));
+    }
+    received.extend(messages(
+        &sub.pump(StdDuration::from_millis(300), |_| false),
+    ));
+    received.sort();
+    // QoS 0 messages are not queued for an offline client (mosquitto's
+    // default `queue_qos0_messages false`); QoS 1 and 2 are, once each.
+    assert_eq!(
+        received,
+        [
+            (
+                "duet/offline/1".to_string(),
+                b"one".to_vec(),
+                QoS::AtLeastOnce,
+                false
+            ),
+            (
+                "duet/offline/2".to_string(),
+                b"two".to_vec(),
+                QoS::ExactlyOnce,
+                false
+            ),
+        ]
+    );
+}
+
+fn will_published_on_abrupt_close_only(version: ProtocolVersion) {
+    let broker = Broker::start();
+    let mut watcher = Client::connect(&broker, version, "duet-watcher", 30);
+    assert_eq!(watcher.subscribe("duet/will/#", QoS::AtLeastOnce), [1]);
+    for (id, abrupt) in [("clean", false), ("abrupt", true)] {
+        let topic = format!("duet/will/{id}");
+        let connect = Connect {
+            will: Some(Will {
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                properties: Properties::EMPTY,
+                topic: &topic,
+                payload: b"gone",
+            }),
+            ..basic_connect(version, id, 30)
+        };
+        let (client, _, _) = Client::open(&broker, Session::new(), &connect);
+        if abrupt {
+            // The TCP connection ends without DISCONNECT (§3.1.2.5).
+            drop(client);
+        } else {
+            client.close_cleanly();
+        }
+    }
+    let mut received = Vec::new();
+    let deadline = StdInstant::now() + StdDuration::from_secs(10);
+    while received.is_empty() && StdInstant::now() < deadline {
+        received.extend(messages(
+            &watcher.pump(StdDuration::from_millis(100), |_| false),
+        ));
+    }
+    received.extend(messages(
+        &watcher.pump(StdDuration::from_millis(500), |_| false),
+    ));
+    assert_eq!(
+        received,
+        [(
+            "duet/will/abrupt".to_string(),
+            b"gone".to_vec(),
+            QoS::AtLeastOnce,
+            false
+        )]
+    );
+}
+
+#[test]
+fn v311_resumed_session_delivers_offline_qos1_and_qos2() {
+    resumed_session_receives_offline_messages(ProtocolVersion::V311);
+}
+
+#[test]
+fn v5_resumed_session_delivers_offline_qos1_and_qos2() {
+    resumed_session_receives_offline_messages(ProtocolVersion::V5);
+}
+
+#[test]
+fn v311_will_on_abrupt_close_not_on_disconnect() {
+    will_published_on_abrupt_close_only(ProtocolVersion::V311);
+}
+
+#[test]
+fn v5_will_on_abrupt_close_not_on_disconnect() {
+    will_published_on_abrupt_close_only(ProtocolVersion::V5);
 }
 
 #[test]
