@@ -262,6 +262,10 @@ impl Client {
                     finished |= done(&g);
                     got.push(g);
                 }
+                if finished {
+                    // Later packets stay buffered for the next pump.
+                    break;
+                }
             }
             let now = self.now();
             if self.session.poll_timeout().is_some_and(|t| now >= t) {
@@ -572,6 +576,44 @@ fn v311_will_on_abrupt_close_not_on_disconnect() {
 #[test]
 fn v5_will_on_abrupt_close_not_on_disconnect() {
     will_published_on_abrupt_close_only(ProtocolVersion::V5);
+}
+
+fn overlapping_subscriptions_deliver_once(version: ProtocolVersion) {
+    let broker = Broker::start();
+    let mut sub = Client::connect(&broker, version, "duet-overlap", 30);
+    assert_eq!(sub.subscribe("duet/o/#", QoS::AtLeastOnce), [1]);
+    assert_eq!(sub.subscribe("duet/o/+", QoS::ExactlyOnce), [2]);
+    let mut publisher = Client::connect(&broker, version, "duet-overlap-pub", 30);
+    publisher.publish("duet/o/x", b"once", QoS::ExactlyOnce, false);
+    let mut received = messages(&sub.wait_for(|g| matches!(g, Got::Message { .. })));
+    received.extend(messages(
+        &sub.pump(StdDuration::from_millis(300), |_| false),
+    ));
+    // At least one copy at the highest QoS among the matching subscriptions
+    // (3.1.1 §3.3.5, 5.0 §3.3.4). 5.0 also allows a further copy per
+    // subscription, and mosquitto 2.0 sends them to 5.0 clients only.
+    received.sort();
+    let once = (
+        "duet/o/x".to_string(),
+        b"once".to_vec(),
+        QoS::ExactlyOnce,
+        false,
+    );
+    let mut want = vec![once.clone()];
+    if version == ProtocolVersion::V5 {
+        want.insert(0, (once.0, once.1, QoS::AtLeastOnce, false));
+    }
+    assert_eq!(received, want);
+}
+
+#[test]
+fn v311_overlapping_subscriptions() {
+    overlapping_subscriptions_deliver_once(ProtocolVersion::V311);
+}
+
+#[test]
+fn v5_overlapping_subscriptions() {
+    overlapping_subscriptions_deliver_once(ProtocolVersion::V5);
 }
 
 #[test]
