@@ -21,7 +21,8 @@ use crate::footprint;
 /// (checksum offload off), `tcpdump` (captures while debugging interop),
 /// `qemu-system-arm` (the emulated Cortex-M4F board, mps2-an386, that
 /// `cargo xtask bench tcp-mcu` and firmware tests run on), `openssl` (the
-/// TLS peer, `openssl s_server`, and `openssl speed` for the crypto bench).
+/// TLS peer, `openssl s_server`, and `openssl speed` for the crypto bench),
+/// `mosquitto` (the MQTT broker `duet`'s MQTT tests start on 127.0.0.1).
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
@@ -30,6 +31,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "tcpdump",
     "qemu-system-arm",
     "openssl",
+    "mosquitto",
 ];
 
 /// Compilation targets firmware and no_std checks build for.

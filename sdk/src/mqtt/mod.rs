@@ -1,1 +1,15 @@
-//! MQTT 3.1.1 and 5.0 (being written).
+//! MQTT 3.1.1 (OASIS, 2014) and MQTT 5.0 (OASIS, 2019) client.
+//!
+//! [`codec`] turns packets into bytes and back in caller buffers, borrowing
+//! topics and payloads from the input; [`session`] is the sans-IO engine
+//! that drives one client session (CONNECT, keepalive, QoS 0/1/2 state
+//! machines) without touching a socket or a clock; [`topic`] matches topic
+//! names against subscription filters.
+
+pub mod codec;
+pub mod session;
+
+pub mod topic;
+
+pub use codec::{Error, Packet, ProtocolVersion, QoS};
+pub use session::{Event, Session, SessionError};

@@ -1,0 +1,107 @@
+//! The acknowledgements that carry a packet identifier and a reason code
+//! (PUBACK §3.4, PUBREC §3.5, PUBREL §3.6, PUBCOMP §3.7) and DISCONNECT
+//! (§3.14), which carries only the reason code.
+
+use super::buf::{Reader, Writer};
+use super::connect::{read_properties, write_properties};
+use super::properties::Context;
+use super::{Error, Properties, ProtocolVersion};
+
+/// PUBACK, PUBREC, PUBREL or PUBCOMP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack<'a> {
+    /// The publish being acknowledged.
+    pub packet_id: u16,
+    /// Reason code (5.0 §3.4.2.1); always 0 (success) in 3.1.1.
+    pub reason_code: u8,
+    /// Properties (5.0 §3.4.2.2); empty in 3.1.1.
+    pub properties: Properties<'a>,
+}
+
+impl<'a> Ack<'a> {
+    /// A successful acknowledgement with no properties.
+    pub const fn success(packet_id: u16) -> Self {
+        Ack {
+            packet_id,
+            reason_code: 0,
+            properties: Properties::EMPTY,
+        }
+    }
+
+    pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
+        let packet_id = r.u16()?;
+        if packet_id == 0 {
+            return Err(Error::MalformedPacket);
+        }
+        // 5.0 §3.4.2.1: reason code and properties may be left off when the
+        // reason is success and there are no properties.
+        let reason_code = if version == ProtocolVersion::V5 && !r.is_empty() {
+            r.u8()?
+        } else {
+            0
+        };
+        let properties = if version == ProtocolVersion::V5 && !r.is_empty() {
+            read_properties(r, version, Context::Ack)?
+        } else {
+            Properties::EMPTY
+        };
+        Ok(Ack {
+            packet_id,
+            reason_code,
+            properties,
+        })
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
+        w.u16(self.packet_id)?;
+        if version == ProtocolVersion::V5 && (self.reason_code != 0 || !self.properties.is_empty())
+        {
+            w.u8(self.reason_code)?;
+            write_properties(w, version, &self.properties)?;
+        }
+        Ok(())
+    }
+}
+
+/// DISCONNECT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Disconnect<'a> {
+    /// Reason code (5.0 §3.14.2.1); 0 is a normal disconnection, 0x04
+    /// asks the server to publish the will anyway. Always 0 in 3.1.1.
+    pub reason_code: u8,
+    /// Properties (5.0 §3.14.2.2); empty in 3.1.1.
+    pub properties: Properties<'a>,
+}
+
+impl<'a> Disconnect<'a> {
+    /// A normal disconnection.
+    pub const NORMAL: Disconnect<'static> = Disconnect {
+        reason_code: 0,
+        properties: Properties::EMPTY,
+    };
+
+    pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
+        if version == ProtocolVersion::V311 {
+            return Ok(Disconnect::NORMAL);
+        }
+        let reason_code = if r.is_empty() { 0 } else { r.u8()? };
+        let properties = if r.is_empty() {
+            Properties::EMPTY
+        } else {
+            read_properties(r, version, Context::Disconnect)?
+        };
+        Ok(Disconnect {
+            reason_code,
+            properties,
+        })
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
+        if version == ProtocolVersion::V5 && (self.reason_code != 0 || !self.properties.is_empty())
+        {
+            w.u8(self.reason_code)?;
+            write_properties(w, version, &self.properties)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,523 @@
+//! MQTT 5.0 properties (5.0 §2.2.2): a variable-byte-integer length, then
+//! identifier/value pairs. 3.1.1 has none; its packets carry an empty set.
+//!
+//! Decoding validates the whole block once (every identifier known, no
+//! duplicates where the spec forbids them) and keeps the bytes; getters
+//! scan them. Encoding takes a caller slice of [`Property`] values.
+
+use super::Error;
+use super::buf::{Reader, Writer};
+
+/// One property (5.0 §2.2.2.2, table 2-4), borrowing its strings and data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Property<'a> {
+    /// 0x01 (§3.3.2.3.2): payload is UTF-8 (1) or unspecified bytes (0).
+    PayloadFormatIndicator(u8),
+    /// 0x02 (§3.3.2.3.3): seconds the server keeps an undelivered message.
+    MessageExpiryInterval(u32),
+    /// 0x03 (§3.3.2.3.9): MIME type of the payload.
+    ContentType(&'a str),
+    /// 0x08 (§3.3.2.3.5): topic for a request's response.
+    ResponseTopic(&'a str),
+    /// 0x09 (§3.3.2.3.6): ties a response to its request.
+    CorrelationData(&'a [u8]),
+    /// 0x0B (§3.8.2.1.2): identifies the subscription a message matched.
+    SubscriptionIdentifier(u32),
+    /// 0x11 (§3.1.2.11.2): seconds the session outlives the connection.
+    SessionExpiryInterval(u32),
+    /// 0x12 (§3.2.2.3.7): the id the server gave a client that sent none.
+    AssignedClientIdentifier(&'a str),
+    /// 0x13 (§3.2.2.3.14): keepalive the server imposes.
+    ServerKeepAlive(u16),
+    /// 0x15 (§3.1.2.11.9): extended authentication method.
+    AuthenticationMethod(&'a str),
+    /// 0x16 (§3.1.2.11.10): extended authentication data.
+    AuthenticationData(&'a [u8]),
+    /// 0x17 (§3.1.2.11.7): whether reason strings may be sent on failures.
+    RequestProblemInformation(u8),
+    /// 0x18 (§3.1.3.2.2): seconds the server waits before sending the will.
+    WillDelayInterval(u32),
+    /// 0x19 (§3.1.2.11.6): ask for response information in CONNACK.
+    RequestResponseInformation(u8),
+    /// 0x1A (§3.2.2.3.15): basis for response topics.
+    ResponseInformation(&'a str),
+    /// 0x1C (§3.2.2.3.16): another server to use.
+    ServerReference(&'a str),
+    /// 0x1F (§3.2.2.3.9): human-readable diagnostic.
+    ReasonString(&'a str),
+    /// 0x21 (§3.1.2.11.3, §3.2.2.3.3): QoS 1/2 publishes the sender of this
+    /// property will process concurrently.
+    ReceiveMaximum(u16),
+    /// 0x22 (§3.1.2.11.5): highest topic alias the sender accepts.
+    TopicAliasMaximum(u16),
+    /// 0x23 (§3.3.2.3.4): stands in for the topic name.
+    TopicAlias(u16),
+    /// 0x24 (§3.2.2.3.4): highest QoS the server supports.
+    MaximumQos(u8),
+    /// 0x25 (§3.2.2.3.5): whether the server supports retained messages.
+    RetainAvailable(u8),
+    /// 0x26 (§3.1.2.11.8): an application name/value pair; may repeat.
+    UserProperty(&'a str, &'a str),
+    /// 0x27 (§3.1.2.11.4): largest packet the sender accepts.
+    MaximumPacketSize(u32),
+    /// 0x28 (§3.2.2.3.11): whether wildcard subscriptions work.
+    WildcardSubscriptionAvailable(u8),
+    /// 0x29 (§3.2.2.3.12): whether subscription identifiers work.
+    SubscriptionIdentifierAvailable(u8),
+    /// 0x2A (§3.2.2.3.13): whether shared subscriptions work.
+    SharedSubscriptionAvailable(u8),
+}
+
+impl<'a> Property<'a> {
+    /// The property identifier.
+    pub const fn id(&self) -> u8 {
+        match self {
+            Property::PayloadFormatIndicator(_) => 0x01,
+            Property::MessageExpiryInterval(_) => 0x02,
+            Property::ContentType(_) => 0x03,
+            Property::ResponseTopic(_) => 0x08,
+            Property::CorrelationData(_) => 0x09,
+            Property::SubscriptionIdentifier(_) => 0x0b,
+            Property::SessionExpiryInterval(_) => 0x11,
+            Property::AssignedClientIdentifier(_) => 0x12,
+            Property::ServerKeepAlive(_) => 0x13,
+            Property::AuthenticationMethod(_) => 0x15,
+            Property::AuthenticationData(_) => 0x16,
+            Property::RequestProblemInformation(_) => 0x17,
+            Property::WillDelayInterval(_) => 0x18,
+            Property::RequestResponseInformation(_) => 0x19,
+            Property::ResponseInformation(_) => 0x1a,
+            Property::ServerReference(_) => 0x1c,
+            Property::ReasonString(_) => 0x1f,
+            Property::ReceiveMaximum(_) => 0x21,
+            Property::TopicAliasMaximum(_) => 0x22,
+            Property::TopicAlias(_) => 0x23,
+            Property::MaximumQos(_) => 0x24,
+            Property::RetainAvailable(_) => 0x25,
+            Property::UserProperty(_, _) => 0x26,
+            Property::MaximumPacketSize(_) => 0x27,
+            Property::WildcardSubscriptionAvailable(_) => 0x28,
+            Property::SubscriptionIdentifierAvailable(_) => 0x29,
+            Property::SharedSubscriptionAvailable(_) => 0x2a,
+        }
+    }
+
+    fn read(r: &mut Reader<'a>) -> Result<Self, Error> {
+        let id = r.varint()?;
+        let p = match id {
+            0x01 => Property::PayloadFormatIndicator(r.u8()?),
+            0x02 => Property::MessageExpiryInterval(r.u32()?),
+            0x03 => Property::ContentType(r.str()?),
+            0x08 => Property::ResponseTopic(r.str()?),
+            0x09 => Property::CorrelationData(r.binary()?),
+            0x0b => Property::SubscriptionIdentifier(r.varint()?),
+            0x11 => Property::SessionExpiryInterval(r.u32()?),
+            0x12 => Property::AssignedClientIdentifier(r.str()?),
+            0x13 => Property::ServerKeepAlive(r.u16()?),
+            0x15 => Property::AuthenticationMethod(r.str()?),
+            0x16 => Property::AuthenticationData(r.binary()?),
+            0x17 => Property::RequestProblemInformation(r.u8()?),
+            0x18 => Property::WillDelayInterval(r.u32()?),
+            0x19 => Property::RequestResponseInformation(r.u8()?),
+            0x1a => Property::ResponseInformation(r.str()?),
+            0x1c => Property::ServerReference(r.str()?),
+            0x1f => Property::ReasonString(r.str()?),
+            0x21 => Property::ReceiveMaximum(r.u16()?),
+            0x22 => Property::TopicAliasMaximum(r.u16()?),
+            0x23 => Property::TopicAlias(r.u16()?),
+            0x24 => Property::MaximumQos(r.u8()?),
+            0x25 => Property::RetainAvailable(r.u8()?),
+            0x26 => Property::UserProperty(r.str()?, r.str()?),
+            0x27 => Property::MaximumPacketSize(r.u32()?),
+            0x28 => Property::WildcardSubscriptionAvailable(r.u8()?),
+            0x29 => Property::SubscriptionIdentifierAvailable(r.u8()?),
+            0x2a => Property::SharedSubscriptionAvailable(r.u8()?),
+            other => return Err(Error::UnknownProperty(u8::try_from(other).unwrap_or(0xff))),
+        };
+        Ok(p)
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
+        w.varint(u32::from(self.id()))?;
+        match *self {
+            Property::PayloadFormatIndicator(v)
+            | Property::RequestProblemInformation(v)
+            | Property::RequestResponseInformation(v)
+            | Property::MaximumQos(v)
+            | Property::RetainAvailable(v)
+            | Property::WildcardSubscriptionAvailable(v)
+            | Property::SubscriptionIdentifierAvailable(v)
+            | Property::SharedSubscriptionAvailable(v) => w.u8(v),
+            Property::MessageExpiryInterval(v)
+            | Property::SessionExpiryInterval(v)
+            | Property::WillDelayInterval(v)
+            | Property::MaximumPacketSize(v) => w.u32(v),
+            Property::ServerKeepAlive(v)
+            | Property::ReceiveMaximum(v)
+            | Property::TopicAliasMaximum(v)
+            | Property::TopicAlias(v) => w.u16(v),
+            Property::SubscriptionIdentifier(v) => w.varint(v),
+            Property::ContentType(s)
+            | Property::ResponseTopic(s)
+            | Property::AssignedClientIdentifier(s)
+            | Property::AuthenticationMethod(s)
+            | Property::ResponseInformation(s)
+            | Property::ServerReference(s)
+            | Property::ReasonString(s) => w.str(s),
+            Property::CorrelationData(b) | Property::AuthenticationData(b) => w.binary(b),
+            Property::UserProperty(k, v) => {
+                w.str(k)?;
+                w.str(v)
+            }
+        }
+    }
+}
+
+/// Where a property block sits: MQTT 5.0 §2.2.2.2 (table 2-4) says which
+/// properties each may carry; any other is a Protocol Error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Context {
+    Connect,
+    Will,
+    ConnAck,
+    Publish,
+    /// PUBACK, PUBREC, PUBREL, PUBCOMP.
+    Ack,
+    Subscribe,
+    SubAck,
+    Unsubscribe,
+    UnsubAck,
+    Disconnect,
+}
+
+/// Whether property `id` may appear in `context` (5.0 table 2-4).
+fn allowed(id: u8, context: Context) -> bool {
+    use Context::*;
+    match id {
+        0x01 | 0x02 | 0x03 | 0x08 | 0x09 => matches!(context, Publish | Will),
+        0x0b => matches!(context, Publish | Subscribe),
+        0x11 => matches!(context, Connect | ConnAck | Disconnect),
+        0x12 | 0x13 | 0x1a | 0x24 | 0x25 | 0x28 | 0x29 | 0x2a => context == ConnAck,
+        0x15 | 0x16 | 0x21 | 0x22 | 0x27 => matches!(context, Connect | ConnAck),
+        0x17 | 0x19 => context == Connect,
+        0x18 => context == Will,
+        0x1c => matches!(context, ConnAck | Disconnect),
+        0x1f => matches!(context, ConnAck | Ack | SubAck | UnsubAck | Disconnect),
+        0x23 => context == Publish,
+        0x26 => true,
+        _ => false,
+    }
+}
+
+/// A packet's property set: either values to encode or validated wire bytes.
+#[derive(Debug, Clone, Copy)]
+pub enum Properties<'a> {
+    /// Properties to encode.
+    List(&'a [Property<'a>]),
+    /// Properties as decoded: validated bytes, read on demand.
+    Wire(&'a [u8]),
+}
+
+impl Default for Properties<'_> {
+    fn default() -> Self {
+        Properties::List(&[])
+    }
+}
+
+impl PartialEq for Properties<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Properties<'_> {}
+
+impl<'a> Properties<'a> {
+    /// No properties.
+    pub const EMPTY: Properties<'static> = Properties::List(&[]);
+
+    /// Reads a property length and block, checking every property once.
+    pub(crate) fn read(r: &mut Reader<'a>) -> Result<Self, Error> {
+        let len = r.varint()?;
+        let bytes = r.take(usize::try_from(len).map_err(|_| Error::MalformedPacket)?)?;
+        let mut seen: u64 = 0;
+        let mut inner = Reader::new(bytes);
+        while !inner.is_empty() {
+            let p = Property::read(&mut inner)?;
+            let repeatable = matches!(
+                p,
+                Property::UserProperty(..) | Property::SubscriptionIdentifier(_)
+            );
+            let bit = 1u64 << p.id();
+            if seen & bit != 0 && !repeatable {
+                return Err(Error::DuplicateProperty(p.id()));
+            }
+            seen |= bit;
+        }
+        Ok(Properties::Wire(bytes))
+    }
+
+    /// Rejects properties the packet may not carry (5.0 table 2-4).
+    pub(crate) fn check_allowed(&self, context: Context) -> Result<(), Error> {
+        match self.iter().find(|p| !allowed(p.id(), context)) {
+            Some(p) => Err(Error::PropertyNotAllowed(p.id())),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
+        let start = w.begin_len_prefixed()?;
+        for p in self.iter() {
+            p.write(w)?;
+        }
+        w.end_len_prefixed(start)
+    }
+
+    /// Iterates the properties in order.
+    pub fn iter(&self) -> PropertyIter<'a> {
+        PropertyIter(match *self {
+            Properties::List(list) => IterInner::List(list.iter()),
+            Properties::Wire(bytes) => IterInner::Wire(Reader::new(bytes)),
+        })
+    }
+
+    /// True if there are no properties.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    fn find<T>(&self, f: impl Fn(Property<'a>) -> Option<T>) -> Option<T> {
+        self.iter().find_map(f)
+    }
+
+    /// Session Expiry Interval (0x11).
+    pub fn session_expiry_interval(&self) -> Option<u32> {
+        self.find(|p| match p {
+            Property::SessionExpiryInterval(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Receive Maximum (0x21).
+    pub fn receive_maximum(&self) -> Option<u16> {
+        self.find(|p| match p {
+            Property::ReceiveMaximum(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Maximum Packet Size (0x27).
+    pub fn maximum_packet_size(&self) -> Option<u32> {
+        self.find(|p| match p {
+            Property::MaximumPacketSize(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Topic Alias Maximum (0x22).
+    pub fn topic_alias_maximum(&self) -> Option<u16> {
+        self.find(|p| match p {
+            Property::TopicAliasMaximum(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Topic Alias (0x23).
+    pub fn topic_alias(&self) -> Option<u16> {
+        self.find(|p| match p {
+            Property::TopicAlias(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Server Keep Alive (0x13).
+    pub fn server_keep_alive(&self) -> Option<u16> {
+        self.find(|p| match p {
+            Property::ServerKeepAlive(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Assigned Client Identifier (0x12).
+    pub fn assigned_client_identifier(&self) -> Option<&'a str> {
+        self.find(|p| match p {
+            Property::AssignedClientIdentifier(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Reason String (0x1F).
+    pub fn reason_string(&self) -> Option<&'a str> {
+        self.find(|p| match p {
+            Property::ReasonString(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// User Properties (0x26), in order.
+    pub fn user_properties(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.iter().filter_map(|p| match p {
+            Property::UserProperty(k, v) => Some((k, v)),
+            _ => None,
+        })
+    }
+}
+
+/// Iterator over [`Properties`].
+#[derive(Debug)]
+pub struct PropertyIter<'a>(IterInner<'a>);
+
+#[derive(Debug)]
+enum IterInner<'a> {
+    List(core::slice::Iter<'a, Property<'a>>),
+    Wire(Reader<'a>),
+}
+
+impl<'a> Iterator for PropertyIter<'a> {
+    type Item = Property<'a>;
+
+    fn next(&mut self) -> Option<Property<'a>> {
+        match &mut self.0 {
+            IterInner::List(it) => it.next().copied(),
+            // The block was validated when decoded, so reading cannot fail here;
+            // an error would only end the iteration.
+            IterInner::Wire(r) if !r.is_empty() => Property::read(r).ok(),
+            IterInner::Wire(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Property<'static>; 27] = [
+        Property::PayloadFormatIndicator(1),
+        Property::MessageExpiryInterval(60),
+        Property::ContentType("text/plain"),
+        Property::ResponseTopic("r/t"),
+        Property::CorrelationData(&[1, 2, 3]),
+        Property::SubscriptionIdentifier(300),
+        Property::SessionExpiryInterval(3600),
+        Property::AssignedClientIdentifier("auto-1"),
+        Property::ServerKeepAlive(30),
+        Property::AuthenticationMethod("SCRAM"),
+        Property::AuthenticationData(&[9]),
+        Property::RequestProblemInformation(1),
+        Property::WillDelayInterval(5),
+        Property::RequestResponseInformation(1),
+        Property::ResponseInformation("resp/"),
+        Property::ServerReference("other"),
+        Property::ReasonString("why"),
+        Property::ReceiveMaximum(20),
+        Property::TopicAliasMaximum(10),
+        Property::TopicAlias(3),
+        Property::MaximumQos(1),
+        Property::RetainAvailable(1),
+        Property::UserProperty("k", "v"),
+        Property::MaximumPacketSize(1024),
+        Property::WildcardSubscriptionAvailable(1),
+        Property::SubscriptionIdentifierAvailable(0),
+        Property::SharedSubscriptionAvailable(1),
+    ];
+
+    fn round_trip(props: Properties<'_>, buf: &mut [u8]) -> usize {
+        let mut w = Writer::new(buf);
+        props.write(&mut w).unwrap();
+        w.position()
+    }
+
+    #[test]
+    fn every_property_round_trips_and_getters_find_them() {
+        let mut buf = [0u8; 256];
+        let n = round_trip(Properties::List(&ALL), &mut buf);
+        let mut r = Reader::new(&buf[..n]);
+        let decoded = Properties::read(&mut r).unwrap();
+        assert!(r.is_empty());
+        assert_eq!(decoded, Properties::List(&ALL));
+        assert_eq!(decoded.session_expiry_interval(), Some(3600));
+        assert_eq!(decoded.receive_maximum(), Some(20));
+        assert_eq!(decoded.maximum_packet_size(), Some(1024));
+        assert_eq!(decoded.topic_alias_maximum(), Some(10));
+        assert_eq!(decoded.topic_alias(), Some(3));
+        assert_eq!(decoded.reason_string(), Some("why"));
+        assert_eq!(decoded.server_keep_alive(), Some(30));
+        assert_eq!(decoded.assigned_client_identifier(), Some("auto-1"));
+        assert!(decoded.user_properties().eq([("k", "v")]));
+    }
+
+    #[test]
+    fn byte_exact_encoding() {
+        let mut buf = [0u8; 32];
+        let list = [
+            Property::ReceiveMaximum(20),
+            Property::UserProperty("a", "b"),
+        ];
+        let n = round_trip(Properties::List(&list), &mut buf);
+        assert_eq!(&buf[..n], &[10, 0x21, 0, 20, 0x26, 0, 1, b'a', 0, 1, b'b']);
+    }
+
+    #[test]
+    fn rejects_unknown_duplicate_and_truncated() {
+        let read = |bytes: &[u8]| Properties::read(&mut Reader::new(bytes)).map(|_| ());
+        assert_eq!(read(&[2, 0x04, 0]), Err(Error::UnknownProperty(0x04)));
+        assert_eq!(
+            read(&[6, 0x21, 0, 1, 0x21, 0, 2]),
+            Err(Error::DuplicateProperty(0x21))
+        );
+        assert_eq!(read(&[3, 0x21, 0]), Err(Error::MalformedPacket));
+        assert_eq!(read(&[3, 0x1f, 0, 1]), Err(Error::MalformedPacket));
+        assert_eq!(read(&[4, 0x1f, 0, 1, 0xff]), Err(Error::InvalidUtf8));
+        // User properties and subscription identifiers may repeat.
+        assert_eq!(read(&[4, 0x0b, 1, 0x0b, 2]), Ok(()));
+    }
+
+    #[test]
+    fn each_packet_carries_only_its_properties() {
+        let all = Properties::List(&ALL);
+        for (context, ids) in [
+            (
+                Context::Publish,
+                &[0x01, 0x02, 0x03, 0x08, 0x09, 0x0b, 0x23, 0x26][..],
+            ),
+            (
+                Context::Will,
+                &[0x01, 0x02, 0x03, 0x08, 0x09, 0x18, 0x26][..],
+            ),
+            (
+                Context::Connect,
+                &[0x11, 0x15, 0x16, 0x17, 0x19, 0x21, 0x22, 0x26, 0x27][..],
+            ),
+            (Context::Ack, &[0x1f, 0x26][..]),
+            (Context::SubAck, &[0x1f, 0x26][..]),
+            (Context::UnsubAck, &[0x1f, 0x26][..]),
+            (Context::Subscribe, &[0x0b, 0x26][..]),
+            (Context::Unsubscribe, &[0x26][..]),
+            (Context::Disconnect, &[0x11, 0x1c, 0x1f, 0x26][..]),
+        ] {
+            for p in all.iter() {
+                let list = [p];
+                let expected = if ids.contains(&p.id()) {
+                    Ok(())
+                } else {
+                    Err(Error::PropertyNotAllowed(p.id()))
+                };
+                assert_eq!(
+                    Properties::List(&list).check_allowed(context),
+                    expected,
+                    "{p:?}"
+                );
+            }
+        }
+        // CONNACK takes everything but the publish, will and request properties.
+        for p in all.iter() {
+            let ok = !matches!(p.id(), 0x01..=0x0b | 0x17 | 0x18 | 0x19 | 0x23);
+            assert_eq!(
+                Properties::List(&[p])
+                    .check_allowed(Context::ConnAck)
+                    .is_ok(),
+                ok
+            );
+        }
+    }
+}

@@ -1,0 +1,1082 @@
+//! The sans-IO MQTT client session: CONNECT/CONNACK, keepalive, and the
+//! packet-identifier state machines of QoS 1 and 2 (3.1.1 §4.3, §4.4; 5.0
+//! §4.3, §4.4, §4.9), without a socket or a clock.
+//!
+//! The shape is quinn-proto's: the caller hands received packets to
+//! [`Session::handle_packet`] and gets application [`Event`]s back;
+//! [`Session::poll_transmit`] writes the acknowledgements and PINGREQs the
+//! session owes the server; [`Session::poll_timeout`] says when to call
+//! [`Session::handle_timeout`]. Publishing, subscribing and connecting
+//! write their packet into a caller buffer. Storage is fixed by the const
+//! parameters: `WINDOW` outbound QoS 1/2 publishes in flight, `INBOUND`
+//! inbound acknowledgements pending.
+
+use core::fmt;
+
+use duet_netstack::time::{Duration, Instant};
+
+use super::codec::{
+    Ack, ConnAck, Connect, Disconnect, Error, Packet, Properties, ProtocolVersion, Publish, QoS,
+    SubAck, Subscribe, SubscribeFilters, SubscribeOptions, UnsubAck, Unsubscribe,
+    UnsubscribeFilters,
+};
+
+/// What the session tells the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// CONNACK accepted the connection.
+    Connected {
+        /// The server resumed the stored session (§3.2.2.2).
+        session_present: bool,
+    },
+    /// An application message arrived. At QoS 2 it is reported once, even if
+    /// the server sends it again before the PUBREL (§4.3.3).
+    Message(Publish<'a>),
+    /// An outbound QoS 1 or 2 publish finished: PUBACK, PUBCOMP, or a
+    /// PUBREC carrying a failure reason code (5.0 §4.3.3).
+    Published {
+        /// The publish's packet identifier.
+        packet_id: u16,
+        /// The server's reason code (0 in 3.1.1).
+        reason_code: u8,
+    },
+    /// SUBACK: one granted QoS or failure code per filter.
+    Subscribed {
+        /// The SUBSCRIBE's packet identifier.
+        packet_id: u16,
+        /// Return / reason codes (§3.9.3).
+        reason_codes: &'a [u8],
+    },
+    /// UNSUBACK.
+    Unsubscribed {
+        /// The UNSUBSCRIBE's packet identifier.
+        packet_id: u16,
+    },
+    /// The server sent DISCONNECT (5.0 §3.14) and will close the connection.
+    Disconnected {
+        /// Its reason code.
+        reason_code: u8,
+    },
+}
+
+/// Why the session refused an operation or gave up on the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    /// Encoding failed (buffer too small, invalid string or topic).
+    Codec(Error),
+    /// The operation needs an accepted connection.
+    NotConnected,
+    /// CONNACK refused the connection with this code.
+    ConnectionRefused(u8),
+    /// As many QoS 1/2 publishes are in flight as the window and the
+    /// server's Receive Maximum (5.0 §3.2.2.3.3) allow; wait for an ack.
+    WindowFull,
+    /// More inbound acknowledgements pending than `INBOUND` holds; the caller
+    /// did not drain [`Session::poll_transmit`], or a 3.1.1 server sent more
+    /// concurrent QoS 2 messages than the session can track.
+    InboundFull,
+    /// A 5.0 CONNECT must announce a Receive Maximum no larger than `INBOUND`
+    /// so the server never exceeds what the session can track.
+    ReceiveMaximumTooLarge,
+    /// No PINGRESP within the keepalive interval after a PINGREQ (§3.1.2.10):
+    /// the server or the path is dead; close the connection.
+    KeepAliveTimeout,
+    /// The server sent a packet a server must not send, or one out of turn
+    /// (5.0 reason code 0x82, Protocol Error).
+    ProtocolError,
+    /// No unacknowledged publish has this packet identifier.
+    UnknownPacketId,
+    /// The packet is larger than the server's Maximum Packet Size (5.0
+    /// §3.2.2.3.6), which it would answer by closing the connection.
+    PacketTooLarge,
+}
+
+impl From<Error> for SessionError {
+    fn from(e: Error) -> Self {
+        SessionError::Codec(e)
+    }
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Codec(e) => write!(f, "codec: {e}"),
+            SessionError::NotConnected => f.write_str("not connected"),
+            SessionError::ConnectionRefused(c) => write!(f, "connection refused (0x{c:02x})"),
+            SessionError::WindowFull => f.write_str("in-flight window full"),
+            SessionError::InboundFull => f.write_str("inbound acknowledgement slots full"),
+            SessionError::ReceiveMaximumTooLarge => f.write_str("receive maximum above INBOUND"),
+            SessionError::KeepAliveTimeout => f.write_str("no PINGRESP: keepalive timeout"),
+            SessionError::ProtocolError => f.write_str("protocol error"),
+            SessionError::UnknownPacketId => f.write_str("unknown packet identifier"),
+            SessionError::PacketTooLarge => f.write_str("packet above server's maximum size"),
+        }
+    }
+}
+
+/// Connection state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No connection, or it was lost.
+    Disconnected,
+    /// CONNECT sent, CONNACK awaited.
+    Connecting,
+    /// CONNACK accepted.
+    Connected,
+}
+
+/// An outbound QoS 1/2 publish (sender side of §4.3.2 and §4.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outbound {
+    Free,
+    /// QoS 1, PUBLISH sent.
+    AwaitPubAck(u16),
+    /// QoS 2, PUBLISH sent.
+    AwaitPubRec(u16),
+    /// QoS 2, PUBREC received, PUBREL to send.
+    SendPubRel(u16),
+    /// QoS 2, PUBREL sent.
+    AwaitPubComp(u16),
+}
+
+impl Outbound {
+    fn packet_id(self) -> Option<u16> {
+        match self {
+            Outbound::Free => None,
+            Outbound::AwaitPubAck(id)
+            | Outbound::AwaitPubRec(id)
+            | Outbound::SendPubRel(id)
+            | Outbound::AwaitPubComp(id) => Some(id),
+        }
+    }
+}
+
+/// An inbound acknowledgement owed, or a QoS 2 message held (receiver side
+/// of §4.3.2 and §4.3.3, method B of 3.1.1 Figure 4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inbound {
+    Free,
+    SendPubAck(u16),
+    /// QoS 2 PUBLISH delivered; PUBREC to send.
+    SendPubRec(u16),
+    /// PUBREC sent; the id stays reserved so a resent PUBLISH is not
+    /// delivered twice.
+    AwaitPubRel(u16),
+    SendPubComp(u16),
+}
+
+/// One MQTT client session.
+#[derive(Debug)]
+pub struct Session<const WINDOW: usize, const INBOUND: usize> {
+    version: ProtocolVersion,
+    state: State,
+    keep_alive: Duration,
+    last_transmit: Instant,
+    ping_sent: Option<Instant>,
+    ping_due: bool,
+    server_receive_maximum: u16,
+    server_maximum_packet_size: u32,
+    next_packet_id: u16,
+    outbound: [Outbound; WINDOW],
+    inbound: [Inbound; INBOUND],
+}
+
+impl<const WINDOW: usize, const INBOUND: usize> Default for Session<WINDOW, INBOUND> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
+    /// A session with no connection and no stored state.
+    pub const fn new() -> Self {
+        Session {
+            version: ProtocolVersion::V311,
+            state: State::Disconnected,
+            keep_alive: Duration::ZERO,
+            last_transmit: Instant::ZERO,
+            ping_sent: None,
+            ping_due: false,
+            server_receive_maximum: u16::MAX,
+            server_maximum_packet_size: u32::MAX,
+            next_packet_id: 1,
+            outbound: [Outbound::Free; WINDOW],
+            inbound: [Inbound::Free; INBOUND],
+        }
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The protocol version of the current (or last) connection; pass it to
+    /// [`Packet::decode`].
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// QoS 1/2 publishes awaiting acknowledgement.
+    pub fn in_flight(&self) -> usize {
+        self.outbound
+            .iter()
+            .filter(|o| **o != Outbound::Free)
+            .count()
+    }
+
+    /// How many QoS 1/2 publishes may be in flight: the window, or less if
+    /// the server's Receive Maximum says so.
+    pub fn window(&self) -> usize {
+        WINDOW.min(usize::from(self.server_receive_maximum))
+    }
+
+    /// Writes CONNECT into `out` and waits for CONNACK.
+    ///
+    /// With `clean_start` false the stored packet-identifier state is kept;
+    /// whether the server kept its side is known from CONNACK.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        connect: &Connect<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, SessionError> {
+        if connect.version == ProtocolVersion::V5 {
+            match connect.properties.receive_maximum() {
+                Some(rm) if usize::from(rm) <= INBOUND => {}
+                _ => return Err(SessionError::ReceiveMaximumTooLarge),
+            }
+        }
+        let n = Packet::Connect(*connect).encode(connect.version, out)?;
+        self.version = connect.version;
+        self.keep_alive = Duration::from_secs(u64::from(connect.keep_alive));
+        self.state = State::Connecting;
+        self.ping_sent = None;
+        self.ping_due = false;
+        self.server_receive_maximum = u16::MAX;
+        self.server_maximum_packet_size = u32::MAX;
+        self.last_transmit = now;
+        Ok(n)
+    }
+
+    /// The transport closed or failed. Stored QoS state is kept for a
+    /// resumed session.
+    pub fn connection_lost(&mut self) {
+        self.state = State::Disconnected;
+        self.ping_sent = None;
+        self.ping_due = false;
+        // Acks owed on the old connection are void; the server resends the
+        // PUBLISH / PUBREL on resumption and they will be owed again.
+        for slot in self.inbound.iter_mut() {
+            *slot = match *slot {
+                Inbound::SendPubRec(id) | Inbound::AwaitPubRel(id) => Inbound::AwaitPubRel(id),
+                _ => Inbound::Free,
+            };
+        }
+    }
+
+    /// Writes DISCONNECT into `out`; the caller then closes the transport.
+    pub fn disconnect(&mut self, out: &mut [u8]) -> Result<usize, SessionError> {
+        let n = Packet::Disconnect(Disconnect::NORMAL).encode(self.version, out)?;
+        self.connection_lost();
+        Ok(n)
+    }
+
+    fn allocate_packet_id(&mut self) -> u16 {
+        loop {
+            let id = self.next_packet_id;
+            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
+            if !self.outbound.iter().any(|o| o.packet_id() == Some(id)) {
+                return id;
+            }
+        }
+    }
+
+    /// Encodes a packet the server limits in size (PUBLISH, SUBSCRIBE,
+    /// UNSUBSCRIBE; acknowledgements are far below any allowed limit).
+    fn encode_limited(&self, packet: Packet<'_>, out: &mut [u8]) -> Result<usize, SessionError> {
+        let n = packet.encode(self.version, out)?;
+        if u32::try_from(n).map_or(true, |n| n > self.server_maximum_packet_size) {
+            return Err(SessionError::PacketTooLarge);
+        }
+        Ok(n)
+    }
+
+    fn require_connected(&self) -> Result<(), SessionError> {
+        if self.state == State::Connected {
+            Ok(())
+        } else {
+            Err(SessionError::NotConnected)
+        }
+    }
+
+    /// Writes a PUBLISH into `out`. Its `packet_id` and `dup` are chosen
+    /// here; the identifier is returned (0 at QoS 0) and comes back in
+    /// [`Event::Published`] once the server has acknowledged it.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        publish: &Publish<'_>,
+        out: &mut [u8],
+    ) -> Result<(usize, u16), SessionError> {
+        self.require_connected()?;
+        if publish.qos == QoS::AtMostOnce {
+            let packet = Publish {
+                dup: false,
+                packet_id: 0,
+                ..*publish
+            };
+            let n = self.encode_limited(Packet::Publish(packet), out)?;
+            self.last_transmit = now;
+            return Ok((n, 0));
+        }
+        if self.in_flight() >= self.window() {
+            return Err(SessionError::WindowFull);
+        }
+        let slot = self
+            .outbound
+            .iter()
+            .position(|o| *o == Outbound::Free)
+            .ok_or(SessionError::WindowFull)?;
+        let packet_id = self.allocate_packet_id();
+        let packet = Publish {
+            dup: false,
+            packet_id,
+            ..*publish
+        };
+        let n = self.encode_limited(Packet::Publish(packet), out)?;
+        self.outbound[slot] = match publish.qos {
+            QoS::AtLeastOnce => Outbound::AwaitPubAck(packet_id),
+            _ => Outbound::AwaitPubRec(packet_id),
+        };
+        self.last_transmit = now;
+        Ok((n, packet_id))
+    }
+
+    /// Publishes still unacknowledged (no PUBACK, or no PUBREC). After a
+    /// resumed session the caller resends each with [`Session::republish`]
+    /// (§4.4: with DUP set); the session keeps no payloads itself.
+    pub fn unacknowledged(&self) -> impl Iterator<Item = u16> + '_ {
+        self.outbound.iter().filter_map(|o| match *o {
+            Outbound::AwaitPubAck(id) | Outbound::AwaitPubRec(id) => Some(id),
+            _ => None,
+        })
+    }
+
+    /// Writes an unacknowledged publish again, with DUP set (§3.3.1.1).
+    pub fn republish(
+        &mut self,
+        now: Instant,
+        packet_id: u16,
+        publish: &Publish<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, SessionError> {
+        self.require_connected()?;
+        let qos = match self
+            .outbound
+            .iter()
+            .find(|o| o.packet_id() == Some(packet_id))
+        {
+            Some(Outbound::AwaitPubAck(_)) => QoS::AtLeastOnce,
+            Some(Outbound::AwaitPubRec(_)) => QoS::ExactlyOnce,
+            _ => return Err(SessionError::UnknownPacketId),
+        };
+        let packet = Publish {
+            dup: true,
+            qos,
+            packet_id,
+            ..*publish
+        };
+        let n = self.encode_limited(Packet::Publish(packet), out)?;
+        self.last_transmit = now;
+        Ok(n)
+    }
+
+    /// Writes a SUBSCRIBE into `out`; returns its packet identifier, which
+    /// [`Event::Subscribed`] carries back.
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        filters: &[(&str, SubscribeOptions)],
+        properties: Properties<'_>,
+        out: &mut [u8],
+    ) -> Result<(usize, u16), SessionError> {
+        self.require_connected()?;
+        let packet_id = self.allocate_packet_id();
+        let packet = Subscribe {
+            packet_id,
+            properties,
+            filters: SubscribeFilters::List(filters),
+        };
+        let n = self.encode_limited(Packet::Subscribe(packet), out)?;
+        self.last_transmit = now;
+        Ok((n, packet_id))
+    }
+
+    /// Writes an UNSUBSCRIBE into `out`; returns its packet identifier.
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        filters: &[&str],
+        out: &mut [u8],
+    ) -> Result<(usize, u16), SessionError> {
+        self.require_connected()?;
+        let packet_id = self.allocate_packet_id();
+        let packet = Unsubscribe {
+            packet_id,
+            properties: Properties::EMPTY,
+            filters: UnsubscribeFilters::List(filters),
+        };
+        let n = self.encode_limited(Packet::Unsubscribe(packet), out)?;
+        self.last_transmit = now;
+        Ok((n, packet_id))
+    }
+
+    /// Feeds one received packet to the session.
+    pub fn handle_packet<'a>(
+        &mut self,
+        now: Instant,
+        packet: &Packet<'a>,
+    ) -> Result<Option<Event<'a>>, SessionError> {
+        let _ = now;
+        match (self.state, packet) {
+            (State::Connecting, Packet::ConnAck(ack)) => self.on_connack(ack),
+            (State::Connected, Packet::Publish(p)) => self.on_publish(p),
+            (State::Connected, Packet::PubAck(a)) => Ok(self.on_puback(a)),
+            (State::Connected, Packet::PubRec(a)) => Ok(self.on_pubrec(a)),
+            (State::Connected, Packet::PubRel(a)) => self.on_pubrel(a),
+            (State::Connected, Packet::PubComp(a)) => Ok(self.on_pubcomp(a)),
+            (
+                State::Connected,
+                Packet::SubAck(SubAck {
+                    packet_id,
+                    reason_codes,
+                    ..
+                }),
+            ) => Ok(Some(Event::Subscribed {
+                packet_id: *packet_id,
+                reason_codes,
+            })),
+            (State::Connected, Packet::UnsubAck(UnsubAck { packet_id, .. })) => {
+                Ok(Some(Event::Unsubscribed {
+                    packet_id: *packet_id,
+                }))
+            }
+            (State::Connected, Packet::PingResp) => {
+                self.ping_sent = None;
+                Ok(None)
+            }
+            (State::Connected | State::Connecting, Packet::Disconnect(d)) => {
+                self.connection_lost();
+                Ok(Some(Event::Disconnected {
+                    reason_code: d.reason_code,
+                }))
+            }
+            _ => Err(SessionError::ProtocolError),
+        }
+    }
+
+    fn on_connack<'a>(&mut self, ack: &ConnAck<'a>) -> Result<Option<Event<'a>>, SessionError> {
+        if ack.reason_code != 0 {
+            self.state = State::Disconnected;
+            return Err(SessionError::ConnectionRefused(ack.reason_code));
+        }
+        self.state = State::Connected;
+        // 5.0 §3.2.2.3.3: absent means 65,535.
+        self.server_receive_maximum = ack.properties.receive_maximum().unwrap_or(u16::MAX);
+        // 5.0 §3.2.2.3.6: absent means no limit beyond the protocol's.
+        self.server_maximum_packet_size = ack.properties.maximum_packet_size().unwrap_or(u32::MAX);
+        if let Some(seconds) = ack.properties.server_keep_alive() {
+            self.keep_alive = Duration::from_secs(u64::from(seconds));
+        }
+        if ack.session_present {
+            // §4.4: resend PUBREL for every QoS 2 publish past PUBREC.
+            for slot in self.outbound.iter_mut() {
+                if let Outbound::AwaitPubComp(id) = *slot {
+                    *slot = Outbound::SendPubRel(id);
+                }
+            }
+        } else {
+            // The server holds no session: no packet identifier is in use.
+            self.outbound = [Outbound::Free; WINDOW];
+            self.inbound = [Inbound::Free; INBOUND];
+        }
+        Ok(Some(Event::Connected {
+            session_present: ack.session_present,
+        }))
+    }
+
+    fn free_inbound(&mut self) -> Result<&mut Inbound, SessionError> {
+        self.inbound
+            .iter_mut()
+            .find(|s| **s == Inbound::Free)
+            .ok_or(SessionError::InboundFull)
+    }
+
+    fn on_publish<'a>(&mut self, p: &Publish<'a>) -> Result<Option<Event<'a>>, SessionError> {
+        match p.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => *self.free_inbound()? = Inbound::SendPubAck(p.packet_id),
+            QoS::ExactlyOnce => {
+                let held = self.inbound.iter_mut().find(|s| {
+                    matches!(**s, Inbound::SendPubRec(id) | Inbound::AwaitPubRel(id)
+                        if id == p.packet_id)
+                });
+                if let Some(slot) = held {
+                    // §4.3.3: already delivered; acknowledge again, deliver not.
+                    *slot = Inbound::SendPubRec(p.packet_id);
+                    return Ok(None);
+                }
+                *self.free_inbound()? = Inbound::SendPubRec(p.packet_id);
+            }
+        }
+        Ok(Some(Event::Message(*p)))
+    }
+
+    fn on_puback<'a>(&mut self, a: &Ack<'_>) -> Option<Event<'a>> {
+        let slot = self
+            .outbound
+            .iter_mut()
+            .find(|s| **s == Outbound::AwaitPubAck(a.packet_id))?;
+        *slot = Outbound::Free;
+        Some(Event::Published {
+            packet_id: a.packet_id,
+            reason_code: a.reason_code,
+        })
+    }
+
+    fn on_pubrec<'a>(&mut self, a: &Ack<'_>) -> Option<Event<'a>> {
+        let id = a.packet_id;
+        let slot = self.outbound.iter_mut().find(
+            |s| matches!(**s, Outbound::AwaitPubRec(x) | Outbound::AwaitPubComp(x) if x == id),
+        )?;
+        if a.reason_code >= 0x80 {
+            // 5.0 §4.3.3: a failed PUBREC ends the exchange.
+            *slot = Outbound::Free;
+            return Some(Event::Published {
+                packet_id: id,
+                reason_code: a.reason_code,
+            });
+        }
+        *slot = Outbound::SendPubRel(id);
+        None
+    }
+
+    fn on_pubrel<'a>(&mut self, a: &Ack<'_>) -> Result<Option<Event<'a>>, SessionError> {
+        let id = a.packet_id;
+        let held = self.inbound.iter_mut().find(|s| {
+            matches!(**s, Inbound::SendPubRec(x) | Inbound::AwaitPubRel(x) | Inbound::SendPubComp(x)
+                if x == id)
+        });
+        match held {
+            Some(slot) => *slot = Inbound::SendPubComp(id),
+            // Already completed: the PUBCOMP was lost, so send it again.
+            None => *self.free_inbound()? = Inbound::SendPubComp(id),
+        }
+        Ok(None)
+    }
+
+    fn on_pubcomp<'a>(&mut self, a: &Ack<'_>) -> Option<Event<'a>> {
+        let slot = self
+            .outbound
+            .iter_mut()
+            .find(|s| **s == Outbound::AwaitPubComp(a.packet_id))?;
+        *slot = Outbound::Free;
+        Some(Event::Published {
+            packet_id: a.packet_id,
+            reason_code: a.reason_code,
+        })
+    }
+
+    /// Writes the next packet the session owes the server (PUBREL, PUBACK,
+    /// PUBREC, PUBCOMP, PINGREQ) into `out`; `None` when nothing is owed.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, SessionError> {
+        if self.state != State::Connected {
+            return Ok(None);
+        }
+        let version = self.version;
+        let mut packet = None;
+        for slot in self.outbound.iter_mut() {
+            if let Outbound::SendPubRel(id) = *slot {
+                let n = Packet::PubRel(Ack::success(id)).encode(version, out)?;
+                *slot = Outbound::AwaitPubComp(id);
+                packet = Some(n);
+                break;
+            }
+        }
+        if packet.is_none() {
+            for slot in self.inbound.iter_mut() {
+                let (ack, next) = match *slot {
+                    Inbound::SendPubAck(id) => (Packet::PubAck(Ack::success(id)), Inbound::Free),
+                    Inbound::SendPubRec(id) => {
+                        (Packet::PubRec(Ack::success(id)), Inbound::AwaitPubRel(id))
+                    }
+                    Inbound::SendPubComp(id) => (Packet::PubComp(Ack::success(id)), Inbound::Free),
+                    Inbound::Free | Inbound::AwaitPubRel(_) => continue,
+                };
+                packet = Some(ack.encode(version, out)?);
+                *slot = next;
+                break;
+            }
+        }
+        if packet.is_none() && self.ping_due {
+            packet = Some(Packet::PingReq.encode(version, out)?);
+            self.ping_due = false;
+            self.ping_sent = Some(now);
+        }
+        if packet.is_some() {
+            self.last_transmit = now;
+        }
+        Ok(packet)
+    }
+
+    /// When [`Session::handle_timeout`] should next run: the keepalive
+    /// deadline, or the PINGRESP deadline while a PINGREQ is outstanding.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state != State::Connected || self.keep_alive == Duration::ZERO {
+            return None;
+        }
+        Some(match self.ping_sent {
+            Some(sent) => sent + self.keep_alive,
+            None => self.last_transmit + self.keep_alive,
+        })
+    }
+
+    /// Runs the keepalive (§3.1.2.10): a PINGREQ becomes due once nothing
+    /// was sent for the keepalive interval, and a PINGREQ unanswered for as
+    /// long means the connection is dead.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        if self.state != State::Connected || self.keep_alive == Duration::ZERO {
+            return Ok(());
+        }
+        match self.ping_sent {
+            Some(sent) if now >= sent + self.keep_alive => {
+                self.connection_lost();
+                Err(SessionError::KeepAliveTimeout)
+            }
+            Some(_) => Ok(()),
+            None => {
+                if now >= self.last_transmit + self.keep_alive {
+                    self.ping_due = true;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mqtt::codec::Property;
+    use duet_netstack::rand::Rng;
+
+    type S = Session<2, 4>;
+    const V3: ProtocolVersion = ProtocolVersion::V311;
+
+    fn at(secs: u64) -> Instant {
+        Instant::from_secs(secs)
+    }
+
+    fn connect_packet(version: ProtocolVersion, clean_start: bool) -> Connect<'static> {
+        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(4)];
+        Connect {
+            version,
+            clean_start,
+            keep_alive: 10,
+            properties: if version == V3 {
+                Properties::EMPTY
+            } else {
+                Properties::List(RM)
+            },
+            client_id: "c",
+            will: None,
+            username: None,
+            password: None,
+        }
+    }
+
+    fn connack(session_present: bool, properties: Properties<'static>) -> Packet<'static> {
+        Packet::ConnAck(ConnAck {
+            session_present,
+            reason_code: 0,
+            properties,
+        })
+    }
+
+    fn connected(version: ProtocolVersion) -> S {
+        let mut s = S::new();
+        let mut buf = [0u8; 64];
+        s.connect(at(0), &connect_packet(version, true), &mut buf)
+            .unwrap();
+        let ev = s
+            .handle_packet(at(0), &connack(false, Properties::EMPTY))
+            .unwrap();
+        assert_eq!(
+            ev,
+            Some(Event::Connected {
+                session_present: false
+            })
+        );
+        s
+    }
+
+    fn publish(qos: QoS, packet_id: u16) -> Publish<'static> {
+        Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: "t",
+            packet_id,
+            properties: Properties::EMPTY,
+            payload: b"x",
+        }
+    }
+
+    /// Drains poll_transmit, decoding each packet written.
+    fn transmit(s: &mut S, now: Instant, sink: &mut [[u8; 16]; 8]) -> usize {
+        let mut count = 0;
+        while let Some(n) = s.poll_transmit(now, &mut sink[count]).unwrap() {
+            assert!(n <= 16);
+            count += 1;
+        }
+        count
+    }
+
+    fn decoded(bytes: &[u8]) -> Packet<'_> {
+        Packet::decode(bytes, V3).unwrap().0
+    }
+
+    #[test]
+    fn connect_writes_connect_and_refusal_is_reported() {
+        let mut s = S::new();
+        let mut buf = [0u8; 64];
+        let n = s
+            .connect(at(0), &connect_packet(V3, true), &mut buf)
+            .unwrap();
+        assert_eq!(&buf[..n], b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x0a\x00\x01c");
+        assert_eq!(s.state(), State::Connecting);
+        assert_eq!(
+            s.publish(at(0), &publish(QoS::AtMostOnce, 0), &mut buf),
+            Err(SessionError::NotConnected)
+        );
+        let refused = Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason_code: 5,
+            properties: Properties::EMPTY,
+        });
+        assert_eq!(
+            s.handle_packet(at(0), &refused),
+            Err(SessionError::ConnectionRefused(5))
+        );
+        assert_eq!(s.state(), State::Disconnected);
+        // A 5.0 CONNECT must bound the server's in-flight QoS 1/2 messages.
+        let mut v5 = connect_packet(ProtocolVersion::V5, true);
+        v5.properties = Properties::EMPTY;
+        assert_eq!(
+            s.connect(at(0), &v5, &mut buf),
+            Err(SessionError::ReceiveMaximumTooLarge)
+        );
+    }
+
+    #[test]
+    fn qos1_outbound_and_window_honours_receive_maximum() {
+        let mut s = S::new();
+        let mut buf = [0u8; 64];
+        s.connect(at(0), &connect_packet(ProtocolVersion::V5, true), &mut buf)
+            .unwrap();
+        const RM1: &[Property<'static>] = &[Property::ReceiveMaximum(1)];
+        s.handle_packet(at(0), &connack(false, Properties::List(RM1)))
+            .unwrap();
+        assert_eq!(s.window(), 1);
+        let (n, id) = s
+            .publish(at(1), &publish(QoS::AtLeastOnce, 0), &mut buf)
+            .unwrap();
+        let Packet::Publish(sent) = Packet::decode(&buf[..n], s.version()).unwrap().0 else {
+            panic!("not a PUBLISH")
+        };
+        assert_eq!(
+            (sent.packet_id, sent.qos, sent.dup),
+            (id, QoS::AtLeastOnce, false)
+        );
+        assert_eq!(
+            s.publish(at(1), &publish(QoS::AtLeastOnce, 0), &mut buf),
+            Err(SessionError::WindowFull)
+        );
+        // QoS 0 does not count against the window.
+        assert_eq!(
+            s.publish(at(1), &publish(QoS::AtMostOnce, 0), &mut buf)
+                .unwrap()
+                .1,
+            0
+        );
+        let ev = s
+            .handle_packet(at(2), &Packet::PubAck(Ack::success(id)))
+            .unwrap();
+        assert_eq!(
+            ev,
+            Some(Event::Published {
+                packet_id: id,
+                reason_code: 0
+            })
+        );
+        assert_eq!(s.in_flight(), 0);
+        // A stray PUBACK changes nothing.
+        assert_eq!(
+            s.handle_packet(at(2), &Packet::PubAck(Ack::success(id))),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn publishes_above_the_servers_maximum_packet_size_are_refused() {
+        let mut s = S::new();
+        let mut buf = [0u8; 64];
+        s.connect(at(0), &connect_packet(ProtocolVersion::V5, true), &mut buf)
+            .unwrap();
+        const MPS: &[Property<'static>] = &[Property::MaximumPacketSize(12)];
+        s.handle_packet(at(0), &connack(false, Properties::List(MPS)))
+            .unwrap();
+        // Fixed header 2 + topic 3 + id 2 + properties 1 + payload 1 = 9 bytes.
+        let small = publish(QoS::AtLeastOnce, 0);
+        assert_eq!(s.publish(at(1), &small, &mut buf).unwrap().0, 9);
+        let big = Publish {
+            payload: b"longer",
+            ..small
+        };
+        assert_eq!(
+            s.publish(at(1), &big, &mut buf),
+            Err(SessionError::PacketTooLarge)
+        );
+        // The refused publish took no slot.
+        assert_eq!(s.in_flight(), 1);
+    }
+
+    #[test]
+    fn qos2_outbound_pubrec_pubrel_pubcomp() {
+        let mut s = connected(V3);
+        let mut buf = [0u8; 64];
+        let mut sink = [[0u8; 16]; 8];
+        let (_, id) = s
+            .publish(at(1), &publish(QoS::ExactlyOnce, 0), &mut buf)
+            .unwrap();
+        assert_eq!(
+            s.handle_packet(at(1), &Packet::PubRec(Ack::success(id))),
+            Ok(None)
+        );
+        assert_eq!(transmit(&mut s, at(1), &mut sink), 1);
+        assert_eq!(decoded(&sink[0]), Packet::PubRel(Ack::success(id)));
+        // A repeated PUBREC gets the PUBREL again.
+        s.handle_packet(at(1), &Packet::PubRec(Ack::success(id)))
+            .unwrap();
+        assert_eq!(transmit(&mut s, at(1), &mut sink), 1);
+        let ev = s
+            .handle_packet(at(2), &Packet::PubComp(Ack::success(id)))
+            .unwrap();
+        assert_eq!(
+            ev,
+            Some(Event::Published {
+                packet_id: id,
+                reason_code: 0
+            })
+        );
+        assert_eq!(s.in_flight(), 0);
+    }
+
+    #[test]
+    fn qos2_inbound_is_delivered_exactly_once() {
+        let mut s = connected(V3);
+        let mut sink = [[0u8; 16]; 8];
+        let p = Packet::Publish(publish(QoS::ExactlyOnce, 5));
+        assert!(matches!(
+            s.handle_packet(at(1), &p),
+            Ok(Some(Event::Message(_)))
+        ));
+        assert_eq!(transmit(&mut s, at(1), &mut sink), 1);
+        assert_eq!(decoded(&sink[0]), Packet::PubRec(Ack::success(5)));
+        // The server resends (lost PUBREC): acknowledged, not delivered.
+        let dup = Packet::Publish(Publish {
+            dup: true,
+            ..publish(QoS::ExactlyOnce, 5)
+        });
+        assert_eq!(s.handle_packet(at(2), &dup), Ok(None));
+        assert_eq!(transmit(&mut s, at(2), &mut sink), 1);
+        assert_eq!(decoded(&sink[0]), Packet::PubRec(Ack::success(5)));
+        assert_eq!(
+            s.handle_packet(at(3), &Packet::PubRel(Ack::success(5))),
+            Ok(None)
+        );
+        assert_eq!(transmit(&mut s, at(3), &mut sink), 1);
+        assert_eq!(decoded(&sink[0]), Packet::PubComp(Ack::success(5)));
+        // A repeated PUBREL still gets its PUBCOMP.
+        s.handle_packet(at(3), &Packet::PubRel(Ack::success(5)))
+            .unwrap();
+        assert_eq!(transmit(&mut s, at(3), &mut sink), 1);
+        assert_eq!(decoded(&sink[0]), Packet::PubComp(Ack::success(5)));
+        // After PUBCOMP the identifier is free: id 5 is a new message.
+        assert!(matches!(
+            s.handle_packet(at(4), &p),
+            Ok(Some(Event::Message(_)))
+        ));
+    }
+
+    #[test]
+    fn qos1_inbound_acknowledged_and_inbound_slots_bounded() {
+        let mut s = connected(V3);
+        let mut sink = [[0u8; 16]; 8];
+        for id in 1..=4 {
+            let p = Packet::Publish(publish(QoS::AtLeastOnce, id));
+            assert!(matches!(
+                s.handle_packet(at(1), &p),
+                Ok(Some(Event::Message(_)))
+            ));
+        }
+        let p = Packet::Publish(publish(QoS::AtLeastOnce, 9));
+        assert_eq!(s.handle_packet(at(1), &p), Err(SessionError::InboundFull));
+        assert_eq!(transmit(&mut s, at(1), &mut sink), 4);
+        for (i, bytes) in sink[..4].iter().enumerate() {
+            assert_eq!(decoded(bytes), Packet::PubAck(Ack::success(i as u16 + 1)));
+        }
+    }
+
+    #[test]
+    fn keepalive_pings_and_detects_a_dead_peer() {
+        let mut s = connected(V3);
+        let mut sink = [[0u8; 16]; 8];
+        assert_eq!(s.poll_timeout(), Some(at(10)));
+        s.handle_timeout(at(9)).unwrap();
+        assert_eq!(transmit(&mut s, at(9), &mut sink), 0);
+        s.handle_timeout(at(10)).unwrap();
+        assert_eq!(transmit(&mut s, at(10), &mut sink), 1);
+        assert_eq!(decoded(&sink[0]), Packet::PingReq);
+        assert_eq!(s.poll_timeout(), Some(at(20)));
+        s.handle_packet(at(11), &Packet::PingResp).unwrap();
+        assert_eq!(s.poll_timeout(), Some(at(20)));
+        s.handle_timeout(at(20)).unwrap();
+        assert_eq!(transmit(&mut s, at(20), &mut sink), 1);
+        // No PINGRESP this time.
+        assert_eq!(s.handle_timeout(at(29)), Ok(()));
+        assert_eq!(
+            s.handle_timeout(at(30)),
+            Err(SessionError::KeepAliveTimeout)
+        );
+        assert_eq!(s.state(), State::Disconnected);
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn resumed_session_resends_pubrel_and_unacknowledged_publishes() {
+        let mut s = connected(V3);
+        let mut buf = [0u8; 64];
+        let mut sink = [[0u8; 16]; 8];
+        let (_, q1) = s
+            .publish(at(1), &publish(QoS::AtLeastOnce, 0), &mut buf)
+            .unwrap();
+        let (_, q2) = s
+            .publish(at(1), &publish(QoS::ExactlyOnce, 0), &mut buf)
+            .unwrap();
+        s.handle_packet(at(1), &Packet::PubRec(Ack::success(q2)))
+            .unwrap();
+        assert_eq!(transmit(&mut s, at(1), &mut sink), 1);
+        s.connection_lost();
+        s.connect(at(5), &connect_packet(V3, false), &mut buf)
+            .unwrap();
+        let ev = s
+            .handle_packet(at(5), &connack(true, Properties::EMPTY))
+            .unwrap();
+        assert_eq!(
+            ev,
+            Some(Event::Connected {
+                session_present: true
+            })
+        );
+        assert_eq!(transmit(&mut s, at(5), &mut sink), 1);
+        assert_eq!(decoded(&sink[0]), Packet::PubRel(Ack::success(q2)));
+        assert!(s.unacknowledged().eq([q1]));
+        let n = s
+            .republish(at(5), q1, &publish(QoS::AtLeastOnce, 0), &mut buf)
+            .unwrap();
+        let Packet::Publish(again) = decoded(&buf[..n]) else {
+            panic!("not a PUBLISH")
+        };
+        assert!(again.dup);
+        assert_eq!((again.packet_id, again.qos), (q1, QoS::AtLeastOnce));
+        assert_eq!(
+            s.republish(at(5), q2, &publish(QoS::ExactlyOnce, 0), &mut buf),
+            Err(SessionError::UnknownPacketId)
+        );
+        // A new session (server kept nothing) frees every identifier.
+        s.connection_lost();
+        s.connect(at(6), &connect_packet(V3, false), &mut buf)
+            .unwrap();
+        s.handle_packet(at(6), &connack(false, Properties::EMPTY))
+            .unwrap();
+        assert_eq!(s.in_flight(), 0);
+        assert_eq!(transmit(&mut s, at(6), &mut sink), 0);
+    }
+
+    #[test]
+    fn out_of_turn_packets_are_protocol_errors() {
+        let mut s = S::new();
+        assert_eq!(
+            s.handle_packet(at(0), &Packet::PingResp),
+            Err(SessionError::ProtocolError)
+        );
+        let mut s = connected(V3);
+        assert_eq!(
+            s.handle_packet(at(0), &Packet::PingReq),
+            Err(SessionError::ProtocolError)
+        );
+        assert_eq!(
+            s.handle_packet(at(0), &connack(false, Properties::EMPTY)),
+            Err(SessionError::ProtocolError)
+        );
+    }
+
+    /// Random packets, in every state, with transmissions and timeouts in
+    /// between: the session never panics and never exceeds its window.
+    #[test]
+    fn random_packets_in_every_state_never_panic() {
+        let mut rng = Rng::new(42);
+        let mut s = S::new();
+        let mut input = [0u8; 48];
+        let mut out = [0u8; 128];
+        for step in 0..50_000u64 {
+            let now = Instant::from_millis(step * 100);
+            match rng.below(8) {
+                0 => {
+                    let _ = s.connect(now, &connect_packet(V3, rng.chance(500_000)), &mut out);
+                }
+                1 => s.connection_lost(),
+                2 => {
+                    let qos = QoS::from_bits(rng.below(3) as u8).unwrap_or(QoS::AtMostOnce);
+                    let _ = s.publish(now, &publish(qos, 0), &mut out);
+                }
+                3 => {
+                    let _ = s.handle_timeout(now);
+                    while let Ok(Some(_)) = s.poll_transmit(now, &mut out) {}
+                }
+                _ => {
+                    // A valid header with random body, so most decode.
+                    let len = 2 + rng.below(6) as usize;
+                    rng.fill(&mut input[..len]);
+                    input[0] = ((1 + rng.below(14) as u8) << 4) | (input[0] & 0x0f);
+                    input[1] = (len - 2) as u8;
+                    if rng.chance(300_000) {
+                        input[0] = 0x20;
+                        input[1] = 2;
+                        input[2] &= 1;
+                        input[3] = 0;
+                    }
+                    if let Ok((packet, _)) = Packet::decode(&input[..len], V3) {
+                        let _ = s.handle_packet(now, &packet);
+                    }
+                }
+            }
+            assert!(s.in_flight() <= s.window().max(2));
+        }
+    }
+}
