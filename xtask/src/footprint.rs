@@ -45,6 +45,7 @@ pub const IMAGES: &[(&str, &str)] = &[
     ("ipv4-udp", "udp"),
     ("ipv4-tcp", "tcp"),
     ("crypto-soft", "crypto"),
+    ("mqtt-client", "mqtt"),
 ];
 
 /// The image crate's binary that carries the `size_of` table, and its features.

@@ -127,6 +127,7 @@ fn clock_ms(now: Instant) -> u32 {
 }
 
 /// A count scaled by `num / den` without overflow, saturated to `u32`.
+#[cfg(feature = "cubic")]
 fn scale(value: u32, num: u32, den: u32) -> u32 {
     u32::try_from(u64::from(value) * u64::from(num) / u64::from(den)).unwrap_or(u32::MAX)
 }
