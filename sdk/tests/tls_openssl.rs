@@ -10,7 +10,8 @@ use duet::crypto::soft::Soft;
 use duet::crypto::x509::{X509Error, trust_anchor_from_der};
 use duet::crypto::{HashAlgorithm, Hasher};
 use duet::tls::{
-    AlertDescription, Buffers, CipherSuite, ClientConfig, ClientConnection, Event, TlsError,
+    AlertDescription, Buffers, CipherSuite, ClientConfig, ClientConnection, Event, TlsConnection,
+    TlsError,
 };
 use rand_core::{TryCryptoRng, TryRng};
 
@@ -298,4 +299,93 @@ fn server_refusing_our_group_sends_a_typed_alert() {
         error,
         Some(TlsError::AlertReceived(AlertDescription::HandshakeFailure))
     );
+}
+
+/// A std stream as an `embedded_io_async` transport (blocking calls inside
+/// the futures: the test runs them with `block_on`).
+struct BlockingStream(TcpStream);
+
+#[derive(Debug)]
+struct IoFailure(std::io::ErrorKind);
+
+impl std::fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl std::error::Error for IoFailure {}
+
+impl embedded_io::Error for IoFailure {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        embedded_io::ErrorKind::Other
+    }
+}
+
+impl embedded_io_async::ErrorType for BlockingStream {
+    type Error = IoFailure;
+}
+
+impl embedded_io_async::Read for BlockingStream {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, IoFailure> {
+        self.0.read(buf).map_err(|e| IoFailure(e.kind()))
+    }
+}
+
+impl embedded_io_async::Write for BlockingStream {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, IoFailure> {
+        self.0.write(buf).map_err(|e| IoFailure(e.kind()))
+    }
+
+    async fn flush(&mut self) -> Result<(), IoFailure> {
+        self.0.flush().map_err(|e| IoFailure(e.kind()))
+    }
+}
+
+#[test]
+fn tls_connection_speaks_embedded_io_async() {
+    use embedded_io_async::{Read as _, Write as _};
+
+    let server = Server::start("server-p256", "intermediate-ca", &[]);
+    let stream = BlockingStream(server.connect());
+    let soft: Soft = Soft::new();
+    let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
+    let anchors = [trust_anchor_from_der(&root).unwrap()];
+    let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
+    let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
+    let mut rng = TestRng(now(), 7);
+    let engine = ClientConnection::new(
+        &soft,
+        ClientConfig {
+            server_name: "hub.azure-devices.test",
+            trust_anchors: &anchors,
+            now_unix_secs: now(),
+            alpn_protocols: &[],
+        },
+        Buffers {
+            receive: &mut receive,
+            send: &mut send,
+            handshake: &mut handshake,
+            certificate: &mut certificate,
+        },
+        &mut rng,
+    )
+    .unwrap();
+    let echoed = embassy_futures::block_on(async {
+        let mut tls = TlsConnection::connect(engine, stream).await.unwrap();
+        assert_eq!(tls.engine().cipher_suite(), CipherSuite::Aes128GcmSha256);
+        let line = b"embedded-io-async over TLS 1.3\n";
+        tls.write_all(line).await.unwrap();
+        tls.flush().await.unwrap();
+        let mut echoed = Vec::new();
+        let mut buf = [0u8; 64];
+        while echoed.len() < line.len() {
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the server closed early");
+            echoed.extend_from_slice(&buf[..n]);
+        }
+        tls.close().await.unwrap();
+        echoed
+    });
+    assert_eq!(echoed, reversed_line(b"embedded-io-async over TLS 1.3\n"));
 }

@@ -160,6 +160,10 @@ pub enum TlsError {
     InvalidServerName,
     /// The operation needs a connected session (handshake done, not closed).
     NotConnected,
+    /// The transport under the connection failed.
+    Transport(embedded_io::ErrorKind),
+    /// The transport ended before the TLS session did (no close_notify).
+    TransportClosed,
 }
 
 impl TlsError {
@@ -180,7 +184,9 @@ impl TlsError {
             TlsError::ProtocolVersion => A::ProtocolVersion,
             TlsError::Certificate(error) => certificate_alert(error),
             TlsError::CertificateVerify(_) | TlsError::BadFinished => A::DecryptError,
-            TlsError::AlertReceived(_) => return None,
+            TlsError::AlertReceived(_) | TlsError::Transport(_) | TlsError::TransportClosed => {
+                return None;
+            }
             TlsError::Crypto(_) | TlsError::SequenceExhausted | TlsError::InvalidServerName => {
                 A::InternalError
             }
@@ -227,11 +233,26 @@ impl fmt::Display for TlsError {
             TlsError::SequenceExhausted => f.write_str("record sequence number exhausted"),
             TlsError::InvalidServerName => f.write_str("invalid server name"),
             TlsError::NotConnected => f.write_str("not connected"),
+            TlsError::Transport(kind) => write!(f, "transport failed: {kind:?}"),
+            TlsError::TransportClosed => f.write_str("transport closed before the TLS session"),
         }
     }
 }
 
 impl core::error::Error for TlsError {}
+
+/// So a TLS connection can implement `embedded_io_async::{Read, Write}`.
+impl embedded_io::Error for TlsError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        match self {
+            TlsError::Transport(kind) => *kind,
+            TlsError::TransportClosed => embedded_io::ErrorKind::ConnectionAborted,
+            TlsError::NotConnected => embedded_io::ErrorKind::NotConnected,
+            TlsError::BufferTooSmall => embedded_io::ErrorKind::OutOfMemory,
+            _ => embedded_io::ErrorKind::InvalidData,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -12,11 +12,13 @@
 
 mod client;
 mod codec;
+mod connection;
 mod error;
 mod key_schedule;
 pub mod record;
 
 pub use client::{Buffers, ClientConfig, ClientConnection, Event, TlsProvider};
+pub use connection::TlsConnection;
 pub use error::{AlertDescription, TlsError};
 pub use key_schedule::{
     CipherSuite, KeySchedule, TrafficKeys, derive_secret, finished_verify_data, hkdf_expand_label,

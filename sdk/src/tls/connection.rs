@@ -1,0 +1,136 @@
+//! The async face of the engine: a TLS session over any
+//! `embedded_io_async::{Read, Write}` transport (a Duet TCP socket, a std
+//! stream), itself implementing `Read` and `Write`, so MQTT and HTTP run on
+//! it unchanged.
+
+use embedded_io_async::{ErrorType, Read, Write};
+
+use super::client::{ClientConnection, Event, TlsProvider};
+use super::error::TlsError;
+
+/// Bytes moved from the transport into the engine per read.
+const TRANSFER_CHUNK: usize = 1024;
+
+/// A client TLS session on `transport`.
+#[derive(Debug)]
+pub struct TlsConnection<'a, P: TlsProvider, T> {
+    engine: ClientConnection<'a, P>,
+    transport: T,
+}
+
+impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
+    /// Runs the handshake of `engine` (made with [`ClientConnection::new`])
+    /// over `transport`; returns once application data may flow.
+    pub async fn connect(engine: ClientConnection<'a, P>, transport: T) -> Result<Self, TlsError> {
+        let mut connection = Self { engine, transport };
+        loop {
+            connection.send_pending().await?;
+            if !connection.engine.is_handshaking() {
+                return Ok(connection);
+            }
+            match connection.engine.process()? {
+                Some(Event::HandshakeComplete) => {}
+                Some(Event::PeerClosed) => return Err(TlsError::TransportClosed),
+                Some(Event::ApplicationData) | None => connection.receive().await?,
+            }
+        }
+    }
+
+    /// The engine, for its queries (cipher suite, ALPN, peer certificate).
+    pub fn engine(&self) -> &ClientConnection<'a, P> {
+        &self.engine
+    }
+
+    /// Sends close_notify and flushes it; the transport stays open.
+    pub async fn close(&mut self) -> Result<(), TlsError> {
+        self.engine.send_close_notify()?;
+        self.send_pending().await?;
+        self.transport.flush().await.map_err(transport_error)
+    }
+
+    /// Writes what the engine has queued.
+    async fn send_pending(&mut self) -> Result<(), TlsError> {
+        while self.engine.wants_write() {
+            let sent = self
+                .transport
+                .write(self.engine.pending_tls())
+                .await
+                .map_err(transport_error)?;
+            if sent == 0 {
+                return Err(TlsError::TransportClosed);
+            }
+            self.engine.tls_sent(sent);
+        }
+        Ok(())
+    }
+
+    /// Moves one read's worth of transport bytes into the engine, never
+    /// more than it has room for (so nothing is left over between calls).
+    async fn receive(&mut self) -> Result<(), TlsError> {
+        let mut chunk = [0u8; TRANSFER_CHUNK];
+        let room = self.engine.receive_capacity().min(chunk.len());
+        if room == 0 {
+            return Err(TlsError::BufferTooSmall);
+        }
+        let n = self
+            .transport
+            .read(&mut chunk[..room])
+            .await
+            .map_err(transport_error)?;
+        if n == 0 {
+            return Err(TlsError::TransportClosed);
+        }
+        self.engine.read_tls(&chunk[..n]);
+        Ok(())
+    }
+}
+
+fn transport_error<E: embedded_io::Error>(error: E) -> TlsError {
+    TlsError::Transport(error.kind())
+}
+
+impl<P: TlsProvider, T> ErrorType for TlsConnection<'_, P, T> {
+    type Error = TlsError;
+}
+
+impl<P: TlsProvider, T: Read + Write> Read for TlsConnection<'_, P, T> {
+    /// Decrypted application data; `Ok(0)` once the server sent close_notify.
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let n = self.engine.read_application_data(buf);
+            if n > 0 {
+                return Ok(n);
+            }
+            let event = self.engine.process()?;
+            // A KeyUpdate answer, or an alert, may be waiting to go out.
+            self.send_pending().await?;
+            match event {
+                Some(Event::PeerClosed) => return Ok(0),
+                Some(Event::ApplicationData) => {}
+                Some(Event::HandshakeComplete) | None => self.receive().await?,
+            }
+        }
+    }
+}
+
+impl<P: TlsProvider, T: Read + Write> Write for TlsConnection<'_, P, T> {
+    /// Encrypts as much of `buf` as the send buffer takes and sends it.
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, TlsError> {
+        let mut taken = self.engine.write_application_data(buf)?;
+        if taken == 0 && !buf.is_empty() {
+            // The send buffer was full of records not yet on the wire.
+            self.send_pending().await?;
+            taken = self.engine.write_application_data(buf)?;
+        }
+        self.send_pending().await?;
+        Ok(taken)
+    }
+
+    async fn flush(&mut self) -> Result<(), TlsError> {
+        self.send_pending().await?;
+        self.transport.flush().await.map_err(transport_error)
+    }
+}
