@@ -8,47 +8,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::{X509Error, trust_anchor_from_der};
-use duet::crypto::{HashAlgorithm, Hasher};
 use duet::tls::{
     AlertDescription, Buffers, CipherSuite, ClientConfig, ClientConnection, Event, TlsConnection,
     TlsError,
 };
-use rand_core::{TryCryptoRng, TryRng};
+
+#[path = "common/blocking_stream.rs"]
+mod blocking_stream;
+use blocking_stream::BlockingStream;
 
 const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../certs/test/");
 
-/// SHA-256 of a seed and a counter: reproducible, enough for tests.
-struct TestRng(u64, u64);
-
-impl TryRng for TestRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        let soft: Soft = Soft::new();
-        for chunk in dst.chunks_mut(32) {
-            let block = soft
-                .hash(
-                    HashAlgorithm::Sha256,
-                    &[&self.0.to_le_bytes(), &self.1.to_le_bytes()],
-                )
-                .unwrap();
-            self.1 += 1;
-            chunk.copy_from_slice(&block.as_bytes()[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for TestRng {}
+#[path = "common/test_rng.rs"]
+mod test_rng;
+use test_rng::TestRng;
 
 /// `openssl s_server` in `-rev` mode (each line comes back reversed),
 /// killed on drop.
@@ -299,47 +272,6 @@ fn server_refusing_our_group_sends_a_typed_alert() {
         error,
         Some(TlsError::AlertReceived(AlertDescription::HandshakeFailure))
     );
-}
-
-/// A std stream as an `embedded_io_async` transport (blocking calls inside
-/// the futures: the test runs them with `block_on`).
-struct BlockingStream(TcpStream);
-
-#[derive(Debug)]
-struct IoFailure(std::io::ErrorKind);
-
-impl std::fmt::Display for IoFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.0)
-    }
-}
-
-impl std::error::Error for IoFailure {}
-
-impl embedded_io::Error for IoFailure {
-    fn kind(&self) -> embedded_io::ErrorKind {
-        embedded_io::ErrorKind::Other
-    }
-}
-
-impl embedded_io_async::ErrorType for BlockingStream {
-    type Error = IoFailure;
-}
-
-impl embedded_io_async::Read for BlockingStream {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, IoFailure> {
-        self.0.read(buf).map_err(|e| IoFailure(e.kind()))
-    }
-}
-
-impl embedded_io_async::Write for BlockingStream {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, IoFailure> {
-        self.0.write(buf).map_err(|e| IoFailure(e.kind()))
-    }
-
-    async fn flush(&mut self) -> Result<(), IoFailure> {
-        self.0.flush().map_err(|e| IoFailure(e.kind()))
-    }
 }
 
 #[test]
