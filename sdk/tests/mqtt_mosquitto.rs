@@ -3,14 +3,11 @@
 //! unsubscribe, `$SYS` topics and `#`, zero-length client ids, resumed
 //! sessions and will messages, in MQTT 3.1.1 and 5.0.
 //!
-//! Each test starts its own mosquitto on 127.0.0.1 with a generated
-//! configuration and a free port, and kills it when done.
+//! Each test starts its own mosquitto (`common/mosquitto.rs`) and kills it
+//! when done.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::net::TcpStream;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use duet::mqtt::codec::{Connect, Packet, Properties, Property, Publish, SubscribeOptions, Will};
@@ -18,66 +15,9 @@ use duet::mqtt::session::State;
 use duet::mqtt::{Event, ProtocolVersion, QoS, Session};
 use duet::netstack::time::Instant;
 
-/// A mosquitto process with its own directory and port.
-struct Broker {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "duet-mqtt-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("create broker directory");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let conf = dir.join("mosquitto.conf");
-        // mosquitto started as root drops to user `mosquitto`; `user root`
-        // keeps it able to write its log in our directory.
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 user root\nlog_dest file {}\nlog_type all\n",
-                dir.join("mosquitto.log").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed (apt-get install mosquitto)");
-        let broker = Broker { child, port, dir };
-        let deadline = StdInstant::now() + StdDuration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                StdInstant::now() < deadline,
-                "mosquitto did not start listening"
-            );
-            std::thread::sleep(StdDuration::from_millis(20));
-        }
-        broker
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+#[path = "common/mosquitto.rs"]
+mod mosquitto;
+use mosquitto::Broker;
 
 /// CONNECT with a clean start; in 5.0 it bounds the server's in-flight
 /// messages to the session's inbound slots.
@@ -338,7 +278,7 @@ fn messages(got: &[Got]) -> Vec<(String, Vec<u8>, QoS, bool)> {
 }
 
 fn publish_subscribe_at_every_qos(version: ProtocolVersion) {
-    let broker = Broker::start();
+    let broker = Broker::start("");
     let mut subscriber = Client::connect(&broker, version, "duet-sub", 30);
     assert_eq!(subscriber.subscribe("duet/test/#", QoS::ExactlyOnce), [2]);
     let mut publisher = Client::connect(&broker, version, "duet-pub", 30);
@@ -381,7 +321,7 @@ fn publish_subscribe_at_every_qos(version: ProtocolVersion) {
 }
 
 fn retained_message_reaches_a_later_subscriber(version: ProtocolVersion) {
-    let broker = Broker::start();
+    let broker = Broker::start("");
     let mut publisher = Client::connect(&broker, version, "duet-retainer", 30);
     publisher.publish("duet/retained", b"last known state", QoS::AtLeastOnce, true);
     let mut late = Client::connect(&broker, version, "duet-late", 30);
@@ -399,7 +339,7 @@ fn retained_message_reaches_a_later_subscriber(version: ProtocolVersion) {
 }
 
 fn idle_client_kept_alive(version: ProtocolVersion) {
-    let broker = Broker::start();
+    let broker = Broker::start("");
     let mut idle = Client::connect(&broker, version, "duet-idle", 1);
     // mosquitto drops a client silent for 1.5 × keepalive; stay 3.5 × keepalive.
     let got = idle.pump(StdDuration::from_millis(3500), |_| false);
@@ -411,7 +351,7 @@ fn idle_client_kept_alive(version: ProtocolVersion) {
 }
 
 fn unsubscribe_stops_delivery(version: ProtocolVersion) {
-    let broker = Broker::start();
+    let broker = Broker::start("");
     let mut client = Client::connect(&broker, version, "duet-unsub", 30);
     assert_eq!(client.subscribe("duet/u/+", QoS::AtLeastOnce), [1]);
     // The broker may deliver our own message before or after its PUBACK.
@@ -433,7 +373,7 @@ fn unsubscribe_stops_delivery(version: ProtocolVersion) {
 }
 
 fn dollar_sys_not_matched_by_hash(version: ProtocolVersion) {
-    let broker = Broker::start();
+    let broker = Broker::start("");
     let mut everything = Client::connect(&broker, version, "duet-hash", 30);
     assert_eq!(everything.subscribe("#", QoS::AtMostOnce), [0]);
     let mut sys = Client::connect(&broker, version, "duet-sys", 30);
@@ -449,7 +389,7 @@ fn dollar_sys_not_matched_by_hash(version: ProtocolVersion) {
 }
 
 fn resumed_session_receives_offline_messages(version: ProtocolVersion) {
-    let broker = Broker::start();
+    let broker = Broker::start("");
     // 5.0 §3.1.2.11.2: without a Session Expiry Interval the session ends
     // with the connection.
     const KEEP: &[Property<'static>] = &[
@@ -514,7 +454,7 @@ fn resumed_session_receives_offline_messages(version: ProtocolVersion) {
 }
 
 fn will_published_on_abrupt_close_only(version: ProtocolVersion) {
-    let broker = Broker::start();
+    let broker = Broker::start("");
     let mut watcher = Client::connect(&broker, version, "duet-watcher", 30);
     assert_eq!(watcher.subscribe("duet/will/#", QoS::AtLeastOnce), [1]);
     for (id, abrupt) in [("clean", false), ("abrupt", true)] {
@@ -579,7 +519,7 @@ fn v5_will_on_abrupt_close_not_on_disconnect() {
 }
 
 fn overlapping_subscriptions_deliver_once(version: ProtocolVersion) {
-    let broker = Broker::start();
+    let broker = Broker::start("");
     let mut sub = Client::connect(&broker, version, "duet-overlap", 30);
     assert_eq!(sub.subscribe("duet/o/#", QoS::AtLeastOnce), [1]);
     assert_eq!(sub.subscribe("duet/o/+", QoS::ExactlyOnce), [2]);
@@ -638,7 +578,7 @@ fn v5_dollar_sys_not_matched_by_hash() {
 
 #[test]
 fn zero_length_client_id() {
-    let broker = Broker::start();
+    let broker = Broker::start("");
     // 3.1.1 §3.1.3.1: accepted with a clean session; no id is reported.
     let (mut v3, assigned) = Client::connect_assigned(&broker, ProtocolVersion::V311, "", 30);
     assert_eq!(assigned, None);

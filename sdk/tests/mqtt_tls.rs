@@ -1,18 +1,19 @@
 //! MQTT over Duet's TLS: our TLS 1.3 client (`TlsConnection` over a TCP
 //! stream) to mosquitto's TLS 1.3 listener, with the test PKI; the MQTT
-//! packets are Duet's codec.
+//! packets are Duet's codec, for both protocol versions.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::net::TcpStream;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::trust_anchor_from_der;
-use duet::mqtt::codec::{Connect, Properties};
+use duet::mqtt::codec::{
+    Ack, Connect, Disconnect, Error, Properties, Publish, QoS, Subscribe, SubscribeFilters,
+    SubscribeOptions,
+};
 use duet::mqtt::{Packet, ProtocolVersion};
 use duet::tls::{Buffers, ClientConfig, ClientConnection, TlsConnection};
-use embedded_io_async::{Read as _, Write as _};
+use embedded_io_async::Write as _;
 
 #[path = "common/blocking_stream.rs"]
 mod blocking_stream;
@@ -31,65 +32,53 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// mosquitto with one TLS 1.3 listener, its own directory and port.
-struct Broker {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
+#[path = "common/mosquitto.rs"]
+mod mosquitto;
+use mosquitto::Broker;
+
+/// mosquitto with one TLS 1.3 listener on the test PKI's broker certificate.
+fn tls_broker() -> Broker {
+    Broker::start(&format!(
+        "cafile {CERTS}root-ca.pem\ncertfile {CERTS}server-p256.chain.pem\n\
+         keyfile {CERTS}server-p256.key\ntls_version tlsv1.3\n"
+    ))
 }
 
-impl Broker {
-    fn start() -> Broker {
-        let dir = std::env::temp_dir().join(format!("duet-mqtt-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n\
-                 cafile {CERTS}root-ca.pem\ncertfile {CERTS}server-p256.chain.pem\n\
-                 keyfile {CERTS}server-p256.key\ntls_version tlsv1.3\n\
-                 log_dest file {}\n",
-                dir.join("mosquitto.log").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed (apt-get install mosquitto)");
-        let broker = Broker { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+/// Reads from `tls` into `buf[*held..]` until one whole packet is there,
+/// then returns its length; the caller decodes `buf[..len]` and calls
+/// [`consume`] once done with it.
+async fn next_packet<T: embedded_io_async::Read>(
+    tls: &mut T,
+    buf: &mut [u8],
+    held: &mut usize,
+    version: ProtocolVersion,
+) -> usize {
+    loop {
+        match Packet::decode(&buf[..*held], version) {
+            Ok((_, len)) => return len,
+            Err(Error::Incomplete) => {
+                assert!(*held < buf.len(), "packet larger than the test buffer");
+                let n = tls.read(&mut buf[*held..]).await.expect("TLS read");
+                assert!(n > 0, "broker closed the connection");
+                *held += n;
+            }
+            Err(e) => panic!("broker sent a malformed packet: {e:?}"),
         }
-        broker
     }
 }
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Drops the first `len` bytes of the `held` bytes in `buf`.
+fn consume(buf: &mut [u8], held: &mut usize, len: usize) {
+    buf.copy_within(len..*held, 0);
+    *held -= len;
 }
 
-#[test]
-fn mqtt_connect_connack_and_ping_over_our_tls_1_3() {
-    let broker = Broker::start();
+/// One session over our TLS 1.3 client: CONNECT/CONNACK, SUBSCRIBE at
+/// QoS 1, a QoS 1 PUBLISH large enough to span two TLS records (so the
+/// broker's copy back arrives split across records too), PUBACK both ways,
+/// PINGREQ/PINGRESP, DISCONNECT and close_notify.
+fn session_over_tls(version: ProtocolVersion) {
+    let broker = tls_broker();
     let stream = BlockingStream(TcpStream::connect(("127.0.0.1", broker.port)).unwrap());
     let soft: Soft = Soft::new();
     let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
@@ -114,11 +103,16 @@ fn mqtt_connect_connack_and_ping_over_our_tls_1_3() {
         &mut rng,
     )
     .unwrap();
+    let topic = "duet/over-tls";
+    let payload: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
     embassy_futures::block_on(async {
         let mut tls = TlsConnection::connect(engine, stream)
             .await
             .expect("TLS handshake with mosquitto");
-        let version = ProtocolVersion::V311;
+        let mut out = vec![0u8; 32 * 1024];
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut held = 0;
+
         let connect = Connect {
             version,
             clean_start: true,
@@ -129,30 +123,111 @@ fn mqtt_connect_connack_and_ping_over_our_tls_1_3() {
             username: None,
             password: None,
         };
-        let mut out = [0u8; 128];
         let n = Packet::Connect(connect).encode(version, &mut out).unwrap();
         tls.write_all(&out[..n]).await.unwrap();
         tls.flush().await.unwrap();
-        let mut buf = [0u8; 64];
-        let mut got = 0;
-        let ack = loop {
-            got += tls.read(&mut buf[got..]).await.unwrap();
-            match Packet::decode(&buf[..got], version) {
-                Ok((Packet::ConnAck(ack), _)) => break ack,
-                Ok((other, _)) => panic!("expected CONNACK, got {other:?}"),
-                Err(_) => assert!(got < buf.len(), "no CONNACK in {got} bytes"),
+        let len = next_packet(&mut tls, &mut buf, &mut held, version).await;
+        match Packet::decode(&buf[..len], version).unwrap().0 {
+            Packet::ConnAck(ack) => {
+                assert!(!ack.session_present);
+                assert_eq!(ack.reason_code, 0, "connection accepted");
             }
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+        consume(&mut buf, &mut held, len);
+
+        let filters = [(topic, SubscribeOptions::qos(QoS::AtLeastOnce))];
+        let subscribe = Subscribe {
+            packet_id: 1,
+            properties: Properties::EMPTY,
+            filters: SubscribeFilters::List(&filters),
         };
-        assert!(!ack.session_present);
-        assert_eq!(ack.reason_code, 0, "connection accepted");
-        // A round trip on the open session: PINGREQ, PINGRESP.
+        let n = Packet::Subscribe(subscribe)
+            .encode(version, &mut out)
+            .unwrap();
+        tls.write_all(&out[..n]).await.unwrap();
+        tls.flush().await.unwrap();
+        let len = next_packet(&mut tls, &mut buf, &mut held, version).await;
+        match Packet::decode(&buf[..len], version).unwrap().0 {
+            Packet::SubAck(ack) => {
+                assert_eq!(ack.packet_id, 1);
+                assert_eq!(ack.reason_codes, &[1], "QoS 1 granted");
+            }
+            other => panic!("expected SUBACK, got {other:?}"),
+        }
+        consume(&mut buf, &mut held, len);
+
+        let publish = Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic,
+            packet_id: 2,
+            properties: Properties::EMPTY,
+            payload: &payload,
+        };
+        let n = Packet::Publish(publish).encode(version, &mut out).unwrap();
+        assert!(n > 16 * 1024, "the PUBLISH spans two TLS records");
+        tls.write_all(&out[..n]).await.unwrap();
+        tls.flush().await.unwrap();
+        // The PUBACK for ours and the broker's copy come in either order.
+        let (mut acked, mut delivered) = (false, false);
+        while !(acked && delivered) {
+            let len = next_packet(&mut tls, &mut buf, &mut held, version).await;
+            let mut reply = None;
+            match Packet::decode(&buf[..len], version).unwrap().0 {
+                Packet::PubAck(ack) => {
+                    assert_eq!((ack.packet_id, ack.reason_code), (2, 0));
+                    acked = true;
+                }
+                Packet::Publish(got) => {
+                    assert_eq!((got.topic, got.qos), (topic, QoS::AtLeastOnce));
+                    assert!(
+                        got.payload == payload.as_slice(),
+                        "payload intact through TLS both ways"
+                    );
+                    reply = Some(got.packet_id);
+                    delivered = true;
+                }
+                other => panic!("expected PUBACK or PUBLISH, got {other:?}"),
+            }
+            consume(&mut buf, &mut held, len);
+            if let Some(packet_id) = reply {
+                let ack = Ack {
+                    packet_id,
+                    reason_code: 0,
+                    properties: Properties::EMPTY,
+                };
+                let n = Packet::PubAck(ack).encode(version, &mut out).unwrap();
+                tls.write_all(&out[..n]).await.unwrap();
+            }
+        }
+
         let n = Packet::PingReq.encode(version, &mut out).unwrap();
         tls.write_all(&out[..n]).await.unwrap();
-        let n = tls.read(&mut buf).await.unwrap();
+        tls.flush().await.unwrap();
+        let len = next_packet(&mut tls, &mut buf, &mut held, version).await;
         assert!(matches!(
-            Packet::decode(&buf[..n], version),
+            Packet::decode(&buf[..len], version),
             Ok((Packet::PingResp, 2))
         ));
+        consume(&mut buf, &mut held, len);
+        assert_eq!(held, 0, "nothing unexpected from the broker");
+
+        let n = Packet::Disconnect(Disconnect::NORMAL)
+            .encode(version, &mut out)
+            .unwrap();
+        tls.write_all(&out[..n]).await.unwrap();
         tls.close().await.unwrap();
     });
+}
+
+#[test]
+fn v311_session_over_our_tls_1_3() {
+    session_over_tls(ProtocolVersion::V311);
+}
+
+#[test]
+fn v5_session_over_our_tls_1_3() {
+    session_over_tls(ProtocolVersion::V5);
 }

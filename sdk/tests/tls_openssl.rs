@@ -1,9 +1,8 @@
 //! TLS 1.3 handshakes and echo against `openssl s_server` on loopback.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use duet::crypto::soft::Soft;
@@ -19,6 +18,10 @@ use blocking_stream::BlockingStream;
 
 const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../certs/test/");
 
+#[path = "common/server_port.rs"]
+mod server_port;
+use server_port::server_port;
+
 #[path = "common/test_rng.rs"]
 mod test_rng;
 use test_rng::TestRng;
@@ -28,16 +31,14 @@ use test_rng::TestRng;
 struct Server {
     child: Child,
     port: u16,
+    /// Kept open so s_server never writes into a closed pipe.
+    _stdout: BufReader<ChildStdout>,
 }
 
 impl Server {
     fn start(cert: &str, chain: &str, extra: &[&str]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("openssl")
+        let port = server_port();
+        let mut child = Command::new("openssl")
             .args(["s_server", "-tls1_3", "-rev", "-naccept", "1"])
             .args(["-accept", &format!("127.0.0.1:{port}")])
             .args(["-cert", &format!("{CERTS}{cert}.pem")])
@@ -45,24 +46,32 @@ impl Server {
             .args(["-cert_chain", &format!("{CERTS}{chain}.pem")])
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl is installed");
-        Server { child, port }
+        // s_server prints ACCEPT once it is listening with its key loaded;
+        // connecting earlier races its start-up.
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while line.trim() != "ACCEPT" {
+            line.clear();
+            let n = stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "openssl s_server exited before listening");
+        }
+        Server {
+            child,
+            port,
+            _stdout: stdout,
+        }
     }
 
     fn connect(&self) -> TcpStream {
-        for _ in 0..100 {
-            if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(20)))
-                    .unwrap();
-                return stream;
-            }
-            sleep(Duration::from_millis(50));
-        }
-        panic!("openssl s_server did not start");
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("s_server is listening");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
     }
 }
 
