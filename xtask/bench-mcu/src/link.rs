@@ -12,6 +12,10 @@
 //! The queues count what crosses them by kind ([`classify`]), so the ACK
 //! figure comes from the wire, the same way for every stack.
 
+#[path = "../../bench/src/frame_kind.rs"]
+mod frame_kind;
+use frame_kind::{FrameKind, classify};
+
 /// The largest frame the link carries: an IP MTU of 1500 plus the 14-byte
 /// Ethernet II header (IEEE 802.3 clause 3.2; the FCS is not carried).
 pub const FRAME_MAX: usize = 1514;
@@ -29,66 +33,6 @@ pub enum Side {
     Client,
     /// The end that listens and receives the data.
     Server,
-}
-
-/// What a frame is, for the ACK figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameKind {
-    /// A TCP segment carrying payload (RFC 9293 section 3.1).
-    Data,
-    /// A TCP segment with ACK set, no payload and none of SYN, FIN, RST.
-    PureAck,
-    /// Anything else, including frames too short or inconsistent to read.
-    Other,
-}
-
-/// Ethernet II header length and EtherType (IEEE 802.3 clause 3.2.6).
-const ETHERNET_HEADER_LEN: usize = 14;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-/// IPv4 protocol number of TCP (RFC 791 section 3.1).
-const PROTOCOL_TCP: u8 = 6;
-/// TCP control bits (RFC 9293 section 3.1), in the 14th header byte.
-const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
-const TCP_RST: u8 = 0x04;
-const TCP_ACK: u8 = 0x10;
-
-/// Tells what a frame on the link is; [`FrameKind::Other`] for anything it
-/// cannot read, never a panic.
-pub fn classify(frame: &[u8]) -> FrameKind {
-    classify_tcp(frame).unwrap_or(FrameKind::Other)
-}
-
-fn classify_tcp(frame: &[u8]) -> Option<FrameKind> {
-    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    if ethertype != ETHERTYPE_IPV4 {
-        return None;
-    }
-    let ip = frame.get(ETHERNET_HEADER_LEN..)?;
-    // RFC 791 section 3.1: version and IHL share byte 0; Total Length is
-    // bytes 2..4; Protocol is byte 9.
-    let version_ihl = *ip.first()?;
-    if version_ihl >> 4 != 4 {
-        return None;
-    }
-    let ip_header_len = usize::from(version_ihl & 0x0f) * 4;
-    let total_len = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
-    if *ip.get(9)? != PROTOCOL_TCP || total_len > ip.len() {
-        return None;
-    }
-    let tcp = ip.get(ip_header_len..total_len)?;
-    // RFC 9293 section 3.1: Data Offset is the high nibble of byte 12, in
-    // 32-bit words; the control bits are byte 13.
-    let data_offset = usize::from(*tcp.get(12)? >> 4) * 4;
-    let flags = *tcp.get(13)?;
-    let payload_len = tcp.len().checked_sub(data_offset)?;
-    Some(if payload_len > 0 {
-        FrameKind::Data
-    } else if flags & TCP_ACK != 0 && flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 {
-        FrameKind::PureAck
-    } else {
-        FrameKind::Other
-    })
 }
 
 /// What crossed the link, by kind.

@@ -17,6 +17,7 @@
 
 mod cpu;
 mod crypto;
+mod frame_kind;
 mod link;
 mod pattern;
 mod tcp;
