@@ -42,6 +42,7 @@
 //! explore other inputs locally.
 
 mod common;
+use common::queue_driver::QueueDriver;
 #[path = "malformed_input/frames.rs"]
 mod frames;
 #[path = "malformed_input/mutate.rs"]
@@ -50,7 +51,6 @@ mod mutate;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::task::Context;
 
 use common::{counters, delta};
 use duet_netstack::rand::Rng;
@@ -66,7 +66,6 @@ use duet_netstack::{
     Stack, StackResources, Stats,
 };
 use duet_netstack::{Duration, Instant};
-use embassy_net_driver::{Capabilities, Driver, HardwareAddress, LinkState};
 use frames::{
     TcpHeader, arp, arp_frame, corpus, echo, fix_checksums, flag, icmp_frame, network_offset,
     option, pattern, read_ipv4, read_u16, tagged, tcp_frame, transport_offset, udp_frame,
@@ -121,62 +120,6 @@ type Tcp = TcpResources<8, 32768>;
 // ---------------------------------------------------------------------------
 // The stack under test and its driver.
 
-/// A driver that hands the stack one frame at a time and keeps what it sends.
-#[derive(Debug, Default)]
-struct Feeder {
-    inbox: Option<Vec<u8>>,
-    sent: Vec<Vec<u8>>,
-}
-
-#[derive(Debug)]
-struct Rx(Vec<u8>);
-
-#[derive(Debug)]
-struct Tx<'a>(&'a mut Vec<Vec<u8>>);
-
-impl embassy_net_driver::RxToken for Rx {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(mut self, f: F) -> R {
-        f(&mut self.0)
-    }
-}
-
-impl embassy_net_driver::TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut frame = vec![0; len];
-        let result = f(&mut frame);
-        self.0.push(frame);
-        result
-    }
-}
-
-impl Driver for Feeder {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx<'a>;
-
-    fn receive(&mut self, _cx: &mut Context) -> Option<(Rx, Tx<'_>)> {
-        let frame = self.inbox.take()?;
-        Some((Rx(frame), Tx(&mut self.sent)))
-    }
-
-    fn transmit(&mut self, _cx: &mut Context) -> Option<Tx<'_>> {
-        Some(Tx(&mut self.sent))
-    }
-
-    fn link_state(&mut self, _cx: &mut Context) -> LinkState {
-        LinkState::Up
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let mut capabilities = Capabilities::default();
-        capabilities.max_transmission_unit = 1514;
-        capabilities
-    }
-
-    fn hardware_address(&self) -> HardwareAddress {
-        HardwareAddress::Ethernet(OUR_MAC)
-    }
-}
-
 /// The stack's client connection, whose peer the test plays: what the
 /// peer's segments must carry to be part of it.
 #[derive(Debug, Clone, Copy)]
@@ -209,7 +152,7 @@ const TICK_COUNTERS: [&str; 8] = [
 /// TCP listener and a TCP client connection.
 struct Harness<'a> {
     stack: Stack<'a>,
-    driver: Feeder,
+    driver: QueueDriver,
     udp: SocketHandle,
     ping: SocketHandle,
     listener: ListenerHandle,
@@ -251,7 +194,7 @@ impl<'a> Harness<'a> {
             .expect("port 80 is free");
         let mut harness = Harness {
             stack,
-            driver: Feeder::default(),
+            driver: QueueDriver::new(OUR_MAC),
             udp,
             ping,
             listener,
@@ -263,7 +206,7 @@ impl<'a> Harness<'a> {
         // Link up: the gratuitous ARP goes out first.
         harness.stack.poll(harness.now, &mut harness.driver);
         assert_eq!(harness.stack.stats().arp.tx_announcements, 1);
-        harness.driver.sent.clear();
+        harness.driver.outbox.clear();
         // A neighbour in the cache, so ARP input updates as well as creates.
         // (The tick before it opens the client connection.)
         let request = arp_frame(BROADCAST_MAC, &arp(1, PEER_MAC, PEER_IP, [0; 6], OUR_IP));
@@ -321,16 +264,16 @@ impl<'a> Harness<'a> {
     /// stack sent.
     fn deliver(&mut self, frame: &[u8]) -> (&'static str, Vec<Vec<u8>>) {
         let before = self.stack.stats().clone();
-        self.driver.inbox = Some(frame.to_vec());
+        self.driver.inbox.push_back(frame.to_vec());
         self.stack.poll(self.now, &mut self.driver);
-        assert!(self.driver.inbox.is_none(), "the stack took the frame");
+        assert!(self.driver.inbox.is_empty(), "the stack took the frame");
 
         let udp_delivered = self.drain_udp(frame);
         let echo_delivered = self.drain_ping(frame);
         let gained = delta(self.stack.stats(), &before);
         let outcome = classify(&gained, udp_delivered, echo_delivered)
             .unwrap_or_else(|error| panic!("{error}\ncounters moved: {:?}", moved(&gained)));
-        (outcome, std::mem::take(&mut self.driver.sent))
+        (outcome, std::mem::take(&mut self.driver.outbox))
     }
 
     /// Answers each ARP request in `sent` as the station asked for would
@@ -363,7 +306,7 @@ impl<'a> Harness<'a> {
         let before = self.stack.stats().clone();
         let connecting = self.run_application();
         self.stack.poll(self.now, &mut self.driver);
-        let mut sent = std::mem::take(&mut self.driver.sent);
+        let mut sent = std::mem::take(&mut self.driver.outbox);
         let gained = delta(self.stack.stats(), &before);
         let stray: Vec<_> = moved(&gained)
             .into_iter()
@@ -1180,13 +1123,13 @@ fn a_full_ping_queue_and_an_empty_pool_are_counted() {
     stack.icmp(ping).bind(PING_IDENT).expect("ident is free");
     let udp = stack.add_udp_socket().expect("socket slot");
     stack.udp(udp).bind(OPEN_PORT).expect("port is free");
-    let mut driver = Feeder::default();
+    let mut driver = QueueDriver::new(OUR_MAC);
     let mut now = Instant::from_secs(1);
     let mut feed = |stack: &mut Stack, frame: Vec<u8>| {
         now += Duration::from_millis(1);
-        driver.inbox = Some(frame);
+        driver.inbox.push_back(frame);
         stack.poll(now, &mut driver);
-        driver.sent.clear();
+        driver.outbox.clear();
     };
     feed(&mut stack, vec![]);
     let reply = icmp_frame(&echo(0, PING_IDENT, 1, b"one"));

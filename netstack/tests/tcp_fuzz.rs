@@ -29,10 +29,12 @@
 //! Seeded with the crate's own `Rng`; `DUET_TCP_FUZZ_SEGMENTS` and
 //! `DUET_TCP_FUZZ_SEED` run longer or elsewhere.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::task::Context;
+
+mod common;
+use common::queue_driver::QueueDriver;
 
 use duet_netstack::rand::Rng;
 use duet_netstack::stack::{ListenerHandle, TcpHandle, TcpResources};
@@ -48,7 +50,6 @@ use duet_netstack::{
     Config, Duration, EthernetAddress, Instant, InterfaceConfig, Ipv4Cidr, Ipv4Config, Stack,
     StackResources,
 };
-use embassy_net_driver::{Capabilities, Driver, HardwareAddress, LinkState};
 
 const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x0b]);
 const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x0a]);
@@ -70,64 +71,6 @@ const ROUND: usize = 400;
 const MAX_BURST: usize = 48;
 /// Segments fired when `DUET_TCP_FUZZ_SEGMENTS` is unset.
 const DEFAULT_SEGMENTS: usize = 300_000;
-
-// ---------------------------------------------------------------------------
-// The driver.
-
-#[derive(Debug, Default)]
-struct Wire {
-    inbox: VecDeque<Vec<u8>>,
-    outbox: Vec<Vec<u8>>,
-}
-
-#[derive(Debug)]
-struct Rx(Vec<u8>);
-
-#[derive(Debug)]
-struct Tx<'a>(&'a mut Vec<Vec<u8>>);
-
-impl embassy_net_driver::RxToken for Rx {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(mut self, f: F) -> R {
-        f(&mut self.0)
-    }
-}
-
-impl embassy_net_driver::TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut frame = vec![0; len];
-        let result = f(&mut frame);
-        self.0.push(frame);
-        result
-    }
-}
-
-impl Driver for Wire {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx<'a>;
-
-    fn receive(&mut self, _cx: &mut Context) -> Option<(Rx, Tx<'_>)> {
-        let frame = self.inbox.pop_front()?;
-        Some((Rx(frame), Tx(&mut self.outbox)))
-    }
-
-    fn transmit(&mut self, _cx: &mut Context) -> Option<Tx<'_>> {
-        Some(Tx(&mut self.outbox))
-    }
-
-    fn link_state(&mut self, _cx: &mut Context) -> LinkState {
-        LinkState::Up
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let mut capabilities = Capabilities::default();
-        capabilities.max_transmission_unit = 1514;
-        capabilities
-    }
-
-    fn hardware_address(&self) -> HardwareAddress {
-        HardwareAddress::Ethernet(OUR_MAC.0)
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Segments, both ways.
@@ -453,7 +396,7 @@ impl Link {
 /// The stack, its wire, the peer's view of every connection, and a clock.
 struct Fuzzer<'a> {
     stack: Stack<'a>,
-    wire: Wire,
+    wire: QueueDriver,
     rng: Rng,
     now: Instant,
     listener: Option<ListenerHandle>,
@@ -492,7 +435,7 @@ impl<'a> Fuzzer<'a> {
         stack.enable_tcp(tcp);
         Fuzzer {
             stack,
-            wire: Wire::default(),
+            wire: QueueDriver::new(OUR_MAC.0),
             rng: Rng::new(seed),
             now: Instant::from_secs(1),
             listener: None,

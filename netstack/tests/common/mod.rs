@@ -1,8 +1,10 @@
-//! Helpers shared by the integration tests: the stack's counters by name, and
-//! the accounting every received frame must satisfy.
+//! Helpers shared by the integration tests: the stack's counters by name,
+//! the accounting every received frame must satisfy, and an in-memory driver.
 //!
 //! Each test crate compiles its own copy and uses a subset.
 #![allow(dead_code)]
+
+pub mod queue_driver;
 
 use duet_netstack::Stats;
 
