@@ -330,6 +330,18 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         self.receive.len() - self.received
     }
 
+    /// The free part of the receive buffer, for a transport to read into
+    /// directly; report what it wrote with [`ClientConnection::tls_received`].
+    pub fn receive_space(&mut self) -> &mut [u8] {
+        &mut self.receive[self.received..]
+    }
+
+    /// Counts `n` bytes written into [`ClientConnection::receive_space`] as
+    /// received.
+    pub fn tls_received(&mut self, n: usize) {
+        self.received += n.min(self.receive_capacity());
+    }
+
     /// Takes received bytes; returns how many fit (the rest must be
     /// offered again after [`ClientConnection::process`]).
     pub fn read_tls(&mut self, data: &[u8]) -> usize {

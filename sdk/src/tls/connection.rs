@@ -8,9 +8,6 @@ use embedded_io_async::{ErrorType, Read, Write};
 use super::client::{ClientConnection, Event, TlsProvider};
 use super::error::TlsError;
 
-/// Bytes moved from the transport into the engine per read.
-const TRANSFER_CHUNK: usize = 1024;
-
 /// A client TLS session on `transport`.
 #[derive(Debug)]
 pub struct TlsConnection<'a, P: TlsProvider, T> {
@@ -64,23 +61,17 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
         Ok(())
     }
 
-    /// Moves one read's worth of transport bytes into the engine, never
-    /// more than it has room for (so nothing is left over between calls).
+    /// Reads transport bytes straight into the engine's receive buffer.
     async fn receive(&mut self) -> Result<(), TlsError> {
-        let mut chunk = [0u8; TRANSFER_CHUNK];
-        let room = self.engine.receive_capacity().min(chunk.len());
-        if room == 0 {
+        let space = self.engine.receive_space();
+        if space.is_empty() {
             return Err(TlsError::BufferTooSmall);
         }
-        let n = self
-            .transport
-            .read(&mut chunk[..room])
-            .await
-            .map_err(transport_error)?;
+        let n = self.transport.read(space).await.map_err(transport_error)?;
         if n == 0 {
             return Err(TlsError::TransportClosed);
         }
-        self.engine.read_tls(&chunk[..n]);
+        self.engine.tls_received(n);
         Ok(())
     }
 }
