@@ -131,11 +131,15 @@ impl<'a> TcpSocket<'a> {
         self.stack.with(|s| s.tcp(self.handle).set_nodelay(nodelay))
     }
 
+    /// Probes an idle peer every `interval`, rounded up to whole seconds;
+    /// `None` turns keepalive off.
     pub fn set_keepalive(&mut self, interval: Option<Duration>) {
         self.stack
             .with(|s| s.tcp(self.handle).set_keepalive(interval))
     }
 
+    /// Gives up when data stays unacknowledged this long (RFC 5482), rounded
+    /// up to whole seconds.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.stack.with(|s| s.tcp(self.handle).set_timeout(timeout))
     }

@@ -23,7 +23,8 @@ use crate::tcp::output::OutSegment;
 use crate::tcp::ring::Ring;
 use crate::tcp::seq::SeqNumber;
 use crate::tcp::socket::{
-    BufferRegion, Flags, Interval, Stamp, TcpConfig, TcpError, TcpSocket, TcpSocketStats, TcpState,
+    BufferRegion, Flags, Interval, NO_LISTENER, Stamp, TcpConfig, TcpError, TcpSocket,
+    TcpSocketStats, TcpState,
 };
 use crate::time::Duration;
 use crate::wire::IpProtocol;
@@ -119,9 +120,10 @@ impl TcpPart<'_> {
             self.in_use[i]
                 && s.state != TcpState::Closed
                 && s.state != TcpState::Listen
-                && s.local.port == local.port
-                && s.remote == remote
-                && s.local.addr == local.addr
+                && s.local_port == local.port
+                && s.remote_port == remote.port
+                && s.remote_addr == remote.addr
+                && s.local_addr == local.addr
         })
     }
 
@@ -187,7 +189,7 @@ impl TcpPart<'_> {
         self.listeners
             .iter()
             .any(|l| l.backlog > 0 && l.port == port)
-            || (0..self.sockets.len()).any(|i| self.in_use[i] && self.sockets[i].local.port == port)
+            || (0..self.sockets.len()).any(|i| self.in_use[i] && self.sockets[i].local_port == port)
     }
 }
 
@@ -276,10 +278,12 @@ impl<'a> Stack<'a> {
         if self.tcp.port_in_use(port) {
             return Err(TcpError::InvalidState);
         }
+        // A connection remembers its listener in one byte.
         let index = self
             .tcp
             .listeners
             .iter()
+            .take(usize::from(NO_LISTENER))
             .position(|l| l.backlog == 0)
             .ok_or(TcpError::NoResources)?;
         let (rx_len, tx_len) = (
@@ -300,13 +304,13 @@ impl<'a> Stack<'a> {
         let index = (0..self.tcp.sockets.len()).find(|&i| {
             let s = &self.tcp.sockets[i];
             self.tcp.in_use[i]
-                && s.listener == listener.0
+                && u16::from(s.listener) == listener.0
                 && s.flags.has(Flags::UNACCEPTED)
                 && s.state != TcpState::SynReceived
         })?;
         let socket = &mut self.tcp.sockets[index];
         socket.flags.set(Flags::UNACCEPTED, false);
-        socket.listener = u16::MAX;
+        socket.listener = NO_LISTENER;
         Some(TcpHandle(index as u16))
     }
 
@@ -315,7 +319,7 @@ impl<'a> Stack<'a> {
         let ready = (0..self.tcp.sockets.len()).any(|i| {
             let s = &self.tcp.sockets[i];
             self.tcp.in_use[i]
-                && s.listener == listener.0
+                && u16::from(s.listener) == listener.0
                 && s.flags.has(Flags::UNACCEPTED)
                 && s.state != TcpState::SynReceived
         });
@@ -333,7 +337,7 @@ impl<'a> Stack<'a> {
         };
         *slot = Listener::UNUSED;
         for index in 0..self.tcp.sockets.len() {
-            if self.tcp.in_use[index] && self.tcp.sockets[index].listener == listener.0 {
+            if self.tcp.in_use[index] && u16::from(self.tcp.sockets[index].listener) == listener.0 {
                 let _ = self.remove_tcp_socket(TcpHandle(index as u16));
             }
         }
@@ -363,7 +367,7 @@ impl<'a> Stack<'a> {
         }
         for (index, listener) in tcp.listeners.iter().enumerate() {
             let waiting = used()
-                .filter(|&i| tcp.sockets[i].listener == index as u16)
+                .filter(|&i| usize::from(tcp.sockets[i].listener) == index)
                 .count();
             assert!(
                 waiting <= usize::from(listener.backlog),
@@ -547,7 +551,9 @@ impl<'a> Stack<'a> {
             ..
         } = self.tcp.listeners[listener];
         let waiting = (0..self.tcp.sockets.len())
-            .filter(|&i| self.tcp.in_use[i] && self.tcp.sockets[i].listener == listener as u16)
+            .filter(|&i| {
+                self.tcp.in_use[i] && usize::from(self.tcp.sockets[i].listener) == listener
+            })
             .count();
         let index = if waiting < usize::from(backlog) {
             self.tcp.allocate_socket(rx_len, tx_len).ok()
@@ -564,15 +570,14 @@ impl<'a> Stack<'a> {
         let ts_offset = self.rng.next_u32();
         let socket = &mut self.tcp.sockets[index];
         socket.reset_for_open(seg.dst, seg.src, &config);
-        socket.listener = listener as u16;
+        socket.listener = listener as u8;
         socket.flags.set(Flags::PASSIVE | Flags::UNACCEPTED, true);
         socket.snd_mss = route_mss;
-        socket.iss = iss;
         socket.snd_una = iss;
         socket.snd_nxt = iss;
         socket.snd_max = iss;
         socket.recover = iss;
-        socket.ts_offset = ts_offset;
+        socket.start_rtt_source(config.timestamps, ts_offset);
         socket.rcv_nxt = seg.seq + 1;
         socket.rcv_adv = socket.rcv_nxt;
         socket.accept_syn_options(now, seg, &config);
@@ -679,7 +684,7 @@ impl<'a> Stack<'a> {
         // A bound on one connection's segments per flush, so no state can
         // keep the loop going: what is left goes at the next poll.
         for _ in 0..MAX_SEGMENTS_PER_FLUSH {
-            let IpAddr::V4(dst) = self.tcp.sockets[index].remote.addr else {
+            let IpAddr::V4(dst) = self.tcp.sockets[index].remote_addr else {
                 return;
             };
             let Ok(route) = self.route_mss(dst) else {
@@ -786,7 +791,7 @@ fn write_tcp(
     let (_, tx_storage) = socket.buffers.split(memory);
     socket.write_segment(seg, options, tx_storage, out);
     if checksum {
-        TcpPacket::new_unchecked(out).fill_checksum(&IpAddr::V4(src), &socket.remote.addr);
+        TcpPacket::new_unchecked(out).fill_checksum(&IpAddr::V4(src), &socket.remote_addr);
     }
 }
 
@@ -890,14 +895,12 @@ impl Tcp<'_, '_> {
         socket.reset_for_open(local, remote, &config);
         socket.snd_mss = route_mss;
         socket.congestion.set_smss(u32::from(route_mss));
-        socket.iss = iss;
         socket.snd_una = iss;
         socket.snd_nxt = iss;
         socket.snd_max = iss;
         socket.recover = iss;
-        socket.ts_offset = ts_offset;
         // What we offer; the SYN-ACK decides what stays on.
-        socket.flags.set(Flags::TIMESTAMPS, config.timestamps);
+        socket.start_rtt_source(config.timestamps, ts_offset);
         socket.flags.set(Flags::SACK, config.sack);
         socket.flags.set(Flags::WINDOW_SCALE, config.window_scaling);
         socket.set_state(TcpState::SynSent);
@@ -1002,7 +1005,8 @@ impl Tcp<'_, '_> {
         }
     }
 
-    /// Probes an idle peer every `interval` (RFC 9293 §3.8.4); `None` turns keepalive off.
+    /// Probes an idle peer every `interval` (RFC 9293 §3.8.4), rounded up to
+    /// whole seconds (at most 18 hours); `None` turns keepalive off.
     pub fn set_keepalive(&mut self, interval: Option<Duration>) {
         let now = self.stack.now;
         if let Some(socket) = self.socket() {
@@ -1015,7 +1019,8 @@ impl Tcp<'_, '_> {
         }
     }
 
-    /// Gives up when data stays unacknowledged this long (RFC 5482 user timeout).
+    /// Gives up when data stays unacknowledged this long (RFC 5482 user
+    /// timeout), rounded up to whole seconds (at most 18 hours).
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         if let Some(socket) = self.socket() {
             socket.user_timeout = Interval::new(timeout);
@@ -1062,11 +1067,11 @@ impl Tcp<'_, '_> {
     }
 
     pub fn local_endpoint(&mut self) -> Option<IpEndpoint> {
-        self.socket().map(|s| s.local)
+        self.socket().map(|s| s.local_endpoint())
     }
 
     pub fn remote_endpoint(&mut self) -> Option<IpEndpoint> {
-        self.socket().map(|s| s.remote)
+        self.socket().map(|s| s.remote_endpoint())
     }
 
     /// The connection's counters.

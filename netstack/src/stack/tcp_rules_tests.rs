@@ -1600,12 +1600,13 @@ fn the_user_timeout_ends_a_connection_whose_data_stays_unacknowledged() {
     let conn = rig.client(PeerSyn::default());
     rig.stack
         .tcp(conn.handle)
+        // Rounded up to whole seconds: 3 s.
         .set_timeout(Some(Duration::from_millis(2500)));
     rig.stack.tcp(conn.handle).send_slice(b"hello?").unwrap();
     let sent_at = rig.now;
     assert_eq!(rig.poll().len(), 1);
-    // Retransmissions at RTO 200, 400, 800 ms...; the user timeout, not the
-    // next retransmission, decides when the connection ends.
+    // Retransmissions at RTO 200, 400, 800, 1600 ms...; the user timeout,
+    // not the retransmission due at the same moment, ends the connection.
     let mut ended = None;
     for _ in 0..4000 {
         rig.advance(Duration::from_millis(1));
@@ -1614,7 +1615,7 @@ fn the_user_timeout_ends_a_connection_whose_data_stays_unacknowledged() {
             break;
         }
     }
-    assert_eq!(ended.map(|d| d.as_millis()), Some(2500));
+    assert_eq!(ended.map(|d| d.as_millis()), Some(3000));
     assert_eq!(rig.stack.tcp(conn.handle).error(), Some(TcpError::TimedOut));
     assert_eq!(rig.tcp_stats().timeouts, 1);
     assert_eq!(

@@ -15,26 +15,24 @@
 /// fit in the options space, 3 next to timestamps).
 pub const MAX_RANGES: usize = 4;
 
-/// Marks "no most recently touched range".
-const NO_RANGE: u8 = u8::MAX;
-
 /// Byte ranges received beyond the in-order front (offset 0 = `RCV.NXT`).
 ///
-/// 36 bytes on thumbv7em (and on 64-bit hosts: it holds no pointers).
+/// 32 bytes on thumbv7em (and on 64-bit hosts: it holds no pointers).
 #[derive(Debug, Clone)]
 pub struct Assembler {
-    /// `[start, end)` offsets, ascending, disjoint and not adjacent, none
-    /// starting at 0 (such a range is handed to the caller at once).
+    /// `[start, end)` offsets, disjoint and not adjacent, none starting at 0
+    /// (such a range is handed to the caller at once), the range most
+    /// recently added to or extended first: that is the order RFC 2018 §4
+    /// wants SACK blocks in. The ranges in use come first; `(0, 0)` marks the
+    /// first unused slot, so no count (and its padding) is stored.
     ranges: [(u32, u32); MAX_RANGES],
-    /// How many entries of `ranges` are in use.
-    count: u8,
-    /// Index of the range most recently added to or extended, or `NO_RANGE`:
-    /// RFC 2018 §4 wants its block reported first.
-    recent: u8,
 }
 
+/// An unused slot (no held range ends at 0).
+const UNUSED: (u32, u32) = (0, 0);
+
 // Checked on every target the crate is built for, thumbv7em included.
-const _: () = assert!(core::mem::size_of::<Assembler>() == 36);
+const _: () = assert!(core::mem::size_of::<Assembler>() == 32);
 
 impl Default for Assembler {
     fn default() -> Self {
@@ -57,10 +55,18 @@ impl Assembler {
     /// Nothing held.
     pub const fn new() -> Self {
         Self {
-            ranges: [(0, 0); MAX_RANGES],
-            count: 0,
-            recent: NO_RANGE,
+            ranges: [UNUSED; MAX_RANGES],
         }
+    }
+
+    /// The ranges in use, most recent first.
+    fn held(&self) -> &[(u32, u32)] {
+        let count = self
+            .ranges
+            .iter()
+            .position(|&r| r == UNUSED)
+            .unwrap_or(MAX_RANGES);
+        &self.ranges[..count]
     }
 
     /// Records that bytes `[offset, offset + len)` have been received (their
@@ -76,70 +82,38 @@ impl Assembler {
         if len == 0 {
             return Ok(0);
         }
-        let end = offset.saturating_add(len);
-        let count = self.count as usize;
-        // Ranges i..j overlap or touch [offset, end].
-        let mut i = 0;
-        while i < count && self.ranges[i].1 < offset {
-            i += 1;
-        }
-        let mut j = i;
-        while j < count && self.ranges[j].0 <= end {
-            j += 1;
-        }
-        if i == j {
-            if offset == 0 {
-                // In order and touching nothing held: hand it over directly.
-                self.shift_down(end);
-                return Ok(end);
-            }
-            if count == MAX_RANGES {
-                return Err(TooManyHoles);
-            }
-            self.ranges.copy_within(i..count, i + 1);
-            self.ranges[i] = (offset, end);
-            self.count += 1;
-            if self.recent != NO_RANGE && self.recent as usize >= i {
-                self.recent += 1;
-            }
-        } else {
-            let start = offset.min(self.ranges[i].0);
-            let merged_end = end.max(self.ranges[j - 1].1);
-            self.ranges[i] = (start, merged_end);
-            self.ranges.copy_within(j..count, i + 1);
-            let removed = j - i - 1;
-            self.count -= removed as u8;
-            let recent = self.recent as usize;
-            if self.recent != NO_RANGE && recent >= j {
-                self.recent = (recent - removed) as u8;
-            } else if recent > i && recent < j {
-                self.recent = i as u8;
+        // The new bytes absorb every range they overlap or touch; the others
+        // keep their order behind it.
+        let mut merged = (offset, offset.saturating_add(len));
+        let mut others = [UNUSED; MAX_RANGES];
+        let mut kept = 0;
+        for &range in self.held() {
+            if range.0 <= merged.1 && range.1 >= merged.0 {
+                merged = (merged.0.min(range.0), merged.1.max(range.1));
+            } else {
+                others[kept] = range;
+                kept += 1;
             }
         }
-        // `previous` is where the range touched before this call now sits.
-        let previous = self.recent;
-        self.recent = i as u8;
-        if self.ranges[0].0 != 0 {
-            return Ok(0);
+        if merged.0 == 0 {
+            // The front gap is closed (or there was none): hand it over.
+            self.ranges = others;
+            self.shift_down(merged.1);
+            return Ok(merged.1);
         }
-        // The front gap is closed: hand over the first range.
-        let front = self.ranges[0].1;
-        let count = self.count as usize;
-        self.ranges.copy_within(1..count, 0);
-        self.count -= 1;
-        self.shift_down(front);
-        // The range just touched was the front one and is gone; the one touched
-        // before it keeps its place at the head of the report if it survived.
-        self.recent = match previous {
-            0 | NO_RANGE => NO_RANGE,
-            k => k - 1,
-        };
-        Ok(front)
+        if kept == MAX_RANGES {
+            return Err(TooManyHoles);
+        }
+        self.ranges[0] = merged;
+        self.ranges[1..].copy_from_slice(&others[..MAX_RANGES - 1]);
+        Ok(0)
     }
 
-    /// Moves every held range `by` bytes down (the front advanced).
+    /// Moves every held range `by` bytes down (the front advanced); none
+    /// starts at or below `by`, as that range would have been handed over.
     fn shift_down(&mut self, by: u32) {
-        for range in &mut self.ranges[..self.count as usize] {
+        let count = self.held().len();
+        for range in &mut self.ranges[..count] {
             range.0 -= by;
             range.1 -= by;
         }
@@ -147,27 +121,20 @@ impl Assembler {
 
     /// True if no out-of-order data is held.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.ranges[0] == UNUSED
     }
 
     /// Number of separate ranges held.
     pub fn range_count(&self) -> usize {
-        self.count as usize
+        self.held().len()
     }
 
-    /// The held ranges as `(start, end)` offsets: the one most recently added
-    /// to or extended first, then the rest ascending (RFC 2018 §4: the first
-    /// SACK block reports the segment that triggered the ACK).
+    /// The held ranges as `(start, end)` offsets, the one most recently added
+    /// to or extended first (RFC 2018 §4: the first SACK block reports the
+    /// segment that triggered the ACK, and the others repeat the most
+    /// recently reported ones).
     pub fn ranges(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let count = self.count as usize;
-        let recent = self.recent as usize;
-        let first = self.ranges[..count].get(recent).copied();
-        let rest = self.ranges[..count]
-            .iter()
-            .enumerate()
-            .filter(move |&(k, _)| k != recent)
-            .map(|(_, &range)| range);
-        first.into_iter().chain(rest)
+        self.held().iter().copied()
     }
 
     /// Forgets everything held.
@@ -233,7 +200,7 @@ mod tests {
         asm.add(70, 10).unwrap();
         // Duplicate: nothing changes but it becomes the most recent.
         assert_eq!(asm.add(40, 10), Ok(0));
-        assert_eq!(ranges(&asm), vec![(40, 50), (10, 20), (70, 80)]);
+        assert_eq!(ranges(&asm), vec![(40, 50), (70, 80), (10, 20)]);
         // Covers the middle one and overlaps both others.
         assert_eq!(asm.add(15, 60), Ok(0));
         assert_eq!(ranges(&asm), vec![(10, 80)]);
@@ -261,22 +228,22 @@ mod tests {
         assert_eq!(asm.range_count(), MAX_RANGES);
         assert_eq!(
             ranges(&asm),
-            vec![(90, 110), (190, 200), (290, 300), (390, 400)]
+            vec![(90, 110), (390, 400), (290, 300), (190, 200)]
         );
     }
 
     #[test]
-    fn most_recent_range_first_then_ascending() {
+    fn ranges_are_reported_most_recent_first() {
         let mut asm = Assembler::new();
         asm.add(300, 10).unwrap();
         asm.add(100, 10).unwrap();
         asm.add(200, 10).unwrap();
         assert_eq!(ranges(&asm), vec![(200, 210), (100, 110), (300, 310)]);
         asm.add(310, 5).unwrap();
-        assert_eq!(ranges(&asm), vec![(300, 315), (100, 110), (200, 210)]);
+        assert_eq!(ranges(&asm), vec![(300, 315), (200, 210), (100, 110)]);
         // In-order data that does not touch a held range keeps the order.
         asm.add(0, 50).unwrap();
-        assert_eq!(ranges(&asm), vec![(250, 265), (50, 60), (150, 160)]);
+        assert_eq!(ranges(&asm), vec![(250, 265), (150, 160), (50, 60)]);
         // Closing the front gap: the earlier most recent range stays first.
         assert_eq!(asm.add(0, 50), Ok(60));
         assert_eq!(ranges(&asm), vec![(190, 205), (90, 100)]);
@@ -314,9 +281,11 @@ mod tests {
             }
             let front = next.iter().take_while(|&&b| b).count();
             let runs = runs_of(&next[front..]);
+            let before = ranges(&asm);
             let result = asm.add(offset, len);
             if runs.len() > MAX_RANGES {
                 assert_eq!(result, Err(TooManyHoles));
+                assert_eq!(ranges(&asm), before);
             } else {
                 assert_eq!(result, Ok(front as u32));
                 held = [false; SPAN + 32];
@@ -324,15 +293,21 @@ mod tests {
                 // Offsets in the model are relative to the new front as well.
                 let expect: Vec<(u32, u32)> = runs_of(&held);
                 let mut got = ranges(&asm);
-                if len > 0 && (offset + len) as usize > front {
-                    // The range holding this segment is reported first.
+                // The earlier ranges that were neither handed over nor merged
+                // keep their order, behind the range holding this segment.
+                let front = front as u32;
+                let mut survivors = before
+                    .iter()
+                    .filter(|r| r.0 > front)
+                    .map(|r| (r.0 - front, r.1 - front));
+                if len > 0 && offset + len > front {
                     let (s, e) = got[0];
-                    let seg_start = (offset as usize).max(front) - front;
-                    let seg_end = (offset + len) as usize - front;
-                    assert!(s as usize <= seg_start && seg_end <= e as usize);
-                }
-                if let Some(rest) = got.get(1..) {
-                    rest.windows(2).for_each(|w| assert!(w[0].1 < w[1].0));
+                    let (seg_start, seg_end) = (offset - front, offset + len - front);
+                    assert!(s <= seg_start && seg_end <= e);
+                    let rest: Vec<_> = survivors.filter(|r| r.1 < s || r.0 > e).collect();
+                    assert_eq!(got[1..], rest[..]);
+                } else {
+                    assert!(got.iter().copied().eq(&mut survivors));
                 }
                 got.sort_unstable();
                 assert_eq!(got, expect);

@@ -5,7 +5,7 @@
 
 use crate::endpoint::IpEndpoint;
 use crate::tcp::seq::SeqNumber;
-use crate::tcp::socket::{Flags, Stamp, TcpConfig, TcpError, TcpSocket, TcpState};
+use crate::tcp::socket::{Flags, Stamp, TcpConfig, TcpError, TcpSocket, TcpState, WindowScales};
 use crate::time::Instant;
 use crate::wire::tcp::{SegmentOptions, TcpFlags};
 
@@ -90,7 +90,7 @@ impl TcpSocket {
         events: &mut InputEvents,
     ) -> Reaction {
         let ack_acceptable =
-            seg.has(TcpFlags::ACK) && self.iss < seg.ack && seg.ack <= self.snd_nxt;
+            seg.has(TcpFlags::ACK) && self.snd_una < seg.ack && seg.ack <= self.snd_nxt;
         if seg.has(TcpFlags::ACK) && !ack_acceptable {
             return if seg.has(TcpFlags::RST) {
                 Reaction::None
@@ -124,7 +124,7 @@ impl TcpSocket {
         } else {
             // Simultaneous open (RFC 9293 §3.5, figure 8): answer SYN-ACK.
             self.set_state(TcpState::SynReceived);
-            self.snd_nxt = self.iss;
+            self.snd_nxt = self.snd_una;
             self.flags.set(Flags::ACK_NOW, true);
         }
         Reaction::None
@@ -144,23 +144,17 @@ impl TcpSocket {
         self.snd_mss = self.snd_mss.min(peer_mss).max(64);
         match (config.window_scaling, options.window_scale) {
             (true, Some(shift)) => {
-                self.snd_wscale = shift.min(14);
+                self.wscale.set_send(shift.min(14));
                 self.flags.set(Flags::WINDOW_SCALE, true);
             }
             _ => {
-                self.snd_wscale = 0;
-                self.rcv_wscale = 0;
+                self.wscale = WindowScales::NONE;
             }
         }
         self.flags
             .set(Flags::SACK, config.sack && options.sack_permitted);
-        match (config.timestamps, options.timestamp) {
-            (true, Some((tsval, _))) => {
-                self.flags.set(Flags::TIMESTAMPS, true);
-                self.ts_recent = tsval;
-            }
-            _ => self.flags.set(Flags::TIMESTAMPS, false),
-        }
+        // What we offered (or, passively, would accept) and what the peer sent.
+        self.settle_rtt_source(options.timestamp.map(|(tsval, _)| tsval));
         // SMSS is the largest payload we send (RFC 5681 §2), after the
         // options every segment carries: a window of whole segments, so a
         // loss window after a timeout is one full segment and not a full
@@ -168,9 +162,9 @@ impl TcpSocket {
         self.congestion.set_smss(self.effective_mss(self.snd_mss));
         // The window in a SYN is never scaled (RFC 7323 §2.2).
         self.snd_wnd = u32::from(seg.window);
-        self.max_snd_wnd = self.snd_wnd;
+        self.max_window_field = 0;
+        self.note_max_send_window();
         self.snd_wl1 = seg.seq;
-        self.snd_wl2 = seg.ack;
         let _ = now;
     }
 
@@ -186,7 +180,7 @@ impl TcpSocket {
         // PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate.
         let timestamps = self.flags.has(Flags::TIMESTAMPS);
         if let (true, Some((tsval, _))) = (timestamps, seg.options.timestamp) {
-            if !seg.has(TcpFlags::RST) && (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+            if !seg.has(TcpFlags::RST) && (tsval.wrapping_sub(self.ts_recent()) as i32) < 0 {
                 events.paws_rejected = true;
                 self.flags.set(Flags::ACK_NOW, true);
                 return Reaction::None;
@@ -201,9 +195,9 @@ impl TcpSocket {
             && seg.seq + 1 == self.rcv_nxt
         {
             if let (true, Some((tsval, _))) = (timestamps, seg.options.timestamp) {
-                self.ts_recent = tsval;
+                self.set_ts_recent(tsval);
             }
-            self.snd_nxt = self.iss;
+            self.snd_nxt = self.snd_una;
             self.flags.set(Flags::ACK_NOW, true);
             return Reaction::None;
         }
@@ -262,20 +256,21 @@ impl TcpSocket {
         // Timestamps: remember the peer's clock for the next echo (RFC 7323 §4.3).
         if let (true, Some((tsval, _))) = (timestamps, seg.options.timestamp) {
             if seg.seq <= self.rcv_nxt {
-                self.ts_recent = tsval;
+                self.set_ts_recent(tsval);
             }
         }
 
-        if self.state == TcpState::SynReceived {
+        // Our SYN is acknowledged by this segment: the connection is
+        // established once the ACK has been processed (in SYN-RECEIVED until
+        // then, so the acknowledged SYN is not taken for data).
+        let establishes = self.state == TcpState::SynReceived;
+        if establishes {
             if !(self.snd_una < seg.ack && seg.ack <= self.snd_max) {
                 return Reaction::Reset { seq: seg.ack };
             }
-            self.set_state(TcpState::Established);
-            self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
-            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wnd = u32::from(seg.window) << self.wscale.send();
+            self.note_max_send_window();
             self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-            self.arm_keepalive(now);
         }
 
         // RFC 5961 §5.2: an ACK for data never sent, or far behind, is suspect.
@@ -283,13 +278,16 @@ impl TcpSocket {
             self.flags.set(Flags::ACK_NOW, true);
             return Reaction::None;
         }
-        if (self.snd_una - seg.ack) > self.max_snd_wnd.max(1) as i32 {
+        if (self.snd_una - seg.ack) > self.max_snd_wnd().max(1) as i32 {
             return Reaction::ChallengeAck;
         }
 
-        self.arm_keepalive(now);
         self.keepalive_probes = 0;
         self.process_ack(now, seg, config, events);
+        if establishes {
+            self.set_state(TcpState::Established);
+        }
+        self.arm_keepalive(now);
 
         // Sixth/seventh: the segment's text.
         if !seg.payload.is_empty() {
@@ -345,7 +343,7 @@ impl TcpSocket {
             && seg.payload.is_empty()
             && !seg.has(TcpFlags::SYN)
             && !seg.has(TcpFlags::FIN)
-            && (u32::from(seg.window) << self.snd_wscale) == self.snd_wnd;
+            && (u32::from(seg.window) << self.wscale.send()) == self.snd_wnd;
         let duplicate = if self.flags.has(Flags::SACK) {
             sack_update.newly_sacked > 0 || (plain_duplicate && !sack_update.dsack)
         } else {
@@ -369,9 +367,14 @@ impl TcpSocket {
             self.rexmit_nxt = self.snd_una;
         }
 
-        // Window update (RFC 9293 §3.10.7.4): from newer segments only.
-        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
-            let window = u32::from(seg.window) << self.snd_wscale;
+        // Window update (RFC 9293 §3.10.7.4): from newer segments only, that
+        // is SND.UNA =< SEG.ACK and (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ
+        // and SND.WL2 =< SEG.ACK)). SND.WL2 is not stored: every update takes
+        // place at SEG.ACK = SND.UNA (SND.UNA has already moved up to SEG.ACK
+        // here), so SND.WL2 =< SND.UNA always, and the last test follows from
+        // the first, as in Linux's tcp_may_update_window.
+        if self.snd_una <= seg.ack && self.snd_wl1 <= seg.seq {
+            let window = u32::from(seg.window) << self.wscale.send();
             if window > self.snd_wnd {
                 self.flags.set(Flags::WINDOW_PROBE, false);
                 // A closed window reopens: what went into it beyond SEG.ACK
@@ -387,9 +390,8 @@ impl TcpSocket {
                 }
             }
             self.snd_wnd = window;
-            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.note_max_send_window();
             self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
         }
         // A live peer answered: zero-window probing may go on indefinitely.
         if self.snd_wnd == 0 {
@@ -442,13 +444,13 @@ impl TcpSocket {
         // The fast retransmit goes out now, whatever the pipe (RFC 5681
         // §3.2 step 4, RFC 6675 §5 step 4.3); later ones wait for room.
         self.flags.set(Flags::RETRANSMIT_HEAD, true);
-        self.rtt_sent = Stamp::UNSET;
+        self.stop_timing();
     }
 
     /// New data acknowledged: free it, sample the RTT, grow the window, and
     /// move through the closing states.
     fn acknowledge(&mut self, now: Instant, seg: &Segment<'_>, acked: u32, config: &TcpConfig) {
-        let syn_acked = self.snd_una == self.iss;
+        let syn_acked = self.syn_unacked();
         let fin_sent = self.fin_sent();
         let data_in_ring = self.tx_queued();
         // Bytes of the ring this ACK covers: minus the SYN and the FIN.
@@ -511,8 +513,7 @@ impl TcpSocket {
 
     /// The sequence number our FIN takes: right after the last queued byte.
     pub(crate) fn fin_seq(&self) -> SeqNumber {
-        let syn_unacked = u32::from(self.snd_una == self.iss);
-        self.snd_una + syn_unacked + self.tx_queued()
+        self.snd_una + u32::from(self.syn_unacked()) + self.tx_queued()
     }
 
     /// True once our FIN has been sent.
@@ -529,12 +530,13 @@ impl TcpSocket {
                 (elapsed_ms < 60_000)
                     .then(|| crate::time::Duration::from_millis(u64::from(elapsed_ms)))
             }
-            _ if self.rtt_sent.is_set() && seg.ack > self.rtt_seq => {
-                let sent_at = self.rtt_sent;
-                self.rtt_sent = Stamp::UNSET;
-                sent_at.get(now).map(|at| now - at)
-            }
-            _ => None,
+            _ => match self.timed_segment() {
+                Some((timed, sent_at)) if seg.ack > timed => {
+                    self.stop_timing();
+                    sent_at.get(now).map(|at| now - at)
+                }
+                _ => None,
+            },
         };
         if let Some(rtt) = sample {
             self.rtt.on_sample(rtt, &config.rto);
@@ -542,10 +544,9 @@ impl TcpSocket {
     }
 
     fn update_send_window(&mut self, seg: &Segment<'_>) {
-        self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
-        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wnd = u32::from(seg.window) << self.wscale.send();
+        self.note_max_send_window();
         self.snd_wl1 = seg.seq;
-        self.snd_wl2 = seg.ack;
     }
 
     /// Places the segment's data in the receive ring (in order or not) and

@@ -4,7 +4,7 @@
 //! Each piece is a file of its own, in the order a segment meets them:
 //! sequence arithmetic (`seq`), the byte rings in the caller's memory
 //! (`ring`), out-of-order reassembly (`assembler`), the SACK scoreboard
-//! (`sack`), the retransmission timer (`rtt`), congestion control
+//! (`sack`), the retransmission timer (`rtt`) and its samples (`rtt_source`), congestion control
 //! (`congestion`), and initial sequence numbers (`isn`).
 
 pub mod assembler;
@@ -18,6 +18,7 @@ pub mod socket;
 
 pub(crate) mod input;
 pub(crate) mod output;
+mod rtt_source;
 mod timer;
 
 pub use socket::{TcpConfig, TcpError, TcpSocket, TcpSocketStats, TcpState};

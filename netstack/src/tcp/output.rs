@@ -58,13 +58,13 @@ impl TcpSocket {
         }
         match self.state {
             TcpState::Closed | TcpState::Listen => None,
-            TcpState::SynSent | TcpState::SynReceived if self.snd_nxt == self.iss => {
+            TcpState::SynSent | TcpState::SynReceived if self.snd_nxt == self.snd_una => {
                 let flags = if self.state == TcpState::SynSent {
                     TcpFlags::SYN
                 } else {
                     TcpFlags::SYN | TcpFlags::ACK
                 };
-                let mut seg = self.segment(self.iss, flags, 0, 0);
+                let mut seg = self.segment(self.snd_una, flags, 0, 0);
                 seg.syn_options = true;
                 seg.sack = false;
                 Some(seg)
@@ -234,7 +234,7 @@ impl TcpSocket {
             // what is in flight opens room for a whole segment.
             let congestion_sliver =
                 !idle && len == congestion_room && len < available.min(window_room);
-            let half_max_window = len >= self.max_snd_wnd / 2;
+            let half_max_window = len >= self.max_snd_wnd() / 2;
             // The override timer (RFC 1122 §4.2.3.4): when nothing is in
             // flight, no ACK will come to open the window further; the
             // persist timer's expiry sends what fits.
@@ -323,7 +323,7 @@ impl TcpSocket {
         // Only what the window field can say counts: a ring larger than
         // 65,535 << scale never looks fuller than that.
         let free = self.buffers.rx_len - self.rx_queued();
-        let sayable = free.min(0xffff << self.rcv_wscale);
+        let sayable = free.min(0xffff << self.wscale.receive());
         let right_edge = self.rcv_nxt + sayable;
         let growth = (right_edge - self.rcv_adv).max(0) as u32;
         growth
@@ -346,7 +346,7 @@ impl TcpSocket {
     pub(crate) fn finalize_segment(&self, seg: &mut OutSegment, now: Instant) {
         if self.flags.has(Flags::TIMESTAMPS) {
             let echo = if seg.flags.contains(TcpFlags::ACK) {
-                self.ts_recent
+                self.ts_recent()
             } else {
                 0
             };
@@ -373,7 +373,7 @@ impl TcpSocket {
                 writer.timestamp(tsval, tsecr);
             }
             if self.flags.has(Flags::WINDOW_SCALE) {
-                writer.window_scale(self.rcv_wscale);
+                writer.window_scale(self.wscale.receive());
             }
         } else {
             if let Some((tsval, tsecr)) = seg.timestamp {
@@ -407,8 +407,8 @@ impl TcpSocket {
     ) {
         let mut packet = TcpPacket::new_unchecked(&mut out[..]);
         packet.write_header(
-            self.local.port,
-            self.remote.port,
+            self.local_port,
+            self.remote_port,
             seg.seq,
             seg.ack,
             seg.flags,
@@ -439,7 +439,7 @@ impl TcpSocket {
                 << if seg.flags.contains(TcpFlags::SYN) {
                     0
                 } else {
-                    self.rcv_wscale
+                    self.wscale.receive()
                 };
             self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + window);
         }
@@ -451,8 +451,11 @@ impl TcpSocket {
         let retransmission = seg.seq < self.snd_max;
         if retransmission {
             self.stats.retransmissions = self.stats.retransmissions.wrapping_add(1);
-            if self.rtt_sent.is_set() && self.rtt_seq >= seg.seq {
-                self.rtt_sent = Stamp::UNSET;
+            if self
+                .timed_segment()
+                .is_some_and(|(timed, _)| timed >= seg.seq)
+            {
+                self.stop_timing();
             }
         }
         if seg.seq == self.snd_nxt || (seg.seq < self.snd_nxt && end > self.snd_nxt) {
@@ -468,9 +471,8 @@ impl TcpSocket {
             }
         }
         if end > self.snd_max {
-            if !retransmission && !self.rtt_sent.is_set() && !self.flags.has(Flags::TIMESTAMPS) {
-                self.rtt_seq = seg.seq;
-                self.rtt_sent = Stamp::at(now);
+            if !retransmission {
+                self.time_segment(seg.seq, now);
             }
             self.snd_max = end;
         }

@@ -44,19 +44,17 @@ impl Default for RtoBounds {
 /// Smoothed round-trip time and the RTO derived from it (RFC 6298 §2).
 ///
 /// Times are microseconds in `u32` (up to 71 minutes, far above any
-/// sensible RTO bound), so the estimator is 16 bytes on thumbv7em.
+/// sensible RTO bound), so the estimator is 12 bytes on thumbv7em.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RttEstimator {
-    /// SRTT, the smoothed round-trip time.
+    /// SRTT, the smoothed round-trip time; 0 until the first measurement
+    /// (RFC 6298 §2.1), which is taken as at least 1 µs so that SRTT, a
+    /// weighted mean of such samples, never returns to 0.
     srtt_us: u32,
     /// RTTVAR, the round-trip time variation.
     rttvar_us: u32,
     /// The RTO in force, including any backoff.
     rto_us: u32,
-    /// Timeouts since the last measurement (each one doubled the RTO).
-    backoff: u8,
-    /// Whether SRTT and RTTVAR hold a measurement yet (RFC 6298 §2.1).
-    has_sample: bool,
 }
 
 /// Microseconds of a duration, saturated to `u32`.
@@ -70,8 +68,6 @@ impl RttEstimator {
         srtt_us: 0,
         rttvar_us: 0,
         rto_us: 1_000_000,
-        backoff: 0,
-        has_sample: false,
     };
 
     /// A fresh estimator: RTO = `bounds.initial` (RFC 6298 §2.1), never above
@@ -81,8 +77,6 @@ impl RttEstimator {
             srtt_us: 0,
             rttvar_us: 0,
             rto_us: micros_u32(bounds.initial).min(micros_u32(bounds.max)),
-            backoff: 0,
-            has_sample: false,
         }
     }
 
@@ -91,8 +85,8 @@ impl RttEstimator {
     /// backoff: the path answers again (§5.7 keeps the doubled value only
     /// until then).
     pub fn on_sample(&mut self, rtt: Duration, bounds: &RtoBounds) {
-        let r = u64::from(micros_u32(rtt));
-        if self.has_sample {
+        let r = u64::from(micros_u32(rtt).max(1));
+        if self.srtt_us != 0 {
             // §2.3, alpha = 1/8 and beta = 1/4; RTTVAR uses the SRTT from
             // before this update.
             let srtt = u64::from(self.srtt_us);
@@ -104,7 +98,6 @@ impl RttEstimator {
             // §2.2: SRTT <- R, RTTVAR <- R/2.
             self.srtt_us = r as u32;
             self.rttvar_us = (r / 2) as u32;
-            self.has_sample = true;
         }
         // RTO <- SRTT + max(G, K*RTTVAR), then §2.4 and §2.5.
         let variance = (K * u64::from(self.rttvar_us)).max(CLOCK_GRANULARITY_US);
@@ -112,7 +105,6 @@ impl RttEstimator {
             .max(bounds.min.as_micros())
             .min(bounds.max.as_micros());
         self.rto_us = u32::try_from(rto).unwrap_or(u32::MAX);
-        self.backoff = 0;
     }
 
     /// The RTO in force, including exponential backoff, never above the
@@ -126,24 +118,16 @@ impl RttEstimator {
     pub fn on_timeout(&mut self, bounds: &RtoBounds) {
         let doubled = u64::from(self.rto_us) * 2;
         self.rto_us = u32::try_from(doubled.min(bounds.max.as_micros())).unwrap_or(u32::MAX);
-        self.backoff = self.backoff.saturating_add(1);
     }
 
     /// SRTT, once there is a measurement.
     pub fn srtt(&self) -> Option<Duration> {
-        self.has_sample
-            .then(|| Duration::from_micros(u64::from(self.srtt_us)))
+        (self.srtt_us != 0).then(|| Duration::from_micros(u64::from(self.srtt_us)))
     }
 
     /// RTTVAR (zero before the first measurement).
     pub fn rttvar(&self) -> Duration {
         Duration::from_micros(u64::from(self.rttvar_us))
-    }
-
-    /// Timeouts since the last measurement; the connection gives up after
-    /// its limit (RFC 9293 §3.8.3, R2).
-    pub fn backoff_count(&self) -> u8 {
-        self.backoff
     }
 }
 
@@ -151,7 +135,7 @@ impl RttEstimator {
 mod tests {
     use super::*;
 
-    const _: () = assert!(core::mem::size_of::<RttEstimator>() <= 16);
+    const _: () = assert!(core::mem::size_of::<RttEstimator>() <= 12);
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
@@ -163,7 +147,6 @@ mod tests {
         assert_eq!(e.rto(), Duration::from_secs(1));
         assert_eq!(e.srtt(), None);
         assert_eq!(e.rttvar(), Duration::ZERO);
-        assert_eq!(e.backoff_count(), 0);
     }
 
     #[test]
@@ -249,26 +232,35 @@ mod tests {
         assert_eq!(e.rto(), ms(600));
         e.on_timeout(&b);
         assert_eq!(e.rto(), ms(1200));
-        assert_eq!(e.backoff_count(), 2);
         for _ in 0..20 {
             e.on_timeout(&b);
         }
         assert_eq!(e.rto(), Duration::from_secs(60));
-        assert_eq!(e.backoff_count(), 22);
         e.on_sample(ms(100), &b);
-        assert_eq!(e.backoff_count(), 0);
         assert!(e.rto() < base, "rto {} base {}", e.rto(), base);
     }
 
     #[test]
-    fn backoff_count_saturates() {
+    fn many_timeouts_stay_at_max() {
         let b = RtoBounds::default();
         let mut e = RttEstimator::new(b);
         for _ in 0..300 {
             e.on_timeout(&b);
         }
-        assert_eq!(e.backoff_count(), u8::MAX);
         assert_eq!(e.rto(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_zero_sample_counts_as_a_measurement() {
+        let b = RtoBounds::default();
+        let mut e = RttEstimator::new(b);
+        e.on_sample(Duration::ZERO, &b);
+        assert_eq!(e.srtt(), Some(Duration::from_micros(1)));
+        assert_eq!(e.rto(), b.min);
+        // The next sample is averaged in (§2.3), not taken as the first.
+        e.on_sample(ms(80), &b);
+        // (7 × 1 µs + 80,000 µs) / 8, rounded down.
+        assert_eq!(e.srtt(), Some(Duration::from_micros(10_000)));
     }
 
     #[test]

@@ -19,18 +19,21 @@ pub const MAX_BLOCKS: usize = 4;
 
 /// SACKed sequence ranges above `SND.UNA`.
 ///
-/// 36 bytes on thumbv7em (and on 64-bit hosts: it holds no pointers).
+/// 32 bytes on thumbv7em (and on 64-bit hosts: it holds no pointers).
 #[derive(Debug, Clone, Default)]
 pub struct Scoreboard {
     /// `[start, end)` ranges, ascending, disjoint and not adjacent, all above
-    /// the `SND.UNA` last given.
+    /// the `SND.UNA` last given; the ranges in use come first, and an empty
+    /// range (`start == end`) marks the first unused slot. No count is stored:
+    /// its byte would cost four with padding, in every connection.
     ranges: [(SeqNumber, SeqNumber); MAX_BLOCKS],
-    /// How many entries of `ranges` are in use.
-    count: u8,
 }
 
+/// An unused slot.
+const UNUSED: (SeqNumber, SeqNumber) = (SeqNumber(0), SeqNumber(0));
+
 // Checked on every target the crate is built for, thumbv7em included.
-const _: () = assert!(core::mem::size_of::<Scoreboard>() == 36);
+const _: () = assert!(core::mem::size_of::<Scoreboard>() == 32);
 
 /// What one ACK's SACK blocks told the sender.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,13 +77,20 @@ impl Scoreboard {
     /// Nothing SACKed.
     pub const fn new() -> Self {
         Self {
-            ranges: [(SeqNumber(0), SeqNumber(0)); MAX_BLOCKS],
-            count: 0,
+            ranges: [UNUSED; MAX_BLOCKS],
         }
     }
 
+    /// Number of ranges in use.
+    fn count(&self) -> usize {
+        self.ranges
+            .iter()
+            .position(|r| r.0 == r.1)
+            .unwrap_or(MAX_BLOCKS)
+    }
+
     fn held(&self) -> &[(SeqNumber, SeqNumber)] {
-        &self.ranges[..self.count as usize]
+        &self.ranges[..self.count()]
     }
 
     /// Applies the SACK blocks of one ACK. `snd_una` is the cumulative
@@ -148,20 +158,20 @@ impl Scoreboard {
             .map(|r| (r.1 - r.0) as u32)
             .sum();
         update.newly_sacked = kept_bytes.saturating_sub(old_bytes);
+        self.ranges = [UNUSED; MAX_BLOCKS];
         for (slot, &(start, end)) in self.ranges.iter_mut().zip(&work[..kept]) {
             *slot = (snd_una + start, snd_una + end);
         }
-        self.count = kept as u8;
         update
     }
 
     /// `SND.UNA` advanced: forgets SACKed data at or below it.
     pub fn on_cumulative_ack(&mut self, snd_una: SeqNumber) {
-        let count = self.count as usize;
+        let count = self.count();
         let gone = self.held().iter().take_while(|r| r.1 <= snd_una).count();
         self.ranges.copy_within(gone..count, 0);
-        self.count = (count - gone) as u8;
-        if let Some(first) = self.ranges[..self.count as usize].first_mut() {
+        self.ranges[count - gone..count].fill(UNUSED);
+        if let Some(first) = self.ranges[..count - gone].first_mut() {
             first.0 = first.0.max(snd_una);
         }
     }
@@ -220,12 +230,12 @@ impl Scoreboard {
     /// Forgets everything (RFC 6675 §5.1: after a retransmission timeout the
     /// scoreboard may be cleared; RFC 2018 §8: the receiver may renege).
     pub fn clear(&mut self) {
-        self.count = 0;
+        self.ranges = [UNUSED; MAX_BLOCKS];
     }
 
     /// True if nothing is SACKed.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.ranges[0] == UNUSED
     }
 }
 

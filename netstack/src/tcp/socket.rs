@@ -7,12 +7,15 @@
 //! Segment arrival is in `input.rs`, segment departure in `output.rs`, timers
 //! in `timer.rs`.
 
+use core::net::IpAddr;
+
 use crate::endpoint::IpEndpoint;
 use crate::socket::waker::WakerSlot;
 use crate::tcp::assembler::Assembler;
 use crate::tcp::congestion::{Algorithm, Congestion};
 use crate::tcp::ring::RingState;
 use crate::tcp::rtt::{RtoBounds, RttEstimator};
+use crate::tcp::rtt_source::RttSource;
 use crate::tcp::sack::Scoreboard;
 use crate::tcp::seq::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -193,28 +196,68 @@ impl Stamp {
         self.0 != 0
     }
 
+    /// The stored word, for a field that shares its storage
+    /// (`rtt_source.rs`); `from_raw` gives it back.
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+
+    pub fn from_raw(raw: u32) -> Stamp {
+        Stamp(raw)
+    }
+
     /// Set, and at or before `now`.
     pub fn reached(self, now: Instant) -> bool {
         self.0 != 0 && stamp_clock(now).wrapping_sub(self.0) as i32 >= 0
     }
 }
 
-/// A duration or nothing, in whole milliseconds in 4 bytes (keepalive
-/// interval, user timeout); 0 means none. Up to 49 days.
+/// A duration or nothing, in whole seconds (rounded up) in 2 bytes: the
+/// keepalive interval and the user timeout, which RFC 1122 §4.2.3.6 and RFC
+/// 5482 §3 count in seconds too. 0 means none; up to 18 hours.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Interval(u32);
+pub(crate) struct Interval(u16);
 
 impl Interval {
     pub const NONE: Interval = Interval(0);
 
     pub fn new(duration: Option<Duration>) -> Interval {
-        Interval(duration.map_or(0, |d| d.as_millis().clamp(1, u64::from(u32::MAX)) as u32))
+        Interval(duration.map_or(0, |d| {
+            d.as_millis().div_ceil(1000).clamp(1, u64::from(u16::MAX)) as u16
+        }))
     }
 
     pub fn get(self) -> Option<Duration> {
-        (self.0 != 0).then(|| Duration::from_millis(u64::from(self.0)))
+        (self.0 != 0).then(|| Duration::from_secs(u64::from(self.0)))
     }
 }
+
+/// The two window scale shift counts (RFC 7323 §2), each at most 14, in one
+/// byte: the peer's (`send`, applied to windows it advertises) and ours
+/// (`receive`, applied to windows we advertise).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct WindowScales(u8);
+
+impl WindowScales {
+    pub const NONE: WindowScales = WindowScales(0);
+
+    pub fn send(self) -> u8 {
+        self.0 & 0x0f
+    }
+    pub fn receive(self) -> u8 {
+        self.0 >> 4
+    }
+    pub fn set_send(&mut self, shift: u8) {
+        self.0 = (self.0 & 0xf0) | shift.min(14);
+    }
+    pub fn set_receive(&mut self, shift: u8) {
+        self.0 = (self.0 & 0x0f) | (shift.min(14) << 4);
+    }
+}
+
+/// `TcpSocket::listener` of a socket no listener created; listeners have
+/// indices below it.
+pub(crate) const NO_LISTENER: u8 = u8::MAX;
 
 /// Counters of one connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -287,15 +330,20 @@ pub struct TcpSocket {
     pub(crate) flags: Flags,
     /// Why the connection ended, for the application's next call.
     pub(crate) error: Option<TcpError>,
-    pub(crate) local: IpEndpoint,
-    pub(crate) remote: IpEndpoint,
+    // The two endpoints, as four fields rather than two `IpEndpoint`s: the
+    // 17-byte addresses then share their padding with the one-byte fields
+    // below, 4 bytes less per connection.
+    pub(crate) local_addr: IpAddr,
+    pub(crate) remote_addr: IpAddr,
+    pub(crate) local_port: u16,
+    pub(crate) remote_port: u16,
     pub(crate) buffers: BufferRegion,
     pub(crate) rx: RingState,
     pub(crate) tx: RingState,
     pub(crate) assembler: Assembler,
 
-    // Send sequence space (RFC 9293 §3.3.1).
-    pub(crate) iss: SeqNumber,
+    // Send sequence space (RFC 9293 §3.3.1); ISS is `snd_una` while the SYN
+    // is unacknowledged (see `syn_unacked`).
     pub(crate) snd_una: SeqNumber,
     pub(crate) snd_nxt: SeqNumber,
     /// Highest sequence number sent; `snd_nxt` goes back below it after a
@@ -303,13 +351,13 @@ pub struct TcpSocket {
     pub(crate) snd_max: SeqNumber,
     /// Peer's window, scaled (RFC 7323 §2.3).
     pub(crate) snd_wnd: u32,
-    /// Largest window the peer offered (RFC 5961 §5.2's MAX.SND.WND).
-    pub(crate) max_snd_wnd: u32,
+    /// Largest window field the peer sent, in its scaled units (the SYN's
+    /// unscaled window rounded up to them): MAX.SND.WND of RFC 5961 §5.2 in
+    /// two bytes instead of four (see `max_snd_wnd`).
+    pub(crate) max_window_field: u16,
     pub(crate) snd_wl1: SeqNumber,
-    pub(crate) snd_wl2: SeqNumber,
     pub(crate) snd_mss: u16,
-    pub(crate) snd_wscale: u8,
-    pub(crate) rcv_wscale: u8,
+    pub(crate) wscale: WindowScales,
 
     // Receive sequence space.
     pub(crate) rcv_nxt: SeqNumber,
@@ -317,17 +365,10 @@ pub struct TcpSocket {
     /// (RFC 9293 §3.8.6.2.2).
     pub(crate) rcv_adv: SeqNumber,
 
-    // RFC 7323 timestamps.
-    pub(crate) ts_recent: u32,
-    /// Added to our millisecond clock so TSvals do not reveal uptime (RFC 7323 §5.4).
-    pub(crate) ts_offset: u32,
-
     pub(crate) scoreboard: Scoreboard,
     pub(crate) rtt: RttEstimator,
-    /// The segment being timed without timestamps (Karn: never a retransmission).
-    pub(crate) rtt_seq: SeqNumber,
-    /// When `rtt_seq` was sent; unset while no segment is being timed.
-    pub(crate) rtt_sent: Stamp,
+    /// RFC 7323 timestamps or the one timed segment (`rtt_source.rs`).
+    pub(crate) rtt_source: RttSource,
     pub(crate) congestion: Congestion,
     /// RFC 6582's "recover": the highest sequence sent when recovery began.
     pub(crate) recover: SeqNumber,
@@ -353,13 +394,20 @@ pub struct TcpSocket {
     pub(crate) user_timeout: Interval,
     /// Full-sized segments received since the last ACK we sent.
     pub(crate) unacked_segments: u8,
-    /// The listener (port-table index) that created this socket.
-    pub(crate) listener: u16,
+    /// The listener (index) that created this socket, or [`NO_LISTENER`].
+    pub(crate) listener: u8,
 
     pub(crate) stats: TcpSocketStats,
     pub(crate) rx_waker: WakerSlot,
     pub(crate) tx_waker: WakerSlot,
 }
+
+// The bound on the control block without buffers, on every target
+// (no field holds a pointer): 256 bytes with NewReno alone and polled
+// sockets. CUBIC adds its state (`cubic`) and async sockets two wakers
+// (`async`); `cargo xtask footprint` prints the size as built.
+#[cfg(not(any(feature = "cubic", feature = "async")))]
+const _: () = assert!(core::mem::size_of::<TcpSocket>() <= 256);
 
 impl TcpSocket {
     /// An unused socket.
@@ -367,8 +415,10 @@ impl TcpSocket {
         state: TcpState::Closed,
         flags: Flags(0),
         error: None,
-        local: IpEndpoint::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0),
-        remote: IpEndpoint::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0),
+        local_addr: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        remote_addr: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        local_port: 0,
+        remote_port: 0,
         buffers: BufferRegion {
             offset: 0,
             rx_len: 0,
@@ -377,25 +427,19 @@ impl TcpSocket {
         rx: RingState::new(),
         tx: RingState::new(),
         assembler: Assembler::new(),
-        iss: SeqNumber(0),
         snd_una: SeqNumber(0),
         snd_nxt: SeqNumber(0),
         snd_max: SeqNumber(0),
         snd_wnd: 0,
-        max_snd_wnd: 0,
+        max_window_field: 0,
         snd_wl1: SeqNumber(0),
-        snd_wl2: SeqNumber(0),
         snd_mss: 536,
-        snd_wscale: 0,
-        rcv_wscale: 0,
+        wscale: WindowScales::NONE,
         rcv_nxt: SeqNumber(0),
         rcv_adv: SeqNumber(0),
-        ts_recent: 0,
-        ts_offset: 0,
         scoreboard: Scoreboard::new(),
         rtt: RttEstimator::UNSET,
-        rtt_seq: SeqNumber(0),
-        rtt_sent: Stamp::UNSET,
+        rtt_source: RttSource::EMPTY,
         congestion: Congestion::UNSET,
         recover: SeqNumber(0),
         rexmit_nxt: SeqNumber(0),
@@ -410,7 +454,7 @@ impl TcpSocket {
         keepalive: Interval::NONE,
         user_timeout: Interval::NONE,
         unacked_segments: 0,
-        listener: u16::MAX,
+        listener: NO_LISTENER,
         stats: TcpSocketStats {
             segments_in: 0,
             segments_out: 0,
@@ -427,11 +471,11 @@ impl TcpSocket {
     }
 
     pub fn local_endpoint(&self) -> IpEndpoint {
-        self.local
+        IpEndpoint::new(self.local_addr, self.local_port)
     }
 
     pub fn remote_endpoint(&self) -> IpEndpoint {
-        self.remote
+        IpEndpoint::new(self.remote_addr, self.remote_port)
     }
 
     pub fn stats(&self) -> TcpSocketStats {
@@ -464,8 +508,8 @@ impl TcpSocket {
         let (rx_waker, tx_waker) = (self.rx_waker.clone(), self.tx_waker.clone());
         *self = TcpSocket::EMPTY;
         self.buffers = buffers;
-        self.local = local;
-        self.remote = remote;
+        (self.local_addr, self.local_port) = (local.addr, local.port);
+        (self.remote_addr, self.remote_port) = (remote.addr, remote.port);
         self.keepalive = keepalive;
         self.user_timeout = user_timeout;
         self.flags.set(Flags::NO_DELAY, no_delay);
@@ -478,7 +522,8 @@ impl TcpSocket {
         while shift < 14 && (self.buffers.rx_len >> shift) > 0xffff {
             shift += 1;
         }
-        self.rcv_wscale = if config.window_scaling { shift } else { 0 };
+        self.wscale
+            .set_receive(if config.window_scaling { shift } else { 0 });
     }
 
     /// Moves to `state`, waking the application (state changes are events).
@@ -503,16 +548,29 @@ impl TcpSocket {
         self.set_state(TcpState::Closed);
     }
 
+    /// The largest window the peer offered (RFC 5961 §5.2's MAX.SND.WND), in
+    /// bytes.
+    pub(crate) fn max_snd_wnd(&self) -> u32 {
+        u32::from(self.max_window_field) << self.wscale.send()
+    }
+
+    /// Raises MAX.SND.WND to the current SND.WND if that is larger.
+    pub(crate) fn note_max_send_window(&mut self) {
+        let field = self.snd_wnd.div_ceil(1 << self.wscale.send());
+        let field = u16::try_from(field).unwrap_or(u16::MAX);
+        self.max_window_field = self.max_window_field.max(field);
+    }
+
+    /// True while our SYN is sent and not acknowledged. ISS is not stored:
+    /// it is `snd_una` for exactly that long, and nothing needs it later.
+    pub(crate) fn syn_unacked(&self) -> bool {
+        matches!(self.state, TcpState::SynSent | TcpState::SynReceived)
+    }
+
     /// Bytes of the send ring already sent but not acknowledged, and those
     /// not yet sent. The ring holds data from `snd_una` (after the SYN).
     pub(crate) fn send_offset(&self, seq: SeqNumber) -> u32 {
-        let syn_unacked = u32::from(self.snd_una == self.iss && self.state != TcpState::Closed);
-        ((seq - self.snd_una).max(0) as u32).saturating_sub(syn_unacked)
-    }
-
-    /// Our timestamp clock (RFC 7323 §5.4: 1 ms ticks, offset per connection).
-    pub(crate) fn ts_now(&self, now: Instant) -> u32 {
-        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+        ((seq - self.snd_una).max(0) as u32).saturating_sub(u32::from(self.syn_unacked()))
     }
 
     /// The receive window we can offer now: free ring space, never pulling
@@ -550,7 +608,7 @@ impl TcpSocket {
             self.tx_queued()
         );
         assert!(
-            self.snd_wnd <= self.max_snd_wnd,
+            self.snd_wnd <= self.max_snd_wnd(),
             "SND.WND above MAX.SND.WND"
         );
         // Loss recovery sends by the pipe, which counts on SND.NXT = SND.MAX.
@@ -599,7 +657,7 @@ impl TcpSocket {
         let scaled = if syn {
             window
         } else {
-            window >> self.rcv_wscale
+            window >> self.wscale.receive()
         };
         scaled.min(0xffff) as u16
     }

@@ -145,11 +145,9 @@ impl TcpSocket {
             .set(Flags::RECOVERY | Flags::RETRANSMIT_HEAD, false);
         self.scoreboard.clear();
         self.dup_acks = 0;
-        self.rtt_sent = Stamp::UNSET;
-        self.snd_nxt = match self.state {
-            TcpState::SynSent | TcpState::SynReceived => self.iss,
-            _ => self.snd_una,
-        };
+        self.stop_timing();
+        // Go back to SND.UNA: the SYN itself while it is unacknowledged.
+        self.snd_nxt = self.snd_una;
         // §5.6: the timer runs again at once (with the backed-off RTO), so a
         // retransmission that cannot leave now is retried, never forgotten.
         self.rto_at = Stamp::at(now + self.rtt.rto());
