@@ -18,6 +18,7 @@
     allow(dead_code, unused_imports, unused_variables, unreachable_code)
 )]
 
+mod copy;
 #[macro_use]
 mod fmt;
 

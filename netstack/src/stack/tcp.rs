@@ -14,6 +14,7 @@ use super::Stack;
 use super::egress::{TRANSPORT_OFFSET, transport_of};
 use super::ingress::{Cast, Ipv4Meta};
 use super::rate_limit::RateLimiter;
+use crate::copy::copy_bytes;
 use crate::endpoint::IpEndpoint;
 use crate::socket::SendError;
 use crate::stats::bump;
@@ -912,7 +913,7 @@ impl Tcp<'_, '_> {
     pub fn send_slice(&mut self, data: &[u8]) -> Result<usize, TcpError> {
         self.send_with(|buffer| {
             let n = buffer.len().min(data.len());
-            buffer[..n].copy_from_slice(&data[..n]);
+            copy_bytes(&mut buffer[..n], &data[..n]);
             (n, n)
         })
     }
@@ -948,7 +949,7 @@ impl Tcp<'_, '_> {
     pub fn recv_slice(&mut self, buffer: &mut [u8]) -> Result<usize, TcpError> {
         self.recv_with(|data| {
             let n = data.len().min(buffer.len());
-            buffer[..n].copy_from_slice(&data[..n]);
+            copy_bytes(&mut buffer[..n], &data[..n]);
             (n, n)
         })
     }

@@ -4,7 +4,7 @@
 //! [`RingState`] (two indices, 8 bytes) in its control block, and the bytes
 //! live in a slice the application lends; a [`Ring`] joins the two for the
 //! duration of one call. Every operation copies with at most two
-//! `copy_from_slice` calls (one on each side of the wrap point), because this
+//! [`copy_bytes`] calls (one on each side of the wrap point), because this
 //! code sits on the path of every byte the stack moves.
 //!
 //! The send buffer (RFC 9293 §3.3.1, `SND.UNA..SND.NXT..`) is filled by the
@@ -18,6 +18,8 @@
 //! [`Ring::dequeue_with`]).
 
 use core::fmt;
+
+use crate::copy::copy_bytes;
 
 /// Where a ring's data sits inside its storage: the only part of a buffer the
 /// connection keeps. 8 bytes on every target.
@@ -140,9 +142,9 @@ impl<'s> Ring<'s> {
     fn copy_in(&mut self, at: usize, data: &[u8]) {
         let first = data.len().min(self.capacity() - at);
         let (head, tail) = data.split_at(first);
-        self.storage[at..at + first].copy_from_slice(head);
+        copy_bytes(&mut self.storage[at..at + first], head);
         if !tail.is_empty() {
-            self.storage[..tail.len()].copy_from_slice(tail);
+            copy_bytes(&mut self.storage[..tail.len()], tail);
         }
     }
 
@@ -150,9 +152,9 @@ impl<'s> Ring<'s> {
     fn copy_out(&self, at: usize, out: &mut [u8]) {
         let first = out.len().min(self.capacity() - at);
         let (head, tail) = out.split_at_mut(first);
-        head.copy_from_slice(&self.storage[at..at + first]);
+        copy_bytes(head, &self.storage[at..at + first]);
         if !tail.is_empty() {
-            tail.copy_from_slice(&self.storage[..tail.len()]);
+            copy_bytes(tail, &self.storage[..tail.len()]);
         }
     }
 
