@@ -1,6 +1,6 @@
-//! MQTT over Duet's TLS: our TLS 1.3 client (`TlsConnection` over a TCP
-//! stream) to mosquitto's TLS 1.3 listener, with the test PKI; the MQTT
-//! packets are Duet's codec, for both protocol versions.
+//! MQTT over Duet's TLS: our TLS client (`TlsConnection` over a TCP
+//! stream) to mosquitto's TLS 1.3 and TLS 1.2 listeners, with the test PKI;
+//! the MQTT packets are Duet's codec, for both protocol versions.
 
 use std::net::TcpStream;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -36,12 +36,17 @@ fn now() -> u64 {
 mod mosquitto;
 use mosquitto::Broker;
 
-/// mosquitto with one TLS 1.3 listener on the test PKI's broker certificate.
-fn tls_broker() -> Broker {
-    Broker::start(&format!(
-        "cafile {CERTS}root-ca.pem\ncertfile {CERTS}server-p256.chain.pem\n\
-         keyfile {CERTS}server-p256.key\ntls_version tlsv1.3\n"
-    ))
+/// mosquitto with one TLS listener on the test PKI's broker certificate,
+/// speaking only `tls_version` (`tlsv1.3` or `tlsv1.2`).
+fn tls_broker(tls_version: &str) -> Broker {
+    let max_protocol = (tls_version == "tlsv1.2").then_some("TLSv1.2");
+    Broker::start_with_max_tls(
+        &format!(
+            "cafile {CERTS}root-ca.pem\ncertfile {CERTS}server-p256.chain.pem\n\
+             keyfile {CERTS}server-p256.key\ntls_version {tls_version}\n"
+        ),
+        max_protocol,
+    )
 }
 
 /// Reads from `tls` into `buf[*held..]` until one whole packet is there,
@@ -73,12 +78,12 @@ fn consume(buf: &mut [u8], held: &mut usize, len: usize) {
     *held -= len;
 }
 
-/// One session over our TLS 1.3 client: CONNECT/CONNACK, SUBSCRIBE at
+/// One session over our TLS client: CONNECT/CONNACK, SUBSCRIBE at
 /// QoS 1, a QoS 1 PUBLISH large enough to span two TLS records (so the
 /// broker's copy back arrives split across records too), PUBACK both ways,
 /// PINGREQ/PINGRESP, DISCONNECT and close_notify.
-fn session_over_tls(version: ProtocolVersion) {
-    let broker = tls_broker();
+fn session_over_tls(version: ProtocolVersion, tls_version: &str) {
+    let broker = tls_broker(tls_version);
     let stream = BlockingStream(TcpStream::connect(("127.0.0.1", broker.port)).unwrap());
     let soft: Soft = Soft::new();
     let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
@@ -109,6 +114,12 @@ fn session_over_tls(version: ProtocolVersion) {
         let mut tls = TlsConnection::connect(engine, stream)
             .await
             .expect("TLS handshake with mosquitto");
+        assert_eq!(
+            tls.engine().cipher_suite().is_tls12(),
+            tls_version == "tlsv1.2",
+            "negotiated {:?}",
+            tls.engine().cipher_suite()
+        );
         let mut out = vec![0u8; 32 * 1024];
         let mut buf = vec![0u8; 32 * 1024];
         let mut held = 0;
@@ -224,10 +235,20 @@ fn session_over_tls(version: ProtocolVersion) {
 
 #[test]
 fn v311_session_over_our_tls_1_3() {
-    session_over_tls(ProtocolVersion::V311);
+    session_over_tls(ProtocolVersion::V311, "tlsv1.3");
 }
 
 #[test]
 fn v5_session_over_our_tls_1_3() {
-    session_over_tls(ProtocolVersion::V5);
+    session_over_tls(ProtocolVersion::V5, "tlsv1.3");
+}
+
+#[test]
+fn v311_session_over_our_tls_1_2() {
+    session_over_tls(ProtocolVersion::V311, "tlsv1.2");
+}
+
+#[test]
+fn v5_session_over_our_tls_1_2() {
+    session_over_tls(ProtocolVersion::V5, "tlsv1.2");
 }

@@ -1,4 +1,5 @@
-//! TLS 1.3 handshakes and echo against `openssl s_server` on loopback.
+//! TLS 1.3 and TLS 1.2 handshakes and echo against `openssl s_server` on
+//! loopback.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -38,8 +39,11 @@ struct Server {
 impl Server {
     fn start(cert: &str, chain: &str, extra: &[&str]) -> Server {
         let port = server_port();
+        // TLS 1.3 only unless the test names a version itself.
+        let default_version = (!extra.contains(&"-tls1_2")).then_some("-tls1_3");
         let mut child = Command::new("openssl")
-            .args(["s_server", "-tls1_3", "-rev", "-naccept", "1"])
+            .args(["s_server", "-rev", "-naccept", "1"])
+            .args(default_version)
             .args(["-accept", &format!("127.0.0.1:{port}")])
             .args(["-cert", &format!("{CERTS}{cert}.pem")])
             .args(["-key", &format!("{CERTS}{cert}.key")])
@@ -329,4 +333,135 @@ fn tls_connection_speaks_embedded_io_async() {
         echoed
     });
     assert_eq!(echoed, reversed_line(b"embedded-io-async over TLS 1.3\n"));
+}
+
+// TLS 1.2 (s_server -tls1_2 offers nothing newer, so no downgrade sentinel).
+
+fn long_line() -> Vec<u8> {
+    // Longer than one record, shorter than s_server -rev's 16 KB buffer.
+    let mut line: Vec<u8> = (0..12_000).map(|i| b'a' + (i % 26) as u8).collect();
+    line.push(b'\n');
+    line
+}
+
+#[test]
+fn tls12_ecdsa_server_handshake_and_echo() {
+    let line = b"hello from duet over TLS 1.2\n";
+    let outcome = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "hub.azure-devices.test",
+        &["-tls1_2"],
+        line,
+    )
+    .unwrap();
+    assert_eq!(outcome.suite, CipherSuite::EcdheEcdsaAes128GcmSha256);
+    assert_eq!(outcome.echoed, reversed_line(line));
+}
+
+#[test]
+fn tls12_ecdsa_with_aes_256_gcm_sha384() {
+    let line = long_line();
+    let outcome = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "hub.azure-devices.test",
+        &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"],
+        &line,
+    )
+    .unwrap();
+    assert_eq!(outcome.suite, CipherSuite::EcdheEcdsaAes256GcmSha384);
+    assert!(outcome.echoed == reversed_line(&line));
+}
+
+/// The RSA chain with an intermediate, as Azure's hubs present it; RSA-PSS
+/// signs the key exchange.
+#[test]
+fn tls12_rsa_chain_handshake_and_echo() {
+    let line = long_line();
+    let outcome = run(
+        "server-rsa2048",
+        "intermediate-ca-rsa",
+        "root-ca",
+        "hub.azure-devices.test",
+        &["-tls1_2"],
+        &line,
+    )
+    .unwrap();
+    assert_eq!(outcome.suite, CipherSuite::EcdheRsaAes128GcmSha256);
+    assert!(outcome.echoed == reversed_line(&line));
+}
+
+/// AES-256-GCM with SHA-384 as the PRF hash, the key exchange signed with
+/// RSA PKCS#1 v1.5 (what many TLS 1.2 servers still use).
+#[test]
+fn tls12_rsa_with_aes_256_gcm_and_pkcs1_signature() {
+    let line = b"pkcs1 signed ECDHE\n";
+    let outcome = run(
+        "server-rsa2048",
+        "intermediate-ca-rsa",
+        "root-ca",
+        "hub.azure-devices.test",
+        &[
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-RSA-AES256-GCM-SHA384",
+            "-sigalgs",
+            "RSA+SHA384",
+        ],
+        line,
+    )
+    .unwrap();
+    assert_eq!(outcome.suite, CipherSuite::EcdheRsaAes256GcmSha384);
+    assert_eq!(outcome.echoed, reversed_line(line));
+}
+
+#[test]
+fn tls12_wrong_server_name_is_rejected() {
+    let error = run(
+        "server-rsa2048",
+        "intermediate-ca-rsa",
+        "root-ca",
+        "wrong.example.test",
+        &["-tls1_2"],
+        b"x\n",
+    )
+    .err();
+    assert_eq!(
+        error,
+        Some(TlsError::Certificate(X509Error::NotValidForName))
+    );
+}
+
+/// A CertificateRequest is answered with an empty Certificate (no client
+/// certificates yet): a server that only asks goes on, one that requires a
+/// certificate refuses with an alert the client reports.
+#[test]
+fn tls12_certificate_request_without_a_client_certificate() {
+    let line = b"no client certificate\n";
+    let outcome = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "hub.azure-devices.test",
+        &["-tls1_2", "-verify", "1"],
+        line,
+    )
+    .unwrap();
+    assert_eq!(outcome.echoed, reversed_line(line));
+    let error = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "hub.azure-devices.test",
+        &["-tls1_2", "-Verify", "1"],
+        line,
+    )
+    .err();
+    assert_eq!(
+        error,
+        Some(TlsError::AlertReceived(AlertDescription::HandshakeFailure))
+    );
 }

@@ -1,4 +1,8 @@
-//! The TLS 1.3 client state machine (RFC 8446 section 2 and 4), sans-IO.
+//! The client state machine, sans-IO: TLS 1.3 (RFC 8446 sections 2 and 4)
+//! here, the TLS 1.2 branch the ServerHello may choose (RFC 5246) in
+//! `client/tls12.rs`.
+
+mod tls12;
 
 use core::ops::Range;
 
@@ -12,10 +16,9 @@ use duet_crypto::{
 use rand_core::CryptoRng;
 
 use super::codec::{Reader, Writer};
-use super::key_schedule::{
-    CipherSuite, KeySchedule, TrafficKeys, finished_verify_data, next_traffic_secret,
-};
+use super::key_schedule::{KeySchedule, TrafficKeys, finished_verify_data, next_traffic_secret};
 use super::record::{self, ContentType, HEADER_LEN, MAX_PLAINTEXT_LEN, RecordProtection};
+use super::suite::CipherSuite;
 use super::{AlertDescription, TlsError};
 
 /// What the client needs from a crypto provider: hashes, HKDF, AEAD,
@@ -74,10 +77,17 @@ pub enum Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     WaitServerHello,
+    // TLS 1.3 (RFC 8446 section 2).
     WaitEncryptedExtensions,
     WaitCertificate,
     WaitCertificateVerify,
     WaitFinished,
+    // TLS 1.2 (RFC 5246 section 7.3).
+    Tls12WaitCertificate,
+    Tls12WaitServerKeyExchange,
+    Tls12WaitServerHelloDone,
+    Tls12WaitChangeCipherSpec,
+    Tls12WaitFinished,
     Connected,
     Closed,
     Failed(TlsError),
@@ -85,13 +95,17 @@ enum State {
 
 /// Handshake message types (section 4).
 mod handshake_type {
+    pub const HELLO_REQUEST: u8 = 0;
     pub const CLIENT_HELLO: u8 = 1;
     pub const SERVER_HELLO: u8 = 2;
     pub const NEW_SESSION_TICKET: u8 = 4;
     pub const ENCRYPTED_EXTENSIONS: u8 = 8;
     pub const CERTIFICATE: u8 = 11;
+    pub const SERVER_KEY_EXCHANGE: u8 = 12;
     pub const CERTIFICATE_REQUEST: u8 = 13;
+    pub const SERVER_HELLO_DONE: u8 = 14;
     pub const CERTIFICATE_VERIFY: u8 = 15;
+    pub const CLIENT_KEY_EXCHANGE: u8 = 16;
     pub const FINISHED: u8 = 20;
     pub const KEY_UPDATE: u8 = 24;
 }
@@ -100,13 +114,20 @@ mod handshake_type {
 mod extension {
     pub const SERVER_NAME: u16 = 0;
     pub const SUPPORTED_GROUPS: u16 = 10;
+    /// RFC 8422 section 5.1.2 (TLS 1.2).
+    pub const EC_POINT_FORMATS: u16 = 11;
     pub const SIGNATURE_ALGORITHMS: u16 = 13;
     pub const ALPN: u16 = 16;
+    /// RFC 7627 (TLS 1.2).
+    pub const EXTENDED_MASTER_SECRET: u16 = 23;
     pub const SUPPORTED_VERSIONS: u16 = 43;
     pub const KEY_SHARE: u16 = 51;
+    /// RFC 5746 (TLS 1.2).
+    pub const RENEGOTIATION_INFO: u16 = 0xff01;
 }
 
 const TLS13: u16 = 0x0304;
+const TLS12: u16 = 0x0303;
 const SECP256R1: u16 = 0x0017;
 /// The ServerHello random that marks a HelloRetryRequest (section 4.1.3).
 const HELLO_RETRY_REQUEST_RANDOM: [u8; 32] = [
@@ -228,6 +249,9 @@ pub struct ClientConnection<'a, P: TlsProvider> {
     write: Option<RecordProtection<P::Key>>,
     alpn: Option<usize>,
     close_sent: bool,
+    client_random: [u8; 32],
+    /// What a TLS 1.2 handshake carries between its messages.
+    tls12: tls12::Handshake<P::Key>,
 }
 
 impl<'a, P: TlsProvider> ClientConnection<'a, P> {
@@ -270,8 +294,11 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             write: None,
             alpn: None,
             close_sent: false,
+            client_random: random,
+            tls12: tls12::Handshake::new(),
             config,
         };
+        connection.tls12.remember_public_key(public.as_bytes())?;
         let sni = match server_name {
             ServerName::DnsName(name) => Some(name),
             ServerName::IpAddress(_) => None,
@@ -426,7 +453,11 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         // the handshake for middlebox compatibility; it is dropped
         // unprotected (section 5).
         if outer_type == ContentType::ChangeCipherSpec {
+            if self.state == State::Tls12WaitChangeCipherSpec {
+                return self.handle_tls12_change_cipher_spec(HEADER_LEN..total);
+            }
             return if self.is_handshaking()
+                && !self.suite.is_tls12()
                 && self.state != State::WaitServerHello
                 && self.receive[HEADER_LEN..total] == [1]
             {
@@ -568,9 +599,40 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 self.handle_finished(message, body)?;
                 return Ok(Some(Event::HandshakeComplete));
             }
+            (State::Tls12WaitCertificate, CERTIFICATE) => {
+                self.handle_certificate(body)?;
+                self.transcript.update(message);
+                self.state = State::Tls12WaitServerKeyExchange;
+            }
+            (State::Tls12WaitServerKeyExchange, SERVER_KEY_EXCHANGE) => {
+                self.handle_server_key_exchange(body)?;
+                self.transcript.update(message);
+                self.state = State::Tls12WaitServerHelloDone;
+            }
+            (State::Tls12WaitServerHelloDone, CERTIFICATE_REQUEST) => {
+                self.tls12.certificate_requested = true;
+                self.transcript.update(message);
+            }
+            (State::Tls12WaitServerHelloDone, SERVER_HELLO_DONE) => {
+                if !body.is_empty() {
+                    return Err(TlsError::Decode);
+                }
+                self.transcript.update(message);
+                self.send_tls12_client_flight()?;
+                self.state = State::Tls12WaitChangeCipherSpec;
+            }
+            (State::Tls12WaitFinished, FINISHED) => {
+                self.handle_tls12_finished(message, body)?;
+                return Ok(Some(Event::HandshakeComplete));
+            }
             // Tickets are for resumption, which this client does not do yet.
-            (State::Connected, NEW_SESSION_TICKET) => {}
-            (State::Connected, KEY_UPDATE) => self.handle_key_update(body)?,
+            (State::Connected, NEW_SESSION_TICKET) if !self.suite.is_tls12() => {}
+            (State::Connected, KEY_UPDATE) if !self.suite.is_tls12() => {
+                self.handle_key_update(body)?
+            }
+            (State::Connected, HELLO_REQUEST) if self.suite.is_tls12() => {
+                self.refuse_renegotiation(body)?
+            }
             (_, CERTIFICATE_REQUEST) | (_, _) => return Err(TlsError::UnexpectedMessage),
         }
         Ok(None)
@@ -580,14 +642,37 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     /// supported_versions, one of our suites, a secp256r1 key share.
     fn handle_server_hello(&mut self, message: &[u8], body: &[u8]) -> Result<(), TlsError> {
         let mut r = Reader::new(body);
-        let _legacy_version = r.u16()?;
+        let legacy_version = r.u16()?;
         let random = r.take(32)?;
         let session_id = r.vec_u8()?;
         let suite = r.u16()?;
         let compression = r.u8()?;
         let extensions = r.vec_u16()?;
         r.finish()?;
-        let mut selected_version = None;
+        let selected_version = find_extension(extensions, extension::SUPPORTED_VERSIONS)?
+            .map(|data| {
+                let mut d = Reader::new(data);
+                let version = d.u16()?;
+                d.finish()?;
+                Ok::<_, TlsError>(version)
+            })
+            .transpose()?;
+        if selected_version != Some(TLS13) {
+            // We offered TLS 1.3: a server that supports it and still picked
+            // an older version says so here (section 4.1.3), and an attacker
+            // must have edited our ClientHello.
+            let tail = &random[24..];
+            if tail == DOWNGRADE_TLS12 || tail == DOWNGRADE_TLS11 {
+                return Err(TlsError::Downgrade);
+            }
+            return match (selected_version, legacy_version) {
+                (None, TLS12) => self.handle_tls12_server_hello(message, body),
+                _ => Err(TlsError::ProtocolVersion),
+            };
+        }
+        if random == HELLO_RETRY_REQUEST_RANDOM {
+            return Err(TlsError::HelloRetryRequest);
+        }
         let mut key_share = None;
         let mut e = Reader::new(extensions);
         while !e.is_empty() {
@@ -595,27 +680,20 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             let data = e.vec_u16()?;
             let mut d = Reader::new(data);
             match extension_type {
-                extension::SUPPORTED_VERSIONS => selected_version = Some(d.u16()?),
+                extension::SUPPORTED_VERSIONS => {
+                    d.u16()?;
+                }
                 extension::KEY_SHARE => key_share = Some((d.u16()?, d.vec_u16()?)),
                 _ => return Err(TlsError::UnsupportedExtension),
             }
             d.finish()?;
         }
-        if selected_version != Some(TLS13) {
-            let tail = &random[24..];
-            return Err(if tail == DOWNGRADE_TLS12 || tail == DOWNGRADE_TLS11 {
-                TlsError::Downgrade
-            } else {
-                TlsError::ProtocolVersion
-            });
-        }
-        if random == HELLO_RETRY_REQUEST_RANDOM {
-            return Err(TlsError::HelloRetryRequest);
-        }
         if !session_id.is_empty() || compression != 0 {
             return Err(TlsError::IllegalParameter);
         }
-        let suite = CipherSuite::from_u16(suite).ok_or(TlsError::IllegalParameter)?;
+        let suite = CipherSuite::from_u16(suite)
+            .filter(|s| !s.is_tls12())
+            .ok_or(TlsError::IllegalParameter)?;
         let Some((SECP256R1, server_share)) = key_share else {
             return Err(TlsError::IllegalParameter);
         };
@@ -658,35 +736,46 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             let extension_type = e.u16()?;
             let data = e.vec_u16()?;
             if extension_type == extension::ALPN {
-                let mut d = Reader::new(data);
-                let mut list = Reader::new(d.vec_u16()?);
-                d.finish()?;
-                let protocol = list.vec_u8()?;
-                list.finish()?;
-                let index = self
-                    .config
-                    .alpn_protocols
-                    .iter()
-                    .position(|p| *p == protocol)
-                    .ok_or(TlsError::IllegalParameter)?;
-                self.alpn = Some(index);
+                self.accept_alpn(data)?;
             }
         }
         Ok(())
     }
 
-    /// Certificate (section 4.4.2): copied into the caller's certificate
-    /// buffer, then the chain is validated for the server name.
+    /// The server's ALPN extension: one protocol, which must be one we
+    /// offered (RFC 7301 section 3.2).
+    fn accept_alpn(&mut self, data: &[u8]) -> Result<(), TlsError> {
+        let mut d = Reader::new(data);
+        let mut list = Reader::new(d.vec_u16()?);
+        d.finish()?;
+        let protocol = list.vec_u8()?;
+        list.finish()?;
+        let index = self
+            .config
+            .alpn_protocols
+            .iter()
+            .position(|p| *p == protocol)
+            .ok_or(TlsError::IllegalParameter)?;
+        self.alpn = Some(index);
+        Ok(())
+    }
+
+    /// Certificate (section 4.4.2; in TLS 1.2 RFC 5246 section 7.4.2, a
+    /// bare list): copied into the caller's certificate buffer, then the
+    /// chain is validated for the server name.
     fn handle_certificate(&mut self, body: &[u8]) -> Result<(), TlsError> {
+        let tls12 = self.suite.is_tls12();
         let chain = self
             .certificate
             .get_mut(..body.len())
             .ok_or(TlsError::BufferTooSmall)?;
         chain.copy_from_slice(body);
         let mut r = Reader::new(chain);
-        let context = r.vec_u8()?;
-        if !context.is_empty() {
-            return Err(TlsError::IllegalParameter);
+        if !tls12 {
+            let context = r.vec_u8()?;
+            if !context.is_empty() {
+                return Err(TlsError::IllegalParameter);
+            }
         }
         let list = r.vec_u24()?;
         r.finish()?;
@@ -698,7 +787,9 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         while !entries.is_empty() {
             let start = entries.position() + 3;
             let certificate = entries.vec_u24()?;
-            let _extensions = entries.vec_u16()?;
+            if !tls12 {
+                let _extensions = entries.vec_u16()?;
+            }
             if certificate.is_empty() {
                 return Err(TlsError::Decode);
             }
@@ -839,7 +930,8 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 if out.len() < protection.sealed_len(content.len()) {
                     return Err(TlsError::BufferTooSmall);
                 }
-                out[HEADER_LEN..HEADER_LEN + content.len()].copy_from_slice(content);
+                let at = protection.content_offset();
+                out[at..at + content.len()].copy_from_slice(content);
                 protection.seal(content_type, out, content.len())?
             }
             None => {
@@ -875,7 +967,8 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 .min(room - overhead)
                 .min(MAX_PLAINTEXT_LEN);
             let out = &mut self.send[self.pending..];
-            out[HEADER_LEN..HEADER_LEN + chunk].copy_from_slice(&data[taken..taken + chunk]);
+            let at = protection.content_offset();
+            out[at..at + chunk].copy_from_slice(&data[taken..taken + chunk]);
             self.pending += protection.seal(ContentType::ApplicationData, out, chunk)?;
             taken += chunk;
         }
@@ -918,6 +1011,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         self.client_secret = None;
         self.server_secret = None;
         self.read = None;
+        self.tls12 = tls12::Handshake::new();
         if let Some(alert) = error.alert()
             && !self.close_sent
         {
@@ -929,8 +1023,23 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     }
 }
 
-/// ClientHello (section 4.1.2): TLS 1.3 only, both suites, a secp256r1
-/// key share, SNI and ALPN when given. Returns the message length.
+/// The data of the first extension of type `wanted` in an extension list.
+fn find_extension(extensions: &[u8], wanted: u16) -> Result<Option<&[u8]>, TlsError> {
+    let mut e = Reader::new(extensions);
+    while !e.is_empty() {
+        let extension_type = e.u16()?;
+        let data = e.vec_u16()?;
+        if extension_type == wanted {
+            return Ok(Some(data));
+        }
+    }
+    Ok(None)
+}
+
+/// ClientHello (section 4.1.2): TLS 1.3 and 1.2, every suite of
+/// [`CipherSuite::ALL`], a secp256r1 key share (which a TLS 1.2 server
+/// never sees; its ECDHE reuses the key), SNI and ALPN when given. Returns
+/// the message length.
 fn write_client_hello(
     w: &mut Writer<'_>,
     random: &[u8; 32],
@@ -965,8 +1074,19 @@ fn write_client_hello(
     }
 
     w.u16(extension::SUPPORTED_VERSIONS)?;
-    w.put(&[0, 3, 2])?;
+    w.put(&[0, 5, 4])?;
     w.u16(TLS13)?;
+    w.u16(TLS12)?;
+
+    // For a TLS 1.2 server (TLS 1.3 ones ignore them): uncompressed points
+    // only (RFC 8422 section 5.1.2), the extended master secret (RFC 7627
+    // section 5.1), and no connection to renegotiate (RFC 5746 section 3.4).
+    w.u16(extension::EC_POINT_FORMATS)?;
+    w.put(&[0, 2, 1, 0])?;
+    w.u16(extension::EXTENDED_MASTER_SECRET)?;
+    w.put(&[0, 0])?;
+    w.u16(extension::RENEGOTIATION_INFO)?;
+    w.put(&[0, 1, 0])?;
 
     w.u16(extension::SUPPORTED_GROUPS)?;
     w.put(&[0, 4, 0, 2])?;
@@ -1121,7 +1241,7 @@ mod tests {
     }
 
     #[test]
-    fn client_hello_offers_tls13_suites_sni_and_alpn() {
+    fn client_hello_offers_both_versions_their_suites_sni_and_alpn() {
         let soft: Soft = Soft::new();
         let mut memory = memory();
         let connection = connect(&soft, &mut memory);
@@ -1130,8 +1250,16 @@ mod tests {
         assert_eq!(hello[HEADER_LEN], handshake_type::CLIENT_HELLO);
         let contains = |needle: &[u8]| hello.windows(needle.len()).any(|w| w == needle);
         assert!(contains(b"hub.azure-devices.test"));
-        assert!(contains(&[0, 43, 0, 3, 2, 3, 4]));
-        assert!(contains(&[0, 4, 0x13, 1, 0x13, 2]));
+        // supported_versions: TLS 1.3, then 1.2.
+        assert!(contains(&[0, 43, 0, 5, 4, 3, 4, 3, 3]));
+        assert!(contains(&[
+            0, 12, 0x13, 1, 0x13, 2, 0xc0, 0x2b, 0xc0, 0x2c, 0xc0, 0x2f, 0xc0, 0x30
+        ]));
+        // For TLS 1.2: uncompressed points, extended master secret, an
+        // empty renegotiation_info.
+        assert!(contains(&[0, 11, 0, 2, 1, 0]));
+        assert!(contains(&[0, 23, 0, 0]));
+        assert!(contains(&[0xff, 1, 0, 1, 0]));
         assert!(contains(&[0, 51, 0, 71, 0, 69, 0, 0x17, 0, 65, 4]));
         assert!(contains(&[0, 16, 0, 7, 0, 5, 4, b'm', b'q', b't', b't']));
         assert!(connection.is_handshaking());
@@ -1200,6 +1328,104 @@ mod tests {
             feed(&mut connection, &hello),
             Err(TlsError::HelloRetryRequest)
         );
+    }
+
+    /// A TLS 1.2 ServerHello (no supported_versions) with `suite` and the
+    /// given extension bytes; returns the buffer and the message length.
+    fn tls12_server_hello(
+        random_tail: &[u8; 8],
+        suite: u16,
+        extensions: &[u8],
+    ) -> ([u8; 128], usize) {
+        let mut m = [0u8; 128];
+        let mut w = Writer::new(&mut m);
+        w.u8(handshake_type::SERVER_HELLO).unwrap();
+        let body = w.start(3).unwrap();
+        w.u16(0x0303).unwrap();
+        w.put(&[7; 24]).unwrap();
+        w.put(random_tail).unwrap();
+        w.put(&[4, 1, 2, 3, 4]).unwrap(); // a session id
+        w.u16(suite).unwrap();
+        w.u8(0).unwrap();
+        let list = w.start(2).unwrap();
+        w.put(extensions).unwrap();
+        w.end(list, 2).unwrap();
+        w.end(body, 3).unwrap();
+        let len = w.len();
+        (m, len)
+    }
+
+    const EMS: &[u8] = &[0, 23, 0, 0];
+    const RENEGOTIATION_INFO: &[u8] = &[0xff, 1, 0, 1, 0];
+
+    #[test]
+    fn tls12_server_hello_is_accepted_with_the_extended_master_secret() {
+        let soft: Soft = Soft::new();
+        let mut memory = memory();
+        let mut connection = connect(&soft, &mut memory);
+        let mut extensions = [0u8; 19];
+        extensions[..5].copy_from_slice(RENEGOTIATION_INFO);
+        extensions[5..9].copy_from_slice(EMS);
+        extensions[9..15].copy_from_slice(&[0, 11, 0, 2, 1, 0]);
+        extensions[15..].copy_from_slice(&[0, 0, 0, 0]); // SNI acknowledged
+        let (hello, len) = tls12_server_hello(&[5; 8], 0xc02f, &extensions);
+        assert_eq!(feed(&mut connection, &hello[..len]), Ok(None));
+        assert_eq!(
+            connection.cipher_suite(),
+            CipherSuite::EcdheRsaAes128GcmSha256
+        );
+        assert_eq!(connection.state, State::Tls12WaitCertificate);
+        // The certificate must come before the key exchange.
+        let key_exchange = [handshake_type::SERVER_KEY_EXCHANGE, 0, 0, 1, 3];
+        assert_eq!(
+            feed(&mut connection, &key_exchange),
+            Err(TlsError::UnexpectedMessage)
+        );
+    }
+
+    #[test]
+    fn tls12_server_hello_rejections() {
+        let soft: Soft = Soft::new();
+        let mut both = [0u8; 9];
+        both[..5].copy_from_slice(RENEGOTIATION_INFO);
+        both[5..].copy_from_slice(EMS);
+        let cases: [(&[u8; 8], u16, &[u8], TlsError); 7] = [
+            // The server supports TLS 1.3, which we offered.
+            (b"DOWNGRD\x01", 0xc02b, &both, TlsError::Downgrade),
+            (b"DOWNGRD\x00", 0xc02b, &both, TlsError::Downgrade),
+            (
+                &[5; 8],
+                0xc02b,
+                RENEGOTIATION_INFO,
+                TlsError::NoExtendedMasterSecret,
+            ),
+            (
+                &[5; 8],
+                0xc02b,
+                &[0xff, 1, 0, 2, 1, 9, 0, 23, 0, 0],
+                TlsError::InsecureRenegotiation,
+            ),
+            // A TLS 1.3 suite, or one we never offered (RSA key transport).
+            (&[5; 8], 0x1301, &both, TlsError::IllegalParameter),
+            (&[5; 8], 0x009c, &both, TlsError::IllegalParameter),
+            // key_share belongs to TLS 1.3.
+            (
+                &[5; 8],
+                0xc02b,
+                &[0, 23, 0, 0, 0, 51, 0, 2, 0, 0x17],
+                TlsError::UnsupportedExtension,
+            ),
+        ];
+        for (tail, suite, extensions, error) in cases {
+            let mut memory = memory();
+            let mut connection = connect(&soft, &mut memory);
+            let (hello, len) = tls12_server_hello(tail, suite, extensions);
+            assert_eq!(
+                feed(&mut connection, &hello[..len]),
+                Err(error),
+                "{error:?}"
+            );
+        }
     }
 
     #[test]

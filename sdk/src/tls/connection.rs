@@ -21,11 +21,22 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
     pub async fn connect(engine: ClientConnection<'a, P>, transport: T) -> Result<Self, TlsError> {
         let mut connection = Self { engine, transport };
         loop {
-            connection.send_pending().await?;
+            let event = connection.engine.process()?;
+            // Whatever the engine queued goes out before we wait for the
+            // server: the ClientHello first, later a whole client flight
+            // (TLS 1.2 sends one after ServerHelloDone, with no event).
+            if connection.engine.wants_write() {
+                connection.send_pending().await?;
+                connection
+                    .transport
+                    .flush()
+                    .await
+                    .map_err(transport_error)?;
+            }
             if !connection.engine.is_handshaking() {
                 return Ok(connection);
             }
-            match connection.engine.process()? {
+            match event {
                 Some(Event::HandshakeComplete) => {}
                 Some(Event::PeerClosed) => return Err(TlsError::TransportClosed),
                 Some(Event::ApplicationData) | None => connection.receive().await?,

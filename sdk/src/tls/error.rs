@@ -1,4 +1,4 @@
-//! TLS errors and alerts (RFC 8446 section 6).
+//! TLS errors and alerts (RFC 8446 section 6; RFC 5246 section 7.2).
 
 use core::fmt;
 
@@ -30,6 +30,8 @@ pub enum AlertDescription {
     InternalError,
     InappropriateFallback,
     UserCanceled,
+    /// TLS 1.2 only (RFC 5246 section 7.2.2): a renegotiation refused.
+    NoRenegotiation,
     MissingExtension,
     UnsupportedExtension,
     UnrecognizedName,
@@ -66,6 +68,7 @@ impl AlertDescription {
             80 => InternalError,
             86 => InappropriateFallback,
             90 => UserCanceled,
+            100 => NoRenegotiation,
             109 => MissingExtension,
             110 => UnsupportedExtension,
             112 => UnrecognizedName,
@@ -101,6 +104,7 @@ impl AlertDescription {
             InternalError => 80,
             InappropriateFallback => 86,
             UserCanceled => 90,
+            NoRenegotiation => 100,
             MissingExtension => 109,
             UnsupportedExtension => 110,
             UnrecognizedName => 112,
@@ -134,11 +138,19 @@ pub enum TlsError {
     /// The server answered with an extension the client did not send
     /// (section 4.2).
     UnsupportedExtension,
-    /// The server did not select TLS 1.3 (section 4.2.1).
+    /// The server selected neither TLS 1.3 nor TLS 1.2 (section 4.2.1).
     ProtocolVersion,
-    /// The ServerHello random carries the downgrade sentinel of section
-    /// 4.1.3 although this client offered only TLS 1.3.
+    /// The ServerHello selects TLS 1.2 or older and its random carries the
+    /// downgrade sentinel of section 4.1.3: the server supports TLS 1.3,
+    /// which this client offered, so someone removed it on the way.
     Downgrade,
+    /// A TLS 1.2 server that does not do the extended master secret (RFC
+    /// 7627), without which a TLS 1.2 session is open to the
+    /// triple-handshake attack; this client requires it.
+    NoExtendedMasterSecret,
+    /// A TLS 1.2 ServerHello whose renegotiation_info is not empty (RFC 5746
+    /// section 3.4): there was no connection to renegotiate.
+    InsecureRenegotiation,
     /// A HelloRetryRequest (section 4.1.4); this client offers only
     /// secp256r1 and sends its share up front, so it cannot retry yet.
     HelloRetryRequest,
@@ -182,6 +194,9 @@ impl TlsError {
             }
             TlsError::UnsupportedExtension => A::UnsupportedExtension,
             TlsError::ProtocolVersion => A::ProtocolVersion,
+            TlsError::NoExtendedMasterSecret | TlsError::InsecureRenegotiation => {
+                A::HandshakeFailure
+            }
             TlsError::Certificate(error) => certificate_alert(error),
             TlsError::CertificateVerify(_) | TlsError::BadFinished => A::DecryptError,
             TlsError::AlertReceived(_) | TlsError::Transport(_) | TlsError::TransportClosed => {
@@ -221,7 +236,13 @@ impl fmt::Display for TlsError {
             TlsError::UnexpectedMessage => f.write_str("unexpected message"),
             TlsError::IllegalParameter => f.write_str("illegal parameter"),
             TlsError::UnsupportedExtension => f.write_str("unsolicited extension"),
-            TlsError::ProtocolVersion => f.write_str("server did not select TLS 1.3"),
+            TlsError::ProtocolVersion => f.write_str("server selected neither TLS 1.3 nor 1.2"),
+            TlsError::NoExtendedMasterSecret => {
+                f.write_str("TLS 1.2 server without the extended master secret")
+            }
+            TlsError::InsecureRenegotiation => {
+                f.write_str("renegotiation_info names a connection that never was")
+            }
             TlsError::Downgrade => f.write_str("downgrade sentinel in ServerHello"),
             TlsError::HelloRetryRequest => f.write_str("HelloRetryRequest not supported"),
             TlsError::Certificate(e) => write!(f, "server certificate rejected: {e:?}"),

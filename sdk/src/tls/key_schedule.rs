@@ -2,55 +2,11 @@
 //! (section 7.3), on duet-crypto's HKDF.
 
 use duet_crypto::hash::MAX_OUTPUT_LEN;
-use duet_crypto::{AeadAlgorithm, CryptoError, Digest, HashAlgorithm, KeyDerivation};
+use duet_crypto::{CryptoError, Digest, HashAlgorithm, KeyDerivation};
 use zeroize::Zeroize;
 
 use super::record::IV_LEN;
-
-/// The TLS 1.3 cipher suites this client offers (RFC 8446 appendix B.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CipherSuite {
-    /// TLS_AES_128_GCM_SHA256, {0x13, 0x01}
-    Aes128GcmSha256,
-    /// TLS_AES_256_GCM_SHA384, {0x13, 0x02}
-    Aes256GcmSha384,
-}
-
-impl CipherSuite {
-    /// In the order the ClientHello offers them.
-    pub const ALL: [CipherSuite; 2] = [CipherSuite::Aes128GcmSha256, CipherSuite::Aes256GcmSha384];
-
-    pub fn from_u16(value: u16) -> Option<Self> {
-        match value {
-            0x1301 => Some(CipherSuite::Aes128GcmSha256),
-            0x1302 => Some(CipherSuite::Aes256GcmSha384),
-            _ => None,
-        }
-    }
-
-    pub fn to_u16(self) -> u16 {
-        match self {
-            CipherSuite::Aes128GcmSha256 => 0x1301,
-            CipherSuite::Aes256GcmSha384 => 0x1302,
-        }
-    }
-
-    /// The suite's HKDF and transcript hash.
-    pub fn hash(self) -> HashAlgorithm {
-        match self {
-            CipherSuite::Aes128GcmSha256 => HashAlgorithm::Sha256,
-            CipherSuite::Aes256GcmSha384 => HashAlgorithm::Sha384,
-        }
-    }
-
-    /// The suite's record protection.
-    pub fn aead(self) -> AeadAlgorithm {
-        match self {
-            CipherSuite::Aes128GcmSha256 => AeadAlgorithm::Aes128Gcm,
-            CipherSuite::Aes256GcmSha384 => AeadAlgorithm::Aes256Gcm,
-        }
-    }
-}
+use super::suite::CipherSuite;
 
 /// `HKDF-Expand-Label(Secret, Label, Context, Length)` (section 7.1): HKDF-
 /// Expand with the `HkdfLabel` structure as info, "tls13 " prefixed to the

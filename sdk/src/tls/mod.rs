@@ -1,4 +1,5 @@
-//! TLS 1.3 client (RFC 8446), sans-IO and without an allocator.
+//! TLS 1.3 (RFC 8446) and TLS 1.2 (RFC 5246) client, sans-IO and without
+//! an allocator: one handshake offers both, and the server picks.
 //!
 //! [`ClientConnection`] follows rustls' `Connection` shape: the caller
 //! hands it received bytes ([`ClientConnection::read_tls`]), lets it work
@@ -8,7 +9,9 @@
 //! always validated with the caller's trust anchors.
 //!
 //! Deliberately absent (RFC 8996, RFC 9325): TLS 1.0/1.1, RC4, CBC
-//! MAC-then-encrypt, RSA key transport, static DH. TLS 1.2 is to come.
+//! MAC-then-encrypt, RSA key transport, static DH; in TLS 1.2 also
+//! sessions without the extended master secret (RFC 7627) and
+//! renegotiation (RFC 5746).
 
 mod client;
 mod codec;
@@ -16,11 +19,14 @@ mod connection;
 mod error;
 mod key_schedule;
 pub mod record;
+mod suite;
+mod tls12_keys;
 
 pub use client::{Buffers, ClientConfig, ClientConnection, Event, TlsProvider};
 pub use connection::TlsConnection;
 pub use error::{AlertDescription, TlsError};
 pub use key_schedule::{
-    CipherSuite, KeySchedule, TrafficKeys, derive_secret, finished_verify_data, hkdf_expand_label,
+    KeySchedule, TrafficKeys, derive_secret, finished_verify_data, hkdf_expand_label,
     next_traffic_secret,
 };
+pub use suite::{CipherSuite, ServerAuthentication};

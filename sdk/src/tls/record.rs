@@ -1,5 +1,7 @@
-//! The TLS 1.3 record layer (RFC 8446 section 5): record headers, limits,
-//! and record protection with per-record nonces and content-type hiding.
+//! The record layer: record headers, limits, and record protection — TLS
+//! 1.3's (RFC 8446 section 5: per-record nonces, content-type hiding) and
+//! TLS 1.2's AES-GCM records (RFC 5246 section 6.2.3.3, RFC 5288 section 3:
+//! an explicit 8-byte nonce in each record, the header in the AAD).
 
 use core::ops::Range;
 
@@ -22,6 +24,10 @@ pub const MAX_RECORD_LEN: usize = HEADER_LEN + MAX_CIPHERTEXT_LEN;
 const LEGACY_RECORD_VERSION: [u8; 2] = [0x03, 0x03];
 /// Per-record nonce length for the AEADs TLS 1.3 uses (section 5.3).
 pub const IV_LEN: usize = 12;
+/// TLS 1.2 GCM: the implicit part of the nonce (`salt`, from the key
+/// block) and the explicit part each record carries (RFC 5288 section 3).
+pub const TLS12_SALT_LEN: usize = 4;
+const TLS12_EXPLICIT_NONCE_LEN: usize = 8;
 
 /// `ContentType` (section 5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,24 +73,77 @@ pub fn write_header(out: &mut [u8], content_type: ContentType, length: usize) {
 }
 
 /// One direction's record protection: the traffic key, its
-/// `write_iv` and the 64-bit record sequence number (section 5.3).
+/// `write_iv` (TLS 1.2: the salt, then zeros) and the 64-bit record
+/// sequence number (section 5.3).
 pub struct RecordProtection<K> {
     key: K,
     iv: [u8; IV_LEN],
     sequence: u64,
+    tls12: bool,
 }
 
 impl<K: AeadKey> RecordProtection<K> {
+    /// TLS 1.3 protection.
     pub fn new(key: K, iv: [u8; IV_LEN]) -> Self {
         RecordProtection {
             key,
             iv,
             sequence: 0,
+            tls12: false,
+        }
+    }
+
+    /// TLS 1.2 AES-GCM protection with the key block's `salt`.
+    pub fn tls12(key: K, salt: [u8; TLS12_SALT_LEN]) -> Self {
+        let mut iv = [0u8; IV_LEN];
+        iv[..TLS12_SALT_LEN].copy_from_slice(&salt);
+        RecordProtection {
+            key,
+            iv,
+            sequence: 0,
+            tls12: true,
         }
     }
 
     fn algorithm(&self) -> AeadAlgorithm {
         self.key.algorithm()
+    }
+
+    /// Where a record's content goes, from the start of the record:
+    /// behind the header, and in TLS 1.2 behind the explicit nonce too.
+    pub fn content_offset(&self) -> usize {
+        if self.tls12 {
+            HEADER_LEN + TLS12_EXPLICIT_NONCE_LEN
+        } else {
+            HEADER_LEN
+        }
+    }
+
+    /// This record's sequence number; the next record gets the one after.
+    /// A wrap is refused rather than reusing a nonce.
+    fn next_sequence(&mut self) -> Result<u64, TlsError> {
+        let sequence = self.sequence;
+        self.sequence = sequence.checked_add(1).ok_or(TlsError::SequenceExhausted)?;
+        Ok(sequence)
+    }
+
+    /// TLS 1.2's nonce (salt, explicit part) and additional data
+    /// (`seq_num + type + version + length`, RFC 5246 section 6.2.3.3).
+    fn tls12_nonce_and_aad(
+        &self,
+        explicit: [u8; TLS12_EXPLICIT_NONCE_LEN],
+        sequence: u64,
+        content_type: u8,
+        plaintext_len: usize,
+    ) -> ([u8; IV_LEN], [u8; 13]) {
+        let mut nonce = self.iv;
+        nonce[TLS12_SALT_LEN..].copy_from_slice(&explicit);
+        let mut aad = [0u8; 13];
+        aad[..8].copy_from_slice(&sequence.to_be_bytes());
+        aad[8] = content_type;
+        aad[9..11].copy_from_slice(&LEGACY_RECORD_VERSION);
+        aad[11..].copy_from_slice(&(plaintext_len as u16).to_be_bytes());
+        (nonce, aad)
     }
 
     /// The per-record nonce: the sequence number, left-padded to the IV
@@ -94,27 +153,30 @@ impl<K: AeadKey> RecordProtection<K> {
         let mut nonce = self.iv;
         for (n, s) in nonce[IV_LEN - 8..]
             .iter_mut()
-            .zip(self.sequence.to_be_bytes())
+            .zip(self.next_sequence()?.to_be_bytes())
         {
             *n ^= s;
         }
-        self.sequence = self
-            .sequence
-            .checked_add(1)
-            .ok_or(TlsError::SequenceExhausted)?;
         Ok(nonce)
     }
 
     /// The bytes a record of `plaintext_len` content bytes takes on the
-    /// wire: header, content, inner content type, tag.
+    /// wire: header, content, inner content type (TLS 1.3) or explicit
+    /// nonce (TLS 1.2), tag.
     pub fn sealed_len(&self, plaintext_len: usize) -> usize {
-        HEADER_LEN + plaintext_len + 1 + self.algorithm().tag_len()
+        let framing = if self.tls12 {
+            TLS12_EXPLICIT_NONCE_LEN
+        } else {
+            1
+        };
+        HEADER_LEN + framing + plaintext_len + self.algorithm().tag_len()
     }
 
     /// Protects the `plaintext_len` content bytes at
-    /// `record[HEADER_LEN..]` as one `TLSCiphertext` of true type
-    /// `content_type`, hidden behind the outer type application_data
-    /// (section 5.2; no padding). Returns the record's length.
+    /// `record[self.content_offset()..]` as one record of type
+    /// `content_type` — in TLS 1.3 hidden behind the outer type
+    /// application_data (section 5.2; no padding). Returns the record's
+    /// length.
     pub fn seal(
         &mut self,
         content_type: ContentType,
@@ -127,6 +189,24 @@ impl<K: AeadKey> RecordProtection<K> {
         let total = self.sealed_len(plaintext_len);
         if record.len() < total {
             return Err(TlsError::BufferTooSmall);
+        }
+        if self.tls12 {
+            // The explicit nonce is the sequence number: unique per key,
+            // as RFC 5288 section 3 requires, at no cost.
+            let sequence = self.next_sequence()?;
+            let explicit = sequence.to_be_bytes();
+            let (nonce, aad) =
+                self.tls12_nonce_and_aad(explicit, sequence, content_type as u8, plaintext_len);
+            write_header(record, content_type, total - HEADER_LEN);
+            let body = &mut record[HEADER_LEN..total];
+            body[..TLS12_EXPLICIT_NONCE_LEN].copy_from_slice(&explicit);
+            self.key.seal_in_place(
+                &nonce,
+                &aad,
+                &mut body[TLS12_EXPLICIT_NONCE_LEN..],
+                plaintext_len,
+            )?;
+            return Ok(total);
         }
         record[HEADER_LEN + plaintext_len] = content_type as u8;
         let (header, body) = record.split_at_mut(HEADER_LEN);
@@ -141,6 +221,9 @@ impl<K: AeadKey> RecordProtection<K> {
     /// place. Returns the true content type and where its content now sits
     /// in `record`. Padding zeros are stripped (section 5.4).
     pub fn open(&mut self, record: &mut [u8]) -> Result<(ContentType, Range<usize>), TlsError> {
+        if self.tls12 {
+            return self.open_tls12(record);
+        }
         let (header, body) = record
             .split_at_mut_checked(HEADER_LEN)
             .ok_or(TlsError::Decode)?;
@@ -172,6 +255,41 @@ impl<K: AeadKey> RecordProtection<K> {
             return Err(TlsError::UnexpectedMessage);
         }
         Ok((content_type, HEADER_LEN..HEADER_LEN + type_at))
+    }
+}
+
+impl<K: AeadKey> RecordProtection<K> {
+    /// TLS 1.2: the record keeps its content type in the clear; its body is
+    /// the explicit nonce, the ciphertext and the tag.
+    fn open_tls12(&mut self, record: &mut [u8]) -> Result<(ContentType, Range<usize>), TlsError> {
+        let (header, body) = record
+            .split_at_mut_checked(HEADER_LEN)
+            .ok_or(TlsError::Decode)?;
+        let content_type = ContentType::from_u8(header[0]).ok_or(TlsError::UnexpectedMessage)?;
+        if content_type == ContentType::ChangeCipherSpec {
+            return Err(TlsError::UnexpectedMessage);
+        }
+        if body.len() > MAX_CIPHERTEXT_LEN {
+            return Err(TlsError::RecordOverflow);
+        }
+        let plaintext_len = body
+            .len()
+            .checked_sub(TLS12_EXPLICIT_NONCE_LEN + self.algorithm().tag_len())
+            .ok_or(TlsError::Decode)?;
+        if plaintext_len > MAX_PLAINTEXT_LEN {
+            return Err(TlsError::RecordOverflow);
+        }
+        let (explicit, sealed) = body.split_at_mut(TLS12_EXPLICIT_NONCE_LEN);
+        let mut explicit_nonce = [0u8; TLS12_EXPLICIT_NONCE_LEN];
+        explicit_nonce.copy_from_slice(explicit);
+        let sequence = self.next_sequence()?;
+        let (nonce, aad) =
+            self.tls12_nonce_and_aad(explicit_nonce, sequence, header[0], plaintext_len);
+        self.key
+            .open_in_place(&nonce, &aad, sealed)
+            .map_err(|_| TlsError::BadRecordMac)?;
+        let start = HEADER_LEN + TLS12_EXPLICIT_NONCE_LEN;
+        Ok((content_type, start..start + plaintext_len))
     }
 }
 
@@ -334,5 +452,58 @@ mod tests {
         assert_eq!(second[11], 3 ^ 1);
         client.sequence = u64::MAX;
         assert_eq!(client.next_nonce(), Err(TlsError::SequenceExhausted));
+    }
+
+    #[test]
+    fn tls12_records_carry_the_explicit_nonce_and_authenticate_the_header() {
+        let soft: Soft = Soft::new();
+        let key = || soft.aead_key(AeadAlgorithm::Aes128Gcm, &[7; 16]).unwrap();
+        let salt = [1, 2, 3, 4];
+        let (mut writer, mut reader) = (
+            RecordProtection::tls12(key(), salt),
+            RecordProtection::tls12(key(), salt),
+        );
+        for sequence in 0..3u64 {
+            let mut record = [0u8; 64];
+            let at = writer.content_offset();
+            assert_eq!(at, HEADER_LEN + 8);
+            record[at..at + 5].copy_from_slice(b"hello");
+            let len = writer.seal(ContentType::Handshake, &mut record, 5).unwrap();
+            assert_eq!(len, HEADER_LEN + 8 + 5 + 16);
+            assert_eq!(len, writer.sealed_len(5));
+            // The type stays in the clear; the explicit nonce is the
+            // sequence number.
+            assert_eq!(record[..5], [22, 3, 3, 0, 29]);
+            assert_eq!(record[5..13], sequence.to_be_bytes());
+            let (content_type, range) = reader.open(&mut record[..len]).unwrap();
+            assert_eq!(content_type, ContentType::Handshake);
+            assert_eq!(&record[range], b"hello");
+        }
+        // The header is authenticated: the same record relabelled fails.
+        let (mut writer, mut reader) = (
+            RecordProtection::tls12(key(), salt),
+            RecordProtection::tls12(key(), salt),
+        );
+        let mut record = [0u8; 64];
+        let len = writer
+            .seal(ContentType::ApplicationData, &mut record, 5)
+            .unwrap();
+        record[0] = ContentType::Alert as u8;
+        assert_eq!(reader.open(&mut record[..len]), Err(TlsError::BadRecordMac));
+        // So is the sequence number: a replayed record fails.
+        let (mut writer, mut reader) = (
+            RecordProtection::tls12(key(), salt),
+            RecordProtection::tls12(key(), salt),
+        );
+        let len = writer
+            .seal(ContentType::ApplicationData, &mut record, 5)
+            .unwrap();
+        let copy = record;
+        assert!(reader.open(&mut record[..len]).is_ok());
+        let mut replay = copy;
+        assert_eq!(reader.open(&mut replay[..len]), Err(TlsError::BadRecordMac));
+        // Too short for nonce and tag.
+        let mut short = [23, 3, 3, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(reader.open(&mut short), Err(TlsError::Decode));
     }
 }

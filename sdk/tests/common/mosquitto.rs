@@ -21,7 +21,16 @@ pub struct Broker {
 impl Broker {
     /// One listener with `listener_options` (mosquitto.conf lines, e.g. TLS
     /// certificates; empty for plain TCP).
+    #[allow(dead_code)] // Each test binary uses one of the two.
     pub fn start(listener_options: &str) -> Broker {
+        Broker::start_with_max_tls(listener_options, None)
+    }
+
+    /// As [`Broker::start`], with OpenSSL's highest protocol version capped
+    /// (`"TLSv1.2"`): mosquitto's own `tls_version` only sets the lowest, so
+    /// a TLS 1.2-only listener needs OpenSSL's configuration.
+    #[allow(dead_code)] // Each test binary uses one of the two.
+    pub fn start_with_max_tls(listener_options: &str, max_protocol: Option<&str>) -> Broker {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "duet-mqtt-{}-{}",
@@ -42,7 +51,20 @@ impl Broker {
             ),
         )
         .unwrap();
-        let child = Command::new("mosquitto")
+        let mut command = Command::new("mosquitto");
+        if let Some(max_protocol) = max_protocol {
+            let openssl_conf = dir.join("openssl.cnf");
+            std::fs::write(
+                &openssl_conf,
+                format!(
+                    "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\n\
+                     system_default = defaults\n[defaults]\nMaxProtocol = {max_protocol}\n"
+                ),
+            )
+            .unwrap();
+            command.env("OPENSSL_CONF", openssl_conf);
+        }
+        let child = command
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())

@@ -1,0 +1,339 @@
+//! The TLS 1.2 branch of the handshake (RFC 5246 section 7.3), taken when
+//! the ServerHello selects TLS 1.2 without the downgrade sentinel:
+//!
+//! ```text
+//! ClientHello        -------->
+//!                                  ServerHello (EMS, renegotiation_info)
+//!                                  Certificate
+//!                                  ServerKeyExchange (ECDHE, signed)
+//!                                  [CertificateRequest]
+//!                    <--------     ServerHelloDone
+//! [Certificate (empty)]
+//! ClientKeyExchange
+//! [ChangeCipherSpec]
+//! Finished           -------->
+//!                                  [ChangeCipherSpec]
+//!                    <--------     Finished
+//! ```
+//!
+//! Only ECDHE on secp256r1 with AES-GCM (RFC 8422, RFC 5289), the
+//! extended master secret required (RFC 7627), renegotiation refused (RFC
+//! 5746). The server's chain goes through the same validation as in TLS
+//! 1.3.
+
+use duet_crypto::x509::verify_end_entity_signature;
+use duet_crypto::{SharedSecret, SignatureScheme};
+
+use super::super::codec::Reader;
+use super::super::record::{ContentType, RecordProtection};
+use super::super::suite::{CipherSuite, ServerAuthentication};
+use super::super::tls12_keys::{KeyBlock, MasterSecret};
+use super::super::{AlertDescription, TlsError};
+use super::{ClientConnection, Event, SECP256R1, State, TlsProvider, extension, handshake_type};
+
+/// `ECCurveType.named_curve` (RFC 8422 section 5.4).
+const NAMED_CURVE: u8 = 3;
+/// `ECPointFormat.uncompressed` (RFC 8422 section 5.1.2).
+const UNCOMPRESSED: u8 = 0;
+/// An uncompressed secp256r1 point: 0x04, x, y.
+const P256_POINT_LEN: usize = 65;
+
+/// What the TLS 1.2 handshake carries from one message to the next.
+pub(super) struct Handshake<K> {
+    /// Our ECDHE public key, sent again in ClientKeyExchange.
+    client_public: [u8; P256_POINT_LEN],
+    pub(super) server_random: [u8; 32],
+    /// The ECDHE result, from ServerKeyExchange until ClientKeyExchange is
+    /// in the transcript (the extended master secret hashes it).
+    shared: Option<SharedSecret>,
+    pub(super) certificate_requested: bool,
+    /// Kept from our Finished until the server's is checked.
+    master: Option<MasterSecret>,
+    /// The server's record protection, in force from its ChangeCipherSpec.
+    server_read: Option<RecordProtection<K>>,
+}
+
+impl<K> Handshake<K> {
+    pub(super) fn new() -> Self {
+        Handshake {
+            client_public: [0; P256_POINT_LEN],
+            server_random: [0; 32],
+            shared: None,
+            certificate_requested: false,
+            master: None,
+            server_read: None,
+        }
+    }
+
+    pub(super) fn remember_public_key(&mut self, public: &[u8]) -> Result<(), TlsError> {
+        if public.len() != P256_POINT_LEN {
+            return Err(TlsError::Crypto(duet_crypto::CryptoError::BadInput));
+        }
+        self.client_public.copy_from_slice(public);
+        Ok(())
+    }
+}
+
+/// The scheme a ServerKeyExchange may be signed with (RFC 5246 section
+/// 7.4.1.4.1 codes, the ones our signature_algorithms offered), matching
+/// the suite's authentication (RFC 8422 section 5.4).
+fn server_key_exchange_scheme(
+    code: u16,
+    authentication: ServerAuthentication,
+) -> Option<SignatureScheme> {
+    use ServerAuthentication::{Ecdsa, Rsa};
+    Some(match (authentication, code) {
+        (Ecdsa, 0x0403) => SignatureScheme::EcdsaP256Sha256,
+        (Ecdsa, 0x0503) => SignatureScheme::EcdsaP384Sha384,
+        (Rsa, 0x0401) => SignatureScheme::RsaPkcs1Sha256,
+        (Rsa, 0x0501) => SignatureScheme::RsaPkcs1Sha384,
+        (Rsa, 0x0601) => SignatureScheme::RsaPkcs1Sha512,
+        (Rsa, 0x0804) => SignatureScheme::RsaPssSha256,
+        (Rsa, 0x0805) => SignatureScheme::RsaPssSha384,
+        _ => return None,
+    })
+}
+
+impl<P: TlsProvider> ClientConnection<'_, P> {
+    /// ServerHello selecting TLS 1.2 (RFC 5246 section 7.4.1.3): one of our
+    /// TLS 1.2 suites, no compression, and of the extensions only answers to
+    /// ours — the extended master secret among them, required.
+    pub(super) fn handle_tls12_server_hello(
+        &mut self,
+        message: &[u8],
+        body: &[u8],
+    ) -> Result<(), TlsError> {
+        let mut r = Reader::new(body);
+        let _version = r.u16()?;
+        let random = r.take(32)?;
+        let session_id = r.vec_u8()?;
+        let suite = CipherSuite::from_u16(r.u16()?)
+            .filter(|s| s.is_tls12())
+            .ok_or(TlsError::IllegalParameter)?;
+        let compression = r.u8()?;
+        let extensions = if r.is_empty() { &[][..] } else { r.vec_u16()? };
+        r.finish()?;
+        if session_id.len() > 32 {
+            return Err(TlsError::Decode);
+        }
+        if compression != 0 {
+            return Err(TlsError::IllegalParameter);
+        }
+        let mut extended_master_secret = false;
+        let mut e = Reader::new(extensions);
+        while !e.is_empty() {
+            let extension_type = e.u16()?;
+            let data = e.vec_u16()?;
+            match extension_type {
+                extension::RENEGOTIATION_INFO => {
+                    // An empty renegotiated_connection: a first handshake.
+                    if data != [0] {
+                        return Err(TlsError::InsecureRenegotiation);
+                    }
+                }
+                extension::EXTENDED_MASTER_SECRET => {
+                    if !data.is_empty() {
+                        return Err(TlsError::Decode);
+                    }
+                    extended_master_secret = true;
+                }
+                extension::EC_POINT_FORMATS => {
+                    let mut d = Reader::new(data);
+                    let formats = d.vec_u8()?;
+                    d.finish()?;
+                    if !formats.contains(&UNCOMPRESSED) {
+                        return Err(TlsError::IllegalParameter);
+                    }
+                }
+                extension::ALPN => self.accept_alpn(data)?,
+                // The server acknowledges SNI with an empty extension.
+                extension::SERVER_NAME if data.is_empty() => {}
+                _ => return Err(TlsError::UnsupportedExtension),
+            }
+        }
+        if !extended_master_secret {
+            return Err(TlsError::NoExtendedMasterSecret);
+        }
+        self.suite = suite;
+        self.transcript.select(suite.hash());
+        self.transcript.update(message);
+        self.tls12.server_random.copy_from_slice(random);
+        self.state = State::Tls12WaitCertificate;
+        Ok(())
+    }
+
+    /// ServerKeyExchange (RFC 8422 section 5.4): secp256r1 parameters,
+    /// signed by the certificate's key over both randoms and the
+    /// parameters; then the ECDH agreement with our key.
+    pub(super) fn handle_server_key_exchange(&mut self, body: &[u8]) -> Result<(), TlsError> {
+        let mut r = Reader::new(body);
+        let curve_type = r.u8()?;
+        let group = r.u16()?;
+        let server_public = r.vec_u8()?;
+        let params_len = r.position();
+        let scheme = r.u16()?;
+        let signature = r.vec_u16()?;
+        r.finish()?;
+        if curve_type != NAMED_CURVE || group != SECP256R1 {
+            return Err(TlsError::IllegalParameter);
+        }
+        let authentication = self
+            .suite
+            .authentication()
+            .ok_or(TlsError::UnexpectedMessage)?;
+        let scheme =
+            server_key_exchange_scheme(scheme, authentication).ok_or(TlsError::IllegalParameter)?;
+        // ClientHello.random + ServerHello.random + ServerECDHParams; the
+        // parameters are at most 4 + 255 bytes.
+        let mut signed = [0u8; 64 + 4 + 255];
+        signed[..32].copy_from_slice(&self.client_random);
+        signed[32..64].copy_from_slice(&self.tls12.server_random);
+        signed[64..64 + params_len].copy_from_slice(&body[..params_len]);
+        verify_end_entity_signature(
+            &self.certificate[self.end_entity.clone()],
+            scheme,
+            &signed[..64 + params_len],
+            signature,
+            self.provider,
+        )
+        .map_err(TlsError::CertificateVerify)?;
+        let ephemeral = self.ephemeral.take().ok_or(TlsError::UnexpectedMessage)?;
+        let shared = self
+            .provider
+            .agree(ephemeral, server_public)
+            .map_err(|_| TlsError::IllegalParameter)?;
+        self.tls12.shared = Some(shared);
+        Ok(())
+    }
+
+    /// After ServerHelloDone: [an empty Certificate], ClientKeyExchange,
+    /// ChangeCipherSpec and our Finished, the first record under the new
+    /// keys (RFC 5246 section 7.4.7 to 7.4.9).
+    pub(super) fn send_tls12_client_flight(&mut self) -> Result<(), TlsError> {
+        if self.tls12.certificate_requested {
+            // No client certificate yet: an empty list (section 7.4.6); a
+            // server that requires one ends the handshake with an alert.
+            let empty = [handshake_type::CERTIFICATE, 0, 0, 3, 0, 0, 0];
+            self.send_record(ContentType::Handshake, &empty)?;
+            self.transcript.update(&empty);
+        }
+        let mut key_exchange = [0u8; 4 + 1 + P256_POINT_LEN];
+        key_exchange[..5].copy_from_slice(&[
+            handshake_type::CLIENT_KEY_EXCHANGE,
+            0,
+            0,
+            1 + P256_POINT_LEN as u8,
+            P256_POINT_LEN as u8,
+        ]);
+        key_exchange[5..].copy_from_slice(&self.tls12.client_public);
+        self.send_record(ContentType::Handshake, &key_exchange)?;
+        self.transcript.update(&key_exchange);
+
+        let session_hash = self.transcript.current()?;
+        let hash = self.suite.hash();
+        let shared = self
+            .tls12
+            .shared
+            .take()
+            .ok_or(TlsError::UnexpectedMessage)?;
+        let master = MasterSecret::extended(
+            self.provider,
+            hash,
+            shared.as_bytes(),
+            session_hash.as_bytes(),
+        )?;
+        drop(shared);
+        let keys = KeyBlock::derive(
+            self.provider,
+            self.suite,
+            &master,
+            &self.client_random,
+            &self.tls12.server_random,
+        )?;
+        let aead = self.suite.aead();
+        let client_write = RecordProtection::tls12(
+            self.provider.aead_key(aead, keys.client.key())?,
+            keys.client.salt,
+        );
+        self.tls12.server_read = Some(RecordProtection::tls12(
+            self.provider.aead_key(aead, keys.server.key())?,
+            keys.server.salt,
+        ));
+
+        self.send_record(ContentType::ChangeCipherSpec, &[1])?;
+        self.write = Some(client_write);
+        // Finished covers every handshake message so far: the same hash.
+        let verify_data = master.verify_data(
+            self.provider,
+            hash,
+            b"client finished",
+            session_hash.as_bytes(),
+        )?;
+        let mut finished = [0u8; 4 + 12];
+        finished[..4].copy_from_slice(&[handshake_type::FINISHED, 0, 0, 12]);
+        finished[4..].copy_from_slice(&verify_data);
+        self.send_record(ContentType::Handshake, &finished)?;
+        self.transcript.update(&finished);
+        self.tls12.master = Some(master);
+        Ok(())
+    }
+
+    /// The server's ChangeCipherSpec: its records are protected from the
+    /// next one on. It must not split a handshake message.
+    pub(super) fn handle_tls12_change_cipher_spec(
+        &mut self,
+        content: core::ops::Range<usize>,
+    ) -> Result<Option<Event>, TlsError> {
+        if self.receive[content] != [1] || self.handshake_len != 0 {
+            return Err(TlsError::UnexpectedMessage);
+        }
+        self.read = Some(
+            self.tls12
+                .server_read
+                .take()
+                .ok_or(TlsError::UnexpectedMessage)?,
+        );
+        self.state = State::Tls12WaitFinished;
+        Ok(None)
+    }
+
+    /// The server's Finished (section 7.4.9): its verify_data over the
+    /// transcript including our Finished. Then the session is up.
+    pub(super) fn handle_tls12_finished(
+        &mut self,
+        message: &[u8],
+        body: &[u8],
+    ) -> Result<(), TlsError> {
+        let master = self
+            .tls12
+            .master
+            .take()
+            .ok_or(TlsError::UnexpectedMessage)?;
+        let transcript = self.transcript.current()?;
+        let expected = master.verify_data(
+            self.provider,
+            self.suite.hash(),
+            b"server finished",
+            transcript.as_bytes(),
+        )?;
+        if !duet_crypto::hash::constant_time_eq(&expected, body) {
+            return Err(TlsError::BadFinished);
+        }
+        self.transcript.update(message);
+        self.state = State::Connected;
+        Ok(())
+    }
+
+    /// HelloRequest (section 7.4.1.1) on an established TLS 1.2 session:
+    /// this client never renegotiates, and says so with a warning
+    /// no_renegotiation (section 7.2.2); the session goes on.
+    pub(super) fn refuse_renegotiation(&mut self, body: &[u8]) -> Result<(), TlsError> {
+        if !body.is_empty() {
+            return Err(TlsError::Decode);
+        }
+        self.send_record(
+            ContentType::Alert,
+            &[1, AlertDescription::NoRenegotiation.to_u8()],
+        )
+    }
+}
