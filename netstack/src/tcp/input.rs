@@ -24,6 +24,11 @@ pub(crate) struct Segment<'p> {
     pub window: u16,
     pub options: SegmentOptions,
     pub payload: &'p [u8],
+    /// How many of the payload's first bytes are already in the receive
+    /// ring's free space at RCV.NXT: put there while their checksum was
+    /// summed (`Stack::place_in_order`), so `receive_text` need not copy
+    /// them again.
+    pub placed: usize,
 }
 
 impl Segment<'_> {
@@ -571,7 +576,13 @@ impl TcpSocket {
         let data = &seg.payload[skip..];
         let was_holding = !self.assembler.is_empty();
         let mut ring = crate::tcp::ring::Ring::new(&mut self.rx, rx_storage);
-        let written = ring.write_unallocated(offset as usize, data);
+        let written = if seg.placed > 0 && skip == 0 && offset == 0 {
+            // Already where `write_unallocated` would put it: the ring and
+            // RCV.NXT have not moved since.
+            seg.placed
+        } else {
+            ring.write_unallocated(offset as usize, data)
+        };
         if written == 0 {
             self.flags.set(Flags::ACK_NOW, true);
             return;

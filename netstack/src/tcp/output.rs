@@ -398,13 +398,15 @@ impl TcpSocket {
 
     /// Writes the whole segment into `out` (which is exactly header +
     /// options + payload long) from the send ring in `tx_storage`.
+    /// Returns the payload's [`checksum::native_sum`](crate::wire::checksum::native_sum),
+    /// computed while copying it (0 without payload).
     pub(crate) fn write_segment(
         &self,
         seg: &OutSegment,
         options: &[u8],
         tx_storage: &mut [u8],
         out: &mut [u8],
-    ) {
+    ) -> u64 {
         let mut packet = TcpPacket::new_unchecked(&mut out[..]);
         packet.write_header(
             self.local_port,
@@ -416,11 +418,13 @@ impl TcpSocket {
             options.len(),
         );
         packet.options_mut()[..options.len()].copy_from_slice(options);
-        if seg.payload_len > 0 {
-            let mut state = self.tx;
-            let ring = Ring::new(&mut state, tx_storage);
-            ring.read_at(seg.payload_offset as usize, packet.payload_mut());
+        if seg.payload_len == 0 {
+            return 0;
         }
+        let mut state = self.tx;
+        let ring = Ring::new(&mut state, tx_storage);
+        ring.read_at_summing(seg.payload_offset as usize, packet.payload_mut())
+            .1
     }
 
     /// Records that `seg` left: sequence variables, timers, Karn's rule.

@@ -19,7 +19,8 @@
 
 use core::fmt;
 
-use crate::copy::copy_bytes;
+use crate::copy::{copy_and_sum, copy_bytes};
+use crate::wire::checksum;
 
 /// Where a ring's data sits inside its storage: the only part of a buffer the
 /// connection keeps. 8 bytes on every target.
@@ -223,6 +224,25 @@ impl<'s> Ring<'s> {
         count
     }
 
+    /// [`Ring::read_at`] that also returns the copied bytes'
+    /// [`checksum::native_sum`], computed in the same pass: the payload's
+    /// share of a segment's checksum.
+    pub fn read_at_summing(&self, offset: usize, out: &mut [u8]) -> (usize, u64) {
+        if offset >= self.len() {
+            return (0, 0);
+        }
+        let count = out.len().min(self.len() - offset);
+        let at = self.wrap(self.state.read_at as usize, offset);
+        let first = count.min(self.capacity() - at);
+        let (head, tail) = out[..count].split_at_mut(first);
+        let mut sum = copy_and_sum(head, &self.storage[at..at + first]);
+        if !tail.is_empty() {
+            let tail_sum = copy_and_sum(tail, &self.storage[..tail.len()]);
+            sum = checksum::join_native_sums(sum, first, tail_sum);
+        }
+        (count, sum)
+    }
+
     /// Allocated bytes starting `offset` bytes past the front, up to `max`
     /// and up to the wrap point: a segment payload can be copied from here
     /// straight into a packet buffer.
@@ -248,6 +268,24 @@ impl<'s> Ring<'s> {
         let at = self.wrap(self.write_index(), offset);
         self.copy_in(at, &data[..count]);
         count
+    }
+
+    /// [`Ring::write_unallocated`] that also returns the written bytes'
+    /// [`checksum::native_sum`], computed in the same pass.
+    pub fn write_unallocated_summing(&mut self, offset: usize, data: &[u8]) -> (usize, u64) {
+        let free = self.free();
+        if offset >= free {
+            return (0, 0);
+        }
+        let count = data.len().min(free - offset);
+        let at = self.wrap(self.write_index(), offset);
+        let first = count.min(self.capacity() - at);
+        let mut sum = copy_and_sum(&mut self.storage[at..at + first], &data[..first]);
+        if count > first {
+            let tail_sum = copy_and_sum(&mut self.storage[..count - first], &data[first..count]);
+            sum = checksum::join_native_sums(sum, first, tail_sum);
+        }
+        (count, sum)
     }
 
     /// Allocates `count` bytes just past the end (data placed earlier by
@@ -325,6 +363,35 @@ mod tests {
         assert_eq!(ring.len(), 0);
         ring.clear();
         assert_eq!(ring.len(), 0);
+    }
+
+    /// The summing read copies what `read_at` copies and sums it as one
+    /// `accumulate` over the copied bytes would, whichever way the copy
+    /// splits at the wrap point (odd or even head).
+    #[test]
+    fn summing_read_matches_read_and_checksum_across_the_wrap() {
+        let cap = 13;
+        let data: Vec<u8> = (0..cap as u8).map(|b| b.wrapping_mul(37) ^ 0x5a).collect();
+        for start in 0..cap {
+            for offset in 0..cap {
+                let mut state = RingState::new();
+                let mut storage = vec![0u8; cap];
+                let mut ring = Ring::new(&mut state, &mut storage);
+                ring.enqueue_slice(&data[..start]);
+                ring.dequeue_slice(&mut vec![0; start]);
+                ring.enqueue_slice(&data);
+                let mut plain = vec![0u8; cap];
+                let n = ring.read_at(offset, &mut plain);
+                let mut summed = vec![0u8; cap];
+                let (m, sum) = ring.read_at_summing(offset, &mut summed);
+                assert_eq!((m, &summed[..m]), (n, &plain[..n]));
+                assert_eq!(
+                    checksum::fold(checksum::add_native_sum(0, sum)),
+                    checksum::fold(checksum::accumulate(0, &plain[..n])),
+                    "start {start} offset {offset}"
+                );
+            }
+        }
     }
 
     #[test]

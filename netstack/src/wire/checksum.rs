@@ -28,15 +28,33 @@ use core::net::{IpAddr, Ipv6Addr};
 /// no per-word byte swap, so the loop vectorises on hosts and takes one load
 /// and two adds per 4 bytes on a Cortex-M.
 pub fn accumulate(acc: u64, data: &[u8]) -> u64 {
-    let big_endian_sum = u16::from_be(fold(native_sum(data)));
+    add_native_sum(acc, native_sum(data))
+}
+
+/// Adds a [`native_sum`] of some piece of data (computed elsewhere, such as
+/// while copying it) to the accumulator, as [`accumulate`] would have.
+pub fn add_native_sum(acc: u64, native: u64) -> u64 {
+    let big_endian_sum = u16::from_be(fold(native));
     let (total, carry) = acc.overflowing_add(u64::from(big_endian_sum));
     // End-around carry: 2^64 ≡ 1 (mod 2^16 − 1) as well.
     total + u64::from(carry)
 }
 
+/// The [`native_sum`] of two pieces laid end to end, from the pieces' own
+/// sums: after an odd-length first piece the second's bytes sit in the other
+/// half of their 16-bit words, so its folded sum swaps (RFC 1071 §2(B)).
+pub fn join_native_sums(first: u64, first_len: usize, second: u64) -> u64 {
+    if first_len % 2 == 1 {
+        first + u64::from(fold(second).swap_bytes())
+    } else {
+        first + second
+    }
+}
+
 /// One's-complement sum of `data` in native byte order, carries deferred:
-/// the variant that is fastest where the code runs.
-fn native_sum(data: &[u8]) -> u64 {
+/// the variant that is fastest where the code runs. Only its [`fold`] is
+/// meaningful; an odd-length `data` counts as padded with a zero byte.
+pub fn native_sum(data: &[u8]) -> u64 {
     if cfg!(target_pointer_width = "64") {
         sum_in_16_bit_lanes(data)
     } else {
