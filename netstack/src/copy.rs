@@ -69,8 +69,8 @@ fn copy_words(dst: &mut [u8], src: &[u8]) {
 }
 
 fn copy_aligned_words(dst: &mut [u32], src: &[u32]) {
-    let (dst_blocks, dst_rest) = dst.as_chunks_mut::<8>();
-    let (src_blocks, src_rest) = src.as_chunks::<8>();
+    let (dst_blocks, dst_rest) = blocks_mut::<u32, [u32; 8]>(dst);
+    let (src_blocks, src_rest) = blocks::<u32, [u32; 8]>(src);
     for (d, s) in dst_blocks.iter_mut().zip(src_blocks) {
         let [w0, w1, w2, w3, w4, w5, w6, w7] = *s;
         d[0] = w0;
@@ -89,8 +89,8 @@ fn copy_aligned_words(dst: &mut [u32], src: &[u32]) {
 
 /// `src` holds `4 * dst.len()` bytes, off a word boundary.
 fn copy_unaligned_words(dst: &mut [u32], src: &[u8]) {
-    let (dst_blocks, dst_rest) = dst.as_chunks_mut::<8>();
-    let (src_blocks, src_rest) = src.as_chunks::<32>();
+    let (dst_blocks, dst_rest) = blocks_mut::<u32, [u32; 8]>(dst);
+    let (src_blocks, src_rest) = blocks::<u8, [u8; 32]>(src);
     for (d, s) in dst_blocks.iter_mut().zip(src_blocks) {
         let [w0, w1, w2, w3, w4, w5, w6, w7] = [
             word(&s[0..4]),
@@ -144,6 +144,21 @@ fn copy_words_summing(dst: &mut [u8], src: &[u8]) -> u64 {
         sum += u64::from(u32::from_ne_bytes(last));
     }
     sum
+}
+
+/// `slice` as whole blocks `B` (arrays of `T`) and the elements after them;
+/// `slice::as_chunks` without needing Rust 1.88.
+fn blocks<T: bytemuck::Pod, B: bytemuck::Pod>(slice: &[T]) -> (&[B], &[T]) {
+    let per_block = core::mem::size_of::<B>() / core::mem::size_of::<T>();
+    let (whole, rest) = slice.split_at(slice.len() - slice.len() % per_block);
+    (bytemuck::cast_slice(whole), rest)
+}
+
+fn blocks_mut<T: bytemuck::Pod, B: bytemuck::Pod>(slice: &mut [T]) -> (&mut [B], &mut [T]) {
+    let per_block = core::mem::size_of::<B>() / core::mem::size_of::<T>();
+    let whole_len = slice.len() - slice.len() % per_block;
+    let (whole, rest) = slice.split_at_mut(whole_len);
+    (bytemuck::cast_slice_mut(whole), rest)
 }
 
 #[inline(always)]
