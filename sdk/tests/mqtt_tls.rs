@@ -5,14 +5,13 @@
 use std::net::TcpStream;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use duet::crypto::soft::Soft;
 use duet::crypto::x509::trust_anchor_from_der;
 use duet::mqtt::codec::{
     Ack, Connect, Disconnect, Error, Properties, Publish, QoS, Subscribe, SubscribeFilters,
     SubscribeOptions,
 };
 use duet::mqtt::{Packet, ProtocolVersion};
-use duet::tls::{Buffers, ClientConfig, ClientConnection, TlsConnection};
+use duet::tls::{Buffers, ClientCertificate, ClientConfig, ClientConnection, TlsConnection};
 use embedded_io_async::Write as _;
 
 #[path = "common/blocking_stream.rs"]
@@ -25,6 +24,10 @@ const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../certs/test/");
 mod test_rng;
 use test_rng::TestRng;
 
+#[path = "common/device.rs"]
+mod device;
+use device::{DEVICE_KEY, device_provider};
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -36,14 +39,29 @@ fn now() -> u64 {
 mod mosquitto;
 use mosquitto::Broker;
 
+/// How the client authenticates to the broker.
+#[derive(Clone, Copy, PartialEq)]
+enum ClientAuth {
+    /// Anonymously (the server authenticates only itself).
+    None,
+    /// With the test PKI's device-01 certificate, which the broker
+    /// requires (`require_certificate`) and checks against the test root.
+    DeviceCertificate,
+}
+
 /// mosquitto with one TLS listener on the test PKI's broker certificate,
 /// speaking only `tls_version` (`tlsv1.3` or `tlsv1.2`).
-fn tls_broker(tls_version: &str) -> Broker {
+fn tls_broker(tls_version: &str, auth: ClientAuth) -> Broker {
     let max_protocol = (tls_version == "tlsv1.2").then_some("TLSv1.2");
+    let require = if auth == ClientAuth::DeviceCertificate {
+        "require_certificate true\n"
+    } else {
+        ""
+    };
     Broker::start_with_max_tls(
         &format!(
             "cafile {CERTS}root-ca.pem\ncertfile {CERTS}server-p256.chain.pem\n\
-             keyfile {CERTS}server-p256.key\ntls_version {tls_version}\n"
+             keyfile {CERTS}server-p256.key\ntls_version {tls_version}\n{require}"
         ),
         max_protocol,
     )
@@ -82,10 +100,15 @@ fn consume(buf: &mut [u8], held: &mut usize, len: usize) {
 /// QoS 1, a QoS 1 PUBLISH large enough to span two TLS records (so the
 /// broker's copy back arrives split across records too), PUBACK both ways,
 /// PINGREQ/PINGRESP, DISCONNECT and close_notify.
-fn session_over_tls(version: ProtocolVersion, tls_version: &str) {
-    let broker = tls_broker(tls_version);
+fn session_over_tls(version: ProtocolVersion, tls_version: &str, auth: ClientAuth) {
+    let broker = tls_broker(tls_version, auth);
     let stream = BlockingStream(TcpStream::connect(("127.0.0.1", broker.port)).unwrap());
-    let soft: Soft = Soft::new();
+    let (soft, chain) = device_provider();
+    let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+    let client_certificate = (auth == ClientAuth::DeviceCertificate).then_some(ClientCertificate {
+        chain: &chain,
+        key: DEVICE_KEY,
+    });
     let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
     let anchors = [trust_anchor_from_der(&root).unwrap()];
     let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
@@ -98,6 +121,7 @@ fn session_over_tls(version: ProtocolVersion, tls_version: &str) {
             trust_anchors: &anchors,
             now_unix_secs: now(),
             alpn_protocols: &[],
+            client_certificate,
         },
         Buffers {
             receive: &mut receive,
@@ -235,20 +259,40 @@ fn session_over_tls(version: ProtocolVersion, tls_version: &str) {
 
 #[test]
 fn v311_session_over_our_tls_1_3() {
-    session_over_tls(ProtocolVersion::V311, "tlsv1.3");
+    session_over_tls(ProtocolVersion::V311, "tlsv1.3", ClientAuth::None);
 }
 
 #[test]
 fn v5_session_over_our_tls_1_3() {
-    session_over_tls(ProtocolVersion::V5, "tlsv1.3");
+    session_over_tls(ProtocolVersion::V5, "tlsv1.3", ClientAuth::None);
 }
 
 #[test]
 fn v311_session_over_our_tls_1_2() {
-    session_over_tls(ProtocolVersion::V311, "tlsv1.2");
+    session_over_tls(ProtocolVersion::V311, "tlsv1.2", ClientAuth::None);
 }
 
 #[test]
 fn v5_session_over_our_tls_1_2() {
-    session_over_tls(ProtocolVersion::V5, "tlsv1.2");
+    session_over_tls(ProtocolVersion::V5, "tlsv1.2", ClientAuth::None);
+}
+
+/// mosquitto with `require_certificate`: the device authenticates with its
+/// X.509 certificate, over both TLS versions.
+#[test]
+fn v311_session_with_a_client_certificate_over_tls_1_3() {
+    session_over_tls(
+        ProtocolVersion::V311,
+        "tlsv1.3",
+        ClientAuth::DeviceCertificate,
+    );
+}
+
+#[test]
+fn v5_session_with_a_client_certificate_over_tls_1_2() {
+    session_over_tls(
+        ProtocolVersion::V5,
+        "tlsv1.2",
+        ClientAuth::DeviceCertificate,
+    );
 }

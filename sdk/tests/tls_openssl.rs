@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::{X509Error, trust_anchor_from_der};
 use duet::tls::{
-    AlertDescription, Buffers, CipherSuite, ClientConfig, ClientConnection, Event, TlsConnection,
-    TlsError,
+    AlertDescription, Buffers, CipherSuite, ClientCertificate, ClientConfig, ClientConnection,
+    Event, TlsConnection, TlsError, TlsProvider,
 };
 
 #[path = "common/blocking_stream.rs"]
@@ -26,6 +26,10 @@ use server_port::server_port;
 #[path = "common/test_rng.rs"]
 mod test_rng;
 use test_rng::TestRng;
+
+#[path = "common/device.rs"]
+mod device;
+use device::{DEVICE_KEY, device_provider};
 
 /// `openssl s_server` in `-rev` mode (each line comes back reversed),
 /// killed on drop.
@@ -93,7 +97,7 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn flush(connection: &mut ClientConnection<'_, Soft>, stream: &mut TcpStream) {
+fn flush<P: TlsProvider>(connection: &mut ClientConnection<'_, P>, stream: &mut TcpStream) {
     while connection.wants_write() {
         let n = connection.pending_tls().len();
         stream.write_all(connection.pending_tls()).unwrap();
@@ -102,8 +106,8 @@ fn flush(connection: &mut ClientConnection<'_, Soft>, stream: &mut TcpStream) {
 }
 
 /// Reads from the socket until the engine reports an event.
-fn next_event(
-    connection: &mut ClientConnection<'_, Soft>,
+fn next_event<P: TlsProvider>(
+    connection: &mut ClientConnection<'_, P>,
     stream: &mut TcpStream,
     leftover: &mut Vec<u8>,
 ) -> Result<Event, TlsError> {
@@ -137,21 +141,38 @@ fn run(
     extra: &[&str],
     message: &[u8],
 ) -> Result<Outcome, TlsError> {
+    let soft: Soft = Soft::new();
+    run_with(&soft, None, cert, chain, root, server_name, extra, message)
+}
+
+/// [`run`] with a provider of the caller's and, optionally, a client
+/// certificate.
+#[allow(clippy::too_many_arguments)]
+fn run_with<P: TlsProvider>(
+    provider: &P,
+    client_certificate: Option<ClientCertificate<'_>>,
+    cert: &str,
+    chain: &str,
+    root: &str,
+    server_name: &str,
+    extra: &[&str],
+    message: &[u8],
+) -> Result<Outcome, TlsError> {
     let server = Server::start(cert, chain, extra);
     let mut stream = server.connect();
-    let soft: Soft = Soft::new();
     let root = std::fs::read(format!("{CERTS}{root}.der")).unwrap();
     let anchors = [trust_anchor_from_der(&root).unwrap()];
     let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
     let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
     let mut rng = TestRng(now(), 0);
     let mut connection = ClientConnection::new(
-        &soft,
+        provider,
         ClientConfig {
             server_name,
             trust_anchors: &anchors,
             now_unix_secs: now(),
             alpn_protocols: &[],
+            client_certificate,
         },
         Buffers {
             receive: &mut receive,
@@ -306,6 +327,7 @@ fn tls_connection_speaks_embedded_io_async() {
             trust_anchors: &anchors,
             now_unix_secs: now(),
             alpn_protocols: &[],
+            client_certificate: None,
         },
         Buffers {
             receive: &mut receive,
@@ -463,5 +485,86 @@ fn tls12_certificate_request_without_a_client_certificate() {
     assert_eq!(
         error,
         Some(TlsError::AlertReceived(AlertDescription::HandshakeFailure))
+    );
+}
+
+// Client certificates (X.509 device authentication), the key held by
+// handle in the provider's key store; s_server requires a certificate
+// (`-Verify`) and checks the chain against the test root.
+
+fn run_with_device_certificate(extra: &[&str], message: &[u8]) -> Result<Outcome, TlsError> {
+    let (provider, chain) = device_provider();
+    let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+    let certificate = ClientCertificate {
+        chain: &chain,
+        key: DEVICE_KEY,
+    };
+    let root_ca = format!("{CERTS}root-ca.pem");
+    let mut args = vec![
+        "-Verify",
+        "2",
+        "-CAfile",
+        root_ca.as_str(),
+        "-verify_return_error",
+    ];
+    args.extend_from_slice(extra);
+    run_with(
+        &provider,
+        Some(certificate),
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "hub.azure-devices.test",
+        &args,
+        message,
+    )
+}
+
+#[test]
+fn tls13_client_certificate_is_accepted_by_a_server_that_requires_one() {
+    let line = b"device-01 over TLS 1.3\n";
+    let outcome = run_with_device_certificate(&[], line).unwrap();
+    assert_eq!(outcome.suite, CipherSuite::Aes128GcmSha256);
+    assert_eq!(outcome.echoed, reversed_line(line));
+}
+
+#[test]
+fn tls12_client_certificate_signs_with_sha256_and_sha384() {
+    let line = b"device-01 over TLS 1.2\n";
+    // SHA-256 suite and signature.
+    let outcome = run_with_device_certificate(&["-tls1_2"], line).unwrap();
+    assert_eq!(outcome.suite, CipherSuite::EcdheEcdsaAes128GcmSha256);
+    assert_eq!(outcome.echoed, reversed_line(line));
+    // A SHA-384 suite, the certificate still signing with SHA-256.
+    let aes256 = ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"];
+    let outcome = run_with_device_certificate(&aes256, line).unwrap();
+    assert_eq!(outcome.suite, CipherSuite::EcdheEcdsaAes256GcmSha384);
+    assert_eq!(outcome.echoed, reversed_line(line));
+    // The server accepts only SHA-384 signatures from clients.
+    let sha384 = ["-tls1_2", "-client_sigalgs", "ECDSA+SHA384"];
+    let outcome = run_with_device_certificate(&sha384, line).unwrap();
+    assert_eq!(outcome.echoed, reversed_line(line));
+}
+
+/// Without a certificate configured, a requiring server ends the handshake:
+/// TLS 1.3 with certificate_required, TLS 1.2 with handshake_failure.
+#[test]
+fn no_client_certificate_for_a_server_that_requires_one() {
+    let root_ca = format!("{CERTS}root-ca.pem");
+    let args = ["-Verify", "1", "-CAfile", root_ca.as_str()];
+    let error = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "hub.azure-devices.test",
+        &args,
+        b"x\n",
+    )
+    .err();
+    assert_eq!(
+        error,
+        Some(TlsError::AlertReceived(
+            AlertDescription::CertificateRequired
+        ))
     );
 }

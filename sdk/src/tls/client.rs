@@ -2,6 +2,7 @@
 //! here, the TLS 1.2 branch the ServerHello may choose (RFC 5246) in
 //! `client/tls12.rs`.
 
+mod client_auth;
 mod tls12;
 
 use core::ops::Range;
@@ -11,7 +12,7 @@ use duet_crypto::x509::{
 };
 use duet_crypto::{
     Aead, Digest, EcdhGroup, HashAlgorithm, HashContext, Hasher, KeyAgreement, KeyDerivation,
-    SignatureScheme, SignatureVerifier,
+    KeyHandle, SignatureScheme, SignatureVerifier, Signer,
 };
 use rand_core::CryptoRng;
 
@@ -21,17 +22,27 @@ use super::record::{self, ContentType, HEADER_LEN, MAX_PLAINTEXT_LEN, RecordProt
 use super::suite::CipherSuite;
 use super::{AlertDescription, TlsError};
 
-/// What the client needs from a crypto provider: hashes, HKDF, AEAD,
-/// ECDH and signature verification (no signing until client
-/// certificates).
+/// What the client needs from a crypto provider: hashes, HKDF and the TLS
+/// 1.2 PRF, AEAD, ECDH, signature verification, and signing with a client
+/// certificate's key by handle (a secure element's, or the software
+/// provider's key slots; compose them with `duet_crypto::Fallback`).
 pub trait TlsProvider:
-    Hasher + KeyDerivation + Aead + KeyAgreement + SignatureVerifier + Sync
+    Hasher + KeyDerivation + Aead + KeyAgreement + SignatureVerifier + Signer + Sync
 {
 }
 
 impl<T> TlsProvider for T where
-    T: Hasher + KeyDerivation + Aead + KeyAgreement + SignatureVerifier + Sync
+    T: Hasher + KeyDerivation + Aead + KeyAgreement + SignatureVerifier + Signer + Sync
 {
+}
+
+/// A client certificate (X.509 device authentication): the chain to send,
+/// end-entity first, DER, and the handle of its ECDSA P-256 private key,
+/// which never leaves the provider that signs with it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCertificate<'a> {
+    pub chain: &'a [&'a [u8]],
+    pub key: KeyHandle,
 }
 
 /// Who the client expects to talk to, and how it checks.
@@ -47,6 +58,10 @@ pub struct ClientConfig<'a> {
     /// ALPN protocols to offer (RFC 7301), most preferred first; empty
     /// for none.
     pub alpn_protocols: &'a [&'a [u8]],
+    /// Sent when the server asks for one (CertificateRequest); without it
+    /// the client answers with an empty certificate list, and a server that
+    /// requires one ends the handshake.
+    pub client_certificate: Option<ClientCertificate<'a>>,
 }
 
 /// The caller's memory for one connection.
@@ -198,6 +213,21 @@ impl<C: HashContext> Transcript<C> {
             Transcript::Both { .. } => Err(TlsError::UnexpectedMessage),
         }
     }
+
+    /// The hash with `algorithm`: TLS 1.2 keeps both running when a client
+    /// certificate may have to sign the transcript with a hash other than
+    /// the PRF's.
+    fn current_for(&self, algorithm: HashAlgorithm) -> Result<Digest, TlsError> {
+        match self {
+            Transcript::Both { sha256, sha384 } => Ok(if algorithm == HashAlgorithm::Sha384 {
+                sha384.current()?
+            } else {
+                sha256.current()?
+            }),
+            Transcript::One(context) if context.algorithm() == algorithm => Ok(context.current()?),
+            Transcript::One(_) => Err(TlsError::UnexpectedMessage),
+        }
+    }
 }
 
 impl core::fmt::Debug for Buffers<'_> {
@@ -250,6 +280,8 @@ pub struct ClientConnection<'a, P: TlsProvider> {
     alpn: Option<usize>,
     close_sent: bool,
     client_random: [u8; 32],
+    /// The server asked for a client certificate.
+    certificate_request: Option<client_auth::CertificateRequest>,
     /// What a TLS 1.2 handshake carries between its messages.
     tls12: tls12::Handshake<P::Key>,
 }
@@ -295,6 +327,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             alpn: None,
             close_sent: false,
             client_random: random,
+            certificate_request: None,
             tls12: tls12::Handshake::new(),
             config,
         };
@@ -585,6 +618,10 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 self.transcript.update(message);
                 self.state = State::WaitCertificate;
             }
+            (State::WaitCertificate, CERTIFICATE_REQUEST) if self.certificate_request.is_none() => {
+                self.handle_certificate_request(body)?;
+                self.transcript.update(message);
+            }
             (State::WaitCertificate, CERTIFICATE) => {
                 self.handle_certificate(body)?;
                 self.transcript.update(message);
@@ -609,8 +646,10 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 self.transcript.update(message);
                 self.state = State::Tls12WaitServerHelloDone;
             }
-            (State::Tls12WaitServerHelloDone, CERTIFICATE_REQUEST) => {
-                self.tls12.certificate_requested = true;
+            (State::Tls12WaitServerHelloDone, CERTIFICATE_REQUEST)
+                if self.certificate_request.is_none() =>
+            {
+                self.handle_tls12_certificate_request(body)?;
                 self.transcript.update(message);
             }
             (State::Tls12WaitServerHelloDone, SERVER_HELLO_DONE) => {
@@ -861,6 +900,16 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             return Err(TlsError::BadFinished);
         }
         self.transcript.update(message);
+        // The application secrets hash the transcript through the server's
+        // Finished; our own Finished covers our certificate messages too.
+        let transcript = self.transcript.current()?;
+        let schedule = self.schedule.as_mut().ok_or(TlsError::UnexpectedMessage)?;
+        schedule.enter_master(self.provider)?;
+        let client = schedule.derive(self.provider, b"c ap traffic", transcript.as_bytes())?;
+        let server = schedule.derive(self.provider, b"s ap traffic", transcript.as_bytes())?;
+        if self.send_client_certificate(false)? {
+            self.send_certificate_verify()?;
+        }
         let transcript = self.transcript.current()?;
         let client_handshake = self
             .client_secret
@@ -872,10 +921,6 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             client_handshake.as_bytes(),
             transcript.as_bytes(),
         )?;
-        let schedule = self.schedule.as_mut().ok_or(TlsError::UnexpectedMessage)?;
-        schedule.enter_master(self.provider)?;
-        let client = schedule.derive(self.provider, b"c ap traffic", transcript.as_bytes())?;
-        let server = schedule.derive(self.provider, b"s ap traffic", transcript.as_bytes())?;
         let mut finished = [0u8; 4 + 48];
         finished[0] = handshake_type::FINISHED;
         finished[3] = verify_data.len() as u8;
@@ -919,6 +964,36 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             self.write = Some(self.protection(&client)?);
             self.client_secret = Some(client);
         }
+        Ok(())
+    }
+
+    /// Queues one handshake message of `len` bytes, which `fill` writes
+    /// straight into the send buffer: into the transcript, then out as one
+    /// record (protected when write keys exist). For messages too long for
+    /// a stack buffer (our certificate chain).
+    fn send_handshake_with(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), TlsError> {
+        let (at, total) = match &self.write {
+            Some(protection) => (protection.content_offset(), protection.sealed_len(len)),
+            None => (HEADER_LEN, HEADER_LEN + len),
+        };
+        let out = &mut self.send[self.pending..];
+        if out.len() < total || len > MAX_PLAINTEXT_LEN {
+            return Err(TlsError::BufferTooSmall);
+        }
+        fill(&mut out[at..at + len]);
+        self.transcript.update(&out[at..at + len]);
+        let written = match &mut self.write {
+            Some(protection) => protection.seal(ContentType::Handshake, out, len)?,
+            None => {
+                record::write_header(out, ContentType::Handshake, len);
+                HEADER_LEN + len
+            }
+        };
+        self.pending += written;
         Ok(())
     }
 
@@ -1186,6 +1261,7 @@ mod tests {
                 trust_anchors: &[],
                 now_unix_secs: 0,
                 alpn_protocols: &[b"mqtt"],
+                client_certificate: None,
             },
             Buffers {
                 receive: &mut memory.receive,

@@ -144,6 +144,9 @@ pub enum TlsError {
     /// downgrade sentinel of section 4.1.3: the server supports TLS 1.3,
     /// which this client offered, so someone removed it on the way.
     Downgrade,
+    /// A required extension is missing (section 4.2: signature_algorithms
+    /// in a CertificateRequest).
+    MissingExtension,
     /// A TLS 1.2 server that does not do the extended master secret (RFC
     /// 7627), without which a TLS 1.2 session is open to the
     /// triple-handshake attack; this client requires it.
@@ -194,6 +197,7 @@ impl TlsError {
             }
             TlsError::UnsupportedExtension => A::UnsupportedExtension,
             TlsError::ProtocolVersion => A::ProtocolVersion,
+            TlsError::MissingExtension => A::MissingExtension,
             TlsError::NoExtendedMasterSecret | TlsError::InsecureRenegotiation => {
                 A::HandshakeFailure
             }
@@ -240,6 +244,7 @@ impl fmt::Display for TlsError {
             TlsError::NoExtendedMasterSecret => {
                 f.write_str("TLS 1.2 server without the extended master secret")
             }
+            TlsError::MissingExtension => f.write_str("a required extension is missing"),
             TlsError::InsecureRenegotiation => {
                 f.write_str("renegotiation_info names a connection that never was")
             }

@@ -46,7 +46,6 @@ pub(super) struct Handshake<K> {
     /// The ECDHE result, from ServerKeyExchange until ClientKeyExchange is
     /// in the transcript (the extended master secret hashes it).
     shared: Option<SharedSecret>,
-    pub(super) certificate_requested: bool,
     /// Kept from our Finished until the server's is checked.
     master: Option<MasterSecret>,
     /// The server's record protection, in force from its ChangeCipherSpec.
@@ -59,7 +58,6 @@ impl<K> Handshake<K> {
             client_public: [0; P256_POINT_LEN],
             server_random: [0; 32],
             shared: None,
-            certificate_requested: false,
             master: None,
             server_read: None,
         }
@@ -155,7 +153,11 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
             return Err(TlsError::NoExtendedMasterSecret);
         }
         self.suite = suite;
-        self.transcript.select(suite.hash());
+        // A client certificate may sign the transcript with SHA-256 while the
+        // PRF hashes with SHA-384: then both keep running.
+        if self.config.client_certificate.is_none() {
+            self.transcript.select(suite.hash());
+        }
         self.transcript.update(message);
         self.tls12.server_random.copy_from_slice(random);
         self.state = State::Tls12WaitCertificate;
@@ -206,17 +208,11 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
         Ok(())
     }
 
-    /// After ServerHelloDone: [an empty Certificate], ClientKeyExchange,
-    /// ChangeCipherSpec and our Finished, the first record under the new
-    /// keys (RFC 5246 section 7.4.7 to 7.4.9).
+    /// After ServerHelloDone: [Certificate], ClientKeyExchange,
+    /// [CertificateVerify], ChangeCipherSpec and our Finished, the first
+    /// record under the new keys (RFC 5246 sections 7.4.6 to 7.4.9).
     pub(super) fn send_tls12_client_flight(&mut self) -> Result<(), TlsError> {
-        if self.tls12.certificate_requested {
-            // No client certificate yet: an empty list (section 7.4.6); a
-            // server that requires one ends the handshake with an alert.
-            let empty = [handshake_type::CERTIFICATE, 0, 0, 3, 0, 0, 0];
-            self.send_record(ContentType::Handshake, &empty)?;
-            self.transcript.update(&empty);
-        }
+        let certificate_sent = self.send_client_certificate(true)?;
         let mut key_exchange = [0u8; 4 + 1 + P256_POINT_LEN];
         key_exchange[..5].copy_from_slice(&[
             handshake_type::CLIENT_KEY_EXCHANGE,
@@ -229,8 +225,8 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
         self.send_record(ContentType::Handshake, &key_exchange)?;
         self.transcript.update(&key_exchange);
 
-        let session_hash = self.transcript.current()?;
         let hash = self.suite.hash();
+        let session_hash = self.transcript.current_for(hash)?;
         let shared = self
             .tls12
             .shared
@@ -260,14 +256,18 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
             keys.server.salt,
         ));
 
+        if certificate_sent {
+            self.send_tls12_certificate_verify()?;
+        }
         self.send_record(ContentType::ChangeCipherSpec, &[1])?;
         self.write = Some(client_write);
-        // Finished covers every handshake message so far: the same hash.
+        // Finished covers every handshake message so far.
+        let transcript = self.transcript.current_for(hash)?;
         let verify_data = master.verify_data(
             self.provider,
             hash,
             b"client finished",
-            session_hash.as_bytes(),
+            transcript.as_bytes(),
         )?;
         let mut finished = [0u8; 4 + 12];
         finished[..4].copy_from_slice(&[handshake_type::FINISHED, 0, 0, 12]);
@@ -309,7 +309,7 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
             .master
             .take()
             .ok_or(TlsError::UnexpectedMessage)?;
-        let transcript = self.transcript.current()?;
+        let transcript = self.transcript.current_for(self.suite.hash())?;
         let expected = master.verify_data(
             self.provider,
             self.suite.hash(),
