@@ -10,7 +10,7 @@ use duet::crypto::soft::Soft;
 use duet::crypto::x509::{X509Error, trust_anchor_from_der};
 use duet::tls::{
     AlertDescription, Buffers, CipherSuite, ClientCertificate, ClientConfig, ClientConnection,
-    Event, TlsConnection, TlsError, TlsProvider,
+    Event, MaxFragmentLength, TlsConnection, TlsError, TlsProvider,
 };
 
 #[path = "common/blocking_stream.rs"]
@@ -142,7 +142,17 @@ fn run(
     message: &[u8],
 ) -> Result<Outcome, TlsError> {
     let soft: Soft = Soft::new();
-    run_with(&soft, None, cert, chain, root, server_name, extra, message)
+    run_with(
+        &soft,
+        None,
+        None,
+        cert,
+        chain,
+        root,
+        server_name,
+        extra,
+        message,
+    )
 }
 
 /// [`run`] with a provider of the caller's and, optionally, a client
@@ -151,6 +161,7 @@ fn run(
 fn run_with<P: TlsProvider>(
     provider: &P,
     client_certificate: Option<ClientCertificate<'_>>,
+    max_fragment_length: Option<MaxFragmentLength>,
     cert: &str,
     chain: &str,
     root: &str,
@@ -162,7 +173,10 @@ fn run_with<P: TlsProvider>(
     let mut stream = server.connect();
     let root = std::fs::read(format!("{CERTS}{root}.der")).unwrap();
     let anchors = [trust_anchor_from_der(&root).unwrap()];
-    let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
+    // With max_fragment_length, a receive buffer for one record of that
+    // size (plus header and protection) and no more.
+    let receive_len = max_fragment_length.map_or(17 * 1024, |limit| 5 + limit.bytes() + 256);
+    let (mut receive, mut send) = (vec![0u8; receive_len], vec![0u8; 17 * 1024]);
     let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
     let mut rng = TestRng(now(), 0);
     let mut connection = ClientConnection::new(
@@ -172,6 +186,7 @@ fn run_with<P: TlsProvider>(
             trust_anchors: &anchors,
             now_unix_secs: now(),
             alpn_protocols: &[],
+            max_fragment_length,
             client_certificate,
         },
         Buffers {
@@ -190,14 +205,46 @@ fn run_with<P: TlsProvider>(
     );
     assert!(!connection.is_handshaking());
     assert!(connection.peer_certificate().is_some());
+    let echoed = echo(&mut connection, &mut stream, &mut leftover, message)?;
+    // Then 1 MiB more, in 128 lines of 8 KiB (s_server -rev reverses a line
+    // at a time, up to its 16 KB buffer), each checked as it comes back.
+    let mut line: Vec<u8> = (0..BULK_LINE - 1).map(|i| b'A' + (i % 23) as u8).collect();
+    line.push(b'\n');
+    for round in 0..BULK_LINES {
+        line[0] = b'a' + (round % 26) as u8;
+        let back = echo(&mut connection, &mut stream, &mut leftover, &line)?;
+        assert!(
+            back == reversed_line(&line),
+            "bulk line {round} came back wrong"
+        );
+    }
+    connection.send_close_notify()?;
+    flush(&mut connection, &mut stream);
+    Ok(Outcome {
+        suite: connection.cipher_suite(),
+        echoed,
+    })
+}
+
+/// Every successful handshake also moves 1 MiB each way.
+const BULK_LINE: usize = 8 * 1024;
+const BULK_LINES: usize = 128;
+
+/// Sends `message` and reads back as many bytes.
+fn echo<P: TlsProvider>(
+    connection: &mut ClientConnection<'_, P>,
+    stream: &mut TcpStream,
+    leftover: &mut Vec<u8>,
+    message: &[u8],
+) -> Result<Vec<u8>, TlsError> {
     let mut sent = 0;
     while sent < message.len() {
         sent += connection.write_application_data(&message[sent..])?;
-        flush(&mut connection, &mut stream);
+        flush(connection, stream);
     }
     let mut echoed = Vec::new();
     while echoed.len() < message.len() {
-        match next_event(&mut connection, &mut stream, &mut leftover)? {
+        match next_event(connection, stream, leftover)? {
             Event::ApplicationData => {
                 let mut buf = [0u8; 1000];
                 loop {
@@ -211,12 +258,7 @@ fn run_with<P: TlsProvider>(
             other => panic!("unexpected {other:?}"),
         }
     }
-    connection.send_close_notify()?;
-    flush(&mut connection, &mut stream);
-    Ok(Outcome {
-        suite: connection.cipher_suite(),
-        echoed,
-    })
+    Ok(echoed)
 }
 
 fn reversed_line(line: &[u8]) -> Vec<u8> {
@@ -327,6 +369,7 @@ fn tls_connection_speaks_embedded_io_async() {
             trust_anchors: &anchors,
             now_unix_secs: now(),
             alpn_protocols: &[],
+            max_fragment_length: None,
             client_certificate: None,
         },
         Buffers {
@@ -493,6 +536,14 @@ fn tls12_certificate_request_without_a_client_certificate() {
 // (`-Verify`) and checks the chain against the test root.
 
 fn run_with_device_certificate(extra: &[&str], message: &[u8]) -> Result<Outcome, TlsError> {
+    run_with_device_certificate_and_limit(None, extra, message)
+}
+
+fn run_with_device_certificate_and_limit(
+    max_fragment_length: Option<MaxFragmentLength>,
+    extra: &[&str],
+    message: &[u8],
+) -> Result<Outcome, TlsError> {
     let (provider, chain) = device_provider();
     let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
     let certificate = ClientCertificate {
@@ -511,6 +562,7 @@ fn run_with_device_certificate(extra: &[&str], message: &[u8]) -> Result<Outcome
     run_with(
         &provider,
         Some(certificate),
+        max_fragment_length,
         "server-p256",
         "intermediate-ca",
         "root-ca",
@@ -567,4 +619,55 @@ fn no_client_certificate_for_a_server_that_requires_one() {
             AlertDescription::CertificateRequired
         ))
     );
+}
+
+// max_fragment_length (RFC 6066): the server's records fit a receive buffer
+// of one small record, and ours stay as small; 1 MiB each way.
+
+fn run_with_limit(limit: MaxFragmentLength, extra: &[&str]) -> Outcome {
+    let soft: Soft = Soft::new();
+    let line = b"small records\n";
+    let outcome = run_with(
+        &soft,
+        None,
+        Some(limit),
+        "server-rsa2048",
+        "intermediate-ca-rsa",
+        "root-ca",
+        "hub.azure-devices.test",
+        extra,
+        line,
+    )
+    .unwrap();
+    assert_eq!(outcome.echoed, reversed_line(line));
+    outcome
+}
+
+#[test]
+fn max_fragment_length_512_and_1024_over_tls_1_3() {
+    for limit in [MaxFragmentLength::Bytes512, MaxFragmentLength::Bytes1024] {
+        let outcome = run_with_limit(limit, &[]);
+        assert_eq!(outcome.suite, CipherSuite::Aes128GcmSha256);
+    }
+}
+
+#[test]
+fn max_fragment_length_512_and_1024_over_tls_1_2() {
+    for limit in [MaxFragmentLength::Bytes512, MaxFragmentLength::Bytes1024] {
+        let outcome = run_with_limit(limit, &["-tls1_2"]);
+        assert_eq!(outcome.suite, CipherSuite::EcdheRsaAes128GcmSha256);
+    }
+}
+
+/// Our certificate chain (about 1 KB) does not fit one 512-byte record:
+/// the Certificate message goes out in several.
+#[test]
+fn client_certificate_split_across_512_byte_records() {
+    let line = b"chain in pieces\n";
+    for extra in [&[][..], &["-tls1_2"][..]] {
+        let outcome =
+            run_with_device_certificate_and_limit(Some(MaxFragmentLength::Bytes512), extra, line)
+                .unwrap();
+        assert_eq!(outcome.echoed, reversed_line(line));
+    }
 }

@@ -36,6 +36,34 @@ impl<T> TlsProvider for T where
 {
 }
 
+/// The largest record plaintext both sides send once the server agrees
+/// (RFC 6066 section 4): for a device whose receive buffer cannot hold
+/// 16 KB records. Record protection adds up to 256 bytes more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxFragmentLength {
+    Bytes512,
+    Bytes1024,
+    Bytes2048,
+    Bytes4096,
+}
+
+impl MaxFragmentLength {
+    /// The extension's code (2^9 is 1, ... 2^12 is 4).
+    fn code(self) -> u8 {
+        match self {
+            MaxFragmentLength::Bytes512 => 1,
+            MaxFragmentLength::Bytes1024 => 2,
+            MaxFragmentLength::Bytes2048 => 3,
+            MaxFragmentLength::Bytes4096 => 4,
+        }
+    }
+
+    /// The limit in bytes.
+    pub fn bytes(self) -> usize {
+        256 << self.code()
+    }
+}
+
 /// A client certificate (X.509 device authentication): the chain to send,
 /// end-entity first, DER, and the handle of its ECDSA P-256 private key,
 /// which never leaves the provider that signs with it.
@@ -58,6 +86,9 @@ pub struct ClientConfig<'a> {
     /// ALPN protocols to offer (RFC 7301), most preferred first; empty
     /// for none.
     pub alpn_protocols: &'a [&'a [u8]],
+    /// Asks the server for smaller records (RFC 6066); `None` for the full
+    /// 16 KB.
+    pub max_fragment_length: Option<MaxFragmentLength>,
     /// Sent when the server asks for one (CertificateRequest); without it
     /// the client answers with an empty certificate list, and a server that
     /// requires one ends the handshake.
@@ -128,6 +159,8 @@ mod handshake_type {
 /// Extension types (section 4.2).
 mod extension {
     pub const SERVER_NAME: u16 = 0;
+    /// RFC 6066 section 4.
+    pub const MAX_FRAGMENT_LENGTH: u16 = 1;
     pub const SUPPORTED_GROUPS: u16 = 10;
     /// RFC 8422 section 5.1.2 (TLS 1.2).
     pub const EC_POINT_FORMATS: u16 = 11;
@@ -282,6 +315,9 @@ pub struct ClientConnection<'a, P: TlsProvider> {
     client_random: [u8; 32],
     /// The server asked for a client certificate.
     certificate_request: Option<client_auth::CertificateRequest>,
+    /// The largest record plaintext either side may send: 2^14, or what
+    /// max_fragment_length negotiated.
+    fragment_limit: usize,
     /// What a TLS 1.2 handshake carries between its messages.
     tls12: tls12::Handshake<P::Key>,
 }
@@ -328,6 +364,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             close_sent: false,
             client_random: random,
             certificate_request: None,
+            fragment_limit: MAX_PLAINTEXT_LEN,
             tls12: tls12::Handshake::new(),
             config,
         };
@@ -346,6 +383,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             public.as_bytes(),
             sni,
             connection.config.alpn_protocols,
+            connection.config.max_fragment_length,
         )?;
         if len > MAX_PLAINTEXT_LEN {
             return Err(TlsError::BufferTooSmall);
@@ -505,12 +543,12 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 if outer_type == ContentType::ApplicationData {
                     return Err(TlsError::UnexpectedMessage);
                 }
-                if total - HEADER_LEN > MAX_PLAINTEXT_LEN {
-                    return Err(TlsError::RecordOverflow);
-                }
                 (outer_type, HEADER_LEN..total)
             }
         };
+        if range.len() > self.fragment_limit {
+            return Err(TlsError::RecordOverflow);
+        }
         match content_type {
             ContentType::Alert => self.handle_alert(range),
             ContentType::Handshake => {
@@ -774,10 +812,26 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         while !e.is_empty() {
             let extension_type = e.u16()?;
             let data = e.vec_u16()?;
-            if extension_type == extension::ALPN {
-                self.accept_alpn(data)?;
+            match extension_type {
+                extension::ALPN => self.accept_alpn(data)?,
+                extension::MAX_FRAGMENT_LENGTH => self.accept_max_fragment_length(data)?,
+                _ => {}
             }
         }
+        Ok(())
+    }
+
+    /// The server's max_fragment_length: the value we asked for (RFC 6066
+    /// section 4), in force from here on.
+    fn accept_max_fragment_length(&mut self, data: &[u8]) -> Result<(), TlsError> {
+        let requested = self
+            .config
+            .max_fragment_length
+            .ok_or(TlsError::UnsupportedExtension)?;
+        if data != [requested.code()] {
+            return Err(TlsError::IllegalParameter);
+        }
+        self.fragment_limit = requested.bytes();
         Ok(())
     }
 
@@ -976,24 +1030,60 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), TlsError> {
-        let (at, total) = match &self.write {
-            Some(protection) => (protection.content_offset(), protection.sealed_len(len)),
-            None => (HEADER_LEN, HEADER_LEN + len),
-        };
-        let out = &mut self.send[self.pending..];
-        if out.len() < total || len > MAX_PLAINTEXT_LEN {
-            return Err(TlsError::BufferTooSmall);
-        }
-        fill(&mut out[at..at + len]);
-        self.transcript.update(&out[at..at + len]);
-        let written = match &mut self.write {
-            Some(protection) => protection.seal(ContentType::Handshake, out, len)?,
-            None => {
-                record::write_header(out, ContentType::Handshake, len);
-                HEADER_LEN + len
+        if len <= self.fragment_limit {
+            let (at, total) = match &self.write {
+                Some(protection) => (protection.content_offset(), protection.sealed_len(len)),
+                None => (HEADER_LEN, HEADER_LEN + len),
+            };
+            let out = &mut self.send[self.pending..];
+            if out.len() < total {
+                return Err(TlsError::BufferTooSmall);
             }
-        };
-        self.pending += written;
+            fill(&mut out[at..at + len]);
+            self.transcript.update(&out[at..at + len]);
+            let written = match &mut self.write {
+                Some(protection) => protection.seal(ContentType::Handshake, out, len)?,
+                None => {
+                    record::write_header(out, ContentType::Handshake, len);
+                    HEADER_LEN + len
+                }
+            };
+            self.pending += written;
+            return Ok(());
+        }
+        // Longer than a record may be (max_fragment_length): written at the
+        // end of the send buffer first, then cut into records in front of
+        // it (section 5.1 lets a message span records).
+        let scratch = self
+            .send
+            .len()
+            .checked_sub(len)
+            .filter(|&at| at >= self.pending)
+            .ok_or(TlsError::BufferTooSmall)?;
+        fill(&mut self.send[scratch..]);
+        self.transcript.update(&self.send[scratch..]);
+        let mut done = 0;
+        while done < len {
+            let chunk = (len - done).min(self.fragment_limit);
+            let (at, total) = match &self.write {
+                Some(protection) => (protection.content_offset(), protection.sealed_len(chunk)),
+                None => (HEADER_LEN, HEADER_LEN + chunk),
+            };
+            if self.pending + total > scratch + done {
+                return Err(TlsError::BufferTooSmall);
+            }
+            let from = scratch + done;
+            self.send.copy_within(from..from + chunk, self.pending + at);
+            let out = &mut self.send[self.pending..];
+            self.pending += match &mut self.write {
+                Some(protection) => protection.seal(ContentType::Handshake, out, chunk)?,
+                None => {
+                    record::write_header(out, ContentType::Handshake, chunk);
+                    HEADER_LEN + chunk
+                }
+            };
+            done += chunk;
+        }
         Ok(())
     }
 
@@ -1040,7 +1130,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             }
             let chunk = (data.len() - taken)
                 .min(room - overhead)
-                .min(MAX_PLAINTEXT_LEN);
+                .min(self.fragment_limit);
             let out = &mut self.send[self.pending..];
             let at = protection.content_offset();
             out[at..at + chunk].copy_from_slice(&data[taken..taken + chunk]);
@@ -1121,6 +1211,7 @@ fn write_client_hello(
     key_share: &[u8],
     server_name: Option<&str>,
     alpn_protocols: &[&[u8]],
+    max_fragment_length: Option<MaxFragmentLength>,
 ) -> Result<usize, TlsError> {
     w.u8(handshake_type::CLIENT_HELLO)?;
     let message = w.start(3)?;
@@ -1146,6 +1237,11 @@ fn write_client_hello(
         w.end(host, 2)?;
         w.end(list, 2)?;
         w.end(data, 2)?;
+    }
+
+    if let Some(limit) = max_fragment_length {
+        w.u16(extension::MAX_FRAGMENT_LENGTH)?;
+        w.put(&[0, 1, limit.code()])?;
     }
 
     w.u16(extension::SUPPORTED_VERSIONS)?;
@@ -1261,6 +1357,7 @@ mod tests {
                 trust_anchors: &[],
                 now_unix_secs: 0,
                 alpn_protocols: &[b"mqtt"],
+                max_fragment_length: None,
                 client_certificate: None,
             },
             Buffers {

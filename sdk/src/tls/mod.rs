@@ -22,7 +22,10 @@ pub mod record;
 mod suite;
 mod tls12_keys;
 
-pub use client::{Buffers, ClientCertificate, ClientConfig, ClientConnection, Event, TlsProvider};
+pub use client::{
+    Buffers, ClientCertificate, ClientConfig, ClientConnection, Event, MaxFragmentLength,
+    TlsProvider,
+};
 pub use connection::TlsConnection;
 pub use error::{AlertDescription, TlsError};
 pub use key_schedule::{

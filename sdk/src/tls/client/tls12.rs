@@ -144,6 +144,7 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
                     }
                 }
                 extension::ALPN => self.accept_alpn(data)?,
+                extension::MAX_FRAGMENT_LENGTH => self.accept_max_fragment_length(data)?,
                 // The server acknowledges SNI with an empty extension.
                 extension::SERVER_NAME if data.is_empty() => {}
                 _ => return Err(TlsError::UnsupportedExtension),
