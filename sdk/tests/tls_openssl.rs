@@ -1,10 +1,9 @@
 //! TLS 1.3 and TLS 1.2 handshakes and echo against `openssl s_server` on
 //! loopback.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::{X509Error, trust_anchor_from_der};
@@ -17,11 +16,9 @@ use duet::tls::{
 mod blocking_stream;
 use blocking_stream::BlockingStream;
 
-const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../certs/test/");
-
-#[path = "common/server_port.rs"]
-mod server_port;
-use server_port::server_port;
+#[path = "common/s_server.rs"]
+mod s_server;
+use s_server::{CERTS, Server};
 
 #[path = "common/test_rng.rs"]
 mod test_rng;
@@ -30,65 +27,6 @@ use test_rng::TestRng;
 #[path = "common/device.rs"]
 mod device;
 use device::{DEVICE_KEY, device_provider};
-
-/// `openssl s_server` in `-rev` mode (each line comes back reversed),
-/// killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    /// Kept open so s_server never writes into a closed pipe.
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Server {
-    fn start(cert: &str, chain: &str, extra: &[&str]) -> Server {
-        let port = server_port();
-        // TLS 1.3 only unless the test names a version itself.
-        let default_version = (!extra.contains(&"-tls1_2")).then_some("-tls1_3");
-        let mut child = Command::new("openssl")
-            .args(["s_server", "-rev", "-naccept", "1"])
-            .args(default_version)
-            .args(["-accept", &format!("127.0.0.1:{port}")])
-            .args(["-cert", &format!("{CERTS}{cert}.pem")])
-            .args(["-key", &format!("{CERTS}{cert}.key")])
-            .args(["-cert_chain", &format!("{CERTS}{chain}.pem")])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl is installed");
-        // s_server prints ACCEPT once it is listening with its key loaded;
-        // connecting earlier races its start-up.
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        while line.trim() != "ACCEPT" {
-            line.clear();
-            let n = stdout.read_line(&mut line).unwrap();
-            assert!(n > 0, "openssl s_server exited before listening");
-        }
-        Server {
-            child,
-            port,
-            _stdout: stdout,
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("s_server is listening");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        stream
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn now() -> u64 {
     SystemTime::now()
