@@ -46,6 +46,8 @@ pub const IMAGES: &[(&str, &str)] = &[
     ("ipv4-tcp", "tcp"),
     ("crypto-soft", "crypto"),
     ("mqtt-client", "mqtt"),
+    ("tls-engine", "tls"),
+    ("tls-client", "tls"),
 ];
 
 /// The image crate's binary that carries the `size_of` table, and its features.
