@@ -62,6 +62,13 @@ pub const AREAS: &[Area] = &[
                 (--seconds N per primitive and side)",
     },
     Area {
+        name: "tls",
+        kind: Kind::Host,
+        about: "Duet's TLS client against openssl's (s_time, s_client) on one local s_server:\n           \
+                full-handshake ms for 1.3 ECDHE-ECDSA and 1.2 ECDHE-RSA, bulk MB/s for 1.3\n           \
+                AES-128-GCM (--handshakes N, --megabytes N)",
+    },
+    Area {
         name: "tcp-mcu",
         kind: Kind::Firmware,
         about: "the same exchange on the emulated Cortex-M4F (QEMU mps2-an386, icount), \

@@ -13,6 +13,8 @@
 //!   Ethernet link; CPU-seconds per GiB, MB/s, ACKs per data segment.
 //! - `crypto` ([`crypto`]): duet-crypto's software provider against
 //!   `openssl speed`, primitive by primitive; MB/s and operations/s.
+//! - `tls` ([`tls`]): Duet's TLS client against `openssl s_time` /
+//!   `s_client` on the same local s_server: handshake CPU time, bulk MB/s.
 #![deny(unsafe_code)]
 
 mod cpu;
@@ -21,6 +23,7 @@ mod frame_kind;
 mod link;
 mod pattern;
 mod tcp;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -32,13 +35,19 @@ areas:
                  against smoltcp 0.14: CPU-s/GiB, MB/s, ACKs per data segment
   crypto         duet-crypto's software provider against `openssl speed`:
                  SHA-256, HMAC, AES-128-GCM, ECDSA/ECDH P-256, RSA-2048 verify
+  tls            Duet's TLS client against openssl's on one local s_server:
+                 handshake ms (1.3 ECDSA, 1.2 RSA), bulk MB/s (1.3 AES-128-GCM)
 
 options for tcp:
   --bytes N      move N bytes (default 4 GiB)
   --gib F        move F GiB (e.g. 0.0625 for a 64 MiB smoke run)
 
 options for crypto:
-  --seconds N    CPU seconds per primitive and side (default 1)";
+  --seconds N    CPU seconds per primitive and side (default 1)
+
+options for tls:
+  --handshakes N Duet handshakes per case (default 200; s_time runs 3 s)
+  --megabytes N  MiB of bulk data per client (default 256)";
 
 /// CPU seconds each side spends on a primitive unless told otherwise, as
 /// `openssl speed -seconds 1`.
@@ -52,6 +61,7 @@ const DEFAULT_TCP_BYTES: u64 = 4 << 30;
 enum Command {
     Tcp { bytes: u64 },
     Crypto { seconds: u32 },
+    Tls { handshakes: u32, megabytes: usize },
     Help,
 }
 
@@ -61,6 +71,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
     match args.next().as_deref() {
         Some("tcp") => {}
         Some("crypto") => return parse_crypto_args(args),
+        Some("tls") => return parse_tls_args(args),
         Some("help" | "-h" | "--help") | None => return Ok(Command::Help),
         Some(other) => return Err(format!("unknown area `{other}`")),
     }
@@ -110,6 +121,30 @@ fn parse_crypto_args(mut args: impl Iterator<Item = String>) -> Result<Command, 
     Ok(Command::Crypto { seconds })
 }
 
+/// Reads the options of the `tls` area.
+fn parse_tls_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let (mut handshakes, mut megabytes) = (200u32, 256usize);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("`{flag}` needs a value"))?;
+        let number: usize = value
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("`{flag} {value}`: not a whole number above 0"))?;
+        match flag.as_str() {
+            "--handshakes" => handshakes = u32::try_from(number).unwrap_or(u32::MAX),
+            "--megabytes" => megabytes = number,
+            _ => return Err(format!("unknown option `{flag}`")),
+        }
+    }
+    Ok(Command::Tls {
+        handshakes,
+        megabytes,
+    })
+}
+
 /// Runs smoltcp, then Duet once it exists, and prints their lines.
 fn bench_tcp(bytes: u64) -> Result<(), tcp::Error> {
     let smoltcp = tcp::run_smoltcp(bytes)?;
@@ -145,6 +180,10 @@ fn main() -> ExitCode {
         }
         Command::Tcp { bytes } => bench_tcp(bytes).map_err(|error| error.to_string()),
         Command::Crypto { seconds } => crypto::run(seconds).map_err(|error| error.to_string()),
+        Command::Tls {
+            handshakes,
+            megabytes,
+        } => tls::run(handshakes, 3, megabytes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -196,6 +235,26 @@ mod tests {
         );
         assert!(parse(&["tcp", "--bytes", "0"]).is_err());
         assert!(parse(&["tcp", "--gib", "-1"]).is_err());
+    }
+
+    #[test]
+    fn tls_takes_handshakes_and_megabytes() {
+        assert_eq!(
+            parse(&["tls"]),
+            Ok(Command::Tls {
+                handshakes: 200,
+                megabytes: 256
+            })
+        );
+        assert_eq!(
+            parse(&["tls", "--handshakes", "10", "--megabytes", "4"]),
+            Ok(Command::Tls {
+                handshakes: 10,
+                megabytes: 4
+            })
+        );
+        assert!(parse(&["tls", "--megabytes", "0"]).is_err());
+        assert!(parse(&["tls", "--rounds", "3"]).is_err());
     }
 
     #[test]
