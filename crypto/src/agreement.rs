@@ -16,6 +16,9 @@ use crate::key::PublicKey;
 pub enum EcdhGroup {
     /// secp256r1 (NIST P-256), NamedGroup 0x0017.
     Secp256r1,
+    /// secp384r1 (NIST P-384), NamedGroup 0x0018: for servers that will not
+    /// take P-256 (a TLS 1.3 server asks for it with a HelloRetryRequest).
+    Secp384r1,
 }
 
 impl EcdhGroup {
@@ -24,6 +27,7 @@ impl EcdhGroup {
     pub const fn public_key_len(self) -> usize {
         match self {
             EcdhGroup::Secp256r1 => 65,
+            EcdhGroup::Secp384r1 => 97,
         }
     }
 
@@ -32,6 +36,7 @@ impl EcdhGroup {
     pub const fn shared_secret_len(self) -> usize {
         match self {
             EcdhGroup::Secp256r1 => 32,
+            EcdhGroup::Secp384r1 => 48,
         }
     }
 }

@@ -145,10 +145,11 @@ impl<const SLOTS: usize> KeyAgreement for SimSe<SLOTS> {
         group: EcdhGroup,
         rng: &mut R,
     ) -> Result<(SimEphemeral, PublicKey), CryptoError> {
-        match group {
-            EcdhGroup::Secp256r1 => {}
+        // The simulated element, like many real ones, does P-256 only.
+        if group != EcdhGroup::Secp256r1 {
+            return Err(CryptoError::Unsupported);
         }
-        let (secret, public) = SoftEphemeral::generate(rng)?;
+        let (secret, public) = SoftEphemeral::generate(group, rng)?;
         let number = self.ephemerals_made.get().wrapping_add(1);
         self.ephemerals_made.set(number);
         self.ephemeral.set(Some((number, secret)));

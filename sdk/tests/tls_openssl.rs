@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use duet::crypto::EcdhGroup;
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::{X509Error, trust_anchor_from_der};
 use duet::tls::{
@@ -68,6 +69,7 @@ fn next_event<P: TlsProvider>(
 
 struct Outcome {
     suite: CipherSuite,
+    group: EcdhGroup,
     echoed: Vec<u8>,
 }
 
@@ -160,6 +162,7 @@ fn run_with<P: TlsProvider>(
     flush(&mut connection, &mut stream);
     Ok(Outcome {
         suite: connection.cipher_suite(),
+        group: connection.key_exchange_group(),
         echoed,
     })
 }
@@ -608,4 +611,33 @@ fn client_certificate_split_across_512_byte_records() {
                 .unwrap();
         assert_eq!(outcome.echoed, reversed_line(line));
     }
+}
+
+/// A server that takes only P-384 asks for it with a HelloRetryRequest; the
+/// second ClientHello carries a P-384 share and the handshake completes.
+#[test]
+fn hello_retry_request_for_p384_completes() {
+    let line = b"after a retry\n";
+    let outcome = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "hub.azure-devices.test",
+        &["-groups", "P-384"],
+        line,
+    )
+    .unwrap();
+    assert_eq!(outcome.group, EcdhGroup::Secp384r1);
+    assert_eq!(outcome.echoed, reversed_line(line));
+    // Without the retry, the P-256 share is used as sent.
+    let outcome = run(
+        "server-p256",
+        "intermediate-ca",
+        "root-ca",
+        "hub.azure-devices.test",
+        &[],
+        line,
+    )
+    .unwrap();
+    assert_eq!(outcome.group, EcdhGroup::Secp256r1);
 }

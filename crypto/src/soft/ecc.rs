@@ -12,7 +12,7 @@ use rand_core::CryptoRng;
 use zeroize::Zeroize;
 
 use crate::CryptoError;
-use crate::agreement::SharedSecret;
+use crate::agreement::{EcdhGroup, SharedSecret};
 use crate::key::PublicKey;
 use crate::sign::SignatureFormat;
 use crate::verify::SignatureScheme;
@@ -102,26 +102,65 @@ pub(crate) fn verify_p384(
 
 /// The private half of a `soft` ephemeral ECDH key pair, zeroized on drop
 /// (`elliptic-curve`'s `SecretKey`).
-pub struct SoftEphemeral(p256::SecretKey);
+pub enum SoftEphemeral {
+    P256(p256::SecretKey),
+    P384(p384::SecretKey),
+}
 
 impl fmt::Debug for SoftEphemeral {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SoftEphemeral(P-256)")
+        f.write_str(match self {
+            SoftEphemeral::P256(_) => "SoftEphemeral(P-256)",
+            SoftEphemeral::P384(_) => "SoftEphemeral(P-384)",
+        })
     }
 }
 
 impl SoftEphemeral {
     pub(crate) fn generate<R: CryptoRng + ?Sized>(
+        group: EcdhGroup,
         rng: &mut R,
     ) -> Result<(Self, PublicKey), CryptoError> {
-        let secret = p256::SecretKey::generate_from_rng(rng);
-        let public = PublicKey::from_sec1(secret.public_key().to_sec1_point(false).as_bytes())?;
-        Ok((SoftEphemeral(secret), public))
+        match group {
+            EcdhGroup::Secp256r1 => {
+                let secret = p256::SecretKey::generate_from_rng(rng);
+                let point = secret.public_key().to_sec1_point(false);
+                Ok((
+                    SoftEphemeral::P256(secret),
+                    PublicKey::from_sec1(point.as_bytes())?,
+                ))
+            }
+            EcdhGroup::Secp384r1 => {
+                let secret = p384::SecretKey::generate_from_rng(rng);
+                let point = secret.public_key().to_sec1_point(false);
+                Ok((
+                    SoftEphemeral::P384(secret),
+                    PublicKey::from_sec1(point.as_bytes())?,
+                ))
+            }
+        }
     }
 
     pub(crate) fn agree(&self, peer_public_key: &[u8]) -> Result<SharedSecret, CryptoError> {
-        ecdh_p256(&self.0.to_nonzero_scalar(), peer_public_key)
+        match self {
+            SoftEphemeral::P256(secret) => ecdh_p256(&secret.to_nonzero_scalar(), peer_public_key),
+            SoftEphemeral::P384(secret) => ecdh_p384(&secret.to_nonzero_scalar(), peer_public_key),
+        }
     }
+}
+
+/// [`ecdh_p256`] on P-384.
+fn ecdh_p384(
+    secret: &p384::NonZeroScalar,
+    peer_public_key: &[u8],
+) -> Result<SharedSecret, CryptoError> {
+    let peer =
+        p384::PublicKey::from_sec1_bytes(peer_public_key).map_err(|_| CryptoError::InvalidKey)?;
+    let shared_point = (peer.to_projective() * secret.as_ref()).to_affine();
+    let mut x = shared_point.x();
+    let secret = SharedSecret::new(&x);
+    x.zeroize();
+    secret
 }
 
 /// Z = x-coordinate of d * Q (SEC 1 v2 section 3.3.1), after checking that
@@ -624,5 +663,33 @@ mod tests {
         let two = soft.agree(bob, alice_public.as_bytes()).unwrap();
         assert_eq!(one.as_bytes(), two.as_bytes());
         assert_eq!(one.as_bytes().len(), 32);
+    }
+
+    #[test]
+    fn ephemeral_ecdh_on_p384_agrees_both_ways_and_refuses_p256_points() {
+        let soft: Soft = Soft::new();
+        let mut rng = TestRng::new(8);
+        let (alice, alice_public) = soft
+            .generate_ephemeral(EcdhGroup::Secp384r1, &mut rng)
+            .unwrap();
+        let (bob, bob_public) = soft
+            .generate_ephemeral(EcdhGroup::Secp384r1, &mut rng)
+            .unwrap();
+        assert_eq!(alice_public.as_bytes().len(), 97);
+        assert_eq!(alice_public.as_bytes()[0], 0x04);
+        let one = soft.agree(alice, bob_public.as_bytes()).unwrap();
+        let two = soft.agree(bob, alice_public.as_bytes()).unwrap();
+        assert_eq!(one.as_bytes(), two.as_bytes());
+        assert_eq!(one.as_bytes().len(), 48);
+        let (carol, _) = soft
+            .generate_ephemeral(EcdhGroup::Secp384r1, &mut rng)
+            .unwrap();
+        let (_, p256_public) = soft
+            .generate_ephemeral(EcdhGroup::Secp256r1, &mut rng)
+            .unwrap();
+        assert_eq!(
+            soft.agree(carol, p256_public.as_bytes()).err(),
+            Some(CryptoError::InvalidKey)
+        );
     }
 }

@@ -94,9 +94,7 @@ impl<const KEY_SLOTS: usize> KeyAgreement for Soft<KEY_SLOTS> {
         group: EcdhGroup,
         rng: &mut R,
     ) -> Result<(SoftEphemeral, PublicKey), CryptoError> {
-        match group {
-            EcdhGroup::Secp256r1 => SoftEphemeral::generate(rng),
-        }
+        SoftEphemeral::generate(group, rng)
     }
 
     fn agree(

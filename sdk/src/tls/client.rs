@@ -3,6 +3,7 @@
 //! `client/tls12.rs`.
 
 mod client_auth;
+mod hello_retry;
 mod tls12;
 
 use core::ops::Range;
@@ -169,6 +170,7 @@ mod extension {
     /// RFC 7627 (TLS 1.2).
     pub const EXTENDED_MASTER_SECRET: u16 = 23;
     pub const SUPPORTED_VERSIONS: u16 = 43;
+    pub const COOKIE: u16 = 44;
     pub const KEY_SHARE: u16 = 51;
     /// RFC 5746 (TLS 1.2).
     pub const RENEGOTIATION_INFO: u16 = 0xff01;
@@ -177,6 +179,20 @@ mod extension {
 const TLS13: u16 = 0x0304;
 const TLS12: u16 = 0x0303;
 const SECP256R1: u16 = 0x0017;
+const SECP384R1: u16 = 0x0018;
+
+/// A group's NamedGroup code (section 4.2.7), for the groups we offer.
+fn group_code(group: EcdhGroup) -> Option<u16> {
+    match group {
+        EcdhGroup::Secp256r1 => Some(SECP256R1),
+        EcdhGroup::Secp384r1 => Some(SECP384R1),
+        _ => None,
+    }
+}
+
+/// The groups offered, most preferred first; only the first gets a key
+/// share up front, the second costs a HelloRetryRequest (section 4.1.4).
+const GROUPS: [EcdhGroup; 2] = [EcdhGroup::Secp256r1, EcdhGroup::Secp384r1];
 /// The ServerHello random that marks a HelloRetryRequest (section 4.1.3).
 const HELLO_RETRY_REQUEST_RANDOM: [u8; 32] = [
     0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
@@ -318,6 +334,14 @@ pub struct ClientConnection<'a, P: TlsProvider> {
     /// The largest record plaintext either side may send: 2^14, or what
     /// max_fragment_length negotiated.
     fragment_limit: usize,
+    /// The group of our key share: P-256 first, another after a
+    /// HelloRetryRequest.
+    key_share_group: EcdhGroup,
+    /// The HelloRetryRequest's suite, once one came (a second one may not).
+    retry_suite: Option<CipherSuite>,
+    /// Randomness drawn at the start for a second key share, as the engine
+    /// holds no generator of its own.
+    retry_randomness: hello_retry::Reserve,
     /// What a TLS 1.2 handshake carries between its messages.
     tls12: tls12::Handshake<P::Key>,
 }
@@ -331,11 +355,10 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         buffers: Buffers<'a>,
         rng: &mut R,
     ) -> Result<Self, TlsError> {
-        let server_name =
-            ServerName::try_from(config.server_name).map_err(|_| TlsError::InvalidServerName)?;
         let (ephemeral, public) = provider.generate_ephemeral(EcdhGroup::Secp256r1, rng)?;
         let mut random = [0u8; 32];
         rng.fill_bytes(&mut random);
+        let retry_randomness = hello_retry::Reserve::draw(rng);
         let mut connection = ClientConnection {
             provider,
             receive: buffers.receive,
@@ -365,35 +388,56 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             client_random: random,
             certificate_request: None,
             fragment_limit: MAX_PLAINTEXT_LEN,
+            key_share_group: EcdhGroup::Secp256r1,
+            retry_suite: None,
+            retry_randomness,
             tls12: tls12::Handshake::new(),
             config,
         };
         connection.tls12.remember_public_key(public.as_bytes())?;
-        let sni = match server_name {
-            ServerName::DnsName(name) => Some(name),
-            ServerName::IpAddress(_) => None,
+        connection.queue_client_hello(public.as_bytes(), None)?;
+        Ok(connection)
+    }
+
+    /// Writes a ClientHello with our key share (of `key_share_group`) and,
+    /// after a HelloRetryRequest, its cookie, into the send buffer and the
+    /// transcript.
+    fn queue_client_hello(
+        &mut self,
+        key_share: &[u8],
+        cookie: Option<&[u8]>,
+    ) -> Result<(), TlsError> {
+        let sni = match ServerName::try_from(self.config.server_name) {
+            Ok(ServerName::DnsName(name)) => Some(name),
+            Ok(ServerName::IpAddress(_)) => None,
+            Err(_) => return Err(TlsError::InvalidServerName),
         };
-        let record = connection
+        let at = self.pending;
+        let record = self
             .send
-            .get_mut(HEADER_LEN..)
+            .get_mut(at + HEADER_LEN..)
             .ok_or(TlsError::BufferTooSmall)?;
         let len = write_client_hello(
             &mut Writer::new(record),
-            &random,
-            public.as_bytes(),
-            sni,
-            connection.config.alpn_protocols,
-            connection.config.max_fragment_length,
+            &ClientHelloFields {
+                random: &self.client_random,
+                key_share_group: group_code(self.key_share_group)
+                    .ok_or(TlsError::IllegalParameter)?,
+                key_share,
+                cookie,
+                server_name: sni,
+                alpn_protocols: self.config.alpn_protocols,
+                max_fragment_length: self.config.max_fragment_length,
+            },
         )?;
         if len > MAX_PLAINTEXT_LEN {
             return Err(TlsError::BufferTooSmall);
         }
-        record::write_header(connection.send, ContentType::Handshake, len);
-        connection
-            .transcript
-            .update(&connection.send[HEADER_LEN..HEADER_LEN + len]);
-        connection.pending = HEADER_LEN + len;
-        Ok(connection)
+        record::write_header(&mut self.send[at..], ContentType::Handshake, len);
+        self.transcript
+            .update(&self.send[at + HEADER_LEN..at + HEADER_LEN + len]);
+        self.pending = at + HEADER_LEN + len;
+        Ok(())
     }
 
     /// Whether the handshake is still under way.
@@ -453,6 +497,12 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     pub fn alpn_protocol(&self) -> Option<&'a [u8]> {
         self.alpn
             .and_then(|i| self.config.alpn_protocols.get(i).copied())
+    }
+
+    /// The group of our ECDHE key share: secp256r1, or secp384r1 when a
+    /// HelloRetryRequest asked for it.
+    pub fn key_exchange_group(&self) -> EcdhGroup {
+        self.key_share_group
     }
 
     /// The negotiated suite (meaningful once the ServerHello arrived).
@@ -529,7 +579,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             }
             return if self.is_handshaking()
                 && !self.suite.is_tls12()
-                && self.state != State::WaitServerHello
+                && (self.state != State::WaitServerHello || self.retry_suite.is_some())
                 && self.receive[HEADER_LEN..total] == [1]
             {
                 Ok(None)
@@ -748,7 +798,13 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             };
         }
         if random == HELLO_RETRY_REQUEST_RANDOM {
-            return Err(TlsError::HelloRetryRequest);
+            return self.handle_hello_retry_request(
+                message,
+                session_id,
+                suite,
+                compression,
+                extensions,
+            );
         }
         let mut key_share = None;
         let mut e = Reader::new(extensions);
@@ -770,10 +826,14 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         }
         let suite = CipherSuite::from_u16(suite)
             .filter(|s| !s.is_tls12())
+            .filter(|s| self.retry_suite.is_none_or(|retry| retry == *s))
             .ok_or(TlsError::IllegalParameter)?;
-        let Some((SECP256R1, server_share)) = key_share else {
+        let Some((group, server_share)) = key_share else {
             return Err(TlsError::IllegalParameter);
         };
+        if Some(group) != group_code(self.key_share_group) {
+            return Err(TlsError::IllegalParameter);
+        }
         let ephemeral = self.ephemeral.take().ok_or(TlsError::UnexpectedMessage)?;
         let shared = self
             .provider
@@ -1188,6 +1248,18 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     }
 }
 
+/// What goes into a ClientHello beyond the fixed offer.
+#[derive(Clone, Copy)]
+struct ClientHelloFields<'h> {
+    random: &'h [u8; 32],
+    key_share_group: u16,
+    key_share: &'h [u8],
+    cookie: Option<&'h [u8]>,
+    server_name: Option<&'h str>,
+    alpn_protocols: &'h [&'h [u8]],
+    max_fragment_length: Option<MaxFragmentLength>,
+}
+
 /// The data of the first extension of type `wanted` in an extension list.
 fn find_extension(extensions: &[u8], wanted: u16) -> Result<Option<&[u8]>, TlsError> {
     let mut e = Reader::new(extensions);
@@ -1207,12 +1279,17 @@ fn find_extension(extensions: &[u8], wanted: u16) -> Result<Option<&[u8]>, TlsEr
 /// the message length.
 fn write_client_hello(
     w: &mut Writer<'_>,
-    random: &[u8; 32],
-    key_share: &[u8],
-    server_name: Option<&str>,
-    alpn_protocols: &[&[u8]],
-    max_fragment_length: Option<MaxFragmentLength>,
+    hello: &ClientHelloFields<'_>,
 ) -> Result<usize, TlsError> {
+    let ClientHelloFields {
+        random,
+        key_share_group,
+        key_share,
+        cookie,
+        server_name,
+        alpn_protocols,
+        max_fragment_length,
+    } = *hello;
     w.u8(handshake_type::CLIENT_HELLO)?;
     let message = w.start(3)?;
     w.u16(0x0303)?; // legacy_version
@@ -1260,8 +1337,23 @@ fn write_client_hello(
     w.put(&[0, 1, 0])?;
 
     w.u16(extension::SUPPORTED_GROUPS)?;
-    w.put(&[0, 4, 0, 2])?;
-    w.u16(SECP256R1)?;
+    let data = w.start(2)?;
+    let list = w.start(2)?;
+    for code in GROUPS.into_iter().filter_map(group_code) {
+        w.u16(code)?;
+    }
+    w.end(list, 2)?;
+    w.end(data, 2)?;
+
+    if let Some(cookie) = cookie {
+        // Echoed from the HelloRetryRequest (section 4.2.2).
+        w.u16(extension::COOKIE)?;
+        let data = w.start(2)?;
+        let value = w.start(2)?;
+        w.put(cookie)?;
+        w.end(value, 2)?;
+        w.end(data, 2)?;
+    }
 
     w.u16(extension::SIGNATURE_ALGORITHMS)?;
     let data = w.start(2)?;
@@ -1275,7 +1367,7 @@ fn write_client_hello(
     w.u16(extension::KEY_SHARE)?;
     let data = w.start(2)?;
     let shares = w.start(2)?;
-    w.u16(SECP256R1)?;
+    w.u16(key_share_group)?;
     let share = w.start(2)?;
     w.put(key_share)?;
     w.end(share, 2)?;
@@ -1490,17 +1582,82 @@ mod tests {
         }
     }
 
+    /// A HelloRetryRequest for TLS_AES_128_GCM_SHA256 with the given
+    /// extensions after supported_versions; returns the buffer and length.
+    fn hello_retry(extensions: &[u8]) -> ([u8; 128], usize) {
+        let mut m = [0u8; 128];
+        let mut w = Writer::new(&mut m);
+        w.u8(handshake_type::SERVER_HELLO).unwrap();
+        let body = w.start(3).unwrap();
+        w.u16(0x0303).unwrap();
+        w.put(&HELLO_RETRY_REQUEST_RANDOM).unwrap();
+        w.u8(0).unwrap();
+        w.u16(0x1301).unwrap();
+        w.u8(0).unwrap();
+        let list = w.start(2).unwrap();
+        w.put(&[0, 43, 0, 2, 3, 4]).unwrap();
+        w.put(extensions).unwrap();
+        w.end(list, 2).unwrap();
+        w.end(body, 3).unwrap();
+        let len = w.len();
+        (m, len)
+    }
+
     #[test]
-    fn hello_retry_request_is_refused_with_a_typed_error() {
+    fn hello_retry_request_for_p384_sends_a_second_client_hello() {
         let soft: Soft = Soft::new();
         let mut memory = memory();
         let mut connection = connect(&soft, &mut memory);
-        let mut hello = server_hello(&[0; 8], 0x0304, 0x0017);
-        hello[6..38].copy_from_slice(&HELLO_RETRY_REQUEST_RANDOM);
+        let first = connection.pending_tls().to_vec();
+        connection.tls_sent(first.len());
+        let cookie = [0, 44, 0, 6, 0, 4, 0xc0, 0x0c, 0x1e, 0x55];
+        let mut extensions = [0u8; 16];
+        extensions[..6].copy_from_slice(&[0, 51, 0, 2, 0, 0x18]);
+        extensions[6..].copy_from_slice(&cookie);
+        let (retry, len) = hello_retry(&extensions);
+        assert_eq!(feed(&mut connection, &retry[..len]), Ok(None));
+        let second = connection.pending_tls();
+        assert_eq!(second[HEADER_LEN], handshake_type::CLIENT_HELLO);
+        // The same random, a P-384 share, the cookie echoed.
         assert_eq!(
-            feed(&mut connection, &hello),
-            Err(TlsError::HelloRetryRequest)
+            second[HEADER_LEN + 6..HEADER_LEN + 38],
+            first[HEADER_LEN + 6..HEADER_LEN + 38]
         );
+        let contains = |needle: &[u8]| second.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(&[0, 51, 0, 103, 0, 101, 0, 0x18, 0, 97, 4]));
+        assert!(contains(&cookie));
+        // A second HelloRetryRequest is one too many.
+        let sent = connection.pending_tls().len();
+        connection.tls_sent(sent);
+        assert_eq!(
+            feed(&mut connection, &retry[..len]),
+            Err(TlsError::UnexpectedMessage)
+        );
+    }
+
+    #[test]
+    fn hello_retry_request_rejections() {
+        let soft: Soft = Soft::new();
+        let cases: [(&[u8], TlsError); 4] = [
+            // P-256: we already sent that share.
+            (&[0, 51, 0, 2, 0, 0x17], TlsError::IllegalParameter),
+            // X25519: never offered.
+            (&[0, 51, 0, 2, 0, 0x1d], TlsError::IllegalParameter),
+            // Nothing would change.
+            (&[], TlsError::IllegalParameter),
+            // An extension a HelloRetryRequest may not carry.
+            (&[0, 16, 0, 0], TlsError::UnsupportedExtension),
+        ];
+        for (extensions, error) in cases {
+            let mut memory = memory();
+            let mut connection = connect(&soft, &mut memory);
+            let (retry, len) = hello_retry(extensions);
+            assert_eq!(
+                feed(&mut connection, &retry[..len]),
+                Err(error),
+                "{extensions:?}"
+            );
+        }
     }
 
     /// A TLS 1.2 ServerHello (no supported_versions) with `suite` and the

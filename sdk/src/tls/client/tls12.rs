@@ -63,6 +63,11 @@ impl<K> Handshake<K> {
         }
     }
 
+    /// Our first (P-256) key share's public point.
+    pub(super) fn client_public(&self) -> &[u8] {
+        &self.client_public
+    }
+
     pub(super) fn remember_public_key(&mut self, public: &[u8]) -> Result<(), TlsError> {
         if public.len() != P256_POINT_LEN {
             return Err(TlsError::Crypto(duet_crypto::CryptoError::BadInput));
