@@ -641,3 +641,80 @@ fn hello_retry_request_for_p384_completes() {
     .unwrap();
     assert_eq!(outcome.group, EcdhGroup::Secp256r1);
 }
+
+/// A server-initiated KeyUpdate that requests ours (s_server's `K`
+/// command): the client takes the server's new keys, answers with its own
+/// KeyUpdate, and data flows both ways under the new keys.
+#[test]
+fn server_initiated_key_update_is_followed_both_ways() {
+    let mut server = Server::start_interactive("server-p256", "intermediate-ca", &[]);
+    let mut stream = server.connect();
+    let soft: Soft = Soft::new();
+    let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
+    let anchors = [trust_anchor_from_der(&root).unwrap()];
+    let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
+    let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
+    let mut connection = ClientConnection::new(
+        &soft,
+        ClientConfig {
+            server_name: "hub.azure-devices.test",
+            trust_anchors: &anchors,
+            now_unix_secs: now(),
+            alpn_protocols: &[],
+            max_fragment_length: None,
+            client_certificate: None,
+        },
+        Buffers {
+            receive: &mut receive,
+            send: &mut send,
+            handshake: &mut handshake,
+            certificate: &mut certificate,
+        },
+        &mut TestRng(now(), 3),
+    )
+    .unwrap();
+    let mut leftover = Vec::new();
+    flush(&mut connection, &mut stream);
+    assert_eq!(
+        next_event(&mut connection, &mut stream, &mut leftover),
+        Ok(Event::HandshakeComplete)
+    );
+    // Once s_server has printed a line from us, its side of the handshake
+    // is done and it can update its keys.
+    connection
+        .write_application_data(b"from the client, old keys\n")
+        .unwrap();
+    flush(&mut connection, &mut stream);
+    while server.output_line() != "from the client, old keys\n" {}
+    server.input("K\n");
+    let mut chunk = [0u8; 4096];
+    loop {
+        assert_eq!(connection.process(), Ok(None));
+        if connection.wants_write() {
+            break;
+        }
+        if leftover.is_empty() {
+            let n = stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "server closed the connection");
+            leftover.extend_from_slice(&chunk[..n]);
+        }
+        let taken = connection.read_tls(&leftover);
+        leftover.drain(..taken);
+    }
+    // Our KeyUpdate answer (update_not_requested) goes out.
+    flush(&mut connection, &mut stream);
+    server.input("from the server, new keys\n");
+    assert_eq!(
+        next_event(&mut connection, &mut stream, &mut leftover),
+        Ok(Event::ApplicationData)
+    );
+    let mut buf = [0u8; 64];
+    let n = connection.read_application_data(&mut buf);
+    assert_eq!(&buf[..n], b"from the server, new keys\n");
+    connection
+        .write_application_data(b"from the client, new keys\n")
+        .unwrap();
+    flush(&mut connection, &mut stream);
+    // s_server prints what it decrypted.
+    while server.output_line() != "from the client, new keys\n" {}
+}
