@@ -121,6 +121,7 @@ fn session_over_tls(version: ProtocolVersion, tls_version: &str, auth: ClientAut
             trust_anchors: &anchors,
             now_unix_secs: now(),
             alpn_protocols: &[],
+            resume: None,
             max_fragment_length: None,
             client_certificate,
         },

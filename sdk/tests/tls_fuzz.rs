@@ -58,6 +58,7 @@ fn client<'a>(
             trust_anchors: anchors,
             now_unix_secs: now,
             alpn_protocols: &[],
+            resume: None,
             max_fragment_length: None,
             client_certificate: None,
         },

@@ -10,7 +10,7 @@ use duet::crypto::soft::Soft;
 use duet::crypto::x509::{X509Error, trust_anchor_from_der};
 use duet::tls::{
     AlertDescription, Buffers, CipherSuite, ClientCertificate, ClientConfig, ClientConnection,
-    Event, MaxFragmentLength, TlsConnection, TlsError, TlsProvider,
+    Event, MaxFragmentLength, SessionTicket, TicketSlot, TlsConnection, TlsError, TlsProvider,
 };
 
 #[path = "common/blocking_stream.rs"]
@@ -126,6 +126,7 @@ fn run_with<P: TlsProvider>(
             trust_anchors: &anchors,
             now_unix_secs: now(),
             alpn_protocols: &[],
+            resume: None,
             max_fragment_length,
             client_certificate,
         },
@@ -310,6 +311,7 @@ fn tls_connection_speaks_embedded_io_async() {
             trust_anchors: &anchors,
             now_unix_secs: now(),
             alpn_protocols: &[],
+            resume: None,
             max_fragment_length: None,
             client_certificate: None,
         },
@@ -661,6 +663,7 @@ fn server_initiated_key_update_is_followed_both_ways() {
             trust_anchors: &anchors,
             now_unix_secs: now(),
             alpn_protocols: &[],
+            resume: None,
             max_fragment_length: None,
             client_certificate: None,
         },
@@ -717,4 +720,89 @@ fn server_initiated_key_update_is_followed_both_ways() {
     flush(&mut connection, &mut stream);
     // s_server prints what it decrypted.
     while server.output_line() != "from the client, new keys\n" {}
+}
+
+/// One session on `server` for the resumption test: handshake (offering
+/// `resume`), tickets into `store`, one line echoed, close. Returns whether
+/// the session was resumed and whether the server sent its certificate.
+fn resumption_session(
+    server: &Server,
+    resume: Option<SessionTicket<'_>>,
+    store: Option<&mut TicketSlot<2048>>,
+) -> (bool, bool) {
+    let mut stream = server.connect();
+    let soft: Soft = Soft::new();
+    let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
+    let anchors = [trust_anchor_from_der(&root).unwrap()];
+    let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
+    let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
+    let mut connection = ClientConnection::new(
+        &soft,
+        ClientConfig {
+            server_name: "hub.azure-devices.test",
+            trust_anchors: &anchors,
+            now_unix_secs: now(),
+            alpn_protocols: &[],
+            resume,
+            max_fragment_length: None,
+            client_certificate: None,
+        },
+        Buffers {
+            receive: &mut receive,
+            send: &mut send,
+            handshake: &mut handshake,
+            certificate: &mut certificate,
+        },
+        &mut TestRng(now(), 5),
+    )
+    .unwrap();
+    if let Some(store) = store {
+        connection.store_tickets_in(store);
+    }
+    let mut leftover = Vec::new();
+    flush(&mut connection, &mut stream);
+    assert_eq!(
+        next_event(&mut connection, &mut stream, &mut leftover),
+        Ok(Event::HandshakeComplete)
+    );
+    let line = b"resumed or not\n";
+    let echoed = echo(&mut connection, &mut stream, &mut leftover, line).unwrap();
+    assert_eq!(echoed, reversed_line(line));
+    connection.send_close_notify().unwrap();
+    flush(&mut connection, &mut stream);
+    (
+        connection.resumed(),
+        connection.peer_certificate().is_some(),
+    )
+}
+
+/// A TLS 1.3 session resumed with a ticket from the connection before:
+/// PSK with (EC)DHE, no certificate sent; a ticket the server cannot read
+/// falls back to a full handshake.
+#[test]
+fn tls13_session_resumes_with_a_ticket() {
+    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "3"]);
+    let mut slot: TicketSlot<2048> = TicketSlot::new();
+    assert_eq!(
+        resumption_session(&server, None, Some(&mut slot)),
+        (false, true)
+    );
+    let ticket = slot.ticket().expect("s_server sent a ticket");
+    assert_eq!(ticket.psk.len(), 32);
+    assert_eq!(
+        resumption_session(&server, Some(ticket), None),
+        (true, false)
+    );
+    // The same session with a ticket the server cannot decrypt.
+    let mut tampered = ticket.ticket.to_vec();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x40;
+    let unreadable = SessionTicket {
+        ticket: &tampered,
+        ..ticket
+    };
+    assert_eq!(
+        resumption_session(&server, Some(unreadable), None),
+        (false, true)
+    );
 }

@@ -18,8 +18,11 @@ use duet_crypto::{
 use rand_core::CryptoRng;
 
 use super::codec::{Reader, Writer};
-use super::key_schedule::{KeySchedule, TrafficKeys, finished_verify_data, next_traffic_secret};
+use super::key_schedule::{
+    KeySchedule, TrafficKeys, finished_verify_data, hkdf_expand_label, next_traffic_secret,
+};
 use super::record::{self, ContentType, HEADER_LEN, MAX_PLAINTEXT_LEN, RecordProtection};
+use super::session::{SessionTicket, TicketStore};
 use super::suite::CipherSuite;
 use super::{AlertDescription, TlsError};
 
@@ -87,6 +90,10 @@ pub struct ClientConfig<'a> {
     /// ALPN protocols to offer (RFC 7301), most preferred first; empty
     /// for none.
     pub alpn_protocols: &'a [&'a [u8]],
+    /// A TLS 1.3 session to resume (from a [`TicketStore`] filled by an
+    /// earlier connection): offered as a PSK with (EC)DHE; the server may
+    /// still choose a full handshake. Ignored once expired.
+    pub resume: Option<SessionTicket<'a>>,
     /// Asks the server for smaller records (RFC 6066); `None` for the full
     /// 16 KB.
     pub max_fragment_length: Option<MaxFragmentLength>,
@@ -169,7 +176,10 @@ mod extension {
     pub const ALPN: u16 = 16;
     /// RFC 7627 (TLS 1.2).
     pub const EXTENDED_MASTER_SECRET: u16 = 23;
+    /// RFC 8446 section 4.2.11: always the last extension of a ClientHello.
+    pub const PRE_SHARED_KEY: u16 = 41;
     pub const SUPPORTED_VERSIONS: u16 = 43;
+    pub const PSK_KEY_EXCHANGE_MODES: u16 = 45;
     pub const COOKIE: u16 = 44;
     pub const KEY_SHARE: u16 = 51;
     /// RFC 5746 (TLS 1.2).
@@ -263,6 +273,20 @@ impl<C: HashContext> Transcript<C> {
         }
     }
 
+    /// A copy of the running hash with `algorithm`, to hash a prefix of a
+    /// message without touching the transcript (a PSK binder).
+    fn fork(&self, algorithm: HashAlgorithm) -> Result<C, TlsError> {
+        match self {
+            Transcript::Both { sha256, sha384 } => Ok(if algorithm == HashAlgorithm::Sha384 {
+                sha384.clone()
+            } else {
+                sha256.clone()
+            }),
+            Transcript::One(context) if context.algorithm() == algorithm => Ok(context.clone()),
+            Transcript::One(_) => Err(TlsError::IllegalParameter),
+        }
+    }
+
     /// The hash with `algorithm`: TLS 1.2 keeps both running when a client
     /// certificate may have to sign the transcript with a hash other than
     /// the PRF's.
@@ -342,6 +366,14 @@ pub struct ClientConnection<'a, P: TlsProvider> {
     /// Randomness drawn at the start for a second key share, as the engine
     /// holds no generator of its own.
     retry_randomness: hello_retry::Reserve,
+    /// Whether the ClientHello offered `config.resume`, and whether the
+    /// server took it.
+    psk_offered: bool,
+    psk_accepted: bool,
+    /// `resumption_master_secret`, for the tickets that follow the handshake.
+    resumption_secret: Option<Digest>,
+    /// Where received tickets go ([`ClientConnection::store_tickets_in`]).
+    ticket_store: Option<&'a mut dyn TicketStore>,
     /// What a TLS 1.2 handshake carries between its messages.
     tls12: tls12::Handshake<P::Key>,
 }
@@ -391,9 +423,17 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             key_share_group: EcdhGroup::Secp256r1,
             retry_suite: None,
             retry_randomness,
+            psk_offered: false,
+            psk_accepted: false,
+            resumption_secret: None,
+            ticket_store: None,
             tls12: tls12::Handshake::new(),
             config,
         };
+        connection.psk_offered = connection
+            .config
+            .resume
+            .is_some_and(|ticket| ticket.is_valid_at(connection.config.now_unix_secs));
         connection.tls12.remember_public_key(public.as_bytes())?;
         connection.queue_client_hello(public.as_bytes(), None)?;
         Ok(connection)
@@ -413,6 +453,14 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             Err(_) => return Err(TlsError::InvalidServerName),
         };
         let at = self.pending;
+        let psk = match (self.psk_offered, self.config.resume) {
+            (true, Some(ticket)) => Some(PskOffer {
+                identity: ticket.ticket,
+                obfuscated_age: ticket.obfuscated_age(self.config.now_unix_secs),
+                binder_len: ticket.suite.hash().output_len(),
+            }),
+            _ => None,
+        };
         let record = self
             .send
             .get_mut(at + HEADER_LEN..)
@@ -428,16 +476,61 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 server_name: sni,
                 alpn_protocols: self.config.alpn_protocols,
                 max_fragment_length: self.config.max_fragment_length,
+                psk,
             },
         )?;
         if len > MAX_PLAINTEXT_LEN {
             return Err(TlsError::BufferTooSmall);
+        }
+        if let Some(offer) = psk {
+            self.write_psk_binder(at + HEADER_LEN, len, offer.binder_len)?;
         }
         record::write_header(&mut self.send[at..], ContentType::Handshake, len);
         self.transcript
             .update(&self.send[at + HEADER_LEN..at + HEADER_LEN + len]);
         self.pending = at + HEADER_LEN + len;
         Ok(())
+    }
+
+    /// Fills in the PSK binder that ends the ClientHello at
+    /// `send[start..start + len]` (section 4.2.11.2): an HMAC, keyed from
+    /// the PSK's binder key, of the transcript up to and including this
+    /// ClientHello without its binders list.
+    fn write_psk_binder(
+        &mut self,
+        start: usize,
+        len: usize,
+        binder_len: usize,
+    ) -> Result<(), TlsError> {
+        let ticket = self.config.resume.ok_or(TlsError::UnexpectedMessage)?;
+        let hash = ticket.suite.hash();
+        let binders_start = start + len - (2 + 1 + binder_len);
+        let mut partial = self.transcript.fork(hash)?;
+        partial.update(&self.send[start..binders_start]);
+        let partial_hash = partial.current()?;
+        let schedule = KeySchedule::with_psk(self.provider, hash, ticket.psk)?;
+        let binder_key = schedule.binder_key(self.provider)?;
+        let binder = finished_verify_data(
+            self.provider,
+            hash,
+            binder_key.as_bytes(),
+            partial_hash.as_bytes(),
+        )?;
+        self.send[start + len - binder_len..start + len].copy_from_slice(binder.as_bytes());
+        Ok(())
+    }
+
+    /// Keeps the session tickets this connection receives in `store`, for
+    /// a later [`ClientConfig::resume`].
+    pub fn store_tickets_in(&mut self, store: &'a mut dyn TicketStore) {
+        self.ticket_store = Some(store);
+    }
+
+    /// Whether the server took the offered session: no certificate was
+    /// sent or checked in this handshake (the one that issued the ticket
+    /// checked it).
+    pub fn resumed(&self) -> bool {
+        self.psk_accepted
     }
 
     /// Whether the handshake is still under way.
@@ -704,7 +797,13 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             (State::WaitEncryptedExtensions, ENCRYPTED_EXTENSIONS) => {
                 self.handle_encrypted_extensions(body)?;
                 self.transcript.update(message);
-                self.state = State::WaitCertificate;
+                // A resumed session authenticates through the PSK: no
+                // certificate follows (section 2.2).
+                self.state = if self.psk_accepted {
+                    State::WaitFinished
+                } else {
+                    State::WaitCertificate
+                };
             }
             (State::WaitCertificate, CERTIFICATE_REQUEST) if self.certificate_request.is_none() => {
                 self.handle_certificate_request(body)?;
@@ -753,7 +852,9 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 return Ok(Some(Event::HandshakeComplete));
             }
             // Tickets are for resumption, which this client does not do yet.
-            (State::Connected, NEW_SESSION_TICKET) if !self.suite.is_tls12() => {}
+            (State::Connected, NEW_SESSION_TICKET) if !self.suite.is_tls12() => {
+                self.handle_new_session_ticket(body)?
+            }
             (State::Connected, KEY_UPDATE) if !self.suite.is_tls12() => {
                 self.handle_key_update(body)?
             }
@@ -817,6 +918,13 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                     d.u16()?;
                 }
                 extension::KEY_SHARE => key_share = Some((d.u16()?, d.vec_u16()?)),
+                // We offer one identity: the server can select only it.
+                extension::PRE_SHARED_KEY if self.psk_offered => {
+                    if d.u16()? != 0 {
+                        return Err(TlsError::IllegalParameter);
+                    }
+                    self.psk_accepted = true;
+                }
                 _ => return Err(TlsError::UnsupportedExtension),
             }
             d.finish()?;
@@ -843,7 +951,15 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         self.transcript.select(suite.hash());
         self.transcript.update(message);
         let hello_hash = self.transcript.current()?;
-        let mut schedule = KeySchedule::new(self.provider, suite.hash())?;
+        let mut schedule = match (self.psk_accepted, self.config.resume) {
+            (true, Some(ticket)) => {
+                if ticket.suite.hash() != suite.hash() {
+                    return Err(TlsError::IllegalParameter);
+                }
+                KeySchedule::with_psk(self.provider, suite.hash(), ticket.psk)?
+            }
+            _ => KeySchedule::new(self.provider, suite.hash())?,
+        };
         schedule.enter_handshake(self.provider, shared.as_bytes())?;
         let client = schedule.derive(self.provider, b"c hs traffic", hello_hash.as_bytes())?;
         let server = schedule.derive(self.provider, b"s hs traffic", hello_hash.as_bytes())?;
@@ -1039,13 +1155,67 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         finished[0] = handshake_type::FINISHED;
         finished[3] = verify_data.len() as u8;
         finished[4..4 + verify_data.len()].copy_from_slice(verify_data.as_bytes());
-        self.send_record(ContentType::Handshake, &finished[..4 + verify_data.len()])?;
+        let finished = &finished[..4 + verify_data.len()];
+        self.send_record(ContentType::Handshake, finished)?;
+        // resumption_master_secret covers our Finished too (section 7.1).
+        self.transcript.update(finished);
+        let through_finished = self.transcript.current()?;
+        if let Some(schedule) = &self.schedule {
+            self.resumption_secret =
+                Some(schedule.derive(self.provider, b"res master", through_finished.as_bytes())?);
+        }
         self.read = Some(self.protection(&server)?);
         self.write = Some(self.protection(&client)?);
         self.client_secret = Some(client);
         self.server_secret = Some(server);
         self.schedule = None;
         self.state = State::Connected;
+        Ok(())
+    }
+
+    /// NewSessionTicket (section 4.6.1): the PSK for this ticket, and both
+    /// into the caller's store, if there is one.
+    fn handle_new_session_ticket(&mut self, body: &[u8]) -> Result<(), TlsError> {
+        let mut r = Reader::new(body);
+        let lifetime_secs = r.u32()?;
+        let age_add = r.u32()?;
+        let nonce = r.vec_u8()?;
+        let ticket = r.vec_u16()?;
+        let _extensions = r.vec_u16()?;
+        r.finish()?;
+        if ticket.is_empty() {
+            return Err(TlsError::Decode);
+        }
+        // Section 4.6.1: servers MUST NOT use any value greater than 7 days.
+        if lifetime_secs > 7 * 24 * 3600 {
+            return Err(TlsError::IllegalParameter);
+        }
+        let (Some(store), Some(secret)) = (self.ticket_store.as_mut(), &self.resumption_secret)
+        else {
+            return Ok(());
+        };
+        if lifetime_secs == 0 {
+            return Ok(());
+        }
+        let hash = self.suite.hash();
+        let mut psk = [0u8; super::session::MAX_PSK_LEN];
+        let psk = &mut psk[..hash.output_len()];
+        hkdf_expand_label(
+            self.provider,
+            hash,
+            secret.as_bytes(),
+            b"resumption",
+            nonce,
+            psk,
+        )?;
+        store.store(&SessionTicket {
+            ticket,
+            psk,
+            suite: self.suite,
+            age_add,
+            lifetime_secs,
+            received_at_unix: self.config.now_unix_secs,
+        });
         Ok(())
     }
 
@@ -1258,6 +1428,15 @@ struct ClientHelloFields<'h> {
     server_name: Option<&'h str>,
     alpn_protocols: &'h [&'h [u8]],
     max_fragment_length: Option<MaxFragmentLength>,
+    psk: Option<PskOffer<'h>>,
+}
+
+/// A session offered for resumption: one identity and room for its binder.
+#[derive(Clone, Copy)]
+struct PskOffer<'h> {
+    identity: &'h [u8],
+    obfuscated_age: u32,
+    binder_len: usize,
 }
 
 /// The data of the first extension of type `wanted` in an extension list.
@@ -1289,6 +1468,7 @@ fn write_client_hello(
         server_name,
         alpn_protocols,
         max_fragment_length,
+        psk,
     } = *hello;
     w.u8(handshake_type::CLIENT_HELLO)?;
     let message = w.start(3)?;
@@ -1390,6 +1570,26 @@ fn write_client_hello(
         w.end(data, 2)?;
     }
 
+    if let Some(offer) = psk {
+        // psk_dhe_ke only: a resumed session still gets fresh (EC)DHE keys.
+        w.u16(extension::PSK_KEY_EXCHANGE_MODES)?;
+        w.put(&[0, 2, 1, 1])?;
+        // Last of all (section 4.2.11); the binder is filled in afterwards.
+        w.u16(extension::PRE_SHARED_KEY)?;
+        let data = w.start(2)?;
+        let identities = w.start(2)?;
+        let identity = w.start(2)?;
+        w.put(offer.identity)?;
+        w.end(identity, 2)?;
+        w.put(&offer.obfuscated_age.to_be_bytes())?;
+        w.end(identities, 2)?;
+        let binders = w.start(2)?;
+        w.u8(offer.binder_len as u8)?;
+        w.put(&[0; 48][..offer.binder_len])?;
+        w.end(binders, 2)?;
+        w.end(data, 2)?;
+    }
+
     w.end(extensions, 2)?;
     w.end(message, 3)?;
     Ok(w.len())
@@ -1449,6 +1649,7 @@ mod tests {
                 trust_anchors: &[],
                 now_unix_secs: 0,
                 alpn_protocols: &[b"mqtt"],
+                resume: None,
                 max_fragment_length: None,
                 client_certificate: None,
             },

@@ -39,6 +39,11 @@ impl<'b> Reader<'b> {
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
+    pub(crate) fn u32(&mut self) -> Result<u32, TlsError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
     pub(crate) fn u24(&mut self) -> Result<usize, TlsError> {
         let b = self.take(3)?;
         Ok(usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]))

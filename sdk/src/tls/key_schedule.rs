@@ -75,6 +75,27 @@ impl KeySchedule {
         Ok(KeySchedule { algorithm, secret })
     }
 
+    /// Early Secret = HKDF-Extract(0, PSK): a resumed session's (section
+    /// 7.1, with the PSK a NewSessionTicket gave).
+    pub fn with_psk<P: KeyDerivation + ?Sized>(
+        provider: &P,
+        algorithm: HashAlgorithm,
+        psk: &[u8],
+    ) -> Result<Self, CryptoError> {
+        let secret = provider.hkdf_extract(algorithm, &[], psk)?;
+        Ok(KeySchedule { algorithm, secret })
+    }
+
+    /// `Derive-Secret(Early Secret, "res binder", "")` (section 7.1): the
+    /// base key of a PSK binder (section 4.2.11.2).
+    pub fn binder_key<P: KeyDerivation + ?Sized>(
+        &self,
+        provider: &P,
+    ) -> Result<Digest, CryptoError> {
+        let empty = provider.hash(self.algorithm, &[])?;
+        self.derive(provider, b"res binder", empty.as_bytes())
+    }
+
     pub fn algorithm(&self) -> HashAlgorithm {
         self.algorithm
     }

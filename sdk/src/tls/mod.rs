@@ -19,6 +19,7 @@ mod connection;
 mod error;
 mod key_schedule;
 pub mod record;
+mod session;
 mod suite;
 mod tls12_keys;
 
@@ -32,4 +33,5 @@ pub use key_schedule::{
     KeySchedule, TrafficKeys, derive_secret, finished_verify_data, hkdf_expand_label,
     next_traffic_secret,
 };
+pub use session::{MAX_PSK_LEN, SessionTicket, TicketSlot, TicketStore};
 pub use suite::{CipherSuite, ServerAuthentication};

@@ -60,7 +60,13 @@ impl Server {
         // TLS 1.3 only unless the test names a version itself.
         let default_version = (!extra.contains(&"-tls1_2")).then_some("-tls1_3");
         let mut child = Command::new("openssl")
-            .args(["s_server", "-naccept", "1"])
+            .arg("s_server")
+            .args(
+                (!extra.contains(&"-naccept"))
+                    .then_some(["-naccept", "1"])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(rev.then_some("-rev"))
             .args(default_version)
             .args(["-accept", &format!("127.0.0.1:{port}")])

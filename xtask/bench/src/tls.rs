@@ -162,6 +162,7 @@ fn duet_session(
             trust_anchors: anchors,
             now_unix_secs: now_unix(),
             alpn_protocols: &[],
+            resume: None,
             max_fragment_length: None,
             client_certificate: None,
         },

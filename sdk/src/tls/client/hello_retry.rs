@@ -158,6 +158,15 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
             public.as_bytes().len()
         };
         self.retry_suite = Some(suite);
+        // A session of another hash cannot be resumed under this suite: the
+        // second ClientHello drops it (section 4.1.4).
+        if self
+            .config
+            .resume
+            .is_some_and(|ticket| ticket.suite.hash() != suite.hash())
+        {
+            self.psk_offered = false;
+        }
         // Still waiting for the ServerHello, now the real one.
         self.state = State::WaitServerHello;
         self.queue_client_hello(&share[..share_len], cookie)

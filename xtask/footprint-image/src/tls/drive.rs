@@ -49,6 +49,7 @@ pub fn drive<P: TlsProvider>(provider: &P) -> ! {
         trust_anchors: black_box(&anchors),
         now_unix_secs: black_box(1_800_000_000),
         alpn_protocols: &[b"mqtt"],
+        resume: None,
         max_fragment_length: black_box(None),
         client_certificate: black_box(Some(ClientCertificate {
             chain: &chain,
