@@ -806,3 +806,37 @@ fn tls13_session_resumes_with_a_ticket() {
         (false, true)
     );
 }
+
+/// A TLS 1.2 session resumed with a ticket (RFC 5077): the abbreviated
+/// handshake, no certificate; an unreadable ticket means a full handshake.
+#[test]
+fn tls12_session_resumes_with_a_ticket() {
+    let server = Server::start(
+        "server-rsa2048",
+        "intermediate-ca-rsa",
+        &["-tls1_2", "-naccept", "3"],
+    );
+    let mut slot: TicketSlot<2048> = TicketSlot::new();
+    assert_eq!(
+        resumption_session(&server, None, Some(&mut slot)),
+        (false, true)
+    );
+    let ticket = slot.ticket().expect("s_server sent a ticket");
+    assert_eq!(ticket.suite, CipherSuite::EcdheRsaAes128GcmSha256);
+    assert_eq!(ticket.psk.len(), 48, "the master secret");
+    assert_eq!(
+        resumption_session(&server, Some(ticket), None),
+        (true, false)
+    );
+    let mut tampered = ticket.ticket.to_vec();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x40;
+    let unreadable = SessionTicket {
+        ticket: &tampered,
+        ..ticket
+    };
+    assert_eq!(
+        resumption_session(&server, Some(unreadable), None),
+        (false, true)
+    );
+}

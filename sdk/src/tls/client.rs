@@ -176,6 +176,8 @@ mod extension {
     pub const ALPN: u16 = 16;
     /// RFC 7627 (TLS 1.2).
     pub const EXTENDED_MASTER_SECRET: u16 = 23;
+    /// RFC 5077 (TLS 1.2).
+    pub const SESSION_TICKET: u16 = 35;
     /// RFC 8446 section 4.2.11: always the last extension of a ClientHello.
     pub const PRE_SHARED_KEY: u16 = 41;
     pub const SUPPORTED_VERSIONS: u16 = 43;
@@ -370,6 +372,10 @@ pub struct ClientConnection<'a, P: TlsProvider> {
     /// server took it.
     psk_offered: bool,
     psk_accepted: bool,
+    /// A TLS 1.2 ticket offered, with the session ID made up to see whether
+    /// the server takes it (RFC 5077 section 3.4); empty otherwise.
+    tls12_resume_offered: bool,
+    session_id: [u8; 32],
     /// `resumption_master_secret`, for the tickets that follow the handshake.
     resumption_secret: Option<Digest>,
     /// Where received tickets go ([`ClientConnection::store_tickets_in`]).
@@ -391,6 +397,8 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         let mut random = [0u8; 32];
         rng.fill_bytes(&mut random);
         let retry_randomness = hello_retry::Reserve::draw(rng);
+        let mut session_id = [0u8; 32];
+        rng.fill_bytes(&mut session_id);
         let mut connection = ClientConnection {
             provider,
             receive: buffers.receive,
@@ -425,15 +433,19 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             retry_randomness,
             psk_offered: false,
             psk_accepted: false,
+            tls12_resume_offered: false,
+            session_id,
             resumption_secret: None,
             ticket_store: None,
             tls12: tls12::Handshake::new(),
             config,
         };
-        connection.psk_offered = connection
+        let resume = connection
             .config
             .resume
-            .is_some_and(|ticket| ticket.is_valid_at(connection.config.now_unix_secs));
+            .filter(|ticket| ticket.is_valid_at(connection.config.now_unix_secs));
+        connection.psk_offered = resume.is_some_and(|ticket| !ticket.suite.is_tls12());
+        connection.tls12_resume_offered = resume.is_some_and(|ticket| ticket.suite.is_tls12());
         connection.tls12.remember_public_key(public.as_bytes())?;
         connection.queue_client_hello(public.as_bytes(), None)?;
         Ok(connection)
@@ -477,6 +489,16 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 alpn_protocols: self.config.alpn_protocols,
                 max_fragment_length: self.config.max_fragment_length,
                 psk,
+                session_id: if self.tls12_resume_offered {
+                    &self.session_id
+                } else {
+                    &[]
+                },
+                session_ticket: self
+                    .config
+                    .resume
+                    .filter(|_| self.tls12_resume_offered)
+                    .map_or(&[][..], |ticket| ticket.ticket),
             },
         )?;
         if len > MAX_PLAINTEXT_LEN {
@@ -518,6 +540,16 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         )?;
         self.send[start + len - binder_len..start + len].copy_from_slice(binder.as_bytes());
         Ok(())
+    }
+
+    /// The legacy_session_id we sent: empty, or made up for a TLS 1.2
+    /// ticket.
+    fn session_id(&self) -> &[u8] {
+        if self.tls12_resume_offered {
+            &self.session_id
+        } else {
+            &[]
+        }
     }
 
     /// Keeps the session tickets this connection receives in `store`, for
@@ -847,6 +879,10 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 self.send_tls12_client_flight()?;
                 self.state = State::Tls12WaitChangeCipherSpec;
             }
+            (State::Tls12WaitChangeCipherSpec, NEW_SESSION_TICKET) => {
+                self.handle_tls12_new_session_ticket(body)?;
+                self.transcript.update(message);
+            }
             (State::Tls12WaitFinished, FINISHED) => {
                 self.handle_tls12_finished(message, body)?;
                 return Ok(Some(Event::HandshakeComplete));
@@ -929,7 +965,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             }
             d.finish()?;
         }
-        if !session_id.is_empty() || compression != 0 {
+        if session_id != self.session_id() || compression != 0 {
             return Err(TlsError::IllegalParameter);
         }
         let suite = CipherSuite::from_u16(suite)
@@ -1429,6 +1465,10 @@ struct ClientHelloFields<'h> {
     alpn_protocols: &'h [&'h [u8]],
     max_fragment_length: Option<MaxFragmentLength>,
     psk: Option<PskOffer<'h>>,
+    session_id: &'h [u8],
+    /// The TLS 1.2 session_ticket extension: empty (we take tickets) or a
+    /// ticket to resume with.
+    session_ticket: &'h [u8],
 }
 
 /// A session offered for resumption: one identity and room for its binder.
@@ -1469,12 +1509,17 @@ fn write_client_hello(
         alpn_protocols,
         max_fragment_length,
         psk,
+        session_id,
+        session_ticket,
     } = *hello;
     w.u8(handshake_type::CLIENT_HELLO)?;
     let message = w.start(3)?;
     w.u16(0x0303)?; // legacy_version
     w.put(random)?;
-    w.u8(0)?; // legacy_session_id: empty, no middlebox compatibility mode
+    // legacy_session_id: empty (no middlebox compatibility mode), or made up
+    // for a TLS 1.2 ticket.
+    w.u8(session_id.len() as u8)?;
+    w.put(session_id)?;
     let suites = w.start(2)?;
     for suite in CipherSuite::ALL {
         w.u16(suite.to_u16())?;
@@ -1515,6 +1560,10 @@ fn write_client_hello(
     w.put(&[0, 0])?;
     w.u16(extension::RENEGOTIATION_INFO)?;
     w.put(&[0, 1, 0])?;
+    w.u16(extension::SESSION_TICKET)?;
+    let ticket = w.start(2)?;
+    w.put(session_ticket)?;
+    w.end(ticket, 2)?;
 
     w.u16(extension::SUPPORTED_GROUPS)?;
     let data = w.start(2)?;

@@ -1,13 +1,17 @@
-//! TLS 1.3 session resumption (RFC 8446 sections 2.2 and 4.6.1): what a
-//! NewSessionTicket leaves the client, kept in the caller's memory, and
-//! offered back in a later ClientHello as a pre-shared key with (EC)DHE
-//! (`psk_dhe_ke`: forward secrecy stays), so the server skips its
-//! certificate and signature — fewer bytes and no chain validation on a
-//! device that reconnects often.
+//! Session resumption: what a NewSessionTicket leaves the client, kept in
+//! the caller's memory and offered back in a later ClientHello, so the
+//! server skips its certificate and signature — fewer bytes and no chain
+//! validation on a device that reconnects often.
+//!
+//! - TLS 1.3 (RFC 8446 sections 2.2 and 4.6.1): a pre-shared key with
+//!   (EC)DHE (`psk_dhe_ke`: forward secrecy stays).
+//! - TLS 1.2 (RFC 5077): the session's master secret, an abbreviated
+//!   handshake (the extended master secret stays required).
 
 use super::suite::CipherSuite;
 
-/// The most PSK bytes a ticket carries (SHA-384).
+/// The most secret bytes a ticket carries (a SHA-384 PSK, or a TLS 1.2
+/// master secret).
 pub const MAX_PSK_LEN: usize = 48;
 
 /// A ticket to resume with: the server's opaque ticket, the PSK derived
@@ -16,14 +20,16 @@ pub const MAX_PSK_LEN: usize = 48;
 pub struct SessionTicket<'t> {
     /// The server's ticket, sent back as the PSK identity.
     pub ticket: &'t [u8],
-    /// `HKDF-Expand-Label(resumption_master_secret, "resumption",
-    /// ticket_nonce, Hash.length)`.
+    /// TLS 1.3: `HKDF-Expand-Label(resumption_master_secret,
+    /// "resumption", ticket_nonce, Hash.length)`. TLS 1.2: the session's
+    /// 48-byte master secret.
     pub psk: &'t [u8],
     /// The suite of the session; a resumption must use one with its hash.
     pub suite: CipherSuite,
     /// `ticket_age_add`, which hides the ticket's age on the wire.
     pub age_add: u32,
-    /// How long the server keeps it, in seconds (at most 7 days).
+    /// How long the server keeps it, in seconds (at most 7 days; a TLS 1.2
+    /// server that gives no hint gets an hour).
     pub lifetime_secs: u32,
     /// When it arrived, on the clock of [`super::ClientConfig::now_unix_secs`].
     pub received_at_unix: u64,
@@ -32,8 +38,7 @@ pub struct SessionTicket<'t> {
 impl SessionTicket<'_> {
     /// Whether it may still be offered at `now_unix` (section 4.6.1).
     pub fn is_valid_at(&self, now_unix: u64) -> bool {
-        !self.suite.is_tls12()
-            && now_unix >= self.received_at_unix
+        now_unix >= self.received_at_unix
             && now_unix - self.received_at_unix < u64::from(self.lifetime_secs)
     }
 
@@ -148,10 +153,8 @@ mod tests {
             suite: CipherSuite::EcdheRsaAes128GcmSha256,
             ..ticket
         };
-        assert!(
-            !tls12.is_valid_at(1_000),
-            "TLS 1.2 sessions resume otherwise"
-        );
+        assert!(tls12.is_valid_at(1_000), "TLS 1.2 tickets expire alike");
+        assert!(!tls12.is_valid_at(4_600));
     }
 
     #[test]

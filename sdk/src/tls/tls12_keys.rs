@@ -13,6 +13,19 @@ use super::suite::CipherSuite;
 pub struct MasterSecret([u8; 48]);
 
 impl MasterSecret {
+    /// A stored session's master secret (a TLS 1.2 session ticket's).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let mut secret = MasterSecret([0; 48]);
+        secret
+            .0
+            .copy_from_slice(bytes.get(..48).filter(|_| bytes.len() == 48)?);
+        Some(secret)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// `PRF(pre_master_secret, "extended master secret", session_hash)`
     /// (RFC 7627 section 4), `session_hash` being the transcript hash up to
     /// and including ClientKeyExchange. Binding the master secret to the

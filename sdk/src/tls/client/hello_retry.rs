@@ -91,7 +91,7 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
         if self.retry_suite.is_some() {
             return Err(TlsError::UnexpectedMessage);
         }
-        if !session_id.is_empty() || compression != 0 {
+        if session_id != self.session_id() || compression != 0 {
             return Err(TlsError::IllegalParameter);
         }
         let suite = CipherSuite::from_u16(suite)

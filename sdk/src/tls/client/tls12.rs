@@ -26,6 +26,7 @@ use duet_crypto::{SharedSecret, SignatureScheme};
 
 use super::super::codec::Reader;
 use super::super::record::{ContentType, RecordProtection};
+use super::super::session::SessionTicket;
 use super::super::suite::{CipherSuite, ServerAuthentication};
 use super::super::tls12_keys::{KeyBlock, MasterSecret};
 use super::super::{AlertDescription, TlsError};
@@ -50,6 +51,13 @@ pub(super) struct Handshake<K> {
     master: Option<MasterSecret>,
     /// The server's record protection, in force from its ChangeCipherSpec.
     server_read: Option<RecordProtection<K>>,
+    /// Ours in a resumed session, in force from our ChangeCipherSpec, which
+    /// follows the server's Finished.
+    pending_write: Option<RecordProtection<K>>,
+    /// The server said it will send a NewSessionTicket.
+    pub(super) ticket_expected: bool,
+    /// An abbreviated handshake (a session ticket taken).
+    pub(super) resumed: bool,
 }
 
 impl<K> Handshake<K> {
@@ -60,6 +68,9 @@ impl<K> Handshake<K> {
             shared: None,
             master: None,
             server_read: None,
+            pending_write: None,
+            ticket_expected: false,
+            resumed: false,
         }
     }
 
@@ -150,6 +161,8 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
                 }
                 extension::ALPN => self.accept_alpn(data)?,
                 extension::MAX_FRAGMENT_LENGTH => self.accept_max_fragment_length(data)?,
+                // A NewSessionTicket will follow our Finished (RFC 5077).
+                extension::SESSION_TICKET if data.is_empty() => self.tls12.ticket_expected = true,
                 // The server acknowledges SNI with an empty extension.
                 extension::SERVER_NAME if data.is_empty() => {}
                 _ => return Err(TlsError::UnsupportedExtension),
@@ -166,7 +179,84 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
         }
         self.transcript.update(message);
         self.tls12.server_random.copy_from_slice(random);
+        // The server took our ticket if it echoes the session ID we made up
+        // for it (RFC 5077 section 3.4): an abbreviated handshake follows.
+        let offered = self.session_id();
+        let resumed_ticket = self
+            .config
+            .resume
+            .filter(|_| self.tls12_resume_offered && !offered.is_empty() && session_id == offered);
+        if let Some(ticket) = resumed_ticket {
+            if ticket.suite != suite {
+                return Err(TlsError::IllegalParameter);
+            }
+            let master = MasterSecret::from_bytes(ticket.psk).ok_or(TlsError::IllegalParameter)?;
+            let client_write = self.install_tls12_keys(&master)?;
+            self.tls12.pending_write = Some(client_write);
+            self.tls12.master = Some(master);
+            self.tls12.resumed = true;
+            self.psk_accepted = true;
+            self.state = State::Tls12WaitChangeCipherSpec;
+            return Ok(());
+        }
         self.state = State::Tls12WaitCertificate;
+        Ok(())
+    }
+
+    /// The key block for `master`: the server's protection kept for its
+    /// ChangeCipherSpec, ours returned.
+    fn install_tls12_keys(
+        &mut self,
+        master: &MasterSecret,
+    ) -> Result<RecordProtection<P::Key>, TlsError> {
+        let keys = KeyBlock::derive(
+            self.provider,
+            self.suite,
+            master,
+            &self.client_random,
+            &self.tls12.server_random,
+        )?;
+        let aead = self.suite.aead();
+        self.tls12.server_read = Some(RecordProtection::tls12(
+            self.provider.aead_key(aead, keys.server.key())?,
+            keys.server.salt,
+        ));
+        Ok(RecordProtection::tls12(
+            self.provider.aead_key(aead, keys.client.key())?,
+            keys.client.salt,
+        ))
+    }
+
+    /// NewSessionTicket (RFC 5077 section 3.3), before the server's
+    /// ChangeCipherSpec: the ticket and this session's master secret into
+    /// the caller's store.
+    pub(super) fn handle_tls12_new_session_ticket(&mut self, body: &[u8]) -> Result<(), TlsError> {
+        if !self.tls12.ticket_expected {
+            return Err(TlsError::UnexpectedMessage);
+        }
+        let mut r = Reader::new(body);
+        let lifetime_hint = r.u32()?;
+        let ticket = r.vec_u16()?;
+        r.finish()?;
+        let (Some(store), Some(master)) = (self.ticket_store.as_mut(), &self.tls12.master) else {
+            return Ok(());
+        };
+        // An empty ticket: the server changed its mind (section 3.3).
+        if ticket.is_empty() {
+            return Ok(());
+        }
+        let lifetime_secs = match lifetime_hint {
+            0 => 3600,
+            hint => hint.min(7 * 24 * 3600),
+        };
+        store.store(&SessionTicket {
+            ticket,
+            psk: master.as_bytes(),
+            suite: self.suite,
+            age_add: 0,
+            lifetime_secs,
+            received_at_unix: self.config.now_unix_secs,
+        });
         Ok(())
     }
 
@@ -245,22 +335,7 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
             session_hash.as_bytes(),
         )?;
         drop(shared);
-        let keys = KeyBlock::derive(
-            self.provider,
-            self.suite,
-            &master,
-            &self.client_random,
-            &self.tls12.server_random,
-        )?;
-        let aead = self.suite.aead();
-        let client_write = RecordProtection::tls12(
-            self.provider.aead_key(aead, keys.client.key())?,
-            keys.client.salt,
-        );
-        self.tls12.server_read = Some(RecordProtection::tls12(
-            self.provider.aead_key(aead, keys.server.key())?,
-            keys.server.salt,
-        ));
+        let client_write = self.install_tls12_keys(&master)?;
 
         if certificate_sent {
             self.send_tls12_certificate_verify()?;
@@ -326,6 +401,23 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
             return Err(TlsError::BadFinished);
         }
         self.transcript.update(message);
+        if self.tls12.resumed {
+            // Abbreviated handshake (RFC 5077 section 3.1): our
+            // ChangeCipherSpec and Finished come last.
+            self.send_record(ContentType::ChangeCipherSpec, &[1])?;
+            self.write = self.tls12.pending_write.take();
+            let transcript = self.transcript.current_for(self.suite.hash())?;
+            let verify_data = master.verify_data(
+                self.provider,
+                self.suite.hash(),
+                b"client finished",
+                transcript.as_bytes(),
+            )?;
+            let mut finished = [0u8; 4 + 12];
+            finished[..4].copy_from_slice(&[handshake_type::FINISHED, 0, 0, 12]);
+            finished[4..].copy_from_slice(&verify_data);
+            self.send_record(ContentType::Handshake, &finished)?;
+        }
         self.state = State::Connected;
         Ok(())
     }
