@@ -62,6 +62,12 @@ pub const AREAS: &[Area] = &[
                 (--seconds N per primitive and side)",
     },
     Area {
+        name: "mqtt",
+        kind: Kind::Host,
+        about: "100,000 64-byte publishes to a local mosquitto at QoS 0, 1 and 2, Duet's \
+                session\n           against rumqttc in the same run: messages/s (--count N)",
+    },
+    Area {
         name: "tls",
         kind: Kind::Host,
         about: "Duet's TLS client against openssl's (s_time, s_client) on one local s_server:\n           \

@@ -13,6 +13,8 @@
 //!   Ethernet link; CPU-seconds per GiB, MB/s, ACKs per data segment.
 //! - `crypto` ([`crypto`]): duet-crypto's software provider against
 //!   `openssl speed`, primitive by primitive; MB/s and operations/s.
+//! - `mqtt` ([`mqtt`]): 100,000 publishes to a local mosquitto at QoS
+//!   0/1/2, Duet's session against rumqttc; messages per second.
 //! - `tls` ([`tls`]): Duet's TLS client against `openssl s_time` /
 //!   `s_client` on the same local s_server: handshake CPU time, bulk MB/s.
 #![deny(unsafe_code)]
@@ -21,6 +23,7 @@ mod cpu;
 mod crypto;
 mod frame_kind;
 mod link;
+mod mqtt;
 mod pattern;
 mod tcp;
 mod tls;
@@ -35,6 +38,8 @@ areas:
                  against smoltcp 0.14: CPU-s/GiB, MB/s, ACKs per data segment
   crypto         duet-crypto's software provider against `openssl speed`:
                  SHA-256, HMAC, AES-128-GCM, ECDSA/ECDH P-256, RSA-2048 verify
+  mqtt           100,000 64-byte publishes to a local mosquitto at QoS 0/1/2,
+                 Duet against rumqttc: messages per second (--count N)
   tls            Duet's TLS client against openssl's on one local s_server:
                  handshake ms (1.3 ECDSA, 1.2 RSA), bulk MB/s (1.3 AES-128-GCM)
 
@@ -62,6 +67,7 @@ enum Command {
     Tcp { bytes: u64 },
     Crypto { seconds: u32 },
     Tls { handshakes: u32, megabytes: usize },
+    Mqtt { count: u64 },
     Help,
 }
 
@@ -72,6 +78,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
         Some("tcp") => {}
         Some("crypto") => return parse_crypto_args(args),
         Some("tls") => return parse_tls_args(args),
+        Some("mqtt") => return parse_mqtt_args(args),
         Some("help" | "-h" | "--help") | None => return Ok(Command::Help),
         Some(other) => return Err(format!("unknown area `{other}`")),
     }
@@ -119,6 +126,27 @@ fn parse_crypto_args(mut args: impl Iterator<Item = String>) -> Result<Command, 
         }
     }
     Ok(Command::Crypto { seconds })
+}
+
+/// Reads the options of the `mqtt` area.
+fn parse_mqtt_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let mut count = 100_000u64;
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("`{flag}` needs a value"))?;
+        match flag.as_str() {
+            "--count" => {
+                count = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("`--count {value}`: not a whole number above 0"))?;
+            }
+            _ => return Err(format!("unknown option `{flag}`")),
+        }
+    }
+    Ok(Command::Mqtt { count })
 }
 
 /// Reads the options of the `tls` area.
@@ -184,6 +212,7 @@ fn main() -> ExitCode {
             handshakes,
             megabytes,
         } => tls::run(handshakes, 3, megabytes),
+        Command::Mqtt { count } => mqtt::run(count),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -235,6 +264,17 @@ mod tests {
         );
         assert!(parse(&["tcp", "--bytes", "0"]).is_err());
         assert!(parse(&["tcp", "--gib", "-1"]).is_err());
+    }
+
+    #[test]
+    fn mqtt_takes_a_count() {
+        assert_eq!(parse(&["mqtt"]), Ok(Command::Mqtt { count: 100_000 }));
+        assert_eq!(
+            parse(&["mqtt", "--count", "500"]),
+            Ok(Command::Mqtt { count: 500 })
+        );
+        assert!(parse(&["mqtt", "--count", "0"]).is_err());
+        assert!(parse(&["mqtt", "--qos", "1"]).is_err());
     }
 
     #[test]

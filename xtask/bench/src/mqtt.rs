@@ -1,0 +1,266 @@
+//! The `mqtt` area: 100,000 publishes of 64 bytes to a local mosquitto at
+//! QoS 0, 1 and 2, Duet's MQTT session against rumqttc (its synchronous
+//! client, a tokio event loop underneath), one after the other on the same
+//! broker, in messages per second of wall time.
+//!
+//! Duet's side is its sans-IO `Session` over a blocking `TcpStream`:
+//! publishes are written in batches until the in-flight window is full,
+//! then acknowledgements are read and answered (PUBREL for QoS 2). Both
+//! clients keep at most 100 messages in flight (rumqttc's default).
+//! QoS 0 counts until every publish is written and the connection closed
+//! cleanly; QoS 1 and 2 until every acknowledgement (PUBACK, PUBCOMP) is in.
+//!
+//! Lines: `bench mqtt qos<N> duet=<msgs/s> rumqttc=<msgs/s> ratio=<x>`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant as WallClock};
+
+use duet::mqtt::codec::{Connect, Properties, Publish, frame_len};
+use duet::mqtt::{Event, Packet, ProtocolVersion, QoS, Session};
+use duet::netstack::time::Instant;
+
+/// In-flight QoS 1/2 publishes on each side.
+const WINDOW: usize = 100;
+const TOPIC: &str = "bench/duet";
+const PAYLOAD: [u8; 64] = [0x42; 64];
+
+/// mosquitto on a free loopback port with its own directory.
+struct Broker {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Broker {
+    fn start() -> Result<Broker, String> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let dir = std::env::temp_dir().join(format!("duet-bench-mqtt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let conf = dir.join("mosquitto.conf");
+        // `user root`: started as root, mosquitto would otherwise drop to a
+        // user that cannot write our directory.
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 max_inflight_messages 0\nmax_queued_messages 0\nuser root\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("mosquitto: {e} (apt-get install mosquitto)"))?;
+        let broker = Broker { child, port, dir };
+        let deadline = WallClock::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if WallClock::now() > deadline {
+                return Err("mosquitto did not start listening".into());
+            }
+            sleep(Duration::from_millis(20));
+        }
+        Ok(broker)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn qos_of(level: u8) -> QoS {
+    match level {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+/// Reads whatever the broker sent and hands every whole packet to the
+/// session; returns how many publishes completed.
+fn read_and_handle(
+    session: &mut Session<WINDOW, WINDOW>,
+    stream: &mut TcpStream,
+    inbox: &mut Vec<u8>,
+    now: Instant,
+) -> Result<u64, String> {
+    let mut chunk = [0u8; 16 * 1024];
+    let n = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+    if n == 0 {
+        return Err("the broker closed the connection".into());
+    }
+    inbox.extend_from_slice(&chunk[..n]);
+    let mut completed = 0;
+    let mut used = 0;
+    while let Ok(len) = frame_len(&inbox[used..]) {
+        if inbox.len() - used < len {
+            break;
+        }
+        let (packet, _) = Packet::decode(&inbox[used..used + len], ProtocolVersion::V311)
+            .map_err(|e| e.to_string())?;
+        if let Some(Event::Published { .. }) = session
+            .handle_packet(now, &packet)
+            .map_err(|e| e.to_string())?
+        {
+            completed += 1;
+        }
+        used += len;
+    }
+    inbox.drain(..used);
+    Ok(completed)
+}
+
+/// Duet: `count` publishes at `qos`, messages per second.
+fn duet_rate(port: u16, qos: u8, count: u64) -> Result<f64, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let epoch = WallClock::now();
+    let now = || Instant::from_micros(epoch.elapsed().as_micros() as u64);
+    let mut session: Session<WINDOW, WINDOW> = Session::new();
+    let mut out = vec![0u8; 256 * 1024];
+    let connect = Connect {
+        version: ProtocolVersion::V311,
+        clean_start: true,
+        keep_alive: 60,
+        properties: Properties::EMPTY,
+        client_id: "duet-bench",
+        will: None,
+        username: None,
+        password: None,
+    };
+    let n = session
+        .connect(now(), &connect, &mut out)
+        .map_err(|e| e.to_string())?;
+    stream.write_all(&out[..n]).map_err(|e| e.to_string())?;
+    let mut inbox = Vec::new();
+    while session.state() != duet::mqtt::session::State::Connected {
+        read_and_handle(&mut session, &mut stream, &mut inbox, now())?;
+    }
+    let publish = Publish {
+        dup: false,
+        qos: qos_of(qos),
+        retain: false,
+        topic: TOPIC,
+        packet_id: 0,
+        properties: Properties::EMPTY,
+        payload: &PAYLOAD,
+    };
+    let started = WallClock::now();
+    let (mut sent, mut completed) = (0u64, 0u64);
+    while completed < count {
+        // A batch: as many publishes as the window (and the buffer) take,
+        // plus the PUBRELs owed, in one write.
+        let mut len = 0;
+        while let Ok(Some(n)) = session.poll_transmit(now(), &mut out[len..]) {
+            len += n;
+        }
+        while sent < count && len + 128 < out.len() {
+            match session.publish(now(), &publish, &mut out[len..]) {
+                Ok((n, _)) => {
+                    len += n;
+                    sent += 1;
+                    if qos == 0 {
+                        completed += 1;
+                    }
+                }
+                Err(duet::mqtt::SessionError::WindowFull) => break,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        stream.write_all(&out[..len]).map_err(|e| e.to_string())?;
+        if qos > 0 && completed < count {
+            completed += read_and_handle(&mut session, &mut stream, &mut inbox, now())?;
+        }
+    }
+    let n = session.disconnect(&mut out).map_err(|e| e.to_string())?;
+    stream.write_all(&out[..n]).map_err(|e| e.to_string())?;
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .map_err(|e| e.to_string())?;
+    let mut rest = [0u8; 1024];
+    while matches!(stream.read(&mut rest), Ok(n) if n > 0) {}
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
+/// rumqttc's synchronous client: a thread publishes, this one drives the
+/// event loop and counts completions.
+fn rumqttc_rate(port: u16, qos: u8, count: u64) -> Result<f64, String> {
+    use rumqttc::{Client, Event as RumEvent, MqttOptions, Outgoing, Packet as RumPacket};
+    let mut options = MqttOptions::new("rumqttc-bench", "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(60));
+    options.set_inflight(WINDOW as u16);
+    let (client, mut connection) = Client::new(options, 1024);
+    let level = match qos {
+        0 => rumqttc::QoS::AtMostOnce,
+        1 => rumqttc::QoS::AtLeastOnce,
+        _ => rumqttc::QoS::ExactlyOnce,
+    };
+    let started = WallClock::now();
+    let publisher = std::thread::spawn(move || {
+        for _ in 0..count {
+            if client
+                .publish(TOPIC, level, false, PAYLOAD.to_vec())
+                .is_err()
+            {
+                return client;
+            }
+        }
+        client
+    });
+    let mut completed = 0;
+    for event in connection.iter() {
+        let event = event.map_err(|e| e.to_string())?;
+        let done = match event {
+            RumEvent::Outgoing(Outgoing::Publish(_)) => qos == 0,
+            RumEvent::Incoming(RumPacket::PubAck(_)) => qos == 1,
+            RumEvent::Incoming(RumPacket::PubComp(_)) => qos == 2,
+            _ => false,
+        };
+        if done {
+            completed += 1;
+            if completed == count {
+                break;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let client = publisher.join().map_err(|_| "publisher panicked")?;
+    let _ = client.disconnect();
+    // Let the disconnect out.
+    for event in connection.iter().take(4) {
+        if event.is_err() {
+            break;
+        }
+    }
+    Ok(count as f64 / elapsed.as_secs_f64())
+}
+
+/// Runs the area: `count` publishes per QoS and client.
+pub fn run(count: u64) -> Result<(), String> {
+    for qos in 0..=2u8 {
+        let broker = Broker::start()?;
+        let duet = duet_rate(broker.port, qos, count).map_err(|e| format!("Duet qos{qos}: {e}"))?;
+        drop(broker);
+        let broker = Broker::start()?;
+        let rumqttc =
+            rumqttc_rate(broker.port, qos, count).map_err(|e| format!("rumqttc qos{qos}: {e}"))?;
+        println!(
+            "bench mqtt qos{qos} duet={duet:.0} rumqttc={rumqttc:.0} ratio={:.2}",
+            duet / rumqttc
+        );
+    }
+    Ok(())
+}
