@@ -6,10 +6,13 @@
 //! machines) without touching a socket or a clock; [`topic`] matches topic
 //! names against subscription filters.
 
+pub mod client;
 pub mod codec;
+pub mod outbox;
 pub mod session;
 
 pub mod topic;
 
+pub use client::{Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, Connector};
 pub use codec::{Error, Packet, ProtocolVersion, QoS};
 pub use session::{Event, Session, SessionError};

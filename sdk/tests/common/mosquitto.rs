@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 #[path = "server_port.rs"]
-mod server_port;
+pub mod server_port;
 use server_port::server_port;
 
 /// A mosquitto process with its own directory and port.
@@ -31,6 +31,14 @@ impl Broker {
     /// a TLS 1.2-only listener needs OpenSSL's configuration.
     #[allow(dead_code)] // Each test binary uses one of the two.
     pub fn start_with_max_tls(listener_options: &str, max_protocol: Option<&str>) -> Broker {
+        Broker::start_on(server_port(), listener_options, max_protocol)
+    }
+
+    /// As [`Broker::start_with_max_tls`] on a port the caller chose (from
+    /// `server_port`), for a client that was trying it before the broker
+    /// came up.
+    #[allow(dead_code)]
+    pub fn start_on(port: u16, listener_options: &str, max_protocol: Option<&str>) -> Broker {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "duet-mqtt-{}-{}",
@@ -38,7 +46,6 @@ impl Broker {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("create broker directory");
-        let port = server_port();
         let conf = dir.join("mosquitto.conf");
         // mosquitto started as root drops to user `mosquitto`; `user root`
         // keeps it able to write its log in our directory.

@@ -1,0 +1,640 @@
+//! The async MQTT client: the sans-IO [`Session`] over a transport that a
+//! [`Connector`] opens (a Duet TCP socket, TLS over it, a std stream), with
+//! automatic reconnection, exponential backoff with jitter, and an
+//! [`Outbox`] in caller memory that holds publishes made while disconnected
+//! and resends unacknowledged ones when the session resumes.
+//!
+//! The application calls [`Client::poll`] in a loop; each call does what
+//! is due — connect (after the backoff), flush the outbox, send the
+//! acknowledgements and PINGREQs the session owes, read the transport or
+//! wait for the keep-alive timer — and returns one [`ClientEvent`].
+
+use duet_netstack::time::{Duration, Instant};
+use embassy_futures::select::{Either, select};
+use embedded_io_async::{Read, Write};
+
+use super::codec::{Connect, Packet, Properties, Publish, QoS, frame_len};
+use super::outbox::{Outbox, OutboxFull, RecordState};
+use super::session::{Event, Session, SessionError, State};
+
+/// Opens a new transport to the broker, for every (re)connection.
+#[allow(async_fn_in_trait)]
+pub trait Connector {
+    type Transport: Read + Write;
+
+    async fn connect(&mut self) -> Result<Self::Transport, embedded_io::ErrorKind>;
+}
+
+/// The client's time: the current instant, and a wait until one. On a
+/// device this is embassy-time; the client keeps no timer of its own.
+#[allow(async_fn_in_trait)]
+pub trait Clock {
+    fn now(&self) -> Instant;
+
+    async fn sleep_until(&self, deadline: Instant);
+}
+
+/// Waits between connection attempts: `initial` after the first failure,
+/// doubling up to `max`, each wait drawn uniformly from its upper half
+/// (jitter, so a fleet that lost the broker together does not come back
+/// together).
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What [`Client::poll`] reports.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientEvent<'a> {
+    /// CONNACK accepted a connection; queued publishes are going out.
+    Connected { session_present: bool },
+    /// A connection attempt failed; the next one follows the backoff.
+    ConnectFailed,
+    /// The connection was lost (transport error or end, keep-alive
+    /// timeout); the next poll reconnects after the backoff.
+    Disconnected,
+    /// An application message arrived.
+    Message(Publish<'a>),
+    /// A QoS 1/2 publish was acknowledged and left the outbox.
+    Published { packet_id: u16, reason_code: u8 },
+    /// SUBACK for [`Client::subscribe`].
+    Subscribed { packet_id: u16 },
+}
+
+/// What one [`Client::poll`] ended with: an event that borrows nothing, or
+/// a message whose packet is at the front of the receive buffer.
+enum Step {
+    Event(ClientEvent<'static>),
+    Message(usize),
+}
+
+/// What handling one received packet called for.
+enum Outcome {
+    Nothing,
+    Message,
+    Published(u16, u8),
+    Subscribed(u16),
+    Lost,
+}
+
+/// Why the client stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientError {
+    /// No room in the outbox for the publish.
+    OutboxFull,
+    /// The operation needs a connection.
+    NotConnected,
+    /// The session refused (encoding, window, protocol).
+    Session(SessionError),
+}
+
+impl From<SessionError> for ClientError {
+    fn from(e: SessionError) -> Self {
+        ClientError::Session(e)
+    }
+}
+
+impl From<OutboxFull> for ClientError {
+    fn from(_: OutboxFull) -> Self {
+        ClientError::OutboxFull
+    }
+}
+
+/// The caller's memory for a client.
+#[derive(Debug)]
+pub struct ClientBuffers<'b> {
+    /// Received bytes until a whole packet is in: the largest packet the
+    /// broker sends.
+    pub receive: &'b mut [u8],
+    /// One outgoing packet at a time.
+    pub send: &'b mut [u8],
+    /// Publishes not yet acknowledged (see [`Outbox`]).
+    pub outbox: &'b mut [u8],
+}
+
+/// An MQTT client with reconnection and an offline queue.
+pub struct Client<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize> {
+    connector: C,
+    clock: K,
+    /// The CONNECT sent each time; after the first accepted connection
+    /// `clean_start` is turned off so the session resumes.
+    connect: Connect<'b>,
+    backoff: Backoff,
+    session: Session<WINDOW, INBOUND>,
+    transport: Option<C::Transport>,
+    receive: &'b mut [u8],
+    received: usize,
+    /// Bytes of `receive` the last returned event borrowed, dropped at the
+    /// next poll.
+    consumed: usize,
+    send: &'b mut [u8],
+    outbox: Outbox<'b>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    jitter: u32,
+}
+
+impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
+    Client<'b, C, K, WINDOW, INBOUND>
+{
+    /// A client that connects with `connect` on its first poll. `seed`
+    /// varies the backoff jitter between devices.
+    pub fn new(
+        connector: C,
+        clock: K,
+        connect: Connect<'b>,
+        backoff: Backoff,
+        buffers: ClientBuffers<'b>,
+        seed: u32,
+    ) -> Self {
+        Client {
+            connector,
+            clock,
+            connect,
+            backoff,
+            session: Session::new(),
+            transport: None,
+            receive: buffers.receive,
+            received: 0,
+            consumed: 0,
+            send: buffers.send,
+            outbox: Outbox::new(buffers.outbox),
+            failures: 0,
+            retry_at: None,
+            jitter: seed | 1,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.transport.is_some() && self.session.state() == State::Connected
+    }
+
+    /// Bytes of the outbox in use: publishes not yet acknowledged.
+    pub fn outbox_used(&self) -> usize {
+        self.outbox.used()
+    }
+
+    /// Queues a publish; it goes out now if connected (and the in-flight
+    /// window has room), else once a connection is up. QoS 1 and 2 stay in
+    /// the outbox until acknowledged, across reconnections.
+    pub async fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+    ) -> Result<(), ClientError> {
+        self.outbox.push(qos, topic, payload)?;
+        if self.is_connected() {
+            self.pump_outbox().await;
+        }
+        Ok(())
+    }
+
+    /// Subscribes to `filter` on the current connection (a resumed session
+    /// keeps its subscriptions on the broker).
+    pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<u16, ClientError> {
+        if !self.is_connected() {
+            return Err(ClientError::NotConnected);
+        }
+        let filters = [(filter, super::codec::SubscribeOptions::qos(qos))];
+        let (n, packet_id) =
+            self.session
+                .subscribe(self.clock.now(), &filters, Properties::EMPTY, self.send)?;
+        self.write_out(n).await;
+        Ok(packet_id)
+    }
+
+    /// Does what is due and reports one event.
+    pub async fn poll(&mut self) -> Result<ClientEvent<'_>, ClientError> {
+        self.receive.copy_within(self.consumed..self.received, 0);
+        self.received -= self.consumed;
+        self.consumed = 0;
+        match self.step().await? {
+            Step::Event(event) => Ok(event),
+            Step::Message(len) => {
+                // Handled already; decoded again here so the event can
+                // borrow the receive buffer until the next poll.
+                self.consumed = len;
+                match Packet::decode(&self.receive[..len], self.connect.version) {
+                    Ok((Packet::Publish(publish), _)) => Ok(ClientEvent::Message(publish)),
+                    _ => Err(ClientError::Session(SessionError::ProtocolError)),
+                }
+            }
+        }
+    }
+
+    /// [`Client::poll`]'s work, up to the next event.
+    async fn step(&mut self) -> Result<Step, ClientError> {
+        loop {
+            if self.transport.is_none() {
+                match self.establish().await {
+                    Some(event) => return Ok(Step::Event(event)),
+                    None => continue,
+                }
+            }
+            // Acknowledgements and PINGREQs owed, then what waits in the outbox.
+            while let Ok(Some(n)) = self.session.poll_transmit(self.clock.now(), self.send) {
+                if !self.write_out(n).await {
+                    return Ok(Step::Event(ClientEvent::Disconnected));
+                }
+            }
+            self.pump_outbox().await;
+            if self.transport.is_none() {
+                return Ok(Step::Event(ClientEvent::Disconnected));
+            }
+            if let Some(len) = self.whole_packet()? {
+                let outcome = {
+                    let (packet, _) = Packet::decode(&self.receive[..len], self.connect.version)
+                        .map_err(SessionError::Codec)?;
+                    match self.session.handle_packet(self.clock.now(), &packet) {
+                        Err(_) => Outcome::Lost,
+                        Ok(None) => Outcome::Nothing,
+                        Ok(Some(Event::Message(_))) => Outcome::Message,
+                        Ok(Some(Event::Published {
+                            packet_id,
+                            reason_code,
+                        })) => Outcome::Published(packet_id, reason_code),
+                        Ok(Some(Event::Subscribed { packet_id, .. })) => {
+                            Outcome::Subscribed(packet_id)
+                        }
+                        Ok(Some(Event::Disconnected { .. })) => Outcome::Lost,
+                        Ok(Some(_)) => Outcome::Nothing,
+                    }
+                };
+                match outcome {
+                    Outcome::Message => return Ok(Step::Message(len)),
+                    Outcome::Lost => {
+                        self.lose_connection();
+                        return Ok(Step::Event(ClientEvent::Disconnected));
+                    }
+                    Outcome::Nothing => self.drop_received(len),
+                    Outcome::Published(packet_id, reason_code) => {
+                        self.drop_received(len);
+                        if let Some(at) = self.outbox.find(packet_id) {
+                            self.outbox.remove(at);
+                        }
+                        return Ok(Step::Event(ClientEvent::Published {
+                            packet_id,
+                            reason_code,
+                        }));
+                    }
+                    Outcome::Subscribed(packet_id) => {
+                        self.drop_received(len);
+                        return Ok(Step::Event(ClientEvent::Subscribed { packet_id }));
+                    }
+                }
+                continue;
+            }
+            // Nothing whole yet: read, or wake for the keep-alive.
+            let deadline = self
+                .session
+                .poll_timeout()
+                .unwrap_or(self.clock.now() + Duration::from_secs(3600));
+            let Some(transport) = self.transport.as_mut() else {
+                continue;
+            };
+            let space = &mut self.receive[self.received..];
+            if space.is_empty() {
+                // A packet larger than the receive buffer: give up on it.
+                self.lose_connection();
+                return Ok(Step::Event(ClientEvent::Disconnected));
+            }
+            match select(transport.read(space), self.clock.sleep_until(deadline)).await {
+                Either::First(Ok(n)) if n > 0 => self.received += n,
+                Either::First(_) => {
+                    self.lose_connection();
+                    return Ok(Step::Event(ClientEvent::Disconnected));
+                }
+                Either::Second(()) => {
+                    if self.session.handle_timeout(self.clock.now()).is_err() {
+                        self.lose_connection();
+                        return Ok(Step::Event(ClientEvent::Disconnected));
+                    }
+                }
+            }
+        }
+    }
+
+    fn drop_received(&mut self, len: usize) {
+        self.receive.copy_within(len..self.received, 0);
+        self.received -= len;
+    }
+
+    /// Sends DISCONNECT and drops the transport; queued publishes stay.
+    pub async fn disconnect(&mut self) {
+        if let Ok(n) = self.session.disconnect(self.send) {
+            self.write_out(n).await;
+        }
+        self.transport = None;
+        self.received = 0;
+        self.consumed = 0;
+    }
+
+    /// The length of the first whole packet received, if any.
+    fn whole_packet(&self) -> Result<Option<usize>, ClientError> {
+        let held = &self.receive[..self.received];
+        match frame_len(held) {
+            Ok(len) if len <= held.len() => Ok(Some(len)),
+            Ok(_) | Err(super::codec::Error::Incomplete) => Ok(None),
+            Err(e) => Err(ClientError::Session(SessionError::Codec(e))),
+        }
+    }
+
+    /// One connection attempt once the backoff allows: transport, CONNECT,
+    /// CONNACK. `None` to go round again (a wait was served).
+    async fn establish(&mut self) -> Option<ClientEvent<'static>> {
+        if let Some(at) = self.retry_at.take() {
+            self.clock.sleep_until(at).await;
+        }
+        let Ok(transport) = self.connector.connect().await else {
+            self.schedule_retry();
+            return Some(ClientEvent::ConnectFailed);
+        };
+        self.transport = Some(transport);
+        self.received = 0;
+        self.consumed = 0;
+        let Ok(n) = self
+            .session
+            .connect(self.clock.now(), &self.connect, self.send)
+        else {
+            self.lose_connection();
+            return Some(ClientEvent::ConnectFailed);
+        };
+        if !self.write_out(n).await {
+            return Some(ClientEvent::ConnectFailed);
+        }
+        // CONNACK, within a keep-alive (or 30 s).
+        let wait = Duration::from_secs(u64::from(self.connect.keep_alive.max(30)));
+        let deadline = self.clock.now() + wait;
+        loop {
+            if let Ok(Some(len)) = self.whole_packet() {
+                let accepted = match Packet::decode(&self.receive[..len], self.connect.version) {
+                    Ok((packet, _)) => {
+                        match self.session.handle_packet(self.clock.now(), &packet) {
+                            Ok(Some(Event::Connected { session_present })) => Some(session_present),
+                            _ => None,
+                        }
+                    }
+                    Err(_) => None,
+                };
+                self.drop_received(len);
+                let Some(session_present) = accepted else {
+                    self.lose_connection();
+                    return Some(ClientEvent::ConnectFailed);
+                };
+                self.after_connack(session_present).await;
+                return Some(ClientEvent::Connected { session_present });
+            }
+            let transport = self.transport.as_mut()?;
+            let space = &mut self.receive[self.received..];
+            match select(transport.read(space), self.clock.sleep_until(deadline)).await {
+                Either::First(Ok(n)) if n > 0 => self.received += n,
+                _ => {
+                    self.lose_connection();
+                    return Some(ClientEvent::ConnectFailed);
+                }
+            }
+        }
+    }
+
+    /// A connection is up: resend what the resumed session still owes, or
+    /// hand every unacknowledged publish back to the queue of a new one.
+    async fn after_connack(&mut self, session_present: bool) {
+        self.failures = 0;
+        self.connect.clean_start = false;
+        if !session_present {
+            self.outbox.requeue_all();
+        }
+        let mut at = 0;
+        while let Some((record, next)) = self.outbox.get(at) {
+            if let RecordState::InFlight(packet_id) = record.state {
+                let publish = publish_of(record.qos, record.topic, record.payload);
+                if let Ok(n) =
+                    self.session
+                        .republish(self.clock.now(), packet_id, &publish, self.send)
+                {
+                    if !self.write_out(n).await {
+                        return;
+                    }
+                }
+            }
+            at = next;
+        }
+        self.pump_outbox().await;
+    }
+
+    /// Sends queued publishes while the window has room.
+    async fn pump_outbox(&mut self) {
+        let mut at = 0;
+        while self.transport.is_some() {
+            let Some((record, next)) = self.outbox.get(at) else {
+                return;
+            };
+            if record.state != RecordState::Queued {
+                at = next;
+                continue;
+            }
+            let publish = publish_of(record.qos, record.topic, record.payload);
+            let qos = record.qos;
+            match self.session.publish(self.clock.now(), &publish, self.send) {
+                Ok((n, packet_id)) => {
+                    if qos == QoS::AtMostOnce {
+                        self.outbox.remove(at);
+                    } else {
+                        self.outbox.mark_in_flight(at, packet_id);
+                        at = next;
+                    }
+                    if !self.write_out(n).await {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Writes `send[..n]`; on failure the connection is lost.
+    async fn write_out(&mut self, n: usize) -> bool {
+        let Some(transport) = self.transport.as_mut() else {
+            return false;
+        };
+        let written =
+            transport.write_all(&self.send[..n]).await.is_ok() && transport.flush().await.is_ok();
+        if !written {
+            self.lose_connection();
+        }
+        written
+    }
+
+    fn lose_connection(&mut self) {
+        self.transport = None;
+        self.session.connection_lost();
+        self.received = 0;
+        self.consumed = 0;
+        self.schedule_retry();
+    }
+
+    /// The next attempt: `initial * 2^failures` capped at `max`, from its
+    /// upper half.
+    fn schedule_retry(&mut self) {
+        let exponent = self.failures.min(16);
+        self.failures = self.failures.saturating_add(1);
+        let full = self
+            .backoff
+            .initial
+            .as_micros()
+            .saturating_mul(1 << exponent)
+            .min(self.backoff.max.as_micros());
+        // xorshift32 for the jitter.
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 17;
+        self.jitter ^= self.jitter << 5;
+        let half = full / 2;
+        let wait = half + u64::from(self.jitter) % (half + 1);
+        self.retry_at = Some(self.clock.now() + Duration::from_micros(wait));
+    }
+}
+
+impl<C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize> core::fmt::Debug
+    for Client<'_, C, K, WINDOW, INBOUND>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("connected", &self.is_connected())
+            .field("outbox_used", &self.outbox.used())
+            .field("failures", &self.failures)
+            .finish_non_exhaustive()
+    }
+}
+
+fn publish_of<'a>(qos: QoS, topic: &'a str, payload: &'a [u8]) -> Publish<'a> {
+    Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic,
+        packet_id: 0,
+        properties: Properties::EMPTY,
+        payload,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use core::cell::Cell;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::mqtt::codec::ProtocolVersion;
+
+    /// A broker that is never there.
+    struct Nowhere;
+
+    struct NoTransport;
+
+    impl embedded_io_async::ErrorType for NoTransport {
+        type Error = embedded_io::ErrorKind;
+    }
+
+    impl Read for NoTransport {
+        async fn read(&mut self, _: &mut [u8]) -> Result<usize, embedded_io::ErrorKind> {
+            Err(embedded_io::ErrorKind::NotConnected)
+        }
+    }
+
+    impl Write for NoTransport {
+        async fn write(&mut self, _: &[u8]) -> Result<usize, embedded_io::ErrorKind> {
+            Err(embedded_io::ErrorKind::NotConnected)
+        }
+
+        async fn flush(&mut self) -> Result<(), embedded_io::ErrorKind> {
+            Err(embedded_io::ErrorKind::NotConnected)
+        }
+    }
+
+    impl Connector for Nowhere {
+        type Transport = NoTransport;
+
+        async fn connect(&mut self) -> Result<NoTransport, embedded_io::ErrorKind> {
+            Err(embedded_io::ErrorKind::ConnectionRefused)
+        }
+    }
+
+    /// Virtual time: a sleep jumps to its deadline.
+    struct Virtual(Cell<u64>);
+
+    impl Clock for &Virtual {
+        fn now(&self) -> Instant {
+            Instant::from_micros(self.0.get())
+        }
+
+        async fn sleep_until(&self, deadline: Instant) {
+            self.0.set(self.0.get().max(deadline.as_micros()));
+        }
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_with_jitter_up_to_the_cap() {
+        let clock = Virtual(Cell::new(0));
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+        let connect = Connect {
+            version: ProtocolVersion::V311,
+            clean_start: true,
+            keep_alive: 30,
+            properties: Properties::EMPTY,
+            client_id: "backoff",
+            will: None,
+            username: None,
+            password: None,
+        };
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(1600),
+        };
+        let mut client: Client<'_, Nowhere, &Virtual, 2, 2> = Client::new(
+            Nowhere,
+            &clock,
+            connect,
+            backoff,
+            ClientBuffers {
+                receive: &mut receive,
+                send: &mut send,
+                outbox: &mut outbox,
+            },
+            42,
+        );
+        let mut attempts = Vec::new();
+        embassy_futures::block_on(async {
+            for _ in 0..9 {
+                assert_eq!(client.poll().await, Ok(ClientEvent::ConnectFailed));
+                attempts.push(clock.0.get());
+            }
+        });
+        // The first attempt is at once; each wait after it lies in the upper
+        // half of 100 ms × 2^k, capped at 1.6 s.
+        assert_eq!(attempts[0], 0);
+        for (k, pair) in attempts.windows(2).enumerate() {
+            let wait = pair[1] - pair[0];
+            let full = (100_000u64 << k).min(1_600_000);
+            assert!(
+                (full / 2..=full).contains(&wait),
+                "wait {k}: {wait} µs of {full}"
+            );
+        }
+        // Jitter: not every wait at the same point of its range.
+        let waits: Vec<u64> = attempts.windows(2).map(|p| p[1] - p[0]).collect();
+        assert!(waits[5..].windows(2).any(|w| w[0] != w[1]));
+    }
+}

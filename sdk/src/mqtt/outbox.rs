@@ -1,0 +1,170 @@
+//! The client's outbox: publishes not yet acknowledged, in the caller's
+//! memory, in the order they were made. It is the offline queue (publishes
+//! made while disconnected wait here) and the store a resumed session
+//! resends from (MQTT §4.4: unacknowledged PUBLISH again, with DUP).
+//!
+//! Records are packed one after another in the byte buffer:
+//! `[state][qos][packet id: 2][topic length: 2][payload length: 2][topic][payload]`.
+//! A full outbox refuses new publishes ([`OutboxFull`]) rather than dropping
+//! old ones.
+
+use super::codec::QoS;
+
+const HEADER: usize = 8;
+
+/// Where a record stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordState {
+    /// Not sent on the current connection (made while disconnected, or
+    /// handed back after the server lost the session).
+    Queued,
+    /// Sent with this packet identifier, acknowledgement awaited.
+    InFlight(u16),
+}
+
+/// No room for the publish; nothing was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxFull;
+
+/// One stored publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub state: RecordState,
+    pub qos: QoS,
+    pub topic: &'a str,
+    pub payload: &'a [u8],
+}
+
+/// The outbox over a caller buffer.
+#[derive(Debug)]
+pub struct Outbox<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> Outbox<'b> {
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        Outbox { buf, len: 0 }
+    }
+
+    /// Appends a publish, queued.
+    pub fn push(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), OutboxFull> {
+        let size = HEADER + topic.len() + payload.len();
+        let topic_len = u16::try_from(topic.len()).map_err(|_| OutboxFull)?;
+        let payload_len = u16::try_from(payload.len()).map_err(|_| OutboxFull)?;
+        let record = self
+            .buf
+            .get_mut(self.len..self.len + size)
+            .ok_or(OutboxFull)?;
+        record[0] = 0;
+        record[1] = qos as u8;
+        record[2..4].copy_from_slice(&0u16.to_be_bytes());
+        record[4..6].copy_from_slice(&topic_len.to_be_bytes());
+        record[6..8].copy_from_slice(&payload_len.to_be_bytes());
+        record[HEADER..HEADER + topic.len()].copy_from_slice(topic.as_bytes());
+        record[HEADER + topic.len()..].copy_from_slice(payload);
+        self.len += size;
+        Ok(())
+    }
+
+    /// Bytes in use.
+    pub fn used(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The record at byte offset `at`, and the offset of the next one.
+    pub fn get(&self, at: usize) -> Option<(Record<'_>, usize)> {
+        let header = self.buf[..self.len].get(at..at + HEADER)?;
+        let topic_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        let payload_len = usize::from(u16::from_be_bytes([header[6], header[7]]));
+        let body = self.buf[..self.len].get(at + HEADER..at + HEADER + topic_len + payload_len)?;
+        let topic = core::str::from_utf8(&body[..topic_len]).ok()?;
+        let qos = match header[1] {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
+        };
+        let state = match header[0] {
+            0 => RecordState::Queued,
+            _ => RecordState::InFlight(u16::from_be_bytes([header[2], header[3]])),
+        };
+        let record = Record {
+            state,
+            qos,
+            topic,
+            payload: &body[topic_len..],
+        };
+        Some((record, at + HEADER + topic_len + payload_len))
+    }
+
+    /// Marks the record at `at` sent with `packet_id`.
+    pub fn mark_in_flight(&mut self, at: usize, packet_id: u16) {
+        self.buf[at] = 1;
+        self.buf[at + 2..at + 4].copy_from_slice(&packet_id.to_be_bytes());
+    }
+
+    /// Every in-flight record queued again (the server kept no session).
+    pub fn requeue_all(&mut self) {
+        let mut at = 0;
+        while let Some((_, next)) = self.get(at) {
+            self.buf[at] = 0;
+            at = next;
+        }
+    }
+
+    /// Removes the record at `at`.
+    pub fn remove(&mut self, at: usize) {
+        if let Some((_, next)) = self.get(at) {
+            self.buf.copy_within(next..self.len, at);
+            self.len -= next - at;
+        }
+    }
+
+    /// The offset of the in-flight record with `packet_id`.
+    pub fn find(&self, packet_id: u16) -> Option<usize> {
+        let mut at = 0;
+        while let Some((record, next)) = self.get(at) {
+            if record.state == RecordState::InFlight(packet_id) {
+                return Some(at);
+            }
+            at = next;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_keep_their_order_state_and_bounds() {
+        let mut buf = [0u8; 64];
+        let mut outbox = Outbox::new(&mut buf);
+        outbox.push(QoS::AtLeastOnce, "a/b", b"one").unwrap();
+        outbox.push(QoS::ExactlyOnce, "c", b"two!").unwrap();
+        // 8 + 3 + 3 and 8 + 1 + 4 bytes: 27 used; 40 more do not fit.
+        assert_eq!(outbox.used(), 27);
+        assert_eq!(outbox.push(QoS::AtMostOnce, "x", &[0; 32]), Err(OutboxFull));
+        assert_eq!(outbox.used(), 27, "a refused publish stores nothing");
+        let (first, next) = outbox.get(0).unwrap();
+        assert_eq!(
+            (first.state, first.qos, first.topic, first.payload),
+            (RecordState::Queued, QoS::AtLeastOnce, "a/b", &b"one"[..])
+        );
+        outbox.mark_in_flight(next, 7);
+        assert_eq!(outbox.find(7), Some(next));
+        assert_eq!(outbox.get(next).unwrap().0.state, RecordState::InFlight(7));
+        outbox.requeue_all();
+        assert_eq!(outbox.find(7), None);
+        outbox.remove(0);
+        let (only, end) = outbox.get(0).unwrap();
+        assert_eq!((only.topic, only.payload, end), ("c", &b"two!"[..], 13));
+        outbox.remove(0);
+        assert!(outbox.is_empty());
+    }
+}
