@@ -840,3 +840,94 @@ fn tls12_session_resumes_with_a_ticket() {
         (false, true)
     );
 }
+
+/// The matrix: {TLS 1.3, TLS 1.2} × {ECDSA P-256 chain, RSA-2048 chain,
+/// each with an intermediate} × {no client certificate, client certificate
+/// required}; every cell a handshake and 1 MiB echoed.
+#[test]
+fn version_server_chain_and_client_certificate_matrix() {
+    let root_ca = format!("{CERTS}root-ca.pem");
+    let require = [
+        "-Verify",
+        "2",
+        "-CAfile",
+        root_ca.as_str(),
+        "-verify_return_error",
+    ];
+    let (provider, device_chain) = device_provider();
+    let device_chain: Vec<&[u8]> = device_chain.iter().map(Vec::as_slice).collect();
+    let mut cells = 0;
+    for version in ["-tls1_3", "-tls1_2"] {
+        for (cert, chain) in [
+            ("server-p256", "intermediate-ca"),
+            ("server-rsa2048", "intermediate-ca-rsa"),
+        ] {
+            for with_certificate in [false, true] {
+                let mut args = vec![version];
+                if with_certificate {
+                    args.extend_from_slice(&require);
+                }
+                let certificate = with_certificate.then_some(ClientCertificate {
+                    chain: &device_chain,
+                    key: DEVICE_KEY,
+                });
+                let line = b"matrix cell\n";
+                let outcome = run_with(
+                    &provider,
+                    certificate,
+                    None,
+                    cert,
+                    chain,
+                    "root-ca",
+                    "hub.azure-devices.test",
+                    &args,
+                    line,
+                )
+                .unwrap_or_else(|e| panic!("{version} {cert} certificate {with_certificate}: {e}"));
+                assert_eq!(outcome.suite.is_tls12(), version == "-tls1_2");
+                assert_eq!(outcome.echoed, reversed_line(line));
+                cells += 1;
+            }
+        }
+    }
+    assert_eq!(cells, 8);
+}
+
+/// Chains that must fail, in both versions, each with its own error: an
+/// expired leaf, and a leaf "issued" by another leaf (no CA in the path).
+#[test]
+fn expired_and_leaf_signed_server_certificates_are_rejected() {
+    for version in ["-tls1_3", "-tls1_2"] {
+        let host = "hub.azure-devices.test";
+        let expired = run(
+            "bad-expired",
+            "intermediate-ca",
+            "root-ca",
+            host,
+            &[version],
+            b"x\n",
+        )
+        .err();
+        assert!(
+            matches!(
+                expired,
+                Some(TlsError::Certificate(X509Error::Expired { .. }))
+            ),
+            "{version}: {expired:?}"
+        );
+        let by_leaf = run(
+            "bad-signed-by-leaf",
+            "server-p256.chain",
+            "root-ca",
+            host,
+            &[version],
+            b"x\n",
+        )
+        .err();
+        assert_eq!(
+            by_leaf,
+            Some(TlsError::Certificate(X509Error::EndEntityUsedAsCa)),
+            "{version}"
+        );
+    }
+}

@@ -58,7 +58,8 @@ impl Server {
     fn launch(cert: &str, chain: &str, extra: &[&str], rev: bool) -> Server {
         let port = server_port();
         // TLS 1.3 only unless the test names a version itself.
-        let default_version = (!extra.contains(&"-tls1_2")).then_some("-tls1_3");
+        let named = extra.contains(&"-tls1_2") || extra.contains(&"-tls1_3");
+        let default_version = (!named).then_some("-tls1_3");
         let mut child = Command::new("openssl")
             .arg("s_server")
             .args(
