@@ -123,6 +123,13 @@ pub struct ClientBuffers<'b> {
 }
 
 /// An MQTT client with reconnection and an offline queue.
+///
+/// `WINDOW` bounds our QoS 1/2 publishes in flight; `INBOUND` the broker's
+/// QoS 1/2 messages whose acknowledgement is pending. A 5.0 CONNECT
+/// announces it as Receive Maximum; a 3.1.1 broker has its own limit, and
+/// may count only QoS 2 messages still awaiting PUBREC (mosquitto: 20), so
+/// give `INBOUND` at least twice that. When it runs out the session drops
+/// the connection ([`ClientEvent::Disconnected`], [`Client::last_error`]).
 pub struct Client<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize> {
     connector: C,
     clock: K,
@@ -142,6 +149,8 @@ pub struct Client<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND
     failures: u32,
     retry_at: Option<Instant>,
     jitter: u32,
+    /// Why the session gave up on the last connection it lost, if it did.
+    last_error: Option<SessionError>,
 }
 
 impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
@@ -172,11 +181,18 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
             failures: 0,
             retry_at: None,
             jitter: seed | 1,
+            last_error: None,
         }
     }
 
     pub fn is_connected(&self) -> bool {
         self.transport.is_some() && self.session.state() == State::Connected
+    }
+
+    /// Why the session dropped the last connection it gave up on (a
+    /// protocol error, a keep-alive timeout), for diagnostics.
+    pub fn last_error(&self) -> Option<SessionError> {
+        self.last_error
     }
 
     /// Bytes of the outbox in use: publishes not yet acknowledged.
@@ -257,7 +273,10 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
                     let (packet, _) = Packet::decode(&self.receive[..len], self.connect.version)
                         .map_err(SessionError::Codec)?;
                     match self.session.handle_packet(self.clock.now(), &packet) {
-                        Err(_) => Outcome::Lost,
+                        Err(e) => {
+                            self.last_error = Some(e);
+                            Outcome::Lost
+                        }
                         Ok(None) => Outcome::Nothing,
                         Ok(Some(Event::Message(_))) => Outcome::Message,
                         Ok(Some(Event::Published {
@@ -316,7 +335,8 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
                     return Ok(Step::Event(ClientEvent::Disconnected));
                 }
                 Either::Second(()) => {
-                    if self.session.handle_timeout(self.clock.now()).is_err() {
+                    if let Err(e) = self.session.handle_timeout(self.clock.now()) {
+                        self.last_error = Some(e);
                         self.lose_connection();
                         return Ok(Step::Event(ClientEvent::Disconnected));
                     }
