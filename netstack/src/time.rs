@@ -40,7 +40,7 @@ impl Instant {
         self.micros
     }
     pub const fn as_millis(self) -> u64 {
-        self.micros / 1000
+        div_by_1000(self.micros)
     }
     /// Time elapsed since `earlier`, or zero if `earlier` is later.
     pub const fn saturating_since(self, earlier: Instant) -> Duration {
@@ -70,7 +70,7 @@ impl Duration {
         self.micros
     }
     pub const fn as_millis(self) -> u64 {
-        self.micros / 1000
+        div_by_1000(self.micros)
     }
 }
 
@@ -127,6 +127,17 @@ impl core::fmt::Display for Duration {
     }
 }
 
+/// `x / 1000` by multiplication: a 32-bit core has no 64-bit divide, and
+/// every segment converts the clock to milliseconds a few times, which as a
+/// division is a library call of about a hundred instructions.
+/// `x / 1000 = (x / 8) / 125`; with `y = x / 8 < 2^61` and `m =
+/// ceil(2^68 / 125)`, which exceeds `2^68 / 125` by less than 1, `y * m /
+/// 2^68` overshoots `y / 125` by less than `2^61 / 2^68 = 1/128`, under
+/// the 1/125 that would change the floor: exact for every `u64`.
+pub const fn div_by_1000(x: u64) -> u64 {
+    (((x >> 3) as u128 * 2_361_183_241_434_822_607) >> 68) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +151,31 @@ mod tests {
             Instant::from_micros(u64::MAX) + Duration::from_secs(1),
             Instant::from_micros(u64::MAX)
         );
+    }
+
+    #[test]
+    fn division_by_1000_is_exact() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for edge in [
+            0,
+            1,
+            999,
+            1000,
+            1001,
+            999_999,
+            u64::MAX,
+            u64::MAX - 1,
+            u64::MAX / 1000 * 1000,
+        ] {
+            assert_eq!(div_by_1000(edge), edge / 1000, "{edge}");
+        }
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            assert_eq!(div_by_1000(x), x / 1000, "{x}");
+            let small = x >> 20;
+            assert_eq!(div_by_1000(small), small / 1000);
+        }
     }
 }

@@ -179,7 +179,8 @@ impl Stamp {
     /// `at`, rounded up to the millisecond so a timer never fires early (the
     /// one millisecond in 49.7 days that maps to 0 is stored 1 ms late).
     pub fn at(at: Instant) -> Stamp {
-        Stamp((at.as_micros().div_ceil(1000) as u32).max(1))
+        let millis = crate::time::div_by_1000(at.as_micros().saturating_add(999));
+        Stamp((millis as u32).max(1))
     }
 
     /// The stamp as an instant, read near `now`.
