@@ -103,8 +103,9 @@ impl TcpPart<'_> {
     /// The receive fast path, for the common segment: in-order data for a
     /// connection that holds nothing out of order. Its payload is copied
     /// into the receive ring's free space at RCV.NXT while its checksum is
-    /// summed, one pass instead of two; returns how much was placed and the
-    /// whole payload's [`checksum::native_sum`]. The bytes stay uncommitted:
+    /// summed, one pass instead of two; returns the connection's index, how
+    /// much was placed and the whole payload's [`checksum::native_sum`]. The
+    /// bytes stay uncommitted:
     /// if the checksum fails, or the connection refuses the segment, they
     /// are free space as before (nothing else was held there). `None` for
     /// any other segment, which is checksummed and copied the usual way.
@@ -113,7 +114,7 @@ impl TcpPart<'_> {
         tcp: &TcpPacket<&[u8]>,
         local: IpEndpoint,
         remote: IpEndpoint,
-    ) -> Option<(usize, u64)> {
+    ) -> Option<(usize, usize, u64)> {
         let payload = tcp.payload();
         if payload.is_empty() || tcp.flags().intersects(TcpFlags::SYN | TcpFlags::RST) {
             return None;
@@ -131,7 +132,7 @@ impl TcpPart<'_> {
         let (count, sum) =
             Ring::new(&mut socket.rx, rx_storage).write_unallocated_summing(0, payload);
         let rest = checksum::native_sum(&payload[count..]);
-        Some((count, checksum::join_native_sums(sum, count, rest)))
+        Some((index, count, checksum::join_native_sums(sum, count, rest)))
     }
 
     pub fn empty(config: TcpConfig) -> Self {
@@ -440,13 +441,16 @@ impl<'a> Stack<'a> {
         };
         let (src, dst) = (IpAddr::V4(meta.src), IpAddr::V4(meta.dst));
         let mut placed = 0;
+        // The connection the fast path found, so it is not looked up twice.
+        let mut known = None;
         if self.interfaces[iface].checksum.tcp.0 {
             let (local, remote) = (
                 IpEndpoint::new(dst, tcp.dst_port()),
                 IpEndpoint::new(src, tcp.src_port()),
             );
             let valid = match self.tcp.place_in_order(&tcp, local, remote) {
-                Some((count, payload_sum)) => {
+                Some((index, count, payload_sum)) => {
+                    known = Some(index);
                     placed = count;
                     tcp.verify_checksum_with_payload_sum(&src, &dst, payload_sum)
                 }
@@ -479,7 +483,7 @@ impl<'a> Stack<'a> {
         let route_mss = self.interfaces[iface].ip_mtu.saturating_sub(40);
         let (local, remote) = (segment.dst, segment.src);
         let tcp_part = &mut self.tcp;
-        let index = match tcp_part.find_connection(local, remote) {
+        let index = match known.or_else(|| tcp_part.find_connection(local, remote)) {
             Some(index) => index,
             None => {
                 // A SYN's payload is not kept (RFC 9293 §3.10.7.2 allows it; we
