@@ -340,9 +340,22 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
         if certificate_sent {
             self.send_tls12_certificate_verify()?;
         }
+        self.send_change_cipher_spec_and_finished(client_write, &master)?;
+        self.tls12.master = Some(master);
+        Ok(())
+    }
+
+    /// Our ChangeCipherSpec, then our Finished (section 7.4.9) under the
+    /// `write` protection it switches to: verify_data over every handshake
+    /// message so far.
+    fn send_change_cipher_spec_and_finished(
+        &mut self,
+        write: RecordProtection<P::Key>,
+        master: &MasterSecret,
+    ) -> Result<(), TlsError> {
         self.send_record(ContentType::ChangeCipherSpec, &[1])?;
-        self.write = Some(client_write);
-        // Finished covers every handshake message so far.
+        self.write = Some(write);
+        let hash = self.suite.hash();
         let transcript = self.transcript.current_for(hash)?;
         let verify_data = master.verify_data(
             self.provider,
@@ -355,7 +368,6 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
         finished[4..].copy_from_slice(&verify_data);
         self.send_record(ContentType::Handshake, &finished)?;
         self.transcript.update(&finished);
-        self.tls12.master = Some(master);
         Ok(())
     }
 
@@ -404,19 +416,12 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
         if self.tls12.resumed {
             // Abbreviated handshake (RFC 5077 section 3.1): our
             // ChangeCipherSpec and Finished come last.
-            self.send_record(ContentType::ChangeCipherSpec, &[1])?;
-            self.write = self.tls12.pending_write.take();
-            let transcript = self.transcript.current_for(self.suite.hash())?;
-            let verify_data = master.verify_data(
-                self.provider,
-                self.suite.hash(),
-                b"client finished",
-                transcript.as_bytes(),
-            )?;
-            let mut finished = [0u8; 4 + 12];
-            finished[..4].copy_from_slice(&[handshake_type::FINISHED, 0, 0, 12]);
-            finished[4..].copy_from_slice(&verify_data);
-            self.send_record(ContentType::Handshake, &finished)?;
+            let write = self
+                .tls12
+                .pending_write
+                .take()
+                .ok_or(TlsError::UnexpectedMessage)?;
+            self.send_change_cipher_spec_and_finished(write, &master)?;
         }
         self.state = State::Connected;
         Ok(())
