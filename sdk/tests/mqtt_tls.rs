@@ -3,7 +3,6 @@
 //! the MQTT packets are Duet's codec, for both protocol versions.
 
 use std::net::TcpStream;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use duet::crypto::x509::trust_anchor_from_der;
 use duet::mqtt::codec::{
@@ -11,7 +10,7 @@ use duet::mqtt::codec::{
     SubscribeOptions,
 };
 use duet::mqtt::{Packet, ProtocolVersion};
-use duet::tls::{Buffers, ClientCertificate, ClientConfig, ClientConnection, TlsConnection};
+use duet::tls::{ClientCertificate, ClientConfig, ClientConnection, TlsConnection};
 use embedded_io_async::Write as _;
 
 #[path = "common/blocking_stream.rs"]
@@ -20,6 +19,10 @@ use blocking_stream::BlockingStream;
 
 const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../certs/test/");
 
+#[path = "common/tls_client.rs"]
+mod tls_client;
+use tls_client::{Memory, config, now_unix};
+
 #[path = "common/test_rng.rs"]
 mod test_rng;
 use test_rng::TestRng;
@@ -27,13 +30,6 @@ use test_rng::TestRng;
 #[path = "common/device.rs"]
 mod device;
 use device::{DEVICE_KEY, device_provider};
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 #[path = "common/mosquitto.rs"]
 mod mosquitto;
@@ -111,26 +107,16 @@ fn session_over_tls(version: ProtocolVersion, tls_version: &str, auth: ClientAut
     });
     let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
     let anchors = [trust_anchor_from_der(&root).unwrap()];
-    let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
-    let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
-    let mut rng = TestRng(now(), 11);
+    let mut memory = Memory::new();
+    let mut rng = TestRng(now_unix(), 11);
     let engine = ClientConnection::new(
         &soft,
         ClientConfig {
             server_name: "broker.iot.test",
-            trust_anchors: &anchors,
-            now_unix_secs: now(),
-            alpn_protocols: &[],
-            resume: None,
-            max_fragment_length: None,
             client_certificate,
+            ..config(&anchors)
         },
-        Buffers {
-            receive: &mut receive,
-            send: &mut send,
-            handshake: &mut handshake,
-            certificate: &mut certificate,
-        },
+        memory.buffers(),
         &mut rng,
     )
     .unwrap();

@@ -12,11 +12,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::trust_anchor_from_der;
-use duet::tls::{Buffers, ClientConfig, ClientConnection, Event, TlsError};
+use duet::tls::{ClientConfig, ClientConnection, Event, TlsError};
 
 #[path = "common/s_server.rs"]
 mod s_server;
 use s_server::{CERTS, Server};
+
+#[path = "common/tls_client.rs"]
+mod tls_client;
+use tls_client::{Memory, config};
 
 #[path = "common/test_rng.rs"]
 mod test_rng;
@@ -27,24 +31,6 @@ const SEED: u64 = 0x7f5;
 /// Mutated replays per protocol version.
 const RUNS: usize = 10_000;
 
-struct Memory {
-    receive: Vec<u8>,
-    send: Vec<u8>,
-    handshake: Vec<u8>,
-    certificate: Vec<u8>,
-}
-
-impl Memory {
-    fn new() -> Memory {
-        Memory {
-            receive: vec![0; 17 * 1024],
-            send: vec![0; 17 * 1024],
-            handshake: vec![0; 8 * 1024],
-            certificate: vec![0; 8 * 1024],
-        }
-    }
-}
-
 fn client<'a>(
     soft: &'a Soft,
     anchors: &'a [duet::crypto::x509::TrustAnchor<'a>],
@@ -54,20 +40,10 @@ fn client<'a>(
     ClientConnection::new(
         soft,
         ClientConfig {
-            server_name: "hub.azure-devices.test",
-            trust_anchors: anchors,
             now_unix_secs: now,
-            alpn_protocols: &[],
-            resume: None,
-            max_fragment_length: None,
-            client_certificate: None,
+            ..config(anchors)
         },
-        Buffers {
-            receive: &mut memory.receive,
-            send: &mut memory.send,
-            handshake: &mut memory.handshake,
-            certificate: &mut memory.certificate,
-        },
+        memory.buffers(),
         &mut TestRng(SEED, 0),
     )
     .unwrap()

@@ -3,19 +3,22 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use duet::crypto::EcdhGroup;
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::{X509Error, trust_anchor_from_der};
 use duet::tls::{
-    AlertDescription, Buffers, CipherSuite, ClientCertificate, ClientConfig, ClientConnection,
-    Event, MaxFragmentLength, SessionTicket, TicketSlot, TlsConnection, TlsError, TlsProvider,
+    AlertDescription, CipherSuite, ClientCertificate, ClientConfig, ClientConnection, Event,
+    MaxFragmentLength, SessionTicket, TicketSlot, TlsConnection, TlsError, TlsProvider,
 };
 
 #[path = "common/blocking_stream.rs"]
 mod blocking_stream;
 use blocking_stream::BlockingStream;
+
+#[path = "common/tls_client.rs"]
+mod tls_client;
+use tls_client::{Memory, config, now_unix};
 
 #[path = "common/s_server.rs"]
 mod s_server;
@@ -28,13 +31,6 @@ use test_rng::TestRng;
 #[path = "common/device.rs"]
 mod device;
 use device::{DEVICE_KEY, device_provider};
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn flush<P: TlsProvider>(connection: &mut ClientConnection<'_, P>, stream: &mut TcpStream) {
     while connection.wants_write() {
@@ -116,26 +112,17 @@ fn run_with<P: TlsProvider>(
     // With max_fragment_length, a receive buffer for one record of that
     // size (plus header and protection) and no more.
     let receive_len = max_fragment_length.map_or(17 * 1024, |limit| 5 + limit.bytes() + 256);
-    let (mut receive, mut send) = (vec![0u8; receive_len], vec![0u8; 17 * 1024]);
-    let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
-    let mut rng = TestRng(now(), 0);
+    let mut memory = Memory::with_receive(receive_len);
+    let mut rng = TestRng(now_unix(), 0);
     let mut connection = ClientConnection::new(
         provider,
         ClientConfig {
             server_name,
-            trust_anchors: &anchors,
-            now_unix_secs: now(),
-            alpn_protocols: &[],
-            resume: None,
             max_fragment_length,
             client_certificate,
+            ..config(&anchors)
         },
-        Buffers {
-            receive: &mut receive,
-            send: &mut send,
-            handshake: &mut handshake,
-            certificate: &mut certificate,
-        },
+        memory.buffers(),
         &mut rng,
     )?;
     let mut leftover = Vec::new();
@@ -301,29 +288,10 @@ fn tls_connection_speaks_embedded_io_async() {
     let soft: Soft = Soft::new();
     let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
     let anchors = [trust_anchor_from_der(&root).unwrap()];
-    let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
-    let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
-    let mut rng = TestRng(now(), 7);
-    let engine = ClientConnection::new(
-        &soft,
-        ClientConfig {
-            server_name: "hub.azure-devices.test",
-            trust_anchors: &anchors,
-            now_unix_secs: now(),
-            alpn_protocols: &[],
-            resume: None,
-            max_fragment_length: None,
-            client_certificate: None,
-        },
-        Buffers {
-            receive: &mut receive,
-            send: &mut send,
-            handshake: &mut handshake,
-            certificate: &mut certificate,
-        },
-        &mut rng,
-    )
-    .unwrap();
+    let mut memory = Memory::new();
+    let mut rng = TestRng(now_unix(), 7);
+    let engine =
+        ClientConnection::new(&soft, config(&anchors), memory.buffers(), &mut rng).unwrap();
     let echoed = embassy_futures::block_on(async {
         let mut tls = TlsConnection::connect(engine, stream).await.unwrap();
         assert_eq!(tls.engine().cipher_suite(), CipherSuite::Aes128GcmSha256);
@@ -654,26 +622,12 @@ fn server_initiated_key_update_is_followed_both_ways() {
     let soft: Soft = Soft::new();
     let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
     let anchors = [trust_anchor_from_der(&root).unwrap()];
-    let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
-    let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
+    let mut memory = Memory::new();
     let mut connection = ClientConnection::new(
         &soft,
-        ClientConfig {
-            server_name: "hub.azure-devices.test",
-            trust_anchors: &anchors,
-            now_unix_secs: now(),
-            alpn_protocols: &[],
-            resume: None,
-            max_fragment_length: None,
-            client_certificate: None,
-        },
-        Buffers {
-            receive: &mut receive,
-            send: &mut send,
-            handshake: &mut handshake,
-            certificate: &mut certificate,
-        },
-        &mut TestRng(now(), 3),
+        config(&anchors),
+        memory.buffers(),
+        &mut TestRng(now_unix(), 3),
     )
     .unwrap();
     let mut leftover = Vec::new();
@@ -734,26 +688,15 @@ fn resumption_session(
     let soft: Soft = Soft::new();
     let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
     let anchors = [trust_anchor_from_der(&root).unwrap()];
-    let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 17 * 1024]);
-    let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
+    let mut memory = Memory::new();
     let mut connection = ClientConnection::new(
         &soft,
         ClientConfig {
-            server_name: "hub.azure-devices.test",
-            trust_anchors: &anchors,
-            now_unix_secs: now(),
-            alpn_protocols: &[],
             resume,
-            max_fragment_length: None,
-            client_certificate: None,
+            ..config(&anchors)
         },
-        Buffers {
-            receive: &mut receive,
-            send: &mut send,
-            handshake: &mut handshake,
-            certificate: &mut certificate,
-        },
-        &mut TestRng(now(), 5),
+        memory.buffers(),
+        &mut TestRng(now_unix(), 5),
     )
     .unwrap();
     if let Some(store) = store {
@@ -776,24 +719,22 @@ fn resumption_session(
     )
 }
 
-/// A TLS 1.3 session resumed with a ticket from the connection before:
-/// PSK with (EC)DHE, no certificate sent; a ticket the server cannot read
-/// falls back to a full handshake.
-#[test]
-fn tls13_session_resumes_with_a_ticket() {
-    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "3"]);
+/// Three sessions on `server`: a full handshake that stores a ticket, a
+/// resumption with it (no certificate sent), and one with the ticket made
+/// unreadable, which falls back to a full handshake. Checks the ticket with
+/// `check` before using it.
+fn resumes_with_a_ticket(server: &Server, check: impl FnOnce(&SessionTicket<'_>)) {
     let mut slot: TicketSlot<2048> = TicketSlot::new();
     assert_eq!(
-        resumption_session(&server, None, Some(&mut slot)),
+        resumption_session(server, None, Some(&mut slot)),
         (false, true)
     );
     let ticket = slot.ticket().expect("s_server sent a ticket");
-    assert_eq!(ticket.psk.len(), 32);
+    check(&ticket);
     assert_eq!(
-        resumption_session(&server, Some(ticket), None),
+        resumption_session(server, Some(ticket), None),
         (true, false)
     );
-    // The same session with a ticket the server cannot decrypt.
     let mut tampered = ticket.ticket.to_vec();
     let last = tampered.len() - 1;
     tampered[last] ^= 0x40;
@@ -802,13 +743,19 @@ fn tls13_session_resumes_with_a_ticket() {
         ..ticket
     };
     assert_eq!(
-        resumption_session(&server, Some(unreadable), None),
+        resumption_session(server, Some(unreadable), None),
         (false, true)
     );
 }
 
-/// A TLS 1.2 session resumed with a ticket (RFC 5077): the abbreviated
-/// handshake, no certificate; an unreadable ticket means a full handshake.
+/// TLS 1.3: PSK with (EC)DHE from a NewSessionTicket.
+#[test]
+fn tls13_session_resumes_with_a_ticket() {
+    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "3"]);
+    resumes_with_a_ticket(&server, |ticket| assert_eq!(ticket.psk.len(), 32));
+}
+
+/// TLS 1.2: a session ticket (RFC 5077) and the abbreviated handshake.
 #[test]
 fn tls12_session_resumes_with_a_ticket() {
     let server = Server::start(
@@ -816,29 +763,10 @@ fn tls12_session_resumes_with_a_ticket() {
         "intermediate-ca-rsa",
         &["-tls1_2", "-naccept", "3"],
     );
-    let mut slot: TicketSlot<2048> = TicketSlot::new();
-    assert_eq!(
-        resumption_session(&server, None, Some(&mut slot)),
-        (false, true)
-    );
-    let ticket = slot.ticket().expect("s_server sent a ticket");
-    assert_eq!(ticket.suite, CipherSuite::EcdheRsaAes128GcmSha256);
-    assert_eq!(ticket.psk.len(), 48, "the master secret");
-    assert_eq!(
-        resumption_session(&server, Some(ticket), None),
-        (true, false)
-    );
-    let mut tampered = ticket.ticket.to_vec();
-    let last = tampered.len() - 1;
-    tampered[last] ^= 0x40;
-    let unreadable = SessionTicket {
-        ticket: &tampered,
-        ..ticket
-    };
-    assert_eq!(
-        resumption_session(&server, Some(unreadable), None),
-        (false, true)
-    );
+    resumes_with_a_ticket(&server, |ticket| {
+        assert_eq!(ticket.suite, CipherSuite::EcdheRsaAes128GcmSha256);
+        assert_eq!(ticket.psk.len(), 48, "the master secret");
+    });
 }
 
 /// The matrix: {TLS 1.3, TLS 1.2} × {ECDSA P-256 chain, RSA-2048 chain,

@@ -6,13 +6,16 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::trust_anchor_from_der;
-use duet::tls::{Buffers, CipherSuite, ClientConfig, ClientConnection, Event};
+use duet::tls::{CipherSuite, ClientConnection, Event};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+#[path = "common/tls_client.rs"]
+mod tls_client;
+use tls_client::{Memory, config, now_unix};
 
 #[path = "common/test_rng.rs"]
 mod test_rng;
@@ -61,13 +64,6 @@ fn serve_one(
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn flush(connection: &mut ClientConnection<'_, Soft>, stream: &mut TcpStream) {
     while connection.wants_write() {
         let n = connection.pending_tls().len();
@@ -89,26 +85,14 @@ fn session_with_rustls(
     let soft: Soft = Soft::new();
     let root = std::fs::read(format!("{CERTS}root-ca.der")).unwrap();
     let anchors = [trust_anchor_from_der(&root).unwrap()];
-    let (mut receive, mut send) = (vec![0u8; 17 * 1024], vec![0u8; 34 * 1024]);
-    let (mut handshake, mut certificate) = (vec![0u8; 8 * 1024], vec![0u8; 8 * 1024]);
+    // Room for a 16 KiB write's records while the echo comes back.
+    let mut memory = Memory::new();
+    memory.send = vec![0u8; 34 * 1024];
     let mut connection = ClientConnection::new(
         &soft,
-        ClientConfig {
-            server_name: "hub.azure-devices.test",
-            trust_anchors: &anchors,
-            now_unix_secs: now(),
-            alpn_protocols: &[],
-            resume: None,
-            max_fragment_length: None,
-            client_certificate: None,
-        },
-        Buffers {
-            receive: &mut receive,
-            send: &mut send,
-            handshake: &mut handshake,
-            certificate: &mut certificate,
-        },
-        &mut TestRng(now(), 21),
+        config(&anchors),
+        memory.buffers(),
+        &mut TestRng(now_unix(), 21),
     )
     .unwrap();
     let mut chunk = [0u8; 16 * 1024];
