@@ -23,6 +23,7 @@ mod cpu;
 mod crypto;
 mod frame_kind;
 mod link;
+mod local_port;
 mod mqtt;
 mod pattern;
 mod tcp;

@@ -13,12 +13,12 @@
 //! Lines: `bench mqtt qos<N> duet=<msgs/s> rumqttc=<msgs/s> ratio=<x>`.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
 use std::time::{Duration, Instant as WallClock};
 
+use crate::local_port::{free_port, wait_listening};
 use duet::mqtt::codec::{Connect, Properties, Publish, frame_len};
 use duet::mqtt::{Event, Packet, ProtocolVersion, QoS, Session};
 use duet::netstack::time::Instant;
@@ -37,10 +37,7 @@ struct Broker {
 
 impl Broker {
     fn start() -> Result<Broker, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
+        let port = free_port()?;
         let dir = std::env::temp_dir().join(format!("duet-bench-mqtt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let conf = dir.join("mosquitto.conf");
@@ -62,13 +59,7 @@ impl Broker {
             .spawn()
             .map_err(|e| format!("mosquitto: {e} (apt-get install mosquitto)"))?;
         let broker = Broker { child, port, dir };
-        let deadline = WallClock::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if WallClock::now() > deadline {
-                return Err("mosquitto did not start listening".into());
-            }
-            sleep(Duration::from_millis(20));
-        }
+        wait_listening(port, "mosquitto")?;
         Ok(broker)
     }
 }

@@ -16,11 +16,9 @@
 //! duet_mb_s=<x> openssl_mb_s=<y> ratio=<x/y>` (above 1: Duet faster).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
 
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::{TrustAnchor, trust_anchor_from_der};
@@ -28,6 +26,7 @@ use duet::tls::{Buffers, ClientConfig, ClientConnection, Event, TlsError};
 use rand_core::{TryCryptoRng, TryRng};
 
 use crate::cpu;
+use crate::local_port::{free_port, wait_listening};
 
 /// One handshake case.
 struct Case {
@@ -67,10 +66,7 @@ struct Server {
 
 impl Server {
     fn start(case: &Case) -> Result<Server, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
+        let port = free_port()?;
         let certs = certs();
         let mut child = Command::new("openssl")
             .args(["s_server", case.version, "-quiet", "-accept"])
@@ -92,13 +88,7 @@ impl Server {
             port,
             _stdin: stdin,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("openssl s_server did not start listening".into());
-            }
-            sleep(Duration::from_millis(20));
-        }
+        wait_listening(port, "openssl s_server")?;
         Ok(server)
     }
 }
