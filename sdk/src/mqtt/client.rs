@@ -124,12 +124,18 @@ pub struct ClientBuffers<'b> {
 
 /// An MQTT client with reconnection and an offline queue.
 ///
-/// `WINDOW` bounds our QoS 1/2 publishes in flight; `INBOUND` the broker's
-/// QoS 1/2 messages whose acknowledgement is pending. A 5.0 CONNECT
-/// announces it as Receive Maximum; a 3.1.1 broker has its own limit, and
-/// may count only QoS 2 messages still awaiting PUBREC (mosquitto: 20), so
-/// give `INBOUND` at least twice that. When it runs out the session drops
-/// the connection ([`ClientEvent::Disconnected`], [`Client::last_error`]).
+/// `WINDOW` bounds our QoS 1/2 publishes in flight. 5.0 brokers announce
+/// their own limit (Receive Maximum), which the session honours; 3.1.1 has
+/// none, so keep `WINDOW` at or below the broker's: mosquitto's
+/// `max_inflight_messages` is 20, and 2.0.11 acknowledges QoS 2 publishes
+/// beyond it from a 3.1.1 client without ever forwarding them.
+///
+/// `INBOUND` bounds the broker's QoS 1/2 messages whose exchange is not
+/// finished; a 5.0 CONNECT announces it as Receive Maximum. A broker may
+/// send more (3.1.1 has no limit; mosquitto 2.0.11 exceeds the 5.0 one at
+/// QoS 2): the excess is left unanswered and, once half the slots are free
+/// again, the client reconnects, resuming the session, so the broker sends
+/// it again ([`Session::withheld`]). Nothing is lost; it arrives late.
 pub struct Client<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize> {
     connector: C,
     clock: K,
@@ -266,6 +272,12 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
             }
             self.pump_outbox().await;
             if self.transport.is_none() {
+                return Ok(Step::Event(ClientEvent::Disconnected));
+            }
+            if self.session.withheld() && self.session.inbound_pending() <= INBOUND / 2 {
+                // The broker sent more than INBOUND can track; what was
+                // left unanswered comes back only on a new connection.
+                self.disconnect().await;
                 return Ok(Step::Event(ClientEvent::Disconnected));
             }
             if let Some(len) = self.whole_packet()? {

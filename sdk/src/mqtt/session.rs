@@ -71,10 +71,6 @@ pub enum SessionError {
     /// As many QoS 1/2 publishes are in flight as the window and the
     /// server's Receive Maximum (5.0 §3.2.2.3.3) allow; wait for an ack.
     WindowFull,
-    /// More inbound acknowledgements pending than `INBOUND` holds; the caller
-    /// did not drain [`Session::poll_transmit`], or a 3.1.1 server sent more
-    /// concurrent QoS 2 messages than the session can track.
-    InboundFull,
     /// A 5.0 CONNECT must announce a Receive Maximum no larger than `INBOUND`
     /// so the server never exceeds what the session can track.
     ReceiveMaximumTooLarge,
@@ -104,7 +100,6 @@ impl fmt::Display for SessionError {
             SessionError::NotConnected => f.write_str("not connected"),
             SessionError::ConnectionRefused(c) => write!(f, "connection refused (0x{c:02x})"),
             SessionError::WindowFull => f.write_str("in-flight window full"),
-            SessionError::InboundFull => f.write_str("inbound acknowledgement slots full"),
             SessionError::ReceiveMaximumTooLarge => f.write_str("receive maximum above INBOUND"),
             SessionError::KeepAliveTimeout => f.write_str("no PINGRESP: keepalive timeout"),
             SessionError::ProtocolError => f.write_str("protocol error"),
@@ -177,8 +172,18 @@ pub struct Session<const WINDOW: usize, const INBOUND: usize> {
     server_receive_maximum: u16,
     server_maximum_packet_size: u32,
     next_packet_id: u16,
+    /// A PUBLISH or PUBREL was left unanswered for lack of an inbound slot
+    /// (see [`Session::withheld`]).
+    withheld: bool,
     outbound: [Outbound; WINDOW],
     inbound: [Inbound; INBOUND],
+    /// The last `INBOUND` QoS 2 identifiers we sent PUBCOMP for (0: none),
+    /// oldest overwritten first. mosquitto 2.0.11 breaks §4.3.3: a PUBREL
+    /// it fails to write on a resumed connection turns back into the
+    /// PUBLISH (DUP set) on the next one, after we may have completed the
+    /// exchange; this recognises the resend.
+    completed: [u16; INBOUND],
+    next_completed: usize,
 }
 
 impl<const WINDOW: usize, const INBOUND: usize> Default for Session<WINDOW, INBOUND> {
@@ -200,8 +205,11 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             server_receive_maximum: u16::MAX,
             server_maximum_packet_size: u32::MAX,
             next_packet_id: 1,
+            withheld: false,
             outbound: [Outbound::Free; WINDOW],
             inbound: [Inbound::Free; INBOUND],
+            completed: [0; INBOUND],
+            next_completed: 0,
         }
     }
 
@@ -254,8 +262,31 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         self.ping_due = false;
         self.server_receive_maximum = u16::MAX;
         self.server_maximum_packet_size = u32::MAX;
+        self.withheld = false;
         self.last_transmit = now;
         Ok(n)
+    }
+
+    /// Whether the server sent a QoS 1/2 PUBLISH or a PUBREL while every
+    /// inbound slot was taken, so the session left it unanswered (neither
+    /// delivered nor acknowledged). A server resends an unanswered packet
+    /// only on a new connection (§4.4), so once slots have drained the
+    /// client should reconnect, resuming the session, to get it back:
+    /// nothing is lost, it arrives late.
+    ///
+    /// 3.1.1 has no receive maximum, so a 3.1.1 server may always send more
+    /// than `INBOUND`. A 5.0 server must not exceed the Receive Maximum we
+    /// announce (§3.3.4 has the client disconnect with 0x93), but mosquitto
+    /// 2.0.11 does at QoS 2, and resends the excess on every reconnection:
+    /// disconnecting would repeat forever, so 5.0 gets the same treatment.
+    pub fn withheld(&self) -> bool {
+        self.withheld
+    }
+
+    /// Inbound QoS 1/2 messages whose exchange is not finished: slots of the
+    /// `INBOUND` in use.
+    pub fn inbound_pending(&self) -> usize {
+        self.inbound.iter().filter(|s| **s != Inbound::Free).count()
     }
 
     /// The transport closed or failed. Stored QoS state is kept for a
@@ -265,11 +296,15 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         self.ping_sent = None;
         self.ping_due = false;
         // Acks owed on the old connection are void; the server resends the
-        // PUBLISH / PUBREL on resumption and they will be owed again.
+        // PUBLISH / PUBREL on resumption and they will be owed again. A QoS 2
+        // identifier keeps its slot until PUBCOMP is sent, so the resent
+        // PUBLISH is not delivered twice and the resent PUBREL finds a slot.
         for slot in self.inbound.iter_mut() {
             *slot = match *slot {
-                Inbound::SendPubRec(id) | Inbound::AwaitPubRel(id) => Inbound::AwaitPubRel(id),
-                _ => Inbound::Free,
+                Inbound::SendPubRec(id) | Inbound::AwaitPubRel(id) | Inbound::SendPubComp(id) => {
+                    Inbound::AwaitPubRel(id)
+                }
+                Inbound::SendPubAck(_) | Inbound::Free => Inbound::Free,
             };
         }
     }
@@ -499,34 +534,72 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             // The server holds no session: no packet identifier is in use.
             self.outbound = [Outbound::Free; WINDOW];
             self.inbound = [Inbound::Free; INBOUND];
+            self.completed = [0; INBOUND];
         }
         Ok(Some(Event::Connected {
             session_present: ack.session_present,
         }))
     }
 
-    fn free_inbound(&mut self) -> Result<&mut Inbound, SessionError> {
-        self.inbound
-            .iter_mut()
-            .find(|s| **s == Inbound::Free)
-            .ok_or(SessionError::InboundFull)
+    /// Takes a free inbound slot for `state`; `false` when none is free.
+    fn take_inbound(&mut self, state: Inbound) -> bool {
+        match self.inbound.iter_mut().find(|s| **s == Inbound::Free) {
+            Some(slot) => {
+                *slot = state;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remember_completed(&mut self, id: u16) {
+        if let Some(entry) = self.completed.get_mut(self.next_completed) {
+            *entry = id;
+            self.next_completed = (self.next_completed + 1) % INBOUND;
+        }
+    }
+
+    /// No slot for an inbound packet: it is left unanswered until the next
+    /// connection (see [`Session::withheld`]).
+    fn no_inbound_slot<'a>(&mut self) -> Option<Event<'a>> {
+        self.withheld = true;
+        None
     }
 
     fn on_publish<'a>(&mut self, p: &Publish<'a>) -> Result<Option<Event<'a>>, SessionError> {
         match p.qos {
             QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => *self.free_inbound()? = Inbound::SendPubAck(p.packet_id),
+            QoS::AtLeastOnce => {
+                if !self.take_inbound(Inbound::SendPubAck(p.packet_id)) {
+                    return Ok(self.no_inbound_slot());
+                }
+            }
             QoS::ExactlyOnce => {
-                let held = self.inbound.iter_mut().find(|s| {
-                    matches!(**s, Inbound::SendPubRec(id) | Inbound::AwaitPubRel(id)
-                        if id == p.packet_id)
-                });
+                let id = p.packet_id;
+                let held = self.inbound.iter_mut().find(
+                    |s| matches!(**s, Inbound::SendPubRec(x) | Inbound::AwaitPubRel(x) if x == id),
+                );
                 if let Some(slot) = held {
                     // §4.3.3: already delivered; acknowledge again, deliver not.
-                    *slot = Inbound::SendPubRec(p.packet_id);
+                    *slot = Inbound::SendPubRec(id);
                     return Ok(None);
                 }
-                *self.free_inbound()? = Inbound::SendPubRec(p.packet_id);
+                let completed = self.completed.iter_mut().find(|c| **c == id);
+                let resent = p.dup && completed.is_some();
+                if !resent {
+                    // Without DUP the server reuses the identifier for a
+                    // new message.
+                    if let Some(entry) = completed {
+                        *entry = 0;
+                    }
+                }
+                if !self.take_inbound(Inbound::SendPubRec(id)) {
+                    return Ok(self.no_inbound_slot());
+                }
+                if resent {
+                    // Completed already: acknowledge again, deliver not.
+                    return Ok(None);
+                }
             }
         }
         Ok(Some(Event::Message(*p)))
@@ -570,7 +643,11 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         match held {
             Some(slot) => *slot = Inbound::SendPubComp(id),
             // Already completed: the PUBCOMP was lost, so send it again.
-            None => *self.free_inbound()? = Inbound::SendPubComp(id),
+            None => {
+                if !self.take_inbound(Inbound::SendPubComp(id)) {
+                    return Ok(self.no_inbound_slot());
+                }
+            }
         }
         Ok(None)
     }
@@ -607,6 +684,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
                 break;
             }
         }
+        let mut completed = None;
         if packet.is_none() {
             for slot in self.inbound.iter_mut() {
                 let (ack, next) = match *slot {
@@ -619,8 +697,15 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
                 };
                 packet = Some(ack.encode(version, out)?);
                 *slot = next;
+                completed = match ack {
+                    Packet::PubComp(a) => Some(a.packet_id),
+                    _ => None,
+                };
                 break;
             }
+        }
+        if let Some(id) = completed {
+            self.remember_completed(id);
         }
         if packet.is_none() && self.ping_due {
             packet = Some(Packet::PingReq.encode(version, out)?);
@@ -934,12 +1019,140 @@ mod tests {
                 Ok(Some(Event::Message(_)))
             ));
         }
+        // A fifth message is left unanswered (not delivered, not
+        // acknowledged) for the next connection.
+        assert!(!s.withheld());
         let p = Packet::Publish(publish(QoS::AtLeastOnce, 9));
-        assert_eq!(s.handle_packet(at(1), &p), Err(SessionError::InboundFull));
+        assert_eq!(s.handle_packet(at(1), &p), Ok(None));
+        assert!(s.withheld());
+        assert_eq!(s.inbound_pending(), 4);
         assert_eq!(transmit(&mut s, at(1), &mut sink), 4);
         for (i, bytes) in sink[..4].iter().enumerate() {
             assert_eq!(decoded(bytes), Packet::PubAck(Ack::success(i as u16 + 1)));
         }
+        assert_eq!(s.inbound_pending(), 0);
+        // A new connection clears the mark.
+        s.connection_lost();
+        s.connect(at(2), &connect_packet(V3, false), &mut [0u8; 64])
+            .unwrap();
+        assert!(!s.withheld());
+    }
+
+    #[test]
+    fn a_v5_server_exceeding_our_receive_maximum_is_withheld_from() {
+        let mut s = connected(ProtocolVersion::V5);
+        for id in 1..=4 {
+            let p = Packet::Publish(publish(QoS::ExactlyOnce, id));
+            assert!(matches!(
+                s.handle_packet(at(1), &p),
+                Ok(Some(Event::Message(_)))
+            ));
+        }
+        let p = Packet::Publish(publish(QoS::ExactlyOnce, 5));
+        assert_eq!(s.handle_packet(at(1), &p), Ok(None));
+        assert!(s.withheld());
+        // Message 5 holds no slot: PUBREL for it is not answered either.
+        s.handle_packet(at(1), &Packet::PubRel(Ack::success(5)))
+            .unwrap();
+        let mut sink = [[0u8; 16]; 8];
+        assert_eq!(transmit(&mut s, at(1), &mut sink), 4);
+        assert!(
+            sink[..4]
+                .iter()
+                .all(|bytes| matches!(decoded(bytes), Packet::PubRec(a) if a.packet_id != 5))
+        );
+    }
+
+    #[test]
+    fn qos2_identifiers_stay_reserved_across_a_lost_connection() {
+        let mut s = connected(V3);
+        let mut sink = [[0u8; 16]; 8];
+        let mut buf = [0u8; 64];
+        // Message 7 delivered and PUBREC sent; message 8's PUBREL received
+        // but its PUBCOMP not yet sent when the connection drops.
+        for id in [7, 8] {
+            s.handle_packet(at(1), &Packet::Publish(publish(QoS::ExactlyOnce, id)))
+                .unwrap();
+        }
+        assert_eq!(transmit(&mut s, at(1), &mut sink), 2);
+        s.handle_packet(at(1), &Packet::PubRel(Ack::success(8)))
+            .unwrap();
+        s.connection_lost();
+        s.connect(at(2), &connect_packet(V3, false), &mut buf)
+            .unwrap();
+        s.handle_packet(at(2), &connack(true, Properties::EMPTY))
+            .unwrap();
+        assert_eq!(s.inbound_pending(), 2);
+        // Nothing is owed until the server resends.
+        assert_eq!(transmit(&mut s, at(2), &mut sink), 0);
+        // The resent PUBLISH 7 is acknowledged, not delivered again; the
+        // resent PUBREL 8 is completed.
+        let dup = Packet::Publish(Publish {
+            dup: true,
+            ..publish(QoS::ExactlyOnce, 7)
+        });
+        assert_eq!(s.handle_packet(at(2), &dup), Ok(None));
+        s.handle_packet(at(2), &Packet::PubRel(Ack::success(8)))
+            .unwrap();
+        assert_eq!(transmit(&mut s, at(2), &mut sink), 2);
+        assert_eq!(decoded(&sink[0]), Packet::PubRec(Ack::success(7)));
+        assert_eq!(decoded(&sink[1]), Packet::PubComp(Ack::success(8)));
+        assert_eq!(s.inbound_pending(), 1);
+    }
+
+    #[test]
+    fn a_completed_qos2_message_resent_after_pubrel_is_not_delivered_again() {
+        let mut s = connected(V3);
+        let mut sink = [[0u8; 16]; 8];
+        let p = publish(QoS::ExactlyOnce, 3);
+        assert!(matches!(
+            s.handle_packet(at(1), &Packet::Publish(p)),
+            Ok(Some(Event::Message(_)))
+        ));
+        assert_eq!(transmit(&mut s, at(1), &mut sink), 1);
+        s.handle_packet(at(1), &Packet::PubRel(Ack::success(3)))
+            .unwrap();
+        assert_eq!(transmit(&mut s, at(1), &mut sink), 1);
+        assert_eq!(decoded(&sink[0]), Packet::PubComp(Ack::success(3)));
+        assert_eq!(s.inbound_pending(), 0);
+        // The connection drops before the server reads PUBCOMP; on the next
+        // one it sends the PUBLISH again (DUP), which §4.3.3 forbids after
+        // PUBREL: acknowledged, not delivered.
+        s.connection_lost();
+        s.connect(at(2), &connect_packet(V3, false), &mut [0u8; 64])
+            .unwrap();
+        s.handle_packet(at(2), &connack(true, Properties::EMPTY))
+            .unwrap();
+        let resent = Packet::Publish(Publish { dup: true, ..p });
+        assert_eq!(s.handle_packet(at(2), &resent), Ok(None));
+        assert_eq!(transmit(&mut s, at(2), &mut sink), 1);
+        assert_eq!(decoded(&sink[0]), Packet::PubRec(Ack::success(3)));
+        s.handle_packet(at(2), &Packet::PubRel(Ack::success(3)))
+            .unwrap();
+        assert_eq!(transmit(&mut s, at(2), &mut sink), 1);
+        // Without DUP the identifier is in use again: a new message.
+        assert!(matches!(
+            s.handle_packet(at(3), &Packet::Publish(p)),
+            Ok(Some(Event::Message(_)))
+        ));
+        assert_eq!(transmit(&mut s, at(3), &mut sink), 1);
+        // The record of a completion is kept for the last INBOUND (4) of
+        // them: after four more, a resend of 3 is taken for a new message.
+        s.handle_packet(at(3), &Packet::PubRel(Ack::success(3)))
+            .unwrap();
+        assert_eq!(transmit(&mut s, at(3), &mut sink), 1);
+        for id in 10..14 {
+            s.handle_packet(at(4), &Packet::Publish(publish(QoS::ExactlyOnce, id)))
+                .unwrap();
+            transmit(&mut s, at(4), &mut sink);
+            s.handle_packet(at(4), &Packet::PubRel(Ack::success(id)))
+                .unwrap();
+            transmit(&mut s, at(4), &mut sink);
+        }
+        assert!(matches!(
+            s.handle_packet(at(5), &resent),
+            Ok(Some(Event::Message(_)))
+        ));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! and a generated configuration; killed and cleaned up on drop.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +16,8 @@ pub struct Broker {
     child: Child,
     pub port: u16,
     dir: PathBuf,
+    /// How it was started, to start it again.
+    command: Command,
 }
 
 impl Broker {
@@ -39,6 +41,22 @@ impl Broker {
     /// came up.
     #[allow(dead_code)]
     pub fn start_on(port: u16, listener_options: &str, max_protocol: Option<&str>) -> Broker {
+        Broker::launch(port, listener_options, max_protocol, false)
+    }
+
+    /// A plain listener whose broker keeps sessions and queued messages on
+    /// disk across [`Broker::restart`].
+    #[allow(dead_code)]
+    pub fn start_persistent() -> Broker {
+        Broker::launch(server_port(), "", None, true)
+    }
+
+    fn launch(
+        port: u16,
+        listener_options: &str,
+        max_protocol: Option<&str>,
+        persistent: bool,
+    ) -> Broker {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "duet-mqtt-{}-{}",
@@ -47,18 +65,29 @@ impl Broker {
         ));
         std::fs::create_dir_all(&dir).expect("create broker directory");
         let conf = dir.join("mosquitto.conf");
+        // Saved only on a clean shutdown (SIGTERM), so a restart resumes
+        // exactly the state the broker stopped with.
+        let persistence = if persistent {
+            format!(
+                "persistence true\npersistence_location {}/\nautosave_interval 0\n",
+                dir.display()
+            )
+        } else {
+            "persistence false\n".to_owned()
+        };
         // mosquitto started as root drops to user `mosquitto`; `user root`
         // keeps it able to write its log in our directory.
         std::fs::write(
             &conf,
             format!(
                 "listener {port} 127.0.0.1\n{listener_options}allow_anonymous true\n\
-                 persistence false\nuser root\nlog_dest file {}\nlog_type all\n",
+                 {persistence}user root\nlog_dest file {}\nlog_type all\n",
                 dir.join("mosquitto.log").display()
             ),
         )
         .unwrap();
         let mut command = Command::new("mosquitto");
+        command.arg("-c").arg(&conf);
         if let Some(max_protocol) = max_protocol {
             let openssl_conf = dir.join("openssl.cnf");
             std::fs::write(
@@ -71,28 +100,50 @@ impl Broker {
             .unwrap();
             command.env("OPENSSL_CONF", openssl_conf);
         }
-        let child = command
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed (apt-get install mosquitto)");
-        let mut broker = Broker { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = broker.child.try_wait() {
-                let log = std::fs::read_to_string(broker.dir.join("mosquitto.log"));
-                panic!("mosquitto exited ({status}): {}", log.unwrap_or_default());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let child = spawn_listening(&mut command, port, &dir);
+        Broker {
+            child,
+            port,
+            dir,
+            command,
         }
-        broker
     }
+
+    /// Stops the broker cleanly (SIGTERM: a persistent one saves its state)
+    /// and starts it again on the same port.
+    #[allow(dead_code)]
+    pub fn restart(&mut self) {
+        let stopped = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill is installed");
+        assert!(stopped.success(), "SIGTERM to mosquitto");
+        let _ = self.child.wait();
+        self.child = spawn_listening(&mut self.command, self.port, &self.dir);
+    }
+}
+
+/// Spawns `command` and waits until it accepts connections on `port`.
+fn spawn_listening(command: &mut Command, port: u16, dir: &Path) -> Child {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto is installed (apt-get install mosquitto)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(dir.join("mosquitto.log"));
+            panic!("mosquitto exited ({status}): {}", log.unwrap_or_default());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "mosquitto did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 impl Drop for Broker {
