@@ -128,7 +128,7 @@ pub const STAGES: &[Stage] = &[
             "--workspace",
             "--no-fail-fast",
             "--features",
-            "duet-netstack/std,duet-netstack/log",
+            "duet-netstack/std,duet-netstack/log,duet/storage",
         ])],
     },
     // The README's demo must keep working: run it as a user would.
@@ -416,6 +416,7 @@ mod tests {
         let test = cargo_steps("test")[0];
         assert!(test.contains(&"--workspace"));
         assert!(test.iter().any(|a| a.contains("duet-netstack/std")));
+        assert!(test.iter().any(|a| a.contains("duet/storage")));
         let no_std = cargo_steps("no_std");
         assert!(
             no_std

@@ -14,7 +14,7 @@ use embassy_futures::select::{Either, select};
 use embedded_io_async::{Read, Write};
 
 use super::codec::{Connect, Packet, Properties, Publish, QoS, frame_len};
-use super::outbox::{Outbox, OutboxFull, RecordState};
+use super::outbox::{Outbox, OutboxFull, OutboxStore, RecordState};
 use super::session::{Event, Session, SessionError, State};
 
 /// Opens a new transport to the broker, for every (re)connection.
@@ -136,7 +136,17 @@ pub struct ClientBuffers<'b> {
 /// QoS 2): the excess is left unanswered and, once half the slots are free
 /// again, the client reconnects, resuming the session, so the broker sends
 /// it again ([`Session::withheld`]). Nothing is lost; it arrives late.
-pub struct Client<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize> {
+///
+/// `S` keeps QoS 1/2 publishes across a reboot ([`Client::with_store`]);
+/// by default they live in RAM only.
+pub struct Client<
+    'b,
+    C: Connector,
+    K: Clock,
+    const WINDOW: usize,
+    const INBOUND: usize,
+    S: OutboxStore = (),
+> {
     connector: C,
     clock: K,
     /// The CONNECT sent each time; after the first accepted connection
@@ -152,6 +162,7 @@ pub struct Client<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND
     consumed: usize,
     send: &'b mut [u8],
     outbox: Outbox<'b>,
+    store: S,
     failures: u32,
     retry_at: Option<Instant>,
     jitter: u32,
@@ -172,6 +183,29 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
         buffers: ClientBuffers<'b>,
         seed: u32,
     ) -> Self {
+        Client::with_store(connector, clock, connect, backoff, buffers, seed, ())
+    }
+}
+
+impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: OutboxStore>
+    Client<'b, C, K, WINDOW, INBOUND, S>
+{
+    /// As [`Client::new`], with QoS 1/2 publishes also kept in `store`:
+    /// those it holds from before a reboot go into the outbox now and are
+    /// sent once connected (with a resumed session the broker discards a
+    /// QoS 2 message it already has; after a reboot the client cannot tell
+    /// which it has, so such a message may arrive once more).
+    pub fn with_store(
+        connector: C,
+        clock: K,
+        connect: Connect<'b>,
+        backoff: Backoff,
+        buffers: ClientBuffers<'b>,
+        seed: u32,
+        mut store: S,
+    ) -> Self {
+        let mut outbox = Outbox::new(buffers.outbox);
+        store.restore(&mut outbox);
         Client {
             connector,
             clock,
@@ -183,7 +217,8 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
             received: 0,
             consumed: 0,
             send: buffers.send,
-            outbox: Outbox::new(buffers.outbox),
+            outbox,
+            store,
             failures: 0,
             retry_at: None,
             jitter: seed | 1,
@@ -215,7 +250,13 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
         payload: &[u8],
         qos: QoS,
     ) -> Result<(), ClientError> {
-        self.outbox.push(qos, topic, payload)?;
+        let at = self.outbox.push(qos, topic, payload)?;
+        if qos != QoS::AtMostOnce {
+            if let Err(full) = self.store.append(qos, topic, payload) {
+                self.outbox.remove(at);
+                return Err(full.into());
+            }
+        }
         if self.is_connected() {
             self.pump_outbox().await;
         }
@@ -312,6 +353,7 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
                     Outcome::Published(packet_id, reason_code) => {
                         self.drop_received(len);
                         if let Some(at) = self.outbox.find(packet_id) {
+                            self.store.remove(self.outbox.ordinal(at));
                             self.outbox.remove(at);
                         }
                         return Ok(Step::Event(ClientEvent::Published {
@@ -537,8 +579,8 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
     }
 }
 
-impl<C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize> core::fmt::Debug
-    for Client<'_, C, K, WINDOW, INBOUND>
+impl<C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: OutboxStore>
+    core::fmt::Debug for Client<'_, C, K, WINDOW, INBOUND, S>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Client")

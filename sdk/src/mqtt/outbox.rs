@@ -26,6 +26,31 @@ pub enum RecordState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxFull;
 
+/// Where QoS 1 and 2 publishes are kept beside the outbox so they survive a
+/// reboot (the `storage` feature's `mqtt::journal::Journal` on NOR flash);
+/// `()` keeps them in RAM only.
+pub trait OutboxStore {
+    /// A QoS 1/2 publish is entering the outbox; it is accepted only once
+    /// this returns `Ok`, so a publish the caller was told about is stored.
+    fn append(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), OutboxFull>;
+
+    /// The `ordinal`-th stored publish (oldest first) was acknowledged.
+    fn remove(&mut self, ordinal: usize);
+
+    /// Puts the stored publishes, oldest first, into a fresh outbox.
+    fn restore(&mut self, outbox: &mut Outbox<'_>);
+}
+
+impl OutboxStore for () {
+    fn append(&mut self, _: QoS, _: &str, _: &[u8]) -> Result<(), OutboxFull> {
+        Ok(())
+    }
+
+    fn remove(&mut self, _: usize) {}
+
+    fn restore(&mut self, _: &mut Outbox<'_>) {}
+}
+
 /// One stored publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
@@ -47,24 +72,56 @@ impl<'b> Outbox<'b> {
         Outbox { buf, len: 0 }
     }
 
-    /// Appends a publish, queued.
-    pub fn push(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), OutboxFull> {
-        let size = HEADER + topic.len() + payload.len();
-        let topic_len = u16::try_from(topic.len()).map_err(|_| OutboxFull)?;
-        let payload_len = u16::try_from(payload.len()).map_err(|_| OutboxFull)?;
-        let record = self
-            .buf
-            .get_mut(self.len..self.len + size)
-            .ok_or(OutboxFull)?;
+    /// Appends a publish, queued; returns its offset.
+    pub fn push(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<usize, OutboxFull> {
+        self.push_with(qos, topic.len(), payload.len(), |body| {
+            let (topic_bytes, payload_bytes) = body.split_at_mut(topic.len());
+            topic_bytes.copy_from_slice(topic.as_bytes());
+            payload_bytes.copy_from_slice(payload);
+            true
+        })
+    }
+
+    /// Appends a queued publish whose topic and payload `fill` writes into
+    /// the record's body (topic then payload); nothing is kept if `fill`
+    /// returns `false` or the topic is not UTF-8. Returns its offset.
+    pub fn push_with(
+        &mut self,
+        qos: QoS,
+        topic_len: usize,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]) -> bool,
+    ) -> Result<usize, OutboxFull> {
+        let at = self.len;
+        let size = HEADER + topic_len + payload_len;
+        let topic_len16 = u16::try_from(topic_len).map_err(|_| OutboxFull)?;
+        let payload_len16 = u16::try_from(payload_len).map_err(|_| OutboxFull)?;
+        let record = self.buf.get_mut(at..at + size).ok_or(OutboxFull)?;
         record[0] = 0;
         record[1] = qos as u8;
         record[2..4].copy_from_slice(&0u16.to_be_bytes());
-        record[4..6].copy_from_slice(&topic_len.to_be_bytes());
-        record[6..8].copy_from_slice(&payload_len.to_be_bytes());
-        record[HEADER..HEADER + topic.len()].copy_from_slice(topic.as_bytes());
-        record[HEADER + topic.len()..].copy_from_slice(payload);
+        record[4..6].copy_from_slice(&topic_len16.to_be_bytes());
+        record[6..8].copy_from_slice(&payload_len16.to_be_bytes());
+        let body = &mut record[HEADER..];
+        if !fill(body) || core::str::from_utf8(&body[..topic_len]).is_err() {
+            return Err(OutboxFull);
+        }
         self.len += size;
-        Ok(())
+        Ok(at)
+    }
+
+    /// How many QoS 1/2 records come before the one at `at`: its place in
+    /// an [`OutboxStore`].
+    pub fn ordinal(&self, at: usize) -> usize {
+        let (mut offset, mut count) = (0, 0);
+        while offset < at {
+            let Some((record, next)) = self.get(offset) else {
+                break;
+            };
+            count += usize::from(record.qos != QoS::AtMostOnce);
+            offset = next;
+        }
+        count
     }
 
     /// Bytes in use.

@@ -80,11 +80,13 @@ impl Clock for StdClock {
 }
 
 /// A TCP proxy whose connections the test can cut at any moment.
+#[allow(dead_code)] // Not every test binary cuts connections.
 pub struct Proxy {
     pub port: u16,
     live: Arc<Mutex<Vec<TcpStream>>>,
 }
 
+#[allow(dead_code)]
 impl Proxy {
     pub fn start(upstream: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

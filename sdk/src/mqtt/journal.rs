@@ -1,0 +1,422 @@
+//! The outbox's QoS 1/2 publishes on NOR flash, so they survive a reboot or
+//! a power cut: an append-only journal over two equal halves of a flash
+//! region (feature `storage`, through `embedded-storage`'s [`NorFlash`]).
+//!
+//! A half starts with a header word (`"DJ"`, a generation number); the
+//! half with the valid header of the highest generation is the live one.
+//! Entries follow, each aligned to the flash's write size:
+//!
+//! ```text
+//! [header: magic, qos, topic length, payload length, CRC-32]  padded
+//! [acknowledged mark]                                         padded, erased while live
+//! [topic][payload]                                            padded
+//! ```
+//!
+//! An entry is written body first and header last, so a power cut leaves
+//! either a whole entry or none: a missing or damaged header ends the
+//! journal, and the next mount rewrites the live entries into the other
+//! half. The mark is written once, when the broker acknowledged the
+//! publish, so no flash word is ever written twice (flash with ECC forbids
+//! it). When a half fills, its live entries move to the other half, whose
+//! header is written last (a power cut mid-move keeps the old half).
+
+use embedded_storage::nor_flash::NorFlash;
+
+use super::codec::QoS;
+use super::outbox::{Outbox, OutboxFull, OutboxStore};
+
+const HALF_MAGIC: [u8; 2] = *b"DJ";
+const ENTRY_MAGIC: u8 = 0xA5;
+/// Header bytes before padding: magic, qos, two lengths, CRC-32.
+const ENTRY_HEADER: usize = 10;
+/// Bytes moved through the stack at a time.
+const CHUNK: usize = 32;
+
+/// Why a journal could not be mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalError {
+    /// The region is not two halves of whole erase blocks, the write size
+    /// is not a power of two dividing 32, or reads are not byte-granular.
+    Geometry,
+    /// The flash reported an error.
+    Flash,
+}
+
+/// The journal over `flash[start..start + 2 * half]`.
+#[derive(Debug)]
+pub struct Journal<F: NorFlash> {
+    flash: F,
+    start: u32,
+    half: u32,
+    /// 0 or 1: which half is live.
+    live: u32,
+    generation: u32,
+    /// Where the next entry goes, from the live half's start.
+    head: u32,
+}
+
+/// One entry as read back.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    qos: QoS,
+    topic_len: usize,
+    payload_len: usize,
+    crc: u32,
+    acknowledged: bool,
+    /// Total size with padding.
+    size: u32,
+}
+
+impl<F: NorFlash> Journal<F> {
+    /// Mounts the journal in `half_size * 2` bytes from `start`, formatting
+    /// it if neither half is valid, and repairing it if a power cut left a
+    /// partial entry.
+    pub fn mount(mut flash: F, start: u32, half_size: u32) -> Result<Self, JournalError> {
+        let write = F::WRITE_SIZE;
+        if F::READ_SIZE != 1
+            || !write.is_power_of_two()
+            || CHUNK % write != 0
+            || half_size == 0
+            || half_size as usize % F::ERASE_SIZE != 0
+            || start as usize % F::ERASE_SIZE != 0
+        {
+            return Err(JournalError::Geometry);
+        }
+        let mut best: Option<(u32, u32)> = None;
+        for half in 0..2 {
+            let mut word = [0u8; 8];
+            flash
+                .read(start + half * half_size, &mut word)
+                .map_err(|_| JournalError::Flash)?;
+            if word[..2] == HALF_MAGIC {
+                let generation = u32::from_be_bytes([word[4], word[5], word[6], word[7]]);
+                if best.is_none_or(|(_, g)| generation > g) {
+                    best = Some((half, generation));
+                }
+            }
+        }
+        let mut journal = Journal {
+            flash,
+            start,
+            half: half_size,
+            live: 0,
+            generation: 0,
+            head: 0,
+        };
+        match best {
+            None => journal.format(0, 1)?,
+            Some((half, generation)) => {
+                journal.live = half;
+                journal.generation = generation;
+                journal.head = journal.first_entry();
+                while let Some(entry) = journal.entry_at(journal.head) {
+                    journal.head += entry.size;
+                }
+                if !journal.erased_from(journal.head)? {
+                    // A partial entry: keep the whole ones, in the other half.
+                    journal.compact()?;
+                }
+            }
+        }
+        Ok(journal)
+    }
+
+    fn pad(len: usize) -> u32 {
+        len.next_multiple_of(F::WRITE_SIZE) as u32
+    }
+
+    fn first_entry(&self) -> u32 {
+        Self::pad(8)
+    }
+
+    fn half_start(&self, half: u32) -> u32 {
+        self.start + half * self.half
+    }
+
+    /// Erases `half` and makes it the live, empty half of `generation`.
+    fn format(&mut self, half: u32, generation: u32) -> Result<(), JournalError> {
+        let from = self.half_start(half);
+        self.flash
+            .erase(from, from + self.half)
+            .map_err(|_| JournalError::Flash)?;
+        self.write_half_header(half, generation)?;
+        self.live = half;
+        self.generation = generation;
+        self.head = self.first_entry();
+        Ok(())
+    }
+
+    fn write_half_header(&mut self, half: u32, generation: u32) -> Result<(), JournalError> {
+        let mut word = [0xFFu8; CHUNK];
+        word[..2].copy_from_slice(&HALF_MAGIC);
+        word[4..8].copy_from_slice(&generation.to_be_bytes());
+        let len = Self::pad(8) as usize;
+        self.flash
+            .write(self.half_start(half), &word[..len])
+            .map_err(|_| JournalError::Flash)
+    }
+
+    /// Whether every byte of the live half from `offset` is erased.
+    fn erased_from(&mut self, mut offset: u32) -> Result<bool, JournalError> {
+        let base = self.half_start(self.live);
+        let mut chunk = [0u8; CHUNK];
+        while offset < self.half {
+            let len = (self.half - offset).min(CHUNK as u32) as usize;
+            self.flash
+                .read(base + offset, &mut chunk[..len])
+                .map_err(|_| JournalError::Flash)?;
+            if chunk[..len].iter().any(|b| *b != 0xFF) {
+                return Ok(false);
+            }
+            offset += len as u32;
+        }
+        Ok(true)
+    }
+
+    /// The whole, undamaged entry at `offset` of the live half, if any.
+    fn entry_at(&mut self, offset: u32) -> Option<Entry> {
+        let base = self.half_start(self.live);
+        let mut header = [0u8; ENTRY_HEADER];
+        if offset + Self::pad(ENTRY_HEADER) > self.half {
+            return None;
+        }
+        self.flash.read(base + offset, &mut header).ok()?;
+        if header[0] != ENTRY_MAGIC {
+            return None;
+        }
+        let qos = match header[1] {
+            1 => QoS::AtLeastOnce,
+            2 => QoS::ExactlyOnce,
+            _ => return None,
+        };
+        let topic_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+        let payload_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        let crc = u32::from_be_bytes([header[6], header[7], header[8], header[9]]);
+        let body = Self::pad(ENTRY_HEADER) + Self::pad(1);
+        let size = body + Self::pad(topic_len + payload_len);
+        if offset + size > self.half {
+            return None;
+        }
+        let mut mark = [0u8; 1];
+        self.flash
+            .read(base + offset + Self::pad(ENTRY_HEADER), &mut mark)
+            .ok()?;
+        let mut sum = Crc32::new();
+        sum.update(&header[1..6]);
+        self.read_body(base + offset + body, topic_len + payload_len, |bytes| {
+            sum.update(bytes)
+        })
+        .ok()?;
+        (sum.finish() == crc).then_some(Entry {
+            qos,
+            topic_len,
+            payload_len,
+            crc,
+            acknowledged: mark[0] != 0xFF,
+            size,
+        })
+    }
+
+    /// Reads `len` bytes from `from` in chunks, handing each to `each`.
+    fn read_body(
+        &mut self,
+        mut from: u32,
+        len: usize,
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<(), JournalError> {
+        let mut chunk = [0u8; CHUNK];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            self.flash
+                .read(from, &mut chunk[..n])
+                .map_err(|_| JournalError::Flash)?;
+            each(&chunk[..n]);
+            from += n as u32;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    /// Writes the concatenation of `parts`, padded with erased bytes to the
+    /// write size, at `to`.
+    fn write_padded(&mut self, to: u32, parts: &[&[u8]]) -> Result<(), JournalError> {
+        let mut chunk = [0xFFu8; CHUNK];
+        let (mut filled, mut at) = (0, to);
+        for part in parts {
+            for byte in part.iter() {
+                chunk[filled] = *byte;
+                filled += 1;
+                if filled == CHUNK {
+                    self.flash
+                        .write(at, &chunk)
+                        .map_err(|_| JournalError::Flash)?;
+                    at += CHUNK as u32;
+                    chunk = [0xFF; CHUNK];
+                    filled = 0;
+                }
+            }
+        }
+        if filled > 0 {
+            let len = Self::pad(filled) as usize;
+            self.flash
+                .write(at, &chunk[..len])
+                .map_err(|_| JournalError::Flash)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the live entries to the other half, which becomes live.
+    fn compact(&mut self) -> Result<(), JournalError> {
+        let (from_half, to_half) = (self.live, 1 - self.live);
+        let to_base = self.half_start(to_half);
+        self.flash
+            .erase(to_base, to_base + self.half)
+            .map_err(|_| JournalError::Flash)?;
+        let (mut read, mut written) = (self.first_entry(), self.first_entry());
+        while let Some(entry) = self.entry_at(read) {
+            if !entry.acknowledged {
+                // Header and body; the mark stays erased.
+                let from = self.half_start(from_half) + read;
+                let header_len = Self::pad(ENTRY_HEADER);
+                let body_at = header_len + Self::pad(1);
+                self.copy(from, to_base + written, header_len)?;
+                self.copy(
+                    from + body_at,
+                    to_base + written + body_at,
+                    entry.size - body_at,
+                )?;
+                written += entry.size;
+            }
+            read += entry.size;
+        }
+        self.write_half_header(to_half, self.generation + 1)?;
+        self.live = to_half;
+        self.generation += 1;
+        self.head = written;
+        Ok(())
+    }
+
+    fn copy(&mut self, mut from: u32, mut to: u32, len: u32) -> Result<(), JournalError> {
+        let mut chunk = [0u8; CHUNK];
+        let mut left = len as usize;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            self.flash
+                .read(from, &mut chunk[..n])
+                .map_err(|_| JournalError::Flash)?;
+            self.flash
+                .write(to, &chunk[..n])
+                .map_err(|_| JournalError::Flash)?;
+            (from, to, left) = (from + n as u32, to + n as u32, left - n);
+        }
+        Ok(())
+    }
+
+    fn try_append(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), JournalError> {
+        let topic_len = u16::try_from(topic.len()).map_err(|_| JournalError::Geometry)?;
+        let payload_len = u16::try_from(payload.len()).map_err(|_| JournalError::Geometry)?;
+        let body_at = Self::pad(ENTRY_HEADER) + Self::pad(1);
+        let size = body_at + Self::pad(topic.len() + payload.len());
+        if self.head + size > self.half {
+            self.compact()?;
+            if self.head + size > self.half {
+                return Err(JournalError::Geometry);
+            }
+        }
+        let mut fields = [0u8; 5];
+        fields[0] = qos as u8;
+        fields[1..3].copy_from_slice(&topic_len.to_be_bytes());
+        fields[3..5].copy_from_slice(&payload_len.to_be_bytes());
+        let mut sum = Crc32::new();
+        sum.update(&fields);
+        sum.update(topic.as_bytes());
+        sum.update(payload);
+        let at = self.half_start(self.live) + self.head;
+        self.write_padded(at + body_at, &[topic.as_bytes(), payload])?;
+        // The header last: the entry exists once it is written.
+        self.write_padded(at, &[&[ENTRY_MAGIC], &fields, &sum.finish().to_be_bytes()])?;
+        self.head += size;
+        Ok(())
+    }
+}
+
+impl<F: NorFlash> OutboxStore for Journal<F> {
+    fn append(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), OutboxFull> {
+        self.try_append(qos, topic, payload).map_err(|_| OutboxFull)
+    }
+
+    fn remove(&mut self, ordinal: usize) {
+        let (mut offset, mut live) = (self.first_entry(), 0);
+        while let Some(entry) = self.entry_at(offset) {
+            if !entry.acknowledged {
+                if live == ordinal {
+                    let mark_at = self.half_start(self.live) + offset + Self::pad(ENTRY_HEADER);
+                    // A failed write leaves the entry live: resent after a
+                    // reboot, which QoS 1/2 allows.
+                    let _ = self.write_padded(mark_at, &[&[0]]);
+                    return;
+                }
+                live += 1;
+            }
+            offset += entry.size;
+        }
+    }
+
+    fn restore(&mut self, outbox: &mut Outbox<'_>) {
+        let mut offset = self.first_entry();
+        while let Some(entry) = self.entry_at(offset) {
+            if !entry.acknowledged {
+                let from =
+                    self.half_start(self.live) + offset + Self::pad(ENTRY_HEADER) + Self::pad(1);
+                let len = entry.topic_len + entry.payload_len;
+                let flash = &mut self.flash;
+                let pushed =
+                    outbox.push_with(entry.qos, entry.topic_len, entry.payload_len, |body| {
+                        flash.read(from, &mut body[..len]).is_ok()
+                            && crc_of(entry, &body[..len]) == entry.crc
+                    });
+                if pushed.is_err() {
+                    // The outbox is smaller than what was stored: the rest
+                    // stays in flash for a later boot with more room.
+                    return;
+                }
+            }
+            offset += entry.size;
+        }
+    }
+}
+
+fn crc_of(entry: Entry, body: &[u8]) -> u32 {
+    let mut fields = [0u8; 5];
+    fields[0] = entry.qos as u8;
+    fields[1..3].copy_from_slice(&(entry.topic_len as u16).to_be_bytes());
+    fields[3..5].copy_from_slice(&(entry.payload_len as u16).to_be_bytes());
+    let mut sum = Crc32::new();
+    sum.update(&fields);
+    sum.update(body);
+    sum.finish()
+}
+
+/// CRC-32 (IEEE 802.3, reflected), bit by bit: entries are short and the
+/// table would cost a kilobyte of flash.
+struct Crc32(u32);
+
+impl Crc32 {
+    fn new() -> Self {
+        Crc32(!0)
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u32::from(*byte);
+            for _ in 0..8 {
+                self.0 = (self.0 >> 1) ^ (0xEDB8_8320 & (self.0 & 1).wrapping_neg());
+            }
+        }
+    }
+
+    fn finish(&self) -> u32 {
+        !self.0
+    }
+}
