@@ -38,6 +38,14 @@ pub mod tcp;
 pub mod time;
 pub mod wire;
 
+// Network services: sans-IO clients over UDP.
+#[cfg(feature = "dhcpv4")]
+pub mod dhcpv4;
+#[cfg(feature = "dns")]
+pub mod dns;
+#[cfg(feature = "sntp")]
+pub mod sntp;
+
 #[cfg(feature = "std")]
 pub mod driver;
 

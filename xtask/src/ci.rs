@@ -22,7 +22,9 @@ use crate::footprint;
 /// `qemu-system-arm` (the emulated Cortex-M4F board, mps2-an386, that
 /// `cargo xtask bench tcp-mcu` and firmware tests run on), `openssl` (the
 /// TLS peer, `openssl s_server`, and `openssl speed` for the crypto bench),
-/// `mosquitto` (the MQTT broker `duet`'s MQTT tests start on 127.0.0.1).
+/// `mosquitto` (the MQTT broker `duet`'s MQTT tests start on 127.0.0.1),
+/// `dnsmasq-base` and `chrony` (the DHCP/DNS server and the NTP server the
+/// network-service tests start).
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
@@ -32,6 +34,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "qemu-system-arm",
     "openssl",
     "mosquitto",
+    "dnsmasq-base",
+    "chrony",
 ];
 
 /// Compilation targets firmware and no_std checks build for.

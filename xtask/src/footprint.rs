@@ -46,6 +46,9 @@ pub const IMAGES: &[(&str, &str)] = &[
     ("ipv4-tcp", "tcp"),
     ("crypto-soft", "crypto"),
     ("mqtt-client", "mqtt"),
+    ("dhcpv4-client", "dhcpv4"),
+    ("sntp-client", "sntp"),
+    ("dns-resolver", "dns"),
     ("tls-engine", "tls"),
     ("tls-client", "tls"),
 ];

@@ -116,16 +116,35 @@ impl Stack<'_> {
                 });
             }
         }
-        configured()
-            .find_map(|(iface, config)| {
-                let gateway = config.gateway?;
-                Some(Route {
-                    iface,
-                    src: config.address.address(),
-                    next_hop: NextHop::Neighbor(gateway),
-                })
+        let via_gateway = configured().find_map(|(iface, config)| {
+            let gateway = config.gateway?;
+            Some(Route {
+                iface,
+                src: config.address.address(),
+                next_hop: NextHop::Neighbor(gateway),
             })
+        });
+        via_gateway
+            .or_else(|| self.unconfigured_broadcast_route(dst))
             .ok_or(SendError::NoRoute)
+    }
+
+    /// A host that has no address yet may still broadcast from 0.0.0.0
+    /// (RFC 1122 §3.2.1.3), as DHCP does: on the first interface without
+    /// IPv4 settings.
+    fn unconfigured_broadcast_route(&self, dst: Ipv4Addr) -> Option<Route> {
+        if !dst.is_broadcast() {
+            return None;
+        }
+        let iface = self
+            .interfaces
+            .iter()
+            .position(|i| i.in_use && i.ipv4.is_none())?;
+        Some(Route {
+            iface,
+            src: Ipv4Addr::UNSPECIFIED,
+            next_hop: NextHop::Link(EthernetAddress::BROADCAST),
+        })
     }
 
     /// Everything needed to put a datagram for `dst` straight into a driver

@@ -850,3 +850,42 @@ fn an_all_zero_echo_reply_gets_the_checksum_a_full_computation_gives() {
     assert_eq!(reply.checksum(), 0xffff);
     assert!(reply.verify_checksum());
 }
+
+#[test]
+fn without_an_address_only_the_limited_broadcast_goes_out_from_0_0_0_0() {
+    let mut ra = Resources::new();
+    let mut a = stack_on(&mut ra, MAC_A, IP_A);
+    a.set_ipv4(InterfaceId::FIRST, None).unwrap();
+    let socket = a.add_udp_socket().unwrap();
+    a.udp(socket).bind(68).unwrap();
+    assert_eq!(
+        a.udp(socket).send_to(b"x", (IP_B, 67)),
+        Err(SendError::NoRoute)
+    );
+    assert_eq!(
+        a.udp(socket)
+            .send_to(b"discover", (Ipv4Addr::BROADCAST, 67)),
+        Ok(())
+    );
+    let mut da = driver(MAC_A);
+    a.poll(Instant::ZERO, &mut da);
+    let sent: Vec<_> = da
+        .outbox
+        .iter()
+        .filter_map(|f| {
+            let eth = EthernetFrame::new_checked(&f[..]).ok()?;
+            (eth.ethertype() == EtherType::Ipv4).then(|| {
+                let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+                (eth.dst_addr(), ip.src_addr(), ip.dst_addr())
+            })
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [(
+            EthernetAddress::BROADCAST,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::BROADCAST
+        )]
+    );
+}
