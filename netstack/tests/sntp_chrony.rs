@@ -6,9 +6,7 @@
 //! would write, with `std::net::UdpSocket` standing in for the stack's.
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::UdpSocket;
 use std::time::{Duration as StdDuration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use duet_netstack::rand::Rng;
@@ -17,91 +15,14 @@ use duet_netstack::sntp::{
 };
 use duet_netstack::{Duration, Instant};
 
+#[path = "common/chrony.rs"]
+mod chrony;
+use chrony::Chronyd;
+
 /// How far the client's clock may be from the host's after one exchange.
 const TOLERANCE: StdDuration = StdDuration::from_millis(50);
 /// How long chronyd gets to start answering.
 const STARTUP_BUDGET: StdDuration = StdDuration::from_secs(10);
-
-/// A chronyd serving its local clock on 127.0.0.1, killed on drop.
-struct Chronyd {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Chronyd {
-    /// Starts `chronyd -d -x` (foreground, never touching the system clock)
-    /// on a free port with a configuration of its own in a fresh directory.
-    fn start() -> Chronyd {
-        let dir = fresh_temp_dir("chrony");
-        let port = free_udp_port();
-        let config = format!(
-            "port {port}\n\
-             bindaddress 127.0.0.1\n\
-             allow 127.0.0.1\n\
-             local stratum 8\n\
-             cmdport 0\n\
-             driftfile {dir}/drift\n\
-             pidfile {dir}/chronyd.pid\n",
-            dir = dir.display()
-        );
-        let config_path = dir.join("chrony.conf");
-        std::fs::write(&config_path, config).expect("write chrony.conf");
-        let log = std::fs::File::create(dir.join("chronyd.log")).expect("create chronyd.log");
-        let binary = ["/usr/sbin/chronyd", "/usr/bin/chronyd", "chronyd"]
-            .into_iter()
-            .find(|path| !path.starts_with('/') || std::path::Path::new(path).exists())
-            .unwrap_or("chronyd");
-        // `-u root`: as root chronyd would otherwise switch to `_chrony`,
-        // which cannot write into our directory. `-U`: run even if not root.
-        let child = Command::new(binary)
-            .args(["-d", "-x", "-U", "-u", "root", "-f"])
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!("chronyd is required for this test and could not be started: {error}")
-            });
-        Chronyd { child, dir, port }
-    }
-
-    fn address(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    /// Fails the test if chronyd has exited, showing its log.
-    fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            let log = std::fs::read_to_string(self.dir.join("chronyd.log")).unwrap_or_default();
-            panic!("chronyd exited ({status}):\n{log}");
-        }
-    }
-}
-
-impl Drop for Chronyd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn fresh_temp_dir(what: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!("duet-sntp-{what}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
-
-/// A UDP port nobody uses right now: the kernel's pick for port 0.
-fn free_udp_port() -> u16 {
-    let probe = UdpSocket::bind("127.0.0.1:0").expect("bind probe socket");
-    probe.local_addr().expect("probe address").port()
-}
 
 /// The caller's monotonic clock, as the client sees it.
 struct MonotonicClock {
@@ -126,7 +47,7 @@ fn chronyd_sets_the_clock_to_within_50_ms_of_the_host() {
     let mut chronyd = Chronyd::start();
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind client socket");
     let config = SntpConfig {
-        server_port: chronyd.port,
+        server_port: chronyd.address.port(),
         initial_retry_timeout: Duration::from_millis(200),
         max_retry_timeout: Duration::from_secs(1),
         ..SntpConfig::default()
@@ -148,7 +69,7 @@ fn chronyd_sets_the_clock_to_within_50_ms_of_the_host() {
         let now = clock.now();
         if let Some(len) = client.poll_transmit(now, &mut request) {
             socket
-                .send_to(&request[..len], chronyd.address())
+                .send_to(&request[..len], chronyd.address)
                 .expect("send request");
         }
         let wait = client

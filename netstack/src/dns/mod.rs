@@ -37,10 +37,12 @@ pub mod cache;
 mod captures;
 pub mod message;
 pub mod name;
+mod on_stack;
 mod resolver;
 
 pub use message::Rcode;
 pub use name::Name;
+pub use on_stack::{ResolverSocket, run_on_stack};
 pub use resolver::{Config, Resolver, Transmit};
 
 use core::fmt;

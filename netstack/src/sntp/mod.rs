@@ -28,6 +28,7 @@
 //! [RFC 5905 §8]: https://www.rfc-editor.org/rfc/rfc5905#section-8
 
 mod error;
+mod on_stack;
 pub mod packet;
 mod timestamp;
 
@@ -35,6 +36,7 @@ mod timestamp;
 mod tests;
 
 pub use error::{SntpError, SntpStats};
+pub use on_stack::run_on_stack;
 pub use packet::{KissCode, LeapIndicator, Mode, SntpPacket};
 pub use timestamp::{NTP_TO_UNIX_SECONDS, NtpTimestamp, UnixTime};
 

@@ -1,0 +1,316 @@
+//! Network services on our stack against real servers: the stack on a TAP
+//! in a network namespace the test creates, dnsmasq (DHCP and DNS) and
+//! chronyd (NTP) serving on the kernel side of the TAP.
+//!
+//! - DHCPv4: a lease with router, DNS, NTP and domain; a renewal at T1
+//!   (dnsmasq sends T1 = 3 s); and, after the pool changes under an
+//!   authoritative server, a NAK at the next renewal and a new lease from
+//!   the new pool.
+//! - From cable to time, as a device boots: DHCP, then the broker's address
+//!   from the DNS server the lease names, then the time from its NTP server,
+//!   within 50 ms of the namespace's clock.
+//!
+//! Needs root and the `dnsmasq-base` and `chrony` packages; fails, never
+//! skips, without them.
+#![cfg(all(feature = "std", target_os = "linux"))]
+
+#[path = "common/chrony.rs"]
+mod chrony;
+#[path = "linux/kernel.rs"]
+#[allow(dead_code)] // This test uses `run` and little else.
+mod kernel;
+#[path = "linux/lab.rs"]
+#[allow(dead_code)] // The lab's UDP and TCP helpers are not needed here.
+mod lab;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration as StdDuration;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use duet_netstack::dhcpv4::{
+    CLIENT_PORT, Dhcpv4Client, Dhcpv4Config, Dhcpv4Event, Lease, run_on_stack,
+};
+use duet_netstack::dns::{self, RecordKind, Resolver, ResolverSocket};
+use duet_netstack::rand::Rng;
+use duet_netstack::sntp::{self, NTP_PORT, SntpClient, SntpConfig};
+use duet_netstack::stack::Config;
+use duet_netstack::time::Duration;
+use duet_netstack::{EthernetAddress, InterfaceId, IpEndpoint};
+
+use lab::{Net, OUR_MAC, with_lab};
+
+/// dnsmasq serving DHCP and DNS on the TAP; killed on drop.
+struct Dnsmasq {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Dnsmasq {
+    /// Serves `first..=last` of the lab's /24, authoritatively (a request
+    /// for an address outside the pool gets a NAK, RFC 2131 §4.3.2), and
+    /// the `iot.test` zone: `broker.iot.test` is [`broker_ip`].
+    fn start(net: &Net, first: u8, last: u8) -> Dnsmasq {
+        let dir = std::env::temp_dir().join(format!("duet-dnsmasq-{}", net.tap));
+        std::fs::create_dir_all(&dir).unwrap();
+        let [a, b, c, _] = net.kernel_ip.octets();
+        let range = format!("{a}.{b}.{c}.{first},{a}.{b}.{c}.{last},255.255.255.0,2m");
+        let server = net.kernel_ip.to_string();
+        let child = Command::new("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--bind-interfaces",
+                "--no-resolv",
+                "--no-hosts",
+                "--local=/iot.test/",
+                "--user=root",
+                "--dhcp-authoritative",
+            ])
+            .arg(format!("--interface={}", net.tap))
+            .arg(format!("--host-record=broker.iot.test,{}", broker_ip(net)))
+            .arg(format!("--dhcp-range={range}"))
+            .arg(format!("--dhcp-option=option:router,{server}"))
+            .arg(format!("--dhcp-option=option:dns-server,{server}"))
+            .arg(format!("--dhcp-option=option:ntp-server,{server}"))
+            .arg("--dhcp-option=option:domain-name,iot.test")
+            .arg("--dhcp-option=option:T1,3")
+            .arg("--dhcp-option=option:T2,100")
+            .arg(format!("--dhcp-leasefile={}", dir.join("leases").display()))
+            .arg(format!("--pid-file={}", dir.join("pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq is installed (apt-get install dnsmasq-base)");
+        Dnsmasq { child, dir }
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The address DNS gives for `broker.iot.test`.
+fn broker_ip(net: &Net) -> Ipv4Addr {
+    let [a, b, c, _] = net.kernel_ip.octets();
+    Ipv4Addr::new(a, b, c, 9)
+}
+
+/// Runs the client after every stack poll, sending each lease event to the
+/// test body.
+fn start_client(lab: &lab::Lab<'_, '_>) -> mpsc::Receiver<Dhcpv4Event> {
+    let (events, received) = mpsc::channel();
+    let (socket, now) = lab.with(|stack| {
+        stack.set_ipv4(InterfaceId::FIRST, None).unwrap();
+        let socket = stack.add_udp_socket().unwrap();
+        stack.udp(socket).bind(CLIENT_PORT).unwrap();
+        (socket, stack.now())
+    });
+    let config = Dhcpv4Config {
+        hardware_address: EthernetAddress(OUR_MAC),
+        host_name: Some("duet-test"),
+        initial_retransmit: Duration::from_secs(1),
+        remembered: None,
+    };
+    let mut client = Dhcpv4Client::new(config, 7, now);
+    lab.set_app(Box::new(move |stack| {
+        let now = stack.now();
+        match run_on_stack(&mut client, stack, InterfaceId::FIRST, socket, now) {
+            Some(event) => {
+                let _ = events.send(event);
+                true
+            }
+            None => false,
+        }
+    }));
+    received
+}
+
+fn next_lease(events: &mpsc::Receiver<Dhcpv4Event>, within: StdDuration) -> Lease {
+    match events.recv_timeout(within) {
+        Ok(Dhcpv4Event::Bound(lease)) => lease,
+        other => panic!("expected a lease, got {other:?}"),
+    }
+}
+
+fn host(lease: &Lease) -> u8 {
+    lease.address.address().octets()[3]
+}
+
+#[test]
+fn a_lease_from_dnsmasq_is_renewed_and_replaced_after_a_nak() {
+    let net = Net::new("duetdhcp0", 31);
+    with_lab(net, Config::default(), |lab| {
+        let mut server = Dnsmasq::start(&net, 100, 150);
+        let events = start_client(lab);
+        let lease = next_lease(&events, StdDuration::from_secs(15));
+        assert!((100..=150).contains(&host(&lease)), "{lease:?}");
+        assert_eq!(lease.address.prefix_len(), 24);
+        assert_eq!(lease.router, Some(net.kernel_ip));
+        assert_eq!(lease.dns_servers[0], Some(net.kernel_ip));
+        assert_eq!(lease.ntp_servers[0], Some(net.kernel_ip));
+        assert_eq!(lease.domain(), Some("iot.test"));
+        assert_eq!(lease.server, net.kernel_ip);
+        assert_eq!(lease.duration, Some(Duration::from_secs(120)));
+        // The interface has the address: the kernel reaches us there.
+        let address = lease.address.address().to_string();
+        kernel::run("ping", &["-c", "1", "-W", "2", &address]);
+
+        // T1 = 3 s: a unicast renewal keeps the same address.
+        let renewed = next_lease(&events, StdDuration::from_secs(10));
+        assert_eq!(renewed.address, lease.address);
+
+        // The pool moves; the next renewal is refused and a new lease
+        // comes from the new pool.
+        drop(server);
+        server = Dnsmasq::start(&net, 200, 210);
+        let mut event = events.recv_timeout(StdDuration::from_secs(15));
+        while let Ok(Dhcpv4Event::Bound(same)) = event {
+            // A renewal answered before the old server went away.
+            assert_eq!(same.address, lease.address);
+            event = events.recv_timeout(StdDuration::from_secs(15));
+        }
+        assert_eq!(event, Ok(Dhcpv4Event::Lost), "NAK for the old address");
+        let moved = next_lease(&events, StdDuration::from_secs(15));
+        assert!((200..=210).contains(&host(&moved)), "{moved:?}");
+        let configured = lab.with(|stack| {
+            stack
+                .interface(InterfaceId::FIRST)
+                .and_then(|i| i.ipv4())
+                .map(|c| c.address.address())
+        });
+        assert_eq!(configured, Some(moved.address.address()));
+        let address = moved.address.address().to_string();
+        kernel::run("ping", &["-c", "1", "-W", "2", &address]);
+        drop(server);
+    });
+}
+
+/// What the booting device reports, stage by stage.
+#[derive(Debug)]
+enum Boot {
+    Lease(Lease),
+    Resolved(Vec<IpAddr>),
+    /// The device's wall clock and the namespace's, in µs since 1970, read
+    /// at the same moment.
+    Time {
+        device: u64,
+        host: u64,
+    },
+}
+
+#[test]
+fn a_device_gets_its_address_then_its_broker_then_the_time() {
+    let net = Net::new("duetboot0", 32);
+    with_lab(net, Config::default(), |lab| {
+        let _dnsmasq = Dnsmasq::start(&net, 100, 150);
+        let mut chronyd = chrony::Chronyd::start_on(net.kernel_ip, NTP_PORT);
+        let (reports, received) = mpsc::channel();
+        let (dhcp_socket, sntp_socket, now) = lab.with(|stack| {
+            stack.set_ipv4(InterfaceId::FIRST, None).unwrap();
+            let dhcp = stack.add_udp_socket().unwrap();
+            stack.udp(dhcp).bind(CLIENT_PORT).unwrap();
+            (dhcp, stack.add_udp_socket().unwrap(), stack.now())
+        });
+        let config = Dhcpv4Config {
+            hardware_address: EthernetAddress(OUR_MAC),
+            host_name: Some("duet-boot"),
+            initial_retransmit: Duration::from_secs(1),
+            remembered: None,
+        };
+        let mut dhcp = Dhcpv4Client::new(config, 11, now);
+        let mut resolver: Resolver<2, 4> = Resolver::new(dns::Config::default(), Rng::new(12));
+        let mut resolver_socket = ResolverSocket::new();
+        let mut sntp = SntpClient::new(
+            SntpConfig {
+                initial_retry_timeout: Duration::from_millis(500),
+                ..SntpConfig::default()
+            },
+            Rng::new(13),
+        );
+        let mut lease: Option<Lease> = None;
+        let mut timed = false;
+        lab.set_app(Box::new(move |stack| {
+            let now = stack.now();
+            let mut busy = false;
+            if let Some(Dhcpv4Event::Bound(granted)) =
+                run_on_stack(&mut dhcp, stack, InterfaceId::FIRST, dhcp_socket, now)
+            {
+                // The lease names the resolver: ask it for the broker.
+                let server = granted.dns_servers[0].expect("a DNS server");
+                let servers = [IpEndpoint::new(IpAddr::V4(server), dns::DNS_PORT)];
+                resolver.set_servers(&servers).unwrap();
+                resolver
+                    .start_query(now, "broker.iot.test", RecordKind::A)
+                    .unwrap();
+                lease = Some(granted);
+                let _ = reports.send(Boot::Lease(granted));
+                busy = true;
+            }
+            let Some(lease) = lease else {
+                return busy;
+            };
+            dns::run_on_stack(&mut resolver, stack, &mut resolver_socket, now);
+            while let Some(event) = resolver.poll_event() {
+                if let dns::Event::Resolved { answer, .. } = event {
+                    let _ = reports.send(Boot::Resolved(answer.addresses().to_vec()));
+                } else {
+                    panic!("DNS: {event:?}");
+                }
+                busy = true;
+            }
+            // The lease names the time server too.
+            let ntp = lease.ntp_servers[0].expect("an NTP server");
+            let server = IpEndpoint::new(IpAddr::V4(ntp), NTP_PORT);
+            if !timed && sntp::run_on_stack(&mut sntp, stack, sntp_socket, server, now).is_some() {
+                timed = true;
+                let device = sntp.now_unix(now).expect("the clock is set").as_micros();
+                let host = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_micros() as u64;
+                let _ = reports.send(Boot::Time { device, host });
+                busy = true;
+            }
+            busy
+        }));
+        let mut stages = Vec::new();
+        while stages.len() < 3 {
+            chronyd.assert_running();
+            match received.recv_timeout(StdDuration::from_secs(20)) {
+                Ok(report) => stages.push(report),
+                Err(e) => panic!("stuck after {stages:?}: {e}"),
+            }
+        }
+        let Boot::Lease(lease) = &stages[0] else {
+            panic!("the lease comes first: {stages:?}");
+        };
+        assert_eq!(lease.dns_servers[0], Some(net.kernel_ip));
+        assert_eq!(
+            lease.ntp_servers[0].map(IpAddr::V4),
+            Some(chronyd.address.ip()),
+            "the NTP server from the lease is chronyd"
+        );
+        let resolved = stages.iter().find_map(|s| match s {
+            Boot::Resolved(addresses) => Some(addresses.clone()),
+            _ => None,
+        });
+        assert_eq!(resolved, Some(vec![IpAddr::V4(broker_ip(&net))]));
+        let (device, host) = stages
+            .iter()
+            .find_map(|s| match s {
+                Boot::Time { device, host } => Some((*device, *host)),
+                _ => None,
+            })
+            .expect("a time sample");
+        let difference = device.abs_diff(host);
+        assert!(difference < 50_000, "device clock {difference} µs off");
+        eprintln!("boot: device clock {difference} µs from the namespace's");
+    });
+}
