@@ -31,7 +31,8 @@ use std::time::Duration as StdDuration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use duet_netstack::dhcpv4::{
-    CLIENT_PORT, Dhcpv4Client, Dhcpv4Config, Dhcpv4Event, Lease, run_on_stack,
+    CLIENT_PORT, Dhcpv4Client, Dhcpv4Config, Dhcpv4Event, Dhcpv4Stats, Lease, SERVER_PORT,
+    run_on_stack,
 };
 use duet_netstack::dns::{self, RecordKind, Resolver, ResolverSocket};
 use duet_netstack::rand::Rng;
@@ -104,7 +105,7 @@ fn broker_ip(net: &Net) -> Ipv4Addr {
 
 /// Runs the client after every stack poll, sending each lease event to the
 /// test body.
-fn start_client(lab: &lab::Lab<'_, '_>) -> mpsc::Receiver<Dhcpv4Event> {
+fn start_client(lab: &lab::Lab<'_, '_>) -> mpsc::Receiver<(Dhcpv4Event, Dhcpv4Stats)> {
     let (events, received) = mpsc::channel();
     let (socket, now) = lab.with(|stack| {
         stack.set_ipv4(InterfaceId::FIRST, None).unwrap();
@@ -123,7 +124,7 @@ fn start_client(lab: &lab::Lab<'_, '_>) -> mpsc::Receiver<Dhcpv4Event> {
         let now = stack.now();
         match run_on_stack(&mut client, stack, InterfaceId::FIRST, socket, now) {
             Some(event) => {
-                let _ = events.send(event);
+                let _ = events.send((event, *client.stats()));
                 true
             }
             None => false,
@@ -132,9 +133,9 @@ fn start_client(lab: &lab::Lab<'_, '_>) -> mpsc::Receiver<Dhcpv4Event> {
     received
 }
 
-fn next_lease(events: &mpsc::Receiver<Dhcpv4Event>, within: StdDuration) -> Lease {
+fn next_lease(events: &mpsc::Receiver<(Dhcpv4Event, Dhcpv4Stats)>, within: StdDuration) -> Lease {
     match events.recv_timeout(within) {
-        Ok(Dhcpv4Event::Bound(lease)) => lease,
+        Ok((Dhcpv4Event::Bound(lease), _)) => lease,
         other => panic!("expected a lease, got {other:?}"),
     }
 }
@@ -170,11 +171,16 @@ fn a_lease_from_dnsmasq_is_renewed_and_replaced_after_a_nak() {
         // comes from the new pool.
         drop(server);
         server = Dnsmasq::start(&net, 200, 210);
-        let mut event = events.recv_timeout(StdDuration::from_secs(15));
+        let next = || {
+            events
+                .recv_timeout(StdDuration::from_secs(15))
+                .map(|(e, _)| e)
+        };
+        let mut event = next();
         while let Ok(Dhcpv4Event::Bound(same)) = event {
             // A renewal answered before the old server went away.
             assert_eq!(same.address, lease.address);
-            event = events.recv_timeout(StdDuration::from_secs(15));
+            event = next();
         }
         assert_eq!(event, Ok(Dhcpv4Event::Lost), "NAK for the old address");
         let moved = next_lease(&events, StdDuration::from_secs(15));
@@ -312,5 +318,104 @@ fn a_device_gets_its_address_then_its_broker_then_the_time() {
         let difference = device.abs_diff(host);
         assert!(difference < 50_000, "device clock {difference} µs off");
         eprintln!("boot: device clock {difference} µs from the namespace's");
+    });
+}
+
+/// A DHCP reply as a server would build it, with `options` after the
+/// message type (and no END when `end` is false).
+fn server_reply(kind: u8, xid: [u8; 4], yiaddr: Ipv4Addr, options: &[u8], end: bool) -> Vec<u8> {
+    let mut bytes = vec![0u8; 240];
+    bytes[..4].copy_from_slice(&[2, 1, 6, 0]);
+    bytes[4..8].copy_from_slice(&xid);
+    bytes[16..20].copy_from_slice(&yiaddr.octets());
+    bytes[28..34].copy_from_slice(&OUR_MAC);
+    bytes[236..240].copy_from_slice(&[99, 130, 83, 99]);
+    bytes.extend_from_slice(&[53, 1, kind]);
+    bytes.extend_from_slice(options);
+    if end {
+        bytes.push(255);
+    }
+    bytes
+}
+
+#[test]
+fn hostile_dhcp_replies_are_refused_and_the_honest_one_is_taken() {
+    let net = Net::new("duetdhcpx0", 33);
+    with_lab(net, Config::default(), |lab| {
+        // The hostile server: a plain UDP socket on the kernel side.
+        let server = std::net::UdpSocket::bind(("0.0.0.0", SERVER_PORT)).unwrap();
+        nix::sys::socket::setsockopt(
+            &server,
+            nix::sys::socket::sockopt::BindToDevice,
+            &std::ffi::OsString::from(net.tap),
+        )
+        .unwrap();
+        server.set_broadcast(true).unwrap();
+        server
+            .set_read_timeout(Some(StdDuration::from_secs(10)))
+            .unwrap();
+        let events = start_client(lab);
+        let mut request = [0u8; 600];
+        let (len, _) = server.recv_from(&mut request).expect("a DISCOVER");
+        assert_eq!(request[242], 1, "DISCOVER");
+        let xid: [u8; 4] = request[4..8].try_into().unwrap();
+        let offered = Ipv4Addr::new(10, 207, 33, 77);
+        let id = net.kernel_ip.octets();
+        let honest = [
+            &[54, 4][..],
+            &id,
+            &[51, 4, 0, 0, 0, 120, 1, 4, 255, 255, 255, 0],
+        ]
+        .concat();
+        let to_client = ("255.255.255.255", CLIENT_PORT);
+        let wrong_xid = [xid[0] ^ 0xff, xid[1], xid[2], xid[3]];
+        let hostile = [
+            // An option running past the datagram.
+            server_reply(2, xid, offered, &[6, 250, 1, 2, 3, 4], false),
+            // Another transaction's offer.
+            server_reply(2, wrong_xid, offered, &honest, true),
+            // Cut short inside the fixed part.
+            server_reply(2, xid, offered, &honest, true)[..100].to_vec(),
+            // A server identifier of five bytes.
+            server_reply(2, xid, offered, &[54, 5, 10, 207, 33, 1, 0], true),
+            // The limited broadcast as our address.
+            server_reply(2, xid, Ipv4Addr::BROADCAST, &honest, true),
+        ];
+        for reply in &hostile {
+            server.send_to(reply, to_client).unwrap();
+        }
+        server
+            .send_to(&server_reply(2, xid, offered, &honest, true), to_client)
+            .unwrap();
+        // The client requests the honest offer; acknowledge it.
+        loop {
+            let (len, _) = server.recv_from(&mut request).expect("a REQUEST");
+            if request[242] == 3 {
+                let asked = request[243..len]
+                    .windows(6)
+                    .any(|w| w[..2] == [50, 4] && w[2..] == offered.octets());
+                assert!(asked, "the REQUEST names the honest offer");
+                break;
+            }
+        }
+        server
+            .send_to(&server_reply(5, xid, offered, &honest, true), to_client)
+            .unwrap();
+        let (event, stats) = events
+            .recv_timeout(StdDuration::from_secs(10))
+            .expect("a lease");
+        let Dhcpv4Event::Bound(lease) = event else {
+            panic!("{event:?}");
+        };
+        assert_eq!(lease.address.address(), offered);
+        assert_eq!(lease.server, net.kernel_ip);
+        // Three malformed (overlong, truncated, bad server id), one foreign,
+        // one unusable address; the stack saw them all.
+        assert_eq!(
+            (stats.malformed, stats.not_ours, stats.unexpected),
+            (3, 1, 1),
+            "{stats:?}"
+        );
+        assert!(len > 0);
     });
 }
