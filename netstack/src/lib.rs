@@ -39,6 +39,8 @@ pub mod time;
 pub mod wire;
 
 // Network services: sans-IO clients over UDP.
+#[cfg(feature = "autoip")]
+pub mod autoip;
 #[cfg(feature = "dhcpv4")]
 pub mod dhcpv4;
 #[cfg(feature = "dns")]

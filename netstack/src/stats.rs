@@ -43,14 +43,22 @@ counters! {
         rx_packets,
         tx_requests,
         tx_replies,
-        /// Gratuitous ARPs sent when a link came up (RFC 5227 §3).
+        /// Announcements sent (RFC 5227 §2.3): gratuitous ARPs when a link
+        /// came up or an address was set, and ones asked for by
+        /// `send_arp_announcement` (AutoIP claiming or defending an address).
         tx_announcements,
+        /// ARP probes sent by `send_arp_probe` (RFC 5227 §2.1.1).
+        tx_probes,
         /// Not Ethernet/IPv4 ARP, truncated, or with a nonsensical sender.
         drop_malformed,
         /// Our own ARP packets coming back (a hub, or a TAP reflecting them).
         drop_looped_back,
         /// Another station claims one of our addresses (RFC 5227 §2.4).
         address_conflicts,
+        /// Conflicts reported for a watched address (`watch_address`): its
+        /// use by another station, or another station probing for it while
+        /// we probe (RFC 5227 §2.1.1).
+        watch_conflicts,
         /// Neighbours that never answered: pending packets were failed.
         resolution_failures,
         /// Packets dropped while waiting for resolution (failure, eviction, full queue).

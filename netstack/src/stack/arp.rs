@@ -1,14 +1,57 @@
 //! ARP on the stack (RFC 826): answering requests, learning neighbours,
 //! sending requests and announcements, detecting address conflicts
-//! (RFC 5227 §2.4).
+//! (RFC 5227 §2.4), and the probes and conflict reports that address
+//! conflict detection (RFC 5227 §2.1, AutoIP RFC 3927 §2.2) needs.
 
 use core::net::Ipv4Addr;
 
-use super::Stack;
+use super::{Stack, StackError};
+use crate::iface::InterfaceId;
 use crate::iface::neighbor::{Due, Eviction, Learned};
 use crate::pool::{PacketId, PacketQueue};
+use crate::socket::SendError;
 use crate::stats::bump;
 use crate::wire::{ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame};
+
+/// One interface's watched address: the one being probed for, or the one
+/// held and defended, and the last station seen to conflict with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AddressWatch {
+    address: Option<Ipv4Addr>,
+    conflict: Option<EthernetAddress>,
+}
+
+impl AddressWatch {
+    pub(crate) const EMPTY: AddressWatch = AddressWatch {
+        address: None,
+        conflict: None,
+    };
+
+    /// Whether an ARP packet from another station (`sha` is not ours)
+    /// conflicts with the watched address. `configured` says whether the
+    /// interface already holds that address; while it does not, we are
+    /// probing.
+    fn conflicts(
+        &self,
+        configured: bool,
+        operation: ArpOperation,
+        spa: Ipv4Addr,
+        tpa: Ipv4Addr,
+    ) -> bool {
+        let Some(watched) = self.address else {
+            return false;
+        };
+        // RFC 5227 §2.1.1 and §2.4: the sender uses the address.
+        let in_use = spa == watched;
+        // RFC 5227 §2.1.1: another host probes for the address we probe for.
+        // Once it is ours, its probe gets our reply instead (§2.4).
+        let probed = !configured
+            && operation == ArpOperation::Request
+            && spa.is_unspecified()
+            && tpa == watched;
+        in_use || probed
+    }
+}
 
 impl Stack<'_> {
     pub(super) fn process_arp(&mut self, iface: usize, packet: PacketId, network: usize) {
@@ -32,6 +75,12 @@ impl Stack<'_> {
         if sha == our_mac {
             // Our own frame looped back (a hub, or a TAP reflecting it).
             return self.drop_packet(packet, |s| &mut s.arp.drop_looped_back);
+        }
+        let watch = &mut self.address_watches[iface];
+        let configured = watch.address.is_some() && watch.address == our_ip;
+        if watch.conflicts(configured, operation, spa, tpa) {
+            watch.conflict = Some(sha);
+            bump(&mut self.stats.arp.watch_conflicts);
         }
         if our_ip.is_some_and(|ip| ip == spa) {
             return self.drop_packet(packet, |s| &mut s.arp.address_conflicts);
@@ -171,6 +220,95 @@ impl Stack<'_> {
         ) {
             bump(&mut self.stats.arp.tx_announcements);
         }
+    }
+
+    /// Sends an ARP probe for `ip` (RFC 5227 §2.1.1): a broadcast request
+    /// from our hardware address with sender IP 0.0.0.0, so that no
+    /// neighbour learns a mapping for an address that may not be ours, and
+    /// a holder of `ip` answers. Works with or without an IPv4 address on
+    /// the interface. Pair with [`watch_address`](Self::watch_address) to
+    /// hear the answer.
+    pub fn send_arp_probe(&mut self, iface: InterfaceId, ip: Ipv4Addr) -> Result<(), SendError> {
+        let index = self
+            .arp_interface(iface)
+            .map_err(|_| SendError::InvalidState)?;
+        let zero = EthernetAddress([0; 6]);
+        let broadcast = EthernetAddress::BROADCAST;
+        let unspecified = Ipv4Addr::UNSPECIFIED;
+        if !self.send_arp(
+            index,
+            ArpOperation::Request,
+            broadcast,
+            unspecified,
+            zero,
+            ip,
+        ) {
+            return Err(SendError::WouldBlock);
+        }
+        bump(&mut self.stats.arp.tx_probes);
+        Ok(())
+    }
+
+    /// Sends an ARP announcement of `ip` (RFC 5227 §2.3): a broadcast
+    /// request with sender and target IP both `ip`, claiming it (after
+    /// probing) or defending it (§2.4 (b)). When `ip` is the interface's
+    /// configured address this is also the gratuitous ARP owed for a new
+    /// address or link-up, which then is not sent again.
+    pub fn send_arp_announcement(
+        &mut self,
+        iface: InterfaceId,
+        ip: Ipv4Addr,
+    ) -> Result<(), SendError> {
+        let index = self
+            .arp_interface(iface)
+            .map_err(|_| SendError::InvalidState)?;
+        let zero = EthernetAddress([0; 6]);
+        let broadcast = EthernetAddress::BROADCAST;
+        if !self.send_arp(index, ArpOperation::Request, broadcast, ip, zero, ip) {
+            return Err(SendError::WouldBlock);
+        }
+        let interface = &mut self.interfaces[index];
+        if interface.link_up && interface.has_ipv4_address(ip) {
+            interface.announce = false;
+        }
+        bump(&mut self.stats.arp.tx_announcements);
+        Ok(())
+    }
+
+    /// Watches `ip` on `iface` for conflicts (`None` stops watching): ARP
+    /// from another station with `ip` as its sender address (someone uses
+    /// it), and, while `ip` is not the interface's address, ARP probes for
+    /// it from another station (a simultaneous probe, RFC 5227 §2.1.1).
+    /// Read them with [`take_address_conflict`](Self::take_address_conflict).
+    /// Watching a new address forgets a conflict not yet taken; the
+    /// interface's own conflict counting (`address_conflicts`) is unchanged.
+    pub fn watch_address(
+        &mut self,
+        iface: InterfaceId,
+        ip: Option<Ipv4Addr>,
+    ) -> Result<(), StackError> {
+        let index = self.arp_interface(iface)?;
+        let watch = &mut self.address_watches[index];
+        if watch.address != ip {
+            *watch = AddressWatch {
+                address: ip,
+                conflict: None,
+            };
+        }
+        Ok(())
+    }
+
+    /// The hardware address of the latest station that conflicted with the
+    /// watched address since the last call, if any.
+    pub fn take_address_conflict(&mut self, iface: InterfaceId) -> Option<EthernetAddress> {
+        let index = self.arp_interface(iface).ok()?;
+        self.address_watches[index].conflict.take()
+    }
+
+    /// The index of interface `iface`, for the ARP calls above.
+    fn arp_interface(&mut self, iface: InterfaceId) -> Result<usize, StackError> {
+        self.interface_mut(iface)?;
+        Ok(iface.index())
     }
 
     fn send_arp(

@@ -35,6 +35,7 @@ use crate::stats::{Stats, bump};
 use crate::time::Instant;
 use crate::wire::EthernetAddress;
 
+use arp::AddressWatch;
 #[cfg(feature = "icmp")]
 pub use icmp::Icmp;
 pub use rate_limit::RateLimiter;
@@ -107,6 +108,7 @@ pub struct StackResources<
     icmp_idents: [PortBinding; SOCKETS],
     neighbors: [[Neighbor; NEIGHBORS]; INTERFACES],
     interfaces: [Interface; INTERFACES],
+    address_watches: [AddressWatch; INTERFACES],
 }
 
 impl<const P: usize, const S: usize, const N: usize, const I: usize> StackResources<P, S, N, I> {
@@ -118,6 +120,7 @@ impl<const P: usize, const S: usize, const N: usize, const I: usize> StackResour
             icmp_idents: [PortBinding::EMPTY; S],
             neighbors: [const { [Neighbor::EMPTY; N] }; I],
             interfaces: [Interface::UNUSED; I],
+            address_watches: [AddressWatch::EMPTY; I],
         }
     }
 }
@@ -160,6 +163,9 @@ pub struct Stack<'a> {
     /// Neighbour entries of all interfaces, `neighbors_per_interface` each.
     neighbors: &'a mut [Neighbor],
     neighbors_per_interface: usize,
+    /// Per interface: the address whose conflicts are reported (RFC 5227
+    /// probing and defence), indexed like `interfaces`.
+    address_watches: &'a mut [AddressWatch],
     sockets: SocketSet<'a>,
     rng: Rng,
     /// IPv4 identification of the next datagram (RFC 6864: unique enough).
@@ -201,12 +207,16 @@ impl<'a> Stack<'a> {
         for iface in resources.interfaces.iter_mut() {
             *iface = Interface::UNUSED;
         }
+        for watch in resources.address_watches.iter_mut() {
+            *watch = AddressWatch::EMPTY;
+        }
         Self {
             config,
             pool: PacketPool::new(&mut resources.packets),
             interfaces: &mut resources.interfaces,
             neighbors,
             neighbors_per_interface: N,
+            address_watches: &mut resources.address_watches,
             sockets: SocketSet::new(
                 &mut resources.sockets,
                 &mut resources.udp_ports,
@@ -238,6 +248,7 @@ impl<'a> Stack<'a> {
         iface.in_use = true;
         iface.hardware_address = config.hardware_address;
         iface.ipv4 = config.ipv4;
+        self.address_watches[index] = AddressWatch::EMPTY;
         Ok(InterfaceId(index as u8))
     }
 

@@ -889,3 +889,204 @@ fn without_an_address_only_the_limited_broadcast_goes_out_from_0_0_0_0() {
         )]
     );
 }
+
+/// An ARP packet from `sha` as another station would send it.
+fn arp_from(
+    operation: ArpOperation,
+    sha: EthernetAddress,
+    spa: Ipv4Addr,
+    tpa: Ipv4Addr,
+) -> Vec<u8> {
+    let mut frame = std::vec![0u8; 60];
+    EthernetFrame::new_unchecked(&mut frame[..]).write_header(
+        EthernetAddress::BROADCAST,
+        sha,
+        EtherType::Arp,
+    );
+    ArpPacket::new_unchecked(&mut frame[14..]).write_packet(
+        operation,
+        sha,
+        spa,
+        EthernetAddress([0; 6]),
+        tpa,
+    );
+    frame
+}
+
+/// The ARP fields of `frame`: destination, operation, sender and target.
+fn arp_fields(
+    frame: &[u8],
+) -> (
+    EthernetAddress,
+    ArpOperation,
+    (EthernetAddress, Ipv4Addr),
+    (EthernetAddress, Ipv4Addr),
+) {
+    let eth = EthernetFrame::new_checked(frame).unwrap();
+    assert_eq!(eth.ethertype(), EtherType::Arp);
+    let arp = ArpPacket::new_checked(eth.payload()).unwrap();
+    (
+        eth.dst_addr(),
+        arp.operation(),
+        (arp.sender_hardware_addr(), arp.sender_protocol_addr()),
+        (arp.target_hardware_addr(), arp.target_protocol_addr()),
+    )
+}
+
+#[test]
+fn an_arp_probe_is_sent_from_0_0_0_0_and_an_announcement_claims_the_address() {
+    let candidate = Ipv4Addr::new(169, 254, 7, 9);
+    let mut ra = Resources::new();
+    let mut a = stack_on(&mut ra, MAC_A, IP_A);
+    a.set_ipv4(InterfaceId::FIRST, None).unwrap();
+    let mut da = driver(MAC_A);
+    a.poll(Instant::ZERO, &mut da);
+    assert!(
+        da.outbox.is_empty(),
+        "nothing to announce without an address"
+    );
+    assert_eq!(a.send_arp_probe(InterfaceId::FIRST, candidate), Ok(()));
+    a.poll(Instant::from_millis(1), &mut da);
+    let probe = da.outbox.pop_front().unwrap();
+    assert_eq!(probe.len(), 42);
+    assert_eq!(
+        arp_fields(&probe),
+        (
+            EthernetAddress::BROADCAST,
+            ArpOperation::Request,
+            (MAC_A, Ipv4Addr::UNSPECIFIED),
+            (EthernetAddress([0; 6]), candidate)
+        )
+    );
+    assert_eq!(a.stats().arp.tx_probes, 1);
+
+    // Claiming: the address is set, and the announcement sent for it is the
+    // gratuitous ARP the new address was owed, not one more.
+    let cidr = Ipv4Cidr::new(candidate, 16);
+    let config = Ipv4Config {
+        address: cidr,
+        gateway: None,
+    };
+    a.set_ipv4(InterfaceId::FIRST, Some(config)).unwrap();
+    assert_eq!(
+        a.send_arp_announcement(InterfaceId::FIRST, candidate),
+        Ok(())
+    );
+    a.poll(Instant::from_millis(2), &mut da);
+    assert_eq!(da.outbox.len(), 1);
+    assert_eq!(
+        arp_fields(&da.outbox[0]),
+        (
+            EthernetAddress::BROADCAST,
+            ArpOperation::Request,
+            (MAC_A, candidate),
+            (EthernetAddress([0; 6]), candidate)
+        )
+    );
+    assert_eq!(a.stats().arp.tx_announcements, 1);
+
+    let missing = InterfaceId(3);
+    assert_eq!(
+        a.send_arp_probe(missing, candidate),
+        Err(SendError::InvalidState)
+    );
+    assert_eq!(
+        a.send_arp_announcement(missing, candidate),
+        Err(SendError::InvalidState)
+    );
+    assert_eq!(
+        a.watch_address(missing, Some(candidate)),
+        Err(StackError::InvalidHandle)
+    );
+    assert_eq!(a.take_address_conflict(missing), None);
+}
+
+#[test]
+fn conflicts_with_a_probed_address_are_reported() {
+    let candidate = Ipv4Addr::new(169, 254, 7, 9);
+    let mut ra = Resources::new();
+    let mut a = stack_on(&mut ra, MAC_A, IP_A);
+    a.set_ipv4(InterfaceId::FIRST, None).unwrap();
+    let mut da = driver(MAC_A);
+    a.watch_address(InterfaceId::FIRST, Some(candidate))
+        .unwrap();
+    a.send_arp_probe(InterfaceId::FIRST, candidate).unwrap();
+    a.poll(Instant::ZERO, &mut da);
+    // Our own probe reflected back is no conflict.
+    let own = da.outbox.pop_front().unwrap();
+    da.inbox.push_back(own);
+    // Someone asking for the candidate (not a probe) is none either.
+    da.inbox
+        .push_back(arp_from(ArpOperation::Request, MAC_B, IP_B, candidate));
+    a.poll(Instant::from_millis(1), &mut da);
+    assert_eq!(a.take_address_conflict(InterfaceId::FIRST), None);
+
+    // The holder answers the probe (as Linux does: a reply to 0.0.0.0).
+    da.inbox.push_back(arp_from(
+        ArpOperation::Reply,
+        MAC_B,
+        candidate,
+        Ipv4Addr::UNSPECIFIED,
+    ));
+    a.poll(Instant::from_millis(2), &mut da);
+    assert_eq!(a.take_address_conflict(InterfaceId::FIRST), Some(MAC_B));
+    assert_eq!(a.take_address_conflict(InterfaceId::FIRST), None, "taken");
+
+    // Another station probing for the same address (RFC 5227 §2.1.1).
+    let mac_c = EthernetAddress([0x02, 0, 0, 0, 0, 0xc]);
+    da.inbox.push_back(arp_from(
+        ArpOperation::Request,
+        mac_c,
+        Ipv4Addr::UNSPECIFIED,
+        candidate,
+    ));
+    a.poll(Instant::from_millis(3), &mut da);
+    assert_eq!(a.take_address_conflict(InterfaceId::FIRST), Some(mac_c));
+    assert!(da.outbox.is_empty(), "a probed address is not answered for");
+
+    // A new watch forgets a conflict with the old address.
+    da.inbox
+        .push_back(arp_from(ArpOperation::Request, mac_c, candidate, candidate));
+    a.poll(Instant::from_millis(4), &mut da);
+    a.watch_address(InterfaceId::FIRST, Some(Ipv4Addr::new(169, 254, 8, 8)))
+        .unwrap();
+    assert_eq!(a.take_address_conflict(InterfaceId::FIRST), None);
+    let arp = &a.stats().arp;
+    assert_eq!((arp.watch_conflicts, arp.address_conflicts), (3, 0));
+}
+
+#[test]
+fn a_watched_configured_address_reports_users_but_answers_probes() {
+    let mut rb = Resources::new();
+    let mut b = stack_on(&mut rb, MAC_B, IP_B);
+    let mut db = driver(MAC_B);
+    b.poll(Instant::ZERO, &mut db);
+    db.outbox.clear();
+    b.watch_address(InterfaceId::FIRST, Some(IP_B)).unwrap();
+    // A probe for our address: once it is ours, we answer it (RFC 5227
+    // §2.4) and it is no conflict.
+    db.inbox.push_back(arp_from(
+        ArpOperation::Request,
+        MAC_A,
+        Ipv4Addr::UNSPECIFIED,
+        IP_B,
+    ));
+    b.poll(Instant::from_millis(1), &mut db);
+    assert_eq!(b.take_address_conflict(InterfaceId::FIRST), None);
+    assert_eq!(db.outbox.len(), 1);
+    let (dst, operation, sender, target) = arp_fields(&db.outbox[0]);
+    assert_eq!((dst, operation), (MAC_A, ArpOperation::Reply));
+    assert_eq!(sender, (MAC_B, IP_B));
+    assert_eq!(target, (MAC_A, Ipv4Addr::UNSPECIFIED));
+    db.outbox.clear();
+
+    // Another station announcing our address: a conflict to defend, and
+    // still counted as before.
+    db.inbox
+        .push_back(arp_from(ArpOperation::Request, MAC_A, IP_B, IP_B));
+    b.poll(Instant::from_millis(2), &mut db);
+    assert_eq!(b.take_address_conflict(InterfaceId::FIRST), Some(MAC_A));
+    let arp = &b.stats().arp;
+    assert_eq!((arp.watch_conflicts, arp.address_conflicts), (1, 1));
+    assert!(db.outbox.is_empty());
+}
