@@ -114,10 +114,11 @@ fn start_client(lab: &lab::Lab<'_, '_>) -> mpsc::Receiver<(Dhcpv4Event, Dhcpv4St
         (socket, stack.now())
     });
     let config = Dhcpv4Config {
-        hardware_address: EthernetAddress(OUR_MAC),
         host_name: Some("duet-test"),
         initial_retransmit: Duration::from_secs(1),
-        remembered: None,
+        address_check: Some(Duration::from_millis(500)),
+        decline_backoff: Duration::from_secs(1),
+        ..Dhcpv4Config::new(EthernetAddress(OUR_MAC))
     };
     let mut client = Dhcpv4Client::new(config, 7, now);
     lab.set_app(Box::new(move |stack| {
@@ -225,10 +226,9 @@ fn a_device_gets_its_address_then_its_broker_then_the_time() {
             (dhcp, stack.add_udp_socket().unwrap(), stack.now())
         });
         let config = Dhcpv4Config {
-            hardware_address: EthernetAddress(OUR_MAC),
             host_name: Some("duet-boot"),
             initial_retransmit: Duration::from_secs(1),
-            remembered: None,
+            ..Dhcpv4Config::new(EthernetAddress(OUR_MAC))
         };
         let mut dhcp = Dhcpv4Client::new(config, 11, now);
         let mut resolver: Resolver<2, 4> = Resolver::new(dns::Config::default(), Rng::new(12));
@@ -338,36 +338,93 @@ fn server_reply(kind: u8, xid: [u8; 4], yiaddr: Ipv4Addr, options: &[u8], end: b
     bytes
 }
 
-#[test]
-fn hostile_dhcp_replies_are_refused_and_the_honest_one_is_taken() {
-    let net = Net::new("duetdhcpx0", 33);
-    with_lab(net, Config::default(), |lab| {
-        // The hostile server: a plain UDP socket on the kernel side.
-        let server = std::net::UdpSocket::bind(("0.0.0.0", SERVER_PORT)).unwrap();
+/// A DHCP server written in the test: a plain UDP socket on the kernel
+/// side of the TAP, answering by limited broadcast.
+struct TestServer {
+    socket: std::net::UdpSocket,
+    /// Its server identifier: the kernel's address.
+    id: Ipv4Addr,
+}
+
+impl TestServer {
+    fn start(net: &Net) -> TestServer {
+        let socket = std::net::UdpSocket::bind(("0.0.0.0", SERVER_PORT)).unwrap();
         nix::sys::socket::setsockopt(
-            &server,
+            &socket,
             nix::sys::socket::sockopt::BindToDevice,
             &std::ffi::OsString::from(net.tap),
         )
         .unwrap();
-        server.set_broadcast(true).unwrap();
-        server
+        socket.set_broadcast(true).unwrap();
+        socket
             .set_read_timeout(Some(StdDuration::from_secs(10)))
             .unwrap();
-        let events = start_client(lab);
-        let mut request = [0u8; 600];
-        let (len, _) = server.recv_from(&mut request).expect("a DISCOVER");
-        assert_eq!(request[242], 1, "DISCOVER");
-        let xid: [u8; 4] = request[4..8].try_into().unwrap();
-        let offered = Ipv4Addr::new(10, 207, 33, 77);
-        let id = net.kernel_ip.octets();
-        let honest = [
+        TestServer {
+            socket,
+            id: net.kernel_ip,
+        }
+    }
+
+    /// The next client message of type `kind` (others are skipped): its
+    /// xid and options.
+    fn receive(&self, kind: u8) -> ([u8; 4], Vec<u8>) {
+        let mut message = [0u8; 600];
+        loop {
+            let (len, _) = self
+                .socket
+                .recv_from(&mut message)
+                .unwrap_or_else(|e| panic!("no message of type {kind}: {e}"));
+            if len > 243 && message[242] == kind {
+                let xid = message[4..8].try_into().unwrap();
+                return (xid, message[243..len].to_vec());
+            }
+        }
+    }
+
+    /// The options of an honest lease of 120 s on a /24.
+    fn lease_options(&self) -> Vec<u8> {
+        let id = self.id.octets();
+        [
             &[54, 4][..],
             &id,
             &[51, 4, 0, 0, 0, 120, 1, 4, 255, 255, 255, 0],
         ]
-        .concat();
-        let to_client = ("255.255.255.255", CLIENT_PORT);
+        .concat()
+    }
+
+    fn send(&self, reply: &[u8]) {
+        self.socket
+            .send_to(reply, ("255.255.255.255", CLIENT_PORT))
+            .unwrap();
+    }
+
+    /// Answers one DISCOVER/REQUEST round with an honest offer and ACK of
+    /// `address`.
+    fn grant(&self, address: Ipv4Addr) {
+        let (xid, _) = self.receive(1);
+        self.send(&server_reply(2, xid, address, &self.lease_options(), true));
+        let (xid, options) = self.receive(3);
+        assert!(requests(&options, address), "the REQUEST names {address}");
+        self.send(&server_reply(5, xid, address, &self.lease_options(), true));
+    }
+}
+
+/// Whether client `options` carry option 50 (requested address) `address`.
+fn requests(options: &[u8], address: Ipv4Addr) -> bool {
+    options
+        .windows(6)
+        .any(|w| w[..2] == [50, 4] && w[2..] == address.octets())
+}
+
+#[test]
+fn hostile_dhcp_replies_are_refused_and_the_honest_one_is_taken() {
+    let net = Net::new("duetdhcpx0", 33);
+    with_lab(net, Config::default(), |lab| {
+        let server = TestServer::start(&net);
+        let events = start_client(lab);
+        let (xid, _) = server.receive(1);
+        let offered = Ipv4Addr::new(10, 207, 33, 77);
+        let honest = server.lease_options();
         let wrong_xid = [xid[0] ^ 0xff, xid[1], xid[2], xid[3]];
         let hostile = [
             // An option running past the datagram.
@@ -382,25 +439,16 @@ fn hostile_dhcp_replies_are_refused_and_the_honest_one_is_taken() {
             server_reply(2, xid, Ipv4Addr::BROADCAST, &honest, true),
         ];
         for reply in &hostile {
-            server.send_to(reply, to_client).unwrap();
+            server.send(reply);
         }
-        server
-            .send_to(&server_reply(2, xid, offered, &honest, true), to_client)
-            .unwrap();
+        server.send(&server_reply(2, xid, offered, &honest, true));
         // The client requests the honest offer; acknowledge it.
-        loop {
-            let (len, _) = server.recv_from(&mut request).expect("a REQUEST");
-            if request[242] == 3 {
-                let asked = request[243..len]
-                    .windows(6)
-                    .any(|w| w[..2] == [50, 4] && w[2..] == offered.octets());
-                assert!(asked, "the REQUEST names the honest offer");
-                break;
-            }
-        }
-        server
-            .send_to(&server_reply(5, xid, offered, &honest, true), to_client)
-            .unwrap();
+        let (xid, options) = server.receive(3);
+        assert!(
+            requests(&options, offered),
+            "the REQUEST names the honest offer"
+        );
+        server.send(&server_reply(5, xid, offered, &honest, true));
         let (event, stats) = events
             .recv_timeout(StdDuration::from_secs(10))
             .expect("a lease");
@@ -410,12 +458,38 @@ fn hostile_dhcp_replies_are_refused_and_the_honest_one_is_taken() {
         assert_eq!(lease.address.address(), offered);
         assert_eq!(lease.server, net.kernel_ip);
         // Three malformed (overlong, truncated, bad server id), one foreign,
-        // one unusable address; the stack saw them all.
+        // one unusable address.
         assert_eq!(
             (stats.malformed, stats.not_ours, stats.unexpected),
             (3, 1, 1),
             "{stats:?}"
         );
-        assert!(len > 0);
+    });
+}
+
+#[test]
+fn an_address_someone_holds_is_declined_and_another_taken() {
+    let net = Net::new("duetdhcpd0", 34);
+    with_lab(net, Config::default(), |lab| {
+        let taken = Ipv4Addr::new(10, 207, 34, 77);
+        let free = Ipv4Addr::new(10, 207, 34, 78);
+        // The kernel holds .77, so it answers our ARP probe for it.
+        kernel::ip(&["addr", "add", &format!("{taken}/24"), "dev", net.tap]);
+        let server = TestServer::start(&net);
+        let events = start_client(lab);
+        server.grant(taken);
+        let (_, options) = server.receive(4);
+        assert!(requests(&options, taken), "DECLINE of {taken}");
+        // After the pause, the next offer is free and used.
+        server.grant(free);
+        let (event, stats) = events
+            .recv_timeout(StdDuration::from_secs(10))
+            .expect("a lease");
+        assert!(
+            matches!(event, Dhcpv4Event::Bound(lease) if lease.address.address() == free),
+            "{event:?}"
+        );
+        assert_eq!((stats.declines, stats.leases), (1, 1));
+        kernel::run("ping", &["-c", "1", "-W", "2", &free.to_string()]);
     });
 }

@@ -7,6 +7,11 @@
 //! BOUND ──T1──▶ RENEWING (unicast) ──T2──▶ REBINDING (broadcast) ──expiry──▶ INIT
 //! NAK in REQUESTING, REBOOTING, RENEWING or REBINDING ──▶ INIT
 //! ```
+//!
+//! Before a new address is used, the client checks that nobody holds it
+//! (RFC 2131 §4.4.1, RFC 5227 ARP probes: [`Dhcpv4Client::poll_probe`],
+//! [`Dhcpv4Client::handle_conflict`]); if someone answers, it DECLINEs the
+//! address and starts over after a pause.
 
 use core::net::Ipv4Addr;
 
@@ -31,6 +36,27 @@ pub struct Dhcpv4Config<'a> {
     /// A lease kept from before a reboot (address and server), tried first
     /// with INIT-REBOOT (RFC 2131 §3.2).
     pub remembered: Option<Ipv4Addr>,
+    /// How long to probe a new address with ARP before using it (two
+    /// probes, at the start and halfway); `None` skips the check.
+    pub address_check: Option<Duration>,
+    /// The wait after a DECLINE before starting over (RFC 2131 §3.1 step
+    /// 5: at least 10 s).
+    pub decline_backoff: Duration,
+}
+
+impl Dhcpv4Config<'_> {
+    /// RFC defaults for `hardware_address`: 4 s first retransmission, 1 s
+    /// of ARP check, 10 s after a DECLINE.
+    pub fn new(hardware_address: EthernetAddress) -> Self {
+        Dhcpv4Config {
+            hardware_address,
+            host_name: None,
+            initial_retransmit: Duration::from_secs(4),
+            remembered: None,
+            address_check: Some(Duration::from_secs(1)),
+            decline_backoff: Duration::from_secs(10),
+        }
+    }
 }
 
 /// A lease the server granted.
@@ -93,6 +119,8 @@ pub struct Dhcpv4Stats {
     pub unexpected: u32,
     pub naks: u32,
     pub leases: u32,
+    /// Addresses declined because an ARP probe was answered.
+    pub declines: u32,
 }
 
 /// RFC 2131 Figure 5.
@@ -103,6 +131,10 @@ pub enum State {
     Requesting,
     InitReboot,
     Rebooting,
+    /// ACK received; probing the address before using it.
+    Checking,
+    /// Someone holds the offered address: DECLINE to send.
+    Declining,
     Bound,
     Renewing,
     Rebinding,
@@ -132,6 +164,8 @@ pub struct Dhcpv4Client<'a> {
     t1: Instant,
     t2: Instant,
     expires: Option<Instant>,
+    /// While checking: the acknowledged lease, the next probe, the end.
+    checking: Option<(Lease, Option<Instant>, Instant)>,
     stats: Dhcpv4Stats,
 }
 
@@ -152,6 +186,7 @@ impl<'a> Dhcpv4Client<'a> {
             t1: now,
             t2: now,
             expires: None,
+            checking: None,
             stats: Dhcpv4Stats::default(),
         };
         client.restart(now);
@@ -173,7 +208,7 @@ impl<'a> Dhcpv4Client<'a> {
         &self.stats
     }
 
-    /// A new transaction from INIT, now.
+    /// A new transaction from INIT, at `now`.
     fn restart(&mut self, now: Instant) {
         self.state = State::Init;
         self.xid = self.rng.next_u32();
@@ -195,6 +230,9 @@ impl<'a> Dhcpv4Client<'a> {
             State::Bound => Some(self.t1),
             State::Renewing => Some(self.t2),
             State::Rebinding => self.expires,
+            State::Checking => self
+                .checking
+                .map(|(_, probe, end)| probe.map_or(end, |p| p.min(end))),
             _ => None,
         };
         match (self.transmit_at, lease_timer) {
@@ -206,6 +244,15 @@ impl<'a> Dhcpv4Client<'a> {
     /// Moves on the lease timers (T1, T2, expiry); returns [`Dhcpv4Event::Lost`]
     /// when the lease ran out.
     pub fn handle_timeout(&mut self, now: Instant) -> Option<Dhcpv4Event> {
+        if let (State::Checking, Some((lease, _, end))) = (self.state, self.checking) {
+            if now >= end {
+                // Nobody answered: the address is ours.
+                self.checking = None;
+                self.state = State::Bound;
+                self.stats.leases = self.stats.leases.wrapping_add(1);
+                return Some(Dhcpv4Event::Bound(lease));
+            }
+        }
         if self.state == State::Bound && now >= self.t1 {
             self.state = State::Renewing;
             self.xid = self.rng.next_u32();
@@ -267,7 +314,28 @@ impl<'a> Dhcpv4Client<'a> {
                 (MessageType::Request, ours, None, None, server)
             }
             State::Rebinding => (MessageType::Request, ours, None, None, None),
-            State::Bound => return None,
+            State::Declining => {
+                let (address, server) = self
+                    .checking
+                    .map(|(lease, _, _)| (lease.address.address(), lease.server))?;
+                let message = ClientMessage {
+                    kind: MessageType::Decline,
+                    xid: self.xid,
+                    chaddr: self.config.hardware_address,
+                    client_address: Ipv4Addr::UNSPECIFIED,
+                    broadcast: false,
+                    requested_address: Some(address),
+                    server_id: Some(server),
+                    host_name: None,
+                };
+                let len = message.write(out)?;
+                self.checking = None;
+                self.stats.sent = self.stats.sent.wrapping_add(1);
+                // Start over, after the pause RFC 2131 §3.1 asks for.
+                self.restart(now + self.config.decline_backoff);
+                return Some((len, None));
+            }
+            State::Bound | State::Checking => return None,
         };
         let message = ClientMessage {
             kind,
@@ -347,10 +415,16 @@ impl<'a> Dhcpv4Client<'a> {
                 self.transmit_at = Some(now);
                 Ok(None)
             }
-            (_, MessageType::Ack) if awaiting_ack => {
+            (state, MessageType::Ack) if awaiting_ack => {
                 let lease = self.lease_from(message).ok_or(Dhcpv4Error::Unexpected)?;
                 let granted_at = self.requested_at;
                 self.bind(granted_at, lease, message);
+                let new_address = matches!(state, State::Requesting | State::Rebooting);
+                if let (true, Some(check)) = (new_address, self.config.address_check) {
+                    self.state = State::Checking;
+                    self.checking = Some((lease, Some(now), now + check));
+                    return Ok(None);
+                }
                 self.stats.leases = self.stats.leases.wrapping_add(1);
                 Ok(Some(Dhcpv4Event::Bound(lease)))
             }
@@ -362,6 +436,37 @@ impl<'a> Dhcpv4Client<'a> {
                 Ok(had_lease.then_some(Dhcpv4Event::Lost))
             }
             _ => Err(Dhcpv4Error::Unexpected),
+        }
+    }
+
+    /// While checking a new address: the address to send an ARP probe for
+    /// now (RFC 5227 §2.1.1), twice over the check.
+    pub fn poll_probe(&mut self, now: Instant) -> Option<Ipv4Addr> {
+        let (lease, probe, end) = self.checking.as_mut()?;
+        if self.state != State::Checking || probe.is_none_or(|at| now < at) {
+            return None;
+        }
+        let half = Duration::from_micros(self.config.address_check?.as_micros() / 2);
+        // The second probe halfway; none after it.
+        *probe = (now + half < *end && now + half + half >= *end).then_some(now + half);
+        Some(lease.address.address())
+    }
+
+    /// The address being checked, if any: watch it for conflicts.
+    pub fn checking_address(&self) -> Option<Ipv4Addr> {
+        self.checking
+            .filter(|_| self.state == State::Checking)
+            .map(|(lease, _, _)| lease.address.address())
+    }
+
+    /// Someone answered for the address being checked: DECLINE it.
+    pub fn handle_conflict(&mut self, now: Instant) {
+        if self.state == State::Checking {
+            self.state = State::Declining;
+            self.lease = None;
+            self.config.remembered = None;
+            self.transmit_at = Some(now);
+            self.stats.declines = self.stats.declines.wrapping_add(1);
         }
     }
 
@@ -446,10 +551,10 @@ mod tests {
 
     fn config() -> Dhcpv4Config<'static> {
         Dhcpv4Config {
-            hardware_address: MAC,
             host_name: Some("duet"),
-            initial_retransmit: Duration::from_secs(4),
-            remembered: None,
+            // The ARP check has tests of its own.
+            address_check: None,
+            ..Dhcpv4Config::new(MAC)
         }
     }
 
@@ -593,6 +698,71 @@ mod tests {
                 "wait {k}: {wait}"
             );
         }
+    }
+
+    /// A client through REQUEST to the ACK, with a 1 s ARP check.
+    fn acknowledged_with_check() -> Dhcpv4Client<'static> {
+        let mut client = Dhcpv4Client::new(
+            Dhcpv4Config {
+                address_check: Some(Duration::from_secs(1)),
+                ..config()
+            },
+            5,
+            at(0),
+        );
+        let (_, xid, _) = sent(&mut client, at(0)).unwrap();
+        let offer = reply(MessageType::Offer, xid, LEASE_OPTIONS);
+        client.handle_datagram(at(0), &offer).unwrap();
+        sent(&mut client, at(0)).unwrap();
+        let ack = reply(MessageType::Ack, xid, LEASE_OPTIONS);
+        assert_eq!(client.handle_datagram(at(0), &ack), Ok(None), "not yet");
+        assert_eq!(client.state(), State::Checking);
+        client
+    }
+
+    #[test]
+    fn a_new_address_is_probed_twice_then_used() {
+        let mut client = acknowledged_with_check();
+        let address = Ipv4Addr::new(192, 168, 7, 50);
+        assert_eq!(client.checking_address(), Some(address));
+        assert_eq!(client.poll_probe(at(0)), Some(address));
+        assert_eq!(client.poll_probe(at(0)), None);
+        let half = Instant::from_millis(500);
+        assert_eq!(client.poll_timeout(), Some(half));
+        assert_eq!(client.poll_probe(half), Some(address));
+        assert_eq!(client.poll_timeout(), Some(at(1)));
+        assert_eq!(client.handle_timeout(half), None);
+        assert!(matches!(
+            client.handle_timeout(at(1)),
+            Some(Dhcpv4Event::Bound(lease)) if lease.address.address() == address
+        ));
+        assert_eq!(client.state(), State::Bound);
+        assert_eq!(client.poll_probe(at(1)), None);
+    }
+
+    #[test]
+    fn an_answered_probe_declines_the_address_and_starts_over_after_the_pause() {
+        let mut client = acknowledged_with_check();
+        client.poll_probe(at(0));
+        client.handle_conflict(Instant::from_millis(300));
+        assert_eq!(client.state(), State::Declining);
+        let mut out = [0u8; CLIENT_MESSAGE_LEN];
+        let (len, to) = client
+            .poll_transmit(Instant::from_millis(300), &mut out)
+            .unwrap();
+        assert_eq!((out[242], to), (4, None), "DECLINE, broadcast");
+        let options = &out[243..len];
+        assert!(options.windows(6).any(|w| w == [50, 4, 192, 168, 7, 50]));
+        assert!(options.windows(6).any(|w| w == [54, 4, 192, 168, 7, 1]));
+        assert_eq!(client.lease(), None);
+        assert_eq!(client.stats().declines, 1);
+        // No event, no lease; DISCOVER again 10 s later.
+        assert_eq!(client.handle_timeout(at(2)), None);
+        assert_eq!(sent(&mut client, at(5)), None);
+        assert_eq!(
+            sent(&mut client, Instant::from_millis(10_300)).unwrap().0,
+            1
+        );
     }
 
     #[test]

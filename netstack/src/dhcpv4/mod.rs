@@ -24,8 +24,9 @@ pub const CLIENT_PORT: u16 = 68;
 pub const SERVER_PORT: u16 = 67;
 
 /// One round of the client on `stack`: reads what arrived on `socket` (a UDP
-/// socket bound to [`CLIENT_PORT`]), sends what is due, and configures or
-/// unconfigures `iface` on a lease event, which it returns. Call it after
+/// socket bound to [`CLIENT_PORT`]), probes a new address with ARP and
+/// watches for an answer, sends what is due, and configures or unconfigures
+/// `iface` on a lease event, which it returns. Call it after
 /// every stack poll, and by [`Dhcpv4Client::poll_timeout`].
 pub fn run_on_stack(
     client: &mut Dhcpv4Client<'_>,
@@ -45,6 +46,17 @@ pub fn run_on_stack(
             Ok(_) => {}
             Err(_) => break,
         }
+    }
+    // The ARP check of a new address (RFC 5227 §2.1).
+    if let Some(address) = client.checking_address() {
+        let _ = stack.watch_address(iface, Some(address));
+        if stack.take_address_conflict(iface).is_some() {
+            client.handle_conflict(now);
+        }
+    }
+    if let Some(address) = client.poll_probe(now) {
+        // A full transmit queue loses a probe; the check still ends.
+        let _ = stack.send_arp_probe(iface, address);
     }
     if let Some(e) = client.handle_timeout(now) {
         event = Some(e);

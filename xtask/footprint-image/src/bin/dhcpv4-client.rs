@@ -13,17 +13,15 @@ use core::hint::black_box;
 
 use cortex_m_rt::entry;
 use duet_netstack::dhcpv4::{CLIENT_MESSAGE_LEN, Dhcpv4Client, Dhcpv4Config};
-use duet_netstack::time::Duration;
 use duet_netstack::{EthernetAddress, Instant};
 use panic_halt as _;
 
 #[entry]
 fn main() -> ! {
     let config = Dhcpv4Config {
-        hardware_address: EthernetAddress(black_box([0x02, 0, 0, 0, 0, 1])),
         host_name: Some("device-01"),
-        initial_retransmit: Duration::from_secs(4),
         remembered: black_box(None),
+        ..Dhcpv4Config::new(EthernetAddress(black_box([0x02, 0, 0, 0, 0, 1])))
     };
     let mut millis = 0u64;
     let mut client = Dhcpv4Client::new(config, black_box(7), Instant::from_millis(millis));
