@@ -97,6 +97,12 @@ impl Drop for Dnsmasq {
     }
 }
 
+thread_local! {
+    /// The DHCP client socket of the lab this thread runs (one per test).
+    static CLIENT_SOCKET: std::cell::Cell<Option<duet_netstack::SocketHandle>> =
+        const { std::cell::Cell::new(None) };
+}
+
 /// The address DNS gives for `broker.iot.test`.
 fn broker_ip(net: &Net) -> Ipv4Addr {
     let [a, b, c, _] = net.kernel_ip.octets();
@@ -106,10 +112,23 @@ fn broker_ip(net: &Net) -> Ipv4Addr {
 /// Runs the client after every stack poll, sending each lease event to the
 /// test body.
 fn start_client(lab: &lab::Lab<'_, '_>) -> mpsc::Receiver<(Dhcpv4Event, Dhcpv4Stats)> {
+    start_client_remembering(lab, None)
+}
+
+/// [`start_client`] as after a reboot, with the address of the previous
+/// lease remembered (the previous client's socket is closed first).
+fn start_client_remembering(
+    lab: &lab::Lab<'_, '_>,
+    remembered: Option<Ipv4Addr>,
+) -> mpsc::Receiver<(Dhcpv4Event, Dhcpv4Stats)> {
     let (events, received) = mpsc::channel();
     let (socket, now) = lab.with(|stack| {
         stack.set_ipv4(InterfaceId::FIRST, None).unwrap();
+        if let Some(previous) = CLIENT_SOCKET.take() {
+            stack.remove_socket(previous).unwrap();
+        }
         let socket = stack.add_udp_socket().unwrap();
+        CLIENT_SOCKET.set(Some(socket));
         stack.udp(socket).bind(CLIENT_PORT).unwrap();
         (socket, stack.now())
     });
@@ -118,6 +137,7 @@ fn start_client(lab: &lab::Lab<'_, '_>) -> mpsc::Receiver<(Dhcpv4Event, Dhcpv4St
         initial_retransmit: Duration::from_secs(1),
         address_check: Some(Duration::from_millis(500)),
         decline_backoff: Duration::from_secs(1),
+        remembered,
         ..Dhcpv4Config::new(EthernetAddress(OUR_MAC))
     };
     let mut client = Dhcpv4Client::new(config, 7, now);
@@ -491,5 +511,25 @@ fn an_address_someone_holds_is_declined_and_another_taken() {
         );
         assert_eq!((stats.declines, stats.leases), (1, 1));
         kernel::run("ping", &["-c", "1", "-W", "2", &free.to_string()]);
+    });
+}
+
+#[test]
+fn a_rebooted_device_asks_for_its_remembered_address_first() {
+    let net = Net::new("duetdhcpr0", 35);
+    with_lab(net, Config::default(), |lab| {
+        let _server = Dnsmasq::start(&net, 100, 150);
+        let first = next_lease(&start_client(lab), StdDuration::from_secs(15));
+        // A reboot: RAM gone but the address kept (INIT-REBOOT, RFC 2131
+        // §3.2): one REQUEST, no DISCOVER, the same address back.
+        let events = start_client_remembering(lab, Some(first.address.address()));
+        let (event, stats) = events
+            .recv_timeout(StdDuration::from_secs(15))
+            .expect("a lease");
+        assert!(
+            matches!(event, Dhcpv4Event::Bound(lease) if lease.address == first.address),
+            "{event:?}"
+        );
+        assert_eq!(stats.sent, 1, "INIT-REBOOT needs a single REQUEST");
     });
 }

@@ -49,6 +49,7 @@ pub const IMAGES: &[(&str, &str)] = &[
     ("dhcpv4-client", "dhcpv4"),
     ("sntp-client", "sntp"),
     ("dns-resolver", "dns"),
+    ("autoip", "autoip"),
     ("tls-engine", "tls"),
     ("tls-client", "tls"),
 ];
