@@ -204,3 +204,126 @@ fn tcp_echo_through_runners_with_embedded_io_async() {
         "a clean link needs none"
     );
 }
+
+/// A DNS response to `query` (RFC 1035 §4.1): its question echoed, then one
+/// A record for it, or no answer with `rcode`, or TC set and no answer.
+fn dns_response(query: &[u8], answer: Option<Ipv4Addr>, rcode: u8, truncated: bool) -> Vec<u8> {
+    let mut response = query.to_vec();
+    response[2] = 0x80 | (query[2] & 0x01) | if truncated { 0x02 } else { 0 };
+    response[3] = 0x80 | rcode;
+    if let Some(address) = answer {
+        response[7] = 1; // ANCOUNT
+        // Name: a pointer to the question's (offset 12); type A, class IN,
+        // TTL 300, 4 bytes of address.
+        response.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4]);
+        response.extend_from_slice(&address.octets());
+    }
+    response
+}
+
+/// The first label of the query's question name.
+fn first_label(query: &[u8]) -> String {
+    let len = usize::from(query[12]);
+    String::from_utf8_lossy(&query[13..13 + len]).into_owned()
+}
+
+#[test]
+fn resolve_awaits_answers_over_udp_and_truncated_ones_over_tcp() {
+    use duet_netstack::IpEndpoint;
+    use duet_netstack::asynch::{TcpListener, resolve};
+    use duet_netstack::dns::{self, DnsError, RecordKind, Resolver};
+    use duet_netstack::rand::Rng;
+    use duet_netstack::stack::TcpResources;
+    use embedded_io_async::Write;
+
+    let link = LinkConfig {
+        mac_a: MAC_A,
+        mac_b: MAC_B,
+        ..LinkConfig::default()
+    };
+    let (end_a, end_b) = VirtualLink::pair(VirtualClock::default(), 3, link);
+    let (mut res_a, mut res_b) = (StackResources::new(), StackResources::new());
+    let (mut tcp_a, mut tcp_b) = (
+        TcpResources::<2, 8192>::new(),
+        TcpResources::<2, 8192>::new(),
+    );
+    let mut core_a = core_stack(&mut res_a, MAC_A, IP_A);
+    let mut core_b = core_stack(&mut res_b, MAC_B, IP_B);
+    core_a.enable_tcp(&mut tcp_a);
+    core_b.enable_tcp(&mut tcp_b);
+    let (cell_a, cell_b) = (StackCell::new(core_a), StackCell::new(core_b));
+    let (stack_a, mut runner_a) = asynch::new(&cell_a, end_a);
+    let (stack_b, mut runner_b) = asynch::new(&cell_b, end_b);
+    let (broker, big) = (Ipv4Addr::new(10, 1, 0, 77), Ipv4Addr::new(10, 1, 0, 78));
+
+    // The server on B: "broker" answers over UDP, "big" only over TCP,
+    // anything else does not exist.
+    let udp_server = async {
+        let mut socket = UdpSocket::new(stack_b).unwrap();
+        socket.bind(dns::DNS_PORT).unwrap();
+        let mut query = [0u8; 512];
+        loop {
+            let (len, meta) = socket.recv_from(&mut query).await.unwrap();
+            let query = &query[..len];
+            let response = match first_label(query).as_str() {
+                "broker" => dns_response(query, Some(broker), 0, false),
+                "big" => dns_response(query, None, 0, true),
+                _ => dns_response(query, None, 3, false),
+            };
+            socket.send_to(&response, meta.remote).await.unwrap();
+        }
+    };
+    let tcp_server = async {
+        let mut listener = TcpListener::bind(stack_b, dns::DNS_PORT, 1, 1024, 1024).unwrap();
+        loop {
+            let mut socket = listener.accept().await;
+            let mut query = [0u8; 514];
+            let mut have = 0;
+            while have < 2 || have < 2 + usize::from(u16::from_be_bytes([query[0], query[1]])) {
+                have += socket.read(&mut query[have..]).await.unwrap();
+            }
+            let response = dns_response(&query[2..have], Some(big), 0, false);
+            socket
+                .write_all(&(response.len() as u16).to_be_bytes())
+                .await
+                .unwrap();
+            socket.write_all(&response).await.unwrap();
+            socket.flush().await.unwrap();
+            socket.close();
+        }
+    };
+    let client = async {
+        stack_a.wait_link_up().await;
+        let mut resolver: Resolver<1, 4> = Resolver::new(dns::Config::default(), Rng::new(5));
+        resolver
+            .set_servers(&[IpEndpoint::new(IpAddr::V4(IP_B), dns::DNS_PORT)])
+            .unwrap();
+        let answer = resolve(stack_a, &mut resolver, "broker.test", RecordKind::A)
+            .await
+            .unwrap();
+        assert_eq!(answer.addresses(), [IpAddr::V4(broker)]);
+        let answer = resolve(stack_a, &mut resolver, "big.test", RecordKind::A)
+            .await
+            .unwrap();
+        assert_eq!(answer.addresses(), [IpAddr::V4(big)], "over TCP");
+        assert_eq!(
+            resolve(stack_a, &mut resolver, "nobody.test", RecordKind::A).await,
+            Err(DnsError::NameNotFound)
+        );
+        // Cached: answered without a datagram.
+        let sent = stack_a.with(|s| s.stats().udp.tx_datagrams);
+        let again = resolve(stack_a, &mut resolver, "broker.test", RecordKind::A)
+            .await
+            .unwrap();
+        assert_eq!(again.addresses(), [IpAddr::V4(broker)]);
+        assert_eq!(stack_a.with(|s| s.stats().udp.tx_datagrams), sent);
+    };
+    match block_on(select3(
+        runner_a.run(),
+        runner_b.run(),
+        select(select(udp_server, tcp_server), client),
+    )) {
+        Either3::Third(Either::Second(())) => {}
+        _ => panic!("only the client finishes"),
+    }
+}

@@ -13,11 +13,15 @@
 //! socket.send_to(&buf[..len], meta.remote).await?;
 //! ```
 //!
+//! Names resolve with [`resolve`]`(stack, &mut resolver, name, kind).await`.
+//!
 //! Everything runs on one executor thread: the handle is a `RefCell`, never
 //! borrowed across an `.await`. Without an executor, use the core
 //! [`crate::Stack`] directly — `poll` in a loop and call socket methods
 //! between polls — which is what this layer does for you.
 
+#[cfg(feature = "dns")]
+mod dns;
 mod icmp;
 #[cfg(feature = "tcp")]
 mod tcp;
@@ -31,6 +35,8 @@ use core::task::Poll;
 use embassy_net_driver::Driver;
 use embassy_time::Timer;
 
+#[cfg(feature = "dns")]
+pub use dns::resolve;
 pub use icmp::{IcmpSocket, PingError};
 #[cfg(feature = "tcp")]
 pub use tcp::{TcpListener, TcpSocket};
