@@ -533,3 +533,82 @@ fn a_rebooted_device_asks_for_its_remembered_address_first() {
         assert_eq!(stats.sent, 1, "INIT-REBOOT needs a single REQUEST");
     });
 }
+
+#[test]
+fn without_a_dhcp_server_a_link_local_address_then_the_lease_once_one_answers() {
+    use duet_netstack::autoip::{AddressEvent, AutoIpConfig, DhcpWithFallback};
+
+    let net = Net::new("duetfall0", 36);
+    with_lab(net, Config::default(), |lab| {
+        // The kernel's own link-local address gives it a route to 169.254/16.
+        kernel::ip(&["addr", "add", "169.254.0.1/16", "dev", net.tap]);
+        let (socket, now) = lab.with(|stack| {
+            stack.set_ipv4(InterfaceId::FIRST, None).unwrap();
+            let socket = stack.add_udp_socket().unwrap();
+            stack.udp(socket).bind(CLIENT_PORT).unwrap();
+            (socket, stack.now())
+        });
+        let mac = EthernetAddress(OUR_MAC);
+        let dhcp = Dhcpv4Client::new(
+            Dhcpv4Config {
+                initial_retransmit: Duration::from_secs(1),
+                address_check: Some(Duration::from_millis(300)),
+                ..Dhcpv4Config::new(mac)
+            },
+            21,
+            now,
+        );
+        let autoip = AutoIpConfig {
+            probe_wait: Duration::from_millis(100),
+            probe_min: Duration::from_millis(100),
+            probe_max: Duration::from_millis(200),
+            announce_wait: Duration::from_millis(200),
+            announce_interval: Duration::from_millis(200),
+            ..AutoIpConfig::new(mac)
+        };
+        let mut client = DhcpWithFallback::new(dhcp, socket, autoip, Duration::from_secs(2), now);
+        let (reports, events) = mpsc::channel();
+        lab.set_app(Box::new(move |stack| {
+            let now = stack.now();
+            match client.run_on_stack(stack, InterfaceId::FIRST, now) {
+                Some(event) => {
+                    let _ = reports.send(event);
+                    true
+                }
+                None => false,
+            }
+        }));
+        let configured = || {
+            lab.with(|stack| {
+                stack
+                    .interface(InterfaceId::FIRST)
+                    .and_then(|i| i.ipv4())
+                    .map(|c| c.address)
+            })
+        };
+        // Nobody answers DHCP: a link-local address after 2 s.
+        let Ok(AddressEvent::LinkLocal(link_local)) =
+            events.recv_timeout(StdDuration::from_secs(15))
+        else {
+            panic!("no link-local address");
+        };
+        assert_eq!(link_local.address().octets()[..2], [169, 254]);
+        assert_eq!(configured(), Some(link_local));
+        kernel::run(
+            "ping",
+            &["-c", "1", "-W", "2", &link_local.address().to_string()],
+        );
+        // A server appears: DHCP, still asking, gets a lease that replaces it.
+        let _server = Dnsmasq::start(&net, 100, 150);
+        let Ok(AddressEvent::Leased(lease)) = events.recv_timeout(StdDuration::from_secs(40))
+        else {
+            panic!("no lease");
+        };
+        assert!((100..=150).contains(&host(&lease)), "{lease:?}");
+        assert_eq!(configured(), Some(lease.address));
+        kernel::run(
+            "ping",
+            &["-c", "1", "-W", "2", &lease.address.address().to_string()],
+        );
+    });
+}

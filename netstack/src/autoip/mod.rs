@@ -8,10 +8,16 @@
 //! applies each claim to the interface.
 //!
 //! To stop (e.g. once DHCP has a lease), drop the [`AutoIp`], call
-//! `stack.watch_address(iface, None)`, and configure the interface.
+//! `stack.watch_address(iface, None)`, and configure the interface;
+//! `DhcpWithFallback` (with the `dhcpv4` feature) does that policy: DHCP
+//! first, AutoIP when no lease comes in time, DHCP again when one does.
 
+#[cfg(feature = "dhcpv4")]
+mod fallback;
 mod machine;
 
+#[cfg(feature = "dhcpv4")]
+pub use fallback::{AddressEvent, DhcpWithFallback};
 pub use machine::{
     AutoIp, AutoIpAction, AutoIpConfig, AutoIpEvent, AutoIpStats, PREFIX_LEN, State, is_selectable,
     seed_from_mac,
