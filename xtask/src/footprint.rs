@@ -42,6 +42,7 @@ const IMAGE_CRATE: &str = "xtask/footprint-image";
 
 /// The measured images: binaries of the image crate.
 pub const IMAGES: &[(&str, &str)] = &[
+    ("runtime", "runtime"),
     ("ipv4-udp", "udp"),
     ("ipv4-tcp", "tcp"),
     ("crypto-soft", "crypto"),
