@@ -34,7 +34,7 @@ use duet_netstack::dhcpv4::{
     CLIENT_PORT, Dhcpv4Client, Dhcpv4Config, Dhcpv4Event, Dhcpv4Stats, Lease, SERVER_PORT,
     run_on_stack,
 };
-use duet_netstack::dns::{self, RecordKind, Resolver, ResolverSocket};
+use duet_netstack::dns::{self, DnsError, RecordKind, Resolver, ResolverSocket};
 use duet_netstack::rand::Rng;
 use duet_netstack::sntp::{self, NTP_PORT, SntpClient, SntpConfig};
 use duet_netstack::stack::Config;
@@ -71,7 +71,11 @@ impl Dnsmasq {
                 "--dhcp-authoritative",
             ])
             .arg(format!("--interface={}", net.tap))
-            .arg(format!("--host-record=broker.iot.test,{}", broker_ip(net)))
+            .arg(format!(
+                "--host-record=broker.iot.test,{},{BROKER_IPV6}",
+                broker_ip(net)
+            ))
+            .arg("--cname=alias.iot.test,broker.iot.test")
             .arg(format!("--dhcp-range={range}"))
             .arg(format!("--dhcp-option=option:router,{server}"))
             .arg(format!("--dhcp-option=option:dns-server,{server}"))
@@ -102,6 +106,17 @@ thread_local! {
     static CLIENT_SOCKET: std::cell::Cell<Option<duet_netstack::SocketHandle>> =
         const { std::cell::Cell::new(None) };
 }
+
+/// `broker.iot.test`'s AAAA record.
+const BROKER_IPV6: &str = "fd00::9";
+
+/// The names the booting device looks up, in turn.
+const LOOKUPS: [(&str, RecordKind); 4] = [
+    ("broker.iot.test", RecordKind::A),
+    ("broker.iot.test", RecordKind::Aaaa),
+    ("alias.iot.test", RecordKind::A),
+    ("nobody.iot.test", RecordKind::A),
+];
 
 /// The address DNS gives for `broker.iot.test`.
 fn broker_ip(net: &Net) -> Ipv4Addr {
@@ -223,7 +238,7 @@ fn a_lease_from_dnsmasq_is_renewed_and_replaced_after_a_nak() {
 #[derive(Debug)]
 enum Boot {
     Lease(Lease),
-    Resolved(Vec<IpAddr>),
+    Resolved(Result<Vec<IpAddr>, DnsError>),
     /// The device's wall clock and the namespace's, in µs since 1970, read
     /// at the same moment.
     Time {
@@ -262,6 +277,7 @@ fn a_device_gets_its_address_then_its_broker_then_the_time() {
         );
         let mut lease: Option<Lease> = None;
         let mut timed = false;
+        let mut looked_up = 0;
         lab.set_app(Box::new(move |stack| {
             let now = stack.now();
             let mut busy = false;
@@ -272,9 +288,8 @@ fn a_device_gets_its_address_then_its_broker_then_the_time() {
                 let server = granted.dns_servers[0].expect("a DNS server");
                 let servers = [IpEndpoint::new(IpAddr::V4(server), dns::DNS_PORT)];
                 resolver.set_servers(&servers).unwrap();
-                resolver
-                    .start_query(now, "broker.iot.test", RecordKind::A)
-                    .unwrap();
+                let (name, kind) = LOOKUPS[0];
+                resolver.start_query(now, name, kind).unwrap();
                 lease = Some(granted);
                 let _ = reports.send(Boot::Lease(granted));
                 busy = true;
@@ -284,10 +299,15 @@ fn a_device_gets_its_address_then_its_broker_then_the_time() {
             };
             dns::run_on_stack(&mut resolver, stack, &mut resolver_socket, now);
             while let Some(event) = resolver.poll_event() {
-                if let dns::Event::Resolved { answer, .. } = event {
-                    let _ = reports.send(Boot::Resolved(answer.addresses().to_vec()));
-                } else {
-                    panic!("DNS: {event:?}");
+                let result = match event {
+                    dns::Event::Resolved { answer, .. } => Ok(answer.addresses().to_vec()),
+                    dns::Event::Failed { error, .. } => Err(error),
+                    dns::Event::Truncated { .. } => panic!("DNS: {event:?}"),
+                };
+                let _ = reports.send(Boot::Resolved(result));
+                looked_up += 1;
+                if let Some(&(name, kind)) = LOOKUPS.get(looked_up) {
+                    resolver.start_query(now, name, kind).unwrap();
                 }
                 busy = true;
             }
@@ -307,7 +327,7 @@ fn a_device_gets_its_address_then_its_broker_then_the_time() {
             busy
         }));
         let mut stages = Vec::new();
-        while stages.len() < 3 {
+        while stages.len() < 2 + LOOKUPS.len() {
             chronyd.assert_running();
             match received.recv_timeout(StdDuration::from_secs(20)) {
                 Ok(report) => stages.push(report),
@@ -323,11 +343,25 @@ fn a_device_gets_its_address_then_its_broker_then_the_time() {
             Some(chronyd.address.ip()),
             "the NTP server from the lease is chronyd"
         );
-        let resolved = stages.iter().find_map(|s| match s {
-            Boot::Resolved(addresses) => Some(addresses.clone()),
-            _ => None,
-        });
-        assert_eq!(resolved, Some(vec![IpAddr::V4(broker_ip(&net))]));
+        // Through our stack and the TAP to dnsmasq: A, AAAA (before the
+        // stack speaks IPv6), a CNAME followed, and NXDOMAIN.
+        let resolved: Vec<_> = stages
+            .iter()
+            .filter_map(|s| match s {
+                Boot::Resolved(result) => Some(result.clone()),
+                _ => None,
+            })
+            .collect();
+        let broker = IpAddr::V4(broker_ip(&net));
+        assert_eq!(
+            resolved,
+            [
+                Ok(vec![broker]),
+                Ok(vec![BROKER_IPV6.parse().unwrap()]),
+                Ok(vec![broker]),
+                Err(DnsError::NameNotFound),
+            ]
+        );
         let (device, host) = stages
             .iter()
             .find_map(|s| match s {
