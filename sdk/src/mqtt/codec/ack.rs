@@ -63,6 +63,50 @@ impl<'a> Ack<'a> {
     }
 }
 
+/// AUTH (5.0 §3.15): a step of enhanced authentication, or
+/// re-authentication, named by its Authentication Method property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Auth<'a> {
+    /// 0x00 success, 0x18 continue authentication, 0x19 re-authenticate.
+    pub reason_code: u8,
+    /// Authentication Method and Data, Reason String, User Properties.
+    pub properties: Properties<'a>,
+}
+
+impl<'a> Auth<'a> {
+    pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
+        // 3.1.1 has no packet type 15.
+        if version == ProtocolVersion::V311 {
+            return Err(Error::InvalidPacketType(15));
+        }
+        // §3.15.2.1: no variable header at all means success, no properties.
+        let reason_code = if r.is_empty() { 0 } else { r.u8()? };
+        if !matches!(reason_code, 0x00 | 0x18 | 0x19) {
+            return Err(Error::MalformedPacket);
+        }
+        let properties = if r.is_empty() {
+            Properties::EMPTY
+        } else {
+            read_properties(r, version, Context::Auth)?
+        };
+        Ok(Auth {
+            reason_code,
+            properties,
+        })
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
+        if version == ProtocolVersion::V311 {
+            return Err(Error::InvalidPacketType(15));
+        }
+        if self.reason_code != 0 || !self.properties.is_empty() {
+            w.u8(self.reason_code)?;
+            write_properties(w, version, &self.properties)?;
+        }
+        Ok(())
+    }
+}
+
 /// DISCONNECT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Disconnect<'a> {

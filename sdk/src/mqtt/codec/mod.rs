@@ -18,7 +18,7 @@ mod string;
 mod subscribe;
 mod varint;
 
-pub use ack::{Ack, Disconnect};
+pub use ack::{Ack, Auth, Disconnect};
 pub use connect::{ConnAck, Connect, Will};
 pub use error::Error;
 pub use packet::{Packet, PacketType, frame_len};

@@ -1,7 +1,7 @@
 //! The fixed header (3.1.1 §2.2, 5.0 §2.1) and the packet enum that
 //! dispatches on it.
 
-use super::ack::{Ack, Disconnect};
+use super::ack::{Ack, Auth, Disconnect};
 use super::buf::{Reader, Writer};
 use super::connect::{ConnAck, Connect};
 use super::publish::Publish;
@@ -40,6 +40,8 @@ pub enum PacketType {
     PingResp = 13,
     /// Orderly close.
     Disconnect = 14,
+    /// Enhanced authentication (5.0 only).
+    Auth = 15,
 }
 
 /// One MQTT control packet, borrowing from the bytes it was decoded from.
@@ -73,6 +75,8 @@ pub enum Packet<'a> {
     PingResp,
     /// DISCONNECT (§3.14).
     Disconnect(Disconnect<'a>),
+    /// AUTH (5.0 §3.15).
+    Auth(Auth<'a>),
 }
 
 /// The length of the first packet in `buf` (fixed header included), so a
@@ -104,6 +108,7 @@ impl<'a> Packet<'a> {
             Packet::PingReq => PacketType::PingReq,
             Packet::PingResp => PacketType::PingResp,
             Packet::Disconnect(_) => PacketType::Disconnect,
+            Packet::Auth(_) => PacketType::Auth,
         }
     }
 
@@ -180,7 +185,11 @@ impl<'a> Packet<'a> {
                 fixed_flags(0)?;
                 Packet::Disconnect(Disconnect::read(&mut r, version)?)
             }
-            // 0 is reserved; 15 is AUTH, which this codec does not speak yet.
+            15 => {
+                fixed_flags(0)?;
+                Packet::Auth(Auth::read(&mut r, version)?)
+            }
+            // 0 is reserved.
             other => return Err(Error::InvalidPacketType(other)),
         };
         if !r.is_empty() {
@@ -219,6 +228,7 @@ impl<'a> Packet<'a> {
             Packet::UnsubAck(u) => u.write(&mut w, version)?,
             Packet::PingReq | Packet::PingResp => {}
             Packet::Disconnect(d) => d.write(&mut w, version)?,
+            Packet::Auth(a) => a.write(&mut w, version)?,
         }
         w.end_len_prefixed(start)?;
         Ok(w.position())
@@ -479,6 +489,38 @@ mod tests {
     }
 
     #[test]
+    fn auth_round_trips_in_5_0_and_does_not_exist_in_3_1_1() {
+        const AUTH_PROPS: &[Property<'static>] = &[
+            Property::AuthenticationMethod("SCRAM-SHA-256"),
+            Property::AuthenticationData(b"client-first"),
+            Property::ReasonString("continue"),
+        ];
+        let auth = Packet::Auth(crate::mqtt::codec::Auth {
+            reason_code: 0x18,
+            properties: Properties::List(AUTH_PROPS),
+        });
+        let mut buf = [0u8; 128];
+        let n = auth.encode(V5, &mut buf).unwrap();
+        assert_eq!(buf[0], 0xf0);
+        let (decoded, used) = Packet::decode(&buf[..n], V5).unwrap();
+        assert_eq!((decoded, used), (auth, n));
+        // Success with nothing else is the two-byte form (§3.15.2.1).
+        let bare = Packet::Auth(crate::mqtt::codec::Auth {
+            reason_code: 0,
+            properties: Properties::EMPTY,
+        });
+        assert_eq!(bare.encode(V5, &mut buf), Ok(2));
+        assert_eq!(&buf[..2], b"\xf0\x00");
+        assert_eq!(Packet::decode(b"\xf0\x00", V5).unwrap().0, bare);
+        assert_eq!(auth.encode(V3, &mut buf), Err(Error::InvalidPacketType(15)));
+        // A property AUTH may not carry (Session Expiry Interval).
+        assert_eq!(
+            Packet::decode(b"\xf0\x07\x18\x05\x11\x00\x00\x00\x01", V5).map(|_| ()),
+            Err(Error::PropertyNotAllowed(0x11))
+        );
+    }
+
+    #[test]
     fn malformed_inputs_are_typed_errors() {
         let cases: &[(&[u8], ProtocolVersion, Error)] = &[
             (b"\x30\xff\xff\xff\xff\x01", V3, Error::MalformedVarInt),
@@ -486,7 +528,9 @@ mod tests {
             (b"\x60\x02\x00\x01", V3, Error::ReservedFlags),
             (b"\x80\x08\x00\x01\x00\x03a/#\x01", V3, Error::ReservedFlags),
             (b"\x00\x00", V3, Error::InvalidPacketType(0)),
-            (b"\xf0\x00", V5, Error::InvalidPacketType(15)),
+            (b"\xf0\x00", V3, Error::InvalidPacketType(15)),
+            (b"\xf1\x00", V5, Error::ReservedFlags),
+            (b"\xf0\x01\x05", V5, Error::MalformedPacket),
             (b"\x36\x05\x00\x01a\x00\x01", V3, Error::InvalidQoS),
             (b"\x38\x03\x00\x01a", V3, Error::MalformedPacket),
             (b"\x30\x03\x00\x01+", V3, Error::WildcardInTopicName),

@@ -188,6 +188,7 @@ pub(crate) enum Context {
     Unsubscribe,
     UnsubAck,
     Disconnect,
+    Auth,
 }
 
 /// Whether property `id` may appear in `context` (5.0 table 2-4).
@@ -198,11 +199,15 @@ fn allowed(id: u8, context: Context) -> bool {
         0x0b => matches!(context, Publish | Subscribe),
         0x11 => matches!(context, Connect | ConnAck | Disconnect),
         0x12 | 0x13 | 0x1a | 0x24 | 0x25 | 0x28 | 0x29 | 0x2a => context == ConnAck,
-        0x15 | 0x16 | 0x21 | 0x22 | 0x27 => matches!(context, Connect | ConnAck),
+        0x15 | 0x16 => matches!(context, Connect | ConnAck | Auth),
+        0x21 | 0x22 | 0x27 => matches!(context, Connect | ConnAck),
         0x17 | 0x19 => context == Connect,
         0x18 => context == Will,
         0x1c => matches!(context, ConnAck | Disconnect),
-        0x1f => matches!(context, ConnAck | Ack | SubAck | UnsubAck | Disconnect),
+        0x1f => matches!(
+            context,
+            ConnAck | Ack | SubAck | UnsubAck | Disconnect | Auth
+        ),
         0x23 => context == Publish,
         0x26 => true,
         _ => false,
@@ -494,6 +499,7 @@ mod tests {
             (Context::Subscribe, &[0x0b, 0x26][..]),
             (Context::Unsubscribe, &[0x26][..]),
             (Context::Disconnect, &[0x11, 0x1c, 0x1f, 0x26][..]),
+            (Context::Auth, &[0x15, 0x16, 0x1f, 0x26][..]),
         ] {
             for p in all.iter() {
                 let list = [p];
