@@ -288,7 +288,7 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
                 // Handled already; decoded again here so the event can
                 // borrow the receive buffer until the next poll.
                 self.consumed = len;
-                match Packet::decode(&self.receive[..len], self.connect.version) {
+                match Packet::decode_from_server(&self.receive[..len], self.connect.version) {
                     Ok((Packet::Publish(publish), _)) => Ok(ClientEvent::Message(publish)),
                     _ => Err(ClientError::Session(SessionError::ProtocolError)),
                 }
@@ -323,8 +323,9 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
             }
             if let Some(len) = self.whole_packet()? {
                 let outcome = {
-                    let (packet, _) = Packet::decode(&self.receive[..len], self.connect.version)
-                        .map_err(SessionError::Codec)?;
+                    let (packet, _) =
+                        Packet::decode_from_server(&self.receive[..len], self.connect.version)
+                            .map_err(SessionError::Codec)?;
                     match self.session.handle_packet(self.clock.now(), &packet) {
                         Err(e) => {
                             self.last_error = Some(e);
@@ -452,15 +453,18 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
         let deadline = self.clock.now() + wait;
         loop {
             if let Ok(Some(len)) = self.whole_packet() {
-                let accepted = match Packet::decode(&self.receive[..len], self.connect.version) {
-                    Ok((packet, _)) => {
-                        match self.session.handle_packet(self.clock.now(), &packet) {
-                            Ok(Some(Event::Connected { session_present })) => Some(session_present),
-                            _ => None,
+                let accepted =
+                    match Packet::decode_from_server(&self.receive[..len], self.connect.version) {
+                        Ok((packet, _)) => {
+                            match self.session.handle_packet(self.clock.now(), &packet) {
+                                Ok(Some(Event::Connected { session_present })) => {
+                                    Some(session_present)
+                                }
+                                _ => None,
+                            }
                         }
-                    }
-                    Err(_) => None,
-                };
+                        Err(_) => None,
+                    };
                 self.drop_received(len);
                 let Some(session_present) = accepted else {
                     self.lose_connection();

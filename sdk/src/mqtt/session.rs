@@ -254,7 +254,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
                 _ => return Err(SessionError::ReceiveMaximumTooLarge),
             }
         }
-        let n = Packet::Connect(*connect).encode(connect.version, out)?;
+        let n = Packet::Connect(*connect).encode_from_client(connect.version, out)?;
         self.version = connect.version;
         self.keep_alive = Duration::from_secs(u64::from(connect.keep_alive));
         self.state = State::Connecting;
@@ -311,7 +311,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
 
     /// Writes DISCONNECT into `out`; the caller then closes the transport.
     pub fn disconnect(&mut self, out: &mut [u8]) -> Result<usize, SessionError> {
-        let n = Packet::Disconnect(Disconnect::NORMAL).encode(self.version, out)?;
+        let n = Packet::Disconnect(Disconnect::NORMAL).encode_from_client(self.version, out)?;
         self.connection_lost();
         Ok(n)
     }
@@ -329,7 +329,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
     /// Encodes a packet the server limits in size (PUBLISH, SUBSCRIBE,
     /// UNSUBSCRIBE; acknowledgements are far below any allowed limit).
     fn encode_limited(&self, packet: Packet<'_>, out: &mut [u8]) -> Result<usize, SessionError> {
-        let n = packet.encode(self.version, out)?;
+        let n = packet.encode_from_client(self.version, out)?;
         if u32::try_from(n).map_or(true, |n| n > self.server_maximum_packet_size) {
             return Err(SessionError::PacketTooLarge);
         }
@@ -678,7 +678,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         let mut packet = None;
         for slot in self.outbound.iter_mut() {
             if let Outbound::SendPubRel(id) = *slot {
-                let n = Packet::PubRel(Ack::success(id)).encode(version, out)?;
+                let n = Packet::PubRel(Ack::success(id)).encode_from_client(version, out)?;
                 *slot = Outbound::AwaitPubComp(id);
                 packet = Some(n);
                 break;
@@ -695,7 +695,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
                     Inbound::SendPubComp(id) => (Packet::PubComp(Ack::success(id)), Inbound::Free),
                     Inbound::Free | Inbound::AwaitPubRel(_) => continue,
                 };
-                packet = Some(ack.encode(version, out)?);
+                packet = Some(ack.encode_from_client(version, out)?);
                 *slot = next;
                 completed = match ack {
                     Packet::PubComp(a) => Some(a.packet_id),
@@ -708,7 +708,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             self.remember_completed(id);
         }
         if packet.is_none() && self.ping_due {
-            packet = Some(Packet::PingReq.encode(version, out)?);
+            packet = Some(Packet::PingReq.encode_from_client(version, out)?);
             self.ping_due = false;
             self.ping_sent = Some(now);
         }

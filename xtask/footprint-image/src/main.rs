@@ -66,7 +66,7 @@ fn main() -> ! {
         if let Ok((len, meta)) = stack.udp(udp).recv_from(&mut buffer) {
             let _ = stack.udp(udp).send_to(&buffer[..len], meta.remote);
         }
-        if black_box(millis.is_multiple_of(1000)) {
+        if black_box(millis as u32).is_multiple_of(1000) {
             let target = IpAddr::V4(Ipv4Addr::from_bits(black_box(0xc0a8_0101)));
             let _ = stack.icmp(ping).send_echo(target, millis as u16, b"duet");
         }

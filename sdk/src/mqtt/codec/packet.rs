@@ -118,6 +118,24 @@ impl<'a> Packet<'a> {
     /// means the bytes are not a valid packet of `version`. CONNECT carries
     /// its own version and ignores the argument.
     pub fn decode(buf: &'a [u8], version: ProtocolVersion) -> Result<(Self, usize), Error> {
+        Self::decode_as::<false>(buf, version)
+    }
+
+    /// [`Packet::decode`] for a client: only what a server may send
+    /// (CONNECT, SUBSCRIBE, UNSUBSCRIBE and PINGREQ are
+    /// `InvalidPacketType`), so a client's firmware does not carry the
+    /// server-side decoders.
+    pub fn decode_from_server(
+        buf: &'a [u8],
+        version: ProtocolVersion,
+    ) -> Result<(Self, usize), Error> {
+        Self::decode_as::<true>(buf, version)
+    }
+
+    fn decode_as<const FROM_SERVER: bool>(
+        buf: &'a [u8],
+        version: ProtocolVersion,
+    ) -> Result<(Self, usize), Error> {
         let total = frame_len(buf)?;
         let frame = buf.get(..total).ok_or(Error::Incomplete)?;
         let header = frame[0];
@@ -132,7 +150,7 @@ impl<'a> Packet<'a> {
             }
         };
         let packet = match header >> 4 {
-            1 => {
+            1 if !FROM_SERVER => {
                 fixed_flags(0)?;
                 Packet::Connect(Connect::read(&mut r)?)
             }
@@ -157,7 +175,7 @@ impl<'a> Packet<'a> {
                 fixed_flags(0)?;
                 Packet::PubComp(Ack::read(&mut r, version)?)
             }
-            8 => {
+            8 if !FROM_SERVER => {
                 fixed_flags(0b0010)?;
                 Packet::Subscribe(Subscribe::read(&mut r, version)?)
             }
@@ -165,7 +183,7 @@ impl<'a> Packet<'a> {
                 fixed_flags(0)?;
                 Packet::SubAck(SubAck::read(&mut r, version)?)
             }
-            10 => {
+            10 if !FROM_SERVER => {
                 fixed_flags(0b0010)?;
                 Packet::Unsubscribe(Unsubscribe::read(&mut r, version)?)
             }
@@ -173,7 +191,7 @@ impl<'a> Packet<'a> {
                 fixed_flags(0)?;
                 Packet::UnsubAck(UnsubAck::read(&mut r, version)?)
             }
-            12 => {
+            12 if !FROM_SERVER => {
                 fixed_flags(0)?;
                 Packet::PingReq
             }
@@ -212,21 +230,49 @@ impl<'a> Packet<'a> {
     /// The remaining length is only known once the body is written, so the
     /// buffer needs three bytes of slack beyond the packet's size.
     pub fn encode(&self, version: ProtocolVersion, buf: &mut [u8]) -> Result<usize, Error> {
+        self.encode_as::<false>(version, buf)
+    }
+
+    /// [`Packet::encode`] for a client: only what a client may send
+    /// (CONNACK, SUBACK, UNSUBACK and PINGRESP are `InvalidPacketType`), so
+    /// a client's firmware does not carry the server-side encoders.
+    pub fn encode_from_client(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.encode_as::<true>(version, buf)
+    }
+
+    fn encode_as<const FROM_CLIENT: bool>(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut [u8],
+    ) -> Result<usize, Error> {
+        let server_only = matches!(
+            self,
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp
+        );
+        if FROM_CLIENT && server_only {
+            return Err(Error::InvalidPacketType(self.packet_type() as u8));
+        }
         let mut w = Writer::new(buf);
         w.u8(self.header_byte())?;
         let start = w.begin_len_prefixed()?;
         match self {
             Packet::Connect(c) => c.write(&mut w)?,
-            Packet::ConnAck(c) => c.write(&mut w, version)?,
+            Packet::ConnAck(c) if !FROM_CLIENT => c.write(&mut w, version)?,
             Packet::Publish(p) => p.write(&mut w, version)?,
             Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
                 a.write(&mut w, version)?
             }
             Packet::Subscribe(s) => s.write(&mut w, version)?,
-            Packet::SubAck(s) => s.write(&mut w, version)?,
+            Packet::SubAck(s) if !FROM_CLIENT => s.write(&mut w, version)?,
             Packet::Unsubscribe(u) => u.write(&mut w, version)?,
-            Packet::UnsubAck(u) => u.write(&mut w, version)?,
+            Packet::UnsubAck(u) if !FROM_CLIENT => u.write(&mut w, version)?,
             Packet::PingReq | Packet::PingResp => {}
+            // Refused above.
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) => {}
             Packet::Disconnect(d) => d.write(&mut w, version)?,
             Packet::Auth(a) => a.write(&mut w, version)?,
         }
@@ -486,6 +532,49 @@ mod tests {
                 properties: Properties::EMPTY
             })
         );
+    }
+
+    #[test]
+    fn the_client_side_entry_points_take_only_their_direction() {
+        for version in [V3, V5] {
+            for packet in samples(version).into_iter().chain([Packet::PingResp]) {
+                let mut buf = [0u8; 512];
+                let n = packet.encode(version, &mut buf).unwrap();
+                let from_server = matches!(
+                    packet,
+                    Packet::ConnAck(_)
+                        | Packet::Publish(_)
+                        | Packet::PubAck(_)
+                        | Packet::PubRec(_)
+                        | Packet::PubRel(_)
+                        | Packet::PubComp(_)
+                        | Packet::SubAck(_)
+                        | Packet::UnsubAck(_)
+                        | Packet::PingResp
+                        | Packet::Disconnect(_)
+                );
+                let from_client = !matches!(
+                    packet,
+                    Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp
+                );
+                let kind = packet.packet_type() as u8;
+                let decoded = Packet::decode_from_server(&buf[..n], version).map(|(p, _)| p);
+                let expected = if from_server {
+                    Ok(packet)
+                } else {
+                    Err(Error::InvalidPacketType(kind))
+                };
+                assert_eq!(decoded, expected, "{version:?}");
+                let mut again = [0u8; 512];
+                let encoded = packet.encode_from_client(version, &mut again);
+                if from_client {
+                    assert_eq!(encoded, Ok(n));
+                    assert_eq!(again[..n], buf[..n]);
+                } else {
+                    assert_eq!(encoded, Err(Error::InvalidPacketType(kind)));
+                }
+            }
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ fn main() -> ! {
     loop {
         millis += black_box(1);
         let now = Instant::from_millis(millis);
-        if black_box(millis.is_multiple_of(977)) {
+        if black_box(millis as u32).is_multiple_of(977) {
             black_box(
                 autoip.handle_conflict(now, EthernetAddress(black_box([0x02, 0, 0, 0, 0, 2]))),
             );

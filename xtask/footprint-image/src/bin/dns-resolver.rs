@@ -29,7 +29,7 @@ fn main() -> ! {
     loop {
         millis += black_box(1);
         let now = Instant::from_millis(millis);
-        if black_box(millis.is_multiple_of(1000)) {
+        if black_box(millis as u32).is_multiple_of(1000) {
             let kind = if black_box(true) {
                 RecordKind::A
             } else {

@@ -52,7 +52,7 @@ fn main() -> ! {
         let now = Instant::from_millis(millis);
         // Whatever the transport delivered, decoded in place and handled.
         black_box(&mut received);
-        if let Ok((packet, _)) = Packet::decode(&received, version) {
+        if let Ok((packet, _)) = Packet::decode_from_server(&received, version) {
             let _ = black_box(session.handle_packet(now, &packet));
         }
         while let Ok(Some(n)) = session.poll_transmit(now, &mut out) {
@@ -61,7 +61,7 @@ fn main() -> ! {
         if session.poll_timeout().is_some_and(|at| at <= now) {
             let _ = black_box(session.handle_timeout(now));
         }
-        if black_box(millis.is_multiple_of(1000)) {
+        if black_box(millis as u32).is_multiple_of(1000) {
             let filters = [(
                 "devices/+/commands/#",
                 SubscribeOptions::qos(qos(black_box(2))),
