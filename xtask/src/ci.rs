@@ -159,6 +159,7 @@ pub const STAGES: &[Stage] = &[
                 footprint::TARGET,
             ]),
             Step::Cargo(&["build", "-p", "duet-crypto", "--target", footprint::TARGET]),
+            Step::Cargo(&["build", "-p", "duet-azure", "--target", footprint::TARGET]),
         ],
     },
     Stage {
