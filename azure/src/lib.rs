@@ -13,6 +13,8 @@ pub mod base64;
 pub mod dps;
 mod error;
 pub mod hub;
+pub mod json;
+mod out;
 pub mod properties;
 pub mod retry;
 pub mod sas;

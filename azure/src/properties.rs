@@ -7,6 +7,7 @@
 //! writer's output). Names and values are kept as they travel: URL-encoded.
 
 use crate::AzureError;
+use crate::out::Out;
 
 /// Well-known (system) property names, already URL-encoded as they appear
 /// in topics.
@@ -100,14 +101,13 @@ impl core::iter::FusedIterator for MessagePropertiesIter<'_> {}
 /// Builds a property bag in the caller's buffer.
 #[derive(Debug)]
 pub struct MessagePropertiesWriter<'a> {
-    buf: &'a mut [u8],
-    len: usize,
+    out: Out<'a>,
 }
 
 impl<'a> MessagePropertiesWriter<'a> {
     /// An empty bag over `buf`.
     pub fn new(buf: &'a mut [u8]) -> Self {
-        Self { buf, len: 0 }
+        Self { out: Out::new(buf) }
     }
 
     /// Appends `name=value` as given: both must already be URL-encoded
@@ -119,18 +119,7 @@ impl<'a> MessagePropertiesWriter<'a> {
         if name.is_empty() || bad(name) || bad(value) {
             return Err(AzureError::InvalidArgument);
         }
-        let start = self.len;
-        let result = self.push_pair(name, value, |s, out| {
-            let n = s.len();
-            out.get_mut(..n)
-                .ok_or(AzureError::BufferTooSmall)?
-                .copy_from_slice(s.as_bytes());
-            Ok(n)
-        });
-        if result.is_err() {
-            self.len = start;
-        }
-        result
+        self.push_pair(name, value, Out::put_str)
     }
 
     /// Appends `name=value`, URL-encoding both (RFC 3986 unreserved
@@ -139,56 +128,45 @@ impl<'a> MessagePropertiesWriter<'a> {
         if name.is_empty() {
             return Err(AzureError::InvalidArgument);
         }
-        let start = self.len;
-        let result = self.push_pair(name, value, crate::url_encode);
-        if result.is_err() {
-            self.len = start;
-        }
-        result
+        self.push_pair(name, value, Out::put_url_encoded)
     }
 
+    /// Appends `[&]name=value`, each written by `write`; on an error the
+    /// bag is left as it was.
     fn push_pair(
         &mut self,
         name: &str,
         value: &str,
-        write: impl Fn(&str, &mut [u8]) -> Result<usize, AzureError>,
+        write: impl for<'w> Fn(&'w mut Out<'a>, &str) -> Result<&'w mut Out<'a>, AzureError>,
     ) -> Result<(), AzureError> {
-        if self.len > 0 {
-            self.push_byte(b'&')?;
+        let start = self.out.position();
+        let result = (|| {
+            if start > 0 {
+                self.out.put(b"&")?;
+            }
+            write(&mut self.out, name)?.put(b"=")?;
+            write(&mut self.out, value)?;
+            Ok(())
+        })();
+        if result.is_err() {
+            self.out.truncate(start);
         }
-        self.len += write(name, self.buf.get_mut(self.len..).unwrap_or_default())?;
-        self.push_byte(b'=')?;
-        self.len += write(value, self.buf.get_mut(self.len..).unwrap_or_default())?;
-        Ok(())
-    }
-
-    fn push_byte(&mut self, byte: u8) -> Result<(), AzureError> {
-        *self
-            .buf
-            .get_mut(self.len)
-            .ok_or(AzureError::BufferTooSmall)? = byte;
-        self.len += 1;
-        Ok(())
+        result
     }
 
     /// Bytes written so far.
     pub fn len(&self) -> usize {
-        self.len
+        self.out.position()
     }
 
     /// Whether nothing has been written.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// The bag written so far, to read or to pass to a topic builder.
     pub fn properties(&self) -> MessageProperties<'_> {
         // Only `&str` pieces were copied in whole, so this is UTF-8.
-        MessageProperties::new(
-            self.buf
-                .get(..self.len)
-                .and_then(|b| core::str::from_utf8(b).ok())
-                .unwrap_or_default(),
-        )
+        MessageProperties::new(self.out.written_str())
     }
 }

@@ -16,7 +16,7 @@
 use duet_crypto::hash::{HashAlgorithm, Hasher};
 use duet_crypto::hmac::Hmac;
 
-use crate::url::url_encode;
+use crate::out::Out;
 use crate::{AzureError, base64};
 
 /// What a token grants access to.
@@ -35,71 +35,32 @@ pub enum Resource<'a> {
     },
 }
 
-/// A cursor over the caller's buffer.
-struct Out<'o> {
-    buf: &'o mut [u8],
-    at: usize,
-}
-
-impl Out<'_> {
-    fn put(&mut self, bytes: &[u8]) -> Result<(), AzureError> {
-        self.buf
-            .get_mut(self.at..self.at + bytes.len())
-            .ok_or(AzureError::BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.at += bytes.len();
-        Ok(())
-    }
-
-    fn put_url_encoded(&mut self, text: &str) -> Result<(), AzureError> {
-        let rest = self
-            .buf
-            .get_mut(self.at..)
-            .ok_or(AzureError::BufferTooSmall)?;
-        self.at += url_encode(text, rest)?;
-        Ok(())
-    }
-
-    fn put_decimal(&mut self, mut value: u64) -> Result<(), AzureError> {
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
+/// Writes `resource` as it is signed: URL-encoded, with its separators.
+fn put_resource(w: &mut Out<'_>, resource: &Resource<'_>) -> Result<(), AzureError> {
+    match *resource {
+        Resource::Hub {
+            hostname,
+            device_id,
+            module_id,
+        } => {
+            w.put_url_encoded(hostname)?;
+            w.put(b"%2Fdevices%2F")?;
+            w.put_url_encoded(device_id)?;
+            if let Some(module) = module_id {
+                w.put(b"%2Fmodules%2F")?;
+                w.put_url_encoded(module)?;
             }
         }
-        self.put(&digits[start..])
-    }
-
-    fn put_resource(&mut self, resource: &Resource<'_>) -> Result<(), AzureError> {
-        match *resource {
-            Resource::Hub {
-                hostname,
-                device_id,
-                module_id,
-            } => {
-                self.put_url_encoded(hostname)?;
-                self.put(b"%2Fdevices%2F")?;
-                self.put_url_encoded(device_id)?;
-                if let Some(module) = module_id {
-                    self.put(b"%2Fmodules%2F")?;
-                    self.put_url_encoded(module)?;
-                }
-            }
-            Resource::Dps {
-                id_scope,
-                registration_id,
-            } => {
-                self.put_url_encoded(id_scope)?;
-                self.put(b"%2fregistrations%2f")?;
-                self.put_url_encoded(registration_id)?;
-            }
+        Resource::Dps {
+            id_scope,
+            registration_id,
+        } => {
+            w.put_url_encoded(id_scope)?;
+            w.put(b"%2fregistrations%2f")?;
+            w.put_url_encoded(registration_id)?;
         }
-        Ok(())
     }
+    Ok(())
 }
 
 fn check(resource: &Resource<'_>) -> Result<(), AzureError> {
@@ -129,11 +90,11 @@ pub fn string_to_sign(
     out: &mut [u8],
 ) -> Result<usize, AzureError> {
     check(resource)?;
-    let mut w = Out { buf: out, at: 0 };
-    w.put_resource(resource)?;
+    let mut w = Out::new(out);
+    put_resource(&mut w, resource)?;
     w.put(b"\n")?;
     w.put_decimal(expiry)?;
-    Ok(w.at)
+    Ok(w.position())
 }
 
 /// Writes the MQTT password for `resource` from `signature` (base64 of the
@@ -151,9 +112,9 @@ pub fn password(
     if signature.is_empty() {
         return Err(AzureError::InvalidArgument);
     }
-    let mut w = Out { buf: out, at: 0 };
+    let mut w = Out::new(out);
     w.put(b"SharedAccessSignature sr=")?;
-    w.put_resource(resource)?;
+    put_resource(&mut w, resource)?;
     w.put(b"&sig=")?;
     w.put_url_encoded(signature)?;
     w.put(b"&se=")?;
@@ -162,7 +123,7 @@ pub fn password(
         w.put(b"&skn=")?;
         w.put_url_encoded(name)?;
     }
-    Ok(w.at)
+    Ok(w.position())
 }
 
 /// The longest string to sign and signature handled: a 255-byte hostname

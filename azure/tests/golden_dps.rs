@@ -42,6 +42,17 @@ fn client<'v>(inputs: &'v Value) -> Result<ProvisioningClient<'v>, AzureError> {
     )
 }
 
+/// The client of the vectors that name none.
+fn default_client() -> ProvisioningClient<'static> {
+    ProvisioningClient::new(
+        DEFAULT_HOST,
+        DEFAULT_SCOPE,
+        "myRegistrationId",
+        ClientOptions::default(),
+    )
+    .unwrap()
+}
+
 /// Runs a builder as the vector says (a buffer of `buffer_size - 1` bytes
 /// when it gives one, C sizes counting the NUL) and checks its result.
 fn check_builder(v: &Value, build: impl Fn(&mut [u8]) -> Result<usize, AzureError>) {
@@ -86,13 +97,7 @@ fn dps_connect() {
 #[test]
 fn dps_topics() {
     let all = vectors("dps.topics");
-    let c = ProvisioningClient::new(
-        DEFAULT_HOST,
-        DEFAULT_SCOPE,
-        "myRegistrationId",
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let c = default_client();
     for v in &all {
         let name = v["name"].as_str().unwrap();
         let inputs = &v["inputs"];
@@ -155,13 +160,7 @@ fn status_name(status: OperationStatus) -> &'static str {
 #[test]
 fn dps_parse() {
     let all = vectors("dps.parse");
-    let c = ProvisioningClient::new(
-        DEFAULT_HOST,
-        DEFAULT_SCOPE,
-        "myRegistrationId",
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let c = default_client();
     for v in &all {
         let name = v["name"].as_str().unwrap();
         let topic = text(&v["inputs"], "received_topic").unwrap();

@@ -6,13 +6,13 @@
 mod vectors;
 
 use duet_azure::AzureError;
-use duet_azure::hub::json::{JsonReader, JsonTokenKind, JsonWriter};
 use duet_azure::hub::pnp::{self, PropertiesError, PropertiesReader, PropertyType};
 use duet_azure::hub::{
     C2dRequest, CommandRequest, DEFAULT_USER_AGENT, HubClient, HubOptions, HubTopic, MethodRequest,
     PropertiesMessage, PropertiesMessageType, TWIN_PATCH_SUBSCRIBE_TOPIC,
     TWIN_RESPONSE_SUBSCRIBE_TOPIC, TwinResponse, TwinResponseType,
 };
+use duet_azure::json::{JsonReader, JsonTokenKind, JsonWriter};
 use duet_azure::properties::{MessageProperties, MessagePropertiesWriter, names};
 use serde_json::{Value, json};
 use vectors::{text, vectors};
@@ -80,6 +80,21 @@ fn check_parsed<T: std::fmt::Debug>(v: &Value, result: Result<T, AzureError>) ->
             None
         }
     }
+}
+
+/// Checks a method or command response topic builder against `v`.
+fn check_response_topic(
+    v: &Value,
+    build: impl Fn(&HubClient<'_>, &str, u16, &mut [u8]) -> Result<usize, AzureError>,
+) {
+    let mut out = buffer(v);
+    let result = build(
+        &client(v),
+        input(v, "request_id").unwrap(),
+        status(v),
+        &mut out,
+    );
+    check_built(v, &out, result);
 }
 
 fn client(v: &Value) -> HubClient<'_> {
@@ -178,13 +193,7 @@ fn hub_methods() {
     let all = vectors("hub.methods");
     for v in &all {
         if name(v).starts_with("response_topic") {
-            let mut out = buffer(v);
-            let result = client(v).method_response_topic(
-                input(v, "request_id").unwrap(),
-                status(v),
-                &mut out,
-            );
-            check_built(v, &out, result);
+            check_response_topic(v, |c, id, s, o| c.method_response_topic(id, s, o));
         } else if let Some(request) = check_parsed(v, MethodRequest::parse(received(v))) {
             assert_eq!(Some(request.name), expected(v, "name"), "{}", name(v));
             assert_eq!(
@@ -207,13 +216,7 @@ fn hub_commands() {
     let all = vectors("hub.commands");
     for v in &all {
         if name(v).starts_with("response_topic") {
-            let mut out = buffer(v);
-            let result = client(v).command_response_topic(
-                input(v, "request_id").unwrap(),
-                status(v),
-                &mut out,
-            );
-            check_built(v, &out, result);
+            check_response_topic(v, |c, id, s, o| c.command_response_topic(id, s, o));
         } else if let Some(request) = check_parsed(v, CommandRequest::parse(received(v))) {
             assert_eq!(
                 opt(request.component),

@@ -14,7 +14,6 @@
 //! [`RegisterResponse::retry_after_seconds`] and asks again on
 //! [`ProvisioningClient::query_topic`].
 
-mod json;
 mod response;
 mod topic;
 
@@ -22,7 +21,8 @@ pub use response::{OperationStatus, RegisterResponse, RegistrationState};
 pub use topic::{DpsTopic, RESPONSE_SUBSCRIBE_TOPIC};
 
 use crate::AzureError;
-use json::JsonReader;
+use crate::json::JsonReader;
+use crate::out::Out;
 
 /// The DPS service API version the user name asks for.
 pub const API_VERSION: &str = "2019-03-31";
@@ -93,34 +93,34 @@ impl<'a> ProvisioningClient<'a> {
     /// `{id_scope}/registrations/{registration_id}/api-version=2019-03-31`,
     /// then `&ClientVersion={user_agent}` if there is a user agent.
     pub fn user_name(&self, out: &mut [u8]) -> Result<usize, AzureError> {
-        let mut w = Writer::new(out);
-        w.push(self.id_scope)?;
-        w.push("/registrations/")?;
-        w.push(self.registration_id)?;
-        w.push("/api-version=")?;
-        w.push(API_VERSION)?;
+        let mut w = Out::new(out);
+        w.put_str(self.id_scope)?;
+        w.put_str("/registrations/")?;
+        w.put_str(self.registration_id)?;
+        w.put_str("/api-version=")?;
+        w.put_str(API_VERSION)?;
         if let Some(agent) = self.options.user_agent.filter(|a| !a.is_empty()) {
-            w.push("&ClientVersion=")?;
-            w.push(agent)?;
+            w.put_str("&ClientVersion=")?;
+            w.put_str(agent)?;
         }
-        Ok(w.at)
+        Ok(w.position())
     }
 
     /// The MQTT client id (`az_iot_provisioning_client_get_client_id`): the
     /// registration id.
     pub fn client_id(&self, out: &mut [u8]) -> Result<usize, AzureError> {
-        let mut w = Writer::new(out);
-        w.push(self.registration_id)?;
-        Ok(w.at)
+        let mut w = Out::new(out);
+        w.put_str(self.registration_id)?;
+        Ok(w.position())
     }
 
     /// The topic a register request is published to
     /// (`az_iot_provisioning_client_register_get_publish_topic`); parses back
     /// as [`DpsTopic::Register`].
     pub fn register_topic(&self, out: &mut [u8]) -> Result<usize, AzureError> {
-        let mut w = Writer::new(out);
-        w.push(topic::REGISTER_TOPIC)?;
-        Ok(w.at)
+        let mut w = Out::new(out);
+        w.put_str(topic::REGISTER_TOPIC)?;
+        Ok(w.position())
     }
 
     /// The topic an operation-status query for `operation_id` is published
@@ -131,10 +131,10 @@ impl<'a> ProvisioningClient<'a> {
         if operation_id.is_empty() {
             return Err(AzureError::InvalidArgument);
         }
-        let mut w = Writer::new(out);
-        w.push(topic::QUERY_TOPIC_PREFIX)?;
-        w.push(operation_id)?;
-        Ok(w.at)
+        let mut w = Out::new(out);
+        w.put_str(topic::QUERY_TOPIC_PREFIX)?;
+        w.put_str(operation_id)?;
+        Ok(w.position())
     }
 
     /// The register request payload
@@ -149,22 +149,23 @@ impl<'a> ProvisioningClient<'a> {
     ) -> Result<usize, AzureError> {
         let custom = options.custom_payload.filter(|c| !c.is_empty());
         if let Some(custom) = custom {
-            let mut reader = JsonReader::new(custom.as_bytes());
+            let mut reader = JsonReader::new(custom);
             reader
-                .skip_value()
+                .next_token()
+                .and_then(|()| reader.skip_value())
                 .and_then(|_| reader.end())
                 .map_err(|_| AzureError::InvalidArgument)?;
         }
-        let mut w = Writer::new(out);
-        w.push("{\"registrationId\":\"")?;
-        w.push_json_escaped(self.registration_id)?;
-        w.push("\"")?;
+        let mut w = Out::new(out);
+        w.put_str("{\"registrationId\":\"")?;
+        w.put_json_escaped(self.registration_id)?;
+        w.put_str("\"")?;
         if let Some(custom) = custom {
-            w.push(",\"payload\":")?;
-            w.push(custom)?;
+            w.put_str(",\"payload\":")?;
+            w.put_str(custom)?;
         }
-        w.push("}")?;
-        Ok(w.at)
+        w.put_str("}")?;
+        Ok(w.position())
     }
 
     /// Reads a message received on [`RESPONSE_SUBSCRIBE_TOPIC`]
@@ -179,61 +180,6 @@ impl<'a> ProvisioningClient<'a> {
         payload: &'m [u8],
     ) -> Result<RegisterResponse<'m>, AzureError> {
         RegisterResponse::parse(topic, payload)
-    }
-}
-
-/// Appends to a caller's buffer.
-struct Writer<'o> {
-    out: &'o mut [u8],
-    at: usize,
-}
-
-impl<'o> Writer<'o> {
-    fn new(out: &'o mut [u8]) -> Self {
-        Writer { out, at: 0 }
-    }
-
-    fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), AzureError> {
-        let end = self
-            .at
-            .checked_add(bytes.len())
-            .ok_or(AzureError::BufferTooSmall)?;
-        self.out
-            .get_mut(self.at..end)
-            .ok_or(AzureError::BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.at = end;
-        Ok(())
-    }
-
-    fn push(&mut self, text: &str) -> Result<(), AzureError> {
-        self.push_bytes(text.as_bytes())
-    }
-
-    /// `text` as the inside of a JSON string.
-    fn push_json_escaped(&mut self, text: &str) -> Result<(), AzureError> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for &byte in text.as_bytes() {
-            match byte {
-                b'"' => self.push("\\\"")?,
-                b'\\' => self.push("\\\\")?,
-                b'\n' => self.push("\\n")?,
-                b'\r' => self.push("\\r")?,
-                b'\t' => self.push("\\t")?,
-                0x08 => self.push("\\b")?,
-                0x0c => self.push("\\f")?,
-                0..0x20 => self.push_bytes(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[usize::from(byte >> 4)],
-                    HEX[usize::from(byte & 0xf)],
-                ])?,
-                _ => self.push_bytes(&[byte])?,
-            }
-        }
-        Ok(())
     }
 }
 

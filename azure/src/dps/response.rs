@@ -1,9 +1,9 @@
 //! The register (and operation-status) response
 //! (`az_iot_provisioning_client_register_response`).
 
-use super::json::JsonReader;
 use super::topic::DpsTopic;
 use crate::AzureError;
+use crate::json::{JsonReader, JsonTokenKind};
 
 /// Where a registration stands (`az_iot_provisioning_client_operation_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,25 +115,28 @@ impl<'a> RegisterResponse<'a> {
         let mut operation_status = None;
         let mut found_error = false;
 
-        let mut reader = JsonReader::new(payload);
-        let mut members = reader.begin_object()?;
-        while let Some(name) = reader.next_member(&mut members)? {
+        let mut reader = JsonReader::from_bytes(payload);
+        reader.next_token()?;
+        if reader.kind() != JsonTokenKind::BeginObject {
+            return Err(AzureError::Malformed);
+        }
+        while let Some(name) = reader.next_member()? {
             match name {
-                "operationId" => operation_id = Some(reader.string()?),
+                "operationId" => operation_id = Some(reader.next_string()?),
                 "status" => {
-                    let text = reader.string()?;
+                    let text = reader.next_string()?;
                     operation_status =
                         Some(OperationStatus::from_name(text).ok_or(AzureError::Malformed)?);
                 }
                 "registrationState" => parse_registration_state(&mut reader, &mut state)?,
                 "errorCode" => {
-                    state.extended_error_code = reader.u32()?;
+                    state.extended_error_code = reader.next_u32()?;
                     state.error_code = state.extended_error_code / 1000;
                     found_error = true;
                 }
-                "message" => state.error_message = Some(reader.string()?),
-                "trackingId" => state.error_tracking_id = Some(reader.string()?),
-                "timestampUtc" => state.error_timestamp = Some(reader.string()?),
+                "message" => state.error_message = Some(reader.next_string()?),
+                "trackingId" => state.error_tracking_id = Some(reader.next_string()?),
+                "timestampUtc" => state.error_timestamp = Some(reader.next_string()?),
                 _ => {
                     reader.skip_value()?;
                 }
@@ -166,26 +169,26 @@ fn parse_registration_state<'a>(
     reader: &mut JsonReader<'a>,
     state: &mut RegistrationState<'a>,
 ) -> Result<(), AzureError> {
-    if !reader.at_object() {
+    reader.next_token()?;
+    if reader.kind() != JsonTokenKind::BeginObject {
         return Err(AzureError::Malformed);
     }
-    let mut members = reader.begin_object()?;
-    while let Some(name) = reader.next_member(&mut members)? {
+    while let Some(name) = reader.next_member()? {
         match name {
-            "assignedHub" => state.assigned_hub_hostname = Some(reader.string()?),
-            "deviceId" => state.device_id = Some(reader.string()?),
+            "assignedHub" => state.assigned_hub_hostname = Some(reader.next_string()?),
+            "deviceId" => state.device_id = Some(reader.next_string()?),
             "errorCode" => {
-                state.extended_error_code = reader.u32()?;
+                state.extended_error_code = reader.next_u32()?;
                 state.error_code = state.extended_error_code / 1000;
             }
-            "errorMessage" => state.error_message = Some(reader.string()?),
-            "lastUpdatedDateTimeUtc" => state.error_timestamp = Some(reader.string()?),
+            "errorMessage" => state.error_message = Some(reader.next_string()?),
+            "lastUpdatedDateTimeUtc" => state.error_timestamp = Some(reader.next_string()?),
             "payload" => {
-                if !reader.at_object() {
+                reader.next_token()?;
+                if reader.kind() != JsonTokenKind::BeginObject {
                     return Err(AzureError::Malformed);
                 }
-                let raw = reader.skip_value()?;
-                state.payload = Some(core::str::from_utf8(raw).map_err(|_| AzureError::Malformed)?);
+                state.payload = Some(reader.skip_value()?);
             }
             _ => {
                 reader.skip_value()?;

@@ -4,12 +4,12 @@
 //! feature), all over caller buffers.
 //!
 //! Plug and Play property payloads (components, writable-property acks) are
-//! in [`pnp`], over the small JSON cursor of [`json`].
+//! in [`pnp`], over the small JSON cursor of [`crate::json`].
 
-pub mod json;
 pub mod pnp;
 
 use crate::AzureError;
+use crate::out::Out;
 use crate::properties::MessageProperties;
 
 /// The default user agent: `azsdk-c/<version>` URL-encoded, as the C SDK
@@ -39,63 +39,6 @@ const VERSION_QUERY: &str = "?$version=";
 const VERSION_PARAM: &str = "$version=";
 const C2D_SEGMENT: &str = "/messages/devicebound/";
 const COMMAND_SEPARATOR: char = '*';
-
-/// Output cursor over a caller buffer: every write is bounds-checked.
-pub(crate) struct Out<'b> {
-    buf: &'b mut [u8],
-    at: usize,
-}
-
-impl<'b> Out<'b> {
-    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
-        Self { buf, at: 0 }
-    }
-
-    pub(crate) fn bytes(&mut self, bytes: &[u8]) -> Result<&mut Self, AzureError> {
-        let end = self
-            .at
-            .checked_add(bytes.len())
-            .ok_or(AzureError::BufferTooSmall)?;
-        self.buf
-            .get_mut(self.at..end)
-            .ok_or(AzureError::BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.at = end;
-        Ok(self)
-    }
-
-    pub(crate) fn str(&mut self, text: &str) -> Result<&mut Self, AzureError> {
-        self.bytes(text.as_bytes())
-    }
-
-    pub(crate) fn encoded(&mut self, text: &str) -> Result<&mut Self, AzureError> {
-        let rest = self.buf.get_mut(self.at..).unwrap_or_default();
-        self.at += crate::url_encode(text, rest)?;
-        Ok(self)
-    }
-
-    pub(crate) fn decimal(&mut self, value: u64) -> Result<&mut Self, AzureError> {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = value;
-        loop {
-            at -= 1;
-            // `at` stays in range: a u64 has at most 20 decimal digits.
-            if let Some(d) = digits.get_mut(at) {
-                *d = b'0' + (rest % 10) as u8;
-            }
-            rest /= 10;
-            if rest == 0 || at == 0 {
-                break;
-            }
-        }
-        self.bytes(digits.get(at..).unwrap_or_default())
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.at
-    }
-}
 
 /// Who the device is, and what it tells the hub when it connects
 /// (azure-sdk-for-c `az_iot_hub_client` with its options).
@@ -157,32 +100,34 @@ impl<'a> HubClient<'a> {
     pub fn user_name(&self, out: &mut [u8]) -> Result<usize, AzureError> {
         self.check()?;
         let mut o = Out::new(out);
-        o.str(self.hostname)?
-            .str("/")?
-            .str(self.device_id)?
-            .str("/")?;
+        o.put_str(self.hostname)?
+            .put_str("/")?
+            .put_str(self.device_id)?
+            .put_str("/")?;
         if !self.options.module_id.is_empty() {
-            o.str(self.options.module_id)?.str("/")?;
+            o.put_str(self.options.module_id)?.put_str("/")?;
         }
-        o.str("?api-version=")?.str(API_VERSION)?;
+        o.put_str("?api-version=")?.put_str(API_VERSION)?;
         if !self.options.user_agent.is_empty() {
-            o.str("&DeviceClientType=")?.str(self.options.user_agent)?;
+            o.put_str("&DeviceClientType=")?
+                .put_str(self.options.user_agent)?;
         }
         if !self.options.model_id.is_empty() {
-            o.str("&model-id=")?.encoded(self.options.model_id)?;
+            o.put_str("&model-id=")?
+                .put_url_encoded(self.options.model_id)?;
         }
-        Ok(o.len())
+        Ok(o.position())
     }
 
     /// The MQTT client id: `{device_id}[/{module_id}]`.
     pub fn client_id(&self, out: &mut [u8]) -> Result<usize, AzureError> {
         self.check()?;
         let mut o = Out::new(out);
-        o.str(self.device_id)?;
+        o.put_str(self.device_id)?;
         if !self.options.module_id.is_empty() {
-            o.str("/")?.str(self.options.module_id)?;
+            o.put_str("/")?.put_str(self.options.module_id)?;
         }
-        Ok(o.len())
+        Ok(o.position())
     }
 
     /// The telemetry topic:
@@ -196,15 +141,15 @@ impl<'a> HubClient<'a> {
             return Err(AzureError::InvalidArgument);
         }
         let mut o = Out::new(out);
-        o.str("devices/")?.str(self.device_id)?;
+        o.put_str("devices/")?.put_str(self.device_id)?;
         if !self.options.module_id.is_empty() {
-            o.str("/modules/")?.str(self.options.module_id)?;
+            o.put_str("/modules/")?.put_str(self.options.module_id)?;
         }
-        o.str("/messages/events/")?;
+        o.put_str("/messages/events/")?;
         if let Some(properties) = properties {
-            o.str(properties.as_str())?;
+            o.put_str(properties.as_str())?;
         }
-        Ok(o.len())
+        Ok(o.position())
     }
 
     /// The topic answering a direct method: `$iothub/methods/res/{status}/?$rid={request_id}`.
@@ -301,11 +246,11 @@ fn method_response_topic(
         return Err(AzureError::InvalidArgument);
     }
     let mut o = Out::new(out);
-    o.str(METHODS_RESPONSE_PREFIX)?
-        .decimal(u64::from(status))?
-        .str(RID_QUERY)?
-        .str(request_id)?;
-    Ok(o.len())
+    o.put_str(METHODS_RESPONSE_PREFIX)?
+        .put_decimal(u64::from(status))?
+        .put_str(RID_QUERY)?
+        .put_str(request_id)?;
+    Ok(o.position())
 }
 
 fn twin_topic(verb: &str, request_id: &str, out: &mut [u8]) -> Result<usize, AzureError> {
@@ -313,11 +258,11 @@ fn twin_topic(verb: &str, request_id: &str, out: &mut [u8]) -> Result<usize, Azu
         return Err(AzureError::InvalidArgument);
     }
     let mut o = Out::new(out);
-    o.str(TWIN_PREFIX)?
-        .str(verb)?
-        .str(RID_QUERY)?
-        .str(request_id)?;
-    Ok(o.len())
+    o.put_str(TWIN_PREFIX)?
+        .put_str(verb)?
+        .put_str(RID_QUERY)?
+        .put_str(request_id)?;
+    Ok(o.position())
 }
 
 /// A cloud-to-device message's topic.

@@ -4,8 +4,8 @@
 //! component.
 
 use super::PropertiesMessageType;
-use super::json::{JsonReader, JsonTokenKind, JsonWriter};
 use crate::AzureError;
+use crate::json::{JsonReader, JsonTokenKind, JsonWriter};
 
 const COMPONENT_MARKER_NAME: &str = "__t";
 const COMPONENT_MARKER_VALUE: &str = "c";
