@@ -823,3 +823,60 @@ fn properties_reader_edges() {
         assert!(pnp::properties_version(bad, PropertiesMessageType::GetResponse).is_err());
     }
 }
+
+#[test]
+fn hub_client_constants() {
+    use duet_azure::hub::{self, pnp};
+    let [vector] = &vectors("constants")
+        .into_iter()
+        .filter(|v| v["name"] == "hub_client_constants")
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("one hub_client_constants vector");
+    };
+    let e = &vector["expected"];
+    assert_eq!(e["mqtt_port"], u64::from(hub::MQTT_PORT));
+    assert_eq!(
+        e["default_keepalive_seconds"],
+        u64::from(hub::DEFAULT_KEEPALIVE_SECONDS)
+    );
+    assert_eq!(
+        e["telemetry_default_qos"],
+        u64::from(hub::TELEMETRY_DEFAULT_QOS)
+    );
+    assert_eq!(e["service_api_version_in_username"], hub::API_VERSION);
+    assert_eq!(e["user_agent_param"], hub::USER_AGENT_PARAM);
+    assert_eq!(e["model_id_param"], hub::MODEL_ID_PARAM);
+    assert_eq!(e["websocket_path"], hub::WEBSOCKET_PATH);
+    assert_eq!(
+        e["websocket_path_no_client_cert"],
+        hub::WEBSOCKET_PATH_NO_CLIENT_CERT
+    );
+    assert_eq!(e["c2d_subscribe_filter"], hub::C2D_SUBSCRIBE_TOPIC);
+    assert_eq!(e["methods_subscribe_filter"], hub::METHODS_SUBSCRIBE_TOPIC);
+    assert_eq!(
+        e["twin_response_subscribe_filter"],
+        hub::TWIN_RESPONSE_SUBSCRIBE_TOPIC
+    );
+    assert_eq!(
+        e["twin_patch_subscribe_filter"],
+        hub::TWIN_PATCH_SUBSCRIBE_TOPIC
+    );
+    assert_eq!(
+        e["command_component_separator"],
+        hub::COMMAND_COMPONENT_SEPARATOR.to_string()
+    );
+    assert_eq!(
+        e["pnp_component_marker"][pnp::COMPONENT_MARKER_NAME],
+        pnp::COMPONENT_MARKER_VALUE
+    );
+    assert_eq!(
+        e["writable_ack_fields"],
+        serde_json::json!([
+            pnp::ACK_STATUS,
+            pnp::ACK_VERSION,
+            pnp::ACK_DESCRIPTION,
+            pnp::ACK_VALUE
+        ])
+    );
+}

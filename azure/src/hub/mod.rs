@@ -38,7 +38,25 @@ const RID_QUERY: &str = "/?$rid=";
 const VERSION_QUERY: &str = "?$version=";
 const VERSION_PARAM: &str = "$version=";
 const C2D_SEGMENT: &str = "/messages/devicebound/";
-const COMMAND_SEPARATOR: char = '*';
+/// Between component and command in a Plug and Play command's method
+/// name (`thermostat*getMaxMinReport`).
+pub const COMMAND_COMPONENT_SEPARATOR: char = '*';
+
+/// IoT Hub's MQTT port (TLS).
+pub const MQTT_PORT: u16 = 8883;
+/// The keep-alive the C SDK connects with, in seconds.
+pub const DEFAULT_KEEPALIVE_SECONDS: u16 = 240;
+/// Telemetry's default QoS (the hub takes 0 and 1; C2D arrives at 1,
+/// methods and twin at 0).
+pub const TELEMETRY_DEFAULT_QOS: u8 = 0;
+/// The user-name parameter carrying the device SDK's name and version.
+pub const USER_AGENT_PARAM: &str = "DeviceClientType";
+/// The user-name parameter carrying the Plug and Play model id.
+pub const MODEL_ID_PARAM: &str = "model-id";
+/// MQTT over WebSockets: the path, and the one for SAS without a client
+/// certificate.
+pub const WEBSOCKET_PATH: &str = "/$iothub/websocket";
+pub const WEBSOCKET_PATH_NO_CLIENT_CERT: &str = "/$iothub/websocket?iothub-no-client-cert=true";
 
 /// Who the device is, and what it tells the hub when it connects
 /// (azure-sdk-for-c `az_iot_hub_client` with its options).
@@ -109,11 +127,15 @@ impl<'a> HubClient<'a> {
         }
         o.put_str("?api-version=")?.put_str(API_VERSION)?;
         if !self.options.user_agent.is_empty() {
-            o.put_str("&DeviceClientType=")?
+            o.put_str("&")?
+                .put_str(USER_AGENT_PARAM)?
+                .put_str("=")?
                 .put_str(self.options.user_agent)?;
         }
         if !self.options.model_id.is_empty() {
-            o.put_str("&model-id=")?
+            o.put_str("&")?
+                .put_str(MODEL_ID_PARAM)?
+                .put_str("=")?
                 .put_url_encoded(self.options.model_id)?;
         }
         Ok(o.position())
@@ -318,7 +340,7 @@ impl<'t> MethodRequest<'t> {
 
     /// The same request seen as a Plug and Play command.
     pub fn command(&self) -> CommandRequest<'t> {
-        let (component, command) = match self.name.split_once(COMMAND_SEPARATOR) {
+        let (component, command) = match self.name.split_once(COMMAND_COMPONENT_SEPARATOR) {
             Some((component, command)) => (Some(component), command),
             None => (None, self.name),
         };

@@ -7,8 +7,16 @@ use super::PropertiesMessageType;
 use crate::AzureError;
 use crate::json::{JsonReader, JsonTokenKind, JsonWriter};
 
-const COMPONENT_MARKER_NAME: &str = "__t";
-const COMPONENT_MARKER_VALUE: &str = "c";
+/// The member marking a component's object in reported properties, and its
+/// value (`"__t":"c"`).
+pub const COMPONENT_MARKER_NAME: &str = "__t";
+pub const COMPONENT_MARKER_VALUE: &str = "c";
+/// A writable property's acknowledgement: status code, acknowledged
+/// version, description, value (Plug and Play conventions).
+pub const ACK_STATUS: &str = "ac";
+pub const ACK_VERSION: &str = "av";
+pub const ACK_DESCRIPTION: &str = "ad";
+pub const ACK_VALUE: &str = "value";
 const VERSION_NAME: &str = "$version";
 const DESIRED: &str = "desired";
 const REPORTED: &str = "reported";
@@ -40,15 +48,15 @@ pub fn begin_response_status(
 ) -> Result<(), AzureError> {
     writer.property_name(name)?;
     writer.begin_object()?;
-    writer.property_name("ac")?;
+    writer.property_name(ACK_STATUS)?;
     writer.int32(status)?;
-    writer.property_name("av")?;
+    writer.property_name(ACK_VERSION)?;
     writer.int32(version)?;
     if !description.is_empty() {
-        writer.property_name("ad")?;
+        writer.property_name(ACK_DESCRIPTION)?;
         writer.string(description)?;
     }
-    writer.property_name("value")
+    writer.property_name(ACK_VALUE)
 }
 
 /// Closes what [`begin_response_status`] opened.
