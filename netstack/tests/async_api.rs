@@ -6,7 +6,7 @@
 use core::net::{IpAddr, Ipv4Addr};
 
 use duet_netstack::asynch::{self, IcmpSocket, PingError, StackCell, UdpSocket};
-use duet_netstack::driver::virtual_link::{LinkConfig, VirtualClock, VirtualLink};
+use duet_netstack::driver::virtual_link::{LinkConfig, LinkEnd, VirtualClock, VirtualLink};
 use duet_netstack::iface::{InterfaceConfig, Ipv4Cidr, Ipv4Config};
 use duet_netstack::{Config, Duration, EthernetAddress, Stack, StackResources};
 use embassy_futures::block_on;
@@ -41,14 +41,31 @@ fn core_stack<'a>(
     stack
 }
 
-#[test]
-fn udp_echo_and_ping_through_runners() {
+/// A zero-delay virtual link between A's and B's MAC addresses.
+fn link_pair(seed: u64) -> (LinkEnd, LinkEnd) {
     let link = LinkConfig {
         mac_a: MAC_A,
         mac_b: MAC_B,
         ..LinkConfig::default()
     };
-    let (end_a, end_b) = VirtualLink::pair(VirtualClock::default(), 1, link);
+    VirtualLink::pair(VirtualClock::default(), seed, link)
+}
+
+/// [`core_stack`] with TCP on `tcp`'s memory.
+fn tcp_stack<'a, const BYTES: usize>(
+    resources: &'a mut StackResources<32, 4>,
+    tcp: &'a mut duet_netstack::stack::TcpResources<2, BYTES>,
+    mac: [u8; 6],
+    ip: Ipv4Addr,
+) -> Stack<'a> {
+    let mut stack = core_stack(resources, mac, ip);
+    stack.enable_tcp(tcp);
+    stack
+}
+
+#[test]
+fn udp_echo_and_ping_through_runners() {
+    let (end_a, end_b) = link_pair(1);
     let (mut res_a, mut res_b) = (StackResources::new(), StackResources::new());
     let cell_a = StackCell::new(core_stack(&mut res_a, MAC_A, IP_A));
     let cell_b = StackCell::new(core_stack(&mut res_b, MAC_B, IP_B));
@@ -120,22 +137,14 @@ fn tcp_echo_through_runners_with_embedded_io_async() {
     use duet_netstack::stack::TcpResources;
     use embedded_io_async::Write;
 
-    let link = LinkConfig {
-        mac_a: MAC_A,
-        mac_b: MAC_B,
-        ..LinkConfig::default()
-    };
-    let (end_a, end_b) = VirtualLink::pair(VirtualClock::default(), 2, link);
+    let (end_a, end_b) = link_pair(2);
     let (mut res_a, mut res_b) = (StackResources::new(), StackResources::new());
     let (mut tcp_a, mut tcp_b) = (
         TcpResources::<2, 32768>::new(),
         TcpResources::<2, 32768>::new(),
     );
-    let mut core_a = core_stack(&mut res_a, MAC_A, IP_A);
-    let mut core_b = core_stack(&mut res_b, MAC_B, IP_B);
-    core_a.enable_tcp(&mut tcp_a);
-    core_b.enable_tcp(&mut tcp_b);
-    let (cell_a, cell_b) = (StackCell::new(core_a), StackCell::new(core_b));
+    let cell_a = StackCell::new(tcp_stack(&mut res_a, &mut tcp_a, MAC_A, IP_A));
+    let cell_b = StackCell::new(tcp_stack(&mut res_b, &mut tcp_b, MAC_B, IP_B));
     let (stack_a, mut runner_a) = asynch::new(&cell_a, end_a);
     let (stack_b, mut runner_b) = asynch::new(&cell_b, end_b);
 
@@ -236,22 +245,14 @@ fn resolve_awaits_answers_over_udp_and_truncated_ones_over_tcp() {
     use duet_netstack::stack::TcpResources;
     use embedded_io_async::Write;
 
-    let link = LinkConfig {
-        mac_a: MAC_A,
-        mac_b: MAC_B,
-        ..LinkConfig::default()
-    };
-    let (end_a, end_b) = VirtualLink::pair(VirtualClock::default(), 3, link);
+    let (end_a, end_b) = link_pair(3);
     let (mut res_a, mut res_b) = (StackResources::new(), StackResources::new());
     let (mut tcp_a, mut tcp_b) = (
         TcpResources::<2, 8192>::new(),
         TcpResources::<2, 8192>::new(),
     );
-    let mut core_a = core_stack(&mut res_a, MAC_A, IP_A);
-    let mut core_b = core_stack(&mut res_b, MAC_B, IP_B);
-    core_a.enable_tcp(&mut tcp_a);
-    core_b.enable_tcp(&mut tcp_b);
-    let (cell_a, cell_b) = (StackCell::new(core_a), StackCell::new(core_b));
+    let cell_a = StackCell::new(tcp_stack(&mut res_a, &mut tcp_a, MAC_A, IP_A));
+    let cell_b = StackCell::new(tcp_stack(&mut res_b, &mut tcp_b, MAC_B, IP_B));
     let (stack_a, mut runner_a) = asynch::new(&cell_a, end_a);
     let (stack_b, mut runner_b) = asynch::new(&cell_b, end_b);
     let (broker, big) = (Ipv4Addr::new(10, 1, 0, 77), Ipv4Addr::new(10, 1, 0, 78));

@@ -243,6 +243,48 @@ fn a_power_cut_at_any_byte_of_a_compaction_keeps_every_whole_entry() {
     );
 }
 
+/// A device's RAM: lost at every reboot.
+struct DeviceMemory {
+    receive: Vec<u8>,
+    send: Vec<u8>,
+    outbox: Vec<u8>,
+}
+
+impl DeviceMemory {
+    fn new() -> DeviceMemory {
+        DeviceMemory {
+            receive: vec![0; 1024],
+            send: vec![0; 1024],
+            outbox: vec![0; 4096],
+        }
+    }
+}
+
+/// A device booting: its client with the outbox journal mounted from
+/// `flash`, which outlives every boot.
+fn boot<'b>(
+    flash: &'b mut RamFlash,
+    memory: &'b mut DeviceMemory,
+    port: u16,
+    connect: Connect<'b>,
+    backoff: Backoff,
+    seed: u32,
+) -> Client<'b, Tcp, StdClock, 20, 8, Journal<&'b mut RamFlash>> {
+    Client::with_store(
+        Tcp(port),
+        StdClock(StdInstant::now()),
+        connect,
+        backoff,
+        ClientBuffers {
+            receive: &mut memory.receive,
+            send: &mut memory.send,
+            outbox: &mut memory.outbox,
+        },
+        seed,
+        Journal::mount(flash, 0, HALF).unwrap(),
+    )
+}
+
 #[test]
 fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
     // 25 entries of 32 bytes fit one 1 KiB half.
@@ -263,23 +305,10 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
         initial: Duration::from_millis(10),
         max: Duration::from_millis(50),
     };
-    let (mut receive, mut send, mut outbox) = (vec![0; 1024], vec![0; 1024], vec![0; 4096]);
     // Before the reboot: the broker is down; every publish waits.
     {
-        let journal = Journal::mount(&mut flash, 0, HALF).unwrap();
-        let mut device: Client<'_, Tcp, StdClock, 20, 8, _> = Client::with_store(
-            Tcp(port),
-            StdClock(StdInstant::now()),
-            connect,
-            backoff,
-            ClientBuffers {
-                receive: &mut receive,
-                send: &mut send,
-                outbox: &mut outbox,
-            },
-            3,
-            journal,
-        );
+        let mut memory = DeviceMemory::new();
+        let mut device = boot(&mut flash, &mut memory, port, connect, backoff, 3);
         block_on(async {
             for n in 0..COUNT {
                 let qos = message(n).0;
@@ -325,21 +354,8 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
         ));
     });
     {
-        let (mut receive, mut send, mut outbox) = (vec![0; 1024], vec![0; 1024], vec![0; 4096]);
-        let journal = Journal::mount(&mut flash, 0, HALF).unwrap();
-        let mut device: Client<'_, Tcp, StdClock, 20, 8, _> = Client::with_store(
-            Tcp(port),
-            StdClock(StdInstant::now()),
-            connect,
-            backoff,
-            ClientBuffers {
-                receive: &mut receive,
-                send: &mut send,
-                outbox: &mut outbox,
-            },
-            4,
-            journal,
-        );
+        let mut memory = DeviceMemory::new();
+        let mut device = boot(&mut flash, &mut memory, port, connect, backoff, 4);
         assert!(device.outbox_used() > 0, "restored from flash");
         block_on(async {
             let mut acknowledged = 0;

@@ -354,7 +354,7 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
                     Outcome::Published(packet_id, reason_code) => {
                         self.drop_received(len);
                         if let Some(at) = self.outbox.find(packet_id) {
-                            self.store.remove(self.outbox.ordinal(at));
+                            self.store.acknowledged(&self.outbox, at);
                             self.outbox.remove(at);
                         }
                         return Ok(Step::Event(ClientEvent::Published {

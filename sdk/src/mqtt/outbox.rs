@@ -37,6 +37,12 @@ pub trait OutboxStore {
     /// The `ordinal`-th stored publish (oldest first) was acknowledged.
     fn remove(&mut self, ordinal: usize);
 
+    /// The outbox record at `at` was acknowledged. Finding its ordinal
+    /// walks the outbox, so a store that keeps nothing skips it.
+    fn acknowledged(&mut self, outbox: &Outbox<'_>, at: usize) {
+        self.remove(outbox.ordinal(at));
+    }
+
     /// Puts the stored publishes, oldest first, into a fresh outbox.
     fn restore(&mut self, outbox: &mut Outbox<'_>);
 }
@@ -47,6 +53,8 @@ impl OutboxStore for () {
     }
 
     fn remove(&mut self, _: usize) {}
+
+    fn acknowledged(&mut self, _: &Outbox<'_>, _: usize) {}
 
     fn restore(&mut self, _: &mut Outbox<'_>) {}
 }
