@@ -9,6 +9,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod adu;
 pub mod base64;
 pub mod dps;
 mod error;

@@ -1,0 +1,1 @@
+//! A local emulator of Azure IoT Hub and DPS's device protocol.
