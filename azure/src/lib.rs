@@ -11,6 +11,7 @@
 
 pub mod adu;
 pub mod base64;
+pub mod client;
 pub mod dps;
 mod error;
 pub mod hub;
@@ -21,5 +22,6 @@ pub mod retry;
 pub mod sas;
 mod url;
 
+pub use client::{HubClient, ProvisioningClient};
 pub use error::AzureError;
 pub use url::url_encode;

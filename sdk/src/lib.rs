@@ -6,6 +6,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod connector;
 pub mod mqtt;
 pub mod tls;
 

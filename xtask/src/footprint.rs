@@ -53,6 +53,7 @@ pub const IMAGES: &[(&str, &str)] = &[
     ("autoip", "autoip"),
     ("tls-engine", "tls"),
     ("tls-client", "tls"),
+    ("azure-hub", "azure"),
 ];
 
 /// The image crate's binary that carries the `size_of` table, and its features.

@@ -13,17 +13,11 @@ use duet_netstack::time::{Duration, Instant};
 use embassy_futures::select::{Either, select};
 use embedded_io_async::{Read, Write};
 
+pub use crate::connector::Connector;
+
 use super::codec::{Connect, Packet, Properties, Publish, QoS, frame_len};
 use super::outbox::{Outbox, OutboxFull, OutboxStore, RecordState};
 use super::session::{Event, Session, SessionError, State};
-
-/// Opens a new transport to the broker, for every (re)connection.
-#[allow(async_fn_in_trait)]
-pub trait Connector {
-    type Transport: Read + Write;
-
-    async fn connect(&mut self) -> Result<Self::Transport, embedded_io::ErrorKind>;
-}
 
 /// The client's time: the current instant, and a wait until one. On a
 /// device this is embassy-time; the client keeps no timer of its own.
@@ -69,6 +63,8 @@ pub enum ClientEvent<'a> {
     Published { packet_id: u16, reason_code: u8 },
     /// SUBACK for [`Client::subscribe`].
     Subscribed { packet_id: u16 },
+    /// The instant given to [`Client::wake_at`] came.
+    Wake,
 }
 
 /// What one [`Client::poll`] ended with: an event that borrows nothing, or
@@ -96,6 +92,10 @@ pub enum ClientError {
     NotConnected,
     /// The session refused (encoding, window, protocol).
     Session(SessionError),
+    /// A packet larger than the receive buffer arrived; it is skipped and
+    /// the connection kept. A QoS 0 message is lost; a QoS 1/2 one stays
+    /// unacknowledged, so the broker sends it again on a new connection.
+    PacketTooLarge,
 }
 
 impl From<SessionError> for ClientError {
@@ -160,6 +160,8 @@ pub struct Client<
     /// Bytes of `receive` the last returned event borrowed, dropped at the
     /// next poll.
     consumed: usize,
+    /// Bytes still to come of a packet too large for `receive`, skipped.
+    discard: usize,
     send: &'b mut [u8],
     outbox: Outbox<'b>,
     store: S,
@@ -168,6 +170,8 @@ pub struct Client<
     jitter: u32,
     /// Why the session gave up on the last connection it lost, if it did.
     last_error: Option<SessionError>,
+    /// When [`Client::poll`] reports [`ClientEvent::Wake`].
+    wake_at: Option<Instant>,
 }
 
 impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
@@ -216,6 +220,7 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
             receive: buffers.receive,
             received: 0,
             consumed: 0,
+            discard: 0,
             send: buffers.send,
             outbox,
             store,
@@ -223,6 +228,7 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
             retry_at: None,
             jitter: seed | 1,
             last_error: None,
+            wake_at: None,
         }
     }
 
@@ -234,6 +240,33 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
     /// protocol error, a keep-alive timeout), for diagnostics.
     pub fn last_error(&self) -> Option<SessionError> {
         self.last_error
+    }
+
+    /// The connector, for what it knows of the connection (an Azure SAS
+    /// token's expiry).
+    pub fn connector(&self) -> &C {
+        &self.connector
+    }
+
+    /// The clock the client runs on.
+    pub fn clock(&self) -> &K {
+        &self.clock
+    }
+
+    /// The message the last [`Client::poll`] returned, again, until the
+    /// next poll (for a layer above that read it once to decide).
+    pub fn current_message(&self) -> Option<Publish<'_>> {
+        match Packet::decode_from_server(&self.receive[..self.consumed], self.connect.version) {
+            Ok((Packet::Publish(publish), _)) if self.consumed > 0 => Some(publish),
+            _ => None,
+        }
+    }
+
+    /// Makes [`Client::poll`] return [`ClientEvent::Wake`] once `at` has
+    /// come (once), so a layer above can act on its own timers (renew
+    /// credentials, retry a request) without cancelling a poll midway.
+    pub fn wake_at(&mut self, at: Option<Instant>) {
+        self.wake_at = at;
     }
 
     /// Bytes of the outbox in use: publishes not yet acknowledged.
@@ -315,6 +348,10 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
             if self.transport.is_none() {
                 return Ok(Step::Event(ClientEvent::Disconnected));
             }
+            if self.wake_at.is_some_and(|at| self.clock.now() >= at) {
+                self.wake_at = None;
+                return Ok(Step::Event(ClientEvent::Wake));
+            }
             if self.session.withheld() && self.session.inbound_pending() <= INBOUND / 2 {
                 // The broker sent more than INBOUND can track; what was
                 // left unanswered comes back only on a new connection.
@@ -370,10 +407,11 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
                 continue;
             }
             // Nothing whole yet: read, or wake for the keep-alive.
-            let deadline = self
-                .session
-                .poll_timeout()
-                .unwrap_or(self.clock.now() + Duration::from_secs(3600));
+            let idle = self.clock.now() + Duration::from_secs(3600);
+            let deadline = match (self.session.poll_timeout(), self.wake_at) {
+                (Some(session), Some(wake)) => session.min(wake),
+                (session, wake) => session.or(wake).unwrap_or(idle),
+            };
             let Some(transport) = self.transport.as_mut() else {
                 continue;
             };
@@ -384,12 +422,15 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
                 return Ok(Step::Event(ClientEvent::Disconnected));
             }
             match select(transport.read(space), self.clock.sleep_until(deadline)).await {
-                Either::First(Ok(n)) if n > 0 => self.received += n,
+                Either::First(Ok(n)) if n > 0 => self.take_received(n),
                 Either::First(_) => {
                     self.lose_connection();
                     return Ok(Step::Event(ClientEvent::Disconnected));
                 }
                 Either::Second(()) => {
+                    if self.wake_at.is_some_and(|at| self.clock.now() >= at) {
+                        continue;
+                    }
                     if let Err(e) = self.session.handle_timeout(self.clock.now()) {
                         self.last_error = Some(e);
                         self.lose_connection();
@@ -400,26 +441,43 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
         }
     }
 
+    /// Keeps `n` bytes just read, less what is left of a packet being
+    /// skipped.
+    fn take_received(&mut self, n: usize) {
+        let skip = n.min(self.discard);
+        self.discard -= skip;
+        let at = self.received;
+        self.receive.copy_within(at + skip..at + n, at);
+        self.received += n - skip;
+    }
+
     fn drop_received(&mut self, len: usize) {
         self.receive.copy_within(len..self.received, 0);
         self.received -= len;
     }
 
     /// Sends DISCONNECT and drops the transport; queued publishes stay.
+    /// The next [`Client::poll`] connects again at once, resuming the
+    /// session.
     pub async fn disconnect(&mut self) {
         if let Ok(n) = self.session.disconnect(self.send) {
             self.write_out(n).await;
         }
-        self.transport = None;
-        self.received = 0;
-        self.consumed = 0;
+        self.release_transport();
     }
 
-    /// The length of the first whole packet received, if any.
-    fn whole_packet(&self) -> Result<Option<usize>, ClientError> {
+    /// The length of the first whole packet received, if any. A packet
+    /// longer than the receive buffer is skipped as it arrives
+    /// ([`ClientError::PacketTooLarge`]).
+    fn whole_packet(&mut self) -> Result<Option<usize>, ClientError> {
         let held = &self.receive[..self.received];
         match frame_len(held) {
             Ok(len) if len <= held.len() => Ok(Some(len)),
+            Ok(len) if len > self.receive.len() => {
+                self.discard = len - self.received;
+                self.received = 0;
+                Err(ClientError::PacketTooLarge)
+            }
             Ok(_) | Err(super::codec::Error::Incomplete) => Ok(None),
             Err(e) => Err(ClientError::Session(SessionError::Codec(e))),
         }
@@ -438,10 +496,12 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
         self.transport = Some(transport);
         self.received = 0;
         self.consumed = 0;
-        let Ok(n) = self
-            .session
-            .connect(self.clock.now(), &self.connect, self.send)
-        else {
+        self.discard = 0;
+        let mut connect = self.connect;
+        if let Some(password) = self.connector.password() {
+            connect.password = Some(password);
+        }
+        let Ok(n) = self.session.connect(self.clock.now(), &connect, self.send) else {
             self.lose_connection();
             return Some(ClientEvent::ConnectFailed);
         };
@@ -476,7 +536,7 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
             let transport = self.transport.as_mut()?;
             let space = &mut self.receive[self.received..];
             match select(transport.read(space), self.clock.sleep_until(deadline)).await {
-                Either::First(Ok(n)) if n > 0 => self.received += n,
+                Either::First(Ok(n)) if n > 0 => self.take_received(n),
                 _ => {
                     self.lose_connection();
                     return Some(ClientEvent::ConnectFailed);
@@ -555,11 +615,20 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
     }
 
     fn lose_connection(&mut self) {
-        self.transport = None;
+        self.release_transport();
         self.session.connection_lost();
+        self.schedule_retry();
+    }
+
+    /// Hands the transport back to the connector, forgetting what it had
+    /// received.
+    fn release_transport(&mut self) {
+        if let Some(transport) = self.transport.take() {
+            self.connector.release(transport);
+        }
         self.received = 0;
         self.consumed = 0;
-        self.schedule_retry();
+        self.discard = 0;
     }
 
     /// The next attempt: `initial * 2^failures` capped at `max`, from its

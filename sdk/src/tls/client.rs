@@ -78,7 +78,7 @@ pub struct ClientCertificate<'a> {
 }
 
 /// Who the client expects to talk to, and how it checks.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct ClientConfig<'a> {
     /// The name the certificate must carry; sent as SNI (RFC 6066 section
     /// 3) unless it is an IP address.
@@ -393,7 +393,30 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         buffers: Buffers<'a>,
         rng: &mut R,
     ) -> Result<Self, TlsError> {
-        let (ephemeral, public) = provider.generate_ephemeral(EcdhGroup::Secp256r1, rng)?;
+        Self::try_new(provider, config, buffers, rng).map_err(|(error, _)| error)
+    }
+
+    /// As [`ClientConnection::new`], handing the buffers back when it
+    /// fails, so a reconnecting client keeps its memory.
+    pub fn try_new<R: CryptoRng + ?Sized>(
+        provider: &'a P,
+        config: ClientConfig<'a>,
+        buffers: Buffers<'a>,
+        rng: &mut R,
+    ) -> Result<Self, (TlsError, Buffers<'a>)> {
+        let started = provider
+            .generate_ephemeral(EcdhGroup::Secp256r1, rng)
+            .and_then(|ephemeral| {
+                Ok((
+                    ephemeral,
+                    provider.hash_context(HashAlgorithm::Sha256)?,
+                    provider.hash_context(HashAlgorithm::Sha384)?,
+                ))
+            });
+        let ((ephemeral, public), sha256, sha384) = match started {
+            Ok(started) => started,
+            Err(error) => return Err((error.into(), buffers)),
+        };
         let mut random = [0u8; 32];
         rng.fill_bytes(&mut random);
         let retry_randomness = hello_retry::Reserve::draw(rng);
@@ -413,10 +436,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             end_entity: 0..0,
             state: State::WaitServerHello,
             suite: CipherSuite::Aes128GcmSha256,
-            transcript: Transcript::Both {
-                sha256: provider.hash_context(HashAlgorithm::Sha256)?,
-                sha384: provider.hash_context(HashAlgorithm::Sha384)?,
-            },
+            transcript: Transcript::Both { sha256, sha384 },
             ephemeral: Some(ephemeral),
             schedule: None,
             client_secret: None,
@@ -446,9 +466,26 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             .filter(|ticket| ticket.is_valid_at(connection.config.now_unix_secs));
         connection.psk_offered = resume.is_some_and(|ticket| !ticket.suite.is_tls12());
         connection.tls12_resume_offered = resume.is_some_and(|ticket| ticket.suite.is_tls12());
-        connection.tls12.remember_public_key(public.as_bytes())?;
-        connection.queue_client_hello(public.as_bytes(), None)?;
-        Ok(connection)
+        let hello = connection
+            .tls12
+            .remember_public_key(public.as_bytes())
+            .and_then(|()| connection.queue_client_hello(public.as_bytes(), None));
+        match hello {
+            Ok(()) => Ok(connection),
+            Err(error) => Err((error, connection.into_buffers())),
+        }
+    }
+
+    /// Ends the connection and hands its memory back for the next one.
+    /// The receive buffer is wiped: it held plaintext.
+    pub fn into_buffers(self) -> Buffers<'a> {
+        self.receive.fill(0);
+        Buffers {
+            receive: self.receive,
+            send: self.send,
+            handshake: self.handshake,
+            certificate: self.certificate,
+        }
     }
 
     /// Writes a ClientHello with our key share (of `key_share_group`) and,

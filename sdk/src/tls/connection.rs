@@ -20,6 +20,14 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
     /// over `transport`; returns once application data may flow.
     pub async fn connect(engine: ClientConnection<'a, P>, transport: T) -> Result<Self, TlsError> {
         let mut connection = Self { engine, transport };
+        connection.handshake().await?;
+        Ok(connection)
+    }
+
+    /// Runs the handshake; on failure the parts are still the caller's
+    /// ([`TlsConnection::into_parts`]).
+    pub(crate) async fn handshake(&mut self) -> Result<(), TlsError> {
+        let connection = self;
         loop {
             let event = connection.engine.process()?;
             // Whatever the engine queued goes out before we wait for the
@@ -34,7 +42,7 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
                     .map_err(transport_error)?;
             }
             if !connection.engine.is_handshaking() {
-                return Ok(connection);
+                return Ok(());
             }
             match event {
                 Some(Event::HandshakeComplete) => {}
@@ -42,6 +50,17 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
                 Some(Event::ApplicationData) | None => connection.receive().await?,
             }
         }
+    }
+
+    /// A session whose handshake [`TlsConnection::handshake`] runs.
+    pub(crate) fn new(engine: ClientConnection<'a, P>, transport: T) -> Self {
+        Self { engine, transport }
+    }
+
+    /// The engine and the transport, to close the transport and reuse the
+    /// engine's memory ([`ClientConnection::into_buffers`]).
+    pub fn into_parts(self) -> (ClientConnection<'a, P>, T) {
+        (self.engine, self.transport)
     }
 
     /// The engine, for its queries (cipher suite, ALPN, peer certificate).

@@ -16,6 +16,7 @@
 mod client;
 mod codec;
 mod connection;
+mod connector;
 mod error;
 mod key_schedule;
 pub mod record;
@@ -28,6 +29,7 @@ pub use client::{
     TlsProvider,
 };
 pub use connection::TlsConnection;
+pub use connector::TlsConnector;
 pub use error::{AlertDescription, TlsError};
 pub use key_schedule::{
     KeySchedule, TrafficKeys, derive_secret, finished_verify_data, hkdf_expand_label,

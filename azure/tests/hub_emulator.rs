@@ -1,0 +1,400 @@
+//! The hub and DPS clients end to end: Duet's TLS and MQTT over a tokio TCP
+//! socket to the local emulator of IoT Hub and DPS (RSA-2048 chain from
+//! the test PKI, SAS checked against the configured keys).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use duet::mqtt::QoS;
+use duet_azure::client::{Credential, HubConfig, HubError, ProvisioningConfig, ProvisioningError};
+use duet_azure_emulator::{Config, DeviceAuth, Dps, Emulator, Enrollment};
+use serde_json::json;
+
+#[path = "common/device.rs"]
+mod device;
+use device::{HUB_HOST, Hub, Seen, hub, provisioning, until};
+
+/// A device key (base64 of 32 bytes), as IoT Hub generates them.
+const KEY: &str = "dGhlLXRlc3QtZGV2aWNlLWtleS0wMS0zMi1ieXRlcyE=";
+const OTHER_KEY: &str = "b3RoZXItdGVzdC1kZXZpY2Uta2V5LTAyLTMyLWJ5dGU=";
+
+async fn emulator_with(config: Config) -> (Emulator, SocketAddr) {
+    let emulator = Emulator::new(config);
+    let address = emulator.listen("127.0.0.1:0").await.expect("listen");
+    (emulator, address)
+}
+
+async fn one_device(device_id: &str) -> (Emulator, SocketAddr) {
+    let config =
+        Config::new(HUB_HOST).with_device(device_id, DeviceAuth::SymmetricKey(KEY.to_owned()));
+    emulator_with(config).await
+}
+
+fn sas_config(device_id: &'static str) -> HubConfig<'static> {
+    HubConfig::new(HUB_HOST, device_id, Credential::SymmetricKey(KEY))
+}
+
+async fn connected(hub: &mut Hub) {
+    until(hub, 10, |e| *e == Seen::Connected).await;
+}
+
+#[tokio::test]
+async fn telemetry_methods_twin_and_c2d_end_to_end() {
+    let (emulator, address) = one_device("device-a").await;
+    let mut config = sas_config("device-a");
+    config.model_id = "dtmi:com:example:Thermostat;1";
+    let mut hub = hub(address, config, 8192);
+    connected(&mut hub).await;
+
+    // Telemetry at QoS 1 and 0, with properties and a component.
+    let properties = [("$.ct", "application/json"), ("alert", "on & off")];
+    for n in 0..5 {
+        let body = format!("{{\"n\":{n}}}");
+        hub.send_telemetry(&properties, body.as_bytes(), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+    }
+    for _ in 0..5 {
+        until(&mut hub, 5, |e| *e == Seen::TelemetryAcknowledged).await;
+    }
+    hub.send_component_telemetry(
+        "thermostat1",
+        &[],
+        b"{\"temperature\":21.5}",
+        QoS::AtMostOnce,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        hub.send_telemetry(&[], b"{}", QoS::ExactlyOnce).await,
+        Err(HubError::QosUnsupported)
+    );
+    assert!(
+        emulator
+            .wait_for_telemetry("device-a", 6, Duration::from_secs(5))
+            .await
+    );
+    let telemetry = emulator.telemetry("device-a");
+    assert_eq!(telemetry.len(), 6);
+    for (n, message) in telemetry[..5].iter().enumerate() {
+        assert_eq!(message.payload, format!("{{\"n\":{n}}}").into_bytes());
+        let has = |k: &str, v: &str| message.properties.iter().any(|(a, b)| a == k && b == v);
+        assert!(has("$.ct", "application/json"), "{:?}", message.properties);
+        assert!(has("alert", "on & off"), "{:?}", message.properties);
+    }
+    assert!(
+        telemetry[5]
+            .properties
+            .iter()
+            .any(|(k, v)| k == "$.sub" && v == "thermostat1")
+    );
+
+    // A direct method and a Plug and Play command, answered.
+    for (method, component, name) in [
+        ("reboot", None, "reboot"),
+        (
+            "thermostat1*getMaxMinReport",
+            Some("thermostat1"),
+            "getMaxMinReport",
+        ),
+    ] {
+        let invoke =
+            emulator.invoke_method("device-a", method, "{\"delay\":1}", Duration::from_secs(5));
+        let answer = async {
+            let Seen::Method {
+                component: got_component,
+                name: got_name,
+                request_id,
+                payload,
+            } = until(&mut hub, 5, |e| matches!(e, Seen::Method { .. })).await
+            else {
+                unreachable!()
+            };
+            assert_eq!(got_component.as_deref(), component);
+            assert_eq!(got_name, name);
+            assert_eq!(payload, b"{\"delay\":1}");
+            hub.respond(&request_id, 201, b"{\"done\":true}")
+                .await
+                .unwrap();
+        };
+        let (response, ()) = tokio::join!(invoke, answer);
+        let response = response.expect("the device answered");
+        assert_eq!(response.status, 201);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&response.payload).unwrap(),
+            json!({"done": true})
+        );
+    }
+
+    // Twin: reported patch, desired update pushed, whole document.
+    hub.report_properties(
+        b"{\"firmware\":\"1.2.3\",\"thermostat1\":{\"__t\":\"c\",\"maxTempSinceLastReboot\":30}}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        hub.request_twin().await,
+        Err(HubError::TwinBusy),
+        "one twin request at a time"
+    );
+    let Seen::ReportedAccepted(reported_version) =
+        until(&mut hub, 5, |e| matches!(e, Seen::ReportedAccepted(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(emulator.reported("device-a")["firmware"], "1.2.3");
+    let desired_version = emulator.patch_desired("device-a", json!({"targetTemperature": 22}));
+    let Seen::DesiredUpdate(version, patch) =
+        until(&mut hub, 5, |e| matches!(e, Seen::DesiredUpdate(..))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(version, desired_version);
+    assert_eq!(patch["targetTemperature"], 22);
+    hub.request_twin().await.unwrap();
+    let Seen::Twin(document) = until(&mut hub, 5, |e| matches!(e, Seen::Twin(_))).await else {
+        unreachable!()
+    };
+    assert_eq!(document["desired"]["targetTemperature"], 22);
+    assert_eq!(document["desired"]["$version"], desired_version);
+    assert_eq!(document["reported"]["firmware"], "1.2.3");
+    assert_eq!(document["reported"]["$version"], reported_version);
+
+    // Cloud to device, with a property bag.
+    emulator.send_c2d(
+        "device-a",
+        &[("priority", "high"), ("$.ct", "text/plain")],
+        b"hello device",
+    );
+    let Seen::C2d {
+        properties,
+        payload,
+    } = until(&mut hub, 5, |e| matches!(e, Seen::C2d { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(payload, b"hello device");
+    assert!(properties.contains(&("priority".to_owned(), "high".to_owned())));
+    assert_eq!(emulator.connections("device-a"), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_refused_and_retried_with_backoff() {
+    let (emulator, address) = one_device("device-b").await;
+    let mut config = HubConfig::new(HUB_HOST, "device-b", Credential::SymmetricKey(OTHER_KEY));
+    config.backoff.initial = duet::netstack::time::Duration::from_millis(50);
+    let mut hub = hub(address, config, 4096);
+    for _ in 0..3 {
+        assert_eq!(
+            until(&mut hub, 5, |_| true).await,
+            Seen::ConnectFailed,
+            "a CONNACK refusal is a failed attempt"
+        );
+    }
+    assert!(emulator.refusals().total() >= 3);
+    assert!(!emulator.is_connected("device-b"));
+}
+
+#[tokio::test]
+async fn the_token_is_renewed_during_a_qos1_stream_without_losing_a_message() {
+    let (emulator, address) = one_device("device-c").await;
+    let mut config = sas_config("device-c");
+    // Four-second tokens renewed at 60 %: the stream outlives two of them.
+    // (`se` has whole seconds, so the renewal comes a second early at least.)
+    config.token_lifetime_secs = 4;
+    config.renew_at_percent = 60;
+    let mut hub = hub(address, config, 4096);
+    connected(&mut hub).await;
+    let started = tokio::time::Instant::now();
+    let mut sent = 0u32;
+    let mut acknowledged = 0u32;
+    while started.elapsed() < Duration::from_secs(7) || acknowledged < sent {
+        if sent < 400 && started.elapsed() < Duration::from_secs(7) {
+            hub.send_telemetry(&[], format!("{sent}").as_bytes(), QoS::AtLeastOnce)
+                .await
+                .unwrap();
+            sent += 1;
+        }
+        let polled = tokio::time::timeout(Duration::from_millis(15), hub.poll()).await;
+        if let Ok(event) = polled {
+            if event.unwrap() == duet_azure::client::HubEvent::TelemetryAcknowledged {
+                acknowledged += 1;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "stream stalled"
+        );
+    }
+    assert!(hub.stats().token_renewals >= 2, "{:?}", hub.stats());
+    assert!(emulator.connections("device-c") >= 3);
+    let mut seen: Vec<u32> = emulator
+        .telemetry("device-c")
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.payload).parse().unwrap())
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen, (0..sent).collect::<Vec<_>>(), "every message arrived");
+    assert_eq!(emulator.refusals().total(), 0, "no token was ever refused");
+}
+
+#[tokio::test]
+async fn a_twin_request_cut_off_is_sent_again_with_a_new_request_id() {
+    let (emulator, address) = one_device("device-d").await;
+    let mut hub = hub(address, sas_config("device-d"), 4096);
+    connected(&mut hub).await;
+    emulator.patch_desired("device-d", json!({"mode": "eco"}));
+    until(&mut hub, 5, |e| matches!(e, Seen::DesiredUpdate(..))).await;
+    emulator.drop_next_twin_request("device-d");
+    hub.request_twin().await.unwrap();
+    assert_eq!(until(&mut hub, 5, |_| true).await, Seen::Disconnected);
+    assert_eq!(until(&mut hub, 5, |_| true).await, Seen::Connected);
+    let Seen::Twin(document) = until(&mut hub, 5, |e| matches!(e, Seen::Twin(_))).await else {
+        unreachable!()
+    };
+    assert_eq!(document["desired"]["mode"], "eco");
+    assert_eq!(hub.stats().twin_resends, 1);
+    let request_ids = emulator.twin_request_ids("device-d");
+    assert_eq!(request_ids.len(), 2, "{request_ids:?}");
+    assert_ne!(request_ids[0], request_ids[1]);
+}
+
+#[tokio::test]
+async fn malformed_hub_messages_are_typed_errors_and_the_client_goes_on() {
+    let (emulator, address) = one_device("device-e").await;
+    let mut hub = hub(address, sas_config("device-e"), 2048);
+    connected(&mut hub).await;
+
+    emulator.publish_raw("device-e", "$iothub/unheard/of", b"{}");
+    assert_eq!(hub.poll().await.unwrap_err(), HubError::UnknownTopic);
+    emulator.publish_raw(
+        "device-e",
+        "$iothub/twin/PATCH/properties/desired/?$version=9",
+        b"{\"broken\":",
+    );
+    assert_eq!(hub.poll().await.unwrap_err(), HubError::Malformed);
+    emulator.publish_raw(
+        "device-e",
+        "$iothub/twin/PATCH/properties/desired/?$version=x",
+        b"{}",
+    );
+    assert_eq!(hub.poll().await.unwrap_err(), HubError::Malformed);
+
+    // A twin larger than the 2 KiB receive buffer.
+    let big = "x".repeat(4000);
+    emulator.patch_desired("device-e", json!({ "blob": big }));
+    assert_eq!(hub.poll().await.unwrap_err(), HubError::MessageTooLarge);
+    hub.request_twin().await.unwrap();
+    assert_eq!(hub.poll().await.unwrap_err(), HubError::MessageTooLarge);
+    hub.cancel_twin_request();
+
+    // Still connected and working.
+    hub.send_telemetry(&[], b"after", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    until(&mut hub, 5, |e| *e == Seen::TelemetryAcknowledged).await;
+    emulator.patch_desired("device-e", json!({ "blob": null, "small": 1 }));
+    let Seen::DesiredUpdate(_, patch) =
+        until(&mut hub, 5, |e| matches!(e, Seen::DesiredUpdate(..))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(patch["small"], 1);
+    let stats = hub.stats();
+    assert_eq!(
+        (stats.unknown_topics, stats.malformed, stats.oversized),
+        (1, 2, 2)
+    );
+    assert_eq!(emulator.connections("device-e"), 1);
+}
+
+#[tokio::test]
+async fn dps_assigns_an_individual_enrollment_and_the_device_reaches_its_hub() {
+    let dps = Dps::new("0ne00000001", HUB_HOST).with_enrollment(Enrollment::Individual {
+        registration_id: "sensor-1".to_owned(),
+        key: KEY.to_owned(),
+    });
+    let dps = Dps {
+        polls_before_assigned: 2,
+        reply_payload: Some(json!({"tier": "gold"})),
+        ..dps
+    };
+    let (emulator, address) = emulator_with(Config::new(HUB_HOST).with_dps(dps)).await;
+    let mut config = ProvisioningConfig::new(
+        device::DPS_HOST,
+        "0ne00000001",
+        "sensor-1",
+        Credential::SymmetricKey(KEY),
+    );
+    config.custom_payload = Some("{\"modelId\":\"dtmi:com:example:Thermostat;1\"}");
+    let mut dps = provisioning(address, config);
+    let started = tokio::time::Instant::now();
+    let assignment = dps.register().await.expect("assigned");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "two retry-after waits of 1 s"
+    );
+    assert_eq!(assignment.assigned_hub, HUB_HOST);
+    assert_eq!(assignment.device_id, "sensor-1");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(assignment.payload.unwrap()).unwrap(),
+        json!({"tier": "gold"})
+    );
+    assert_eq!(
+        emulator.registration_payload("sensor-1"),
+        Some(json!({"modelId": "dtmi:com:example:Thermostat;1"}))
+    );
+    let device_id: &'static str = String::leak(assignment.device_id.to_owned());
+    let mut hub = hub(address, sas_config(device_id), 4096);
+    connected(&mut hub).await;
+    hub.send_telemetry(&[], b"{\"provisioned\":true}", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    until(&mut hub, 5, |e| *e == Seen::TelemetryAcknowledged).await;
+}
+
+#[tokio::test]
+async fn dps_group_enrollment_with_a_derived_key() {
+    let group_key = OTHER_KEY;
+    let dps = Dps::new("0ne00000002", HUB_HOST).with_enrollment(Enrollment::Group {
+        key: group_key.to_owned(),
+    });
+    let dps = Dps {
+        polls_before_assigned: 0,
+        ..dps
+    };
+    let (_emulator, address) = emulator_with(Config::new(HUB_HOST).with_dps(dps)).await;
+    let soft = duet::crypto::soft::Soft::<4>::new();
+    let mut derived = [0u8; 64];
+    let n = duet_azure::sas::derive_device_key(&soft, group_key, "member-7", &mut derived).unwrap();
+    let derived: &'static str = String::leak(String::from_utf8(derived[..n].to_vec()).unwrap());
+    let config = ProvisioningConfig::new(
+        device::DPS_HOST,
+        "0ne00000002",
+        "member-7",
+        Credential::SymmetricKey(derived),
+    );
+    let mut dps = provisioning(address, config);
+    let assignment = dps.register().await.expect("assigned");
+    assert_eq!(assignment.device_id, "member-7");
+    let config = HubConfig::new(HUB_HOST, "member-7", Credential::SymmetricKey(derived));
+    let mut hub = hub(address, config, 4096);
+    connected(&mut hub).await;
+
+    // A wrong group key is refused for good.
+    let config = ProvisioningConfig::new(
+        device::DPS_HOST,
+        "0ne00000002",
+        "member-8",
+        Credential::SymmetricKey(KEY),
+    );
+    let mut config = config;
+    config.max_connect_attempts = 2;
+    config.backoff.initial = duet::netstack::time::Duration::from_millis(20);
+    let mut refused = provisioning(address, config);
+    assert_eq!(
+        refused.register().await.unwrap_err(),
+        ProvisioningError::Unreachable
+    );
+}

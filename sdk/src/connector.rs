@@ -1,0 +1,27 @@
+//! Opening a transport again and again: what a reconnecting client (MQTT,
+//! and the Azure clients over it) asks of the layer below, whether that is
+//! a TCP socket, TLS over one, or a std stream in a test.
+
+use embedded_io_async::{Read, Write};
+
+/// Opens a new transport to the server, for every (re)connection.
+#[allow(async_fn_in_trait)]
+pub trait Connector {
+    type Transport: Read + Write;
+
+    async fn connect(&mut self) -> Result<Self::Transport, embedded_io::ErrorKind>;
+
+    /// Takes back a transport the client is done with, so that what it
+    /// holds (a TLS engine's buffers) serves the next connection; by
+    /// default it is dropped.
+    fn release(&mut self, transport: Self::Transport) {
+        drop(transport);
+    }
+
+    /// The password for the CONNECT that follows [`Connector::connect`],
+    /// when it changes from one connection to the next (an Azure SAS token
+    /// is signed again with a later expiry); `None` keeps the client's.
+    fn password(&self) -> Option<&[u8]> {
+        None
+    }
+}

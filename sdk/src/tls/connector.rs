@@ -1,0 +1,129 @@
+//! TLS for a reconnecting client: a [`Connector`] that opens the transport
+//! below (a TCP connection) and runs a handshake over it, reusing one set
+//! of caller buffers for every connection — the engine of a lost
+//! connection comes back through [`Connector::release`].
+
+use rand_core::CryptoRng;
+
+use super::client::{Buffers, ClientConfig, ClientConnection, TlsProvider};
+use super::connection::TlsConnection;
+use super::error::TlsError;
+use crate::connector::Connector;
+
+/// Opens TLS sessions over the transports `inner` opens.
+pub struct TlsConnector<'a, P: TlsProvider, C: Connector, R, W> {
+    inner: C,
+    provider: &'a P,
+    config: ClientConfig<'a>,
+    /// `None` while a connection holds them.
+    buffers: Option<Buffers<'a>>,
+    rng: R,
+    now_unix_secs: W,
+    last_error: Option<TlsError>,
+}
+
+impl<'a, P, C, R, W> TlsConnector<'a, P, C, R, W>
+where
+    P: TlsProvider,
+    C: Connector,
+    R: CryptoRng,
+    W: Fn() -> u64,
+{
+    /// TLS with `config` over what `inner` opens, in `buffers`;
+    /// `now_unix_secs` gives the time each handshake checks certificate
+    /// validity against (the configured one is replaced).
+    pub fn new(
+        inner: C,
+        provider: &'a P,
+        config: ClientConfig<'a>,
+        buffers: Buffers<'a>,
+        rng: R,
+        now_unix_secs: W,
+    ) -> Self {
+        TlsConnector {
+            inner,
+            provider,
+            config,
+            buffers: Some(buffers),
+            rng,
+            now_unix_secs,
+            last_error: None,
+        }
+    }
+
+    /// Why the last handshake failed (an untrusted chain, a wrong name),
+    /// for diagnostics; the client only sees a failed connection.
+    pub fn last_error(&self) -> Option<TlsError> {
+        self.last_error
+    }
+
+    /// The transport connector below.
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+}
+
+impl<'a, P, C, R, W> Connector for TlsConnector<'a, P, C, R, W>
+where
+    P: TlsProvider,
+    C: Connector,
+    R: CryptoRng,
+    W: Fn() -> u64,
+{
+    type Transport = TlsConnection<'a, P, C::Transport>;
+
+    async fn connect(&mut self) -> Result<Self::Transport, embedded_io::ErrorKind> {
+        // Buffers still out belong to a connection the client did not
+        // release; it cannot run two.
+        let buffers = self
+            .buffers
+            .take()
+            .ok_or(embedded_io::ErrorKind::OutOfMemory)?;
+        let transport = match self.inner.connect().await {
+            Ok(transport) => transport,
+            Err(kind) => {
+                self.buffers = Some(buffers);
+                return Err(kind);
+            }
+        };
+        self.config.now_unix_secs = (self.now_unix_secs)();
+        let engine =
+            match ClientConnection::try_new(self.provider, self.config, buffers, &mut self.rng) {
+                Ok(engine) => engine,
+                Err((error, buffers)) => {
+                    self.buffers = Some(buffers);
+                    self.inner.release(transport);
+                    self.last_error = Some(error);
+                    return Err(embedded_io::ErrorKind::Other);
+                }
+            };
+        let mut connection = TlsConnection::new(engine, transport);
+        match connection.handshake().await {
+            Ok(()) => {
+                self.last_error = None;
+                Ok(connection)
+            }
+            Err(error) => {
+                self.last_error = Some(error);
+                self.release(connection);
+                Err(embedded_io::ErrorKind::ConnectionRefused)
+            }
+        }
+    }
+
+    fn release(&mut self, connection: Self::Transport) {
+        let (engine, transport) = connection.into_parts();
+        self.buffers = Some(engine.into_buffers());
+        self.inner.release(transport);
+    }
+}
+
+impl<P: TlsProvider, C: Connector, R, W> core::fmt::Debug for TlsConnector<'_, P, C, R, W> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TlsConnector")
+            .field("server_name", &self.config.server_name)
+            .field("connected", &self.buffers.is_none())
+            .field("last_error", &self.last_error)
+            .finish_non_exhaustive()
+    }
+}
