@@ -398,3 +398,37 @@ async fn dps_group_enrollment_with_a_derived_key() {
         ProvisioningError::Unreachable
     );
 }
+
+#[path = "../../sdk/tests/common/device.rs"]
+mod device_identity;
+
+#[tokio::test]
+async fn an_x509_device_connects_without_a_password() {
+    let config = Config::new(HUB_HOST).with_device("device-01", DeviceAuth::X509);
+    let (emulator, address) = emulator_with(config).await;
+    // device-01's key lives in the provider's slot; TLS signs by handle.
+    let (soft, chain) = device_identity::device_provider();
+    let provider = device::leak(soft);
+    let chain: Vec<&'static [u8]> = chain.into_iter().map(|der| &*Vec::leak(der)).collect();
+    let certificate = duet::tls::ClientCertificate {
+        chain: Vec::leak(chain),
+        key: device_identity::DEVICE_KEY,
+    };
+    let transport = device::tls(
+        device::TokioTcp(address),
+        HUB_HOST,
+        provider,
+        Some(certificate),
+        9,
+    );
+    let config = HubConfig::new(HUB_HOST, "device-01", Credential::X509);
+    let mut hub = device::hub_with(transport, provider, config, 4096);
+    connected(&mut hub).await;
+    hub.send_telemetry(&[], b"{\"auth\":\"x509\"}", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    until(&mut hub, 5, |e| *e == Seen::TelemetryAcknowledged).await;
+    assert_eq!(emulator.telemetry("device-01").len(), 1);
+    assert_eq!(hub.stats().token_renewals, 0);
+    assert_eq!(emulator.refusals().total(), 0);
+}

@@ -44,7 +44,13 @@ fn main() -> ! {
     loop {
         let expiry = black_box(1_700_000_000u64);
         let _ = black_box(sas::string_to_sign(&resource, expiry, &mut out));
-        let _ = black_box(sas::password(&resource, black_box("c2lnbmF0dXJl"), expiry, None, &mut out));
+        let _ = black_box(sas::password(
+            &resource,
+            black_box("c2lnbmF0dXJl"),
+            expiry,
+            None,
+            &mut out,
+        ));
 
         // Telemetry with a property bag, and the response topics.
         let mut bag_space = [0u8; 128];
