@@ -27,34 +27,77 @@ pub fn encode(input: &[u8], out: &mut [u8]) -> Result<usize, AzureError> {
     Ok(len)
 }
 
-fn value(symbol: u8) -> Option<u32> {
-    Some(u32::from(match symbol {
-        b'A'..=b'Z' => symbol - b'A',
-        b'a'..=b'z' => symbol - b'a' + 26,
-        b'0'..=b'9' => symbol - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
+/// Which symbols stand for 62 and 63: the standard alphabet's (§4), the
+/// URL-safe one's (§5), or either.
+#[derive(Clone, Copy)]
+enum Alphabet {
+    Standard,
+    Url,
+    Either,
+}
+
+fn value(symbol: u8, alphabet: Alphabet) -> Option<u32> {
+    Some(u32::from(match (symbol, alphabet) {
+        (b'A'..=b'Z', _) => symbol - b'A',
+        (b'a'..=b'z', _) => symbol - b'a' + 26,
+        (b'0'..=b'9', _) => symbol - b'0' + 52,
+        (b'+', Alphabet::Standard | Alphabet::Either) => 62,
+        (b'/', Alphabet::Standard | Alphabet::Either) => 63,
+        (b'-', Alphabet::Url | Alphabet::Either) => 62,
+        (b'_', Alphabet::Url | Alphabet::Either) => 63,
         _ => return None,
     }))
 }
 
+/// The bytes `symbols` unpadded symbols decode to; `None` for a count no
+/// encoding produces (one symbol past a whole group).
+pub fn decoded_len(symbols: usize) -> Option<usize> {
+    let tail = match symbols % 4 {
+        0 => 0,
+        1 => return None,
+        rest => rest - 1,
+    };
+    Some(symbols / 4 * 3 + tail)
+}
+
 /// Decodes base64 `input` (padding optional) into `out`; returns the length.
 pub fn decode(input: &str, out: &mut [u8]) -> Result<usize, AzureError> {
-    let symbols = input.trim_end_matches('=').as_bytes();
-    if symbols.len() % 4 == 1 || input.len() - symbols.len() > 2 {
+    let symbols = input.trim_end_matches('=');
+    if input.len() - symbols.len() > 2 {
         return Err(AzureError::Malformed);
     }
+    decode_symbols(symbols.as_bytes(), out, Alphabet::Standard)
+}
+
+/// Decodes unpadded base64url `input` (§5, as JWS writes every segment)
+/// into `out`; returns the length. Padding is [`AzureError::Malformed`].
+pub fn decode_url(input: &str, out: &mut [u8]) -> Result<usize, AzureError> {
+    decode_symbols(input.as_bytes(), out, Alphabet::Url)
+}
+
+/// Decodes `input` in either alphabet, padded (to a whole group) or not,
+/// into `out`; returns the length. For JWK members, which ADU writes in the
+/// standard alphabet where RFC 7518 §6.3.1 asks for base64url.
+pub fn decode_either(input: &str, out: &mut [u8]) -> Result<usize, AzureError> {
+    let symbols = input.trim_end_matches('=');
+    let padding = input.len() - symbols.len();
+    if padding > 2 || (padding > 0 && input.len() % 4 != 0) {
+        return Err(AzureError::Malformed);
+    }
+    decode_symbols(symbols.as_bytes(), out, Alphabet::Either)
+}
+
+fn decode_symbols(symbols: &[u8], out: &mut [u8], alphabet: Alphabet) -> Result<usize, AzureError> {
+    let len = decoded_len(symbols.len()).ok_or(AzureError::Malformed)?;
+    let out = out.get_mut(..len).ok_or(AzureError::BufferTooSmall)?;
     let mut at = 0;
     for group in symbols.chunks(4) {
         let mut n = 0u32;
-        for (i, symbol) in group.iter().enumerate() {
-            n |= value(*symbol).ok_or(AzureError::Malformed)? << (18 - 6 * i);
+        for (i, &symbol) in group.iter().enumerate() {
+            n |= value(symbol, alphabet).ok_or(AzureError::Malformed)? << (18 - 6 * i);
         }
-        let bytes = n.to_be_bytes();
         let produced = group.len() - 1;
-        out.get_mut(at..at + produced)
-            .ok_or(AzureError::BufferTooSmall)?
-            .copy_from_slice(&bytes[1..1 + produced]);
+        out[at..at + produced].copy_from_slice(&n.to_be_bytes()[1..1 + produced]);
         at += produced;
     }
     Ok(at)
@@ -91,6 +134,33 @@ mod tests {
         );
         assert_eq!(
             encode(b"foobar", &mut out[..7]),
+            Err(AzureError::BufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn the_url_alphabet_and_either() {
+        let mut out = [0u8; 8];
+        for (plain, encoded) in [
+            (&b"f"[..], "Zg"),
+            (b"fooba", "Zm9vYmE"),
+            (b"foobar", "Zm9vYmFy"),
+        ] {
+            let n = decode_url(encoded, &mut out).unwrap();
+            assert_eq!(&out[..n], plain);
+            assert_eq!(decoded_len(encoded.len()), Some(plain.len()));
+        }
+        // RFC 7515 appendix C: 0x03 0xEC 0xFF 0xF0 ... uses '-' and '_'.
+        let n = decode_url("A-z_4ME", &mut out).unwrap();
+        assert_eq!(&out[..n], &[3, 236, 255, 224, 193]);
+        assert_eq!(decode_url("A+z/4ME", &mut out), Err(AzureError::Malformed));
+        let n = decode_either("A+z/4ME=", &mut out).unwrap();
+        assert_eq!(&out[..n], &[3, 236, 255, 224, 193]);
+        assert_eq!(decode_url("Zg==", &mut out), Err(AzureError::Malformed));
+        assert_eq!(decode_either("Zg=", &mut out), Err(AzureError::Malformed));
+        assert_eq!(decode_either("Z===", &mut out), Err(AzureError::Malformed));
+        assert_eq!(
+            decode_url("Zm9vYmFy", &mut out[..5]),
             Err(AzureError::BufferTooSmall)
         );
     }

@@ -12,8 +12,7 @@ use duet_azure::adu::manifest::{StepType, UpdateManifest};
 use duet_azure::adu::root_keys::{ADU_200703_R, ADU_ROOT_KEYS};
 use duet_azure::adu::{
     self, AduClient, AduError, AgentReport, AgentState, Capacity, DeviceProperties, InstallResult,
-    RequestDecision, StepResult, UpdateRequest, Workflow, WorkflowAction, base64url, limits,
-    result_code,
+    RequestDecision, StepResult, UpdateRequest, Workflow, WorkflowAction, limits, result_code,
 };
 use duet_azure::hub::pnp;
 use duet_azure::hub::{PropertiesMessage, PropertiesMessageType, TwinResponse};
@@ -430,7 +429,7 @@ fn b64url(bytes: &[u8]) -> String {
 
 fn b64url_json(segment: &str) -> Value {
     let mut out = vec![0u8; segment.len()];
-    let n = base64url::decode(segment, &mut out).unwrap();
+    let n = duet_azure::base64::decode_url(segment, &mut out).unwrap();
     serde_json::from_slice(&out[..n]).unwrap()
 }
 

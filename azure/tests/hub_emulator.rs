@@ -432,3 +432,176 @@ async fn an_x509_device_connects_without_a_password() {
     assert_eq!(hub.stats().token_renewals, 0);
     assert_eq!(emulator.refusals().total(), 0);
 }
+
+#[tokio::test]
+async fn throttled_and_failing_twin_requests_are_retried_with_backoff() {
+    let (emulator, address) = one_device("device-f").await;
+    let mut hub = hub(address, sas_config("device-f"), 4096);
+    connected(&mut hub).await;
+    emulator.fail_next_twin_requests("device-f", &[429, 503]);
+    let started = tokio::time::Instant::now();
+    hub.request_twin().await.unwrap();
+    let Seen::Twin(document) = until(&mut hub, 15, |e| matches!(e, Seen::Twin(_))).await else {
+        unreachable!()
+    };
+    // Waits of 1 s then 2 s (plus jitter) before the second and third try.
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(3), "{waited:?}");
+    assert!(document["desired"].is_object());
+    let request_ids = emulator.twin_request_ids("device-f");
+    assert_eq!(request_ids.len(), 3, "{request_ids:?}");
+    assert!(request_ids[0] != request_ids[1] && request_ids[1] != request_ids[2]);
+    assert_eq!(hub.stats().twin_resends, 2);
+
+    // A status retrying cannot mend ends the request.
+    emulator.fail_next_twin_requests("device-f", &[400]);
+    hub.report_properties(b"{\"a\":1}").await.unwrap();
+    assert_eq!(
+        until(&mut hub, 5, |e| matches!(e, Seen::TwinRequestFailed(_))).await,
+        Seen::TwinRequestFailed(400)
+    );
+    hub.report_properties(b"{\"a\":2}").await.unwrap();
+    until(&mut hub, 5, |e| matches!(e, Seen::ReportedAccepted(_))).await;
+    assert_eq!(emulator.reported("device-f")["a"], 2);
+}
+
+#[tokio::test]
+async fn dps_retries_throttling_and_server_errors_and_stops_at_a_refusal() {
+    let dps = Dps {
+        polls_before_assigned: 0,
+        ..Dps::new("0ne00000003", HUB_HOST).with_enrollment(Enrollment::Group {
+            key: KEY.to_owned(),
+        })
+    };
+    let (emulator, address) = emulator_with(Config::new(HUB_HOST).with_dps(dps)).await;
+    let soft = duet::crypto::soft::Soft::<4>::new();
+    let key_of = |registration_id: &str| -> &'static str {
+        let mut derived = [0u8; 64];
+        let n =
+            duet_azure::sas::derive_device_key(&soft, KEY, registration_id, &mut derived).unwrap();
+        String::leak(String::from_utf8(derived[..n].to_vec()).unwrap())
+    };
+    emulator.fail_next_dps_requests(&[429, 503]);
+    let config = ProvisioningConfig::new(
+        device::DPS_HOST,
+        "0ne00000003",
+        "retrier",
+        Credential::SymmetricKey(key_of("retrier")),
+    );
+    let started = tokio::time::Instant::now();
+    let assignment = provisioning(address, config)
+        .register()
+        .await
+        .map(|a| a.device_id.to_owned());
+    assert_eq!(assignment.as_deref(), Ok("retrier"));
+    assert!(started.elapsed() >= Duration::from_secs(3));
+
+    emulator.fail_next_dps_requests(&[401]);
+    let config = ProvisioningConfig::new(
+        device::DPS_HOST,
+        "0ne00000003",
+        "refused",
+        Credential::SymmetricKey(key_of("refused")),
+    );
+    assert_eq!(
+        provisioning(address, config).register().await.unwrap_err(),
+        ProvisioningError::Refused {
+            status: 401,
+            error_code: 401_001
+        }
+    );
+}
+
+#[tokio::test]
+async fn dps_x509_enrollment_then_hub_with_the_same_certificate() {
+    let dps = Dps {
+        polls_before_assigned: 0,
+        ..Dps::new("0ne00000004", HUB_HOST).with_enrollment(Enrollment::X509 {
+            registration_id: "device-01".to_owned(),
+        })
+    };
+    let (emulator, address) = emulator_with(Config::new(HUB_HOST).with_dps(dps)).await;
+    let (soft, chain) = device_identity::device_provider();
+    let provider = device::leak(soft);
+    let chain: Vec<&'static [u8]> = chain.into_iter().map(|der| &*Vec::leak(der)).collect();
+    let certificate = duet::tls::ClientCertificate {
+        chain: Vec::leak(chain),
+        key: device_identity::DEVICE_KEY,
+    };
+    let transport = device::tls(
+        device::TokioTcp(address),
+        device::DPS_HOST,
+        provider,
+        Some(certificate),
+        12,
+    );
+    let config = ProvisioningConfig::new(
+        device::DPS_HOST,
+        "0ne00000004",
+        "device-01",
+        Credential::X509,
+    );
+    let mut dps = device::provisioning_with(transport, provider, config);
+    let assignment = dps.register().await.expect("assigned by certificate");
+    assert_eq!(assignment.device_id, "device-01");
+    let transport = device::tls(
+        device::TokioTcp(address),
+        HUB_HOST,
+        provider,
+        Some(certificate),
+        13,
+    );
+    let mut hub = device::hub_with(
+        transport,
+        provider,
+        HubConfig::new(HUB_HOST, "device-01", Credential::X509),
+        4096,
+    );
+    connected(&mut hub).await;
+    assert!(emulator.is_connected("device-01"));
+}
+
+#[tokio::test]
+async fn plug_and_play_model_id_and_a_writable_property_acknowledgement() {
+    use duet_azure::hub::pnp;
+    use duet_azure::json::JsonWriter;
+
+    let (emulator, address) = one_device("device-g").await;
+    let mut config = sas_config("device-g");
+    config.model_id = "dtmi:com:example:TemperatureController;2";
+    let mut hub = hub(address, config, 4096);
+    connected(&mut hub).await;
+    assert_eq!(
+        emulator.model_id("device-g").as_deref(),
+        Some("dtmi:com:example:TemperatureController;2")
+    );
+    let version = emulator.patch_desired(
+        "device-g",
+        json!({"thermostat1": {"__t": "c", "targetTemperature": 23}}),
+    );
+    until(&mut hub, 5, |e| matches!(e, Seen::DesiredUpdate(..))).await;
+    // Acknowledge it in the component, as the PnP convention has it.
+    let mut out = [0u8; 256];
+    let mut writer = JsonWriter::new(&mut out);
+    writer.begin_object().unwrap();
+    pnp::begin_component(&mut writer, "thermostat1").unwrap();
+    pnp::begin_response_status(
+        &mut writer,
+        "targetTemperature",
+        200,
+        version as i32,
+        "applied",
+    )
+    .unwrap();
+    writer.int32(23).unwrap();
+    pnp::end_response_status(&mut writer).unwrap();
+    pnp::end_component(&mut writer).unwrap();
+    writer.end_object().unwrap();
+    let patch = writer.as_str().as_bytes().to_vec();
+    hub.report_properties(&patch).await.unwrap();
+    until(&mut hub, 5, |e| matches!(e, Seen::ReportedAccepted(_))).await;
+    assert_eq!(
+        emulator.reported("device-g")["thermostat1"],
+        json!({"__t": "c", "targetTemperature": {"ac": 200, "av": version, "ad": "applied", "value": 23}})
+    );
+}

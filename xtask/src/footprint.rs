@@ -54,6 +54,7 @@ pub const IMAGES: &[(&str, &str)] = &[
     ("tls-engine", "tls"),
     ("tls-client", "tls"),
     ("azure-hub", "azure"),
+    ("azure-device", "azure-device"),
 ];
 
 /// The image crate's binary that carries the `size_of` table, and its features.

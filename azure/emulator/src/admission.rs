@@ -154,6 +154,7 @@ fn accept(
         return admitted;
     };
     device.connections += 1;
+    device.model_id = connect.username.and_then(model_id);
     if let Some(previous) = device.live.take() {
         let _ = previous
             .commands
@@ -282,6 +283,14 @@ fn hub_device_id<'a>(user_name: &'a str, hub_host: &str) -> Option<&'a str> {
     let (device_id, query) = rest.split_once("/?")?;
     let has_api_version = query.split('&').any(|p| p.starts_with("api-version="));
     (!device_id.is_empty() && !device_id.contains('/') && has_api_version).then_some(device_id)
+}
+
+/// The Plug and Play model id a hub user name announces
+/// (`&model-id=dtmi%3A...`), decoded.
+fn model_id(user_name: &str) -> Option<String> {
+    let (_, query) = user_name.split_once("/?")?;
+    let encoded = query.split('&').find_map(|p| p.strip_prefix("model-id="))?;
+    crate::url::decode(encoded)
 }
 
 /// The registration id of a DPS user name

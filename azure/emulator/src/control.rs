@@ -367,6 +367,50 @@ impl Emulator {
         assert!(known, "drop_next_twin_request({device_id}): unknown device");
     }
 
+    /// The Plug and Play model id the device announced when it last
+    /// connected (`model-id` in its user name).
+    pub fn model_id(&self, device_id: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .devices
+            .get(device_id)
+            .and_then(|d| d.model_id.clone())
+    }
+
+    /// Fault injection: the device's next twin requests are refused, one
+    /// with each of `statuses` (429 throttled, 5xx), before any is served.
+    ///
+    /// # Panics
+    ///
+    /// If the device is unknown.
+    #[track_caller]
+    pub fn fail_next_twin_requests(&self, device_id: &str, statuses: &[u16]) {
+        let known = self
+            .shared
+            .lock()
+            .devices
+            .get_mut(device_id)
+            .map(|device| device.twin_failures.extend(statuses))
+            .is_some();
+        assert!(
+            known,
+            "fail_next_twin_requests({device_id}): unknown device"
+        );
+    }
+
+    /// Fault injection: DPS refuses its next requests (register or status
+    /// query), one with each of `statuses`; a 429 carries `retry-after=1`.
+    ///
+    /// # Panics
+    ///
+    /// If DPS is not emulated.
+    #[track_caller]
+    pub fn fail_next_dps_requests(&self, statuses: &[u16]) {
+        let mut state = self.shared.lock();
+        let dps = state.dps.as_mut().expect("DPS is emulated");
+        dps.failures.extend(statuses);
+    }
+
     /// The `$rid` of every twin request (GET or reported PATCH) the device
     /// sent, in order, dropped ones included.
     pub fn twin_request_ids(&self, device_id: &str) -> Vec<String> {

@@ -16,7 +16,7 @@
 //! registration id, with the key (or certificate) it proved itself with.
 //! Topics are read with duet-azure's own parser, the device side's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use duet_azure::dps::DpsTopic;
 use serde_json::{Value, json};
@@ -38,6 +38,9 @@ pub(crate) struct DpsState {
     /// The custom payload each registration last sent, by registration id.
     payloads: HashMap<String, Value>,
     next_operation: u64,
+    /// Fault injection: statuses (429, 5xx) the next requests are refused
+    /// with, one each.
+    pub(crate) failures: VecDeque<u16>,
 }
 
 /// One register request and its progress.
@@ -61,6 +64,7 @@ impl DpsState {
             operations: HashMap::new(),
             payloads: HashMap::new(),
             next_operation: 1,
+            failures: VecDeque::new(),
         }
     }
 
@@ -112,12 +116,27 @@ impl DpsClient {
     ) -> Result<(), CloseReason> {
         let forbidden = CloseReason::Violation(Violation::ForbiddenTopic);
         let mut state = shared.lock();
+        let injected = state
+            .dps
+            .as_mut()
+            .and_then(|dps| dps.failures.pop_front())
+            .map(|status| {
+                let mut refusal = error(status, u32::from(status) * 1000 + 1, "Injected failure.");
+                refusal.retry_after = (status == 429).then_some(1);
+                refusal
+            });
         let (request_id, response) = match DpsTopic::parse(topic).map_err(|_| forbidden)? {
-            DpsTopic::Register { request_id } => (request_id, self.register(&mut state, payload)),
+            DpsTopic::Register { request_id } => (
+                request_id,
+                injected.unwrap_or_else(|| self.register(&mut state, payload)),
+            ),
             DpsTopic::QueryStatus {
                 request_id,
                 operation_id,
-            } => (request_id, self.query(&mut state, operation_id)),
+            } => (
+                request_id,
+                injected.unwrap_or_else(|| self.query(&mut state, operation_id)),
+            ),
             DpsTopic::Response { .. } => return Err(forbidden),
         };
         let Response {

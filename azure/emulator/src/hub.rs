@@ -156,7 +156,10 @@ impl HubDevice {
                 }
             }
             DeviceTopic::TwinGet { request_id } => {
-                self.note_twin_request(shared, request_id)?;
+                if let Some(refusal) = self.note_twin_request(shared, request_id)? {
+                    push_if_subscribed(out, subscriptions, refusal);
+                    return Ok(());
+                }
                 let document = self.with_device(shared, |d| d.twin.document());
                 let topic = format!("$iothub/twin/res/200/?$rid={request_id}");
                 if let (Some(document), true) = (document, subscriptions.matches(&topic)) {
@@ -167,7 +170,10 @@ impl HubDevice {
                 }
             }
             DeviceTopic::TwinPatchReported { request_id } => {
-                self.note_twin_request(shared, request_id)?;
+                if let Some(refusal) = self.note_twin_request(shared, request_id)? {
+                    push_if_subscribed(out, subscriptions, refusal);
+                    return Ok(());
+                }
                 let applied = serde_json::from_slice::<Value>(payload)
                     .ok()
                     .and_then(|patch| {
@@ -338,20 +344,42 @@ impl HubDevice {
     }
 
     /// Records a twin request; the first one after
-    /// `drop_next_twin_request` closes the connection unanswered.
-    fn note_twin_request(&self, shared: &Shared, request_id: &str) -> Result<(), CloseReason> {
+    /// `drop_next_twin_request` closes the connection unanswered, and one
+    /// met by a queued failure is refused with it (the answer returned).
+    fn note_twin_request(
+        &self,
+        shared: &Shared,
+        request_id: &str,
+    ) -> Result<Option<OutPublish>, CloseReason> {
         let fault = self.with_device(shared, |device| {
             device.twin_requests.push(request_id.to_owned());
-            std::mem::take(&mut device.drop_next_twin_request)
+            let drop = std::mem::take(&mut device.drop_next_twin_request);
+            (drop, device.twin_failures.pop_front())
         });
         match fault {
-            Some(true) => Err(CloseReason::FaultInjected),
-            _ => Ok(()),
+            Some((true, _)) => Err(CloseReason::FaultInjected),
+            Some((false, Some(status))) => Ok(Some(OutPublish::at_most_once(
+                format!("$iothub/twin/res/{status}/?$rid={request_id}"),
+                format!(r#"{{"errorCode":{status}001,"message":"Injected failure."}}"#)
+                    .into_bytes(),
+            ))),
+            _ => Ok(None),
         }
     }
 
     fn with_device<R>(&self, shared: &Shared, f: impl FnOnce(&mut DeviceState) -> R) -> Option<R> {
         shared.lock().devices.get_mut(&self.device_id).map(f)
+    }
+}
+
+/// Queues `publish` if the device subscribed to its topic.
+fn push_if_subscribed(
+    out: &mut Vec<OutPublish>,
+    subscriptions: &Subscriptions,
+    publish: OutPublish,
+) {
+    if subscriptions.matches(&publish.topic) {
+        out.push(publish);
     }
 }
 

@@ -125,8 +125,13 @@ pub(crate) struct DeviceState {
     /// Cloud-to-device messages not yet acknowledged, oldest first.
     pub(crate) c2d: VecDeque<C2dMessage>,
     pub(crate) twin: Twin,
+    /// The Plug and Play model id of the last connection's user name.
+    pub(crate) model_id: Option<String>,
     /// Fault injection: the next twin request closes the connection.
     pub(crate) drop_next_twin_request: bool,
+    /// Fault injection: statuses (429, 5xx) the next twin requests are
+    /// refused with, one each, before any is served.
+    pub(crate) twin_failures: VecDeque<u16>,
     /// The `$rid` of every twin request, in order.
     pub(crate) twin_requests: Vec<String>,
 }
@@ -142,7 +147,9 @@ impl DeviceState {
             telemetry: Vec::new(),
             c2d: VecDeque::new(),
             twin: Twin::default(),
+            model_id: None,
             drop_next_twin_request: false,
+            twin_failures: VecDeque::new(),
             twin_requests: Vec::new(),
         }
     }

@@ -4,8 +4,9 @@
 //! takes. Building the DER here keeps duet-crypto's API as it is: one key
 //! encoding, the one X.509 and TLS use.
 
-use super::{AduError, base64url, read};
+use super::{AduError, read};
 use crate::AzureError;
+use crate::base64;
 use crate::out::Out;
 
 const KTY: &str = "kty";
@@ -49,7 +50,7 @@ const HEADROOM: usize = 9;
 
 /// Bytes [`rsa_public_key_der`] needs for a modulus of `n_text`.
 pub(crate) fn der_room(n_text: &str) -> Option<usize> {
-    let n = base64url::decoded_len(n_text.trim_end_matches('=').len())?;
+    let n = base64::decoded_len(n_text.trim_end_matches('=').len())?;
     // The modulus and its headers, then the exponent's (at most 8 bytes
     // and a zero byte, with a tag and a length).
     Some(HEADROOM + n + 11)
@@ -74,7 +75,7 @@ pub(crate) fn rsa_public_key_der(
     out: &mut [u8],
 ) -> Result<RsaDer, AduError> {
     let mut e = [0u8; 8];
-    let e_len = base64url::decode_either(e_text, &mut e).map_err(|err| match err {
+    let e_len = base64::decode_either(e_text, &mut e).map_err(|err| match err {
         // An exponent wider than 64 bits is no RSA key anyone uses.
         AzureError::BufferTooSmall => AzureError::Malformed,
         other => other,
@@ -82,7 +83,7 @@ pub(crate) fn rsa_public_key_der(
     let e = magnitude(e.get(..e_len).unwrap_or_default())?;
 
     let n_space = out.get_mut(HEADROOM..).ok_or(AzureError::BufferTooSmall)?;
-    let n_len = base64url::decode_either(n_text, n_space)?;
+    let n_len = base64::decode_either(n_text, n_space)?;
     let n = magnitude(n_space.get(..n_len).unwrap_or_default())?;
     let (n_len, n_start) = (n.len(), HEADROOM + n_len - n.len());
     let n_pad = usize::from(n.first().is_some_and(|b| b & 0x80 != 0));

@@ -28,7 +28,7 @@ use duet_crypto::{CryptoError, HashAlgorithm, Hasher, SignatureScheme, Signature
 
 use super::jwk::{self, ALG_RS256, RsaDer};
 use super::root_keys::RootKey;
-use super::{AduError, base64url, read};
+use super::{AduError, read};
 use crate::{AzureError, base64};
 
 const ALG: &str = "alg";
@@ -216,9 +216,9 @@ impl<'s> Scratch<'s> {
 
     /// A base64url segment, decoded.
     fn bytes(&mut self, segment: &str) -> Result<&'s [u8], AzureError> {
-        let room = base64url::decoded_len(segment.len()).ok_or(AzureError::Malformed)?;
+        let room = base64::decoded_len(segment.len()).ok_or(AzureError::Malformed)?;
         let buf = self.take(room)?;
-        let len = base64url::decode(segment, buf)?;
+        let len = base64::decode_url(segment, buf)?;
         let buf: &'s [u8] = buf;
         Ok(buf.get(..len).unwrap_or_default())
     }

@@ -20,7 +20,6 @@
 //! caller's buffer and returns the length.
 
 pub mod agent;
-pub mod base64url;
 mod constants;
 mod jwk;
 pub mod jws;
@@ -29,12 +28,12 @@ pub mod manifest;
 mod read;
 pub mod root_keys;
 pub mod service;
-mod unescape;
 
 use core::fmt;
 
 use crate::AzureError;
 
+pub use crate::json::unescape;
 pub use agent::{AgentReport, AgentState, DeviceProperties, InstallResult, StepResult};
 pub use constants::{
     AGENT_VERSION, AGENT_VERSION_NETXDUO_PREFIX, COMPONENT_NAME, CONTRACT_MODEL_ID,
@@ -43,7 +42,6 @@ pub use constants::{
 pub use list::FixedList;
 pub use manifest::UpdateManifest;
 pub use service::{FileUrl, RequestDecision, UpdateRequest, Workflow, WorkflowAction};
-pub use unescape::unescape;
 
 /// Whether a Plug and Play component is Device Update's
 /// (`az_iot_adu_client_is_component_device_update`).

@@ -60,17 +60,17 @@ pub const ADU_ROOT_KEYS: &[RootKey<'static>] = &[ADU_200702_R, ADU_200703_R];
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adu::base64url;
+    use crate::base64;
 
     #[test]
     fn root_keys_are_3072_bit_with_exponent_65537() {
         for key in ADU_ROOT_KEYS {
             let mut n = [0u8; 512];
-            let len = base64url::decode(key.n, &mut n).unwrap();
+            let len = base64::decode_url(key.n, &mut n).unwrap();
             assert_eq!(len, 384, "{}", key.kid);
             assert!(n[0] & 0x80 != 0, "{}", key.kid);
             let mut e = [0u8; 4];
-            let len = base64url::decode(key.e, &mut e).unwrap();
+            let len = base64::decode_url(key.e, &mut e).unwrap();
             assert_eq!(&e[..len], &[1, 0, 1]);
         }
     }

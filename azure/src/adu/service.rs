@@ -17,10 +17,11 @@
 
 use super::constants::{COMPONENT_NAME, limits};
 use super::list::FixedList;
-use super::{AduError, Capacity, read, unescape};
+use super::{AduError, Capacity, read};
 use crate::AzureError;
 use crate::hub::PropertiesMessageType;
 use crate::hub::pnp::{self, PropertiesError, PropertiesReader, PropertyType};
+use crate::json::unescape;
 use crate::json::{JsonReader, JsonTokenKind, JsonWriter};
 
 /// The member names of the service's request; the agent echoes the

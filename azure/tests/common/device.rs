@@ -172,6 +172,20 @@ pub fn provisioning_over<C: Connector>(
     config: ProvisioningConfig<'static>,
 ) -> Provisioning<C> {
     let provider = leak(Soft::new());
+    provisioning_with(
+        tls(transport, DPS_HOST, provider, None, 2),
+        provider,
+        config,
+    )
+}
+
+/// A provisioning client over `tls`, whose provider `provider` also signs
+/// tokens.
+pub fn provisioning_with<C: Connector>(
+    tls: Tls<C>,
+    provider: &'static Soft,
+    config: ProvisioningConfig<'static>,
+) -> Provisioning<C> {
     let buffers = ProvisioningBuffers {
         mqtt: ClientBuffers {
             receive: memory(4096),
@@ -184,7 +198,7 @@ pub fn provisioning_over<C: Connector>(
     };
     ProvisioningClient::new(
         config,
-        tls(transport, DPS_HOST, provider, None, 2),
+        tls,
         TokioClock(tokio::time::Instant::now()),
         provider,
         unix_now as fn() -> u64,
