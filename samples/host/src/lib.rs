@@ -1,0 +1,4 @@
+//! The host demo's parts, as a library so its tests can use them.
+#![forbid(unsafe_code)]
+
+pub mod cloud;
