@@ -121,6 +121,9 @@ pub enum HubEvent<'a> {
     /// The service changed desired properties: the patch, and the desired
     /// properties' new version.
     DesiredUpdate { version: u64, patch: &'a [u8] },
+    /// The instant given to [`HubClient::wake_at`] came (time for the
+    /// application's periodic work, such as the next telemetry).
+    Wake,
 }
 
 /// Why a [`HubClient`] call failed. The client stays usable after each.
@@ -234,6 +237,8 @@ pub struct HubClient<
     /// How long after connecting the token is renewed; `None` for X.509.
     renew_after: Option<Duration>,
     renew_at: Option<Instant>,
+    /// The application's timer ([`HubClient::wake_at`]).
+    app_wake: Option<Instant>,
     /// SUBACKs still to come before the connection is reported ready.
     awaiting_subacks: u8,
     jitter: u32,
@@ -305,6 +310,7 @@ where
             next_request_id: seed % 1_000_000,
             renew_after,
             renew_at: None,
+            app_wake: None,
             awaiting_subacks: 0,
             jitter: seed | 1,
             stats: HubStats::default(),
@@ -328,6 +334,15 @@ where
     /// The MQTT client underneath.
     pub fn mqtt(&self) -> &Client<'b, SasConnector<'b, C, H, W>, K, WINDOW, INBOUND> {
         &self.mqtt
+    }
+
+    /// Makes [`HubClient::poll`] return [`HubEvent::Wake`] once `at` has
+    /// come. Use it for periodic work rather than racing `poll` against a
+    /// timer: a poll cancelled midway (say during a TLS handshake) loses
+    /// the connection attempt.
+    pub fn wake_at(&mut self, at: Option<Instant>) {
+        self.app_wake = at;
+        self.plan_wake();
     }
 
     /// Queues a telemetry message with `properties` (name, value pairs,
@@ -501,6 +516,14 @@ where
                     if self.on_wake().await? {
                         return Ok(HubEvent::Disconnected);
                     }
+                    if self
+                        .app_wake
+                        .is_some_and(|at| self.mqtt.clock().now() >= at)
+                    {
+                        self.app_wake = None;
+                        self.plan_wake();
+                        return Ok(HubEvent::Wake);
+                    }
                 }
                 Step::Message => {
                     if let Some(answer) = self.on_message()? {
@@ -583,10 +606,10 @@ where
 
     fn plan_wake(&mut self) {
         let retry = self.pending.as_ref().and_then(|p| p.retry_at);
-        let wake = match (self.renew_at, retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wake = [self.renew_at, retry, self.app_wake]
+            .into_iter()
+            .flatten()
+            .min();
         self.mqtt.wake_at(wake);
     }
 

@@ -229,6 +229,7 @@ pub enum Seen {
     ReportedAccepted(u64),
     TwinRequestFailed(u16),
     DesiredUpdate(u64, serde_json::Value),
+    Wake,
 }
 
 impl Seen {
@@ -264,6 +265,7 @@ impl Seen {
             HubEvent::ReportedAccepted { version } => Seen::ReportedAccepted(version),
             HubEvent::TwinRequestFailed { status } => Seen::TwinRequestFailed(status),
             HubEvent::DesiredUpdate { version, patch } => Seen::DesiredUpdate(version, json(patch)),
+            HubEvent::Wake => Seen::Wake,
         }
     }
 }

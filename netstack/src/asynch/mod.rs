@@ -13,16 +13,22 @@
 //! socket.send_to(&buf[..len], meta.remote).await?;
 //! ```
 //!
-//! Names resolve with [`resolve`]`(stack, &mut resolver, name, kind).await`.
+//! Names resolve with [`resolve`]`(stack, &mut resolver, name, kind).await`;
+//! an address comes with [`dhcp::next_event`], the time with
+//! [`sntp::next_sample`].
 //!
 //! Everything runs on one executor thread: the handle is a `RefCell`, never
 //! borrowed across an `.await`. Without an executor, use the core
 //! [`crate::Stack`] directly — `poll` in a loop and call socket methods
 //! between polls — which is what this layer does for you.
 
+#[cfg(feature = "dhcpv4")]
+pub mod dhcp;
 #[cfg(feature = "dns")]
 mod dns;
 mod icmp;
+#[cfg(feature = "sntp")]
+pub mod sntp;
 #[cfg(feature = "tcp")]
 mod tcp;
 mod udp;

@@ -78,6 +78,12 @@ impl<'a> UdpSocket<'a> {
         self.stack.with(|s| s.udp(self.handle).recv_from(buffer))
     }
 
+    /// The core stack's handle of this socket, for sans-IO glue such as
+    /// `dhcpv4::run_on_stack`.
+    pub fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+
     /// The bound port (0 while unbound).
     pub fn local_port(&self) -> u16 {
         self.stack.with(|s| s.udp(self.handle).local_port())

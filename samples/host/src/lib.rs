@@ -2,3 +2,5 @@
 #![forbid(unsafe_code)]
 
 pub mod cloud;
+pub mod demo;
+pub mod device;

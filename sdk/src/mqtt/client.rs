@@ -311,6 +311,11 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
     }
 
     /// Does what is due and reports one event.
+    ///
+    /// Do not race it against a timer and drop it: a poll cancelled while
+    /// writing loses part of a packet, and one cancelled while connecting
+    /// loses the attempt (and a TLS connector's buffers). For timers of
+    /// your own, use [`Client::wake_at`].
     pub async fn poll(&mut self) -> Result<ClientEvent<'_>, ClientError> {
         self.receive.copy_within(self.consumed..self.received, 0);
         self.received -= self.consumed;
@@ -486,8 +491,11 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
     /// One connection attempt once the backoff allows: transport, CONNECT,
     /// CONNACK. `None` to go round again (a wait was served).
     async fn establish(&mut self) -> Option<ClientEvent<'static>> {
-        if let Some(at) = self.retry_at.take() {
+        // Cleared only once served, so a poll cancelled during the wait
+        // still waits the next time.
+        if let Some(at) = self.retry_at {
             self.clock.sleep_until(at).await;
+            self.retry_at = None;
         }
         let Ok(transport) = self.connector.connect().await else {
             self.schedule_retry();
