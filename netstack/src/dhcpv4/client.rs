@@ -142,6 +142,10 @@ pub enum State {
 
 /// The longest wait between retransmissions (RFC 2131 §4.1).
 const MAX_RETRANSMIT: Duration = Duration::from_secs(64);
+/// REQUESTs for a remembered address before the client gives up on it and
+/// starts over with DISCOVER: a server that does not know the client stays
+/// silent (RFC 2131 §4.3.2), and §3.2 leaves what follows to the client.
+const REBOOT_REQUESTS: u8 = 2;
 /// RENEWING and REBINDING retransmit at half the time left, but not more
 /// often than this (RFC 2131 §4.4.5).
 const MIN_RENEW_RETRANSMIT: Duration = Duration::from_secs(60);
@@ -166,6 +170,8 @@ pub struct Dhcpv4Client<'a> {
     expires: Option<Instant>,
     /// While checking: the acknowledged lease, the next probe, the end.
     checking: Option<(Lease, Option<Instant>, Instant)>,
+    /// REQUESTs sent for the remembered address so far.
+    reboot_requests: u8,
     stats: Dhcpv4Stats,
 }
 
@@ -187,6 +193,7 @@ impl<'a> Dhcpv4Client<'a> {
             t2: now,
             expires: None,
             checking: None,
+            reboot_requests: 0,
             stats: Dhcpv4Stats::default(),
         };
         client.restart(now);
@@ -298,7 +305,13 @@ impl<'a> Dhcpv4Client<'a> {
                     None,
                 )
             }
+            State::Rebooting if self.reboot_requests >= REBOOT_REQUESTS => {
+                self.restart(now);
+                self.state = State::Selecting;
+                (MessageType::Discover, None, None, None, None)
+            }
             State::InitReboot | State::Rebooting => {
+                self.reboot_requests += 1;
                 self.state = State::Rebooting;
                 self.requested_at = now;
                 (
@@ -678,6 +691,29 @@ mod tests {
             client.handle_datagram(at(1), &ack),
             Ok(Some(Dhcpv4Event::Bound(_)))
         ));
+    }
+
+    #[test]
+    fn a_remembered_lease_nobody_answers_for_gives_way_to_discover() {
+        let mut client = Dhcpv4Client::new(
+            Dhcpv4Config {
+                remembered: Some(Ipv4Addr::new(192, 168, 7, 50)),
+                ..config()
+            },
+            5,
+            at(0),
+        );
+        let mut out = [0u8; CLIENT_MESSAGE_LEN];
+        let mut now = at(0);
+        let mut kinds = [0u8; 4];
+        for kind in kinds.iter_mut() {
+            client.poll_transmit(now, &mut out).unwrap();
+            *kind = out[242];
+            now = client.poll_timeout().unwrap();
+        }
+        // Two REQUESTs (3) for the remembered address, then DISCOVERs (1).
+        assert_eq!(kinds, [3, 3, 1, 1]);
+        assert_eq!(client.state(), State::Selecting);
     }
 
     #[test]
