@@ -38,7 +38,7 @@ mod tests;
 pub use error::{SntpError, SntpStats};
 pub use on_stack::run_on_stack;
 pub use packet::{KissCode, LeapIndicator, Mode, SntpPacket};
-pub use timestamp::{NTP_TO_UNIX_SECONDS, NtpTimestamp, UnixTime};
+pub use timestamp::{NTP_TO_UNIX_SECONDS, NtpTimestamp, UnixTime, Utc};
 
 use crate::rand::Rng;
 use crate::time::{Duration, Instant};

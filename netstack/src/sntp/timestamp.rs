@@ -141,6 +141,57 @@ impl UnixTime {
     }
 }
 
+impl UnixTime {
+    /// The calendar date and time of day, UTC (proleptic Gregorian
+    /// calendar, leap seconds not counted): a `Display` as ISO 8601,
+    /// `2026-11-22T07:00:00Z`, and its fields.
+    pub const fn utc(self) -> Utc {
+        let days = self.as_secs() / 86_400;
+        let secs = self.as_secs() % 86_400;
+        // Howard Hinnant's `civil_from_days`
+        // (https://howardhinnant.github.io/date_algorithms.html).
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z % 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+        Utc {
+            year: year as u32,
+            month: month as u8,
+            day: day as u8,
+            hour: (secs / 3_600) as u8,
+            minute: (secs / 60 % 60) as u8,
+            second: (secs % 60) as u8,
+        }
+    }
+}
+
+/// A [`UnixTime`] on the calendar, UTC; displays as ISO 8601
+/// (`2026-11-22T07:00:00Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utc {
+    pub year: u32,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+impl fmt::Display for Utc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
 impl fmt::Display for UnixTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:06}", self.as_secs(), self.subsec_micros())
@@ -149,12 +200,30 @@ impl fmt::Display for UnixTime {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
+    use std::string::ToString;
+
     use super::*;
 
     /// 2024-01-01T00:00:00Z, the client's default lower bound.
     const JAN_2024: UnixTime = UnixTime::from_secs(1_704_067_200);
     /// 2036-02-07T06:28:16Z: NTP era 1, second 0.
     const ERA_ONE_START: u64 = 2_085_978_496;
+
+    #[test]
+    fn calendar_dates_round_the_epoch_leap_days_and_eras() {
+        let utc = |secs: u64| UnixTime::from_secs(secs).utc();
+        assert_eq!(utc(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(JAN_2024.utc().to_string(), "2024-01-01T00:00:00Z");
+        // 2024-02-29T23:59:59Z, then the first of March.
+        assert_eq!(utc(1_709_251_199).to_string(), "2024-02-29T23:59:59Z");
+        assert_eq!(utc(1_709_251_200).to_string(), "2024-03-01T00:00:00Z");
+        assert_eq!(utc(ERA_ONE_START).to_string(), "2036-02-07T06:28:16Z");
+        // 2100 is not a leap year: 2100-02-28 is followed by March 1st.
+        assert_eq!(utc(4_107_542_399).to_string(), "2100-02-28T23:59:59Z");
+        assert_eq!(utc(4_107_542_400).to_string(), "2100-03-01T00:00:00Z");
+    }
 
     #[test]
     fn fields_split_the_64_bits() {

@@ -116,7 +116,7 @@ pub async fn join_network(
     let clock_offset_us = unix_us - sample.received_at.as_micros() as i64;
     report(format!(
         "device: SNTP from {ntp_server}: {} (round trip {} µs)",
-        format_unix(sample.unix_time.as_secs()),
+        sample.unix_time.utc(),
         sample.round_trip_delay.as_micros(),
     ));
     Ok(Network {
@@ -516,25 +516,3 @@ impl TryRng for DeviceRng {
 }
 
 impl TryCryptoRng for DeviceRng {}
-
-/// `secs` as `YYYY-MM-DD hh:mm:ss UTC`.
-pub fn format_unix(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rest = secs % 86_400;
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
-}
