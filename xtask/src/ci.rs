@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Error};
 use crate::footprint;
+use crate::qemu;
 
 /// Debian packages the tests use: `ip` (namespaces, TAP), `ping`, `nft`
 /// (loss/duplication on real links; the kernel has no netem), `ethtool`
@@ -84,6 +85,14 @@ pub const STAGES: &[Stage] = &[
                 "--",
                 "--check",
             ]),
+            Step::Cargo(&[
+                "fmt",
+                "--manifest-path",
+                QEMU_SAMPLE_MANIFEST,
+                "--all",
+                "--",
+                "--check",
+            ]),
         ],
     },
     Stage {
@@ -123,6 +132,20 @@ pub const STAGES: &[Stage] = &[
                 "-D",
                 "warnings",
             ]),
+            Step::Cargo(&[
+                "clippy",
+                "--manifest-path",
+                QEMU_SAMPLE_MANIFEST,
+                "--workspace",
+                "--release",
+                "--target",
+                footprint::TARGET,
+                "--target-dir",
+                "target/qemu",
+                "--",
+                "-D",
+                "warnings",
+            ]),
         ],
     },
     Stage {
@@ -138,7 +161,19 @@ pub const STAGES: &[Stage] = &[
     // The README's demo must keep working: run it as a user would.
     Stage {
         name: "demo",
-        steps: &[Step::Cargo(&["run", "--quiet", "-p", "duet-sample-host"])],
+        steps: &[
+            Step::Cargo(&["run", "--quiet", "-p", "duet-sample-host"]),
+            // The stack alone against the kernel, in a private namespace
+            // (CI runs as root).
+            Step::Cargo(&["run", "--quiet", "-p", "duet-sample-host", "--", "--kernel"]),
+        ],
+    },
+    // The QEMU sample's firmware on the emulated Cortex-M4F, against the hub
+    // emulator, inside a network namespace: the emulator must receive the
+    // telemetry and the method response (`cargo xtask qemu`).
+    Stage {
+        name: "qemu",
+        steps: &[Step::Task(qemu::ci)],
     },
     Stage {
         name: "no_std",
@@ -174,6 +209,10 @@ const IMAGE_MANIFEST: &str = "xtask/footprint-image/Cargo.toml";
 /// The Cortex-M4 benchmark firmware's manifest (`cargo xtask bench tcp-mcu`):
 /// linted in CI so it keeps building, run only by the bench command.
 const BENCH_MCU_MANIFEST: &str = "xtask/bench-mcu/Cargo.toml";
+
+/// The QEMU sample's firmware workspace (firmware and LAN9118 driver):
+/// formatted and linted here, run by the `qemu` stage.
+const QEMU_SAMPLE_MANIFEST: &str = "samples/qemu-mps2-an386/Cargo.toml";
 
 /// Runs the named stages (all of them if `only` is empty), in list order.
 pub fn run(root: &Path, only: &[String]) -> Result<(), Error> {
@@ -404,6 +443,7 @@ mod tests {
                 "clippy",
                 "test",
                 "demo",
+                "qemu",
                 "no_std",
                 "footprint"
             ]

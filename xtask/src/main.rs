@@ -10,14 +10,18 @@
 //! - `bench`: runs one area of the bench crate (`xtask/bench`) with the
 //!   release profile, or the `tcp-mcu` firmware (`xtask/bench-mcu`) under
 //!   QEMU, Duet against its anchor in the same run; alone, lists the areas.
+//! - `qemu`: builds the QEMU sample firmware (`samples/qemu-mps2-an386`) and
+//!   runs it on the emulated MPS2-AN386 against the IoT Hub emulator,
+//!   checking the telemetry and the direct method's answer.
 //!
-//! Arguments are parsed by hand: three commands do not need a parser crate, and
+//! Arguments are parsed by hand: four commands do not need a parser crate, and
 //! every dependency here is compiled on each cold CI run.
 
 mod bench;
 mod ci;
 mod cmd;
 mod footprint;
+mod qemu;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +36,7 @@ commands:
   bench [AREA [ARGS...]]
                   run a benchmark area in release mode (ARGS go to it);
                   without AREA, list the areas
+  qemu            run the QEMU sample (mps2-an386) against the hub emulator
   help            print this message";
 
 /// The repository root: xtask's own manifest sits one level below it.
@@ -54,6 +59,7 @@ enum Command {
         area: Option<String>,
         args: Vec<String>,
     },
+    Qemu,
     Help,
 }
 
@@ -67,6 +73,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
             });
         }
         Some("footprint") => Command::Footprint,
+        Some("qemu") => Command::Qemu,
         Some("bench") => {
             return Ok(Command::Bench {
                 area: args.next(),
@@ -99,6 +106,14 @@ fn main() -> ExitCode {
         Command::Ci { only } => ci::run(&root, &only),
         Command::Footprint => footprint::run(&root),
         Command::Bench { area, args } => bench::run(&root, area.as_deref(), &args),
+        // Its errors are its own (a run's findings, not a command's).
+        Command::Qemu => match qemu::run(&root) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                eprintln!("xtask: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,6 +142,7 @@ mod tests {
             })
         );
         assert_eq!(parse(&["footprint"]), Ok(Command::Footprint));
+        assert_eq!(parse(&["qemu"]), Ok(Command::Qemu));
         assert_eq!(
             parse(&["bench"]),
             Ok(Command::Bench {

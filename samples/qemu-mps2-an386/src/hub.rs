@@ -1,0 +1,439 @@
+//! The device's IoT Hub session: TLS to the emulator (the test PKI's root
+//! as the only trust anchor), MQTT with a SAS token signed from the
+//! device's symmetric key, [`TELEMETRY_MESSAGES`] telemetry messages at
+//! QoS 1, one every [`TELEMETRY_INTERVAL`], and the direct method
+//! [`METHOD_NAME`] answered once.
+//!
+//! The client reconnects by itself when the connection is lost (the link
+//! went down, the hub closed it): telemetry queued meanwhile waits in the
+//! MQTT outbox and goes out, with what was not acknowledged, on the next
+//! connection.
+
+use core::fmt::{self, Write as _};
+
+use duet::connector::Connector;
+use duet::crypto::x509::{TrustAnchor, trust_anchor_from_der};
+use duet::mqtt::{ClientBuffers, Clock, QoS};
+use duet::tls::{Buffers, ClientConfig, TlsConnector};
+use duet_azure::client::{Credential, HubBuffers, HubClient, HubConfig, HubEvent, RequestId};
+use duet_crypto::soft::Soft;
+use duet_netstack::Instant;
+use embassy_time::{Timer, with_deadline};
+use static_cell::{ConstStaticCell, StaticCell};
+
+use crate::net::{self, HubTcp, Net};
+use crate::rng::DemoRng;
+use crate::shared::{
+    DEVICE_ID, DEVICE_KEY, HUB_HOST, HUB_PORT, METHOD_NAME, METHOD_STATUS, TELEMETRY_MESSAGES,
+};
+use crate::time_driver;
+use crate::timeline::{fail, log};
+
+/// The test PKI's root, which the emulator's RSA chain leads to.
+const ROOT_CA: &[u8] = include_bytes!("../../../certs/test/root-ca.der");
+
+/// The pace of telemetry.
+const TELEMETRY_INTERVAL: duet_netstack::Duration = duet_netstack::Duration::from_millis(500);
+
+/// Connection attempts that may fail in a row before the run does.
+const MAX_CONNECT_FAILURES: u32 = 3;
+/// Errors from the hub client that may come before the run fails.
+const MAX_HUB_ERRORS: u32 = 10;
+
+/// The software crypto provider: TLS, and the SAS tokens' HMAC.
+static PROVIDER: Soft<0> = Soft::new();
+static ANCHORS: StaticCell<[TrustAnchor<'static>; 1]> = StaticCell::new();
+static TLS_MEMORY: ConstStaticCell<TlsMemory> = ConstStaticCell::new(TlsMemory::ZERO);
+static HUB_MEMORY: ConstStaticCell<HubMemory> = ConstStaticCell::new(HubMemory::ZERO);
+
+/// TLS's buffers: a whole 16 KiB record in, and the server's chain.
+struct TlsMemory {
+    receive: [u8; 16 * 1024 + 512],
+    send: [u8; 4096],
+    handshake: [u8; 8192],
+    certificate: [u8; 8192],
+}
+
+impl TlsMemory {
+    const ZERO: Self = TlsMemory {
+        receive: [0; 16 * 1024 + 512],
+        send: [0; 4096],
+        handshake: [0; 8192],
+        certificate: [0; 8192],
+    };
+}
+
+/// The hub client's buffers: the MQTT outbox holds every unacknowledged
+/// QoS 1 message.
+struct HubMemory {
+    receive: [u8; 4096],
+    send: [u8; 2048],
+    outbox: [u8; 8192],
+    identity: [u8; 256],
+    topic: [u8; 512],
+    twin_patch: [u8; 512],
+}
+
+impl HubMemory {
+    const ZERO: Self = HubMemory {
+        receive: [0; 4096],
+        send: [0; 2048],
+        outbox: [0; 8192],
+        identity: [0; 256],
+        topic: [0; 512],
+        twin_patch: [0; 512],
+    };
+}
+
+type Tls = TlsConnector<'static, Soft<0>, HubTcp, DemoRng, fn() -> u64>;
+type Hub = HubClient<'static, TracedTls, EmbassyClock, Soft<0>, fn() -> u64>;
+
+/// TLS, with each handshake on the timeline.
+struct TracedTls(Tls);
+
+impl Connector for TracedTls {
+    type Transport = <Tls as Connector>::Transport;
+
+    async fn connect(&mut self) -> Result<Self::Transport, embedded_io::ErrorKind> {
+        let started = net::now();
+        match self.0.connect().await {
+            Ok(connection) => {
+                let engine = connection.engine();
+                log!(
+                    "tls: handshake with {HUB_HOST} done in {} ms: {:?}, {:?}, chain to the test root valid",
+                    (net::now() - started).as_millis(),
+                    engine.cipher_suite(),
+                    engine.key_exchange_group()
+                );
+                Ok(connection)
+            }
+            Err(kind) => {
+                match self.0.last_error() {
+                    Some(error) => log!("tls: handshake failed: {error:?}"),
+                    None => log!("tls: no connection: {kind:?}"),
+                }
+                Err(kind)
+            }
+        }
+    }
+
+    fn release(&mut self, transport: Self::Transport) {
+        self.0.release(transport)
+    }
+
+    fn password(&self) -> Option<&[u8]> {
+        self.0.password()
+    }
+}
+
+/// embassy-time, as the MQTT client's clock.
+struct EmbassyClock;
+
+impl Clock for EmbassyClock {
+    fn now(&self) -> Instant {
+        net::now()
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        Timer::at(embassy_time::Instant::from_micros(deadline.as_micros())).await
+    }
+}
+
+/// What one poll of the hub client came to, owning nothing of it.
+enum Step {
+    Connected,
+    ConnectFailed,
+    Disconnected,
+    Acknowledged,
+    /// Time for the next telemetry message.
+    Wake,
+    Method {
+        request_id: RequestId,
+        ours: bool,
+    },
+    Other,
+}
+
+/// How far the run has come.
+#[derive(Debug, Default)]
+struct Progress {
+    connections: u32,
+    connect_failures: u32,
+    errors: u32,
+    queued: u32,
+    acknowledged: u32,
+    method_answered: bool,
+}
+
+impl Progress {
+    fn done(&self) -> bool {
+        self.acknowledged >= TELEMETRY_MESSAGES && self.method_answered
+    }
+}
+
+impl fmt::Display for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} connection(s), {}/{TELEMETRY_MESSAGES} telemetry acknowledged, method {}",
+            self.connections,
+            self.acknowledged,
+            if self.method_answered {
+                "answered"
+            } else {
+                "not invoked yet"
+            }
+        )
+    }
+}
+
+/// Runs the session until the telemetry is acknowledged and the method
+/// answered; fails the run at `deadline`.
+pub async fn run(stack: Net, mut rng: DemoRng, deadline: embassy_time::Instant) {
+    let mut hub = connect(stack, &mut rng);
+    let mut progress = Progress::default();
+    log!("hub: connecting to {HUB_HOST} as {DEVICE_ID} (SAS, symmetric key)");
+    while !progress.done() {
+        // Racing a poll against a timer loses what it was doing; here the
+        // timer ends the run, so nothing is lost that matters.
+        let step = match with_deadline(deadline, hub.poll()).await {
+            Err(_) => fail(format_args!("timed out: {progress}")),
+            Ok(Ok(event)) => step(event),
+            Ok(Err(error)) => {
+                progress.errors += 1;
+                log!("hub: {error:?}");
+                if progress.errors > MAX_HUB_ERRORS {
+                    fail(format_args!("too many hub errors: {progress}"));
+                }
+                continue;
+            }
+        };
+        match step {
+            Step::Connected => {
+                progress.connections += 1;
+                progress.connect_failures = 0;
+                log!("mqtt: connected, subscribed to methods, twin and C2D topics");
+                if progress.queued == 0 {
+                    send_telemetry(&mut hub, &mut progress).await;
+                }
+            }
+            Step::Wake => send_telemetry(&mut hub, &mut progress).await,
+            Step::ConnectFailed => {
+                progress.connect_failures += 1;
+                let sas = hub.connector().last_error();
+                let mqtt = hub.mqtt().last_error();
+                log!("mqtt: connection attempt failed (SAS: {sas:?}, MQTT: {mqtt:?})");
+                if progress.connect_failures >= MAX_CONNECT_FAILURES {
+                    fail(format_args!("could not connect: {progress}"));
+                }
+                log!("mqtt: retrying after the backoff");
+            }
+            Step::Disconnected => log!("mqtt: disconnected; reconnecting"),
+            Step::Acknowledged => {
+                progress.acknowledged += 1;
+                log!(
+                    "telemetry: {}/{TELEMETRY_MESSAGES} acknowledged (PUBACK)",
+                    progress.acknowledged
+                );
+            }
+            Step::Method { request_id, ours } => {
+                let (status, payload) = if ours {
+                    progress.method_answered = true;
+                    (METHOD_STATUS, status_payload(&progress))
+                } else {
+                    (404, Text::from_str("{\"error\":\"unknown method\"}"))
+                };
+                match hub.respond(&request_id, status, payload.as_bytes()).await {
+                    Ok(()) => log!("method: answered {status} {}", payload.as_str()),
+                    Err(error) => fail(format_args!("method: answer failed: {error:?}")),
+                }
+            }
+            Step::Other => {}
+        }
+    }
+    log!("hub: done: {progress}");
+}
+
+/// The TLS connector and the hub client over it.
+fn connect(stack: Net, rng: &mut DemoRng) -> Hub {
+    let anchor = match trust_anchor_from_der(ROOT_CA) {
+        Ok(anchor) => anchor,
+        Err(error) => fail(format_args!("the test root does not parse: {error:?}")),
+    };
+    let anchors = ANCHORS.init([anchor]);
+    let tls_memory = TLS_MEMORY.take();
+    let seed = rng.seed();
+    let tls = TlsConnector::new(
+        HubTcp {
+            stack,
+            port: HUB_PORT,
+        },
+        &PROVIDER,
+        ClientConfig {
+            server_name: HUB_HOST,
+            trust_anchors: anchors,
+            now_unix_secs: 0,
+            alpn_protocols: &[],
+            resume: None,
+            max_fragment_length: None,
+            client_certificate: None,
+        },
+        Buffers {
+            receive: &mut tls_memory.receive,
+            send: &mut tls_memory.send,
+            handshake: &mut tls_memory.handshake,
+            certificate: &mut tls_memory.certificate,
+        },
+        DemoRng::new(&[&seed.to_le_bytes(), b"tls"]),
+        net::unix_now as fn() -> u64,
+    );
+    let hub_memory = HUB_MEMORY.take();
+    let buffers = HubBuffers {
+        mqtt: ClientBuffers {
+            receive: &mut hub_memory.receive,
+            send: &mut hub_memory.send,
+            outbox: &mut hub_memory.outbox,
+        },
+        identity: &mut hub_memory.identity,
+        topic: &mut hub_memory.topic,
+        twin_patch: &mut hub_memory.twin_patch,
+    };
+    let config = HubConfig::new(HUB_HOST, DEVICE_ID, Credential::SymmetricKey(DEVICE_KEY));
+    match HubClient::new(
+        config,
+        TracedTls(tls),
+        EmbassyClock,
+        &PROVIDER,
+        net::unix_now as fn() -> u64,
+        buffers,
+        rng.seed() as u32,
+    ) {
+        Ok(hub) => hub,
+        Err(error) => fail(format_args!("hub client: {error:?}")),
+    }
+}
+
+/// The hub's event, logged, reduced to what the run acts on.
+fn step(event: HubEvent<'_>) -> Step {
+    match event {
+        HubEvent::Connected => Step::Connected,
+        HubEvent::ConnectFailed => Step::ConnectFailed,
+        HubEvent::Disconnected => Step::Disconnected,
+        HubEvent::TelemetryAcknowledged => Step::Acknowledged,
+        HubEvent::Wake => Step::Wake,
+        HubEvent::Method {
+            component,
+            name,
+            request_id,
+            payload,
+        } => {
+            log!(
+                "method: {name} invoked (request {}, {} byte payload{})",
+                request_id.as_str(),
+                payload.len(),
+                if component.is_some() {
+                    ", component"
+                } else {
+                    ""
+                }
+            );
+            Step::Method {
+                request_id,
+                ours: component.is_none() && name == METHOD_NAME,
+            }
+        }
+        other => {
+            log!("hub: {other:?} (not used by this sample)");
+            Step::Other
+        }
+    }
+}
+
+/// Queues the next telemetry message (sent at once when connected, else
+/// on the next connection) and plans the one after.
+async fn send_telemetry(hub: &mut Hub, progress: &mut Progress) {
+    if progress.queued >= TELEMETRY_MESSAGES {
+        return;
+    }
+    progress.queued += 1;
+    let sequence = progress.queued;
+    let mut payload = Text::<128>::new();
+    let _ = write!(
+        payload,
+        "{{\"sequence\":{sequence},\"temperature\":{}.{},\"uptimeMs\":{}}}",
+        20 + sequence % 5,
+        sequence % 10,
+        time_driver::micros() / 1_000
+    );
+    let properties = [("$.ct", "application/json"), ("$.ce", "utf-8")];
+    match hub
+        .send_telemetry(&properties, payload.as_bytes(), QoS::AtLeastOnce)
+        .await
+    {
+        Ok(()) => log!(
+            "telemetry: {sequence}/{TELEMETRY_MESSAGES} {} (QoS 1): {}",
+            if hub.is_connected() {
+                "sent"
+            } else {
+                "queued until connected"
+            },
+            payload.as_str()
+        ),
+        Err(error) => fail(format_args!("telemetry {sequence}: {error:?}")),
+    }
+    let next = (progress.queued < TELEMETRY_MESSAGES).then(|| net::now() + TELEMETRY_INTERVAL);
+    hub.wake_at(next);
+}
+
+/// The method's answer: what the device has done so far.
+fn status_payload(progress: &Progress) -> Text<128> {
+    let mut payload = Text::new();
+    let _ = write!(
+        payload,
+        "{{\"device\":\"{DEVICE_ID}\",\"telemetrySent\":{},\"telemetryAcknowledged\":{},\"uptimeMs\":{}}}",
+        progress.queued,
+        progress.acknowledged,
+        time_driver::micros() / 1_000
+    );
+    payload
+}
+
+/// A short text composed with `write!`, without an allocator; what does
+/// not fit is cut off.
+struct Text<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Text<N> {
+    fn new() -> Self {
+        Text {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    fn from_str(text: &str) -> Self {
+        let mut out = Self::new();
+        let _ = out.write_str(text);
+        out
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+}
+
+impl<const N: usize> fmt::Write for Text<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let room = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}

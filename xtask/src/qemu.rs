@@ -1,0 +1,759 @@
+//! `cargo xtask qemu`: the QEMU sample (`samples/qemu-mps2-an386`) against
+//! the IoT Hub emulator, as a test.
+//!
+//! 1. Builds the firmware (a workspace of its own) for
+//!    thumbv7em-none-eabihf into `target/qemu`.
+//! 2. As root, moves itself into a new, empty network namespace (only a
+//!    loopback, brought up): QEMU's user-mode network then reaches nothing
+//!    but that namespace's 127.0.0.1 (TESTING.md, "Emulated board"). Not
+//!    as root it runs in the host's namespace, still on 127.0.0.1 only.
+//! 3. Starts the hub emulator in-process on 127.0.0.1:8883 with the
+//!    sample's device registered (SAS key), and an SNTP responder on
+//!    127.0.0.1:10123 (slirp has no time service); to the firmware they are
+//!    10.0.2.2:8883 and 10.0.2.2:10123.
+//! 4. Runs `qemu-system-arm -M mps2-an386` with the LAN9118 on slirp,
+//!    echoing the firmware's timeline. Meanwhile, once the emulator has
+//!    [`LINK_FLAP_AFTER`] telemetry messages, it takes the link down
+//!    through QMP (`set_link lan9118.0 off`), has the hub drop the
+//!    device's connection, brings the link back after [`LINK_DOWN`], and
+//!    then invokes the direct method, retrying until the device has
+//!    reconnected and subscribed.
+//! 5. Checks that QEMU exited 0 (the firmware's own verdict, over
+//!    semihosting), that the device reconnected, that the emulator
+//!    received every telemetry message in order (QoS 1 allows a duplicate
+//!    of one whose acknowledgement the link lost) and the method's answer,
+//!    and prints a summary; any failure, or no end within [`TIMEOUT`], is
+//!    an error.
+//!
+//! What both sides agree on (device id and key, ports, message count,
+//! method name) is the firmware's `src/shared.rs`, compiled here too.
+//!
+//! CI runs it as its own process ([`ci`]), because step 2 changes the
+//! namespace of the process that runs it for good.
+
+use std::fmt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use duet_azure_emulator::{
+    Config, ControlError, DeviceAuth, Emulator, MethodResponse, Refusals, Violations,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UdpSocket, UnixStream};
+
+use crate::cmd;
+use crate::footprint;
+
+#[path = "../../samples/qemu-mps2-an386/src/shared.rs"]
+mod shared;
+
+use shared::{
+    DEVICE_ID, DEVICE_KEY, HOST_ADDRESS, HUB_HOST, HUB_PORT, METHOD_NAME, METHOD_STATUS, SNTP_PORT,
+    TELEMETRY_MESSAGES,
+};
+
+/// The firmware crate, relative to the repository root.
+const CRATE: &str = "samples/qemu-mps2-an386";
+/// Where it builds: apart from the host workspace and the other firmware.
+const TARGET_DIR: &str = "target/qemu";
+const BINARY: &str = "qemu-mps2-an386";
+
+/// The whole QEMU run, boot to exit. The firmware gives up by itself after
+/// [`shared::RUN_TIMEOUT_SECS`]; this catches a firmware that hangs.
+const TIMEOUT: Duration = Duration::from_secs(shared::RUN_TIMEOUT_SECS + 30);
+
+/// Telemetry messages the emulator must have before the link goes down:
+/// the rest are sent while it is down or after.
+const LINK_FLAP_AFTER: usize = 2;
+/// How long the link stays down.
+const LINK_DOWN: Duration = Duration::from_millis(1500);
+/// The NIC as QMP names it.
+const NIC: &str = "lan9118.0";
+
+/// How long one method invocation waits for the device's answer.
+const METHOD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The wait between invocations while the device is not yet subscribed.
+const METHOD_RETRY: Duration = Duration::from_millis(100);
+
+/// Seconds from 1900 (NTP's era 0) to 1970 (Unix).
+const NTP_TO_UNIX_SECONDS: u64 = 2_208_988_800;
+
+/// Why the run failed.
+#[derive(Debug)]
+pub enum Error {
+    /// A command (the build, `ip`) failed.
+    Command(cmd::Error),
+    /// Setting up the run (namespace, sockets, runtime, QEMU) failed.
+    Setup(String),
+    /// The run went wrong: what was expected and what happened.
+    Failed(Vec<String>),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Command(error) => write!(f, "qemu: {error}"),
+            Error::Setup(message) => write!(f, "qemu: {message}"),
+            Error::Failed(problems) => write!(f, "qemu: FAILED: {}", problems.join("; ")),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<cmd::Error> for Error {
+    fn from(error: cmd::Error) -> Self {
+        Error::Command(error)
+    }
+}
+
+/// The CI stage: `cargo xtask qemu` in a process of its own (see the
+/// module docs), with its output in the CI log.
+pub fn ci(root: &Path) -> Result<(), cmd::Error> {
+    let program = std::env::current_exe().map_err(|source| cmd::Error::Spawn {
+        command: "xtask qemu".into(),
+        source,
+    })?;
+    cmd::run(
+        std::process::Command::new(program)
+            .arg("qemu")
+            .current_dir(root),
+    )
+}
+
+/// Builds the firmware and runs it against the emulator.
+pub fn run(root: &Path) -> Result<(), Error> {
+    let target_dir = root.join(TARGET_DIR);
+    // As bench and footprint do: from the crate's directory, so that cargo
+    // finds its own workspace, with target and target dir explicit.
+    cmd::run(
+        cmd::cargo()
+            .current_dir(root.join(CRATE))
+            .args(["build", "--release", "--bin", BINARY])
+            .args(["--target", footprint::TARGET, "--target-dir"])
+            .arg(&target_dir),
+    )?;
+    let elf = target_dir
+        .join(footprint::TARGET)
+        .join("release")
+        .join(BINARY);
+    isolate()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Setup(format!("tokio runtime: {e}")))?;
+    let report = runtime.block_on(exercise(&elf))?;
+    let problems = report.problems();
+    for line in report.summary() {
+        println!("qemu: {line}");
+    }
+    if problems.is_empty() {
+        println!("qemu: PASSED");
+        Ok(())
+    } else {
+        Err(Error::Failed(problems))
+    }
+}
+
+/// As root: a new network namespace with only its loopback, for the rest
+/// of this process and the QEMU it starts. Otherwise (not root, or a
+/// container that forbids it): the host's namespace, and says so.
+fn isolate() -> Result<(), Error> {
+    use nix::sched::{CloneFlags, unshare};
+    match unshare(CloneFlags::CLONE_NEWNET) {
+        Ok(()) => {
+            cmd::run(std::process::Command::new("ip").args(["link", "set", "lo", "up"]))?;
+            println!("qemu: in a new network namespace: slirp reaches only its loopback");
+        }
+        Err(errno) => {
+            let why = match errno {
+                nix::errno::Errno::EPERM => "not root".into(),
+                other => format!("unshare: {other}"),
+            };
+            println!(
+                "qemu: {why}: no network namespace; the emulator and SNTP listen on \
+                 127.0.0.1 of the host"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What one run showed.
+#[derive(Debug)]
+struct Report {
+    /// QEMU's exit code (the firmware's verdict); `None` if it was killed.
+    exit_code: Option<i32>,
+    timed_out: bool,
+    elapsed: Duration,
+    firmware_lines: Vec<String>,
+    /// The link flap, then the method invocation: what failed, if either
+    /// did.
+    method: Option<Result<MethodResponse, String>>,
+    /// Whether the link went down and up again.
+    link_flapped: bool,
+    /// The telemetry payloads the emulator received, in order, with their
+    /// content type.
+    telemetry: Vec<(String, Option<String>)>,
+    connections: u32,
+    /// CONNECTs the emulator refused, and connections it closed for a
+    /// protocol breach: none in a good run.
+    refusals: Refusals,
+    violations: Violations,
+    sntp_answers: usize,
+}
+
+/// The firmware's last line when it passed.
+const FIRMWARE_PASSED: &str = "PASSED";
+
+impl Report {
+    /// Everything that is not as it should be; empty for a pass.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.timed_out {
+            problems.push(format!(
+                "QEMU did not finish within {} s",
+                TIMEOUT.as_secs()
+            ));
+        }
+        match self.exit_code {
+            Some(0) => {}
+            Some(code) => problems.push(format!("the firmware exited with status {code}")),
+            None => problems.push("QEMU was killed".into()),
+        }
+        let passed = self
+            .firmware_lines
+            .iter()
+            .any(|line| line.ends_with(FIRMWARE_PASSED));
+        if !passed {
+            let failure = self
+                .firmware_lines
+                .iter()
+                .find(|line| line.contains("FAILED") || line.contains("panic"));
+            problems.push(match failure {
+                Some(line) => format!("the firmware said: {line}"),
+                None => "the firmware did not report a pass".into(),
+            });
+        }
+        match &self.method {
+            Some(Ok(response)) => {
+                if response.status != i32::from(METHOD_STATUS) {
+                    problems.push(format!(
+                        "method {METHOD_NAME} answered {} (expected {METHOD_STATUS})",
+                        response.status
+                    ));
+                }
+                let payload: Option<serde_json::Value> =
+                    serde_json::from_str(&response.payload).ok();
+                let device = payload.as_ref().and_then(|p| p.get("device"));
+                if device.and_then(|d| d.as_str()) != Some(DEVICE_ID) {
+                    problems.push(format!(
+                        "method answer is not the device's status: {}",
+                        response.payload
+                    ));
+                }
+            }
+            Some(Err(error)) => problems.push(error.clone()),
+            None => problems.push(format!("method {METHOD_NAME} was never answered")),
+        }
+        if self.link_flapped && self.connections < 2 {
+            problems.push(format!(
+                "the link went down and up but the device connected {} time(s)",
+                self.connections
+            ));
+        }
+        if self.refusals != Refusals::default() {
+            problems.push(format!(
+                "the emulator refused CONNECTs: {:?}",
+                self.refusals
+            ));
+        }
+        if self.violations != Violations::default() {
+            problems.push(format!(
+                "the emulator closed connections for protocol violations: {:?}",
+                self.violations
+            ));
+        }
+        let sequences = self.sequences();
+        let expected: Vec<u64> = (1..=u64::from(TELEMETRY_MESSAGES)).collect();
+        if sequences.iter().any(Option::is_none) {
+            problems.push(format!(
+                "telemetry without a sequence number: {:?}",
+                self.telemetry
+            ));
+        }
+        let mut distinct: Vec<u64> = sequences.iter().flatten().copied().collect();
+        distinct.dedup();
+        if distinct != expected {
+            problems.push(format!(
+                "the emulator received sequences {distinct:?}, expected {expected:?}"
+            ));
+        }
+        for (index, (_, content_type)) in self.telemetry.iter().enumerate() {
+            if content_type.as_deref() != Some("application/json") {
+                problems.push(format!(
+                    "telemetry #{} has content type {content_type:?}",
+                    index + 1
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The `sequence` of each telemetry payload, in arrival order.
+    fn sequences(&self) -> Vec<Option<u64>> {
+        self.telemetry
+            .iter()
+            .map(|(payload, _)| {
+                serde_json::from_str::<serde_json::Value>(payload)
+                    .ok()
+                    .and_then(|p| p.get("sequence").and_then(|s| s.as_u64()))
+            })
+            .collect()
+    }
+
+    fn summary(&self) -> Vec<String> {
+        let exit = self
+            .exit_code
+            .map_or_else(|| "was killed".into(), |code| format!("exited {code}"));
+        let method = match &self.method {
+            Some(Ok(response)) => format!("answered {} {}", response.status, response.payload),
+            Some(Err(error)) => format!("failed: {error}"),
+            None => "not answered".into(),
+        };
+        let sequences: Vec<String> = self
+            .sequences()
+            .iter()
+            .map(|s| s.map_or("?".into(), |n| n.to_string()))
+            .collect();
+        vec![
+            format!(
+                "summary: QEMU {exit} after {:.1} s; {} connection(s) to the hub, {} refused, \
+                 {} closed for protocol violations; {} SNTP request(s) answered",
+                self.elapsed.as_secs_f64(),
+                self.connections,
+                self.refusals.total(),
+                violation_count(&self.violations),
+                self.sntp_answers
+            ),
+            format!(
+                "summary: link {}; emulator received {} telemetry message(s) for \
+                 {TELEMETRY_MESSAGES} sent, sequences {}",
+                if self.link_flapped {
+                    "went down and up"
+                } else {
+                    "never went down"
+                },
+                self.telemetry.len(),
+                sequences.join(",")
+            ),
+            format!("summary: method {METHOD_NAME} {method}"),
+        ]
+    }
+}
+
+/// Connections the emulator closed for a protocol breach, of any kind.
+fn violation_count(violations: &Violations) -> u32 {
+    violations.malformed_packets
+        + violations.oversized_packets
+        + violations.unexpected_packets
+        + violations.qos2_publishes
+        + violations.forbidden_topics
+        + violations.tls_failures
+}
+
+/// Runs QEMU with the emulator and SNTP on loopback, invoking the method
+/// meanwhile.
+async fn exercise(elf: &Path) -> Result<Report, Error> {
+    let emulator = Emulator::new(
+        Config::new(HUB_HOST)
+            .with_device(DEVICE_ID, DeviceAuth::SymmetricKey(DEVICE_KEY.to_owned())),
+    );
+    let hub_address = format!("127.0.0.1:{HUB_PORT}");
+    emulator
+        .listen(&hub_address)
+        .await
+        .map_err(|e| Error::Setup(format!("the emulator cannot listen on {hub_address}: {e}")))?;
+    let sntp = UdpSocket::bind(("127.0.0.1", SNTP_PORT))
+        .await
+        .map_err(|e| Error::Setup(format!("SNTP cannot bind 127.0.0.1:{SNTP_PORT}: {e}")))?;
+    let sntp_answers = Arc::new(AtomicUsize::new(0));
+    let sntp = tokio::spawn(serve_sntp(sntp, sntp_answers.clone()));
+    let [a, b, c, d] = HOST_ADDRESS;
+    println!(
+        "qemu: hub emulator for {HUB_HOST} on {hub_address} (device {DEVICE_ID}), \
+         SNTP on 127.0.0.1:{SNTP_PORT}; the firmware sees them at {a}.{b}.{c}.{d}"
+    );
+
+    let qmp_path = std::env::temp_dir().join(format!("duet-qemu-{}.qmp", std::process::id()));
+    let mut command = tokio::process::Command::new("qemu-system-arm");
+    command
+        .args(qemu_args(elf, &qmp_path))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    println!("$ {}", cmd::display(command.as_std()));
+    let started = Instant::now();
+    let mut qemu = match command.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::Setup(
+                "qemu-system-arm is not installed (apt-get install qemu-system-arm, \
+                 or `cargo xtask ci setup`)"
+                    .into(),
+            ));
+        }
+        Err(e) => return Err(Error::Setup(format!("cannot start QEMU: {e}"))),
+    };
+    let stdout = qemu
+        .stdout
+        .take()
+        .ok_or_else(|| Error::Setup("QEMU's output is not piped".into()))?;
+    let echo = tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            println!("  {line}");
+            seen.push(line);
+        }
+        seen
+    });
+
+    let mut method = None;
+    let link_flapped = AtomicBool::new(false);
+    let mut invoke = std::pin::pin!(async {
+        flap_link(&emulator, &qmp_path).await?;
+        link_flapped.store(true, Ordering::Relaxed);
+        invoke_method(&emulator).await
+    });
+    let waited = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            tokio::select! {
+                status = qemu.wait() => break status,
+                answer = &mut invoke, if method.is_none() => method = Some(answer),
+            }
+        }
+    })
+    .await;
+    let elapsed = started.elapsed();
+    let (exit_code, timed_out) = match waited {
+        Ok(Ok(status)) => (status.code(), false),
+        Ok(Err(e)) => return Err(Error::Setup(format!("waiting for QEMU: {e}"))),
+        Err(_) => {
+            let _ = qemu.kill().await;
+            (None, true)
+        }
+    };
+    let firmware_lines = echo.await.unwrap_or_default();
+    let _ = std::fs::remove_file(&qmp_path);
+    sntp.abort();
+    let telemetry = emulator
+        .telemetry(DEVICE_ID)
+        .into_iter()
+        .map(|message| {
+            let content_type = message.property("$.ct").map(str::to_owned);
+            (
+                String::from_utf8_lossy(&message.payload).into_owned(),
+                content_type,
+            )
+        })
+        .collect();
+    Ok(Report {
+        exit_code,
+        timed_out,
+        elapsed,
+        firmware_lines,
+        method,
+        link_flapped: link_flapped.load(Ordering::Relaxed),
+        telemetry,
+        connections: emulator.connections(DEVICE_ID),
+        refusals: emulator.refusals(),
+        violations: emulator.violations(),
+        sntp_answers: sntp_answers.load(Ordering::Relaxed),
+    })
+}
+
+/// The QEMU command line: the board, semihosting for the timeline and the
+/// exit status, the LAN9118 on slirp's 10.0.2.0/24, QMP on `qmp` (a Unix
+/// socket QEMU creates) for the link flap.
+fn qemu_args(elf: &Path, qmp: &Path) -> Vec<String> {
+    [
+        "-M",
+        "mps2-an386",
+        "-nographic",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-nic",
+        "user,model=lan9118,net=10.0.2.0/24",
+        "-qmp",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([
+        format!("unix:{},server=on,wait=off", qmp.display()),
+        "-kernel".into(),
+        elf.to_string_lossy().into_owned(),
+    ])
+    .collect()
+}
+
+/// Once the device has sent [`LINK_FLAP_AFTER`] messages: the link down,
+/// the hub dropping the connection (as a hub restart would), and the link
+/// up again after [`LINK_DOWN`].
+async fn flap_link(emulator: &Emulator, qmp_path: &Path) -> Result<(), String> {
+    let mut qmp = Qmp::connect(qmp_path)
+        .await
+        .map_err(|e| format!("QMP at {}: {e}", qmp_path.display()))?;
+    if !emulator
+        .wait_for_telemetry(DEVICE_ID, LINK_FLAP_AFTER, TIMEOUT)
+        .await
+    {
+        return Err(format!(
+            "the emulator never had {LINK_FLAP_AFTER} telemetry messages to flap the link after"
+        ));
+    }
+    qmp.set_link(false).await?;
+    let dropped = emulator.drop_connection(DEVICE_ID);
+    println!(
+        "qemu: link down (QMP set_link {NIC} off) after {LINK_FLAP_AFTER} telemetry messages; \
+         the hub {} the device's connection",
+        if dropped { "drops" } else { "had already lost" }
+    );
+    tokio::time::sleep(LINK_DOWN).await;
+    qmp.set_link(true).await?;
+    println!("qemu: link up (QMP set_link {NIC} on)");
+    Ok(())
+}
+
+/// A QMP session: JSON commands, one per line, each answered by `return`
+/// or `error` (events in between are skipped).
+struct Qmp {
+    reader: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    writer: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl Qmp {
+    /// Connects (QEMU makes the socket as it starts, so it is retried for
+    /// a while) and leaves capabilities negotiation.
+    async fn connect(path: &Path) -> std::io::Result<Qmp> {
+        let mut tries = 0;
+        let stream = loop {
+            match UnixStream::connect(path).await {
+                Ok(stream) => break stream,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let (read, writer) = stream.into_split();
+        let mut qmp = Qmp {
+            reader: BufReader::new(read).lines(),
+            writer,
+        };
+        // The greeting, then capabilities negotiation.
+        qmp.reader.next_line().await?;
+        qmp.execute(r#"{"execute":"qmp_capabilities"}"#)
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(qmp)
+    }
+
+    /// Sends one command and waits for its answer.
+    async fn execute(&mut self, command: &str) -> Result<(), String> {
+        self.writer
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .map_err(|e| format!("QMP: {e}"))?;
+        loop {
+            let line = self
+                .reader
+                .next_line()
+                .await
+                .map_err(|e| format!("QMP: {e}"))?
+                .ok_or("QMP: QEMU closed the socket")?;
+            let answer: serde_json::Value =
+                serde_json::from_str(&line).map_err(|e| format!("QMP: {e}: {line}"))?;
+            if answer.get("return").is_some() {
+                return Ok(());
+            }
+            if let Some(error) = answer.get("error") {
+                return Err(format!("QMP {command}: {error}"));
+            }
+        }
+    }
+
+    async fn set_link(&mut self, up: bool) -> Result<(), String> {
+        self.execute(&format!(
+            r#"{{"execute":"set_link","arguments":{{"name":"{NIC}","up":{up}}}}}"#
+        ))
+        .await
+    }
+}
+
+/// Invokes the method until the device answers it: while it is not yet
+/// connected or subscribed, again after a pause.
+async fn invoke_method(emulator: &Emulator) -> Result<MethodResponse, String> {
+    let payload = r#"{"verbose":false}"#;
+    loop {
+        match emulator
+            .invoke_method(DEVICE_ID, METHOD_NAME, payload, METHOD_TIMEOUT)
+            .await
+        {
+            Err(ControlError::NotConnected | ControlError::NotSubscribed) => {
+                tokio::time::sleep(METHOD_RETRY).await;
+            }
+            Ok(response) => {
+                println!(
+                    "qemu: method {METHOD_NAME} invoked on {DEVICE_ID}: answered {} {}",
+                    response.status, response.payload
+                );
+                return Ok(response);
+            }
+            Err(error) => return Err(format!("method {METHOD_NAME}: {error}")),
+        }
+    }
+}
+
+/// A minimal SNTP server (RFC 4330 §5, server side) on the host's clock:
+/// stratum 1, reference "LOCL", the request's transmit time echoed as the
+/// origin; counts its answers in `answered`. Returns only if the socket
+/// fails.
+async fn serve_sntp(socket: UdpSocket, answered: Arc<AtomicUsize>) {
+    let mut request = [0u8; 512];
+    while let Ok((len, peer)) = socket.recv_from(&mut request).await {
+        // A client request: 48 bytes or more, mode 3.
+        if len < 48 || request[0] & 0x07 != 3 {
+            continue;
+        }
+        let received = ntp_now();
+        let mut reply = [0u8; 48];
+        // LI 0 (no warning), VN 4, mode 4 (server).
+        reply[0] = 0x24;
+        reply[1] = 1;
+        reply[2] = request[2];
+        // Precision: 2^-20 s, about a microsecond.
+        reply[3] = (-20i8) as u8;
+        reply[12..16].copy_from_slice(b"LOCL");
+        reply[16..24].copy_from_slice(&received);
+        reply[24..32].copy_from_slice(&request[40..48]);
+        reply[32..40].copy_from_slice(&received);
+        reply[40..48].copy_from_slice(&ntp_now());
+        if socket.send_to(&reply, peer).await.is_ok() {
+            answered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The host's clock as an NTP timestamp: seconds since 1900 and a binary
+/// fraction, big-endian.
+fn ntp_now() -> [u8; 8] {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = (since.as_secs() + NTP_TO_UNIX_SECONDS) as u32;
+    let fraction = ((u64::from(since.subsec_nanos()) << 32) / 1_000_000_000) as u32;
+    let mut timestamp = [0u8; 8];
+    timestamp[..4].copy_from_slice(&seconds.to_be_bytes());
+    timestamp[4..].copy_from_slice(&fraction.to_be_bytes());
+    timestamp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        Report {
+            exit_code: Some(0),
+            timed_out: false,
+            elapsed: Duration::from_secs(5),
+            firmware_lines: vec!["[  6.000] PASSED".into()],
+            link_flapped: true,
+            method: Some(Ok(MethodResponse {
+                status: 200,
+                payload: format!(r#"{{"device":"{DEVICE_ID}","telemetrySent":5}}"#),
+            })),
+            telemetry: (1..=TELEMETRY_MESSAGES)
+                .map(|n| {
+                    (
+                        format!(r#"{{"sequence":{n}}}"#),
+                        Some("application/json".into()),
+                    )
+                })
+                .collect(),
+            connections: 2,
+            refusals: Refusals::default(),
+            violations: Violations::default(),
+            sntp_answers: 1,
+        }
+    }
+
+    #[test]
+    fn a_complete_run_passes_and_each_shortfall_is_named() {
+        assert_eq!(report().problems(), Vec::<String>::new());
+
+        let mut failed = report();
+        failed.exit_code = Some(1);
+        failed.firmware_lines = vec!["[ 60.000] FAILED: timed out".into()];
+        let problems = failed.problems().join("; ");
+        assert!(problems.contains("status 1"), "{problems}");
+        assert!(problems.contains("FAILED: timed out"), "{problems}");
+
+        let mut short = report();
+        short.telemetry.remove(1);
+        let problems = short.problems().join("; ");
+        assert!(problems.contains("sequences [1, 3, 4, 5]"), "{problems}");
+
+        // At least once: a duplicate is fine, a reordering is not.
+        let mut duplicated = report();
+        let second = duplicated.telemetry[1].clone();
+        duplicated.telemetry.insert(2, second);
+        assert_eq!(duplicated.problems(), Vec::<String>::new());
+        duplicated.telemetry.swap(0, 1);
+        assert!(!duplicated.problems().is_empty());
+
+        let mut never_reconnected = report();
+        never_reconnected.connections = 1;
+        assert!(never_reconnected.problems()[0].contains("connected 1 time"));
+
+        let mut refused = report();
+        refused.refusals.bad_signature = 3;
+        let problems = refused.problems().join("; ");
+        assert!(problems.contains("bad_signature: 3"), "{problems}");
+
+        let mut unanswered = report();
+        unanswered.method = Some(Err(format!(
+            "method {METHOD_NAME}: {}",
+            ControlError::Timeout
+        )));
+        assert!(unanswered.problems()[0].contains("did not answer"));
+        unanswered.method = None;
+        assert!(unanswered.problems()[0].contains("never answered"));
+    }
+
+    #[test]
+    fn the_qemu_command_line_puts_the_lan9118_on_slirp() {
+        let args = qemu_args(Path::new("/fw.elf"), Path::new("/tmp/q.qmp")).join(" ");
+        assert!(args.contains("-M mps2-an386"));
+        assert!(args.contains("user,model=lan9118,net=10.0.2.0/24"));
+        assert!(args.contains("enable=on,target=native"));
+        assert!(args.contains("-qmp unix:/tmp/q.qmp,server=on,wait=off"));
+        assert!(args.ends_with("-kernel /fw.elf"));
+    }
+
+    #[test]
+    fn ntp_timestamps_count_from_1900() {
+        let now = ntp_now();
+        let seconds = u32::from_be_bytes([now[0], now[1], now[2], now[3]]);
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(u64::from(seconds).abs_diff(unix + NTP_TO_UNIX_SECONDS) <= 1);
+    }
+}
