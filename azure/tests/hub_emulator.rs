@@ -193,6 +193,11 @@ async fn a_wrong_key_is_refused_and_retried_with_backoff() {
     }
     assert!(emulator.refusals().total() >= 3);
     assert!(!emulator.is_connected("device-b"));
+    // The refusal's code reaches the application: 5, not authorised.
+    assert_eq!(
+        hub.mqtt().last_error(),
+        Some(duet::mqtt::SessionError::ConnectionRefused(5))
+    );
 }
 
 #[tokio::test]

@@ -339,9 +339,9 @@ pub async fn live_on_hub<W: Fn() -> u64 + Copy>(
             Ok(HubEvent::Wake) => Some(Reply::Telemetry),
             Ok(HubEvent::ConnectFailed) => {
                 let tls = hub.connector().inner().last_error();
-                let sas = hub.connector().last_error();
+                let mqtt = hub.mqtt().last_error();
                 report(format!(
-                    "device: hub connection failed (TLS: {tls:?}, SAS: {sas:?}); retrying with backoff"
+                    "device: hub connection failed (TLS: {tls:?}, MQTT: {mqtt:?}); retrying with backoff"
                 ));
                 None
             }

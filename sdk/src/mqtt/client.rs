@@ -236,8 +236,9 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
         self.transport.is_some() && self.session.state() == State::Connected
     }
 
-    /// Why the session dropped the last connection it gave up on (a
-    /// protocol error, a keep-alive timeout), for diagnostics.
+    /// Why the last connection attempt or connection failed at the MQTT
+    /// level (a CONNACK refusal with its code, a protocol error, a
+    /// keep-alive timeout), for diagnostics.
     pub fn last_error(&self) -> Option<SessionError> {
         self.last_error
     }
@@ -528,10 +529,19 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
                                 Ok(Some(Event::Connected { session_present })) => {
                                     Some(session_present)
                                 }
-                                _ => None,
+                                // Kept for `last_error`: a refusal's code
+                                // says why (bad credentials, not authorised).
+                                Err(e) => {
+                                    self.last_error = Some(e);
+                                    None
+                                }
+                                Ok(_) => None,
                             }
                         }
-                        Err(_) => None,
+                        Err(e) => {
+                            self.last_error = Some(SessionError::Codec(e));
+                            None
+                        }
                     };
                 self.drop_received(len);
                 let Some(session_present) = accepted else {
