@@ -83,9 +83,91 @@ pub struct Outcome {
     pub reported: serde_json::Value,
 }
 
+/// The device's whole life in the demo: network, DPS, hub, until it has
+/// sent telemetry, answered a method, applied a desired property and taken
+/// a C2D message.
+pub async fn device_story(
+    stack: asynch::Stack<'static>,
+    identity: &Identity,
+    anchors: &'static [TrustAnchor<'static>],
+    say: &dyn Fn(String),
+) -> Result<HubSession, String> {
+    let network = device::join_network(stack, identity, say).await?;
+    let (hub_host, device_id) = device::provision(stack, identity, &network, anchors, say).await?;
+    let hub = (&*String::leak(hub_host), &*String::leak(device_id));
+    let mut client = device::connect_hub(stack, identity, &network, hub, anchors, say).await?;
+    device::live_on_hub(&mut client, say, |s| {
+        s.methods_answered >= 1
+            && s.desired_applied >= 1
+            && s.c2d_received >= 1
+            && s.telemetry_acknowledged >= 3
+    })
+    .await
+}
+
+/// The cloud operator: once the device listens for methods, a Plug and
+/// Play command, a desired property and a cloud-to-device message.
+pub async fn operator(
+    emulator: &Emulator,
+    device_id: &str,
+    say: &dyn Fn(String),
+) -> Result<MethodResponse, String> {
+    let methods = "$iothub/methods/POST/any/?$rid=1";
+    while !emulator
+        .wait_for_subscription(device_id, methods, Duration::from_secs(1))
+        .await
+    {}
+    say("cloud: invoking thermostat1*getMaxMinReport on the device".into());
+    let method = emulator
+        .invoke_method(
+            device_id,
+            "thermostat1*getMaxMinReport",
+            "{\"since\":\"2026-01-01T00:00:00Z\"}",
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|e| format!("method: {e}"))?;
+    say(format!(
+        "cloud: the device answered {}: {}",
+        method.status, method.payload
+    ));
+    let version = emulator.patch_desired(
+        device_id,
+        serde_json::json!({"thermostat1": {"__t": "c", "targetTemperature": 25}}),
+    );
+    say(format!(
+        "cloud: desired thermostat1.targetTemperature = 25 (version {version})"
+    ));
+    emulator.send_c2d(
+        device_id,
+        &[("priority", "normal")],
+        b"firmware 1.1 is available",
+    );
+    say("cloud: cloud-to-device message sent".into());
+    Ok(method)
+}
+
+/// The emulator the demo runs: the hub, and DPS with the demo device's
+/// enrollment.
+pub fn emulator() -> Emulator {
+    let dps = Dps {
+        polls_before_assigned: 1,
+        retry_after_secs: 1,
+        ..Dps::new(IDENTITY.id_scope, HUB_HOST).with_enrollment(Enrollment::Individual {
+            registration_id: IDENTITY.registration_id.to_owned(),
+            key: IDENTITY.key.to_owned(),
+        })
+    };
+    Emulator::new(Config::new(HUB_HOST).with_dps(dps))
+}
+
 /// A stack with one interface and TCP, alive for the rest of the process
 /// (as a board's statics).
-fn stack(mac: [u8; 6], ipv4: Option<Ipv4Config>, seed: u64) -> &'static StackCell<'static> {
+pub(crate) fn stack(
+    mac: [u8; 6],
+    ipv4: Option<Ipv4Config>,
+    seed: u64,
+) -> &'static StackCell<'static> {
     let resources = Box::leak(Box::new(StackResources::<64, 8>::new()));
     let tcp = Box::leak(Box::new(TcpResources::<4, 65536>::new()));
     let mut stack = Stack::new(
@@ -105,7 +187,8 @@ fn stack(mac: [u8; 6], ipv4: Option<Ipv4Config>, seed: u64) -> &'static StackCel
     Box::leak(Box::new(StackCell::new(stack)))
 }
 
-fn anchors() -> &'static [TrustAnchor<'static>] {
+/// The test root, as the only trust anchor.
+pub(crate) fn anchors() -> &'static [TrustAnchor<'static>] {
     let anchor = trust_anchor_from_der(TEST_ROOT).expect("the test root parses");
     Box::leak(Box::new([anchor]))
 }
@@ -131,15 +214,7 @@ pub async fn run(timeline: &Timeline) -> Result<Outcome, String> {
     let (device_stack, mut device_runner) =
         asynch::new(stack(IDENTITY.mac, None, device::seed()), device_end);
 
-    let dps = Dps {
-        polls_before_assigned: 1,
-        retry_after_secs: 1,
-        ..Dps::new(IDENTITY.id_scope, HUB_HOST).with_enrollment(Enrollment::Individual {
-            registration_id: IDENTITY.registration_id.to_owned(),
-            key: IDENTITY.key.to_owned(),
-        })
-    };
-    let emulator = Emulator::new(Config::new(HUB_HOST).with_dps(dps));
+    let emulator = emulator();
     let hosts = [(HUB_HOST, CLOUD_IP), (DPS_HOST, CLOUD_IP)];
     let services = cloud::CloudConfig::new(Ipv4Cidr::new(CLOUD_IP, 24), &hosts);
     say(format!(
@@ -161,57 +236,8 @@ pub async fn run(timeline: &Timeline) -> Result<Outcome, String> {
     };
 
     let anchors = anchors();
-    let story_device = async {
-        let network = device::join_network(device_stack, &IDENTITY, &say).await?;
-        let (hub_host, device_id) =
-            device::provision(device_stack, &IDENTITY, &network, anchors, &say).await?;
-        let hub = (&*String::leak(hub_host), &*String::leak(device_id));
-        let mut client =
-            device::connect_hub(device_stack, &IDENTITY, &network, hub, anchors, &say).await?;
-        device::live_on_hub(&mut client, &say, |s| {
-            s.methods_answered >= 1
-                && s.desired_applied >= 1
-                && s.c2d_received >= 1
-                && s.telemetry_acknowledged >= 3
-        })
-        .await
-    };
-    let story_cloud = async {
-        let device_id = IDENTITY.registration_id;
-        let methods = "$iothub/methods/POST/any/?$rid=1";
-        while !emulator
-            .wait_for_subscription(device_id, methods, Duration::from_secs(1))
-            .await
-        {}
-        say("cloud: invoking thermostat1*getMaxMinReport on the device".into());
-        let method = emulator
-            .invoke_method(
-                device_id,
-                "thermostat1*getMaxMinReport",
-                "{\"since\":\"2026-01-01T00:00:00Z\"}",
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|e| format!("method: {e}"))?;
-        say(format!(
-            "cloud: the device answered {}: {}",
-            method.status, method.payload
-        ));
-        let version = emulator.patch_desired(
-            device_id,
-            serde_json::json!({"thermostat1": {"__t": "c", "targetTemperature": 25}}),
-        );
-        say(format!(
-            "cloud: desired thermostat1.targetTemperature = 25 (version {version})"
-        ));
-        emulator.send_c2d(
-            device_id,
-            &[("priority", "normal")],
-            b"firmware 1.1 is available",
-        );
-        say("cloud: cloud-to-device message sent".into());
-        Ok::<_, String>(method)
-    };
+    let story_device = device_story(device_stack, &IDENTITY, anchors, &say);
+    let story_cloud = operator(&emulator, IDENTITY.registration_id, &say);
     let story = embassy_futures::join::join(story_device, story_cloud);
     let cloud = embassy_futures::join::join(cloud_tcp, cloud::serve(cloud_stack, &services));
     let story = async {

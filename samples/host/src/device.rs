@@ -25,6 +25,9 @@ use duet_netstack::sntp::{SntpClient, SntpConfig};
 use duet_netstack::{EthernetAddress, IpEndpoint};
 use rand_core::{TryCryptoRng, TryRng};
 
+/// How long the device waits for the time before it falls back.
+const SNTP_PATIENCE_SECS: u64 = 3;
+
 /// What the device is told at the factory.
 #[derive(Debug, Clone, Copy)]
 pub struct Identity {
@@ -111,14 +114,32 @@ pub async fn join_network(
     let mut sntp = SntpClient::new(SntpConfig::new(), Rng::new(seed()));
     let sntp_socket = UdpSocket::new(stack).map_err(|e| format!("socket: {e:?}"))?;
     let server = IpEndpoint::new(IpAddr::V4(ntp_server), duet_netstack::sntp::NTP_PORT);
-    let sample = asynch::sntp::next_sample(stack, &mut sntp, &sntp_socket, server).await;
-    let unix_us = sample.unix_time.as_micros() as i64;
-    let clock_offset_us = unix_us - sample.received_at.as_micros() as i64;
-    report(format!(
-        "device: SNTP from {ntp_server}: {} (round trip {} µs)",
-        sample.unix_time.utc(),
-        sample.round_trip_delay.as_micros(),
-    ));
+    let answer = embassy_futures::select::select(
+        asynch::sntp::next_sample(stack, &mut sntp, &sntp_socket, server),
+        embassy_time::Timer::after_secs(SNTP_PATIENCE_SECS),
+    )
+    .await;
+    let clock_offset_us = match answer {
+        embassy_futures::select::Either::First(sample) => {
+            report(format!(
+                "device: SNTP from {ntp_server}: {} (round trip {} µs)",
+                sample.unix_time.utc(),
+                sample.round_trip_delay.as_micros(),
+            ));
+            sample.unix_time.as_micros() as i64 - sample.received_at.as_micros() as i64
+        }
+        embassy_futures::select::Either::Second(()) => {
+            // A board would fall back to its RTC; the simulated device has
+            // the host's clock.
+            let host = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64);
+            report(format!(
+                "device: no SNTP answer from {ntp_server} in {SNTP_PATIENCE_SECS} s; using the host's clock"
+            ));
+            host - Ticks.now().as_micros() as i64
+        }
+    };
     Ok(Network {
         lease,
         dps_address,

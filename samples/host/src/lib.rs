@@ -4,3 +4,4 @@
 pub mod cloud;
 pub mod demo;
 pub mod device;
+pub mod on_tap;

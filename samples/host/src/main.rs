@@ -5,23 +5,40 @@
 //! direct method, applies a desired property and receives a
 //! cloud-to-device message — printing a timeline. See `demo.rs`.
 //!
-//! `--tap IFNAME [--ip A.B.C.D/N]` instead serves ping and UDP echo with
-//! Duet's stack on a TAP you made; `--kernel` (as root) runs that against
-//! the kernel in a private network namespace.
+//! `--tap IFNAME` runs the device on a TAP you made instead, taking its
+//! address, resolver and time from that network, against the emulator
+//! (which this process then serves on 0.0.0.0:8883) or, with
+//! `--connection-string` or `--dps-id-scope --registration-id
+//! --symmetric-key`, against real Azure. `--echo-tap IFNAME [--ip
+//! A.B.C.D/N]` serves ping and UDP echo with the stack alone; `--kernel`
+//! (as root) runs that against the kernel in a private network namespace.
 
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use duet_netstack::iface::Ipv4Cidr;
 use duet_sample_host::demo::{self, Timeline};
+use duet_sample_host::on_tap::{self, Target};
 
 mod tap;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match parse(&args) {
-        Ok(Mode::Cloud) => cloud_demo(),
-        Ok(Mode::Tap { tap, address }) => tap::serve(&tap, address),
+        Ok(Mode::Cloud) => with_runtime(|timeline| async move {
+            let outcome = tokio::time::timeout(Duration::from_secs(60), demo::run(timeline))
+                .await
+                .map_err(|_| "the demo did not finish within 60 s".to_string())??;
+            if outcome.method.status != 200 {
+                return Err(format!("the method returned {}", outcome.method.status));
+            }
+            Ok(())
+        }),
+        Ok(Mode::Tap { tap, target }) => {
+            with_runtime(|timeline| async move { on_tap::run(&tap, target, timeline).await })
+        }
+        Ok(Mode::Echo { tap, address }) => tap::serve(&tap, address),
         Ok(Mode::Kernel) => tap::kernel_demo(),
         Err(message) => Err(message),
     };
@@ -35,38 +52,94 @@ fn main() -> ExitCode {
 }
 
 enum Mode {
+    /// Device and cloud in this process, on the virtual link.
     Cloud,
-    Tap { tap: String, address: Ipv4Cidr },
+    /// The device on a TAP, against the emulator (run here) or Azure.
+    Tap { tap: String, target: Target },
+    /// The stack alone on a TAP: ping and UDP echo.
+    Echo { tap: String, address: Ipv4Cidr },
+    /// The stack alone against the kernel, in a private namespace.
     Kernel,
 }
 
-const USAGE: &str = "usage: duet-sample-host [--tap IFNAME [--ip A.B.C.D/N] | --kernel]";
+const USAGE: &str = "usage: duet-sample-host
+       duet-sample-host --tap IFNAME [--connection-string 'HostName=..;DeviceId=..;SharedAccessKey=..'
+                                     | --dps-id-scope SCOPE --registration-id ID --symmetric-key KEY [--dps-host HOST]]
+       duet-sample-host --echo-tap IFNAME [--ip A.B.C.D/N]
+       duet-sample-host --kernel";
 
 fn parse(args: &[String]) -> Result<Mode, String> {
-    let mut mode = Mode::Cloud;
+    let mut tap = None;
+    let mut echo_tap = None;
+    let mut kernel = false;
     let mut address = Ipv4Cidr::new(Ipv4Addr::new(192, 168, 77, 2), 24);
+    let mut connection_string = None;
+    let (mut scope, mut registration, mut key) = (None, None, None);
+    let mut dps_host = "global.azure-devices-provisioning.net".to_owned();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .cloned()
+                .ok_or(format!("{arg} needs a value (try --help)"))
+        };
         match arg.as_str() {
-            "--tap" => {
-                let tap = args.next().ok_or("--tap needs an interface name")?.clone();
-                mode = Mode::Tap { tap, address };
-            }
-            "--ip" => address = parse_cidr(args.next().ok_or("--ip needs A.B.C.D/N")?)?,
-            "--kernel" => mode = Mode::Kernel,
-            "--connection-string" | "--dps-id-scope" | "--registration-id" | "--symmetric-key" => {
-                return Err(format!(
-                    "{arg}: talking to real Azure from the host demo is not there yet; the demo runs against the local emulator"
-                ));
-            }
+            "--tap" => tap = Some(value()?),
+            "--echo-tap" => echo_tap = Some(value()?),
+            "--ip" => address = parse_cidr(&value()?)?,
+            "--kernel" => kernel = true,
+            "--connection-string" => connection_string = Some(value()?),
+            "--dps-id-scope" => scope = Some(value()?),
+            "--registration-id" => registration = Some(value()?),
+            "--symmetric-key" => key = Some(value()?),
+            "--dps-host" => dps_host = value()?,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
-    if let Mode::Tap { tap, .. } = mode {
-        mode = Mode::Tap { tap, address };
+    let target = match (connection_string, scope, registration, key) {
+        (None, None, None, None) => Target::Emulator,
+        (Some(text), None, None, None) => Target::from_connection_string(&text)?,
+        (None, Some(id_scope), Some(registration_id), Some(key)) => Target::Dps {
+            dps_host,
+            id_scope,
+            registration_id,
+            key,
+        },
+        _ => {
+            return Err(
+                "give either --connection-string, or all of --dps-id-scope, --registration-id and --symmetric-key"
+                    .into(),
+            );
+        }
+    };
+    match (tap, echo_tap, kernel) {
+        (Some(tap), None, false) => Ok(Mode::Tap { tap, target }),
+        (None, Some(tap), false) => Ok(Mode::Echo { tap, address }),
+        (None, None, true) => Ok(Mode::Kernel),
+        (None, None, false) if matches!(target, Target::Emulator) => Ok(Mode::Cloud),
+        (None, None, false) => Err(
+            "real Azure needs a real network: add --tap IFNAME (a TAP on a network that reaches the Internet)"
+                .into(),
+        ),
+        _ => Err(USAGE.into()),
     }
-    Ok(mode)
+}
+
+/// Runs `body` on a current-thread tokio runtime (the emulator's) with a
+/// local task set, printing the timeline as it goes.
+fn with_runtime<F, Fut>(body: F) -> Result<(), String>
+where
+    F: FnOnce(&'static Timeline) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio: {e}"))?;
+    let timeline: &'static Timeline = Box::leak(Box::new(Timeline::new(true)));
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, body(timeline))
 }
 
 fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
@@ -78,23 +151,4 @@ fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
         .filter(|p| *p <= 32)
         .ok_or(format!("bad prefix {prefix:?}"))?;
     Ok(Ipv4Cidr::new(addr, prefix))
-}
-
-/// The default: device and cloud in this process.
-fn cloud_demo() -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio: {e}"))?;
-    let timeline = Timeline::new(true);
-    let local = tokio::task::LocalSet::new();
-    let outcome = local.block_on(&runtime, async {
-        tokio::time::timeout(std::time::Duration::from_secs(60), demo::run(&timeline))
-            .await
-            .map_err(|_| "the demo did not finish within 60 s".to_string())?
-    })?;
-    if outcome.method.status != 200 {
-        return Err(format!("the method returned {}", outcome.method.status));
-    }
-    Ok(())
 }
