@@ -5,6 +5,12 @@
 use embedded_io_async::{Read, Write};
 
 /// Opens a new transport to the server, for every (re)connection.
+///
+/// The transport must send what `write` accepts without waiting for a
+/// `flush` (Duet's TCP socket and TLS connection do): clients do not flush
+/// after each packet, because on TCP a flush waits until the peer has
+/// acknowledged everything — a round trip per packet. Dropping (or
+/// releasing) a transport closes it gracefully, sending what is queued.
 #[allow(async_fn_in_trait)]
 pub trait Connector {
     type Transport: Read + Write;

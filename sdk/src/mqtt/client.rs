@@ -619,13 +619,14 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
         }
     }
 
-    /// Writes `send[..n]`; on failure the connection is lost.
+    /// Writes `send[..n]`; on failure the connection is lost. No `flush`:
+    /// on TCP it waits for the peer's acknowledgement, a round trip per
+    /// packet (see [`Connector`]).
     async fn write_out(&mut self, n: usize) -> bool {
         let Some(transport) = self.transport.as_mut() else {
             return false;
         };
-        let written =
-            transport.write_all(&self.send[..n]).await.is_ok() && transport.flush().await.is_ok();
+        let written = transport.write_all(&self.send[..n]).await.is_ok();
         if !written {
             self.lose_connection();
         }
