@@ -39,8 +39,10 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "chrony",
 ];
 
-/// Compilation targets firmware and no_std checks build for.
-pub const RUST_TARGETS: &[&str] = &[footprint::TARGET];
+/// Compilation targets firmware and no_std checks build for: Cortex-M4F/M7F
+/// (the footprint images, the QEMU and NUCLEO-H743ZI samples) and
+/// Cortex-M0+ (the Pico W sample).
+pub const RUST_TARGETS: &[&str] = &[footprint::TARGET, PICO_W_TARGET];
 
 /// Toolchain components the stages call.
 pub const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
@@ -93,6 +95,9 @@ pub const STAGES: &[Stage] = &[
                 "--",
                 "--check",
             ]),
+            Step::Cargo(&["fmt", "--manifest-path", APP_MANIFEST, "--", "--check"]),
+            Step::Cargo(&["fmt", "--manifest-path", STM32_MANIFEST, "--", "--check"]),
+            Step::Cargo(&["fmt", "--manifest-path", PICO_W_MANIFEST, "--", "--check"]),
         ],
     },
     Stage {
@@ -146,6 +151,48 @@ pub const STAGES: &[Stage] = &[
                 "-D",
                 "warnings",
             ]),
+            // The samples' shared application, a workspace of its own: with
+            // the QEMU sample's target and target dir, whose dependencies it
+            // shares.
+            Step::Cargo(&[
+                "clippy",
+                "--manifest-path",
+                APP_MANIFEST,
+                "--release",
+                "--target",
+                footprint::TARGET,
+                "--target-dir",
+                "target/qemu",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            Step::Cargo(&[
+                "clippy",
+                "--manifest-path",
+                STM32_MANIFEST,
+                "--release",
+                "--target",
+                footprint::TARGET,
+                "--target-dir",
+                STM32_TARGET_DIR,
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            Step::Cargo(&[
+                "clippy",
+                "--manifest-path",
+                PICO_W_MANIFEST,
+                "--release",
+                "--target",
+                PICO_W_TARGET,
+                "--target-dir",
+                PICO_W_TARGET_DIR,
+                "--",
+                "-D",
+                "warnings",
+            ]),
         ],
     },
     Stage {
@@ -195,6 +242,29 @@ pub const STAGES: &[Stage] = &[
             ]),
             Step::Cargo(&["build", "-p", "duet-crypto", "--target", footprint::TARGET]),
             Step::Cargo(&["build", "-p", "duet-azure", "--target", footprint::TARGET]),
+            // The real boards' firmware, built and linked as shipped (no
+            // board runs in CI): the NUCLEO-H743ZI, and the Pico W, whose
+            // Cortex-M0+ has no compare-and-swap.
+            Step::Cargo(&[
+                "build",
+                "--manifest-path",
+                STM32_MANIFEST,
+                "--release",
+                "--target",
+                footprint::TARGET,
+                "--target-dir",
+                STM32_TARGET_DIR,
+            ]),
+            Step::Cargo(&[
+                "build",
+                "--manifest-path",
+                PICO_W_MANIFEST,
+                "--release",
+                "--target",
+                PICO_W_TARGET,
+                "--target-dir",
+                PICO_W_TARGET_DIR,
+            ]),
         ],
     },
     Stage {
@@ -213,6 +283,21 @@ const BENCH_MCU_MANIFEST: &str = "xtask/bench-mcu/Cargo.toml";
 /// The QEMU sample's firmware workspace (firmware and LAN9118 driver):
 /// formatted and linted here, run by the `qemu` stage.
 const QEMU_SAMPLE_MANIFEST: &str = "samples/qemu-mps2-an386/Cargo.toml";
+
+/// The application the firmware samples share (a library, its own
+/// workspace): formatted and linted here, built within each firmware.
+const APP_MANIFEST: &str = "samples/app/Cargo.toml";
+
+/// The NUCLEO-H743ZI sample (Ethernet, Cortex-M7F): formatted, linted and
+/// built here, into its own target dir.
+const STM32_MANIFEST: &str = "samples/stm32-nucleo-h743zi/Cargo.toml";
+const STM32_TARGET_DIR: &str = "target/stm32-nucleo-h743zi";
+
+/// The Pico W sample (Wi-Fi, Cortex-M0+): formatted, linted and built here,
+/// for its own target, into its own target dir.
+const PICO_W_MANIFEST: &str = "samples/pico-w/Cargo.toml";
+const PICO_W_TARGET: &str = "thumbv6m-none-eabi";
+const PICO_W_TARGET_DIR: &str = "target/pico-w";
 
 /// Runs the named stages (all of them if `only` is empty), in list order.
 pub fn run(root: &Path, only: &[String]) -> Result<(), Error> {
@@ -466,8 +551,25 @@ mod tests {
         assert!(
             no_std
                 .iter()
-                .all(|args| args.contains(&"thumbv7em-none-eabihf"))
+                .all(|args| args.contains(&"thumbv7em-none-eabihf")
+                    || args.contains(&"thumbv6m-none-eabi"))
         );
+        // Each board's firmware builds as shipped, into a target dir of its
+        // own, and every target a step names is one setup installs.
+        for manifest in [STM32_MANIFEST, PICO_W_MANIFEST] {
+            let build = no_std.iter().find(|args| args.contains(&manifest)).unwrap();
+            assert!(build.contains(&"--release") && build.contains(&"--target-dir"));
+        }
+        for args in STAGES.iter().flat_map(|stage| {
+            stage.steps.iter().filter_map(|step| match step {
+                Step::Cargo(args) => Some(*args),
+                Step::Task(_) => None,
+            })
+        }) {
+            if let Some(at) = args.iter().position(|a| *a == "--target") {
+                assert!(RUST_TARGETS.contains(&args[at + 1]), "{args:?}");
+            }
+        }
         assert!(
             no_std
                 .iter()

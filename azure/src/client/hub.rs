@@ -345,6 +345,14 @@ where
         self.plan_wake();
     }
 
+    /// Closes the connection cleanly: everything sent so far (a method's
+    /// answer, say) is delivered before it returns — call it before a
+    /// reset or power-down. The next poll connects again.
+    pub async fn disconnect(&mut self) {
+        self.mqtt.disconnect().await;
+        self.on_disconnected();
+    }
+
     /// Queues a telemetry message with `properties` (name, value pairs,
     /// URL-encoded here; `$.ct`, `$.ce` and the like included). QoS 1
     /// messages stay queued until the hub acknowledges them, across

@@ -462,12 +462,19 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
         self.received -= len;
     }
 
-    /// Sends DISCONNECT and drops the transport; queued publishes stay.
-    /// The next [`Client::poll`] connects again at once, resuming the
+    /// Sends DISCONNECT, waits until the transport has delivered it (and
+    /// everything before it), and drops the transport; queued publishes
+    /// stay. The next [`Client::poll`] connects again at once, resuming the
     /// session.
     pub async fn disconnect(&mut self) {
         if let Ok(n) = self.session.disconnect(self.send) {
-            self.write_out(n).await;
+            // Delivered (acknowledged, on TCP) before the transport goes:
+            // a device may power down or reset right after.
+            if self.write_out(n).await {
+                if let Some(transport) = self.transport.as_mut() {
+                    let _ = transport.flush().await;
+                }
+            }
         }
         self.release_transport();
     }

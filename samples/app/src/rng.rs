@@ -1,15 +1,20 @@
-//! Randomness for a demo, not for a product.
+//! The application's randomness: SHA-256 in counter mode over a seed.
 //!
 //! TLS needs unpredictable bytes (the ClientHello random, the ECDHE key),
-//! and the emulated board has no TRNG: QEMU does not model one on
-//! mps2-an386. So the seed here is what the firmware can gather — the
-//! build's Unix time, the MAC address, and clock readings at moments whose
-//! timing depends on the host (boot, the DHCP lease, the SNTP reply,
-//! whose timestamp carries the host clock's microseconds) — hashed into a
-//! key, and the stream is SHA-256 over that key and a counter.
+//! the stack and the clients need seeds for ports, sequence numbers and
+//! identifiers. They all come from one [`HashRng`], keyed by the board with
+//! the SHA-256 of what it has:
 //!
-//! That is enough to make two runs differ; it is not secret. A real device
-//! seeds from its TRNG (or a secure element) and nothing else.
+//! - a real board, its TRNG's output (the STM32H7's RNG peripheral; the
+//!   RP2040's ring oscillator bit, sampled);
+//! - the emulated board, which has no TRNG (QEMU does not model one on
+//!   mps2-an386), what it can gather: the build's Unix time, the MAC
+//!   address and a clock reading at boot. That is enough to make two runs
+//!   differ; it is not secret.
+//!
+//! After SNTP the run rekeys with its own output, the wall clock and the
+//! uptime (whose microseconds depend on the network's timing), which adds
+//! a little to a weak seed and takes nothing from a strong one.
 
 use core::convert::Infallible;
 
@@ -18,19 +23,19 @@ use duet_crypto::soft::Soft;
 use rand_core::{TryCryptoRng, TryRng};
 
 /// SHA-256 in counter mode over a seed.
-pub struct DemoRng {
+pub struct HashRng {
     key: [u8; 32],
     counter: u64,
     block: [u8; 32],
     used: usize,
 }
 
-impl DemoRng {
+impl HashRng {
     /// A generator keyed with the SHA-256 of `inputs`.
     pub fn new(inputs: &[&[u8]]) -> Self {
         let mut key = [0u8; 32];
         key.copy_from_slice(&sha256(inputs));
-        DemoRng {
+        HashRng {
             key,
             counter: 0,
             block: [0; 32],
@@ -69,7 +74,16 @@ fn sha256(inputs: &[&[u8]]) -> [u8; 32] {
     out
 }
 
-impl TryRng for DemoRng {
+/// Shows how far the stream has come, never the key.
+impl core::fmt::Debug for HashRng {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HashRng")
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TryRng for HashRng {
     type Error = Infallible;
 
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
@@ -88,4 +102,4 @@ impl TryRng for DemoRng {
     }
 }
 
-impl TryCryptoRng for DemoRng {}
+impl TryCryptoRng for HashRng {}

@@ -1,8 +1,8 @@
-//! The device's IoT Hub session: TLS to the emulator (the test PKI's root
-//! as the only trust anchor), MQTT with a SAS token signed from the
-//! device's symmetric key, [`TELEMETRY_MESSAGES`] telemetry messages at
-//! QoS 1, one every [`TELEMETRY_INTERVAL`], and the direct method
-//! [`METHOD_NAME`] answered once.
+//! The device's IoT Hub session: TLS to the hub (the configured roots as
+//! the only trust anchors), MQTT with a SAS token signed from the device's
+//! symmetric key, [`Config::telemetry_messages`] telemetry messages at QoS
+//! 1, one every [`Config::telemetry_interval_ms`], and the direct method
+//! [`Config::method_name`] answered once.
 //!
 //! The client reconnects by itself when the connection is lost (the link
 //! went down, the hub closed it): telemetry queued meanwhile waits in the
@@ -10,6 +10,7 @@
 //! connection.
 
 use core::fmt::{self, Write as _};
+use core::net::Ipv4Addr;
 
 use duet::connector::Connector;
 use duet::crypto::x509::{TrustAnchor, trust_anchor_from_der};
@@ -17,23 +18,15 @@ use duet::mqtt::{ClientBuffers, Clock, QoS};
 use duet::tls::{Buffers, ClientConfig, TlsConnector};
 use duet_azure::client::{Credential, HubBuffers, HubClient, HubConfig, HubEvent, RequestId};
 use duet_crypto::soft::Soft;
+use duet_crypto::x509::X509Error;
 use duet_netstack::Instant;
 use embassy_time::{Timer, with_deadline};
+use rustls_pki_types::Der;
 use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::net::{self, HubTcp, Net};
-use crate::rng::DemoRng;
-use crate::shared::{
-    DEVICE_ID, DEVICE_KEY, HUB_HOST, HUB_PORT, METHOD_NAME, METHOD_STATUS, TELEMETRY_MESSAGES,
-};
-use crate::time_driver;
-use crate::timeline::{fail, log};
-
-/// The test PKI's root, which the emulator's RSA chain leads to.
-const ROOT_CA: &[u8] = include_bytes!("../../../certs/test/root-ca.der");
-
-/// The pace of telemetry.
-const TELEMETRY_INTERVAL: duet_netstack::Duration = duet_netstack::Duration::from_millis(500);
+use crate::rng::HashRng;
+use crate::{Config, config, fail};
 
 /// Connection attempts that may fail in a row before the run does.
 const MAX_CONNECT_FAILURES: u32 = 3;
@@ -42,7 +35,9 @@ const MAX_HUB_ERRORS: u32 = 10;
 
 /// The software crypto provider: TLS, and the SAS tokens' HMAC.
 static PROVIDER: Soft<0> = Soft::new();
-static ANCHORS: StaticCell<[TrustAnchor<'static>; 1]> = StaticCell::new();
+/// Roots the TLS client can trust at once: Azure's two, or a test PKI's.
+const MAX_ANCHORS: usize = 4;
+static ANCHORS: StaticCell<[TrustAnchor<'static>; MAX_ANCHORS]> = StaticCell::new();
 static TLS_MEMORY: ConstStaticCell<TlsMemory> = ConstStaticCell::new(TlsMemory::ZERO);
 static HUB_MEMORY: ConstStaticCell<HubMemory> = ConstStaticCell::new(HubMemory::ZERO);
 
@@ -85,7 +80,7 @@ impl HubMemory {
     };
 }
 
-type Tls = TlsConnector<'static, Soft<0>, HubTcp, DemoRng, fn() -> u64>;
+type Tls = TlsConnector<'static, Soft<0>, HubTcp, HashRng, fn() -> u64>;
 type Hub = HubClient<'static, TracedTls, EmbassyClock, Soft<0>, fn() -> u64>;
 
 /// TLS, with each handshake on the timeline.
@@ -99,11 +94,14 @@ impl Connector for TracedTls {
         match self.0.connect().await {
             Ok(connection) => {
                 let engine = connection.engine();
+                let config = config();
                 log!(
-                    "tls: handshake with {HUB_HOST} done in {} ms: {:?}, {:?}, chain to the test root valid",
+                    "tls: handshake with {} done in {} ms: {:?}, {:?}, chain to {} valid",
+                    config.hub_host,
                     (net::now() - started).as_millis(),
                     engine.cipher_suite(),
-                    engine.key_exchange_group()
+                    engine.key_exchange_group(),
+                    config.trust_anchors_name
                 );
                 Ok(connection)
             }
@@ -167,7 +165,7 @@ struct Progress {
 
 impl Progress {
     fn done(&self) -> bool {
-        self.acknowledged >= TELEMETRY_MESSAGES && self.method_answered
+        self.acknowledged >= config().telemetry_messages && self.method_answered
     }
 }
 
@@ -175,9 +173,10 @@ impl fmt::Display for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} connection(s), {}/{TELEMETRY_MESSAGES} telemetry acknowledged, method {}",
+            "{} connection(s), {}/{} telemetry acknowledged, method {}",
             self.connections,
             self.acknowledged,
+            config().telemetry_messages,
             if self.method_answered {
                 "answered"
             } else {
@@ -187,12 +186,17 @@ impl fmt::Display for Progress {
     }
 }
 
-/// Runs the session until the telemetry is acknowledged and the method
-/// answered; fails the run at `deadline`.
-pub async fn run(stack: Net, mut rng: DemoRng, deadline: embassy_time::Instant) {
-    let mut hub = connect(stack, &mut rng);
+/// Runs the session with the hub at `address` until the telemetry is
+/// acknowledged and the method answered; fails the run at `deadline`.
+pub async fn run(stack: Net, address: Ipv4Addr, mut rng: HashRng, deadline: embassy_time::Instant) {
+    let config = config();
+    let mut hub = connect(config, stack, address, &mut rng);
     let mut progress = Progress::default();
-    log!("hub: connecting to {HUB_HOST} as {DEVICE_ID} (SAS, symmetric key)");
+    log!(
+        "hub: connecting to {} as {} (SAS, symmetric key)",
+        config.hub_host,
+        config.device_id
+    );
     while !progress.done() {
         // Racing a poll against a timer loses what it was doing; here the
         // timer ends the run, so nothing is lost that matters.
@@ -232,14 +236,15 @@ pub async fn run(stack: Net, mut rng: DemoRng, deadline: embassy_time::Instant) 
             Step::Acknowledged => {
                 progress.acknowledged += 1;
                 log!(
-                    "telemetry: {}/{TELEMETRY_MESSAGES} acknowledged (PUBACK)",
-                    progress.acknowledged
+                    "telemetry: {}/{} acknowledged (PUBACK)",
+                    progress.acknowledged,
+                    config.telemetry_messages
                 );
             }
             Step::Method { request_id, ours } => {
                 let (status, payload) = if ours {
                     progress.method_answered = true;
-                    (METHOD_STATUS, status_payload(&progress))
+                    (config.method_status, status_payload(&progress))
                 } else {
                     (404, Text::from_str("{\"error\":\"unknown method\"}"))
                 };
@@ -252,25 +257,37 @@ pub async fn run(stack: Net, mut rng: DemoRng, deadline: embassy_time::Instant) 
         }
     }
     log!("hub: done: {progress}");
+    // The method's answer may still be in TCP's send buffer: it reaches the
+    // hub before the board ends the run (QEMU exits, a board idles).
+    if with_deadline(deadline, hub.disconnect()).await.is_err() {
+        fail(format_args!("timed out closing the connection: {progress}"));
+    }
+    log!("mqtt: disconnected, everything sent delivered");
 }
 
 /// The TLS connector and the hub client over it.
-fn connect(stack: Net, rng: &mut DemoRng) -> Hub {
-    let anchor = match trust_anchor_from_der(ROOT_CA) {
-        Ok(anchor) => anchor,
-        Err(error) => fail(format_args!("the test root does not parse: {error:?}")),
+fn connect(config: &'static Config, stack: Net, address: Ipv4Addr, rng: &mut HashRng) -> Hub {
+    if config.trust_anchors.len() > MAX_ANCHORS {
+        fail(format_args!("more than {MAX_ANCHORS} trust anchors"));
+    }
+    let anchors = match trust_anchors(config.trust_anchors) {
+        Ok(anchors) => anchors,
+        Err(error) => fail(format_args!(
+            "{} do not parse: {error:?}",
+            config.trust_anchors_name
+        )),
     };
-    let anchors = ANCHORS.init([anchor]);
     let tls_memory = TLS_MEMORY.take();
     let seed = rng.seed();
     let tls = TlsConnector::new(
         HubTcp {
             stack,
-            port: HUB_PORT,
+            address,
+            port: config.hub_port,
         },
         &PROVIDER,
         ClientConfig {
-            server_name: HUB_HOST,
+            server_name: config.hub_host,
             trust_anchors: anchors,
             now_unix_secs: 0,
             alpn_protocols: &[],
@@ -284,7 +301,7 @@ fn connect(stack: Net, rng: &mut DemoRng) -> Hub {
             handshake: &mut tls_memory.handshake,
             certificate: &mut tls_memory.certificate,
         },
-        DemoRng::new(&[&seed.to_le_bytes(), b"tls"]),
+        HashRng::new(&[&seed.to_le_bytes(), b"tls"]),
         net::unix_now as fn() -> u64,
     );
     let hub_memory = HUB_MEMORY.take();
@@ -298,9 +315,13 @@ fn connect(stack: Net, rng: &mut DemoRng) -> Hub {
         topic: &mut hub_memory.topic,
         twin_patch: &mut hub_memory.twin_patch,
     };
-    let config = HubConfig::new(HUB_HOST, DEVICE_ID, Credential::SymmetricKey(DEVICE_KEY));
+    let hub_config = HubConfig::new(
+        config.hub_host,
+        config.device_id,
+        Credential::SymmetricKey(config.device_key),
+    );
     match HubClient::new(
-        config,
+        hub_config,
         TracedTls(tls),
         EmbassyClock,
         &PROVIDER,
@@ -339,7 +360,7 @@ fn step(event: HubEvent<'_>) -> Step {
             );
             Step::Method {
                 request_id,
-                ours: component.is_none() && name == METHOD_NAME,
+                ours: component.is_none() && name == config().method_name,
             }
         }
         other => {
@@ -352,7 +373,8 @@ fn step(event: HubEvent<'_>) -> Step {
 /// Queues the next telemetry message (sent at once when connected, else
 /// on the next connection) and plans the one after.
 async fn send_telemetry(hub: &mut Hub, progress: &mut Progress) {
-    if progress.queued >= TELEMETRY_MESSAGES {
+    let config = config();
+    if progress.queued >= config.telemetry_messages {
         return;
     }
     progress.queued += 1;
@@ -363,7 +385,7 @@ async fn send_telemetry(hub: &mut Hub, progress: &mut Progress) {
         "{{\"sequence\":{sequence},\"temperature\":{}.{},\"uptimeMs\":{}}}",
         20 + sequence % 5,
         sequence % 10,
-        time_driver::micros() / 1_000
+        uptime_ms()
     );
     let properties = [("$.ct", "application/json"), ("$.ce", "utf-8")];
     match hub
@@ -371,7 +393,8 @@ async fn send_telemetry(hub: &mut Hub, progress: &mut Progress) {
         .await
     {
         Ok(()) => log!(
-            "telemetry: {sequence}/{TELEMETRY_MESSAGES} {} (QoS 1): {}",
+            "telemetry: {sequence}/{} {} (QoS 1): {}",
+            config.telemetry_messages,
             if hub.is_connected() {
                 "sent"
             } else {
@@ -381,21 +404,60 @@ async fn send_telemetry(hub: &mut Hub, progress: &mut Progress) {
         ),
         Err(error) => fail(format_args!("telemetry {sequence}: {error:?}")),
     }
-    let next = (progress.queued < TELEMETRY_MESSAGES).then(|| net::now() + TELEMETRY_INTERVAL);
+    let interval = duet_netstack::Duration::from_millis(config.telemetry_interval_ms);
+    let next = (progress.queued < config.telemetry_messages).then(|| net::now() + interval);
     hub.wake_at(next);
 }
 
 /// The method's answer: what the device has done so far.
-fn status_payload(progress: &Progress) -> Text<128> {
+fn status_payload(progress: &Progress) -> Text<STATUS_LEN> {
     let mut payload = Text::new();
     let _ = write!(
         payload,
-        "{{\"device\":\"{DEVICE_ID}\",\"telemetrySent\":{},\"telemetryAcknowledged\":{},\"uptimeMs\":{}}}",
+        "{{\"device\":\"{}\",\"telemetrySent\":{},\"telemetryAcknowledged\":{},\"uptimeMs\":{}}}",
+        config().device_id,
         progress.queued,
         progress.acknowledged,
-        time_driver::micros() / 1_000
+        uptime_ms()
     );
     payload
+}
+
+/// Room for the method's answer: a device id (up to 128 characters) and
+/// the counts.
+const STATUS_LEN: usize = 256;
+
+fn uptime_ms() -> u64 {
+    net::now().as_micros() / 1_000
+}
+
+/// The configured roots (at most [`MAX_ANCHORS`]) as trust anchors, in
+/// static memory; they borrow their DER, which is `'static` too.
+fn trust_anchors(
+    ders: &'static [&'static [u8]],
+) -> Result<&'static [TrustAnchor<'static>], X509Error> {
+    // Fills the slots no root takes; never given to TLS.
+    const UNUSED: TrustAnchor<'static> = TrustAnchor {
+        subject: Der::from_slice(&[]),
+        subject_public_key_info: Der::from_slice(&[]),
+        name_constraints: None,
+    };
+    let mut first_error = None;
+    let anchors =
+        core::array::from_fn(
+            |i| match ders.get(i).map(|der| trust_anchor_from_der(der)) {
+                Some(Ok(anchor)) => anchor,
+                Some(Err(error)) => {
+                    first_error.get_or_insert(error);
+                    UNUSED
+                }
+                None => UNUSED,
+            },
+        );
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(&ANCHORS.init(anchors)[..ders.len().min(MAX_ANCHORS)]),
+    }
 }
 
 /// A short text composed with `write!`, without an allocator; what does
