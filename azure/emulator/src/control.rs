@@ -321,6 +321,14 @@ impl Emulator {
             .map_or(Value::Null, |d| d.twin.desired())
     }
 
+    /// The hub's registry: every device id, sorted (DPS adds the devices
+    /// it assigns).
+    pub fn device_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.shared.lock().devices.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     /// How many connections of the device were accepted so far.
     pub fn connections(&self, device_id: &str) -> u32 {
         self.shared

@@ -35,9 +35,13 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
-        Ok(Mode::Tap { tap, target }) => {
-            with_runtime(|timeline| async move { on_tap::run(&tap, target, timeline).await })
-        }
+        Ok(Mode::Tap {
+            tap,
+            target,
+            options,
+        }) => with_runtime(
+            |timeline| async move { on_tap::run(&tap, target, options, timeline).await },
+        ),
         Ok(Mode::Echo { tap, address }) => tap::serve(&tap, address),
         Ok(Mode::Kernel) => tap::kernel_demo(),
         Err(message) => Err(message),
@@ -55,7 +59,11 @@ enum Mode {
     /// Device and cloud in this process, on the virtual link.
     Cloud,
     /// The device on a TAP, against the emulator (run here) or Azure.
-    Tap { tap: String, target: Target },
+    Tap {
+        tap: String,
+        target: Target,
+        options: on_tap::Options,
+    },
     /// The stack alone on a TAP: ping and UDP echo.
     Echo { tap: String, address: Ipv4Cidr },
     /// The stack alone against the kernel, in a private namespace.
@@ -65,6 +73,7 @@ enum Mode {
 const USAGE: &str = "usage: duet-sample-host
        duet-sample-host --tap IFNAME [--connection-string 'HostName=..;DeviceId=..;SharedAccessKey=..'
                                      | --dps-id-scope SCOPE --registration-id ID --symmetric-key KEY [--dps-host HOST]]
+                                     [--root-ca FILE.der] [--telemetry N]
        duet-sample-host --echo-tap IFNAME [--ip A.B.C.D/N]
        duet-sample-host --kernel";
 
@@ -76,6 +85,7 @@ fn parse(args: &[String]) -> Result<Mode, String> {
     let mut connection_string = None;
     let (mut scope, mut registration, mut key) = (None, None, None);
     let mut dps_host = "global.azure-devices-provisioning.net".to_owned();
+    let mut options = on_tap::Options::default();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -93,6 +103,18 @@ fn parse(args: &[String]) -> Result<Mode, String> {
             "--registration-id" => registration = Some(value()?),
             "--symmetric-key" => key = Some(value()?),
             "--dps-host" => dps_host = value()?,
+            "--root-ca" => {
+                let path = value()?;
+                let der = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+                options.root_der = Some(der);
+            }
+            "--telemetry" => {
+                let count = value()?;
+                let count = count
+                    .parse()
+                    .map_err(|_| format!("--telemetry {count:?}"))?;
+                options.telemetry = Some(count);
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
@@ -114,7 +136,11 @@ fn parse(args: &[String]) -> Result<Mode, String> {
         }
     };
     match (tap, echo_tap, kernel) {
-        (Some(tap), None, false) => Ok(Mode::Tap { tap, target }),
+        (Some(tap), None, false) => Ok(Mode::Tap {
+            tap,
+            target,
+            options,
+        }),
         (None, Some(tap), false) => Ok(Mode::Echo { tap, address }),
         (None, None, true) => Ok(Mode::Kernel),
         (None, None, false) if matches!(target, Target::Emulator) => Ok(Mode::Cloud),

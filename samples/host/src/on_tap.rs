@@ -56,17 +56,45 @@ const AZURE_ROOTS: [&[u8]; 2] = [
     include_bytes!("../../../certs/roots/Microsoft_RSA_Root_Certificate_Authority_2017.der"),
 ];
 
-fn azure_roots() -> Result<&'static [TrustAnchor<'static>], String> {
-    let anchors = AZURE_ROOTS
+/// The roots a device bound for a hub of `options` trusts.
+fn roots(options: &Options) -> Result<&'static [TrustAnchor<'static>], String> {
+    let custom: Option<&'static [u8]> = options.root_der.clone().map(Vec::leak).map(|r| &*r);
+    let anchors = custom
+        .as_slice()
         .iter()
-        .map(|der| trust_anchor_from_der(der).map_err(|e| format!("Azure root: {e:?}")))
+        .copied()
+        .chain(
+            custom
+                .is_none()
+                .then_some(AZURE_ROOTS)
+                .into_iter()
+                .flatten(),
+        )
+        .map(|der| trust_anchor_from_der(der).map_err(|e| format!("root certificate: {e:?}")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Vec::leak(anchors))
 }
 
+/// How the device runs against a hub other than the in-process emulator.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A root to trust instead of Azure's (DER): a private deployment, or
+    /// the emulator run apart (`duet-emulator`, `certs/test/root-ca.der`).
+    pub root_der: Option<Vec<u8>>,
+    /// Stop (disconnecting cleanly) once this many telemetry messages are
+    /// acknowledged; run until killed without it.
+    pub telemetry: Option<u32>,
+}
+
 /// Runs the device on `tap` against `target`. With the emulator it ends
-/// when the demo's story is told; with Azure it runs until stopped.
-pub async fn run(tap: &str, target: Target, timeline: &Timeline) -> Result<(), String> {
+/// when the demo's story is told; with a hub of `options` it runs until
+/// stopped or until its telemetry count is reached.
+pub async fn run(
+    tap: &str,
+    target: Target,
+    options: Options,
+    timeline: &Timeline,
+) -> Result<(), String> {
     let say = |line: String| timeline.say(line);
     let driver = TapDevice::open(tap, IDENTITY.mac).map_err(|e| format!("TAP {tap}: {e}"))?;
     let (stack, mut runner) = asynch::new(demo::stack(IDENTITY.mac, None, device::seed()), driver);
@@ -109,10 +137,9 @@ pub async fn run(tap: &str, target: Target, timeline: &Timeline) -> Result<(), S
                 let network = device::join_network(stack, &identity, &say).await?;
                 let hub = (&*String::leak(host), &*String::leak(device_id));
                 let mut client =
-                    device::connect_hub(stack, &identity, &network, hub, azure_roots()?, &say)
+                    device::connect_hub(stack, &identity, &network, hub, roots(&options)?, &say)
                         .await?;
-                device::live_on_hub(&mut client, &say, |_| false).await?;
-                Ok(())
+                live(&mut client, &options, &say).await
             }
             Target::Dps {
                 dps_host,
@@ -127,15 +154,14 @@ pub async fn run(tap: &str, target: Target, timeline: &Timeline) -> Result<(), S
                     key: String::leak(key),
                     ..IDENTITY
                 };
-                let anchors = azure_roots()?;
+                let anchors = roots(&options)?;
                 let network = device::join_network(stack, &identity, &say).await?;
                 let (hub_host, device_id) =
                     device::provision(stack, &identity, &network, anchors, &say).await?;
                 let hub = (&*String::leak(hub_host), &*String::leak(device_id));
                 let mut client =
                     device::connect_hub(stack, &identity, &network, hub, anchors, &say).await?;
-                device::live_on_hub(&mut client, &say, |_| false).await?;
-                Ok(())
+                live(&mut client, &options, &say).await
             }
         }
     };
@@ -143,6 +169,23 @@ pub async fn run(tap: &str, target: Target, timeline: &Timeline) -> Result<(), S
         Either::First(result) => result,
         Either::Second(never) => match never {},
     }
+}
+
+/// The device on its hub until the telemetry count of `options`, if any;
+/// then a clean disconnect.
+async fn live<W: Fn() -> u64 + Copy>(
+    client: &mut device::DemoHub<W>,
+    options: &Options,
+    say: &dyn Fn(String),
+) -> Result<(), String> {
+    let count = options.telemetry.unwrap_or(u32::MAX);
+    let session = device::live_on_hub(client, say, |s| s.telemetry_acknowledged >= count).await?;
+    client.disconnect().await;
+    say(format!(
+        "done: {} telemetry messages acknowledged; disconnected",
+        session.telemetry_acknowledged
+    ));
+    Ok(())
 }
 
 #[cfg(test)]
