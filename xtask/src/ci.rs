@@ -25,7 +25,9 @@ use crate::qemu;
 /// TLS peer, `openssl s_server`, and `openssl speed` for the crypto bench),
 /// `mosquitto` (the MQTT broker `duet`'s MQTT tests start on 127.0.0.1),
 /// `dnsmasq-base` and `chrony` (the DHCP/DNS server and the NTP server the
-/// network-service tests start).
+/// network-service tests and the host sample's TAP test start),
+/// `gnutls-bin` (`gnutls-serv`, the TLS peer that implements
+/// record_size_limit, RFC 8449).
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
@@ -37,6 +39,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "mosquitto",
     "dnsmasq-base",
     "chrony",
+    "gnutls-bin",
 ];
 
 /// Compilation targets firmware and no_std checks build for: Cortex-M4F/M7F

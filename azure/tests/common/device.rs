@@ -104,6 +104,7 @@ pub fn tls<C: Connector>(
         alpn_protocols: &[],
         resume: None,
         max_fragment_length: None,
+        record_size_limit: None,
         client_certificate: certificate,
     };
     let buffers = Buffers {

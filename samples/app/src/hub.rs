@@ -293,6 +293,7 @@ fn connect(config: &'static Config, stack: Net, address: Ipv4Addr, rng: &mut Has
             alpn_protocols: &[],
             resume: None,
             max_fragment_length: None,
+            record_size_limit: None,
             client_certificate: None,
         },
         Buffers {

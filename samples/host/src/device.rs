@@ -196,6 +196,7 @@ fn tls<W: Fn() -> u64>(
         alpn_protocols: &[],
         resume: None,
         max_fragment_length: None,
+        record_size_limit: None,
         client_certificate: None,
     };
     let buffers = Buffers {

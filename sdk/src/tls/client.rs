@@ -97,6 +97,15 @@ pub struct ClientConfig<'a> {
     /// Asks the server for smaller records (RFC 6066); `None` for the full
     /// 16 KB.
     pub max_fragment_length: Option<MaxFragmentLength>,
+    /// Offers record_size_limit (RFC 8449): the largest plaintext the
+    /// client takes in one protected record (64 to 16384). A server that
+    /// supports it sends no larger record once records are protected, so
+    /// the receive buffer need only hold such a record (plus one byte, the
+    /// overhead and the header; the server's handshake before protection —
+    /// TLS 1.2's certificates — still comes in records of up to 16 KB).
+    /// The server's own limit bounds what the client sends either way.
+    /// `None`: 16 KB records.
+    pub record_size_limit: Option<u16>,
     /// Sent when the server asks for one (CertificateRequest); without it
     /// the client answers with an empty certificate list, and a server that
     /// requires one ends the handshake.
@@ -169,6 +178,8 @@ mod extension {
     pub const SERVER_NAME: u16 = 0;
     /// RFC 6066 section 4.
     pub const MAX_FRAGMENT_LENGTH: u16 = 1;
+    /// RFC 8449.
+    pub const RECORD_SIZE_LIMIT: u16 = 28;
     pub const SUPPORTED_GROUPS: u16 = 10;
     /// RFC 8422 section 5.1.2 (TLS 1.2).
     pub const EC_POINT_FORMATS: u16 = 11;
@@ -357,9 +368,15 @@ pub struct ClientConnection<'a, P: TlsProvider> {
     client_random: [u8; 32],
     /// The server asked for a client certificate.
     certificate_request: Option<client_auth::CertificateRequest>,
-    /// The largest record plaintext either side may send: 2^14, or what
-    /// max_fragment_length negotiated.
+    /// The largest record plaintext we may send: 2^14, or what
+    /// max_fragment_length or the server's record_size_limit says.
     fragment_limit: usize,
+    /// The largest record plaintext we take from the server: 2^14, or what
+    /// max_fragment_length negotiated (every record), or our
+    /// record_size_limit once the server took it (protected records).
+    receive_limit: usize,
+    /// Whether `receive_limit` binds unprotected records too.
+    receive_limit_unprotected: bool,
     /// The group of our key share: P-256 first, another after a
     /// HelloRetryRequest.
     key_share_group: EcdhGroup,
@@ -448,6 +465,8 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             client_random: random,
             certificate_request: None,
             fragment_limit: MAX_PLAINTEXT_LEN,
+            receive_limit: MAX_PLAINTEXT_LEN,
+            receive_limit_unprotected: true,
             key_share_group: EcdhGroup::Secp256r1,
             retry_suite: None,
             retry_randomness,
@@ -525,6 +544,10 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 server_name: sni,
                 alpn_protocols: self.config.alpn_protocols,
                 max_fragment_length: self.config.max_fragment_length,
+                record_size_limit: self
+                    .config
+                    .record_size_limit
+                    .map(|limit| limit.clamp(64, MAX_PLAINTEXT_LEN as u16) + 1),
                 psk,
                 session_id: if self.tls12_resume_offered {
                     &self.session_id
@@ -749,6 +772,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 Err(TlsError::UnexpectedMessage)
             };
         }
+        let protected = self.read.is_some();
         let (content_type, range) = match &mut self.read {
             Some(protection) => protection.open(&mut self.receive[..total])?,
             None => {
@@ -758,7 +782,12 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 (outer_type, HEADER_LEN..total)
             }
         };
-        if range.len() > self.fragment_limit {
+        let limit = if protected || self.receive_limit_unprotected {
+            self.receive_limit
+        } else {
+            MAX_PLAINTEXT_LEN
+        };
+        if range.len() > limit {
             return Err(TlsError::RecordOverflow);
         }
         match content_type {
@@ -1064,9 +1093,34 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             match extension_type {
                 extension::ALPN => self.accept_alpn(data)?,
                 extension::MAX_FRAGMENT_LENGTH => self.accept_max_fragment_length(data)?,
+                extension::RECORD_SIZE_LIMIT => self.accept_record_size_limit(data)?,
                 _ => {}
             }
         }
+        Ok(())
+    }
+
+    /// The server's record_size_limit (RFC 8449 section 4): what it takes
+    /// bounds our records; ours, which it took, bounds its protected ones.
+    /// TLS 1.3 limits count the inner content type, TLS 1.2 ones do not;
+    /// we offered our plaintext limit plus one, as TLS 1.3 counts it.
+    pub(super) fn accept_record_size_limit(&mut self, data: &[u8]) -> Result<(), TlsError> {
+        let ours = self
+            .config
+            .record_size_limit
+            .ok_or(TlsError::UnsupportedExtension)?;
+        let mut d = Reader::new(data);
+        let theirs = usize::from(d.u16()?);
+        d.finish()?;
+        if theirs < 64 {
+            return Err(TlsError::IllegalParameter);
+        }
+        let tls13 = !self.suite.is_tls12();
+        let counted = usize::from(tls13);
+        self.fragment_limit = (theirs - counted).min(MAX_PLAINTEXT_LEN);
+        // RFC 8449 section 5: record_size_limit supersedes max_fragment_length.
+        self.receive_limit = usize::from(ours) + 1 - counted;
+        self.receive_limit_unprotected = false;
         Ok(())
     }
 
@@ -1081,6 +1135,9 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             return Err(TlsError::IllegalParameter);
         }
         self.fragment_limit = requested.bytes();
+        if self.config.record_size_limit.is_none() || self.receive_limit_unprotected {
+            self.receive_limit = requested.bytes();
+        }
         Ok(())
     }
 
@@ -1501,6 +1558,8 @@ struct ClientHelloFields<'h> {
     server_name: Option<&'h str>,
     alpn_protocols: &'h [&'h [u8]],
     max_fragment_length: Option<MaxFragmentLength>,
+    /// Our record_size_limit as offered (TLS 1.3 counting: plaintext + 1).
+    record_size_limit: Option<u16>,
     psk: Option<PskOffer<'h>>,
     session_id: &'h [u8],
     /// The TLS 1.2 session_ticket extension: empty (we take tickets) or a
@@ -1545,6 +1604,7 @@ fn write_client_hello(
         server_name,
         alpn_protocols,
         max_fragment_length,
+        record_size_limit,
         psk,
         session_id,
         session_ticket,
@@ -1581,6 +1641,12 @@ fn write_client_hello(
     if let Some(limit) = max_fragment_length {
         w.u16(extension::MAX_FRAGMENT_LENGTH)?;
         w.put(&[0, 1, limit.code()])?;
+    }
+
+    if let Some(limit) = record_size_limit {
+        w.u16(extension::RECORD_SIZE_LIMIT)?;
+        w.put(&[0, 2])?;
+        w.u16(limit)?;
     }
 
     w.u16(extension::SUPPORTED_VERSIONS)?;
@@ -1737,6 +1803,7 @@ mod tests {
                 alpn_protocols: &[b"mqtt"],
                 resume: None,
                 max_fragment_length: None,
+                record_size_limit: None,
                 client_certificate: None,
             },
             Buffers {
@@ -1748,6 +1815,60 @@ mod tests {
             &mut CountingRng(0),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn record_size_limit_is_offered_and_the_servers_is_checked_and_applied() {
+        let soft: Soft = Soft::new();
+        let mut mem = memory();
+        let mut connection = connect(&soft, &mut mem);
+        // Not offered: the server may not send one.
+        assert_eq!(
+            connection.accept_record_size_limit(&[2, 0]),
+            Err(TlsError::UnsupportedExtension)
+        );
+        connection.config.record_size_limit = Some(512);
+        assert_eq!(
+            connection.accept_record_size_limit(&[0, 63]),
+            Err(TlsError::IllegalParameter),
+            "below RFC 8449's floor of 64"
+        );
+        assert_eq!(
+            connection.accept_record_size_limit(&[2]),
+            Err(TlsError::Decode)
+        );
+        // TLS 1.3 counts the content type: 1024 taken means 1023 sent.
+        connection.accept_record_size_limit(&[4, 0]).unwrap();
+        assert_eq!(connection.fragment_limit, 1023);
+        assert_eq!(connection.receive_limit, 512);
+        assert!(!connection.receive_limit_unprotected);
+        // More than TLS allows is capped.
+        connection.accept_record_size_limit(&[0xff, 0xff]).unwrap();
+        assert_eq!(connection.fragment_limit, MAX_PLAINTEXT_LEN);
+
+        // The ClientHello offers our limit plus one (TLS 1.3 counting).
+        let config = connection.config;
+        let mut mem = memory();
+        let offered = ClientConnection::new(
+            &soft,
+            ClientConfig {
+                record_size_limit: Some(512),
+                ..config
+            },
+            Buffers {
+                receive: &mut mem.receive,
+                send: &mut mem.send,
+                handshake: &mut mem.handshake,
+                certificate: &mut mem.certificate,
+            },
+            &mut CountingRng(0),
+        )
+        .unwrap();
+        let hello = offered.pending_tls();
+        assert!(
+            hello.windows(6).any(|w| w == [0, 28, 0, 2, 0x02, 0x01]),
+            "record_size_limit 513 in the ClientHello"
+        );
     }
 
     /// A plaintext handshake record around `message`.

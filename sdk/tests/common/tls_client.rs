@@ -21,6 +21,7 @@ pub struct Memory {
 }
 
 impl Memory {
+    #[allow(dead_code)] // Not every test binary takes the full 17 KB.
     pub fn new() -> Memory {
         Memory::with_receive(17 * 1024)
     }
@@ -63,6 +64,7 @@ pub fn config<'a>(anchors: &'a [TrustAnchor<'a>]) -> ClientConfig<'a> {
         alpn_protocols: &[],
         resume: None,
         max_fragment_length: None,
+        record_size_limit: None,
         client_certificate: None,
     }
 }

@@ -154,6 +154,7 @@ fn duet_session(
             alpn_protocols: &[],
             resume: None,
             max_fragment_length: None,
+            record_size_limit: None,
             client_certificate: None,
         },
         Buffers {

@@ -134,6 +134,8 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
             return Err(TlsError::IllegalParameter);
         }
         let mut extended_master_secret = false;
+        // Applied once the suite says which version counts the limits.
+        let mut record_size_limit = None;
         let mut e = Reader::new(extensions);
         while !e.is_empty() {
             let extension_type = e.u16()?;
@@ -161,6 +163,7 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
                 }
                 extension::ALPN => self.accept_alpn(data)?,
                 extension::MAX_FRAGMENT_LENGTH => self.accept_max_fragment_length(data)?,
+                extension::RECORD_SIZE_LIMIT => record_size_limit = Some(data),
                 // A NewSessionTicket will follow our Finished (RFC 5077).
                 extension::SESSION_TICKET if data.is_empty() => self.tls12.ticket_expected = true,
                 // The server acknowledges SNI with an empty extension.
@@ -172,6 +175,9 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
             return Err(TlsError::NoExtendedMasterSecret);
         }
         self.suite = suite;
+        if let Some(data) = record_size_limit {
+            self.accept_record_size_limit(data)?;
+        }
         // A client certificate may sign the transcript with SHA-256 while the
         // PRF hashes with SHA-384: then both keep running.
         if self.config.client_certificate.is_none() {

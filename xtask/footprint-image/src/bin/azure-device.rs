@@ -209,6 +209,7 @@ fn main() -> ! {
         alpn_protocols: &[],
         resume: None,
         max_fragment_length: None,
+        record_size_limit: None,
         client_certificate: None,
     };
     let (mut receive, mut send) = ([0u8; 16 * 1024 + 256], [0u8; 4096]);

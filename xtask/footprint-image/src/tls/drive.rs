@@ -51,6 +51,7 @@ pub fn drive<P: TlsProvider>(provider: &P) -> ! {
         alpn_protocols: &[b"mqtt"],
         resume: None,
         max_fragment_length: black_box(None),
+        record_size_limit: None,
         client_certificate: black_box(Some(ClientCertificate {
             chain: &chain,
             key: KeyHandle(0),
