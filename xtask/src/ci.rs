@@ -161,6 +161,7 @@ pub const STAGES: &[Stage] = &[
                 "clippy",
                 "--manifest-path",
                 APP_MANIFEST,
+                "--all-features",
                 "--release",
                 "--target",
                 footprint::TARGET,

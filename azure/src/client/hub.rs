@@ -18,15 +18,18 @@
 use duet::connector::Connector;
 use duet::mqtt::codec::Publish;
 use duet::mqtt::{Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, QoS};
+use duet::netstack::rand::Rng;
 use duet::netstack::time::{Duration, Instant};
 use duet_crypto::hash::Hasher;
 
-use super::{Credential, RequestId, SasConnector, azure_connect, identity_strings, retry_worthy};
+use super::{
+    Credential, RequestId, SasConnector, azure_connect, identity_strings, retry_worthy,
+    service_retry_delay,
+};
 use crate::AzureError;
 use crate::hub::{self, HubOptions, HubTopic, TwinResponseType};
 use crate::json::JsonReader;
 use crate::properties::{MessageProperties, MessagePropertiesWriter};
-use crate::retry;
 use crate::sas::Resource;
 
 /// Who the device is and how it connects.
@@ -241,7 +244,8 @@ pub struct HubClient<
     app_wake: Option<Instant>,
     /// SUBACKs still to come before the connection is reported ready.
     awaiting_subacks: u8,
-    jitter: u32,
+    /// Retry jitter.
+    rng: Rng,
     stats: HubStats,
 }
 
@@ -312,7 +316,7 @@ where
             renew_at: None,
             app_wake: None,
             awaiting_subacks: 0,
-            jitter: seed | 1,
+            rng: Rng::new(u64::from(seed)),
             stats: HubStats::default(),
         })
     }
@@ -665,16 +669,11 @@ where
     /// After a 429/5xx: the same request again after Azure's exponential
     /// backoff (1 s doubling to 60 s, with up to 1 s of jitter).
     fn schedule_twin_retry(&mut self) {
-        self.jitter ^= self.jitter << 13;
-        self.jitter ^= self.jitter >> 17;
-        self.jitter ^= self.jitter << 5;
         let now = self.mqtt.clock().now();
         if let Some(pending) = self.pending.as_mut() {
             pending.failures = pending.failures.saturating_add(1);
-            let delay =
-                retry::retry_delay(0, pending.failures - 1, 1000, 60_000, self.jitter % 1000);
             pending.sent_as = None;
-            pending.retry_at = Some(now + Duration::from_millis(u64::from(delay)));
+            pending.retry_at = Some(now + service_retry_delay(pending.failures, &mut self.rng));
         }
         self.plan_wake();
     }

@@ -21,6 +21,8 @@ pub use request_id::RequestId;
 
 use duet::mqtt::ProtocolVersion;
 use duet::mqtt::codec::{Connect, Properties};
+use duet::netstack::rand::Rng;
+use duet::netstack::time::Duration;
 
 use crate::AzureError;
 
@@ -65,4 +67,13 @@ fn identity_strings<'b>(
 /// `status`: throttled (429) or any server error (5xx).
 fn retry_worthy(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)
+}
+
+/// The wait before retrying after the `failures`-th 429/5xx in a row:
+/// Azure's exponential backoff, 1 s doubling to 60 s, plus up to 1 s of
+/// jitter drawn from `rng` so a fleet does not retry in step.
+fn service_retry_delay(failures: u16, rng: &mut Rng) -> Duration {
+    let jitter = rng.below(1000);
+    let millis = crate::retry::retry_delay(0, failures.saturating_sub(1), 1000, 60_000, jitter);
+    Duration::from_millis(u64::from(millis))
 }

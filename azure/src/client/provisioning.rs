@@ -10,13 +10,15 @@
 
 use duet::connector::Connector;
 use duet::mqtt::{Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, QoS};
+use duet::netstack::rand::Rng;
 use duet::netstack::time::Duration;
 use duet_crypto::hash::Hasher;
 
-use super::{Credential, SasConnector, azure_connect, identity_strings, retry_worthy};
+use super::{
+    Credential, SasConnector, azure_connect, identity_strings, retry_worthy, service_retry_delay,
+};
 use crate::AzureError;
 use crate::dps::{self, ClientOptions, OperationStatus, RegisterPayloadOptions, RegisterResponse};
-use crate::retry;
 use crate::sas::Resource;
 
 /// The longest operation id kept (DPS's are about 55 bytes).
@@ -154,7 +156,8 @@ pub struct ProvisioningClient<'b, C: Connector, K: Clock, H: Hasher + ?Sized, W:
     operation_id: [u8; MAX_OPERATION_ID],
     operation_len: usize,
     max_connect_attempts: u32,
-    jitter: u32,
+    /// Retry jitter.
+    rng: Rng,
 }
 
 impl<'b, C, K, H, W> ProvisioningClient<'b, C, K, H, W>
@@ -207,7 +210,7 @@ where
             operation_id: [0; MAX_OPERATION_ID],
             operation_len: 0,
             max_connect_attempts: config.max_connect_attempts,
-            jitter: seed | 1,
+            rng: Rng::new(u64::from(seed)),
         })
     }
 
@@ -317,18 +320,14 @@ where
         if response.status >= 400 {
             if retry_worthy(response.status) {
                 *retriable_errors = retriable_errors.saturating_add(1);
-                self.jitter ^= self.jitter << 13;
-                self.jitter ^= self.jitter >> 17;
-                self.jitter ^= self.jitter << 5;
-                let backoff =
-                    retry::retry_delay(0, *retriable_errors - 1, 1000, 60_000, self.jitter % 1000);
-                let wait = backoff.max(response.retry_after_seconds.saturating_mul(1000));
+                let backoff = service_retry_delay(*retriable_errors, &mut self.rng);
+                let asked = Duration::from_secs(u64::from(response.retry_after_seconds));
                 let next = if self.operation_len > 0 {
                     Next::Query
                 } else {
                     Next::Register
                 };
-                return Answer::Wait(next, Duration::from_millis(u64::from(wait)));
+                return Answer::Wait(next, backoff.max(asked));
             }
             return Answer::Failed(ProvisioningError::Refused {
                 status: response.status,

@@ -31,9 +31,12 @@
 
 #[macro_use]
 mod timeline;
+mod env_config;
 mod hub;
 mod net;
 mod rng;
+#[cfg(feature = "rtt")]
+mod rtt;
 
 use core::fmt;
 use core::net::Ipv4Addr;
@@ -43,8 +46,11 @@ use embassy_executor::Spawner;
 use embassy_sync::once_lock::OnceLock;
 
 pub use duet_netstack::asynch::Runner;
+pub use env_config::{BoardIdentity, config_from_env, warn_if_placeholder_hub};
 pub use net::{Net, stack};
 pub use rng::HashRng;
+#[cfg(feature = "rtt")]
+pub use rtt::Rtt;
 pub use timeline::{fail, line, pass};
 
 /// What differs between boards at run time: where the timeline goes and

@@ -6,8 +6,8 @@
 //! which PIO0 speaks (cyw43-pio: data on GPIO 24, clock on GPIO 29, chip
 //! select GPIO 25, power GPIO 23), the chip's blobs (`cyw43_blobs`), the
 //! network joined with the SSID and password given at build time
-//! (`config`), the seed from the ring oscillator's random bit, and the
-//! timeline over RTT (`rtt`). The application is the samples' shared one
+//! (`wifi`), the seed from the ring oscillator's random bit, and the
+//! timeline over RTT (`duet_sample_app::Rtt`). The application is the samples' shared one
 //! (`duet_sample_app`, in `samples/app`): DHCP, DNS, the wall clock from
 //! SNTP, TLS to the hub (Azure's roots), MQTT with a SAS token, telemetry
 //! and one direct method answered.
@@ -19,14 +19,13 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-mod config;
 mod cyw43_blobs;
-mod rtt;
+mod wifi;
 
 use cortex_m_rt::entry;
 use cyw43::{JoinOptions, PowerManagementMode};
 use cyw43_pio::{DEFAULT_CLOCK_DIVIDER, PioSpi};
-use duet_sample_app::{HashRng, Runner, log};
+use duet_sample_app::{BoardIdentity, Config, HashRng, Rtt, Runner, log};
 use embassy_executor::{Executor, Spawner};
 use embassy_rp::bind_interrupts;
 use embassy_rp::clocks::RoscRng;
@@ -37,8 +36,7 @@ use embassy_rp::pio::{self, Pio};
 use embassy_time::Timer;
 use static_cell::StaticCell;
 
-use crate::config::{WIFI_PASSWORD, WIFI_SSID};
-use crate::rtt::Rtt;
+use crate::wifi::{WIFI_PASSWORD, WIFI_SSID};
 
 bind_interrupts!(struct Irqs {
     PIO0_IRQ_0 => pio::InterruptHandler<PIO0>;
@@ -54,14 +52,38 @@ type Device = cyw43::NetDriver<'static>;
 const ROSC_SEED_BYTES: usize = 64;
 
 static EXECUTOR: StaticCell<Executor> = StaticCell::new();
+
+/// The timeline over RTT; the core runs at 125 MHz (embassy-rp's default,
+/// from the 12 MHz crystal).
+static RTT: Rtt = Rtt {
+    core_hz: 125_000_000,
+};
+
+/// The run on the hub the build names (`duet_sample_app::config_from_env`,
+/// README.md).
+fn config() -> Config {
+    duet_sample_app::config_from_env(BoardIdentity {
+        board_name: "Raspberry Pi Pico W (RP2040, Cortex-M0+)",
+        dhcp_host_name: "duet-pico-w",
+        default_device_id: "pico-w",
+        build_unix_secs: env!("DUET_BUILD_UNIX_SECS").parse().unwrap_or(0),
+    })
+}
+
+/// Any panic is a failed run.
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    duet_sample_app::fail(format_args!("panic: {info}"))
+}
 static CYW43: StaticCell<cyw43::State> = StaticCell::new();
 
 #[entry]
 fn main() -> ! {
-    rtt::init();
+    Rtt::init();
     let p = embassy_rp::init(Default::default());
-    duet_sample_app::init(&Rtt, config::config());
-    config::warn_if_placeholder();
+    duet_sample_app::init(&RTT, config());
+    wifi::warn_if_placeholder();
+    duet_sample_app::warn_if_placeholder_hub();
     EXECUTOR.init(Executor::new()).run(|spawner| {
         spawner.spawn(board(spawner, p).expect("one board task"));
     })

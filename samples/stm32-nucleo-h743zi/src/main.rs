@@ -6,30 +6,25 @@
 //! Ethernet MAC with the board's LAN8742A PHY over RMII (embassy-stm32's
 //! `eth::Ethernet`, an `embassy_net_driver::Driver`), a MAC address made
 //! from the chip's unique id, the seed from the RNG peripheral (a TRNG),
-//! and the timeline over RTT (`rtt`). The application is the samples'
+//! and the timeline over RTT (`duet_sample_app::Rtt`). The application is the samples'
 //! shared one (`duet_sample_app`, in `samples/app`): DHCP, DNS, the wall
 //! clock from SNTP, TLS to the hub (Azure's roots), MQTT with a SAS token,
 //! telemetry and one direct method answered.
 //!
 //! The hub and the device come from the environment at build time
-//! (`config`, README.md).
+//! (`duet_sample_app::config_from_env`, README.md).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-mod config;
-mod rtt;
-
 use cortex_m_rt::entry;
-use duet_sample_app::{HashRng, Runner, log};
+use duet_sample_app::{BoardIdentity, Config, HashRng, Rtt, Runner, log};
 use embassy_executor::Executor;
 use embassy_stm32::eth::{self, Ethernet, GenericPhy, PacketQueue, Sma};
 use embassy_stm32::peripherals::{ETH, ETH_SMA, RNG};
 use embassy_stm32::rng::{self, Rng};
 use embassy_stm32::{bind_interrupts, rcc};
 use static_cell::{ConstStaticCell, StaticCell};
-
-use crate::rtt::Rtt;
 
 bind_interrupts!(struct Irqs {
     ETH => eth::InterruptHandler;
@@ -44,12 +39,34 @@ type Device = Ethernet<'static, ETH, GenericPhy<Sma<'static, ETH_SMA>>>;
 static PACKETS: ConstStaticCell<PacketQueue<4, 4>> = ConstStaticCell::new(PacketQueue::new());
 static EXECUTOR: StaticCell<Executor> = StaticCell::new();
 
+/// The timeline over RTT; the core runs at 400 MHz (`clocks`).
+static RTT: Rtt = Rtt {
+    core_hz: 400_000_000,
+};
+
+/// The run on the hub the build names (`duet_sample_app::config_from_env`,
+/// README.md).
+fn config() -> Config {
+    duet_sample_app::config_from_env(BoardIdentity {
+        board_name: "NUCLEO-H743ZI (STM32H743ZI, Cortex-M7F)",
+        dhcp_host_name: "duet-nucleo-h743zi",
+        default_device_id: "nucleo-h743zi",
+        build_unix_secs: env!("DUET_BUILD_UNIX_SECS").parse().unwrap_or(0),
+    })
+}
+
+/// Any panic is a failed run.
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    duet_sample_app::fail(format_args!("panic: {info}"))
+}
+
 #[entry]
 fn main() -> ! {
-    rtt::init();
+    Rtt::init();
     let p = embassy_stm32::init(clocks());
-    duet_sample_app::init(&Rtt, config::config());
-    config::warn_if_placeholder();
+    duet_sample_app::init(&RTT, config());
+    duet_sample_app::warn_if_placeholder_hub();
 
     // 256 bits from the TRNG key everything random the run does.
     let mut seed = [0u8; 32];

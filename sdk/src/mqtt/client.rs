@@ -451,9 +451,13 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
     /// skipped.
     fn take_received(&mut self, n: usize) {
         let skip = n.min(self.discard);
-        self.discard -= skip;
-        let at = self.received;
-        self.receive.copy_within(at + skip..at + n, at);
+        if skip > 0 {
+            // Only while a packet too large is skipped: reads are not
+            // moved otherwise.
+            self.discard -= skip;
+            let at = self.received;
+            self.receive.copy_within(at + skip..at + n, at);
+        }
         self.received += n - skip;
     }
 

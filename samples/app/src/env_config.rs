@@ -1,4 +1,4 @@
-//! The hub, the device and the run, from the environment at build time:
+//! A real board's run, from the environment at build time:
 //!
 //! - `DUET_HUB_HOST`: the hub's host name, `<hub>.azure-devices.net`;
 //! - `DUET_DEVICE_ID` and `DUET_DEVICE_KEY`: a device registered in it with
@@ -10,19 +10,12 @@
 //! Unset, they are placeholders: the firmware builds (CI builds it that
 //! way) and says on its first lines that it cannot reach a hub.
 
-use duet_sample_app::{AZURE_TRUST_ANCHORS, AZURE_TRUST_ANCHORS_NAME, Config, Host, SntpServer};
-
-/// The build's Unix time (build.rs).
-const BUILD_UNIX_SECS: &str = env!("DUET_BUILD_UNIX_SECS");
+use crate::{AZURE_TRUST_ANCHORS, AZURE_TRUST_ANCHORS_NAME, Config, Host, SntpServer};
 
 const PLACEHOLDER_HUB: &str = "your-hub.azure-devices.net";
 const HUB_HOST: &str = match option_env!("DUET_HUB_HOST") {
     Some(host) => host,
     None => PLACEHOLDER_HUB,
-};
-const DEVICE_ID: &str = match option_env!("DUET_DEVICE_ID") {
-    Some(id) => id,
-    None => "nucleo-h743zi",
 };
 const DEVICE_KEY: &str = match option_env!("DUET_DEVICE_KEY") {
     Some(key) => key,
@@ -34,13 +27,24 @@ const SNTP_HOST: &str = match option_env!("DUET_SNTP_HOST") {
     None => "pool.ntp.org",
 };
 
+/// Who the board is, for the timeline and the network.
+#[derive(Debug, Clone, Copy)]
+pub struct BoardIdentity {
+    pub board_name: &'static str,
+    pub dhcp_host_name: &'static str,
+    /// The device id without `DUET_DEVICE_ID`.
+    pub default_device_id: &'static str,
+    /// The build's Unix time (the board's build.rs sets it).
+    pub build_unix_secs: u32,
+}
+
 /// The run on a real hub: five messages, one a second, and the method
 /// `getStatus`, which someone invokes (README.md) within five minutes.
-pub fn config() -> Config {
+pub fn config_from_env(board: BoardIdentity) -> Config {
     Config {
-        board_name: "NUCLEO-H743ZI (STM32H743ZI, Cortex-M7F)",
-        dhcp_host_name: "duet-nucleo-h743zi",
-        build_unix_secs: BUILD_UNIX_SECS.parse().unwrap_or(0),
+        board_name: board.board_name,
+        dhcp_host_name: board.dhcp_host_name,
+        build_unix_secs: board.build_unix_secs,
         sntp: Some(SntpServer {
             host: Host::Name(SNTP_HOST),
             port: 123,
@@ -48,7 +52,7 @@ pub fn config() -> Config {
         hub_host: HUB_HOST,
         hub_address: Host::Name(HUB_HOST),
         hub_port: 8883,
-        device_id: DEVICE_ID,
+        device_id: option_env!("DUET_DEVICE_ID").unwrap_or(board.default_device_id),
         device_key: DEVICE_KEY,
         trust_anchors: AZURE_TRUST_ANCHORS,
         trust_anchors_name: AZURE_TRUST_ANCHORS_NAME,
@@ -61,9 +65,9 @@ pub fn config() -> Config {
 }
 
 /// Says so on the timeline when the build had no hub to name.
-pub fn warn_if_placeholder() {
+pub fn warn_if_placeholder_hub() {
     if HUB_HOST == PLACEHOLDER_HUB {
-        duet_sample_app::log!(
+        log!(
             "config: built without DUET_HUB_HOST, DUET_DEVICE_ID and DUET_DEVICE_KEY; \
              {PLACEHOLDER_HUB} is a placeholder (see README.md)"
         );
