@@ -19,17 +19,22 @@ pub fn check_topic_name(topic: &str) -> Result<(), Error> {
 /// fills a whole level and is the last one. A shared subscription
 /// (`$share/{group}/{filter}`, 5.0 §4.8.2) follows the same rules.
 pub fn check_topic_filter(filter: &str) -> Result<(), Error> {
-    if filter.is_empty() {
+    let bytes = filter.as_bytes();
+    if bytes.is_empty() {
         return Err(Error::InvalidTopicFilter);
     }
-    let mut levels = filter.split('/').peekable();
-    while let Some(level) = levels.next() {
-        let is_last = levels.peek().is_none();
-        match level {
-            "#" if !is_last => return Err(Error::InvalidTopicFilter),
-            "#" | "+" => {}
-            _ if level.contains(['+', '#']) => return Err(Error::InvalidTopicFilter),
-            _ => {}
+    for (at, &b) in bytes.iter().enumerate() {
+        if b != b'+' && b != b'#' {
+            continue;
+        }
+        let starts_level = at == 0 || bytes[at - 1] == b'/';
+        let ends_level = match bytes.get(at + 1) {
+            None => true,
+            // `#` must be the last character; `+` only the whole level.
+            Some(&next) => b == b'+' && next == b'/',
+        };
+        if !(starts_level && ends_level) {
+            return Err(Error::InvalidTopicFilter);
         }
     }
     Ok(())
@@ -95,10 +100,23 @@ mod tests {
 
     #[test]
     fn filter_and_name_validation() {
-        for ok in ["#", "+", "a/+/b", "a/#", "+/+", "/", "$share/g/a/#"] {
+        for ok in [
+            "#",
+            "+",
+            "a/+/b",
+            "a/#",
+            "+/+",
+            "/",
+            "$share/g/a/#",
+            "+/#",
+            "/+/",
+            "a//b",
+        ] {
             assert_eq!(check_topic_filter(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "a/#/b", "a#", "a/b+", "#/"] {
+        for bad in [
+            "", "a/#/b", "a#", "a/b+", "#/", "++", "+a", "a/+b/c", "##", "#+",
+        ] {
             assert_eq!(
                 check_topic_filter(bad),
                 Err(Error::InvalidTopicFilter),

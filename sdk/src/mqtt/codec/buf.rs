@@ -3,7 +3,7 @@
 
 use super::Error;
 use super::string::check_utf8;
-use super::varint::{decode_varint, encode_varint};
+use super::varint::{decode_varint, encode_varint, varint_len};
 
 /// Reads MQTT data types from a packet body. Running past the end is
 /// `MalformedPacket`: the remaining length already said where the body ends.
@@ -70,18 +70,65 @@ impl<'a> Reader<'a> {
 }
 
 /// Writes MQTT data types into a caller buffer.
+///
+/// A length prefix (remaining length, property length) comes before the
+/// bytes it counts, so a packet is encoded in two passes over the same code:
+/// a measuring pass ([`Writer::measuring`]) writes nothing and records the
+/// length of every prefixed section, then the writing pass
+/// ([`Writer::with_lengths`]) puts each length in front of its section as it
+/// starts. Nothing is written twice or moved afterwards, which keeps
+/// `memmove` out of the firmware and the packet at the start of the buffer.
 #[derive(Debug)]
 pub(crate) struct Writer<'a> {
-    buf: &'a mut [u8],
+    /// `None` while measuring.
+    buf: Option<&'a mut [u8]>,
     pos: usize,
+    /// The lengths of the prefixed sections, in the order they start.
+    lengths: SectionLengths,
+    /// Sections started so far.
+    sections: usize,
+    /// While measuring: where each open section's body starts.
+    starts: [usize; MAX_SECTIONS],
 }
 
-/// Room reserved for a length prefix before its section's length is known.
-const LEN_RESERVE: usize = 4;
+/// Length-prefixed sections one packet may hold: the remaining length,
+/// a property block, and a will's property block inside CONNECT.
+const MAX_SECTIONS: usize = 4;
+
+/// Marks a measured section that has ended.
+const ENDED: usize = usize::MAX;
+
+/// What a measuring pass learnt: each prefixed section's length, in order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SectionLengths([u32; MAX_SECTIONS]);
 
 impl<'a> Writer<'a> {
-    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
-        Writer { buf, pos: 0 }
+    /// A writer that counts bytes and section lengths without writing.
+    pub(crate) fn measuring() -> Self {
+        Writer {
+            buf: None,
+            pos: 0,
+            lengths: SectionLengths([0; MAX_SECTIONS]),
+            sections: 0,
+            starts: [0; MAX_SECTIONS],
+        }
+    }
+
+    /// A writer into `buf` for the data a measuring pass produced `lengths` for.
+    pub(crate) fn with_lengths(buf: &'a mut [u8], lengths: SectionLengths) -> Self {
+        Writer {
+            buf: Some(buf),
+            ..Writer::measuring().lengths(lengths)
+        }
+    }
+
+    fn lengths(self, lengths: SectionLengths) -> Self {
+        Writer { lengths, ..self }
+    }
+
+    /// The section lengths measured so far.
+    pub(crate) fn section_lengths(&self) -> SectionLengths {
+        self.lengths
     }
 
     pub(crate) fn position(&self) -> usize {
@@ -90,10 +137,11 @@ impl<'a> Writer<'a> {
 
     pub(crate) fn slice(&mut self, bytes: &[u8]) -> Result<(), Error> {
         let end = self.pos + bytes.len();
-        self.buf
-            .get_mut(self.pos..end)
-            .ok_or(Error::BufferTooSmall)?
-            .copy_from_slice(bytes);
+        if let Some(buf) = self.buf.as_deref_mut() {
+            buf.get_mut(self.pos..end)
+                .ok_or(Error::BufferTooSmall)?
+                .copy_from_slice(bytes);
+        }
         self.pos = end;
         Ok(())
     }
@@ -111,9 +159,9 @@ impl<'a> Writer<'a> {
     }
 
     pub(crate) fn varint(&mut self, v: u32) -> Result<(), Error> {
-        let rest = self.buf.get_mut(self.pos..).ok_or(Error::BufferTooSmall)?;
-        self.pos += encode_varint(v, rest)?;
-        Ok(())
+        let mut bytes = [0u8; 4];
+        let n = encode_varint(v, &mut bytes)?;
+        self.slice(&bytes[..n])
     }
 
     pub(crate) fn binary(&mut self, bytes: &[u8]) -> Result<(), Error> {
@@ -128,28 +176,38 @@ impl<'a> Writer<'a> {
         self.binary(text.as_bytes())
     }
 
-    /// Starts a section prefixed by its length as a variable byte integer
-    /// (remaining length, property length). The length is unknown until the
-    /// section is written, so four bytes are reserved and the section is
-    /// moved back over the unused ones by [`Writer::end_len_prefixed`].
-    pub(crate) fn begin_len_prefixed(&mut self) -> Result<usize, Error> {
-        let start = self.pos;
-        if self.buf.len() < start + LEN_RESERVE {
-            return Err(Error::BufferTooSmall);
+    /// Starts a section prefixed by its length as a variable byte integer;
+    /// [`Writer::end_len_prefixed`] ends it. While writing, the prefix goes
+    /// out now, from the measuring pass.
+    pub(crate) fn begin_len_prefixed(&mut self) -> Result<(), Error> {
+        let section = self.sections;
+        let measured = *self.lengths.0.get(section).ok_or(Error::ValueTooLarge)?;
+        self.sections += 1;
+        if self.buf.is_some() {
+            self.varint(measured)
+        } else {
+            self.starts[section] = self.pos;
+            Ok(())
         }
-        self.pos += LEN_RESERVE;
-        Ok(start)
     }
 
-    pub(crate) fn end_len_prefixed(&mut self, start: usize) -> Result<(), Error> {
-        let body_start = start + LEN_RESERVE;
-        let body_len = self.pos - body_start;
-        let len = u32::try_from(body_len).map_err(|_| Error::ValueTooLarge)?;
-        let mut prefix = [0u8; LEN_RESERVE];
-        let n = encode_varint(len, &mut prefix)?;
-        self.buf.copy_within(body_start..self.pos, start + n);
-        self.buf[start..start + n].copy_from_slice(&prefix[..n]);
-        self.pos = start + n + body_len;
+    /// Ends the innermost open section. While measuring, its length is
+    /// recorded and its prefix counted.
+    pub(crate) fn end_len_prefixed(&mut self) -> Result<(), Error> {
+        if self.buf.is_some() {
+            return Ok(());
+        }
+        // Sections nest, so the innermost open one is the last started
+        // that has not ended.
+        let section = (0..self.sections)
+            .rev()
+            .find(|&s| self.starts[s] != ENDED)
+            .ok_or(Error::ValueTooLarge)?;
+        let len =
+            u32::try_from(self.pos - self.starts[section]).map_err(|_| Error::ValueTooLarge)?;
+        self.lengths.0[section] = len;
+        self.starts[section] = ENDED;
+        self.pos += varint_len(len);
         Ok(())
     }
 }

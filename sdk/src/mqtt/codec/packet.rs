@@ -227,8 +227,7 @@ impl<'a> Packet<'a> {
 
     /// Encodes the packet into `buf`, returning the bytes written.
     ///
-    /// The remaining length is only known once the body is written, so the
-    /// buffer needs three bytes of slack beyond the packet's size.
+    /// `BufferTooSmall` if the packet does not fit; nothing is written then.
     pub fn encode(&self, version: ProtocolVersion, buf: &mut [u8]) -> Result<usize, Error> {
         self.encode_as::<false>(version, buf)
     }
@@ -256,28 +255,42 @@ impl<'a> Packet<'a> {
         if FROM_CLIENT && server_only {
             return Err(Error::InvalidPacketType(self.packet_type() as u8));
         }
-        let mut w = Writer::new(buf);
-        w.u8(self.header_byte())?;
-        let start = w.begin_len_prefixed()?;
-        match self {
-            Packet::Connect(c) => c.write(&mut w)?,
-            Packet::ConnAck(c) if !FROM_CLIENT => c.write(&mut w, version)?,
-            Packet::Publish(p) => p.write(&mut w, version)?,
-            Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
-                a.write(&mut w, version)?
-            }
-            Packet::Subscribe(s) => s.write(&mut w, version)?,
-            Packet::SubAck(s) if !FROM_CLIENT => s.write(&mut w, version)?,
-            Packet::Unsubscribe(u) => u.write(&mut w, version)?,
-            Packet::UnsubAck(u) if !FROM_CLIENT => u.write(&mut w, version)?,
-            Packet::PingReq | Packet::PingResp => {}
-            // Refused above.
-            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) => {}
-            Packet::Disconnect(d) => d.write(&mut w, version)?,
-            Packet::Auth(a) => a.write(&mut w, version)?,
+        // Measure first so that every length prefix is written in place.
+        let mut measure = Writer::measuring();
+        self.write_to::<FROM_CLIENT>(&mut measure, version)?;
+        if measure.position() > buf.len() {
+            return Err(Error::BufferTooSmall);
         }
-        w.end_len_prefixed(start)?;
+        let mut w = Writer::with_lengths(buf, measure.section_lengths());
+        self.write_to::<FROM_CLIENT>(&mut w, version)?;
         Ok(w.position())
+    }
+
+    fn write_to<const FROM_CLIENT: bool>(
+        &self,
+        w: &mut Writer<'_>,
+        version: ProtocolVersion,
+    ) -> Result<(), Error> {
+        w.u8(self.header_byte())?;
+        w.begin_len_prefixed()?;
+        match self {
+            Packet::Connect(c) => c.write(w)?,
+            Packet::ConnAck(c) if !FROM_CLIENT => c.write(w, version)?,
+            Packet::Publish(p) => p.write(w, version)?,
+            Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+                a.write(w, version)?
+            }
+            Packet::Subscribe(s) => s.write(w, version)?,
+            Packet::SubAck(s) if !FROM_CLIENT => s.write(w, version)?,
+            Packet::Unsubscribe(u) => u.write(w, version)?,
+            Packet::UnsubAck(u) if !FROM_CLIENT => u.write(w, version)?,
+            Packet::PingReq | Packet::PingResp => {}
+            // Refused by `encode_as`.
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) => {}
+            Packet::Disconnect(d) => d.write(w, version)?,
+            Packet::Auth(a) => a.write(w, version)?,
+        }
+        w.end_len_prefixed()
     }
 }
 

@@ -102,6 +102,30 @@ impl<'a> Property<'a> {
         }
     }
 
+    /// The value of a numeric property; 0 for strings and binary data.
+    fn number(&self) -> u32 {
+        match *self {
+            Property::PayloadFormatIndicator(v)
+            | Property::RequestProblemInformation(v)
+            | Property::RequestResponseInformation(v)
+            | Property::MaximumQos(v)
+            | Property::RetainAvailable(v)
+            | Property::WildcardSubscriptionAvailable(v)
+            | Property::SubscriptionIdentifierAvailable(v)
+            | Property::SharedSubscriptionAvailable(v) => u32::from(v),
+            Property::ServerKeepAlive(v)
+            | Property::ReceiveMaximum(v)
+            | Property::TopicAliasMaximum(v)
+            | Property::TopicAlias(v) => u32::from(v),
+            Property::MessageExpiryInterval(v)
+            | Property::SessionExpiryInterval(v)
+            | Property::WillDelayInterval(v)
+            | Property::MaximumPacketSize(v)
+            | Property::SubscriptionIdentifier(v) => v,
+            _ => 0,
+        }
+    }
+
     fn read(r: &mut Reader<'a>) -> Result<Self, Error> {
         let id = r.varint()?;
         let p = match id {
@@ -171,6 +195,64 @@ impl<'a> Property<'a> {
             }
         }
     }
+}
+
+/// How a property's value is encoded (5.0 §2.2.2.2, table 2-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueType {
+    Byte,
+    TwoByteInteger,
+    FourByteInteger,
+    VariableByteInteger,
+    Utf8String,
+    BinaryData,
+    Utf8StringPair,
+}
+
+/// The value type of property `id`; `None` for an identifier 5.0 does not
+/// define.
+fn value_type(id: u32) -> Option<ValueType> {
+    use ValueType::*;
+    Some(match id {
+        0x01 | 0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2a => Byte,
+        0x13 | 0x21 | 0x22 | 0x23 => TwoByteInteger,
+        0x02 | 0x11 | 0x18 | 0x27 => FourByteInteger,
+        0x0b => VariableByteInteger,
+        0x03 | 0x08 | 0x12 | 0x15 | 0x1a | 0x1c | 0x1f => Utf8String,
+        0x09 | 0x16 => BinaryData,
+        0x26 => Utf8StringPair,
+        _ => return None,
+    })
+}
+
+/// Reads one property, checking its value, and returns its identifier and
+/// numeric value (0 for strings and binary data). One table-driven reader
+/// validates every property block; [`Property::read`] is only needed by
+/// callers that iterate.
+fn read_value(r: &mut Reader<'_>) -> Result<(u8, u32), Error> {
+    let id = r.varint()?;
+    let value = match value_type(id) {
+        Some(ValueType::Byte) => u32::from(r.u8()?),
+        Some(ValueType::TwoByteInteger) => u32::from(r.u16()?),
+        Some(ValueType::FourByteInteger) => r.u32()?,
+        Some(ValueType::VariableByteInteger) => r.varint()?,
+        Some(ValueType::Utf8String) => {
+            r.str()?;
+            0
+        }
+        Some(ValueType::BinaryData) => {
+            r.binary()?;
+            0
+        }
+        Some(ValueType::Utf8StringPair) => {
+            r.str()?;
+            r.str()?;
+            0
+        }
+        None => return Err(Error::UnknownProperty(u8::try_from(id).unwrap_or(0xff))),
+    };
+    // Every defined identifier is below 0x80, so it is one byte.
+    Ok((id as u8, value))
 }
 
 /// Where a property block sits: MQTT 5.0 §2.2.2.2 (table 2-4) says which
@@ -248,14 +330,12 @@ impl<'a> Properties<'a> {
         let mut seen: u64 = 0;
         let mut inner = Reader::new(bytes);
         while !inner.is_empty() {
-            let p = Property::read(&mut inner)?;
-            let repeatable = matches!(
-                p,
-                Property::UserProperty(..) | Property::SubscriptionIdentifier(_)
-            );
-            let bit = 1u64 << p.id();
+            let (id, _) = read_value(&mut inner)?;
+            // User Property and Subscription Identifier may repeat.
+            let repeatable = id == 0x26 || id == 0x0b;
+            let bit = 1u64 << id;
             if seen & bit != 0 && !repeatable {
-                return Err(Error::DuplicateProperty(p.id()));
+                return Err(Error::DuplicateProperty(id));
             }
             seen |= bit;
         }
@@ -264,18 +344,24 @@ impl<'a> Properties<'a> {
 
     /// Rejects properties the packet may not carry (5.0 table 2-4).
     pub(crate) fn check_allowed(&self, context: Context) -> Result<(), Error> {
-        match self.iter().find(|p| !allowed(p.id(), context)) {
-            Some(p) => Err(Error::PropertyNotAllowed(p.id())),
+        match self.numbers().find(|&(id, _)| !allowed(id, context)) {
+            Some((id, _)) => Err(Error::PropertyNotAllowed(id)),
             None => Ok(()),
         }
     }
 
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
-        let start = w.begin_len_prefixed()?;
-        for p in self.iter() {
-            p.write(w)?;
+        w.begin_len_prefixed()?;
+        match *self {
+            Properties::List(list) => {
+                for p in list {
+                    p.write(w)?;
+                }
+            }
+            // Decoded bytes were validated; they go out as they came.
+            Properties::Wire(bytes) => w.slice(bytes)?,
         }
-        w.end_len_prefixed(start)
+        w.end_len_prefixed()
     }
 
     /// Iterates the properties in order.
@@ -288,59 +374,70 @@ impl<'a> Properties<'a> {
 
     /// True if there are no properties.
     pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+        match *self {
+            Properties::List(list) => list.is_empty(),
+            Properties::Wire(bytes) => bytes.is_empty(),
+        }
     }
 
     fn find<T>(&self, f: impl Fn(Property<'a>) -> Option<T>) -> Option<T> {
         self.iter().find_map(f)
     }
 
+    /// The value of numeric property `id`, if present.
+    fn number(&self, id: u8) -> Option<u32> {
+        self.numbers().find(|&(i, _)| i == id).map(|(_, v)| v)
+    }
+
+    /// Identifiers with their numeric values (0 for strings and binary
+    /// data): what validation and the numeric getters need, without
+    /// building a [`Property`] for each.
+    fn numbers(&self) -> impl Iterator<Item = (u8, u32)> + 'a {
+        let (mut list, mut wire) = match *self {
+            Properties::List(list) => (list.iter(), Reader::new(&[])),
+            Properties::Wire(bytes) => ([].iter(), Reader::new(bytes)),
+        };
+        core::iter::from_fn(move || match list.next() {
+            Some(p) => Some((p.id(), p.number())),
+            // Validated when decoded: an error cannot happen, and would
+            // only end the walk.
+            None if !wire.is_empty() => read_value(&mut wire).ok(),
+            None => None,
+        })
+    }
+
     /// Session Expiry Interval (0x11).
     pub fn session_expiry_interval(&self) -> Option<u32> {
-        self.find(|p| match p {
-            Property::SessionExpiryInterval(v) => Some(v),
-            _ => None,
-        })
+        self.number(Property::SessionExpiryInterval(0).id())
     }
 
     /// Receive Maximum (0x21).
     pub fn receive_maximum(&self) -> Option<u16> {
-        self.find(|p| match p {
-            Property::ReceiveMaximum(v) => Some(v),
-            _ => None,
-        })
+        self.number(Property::ReceiveMaximum(0).id())
+            .and_then(|v| u16::try_from(v).ok())
     }
 
     /// Maximum Packet Size (0x27).
     pub fn maximum_packet_size(&self) -> Option<u32> {
-        self.find(|p| match p {
-            Property::MaximumPacketSize(v) => Some(v),
-            _ => None,
-        })
+        self.number(Property::MaximumPacketSize(0).id())
     }
 
     /// Topic Alias Maximum (0x22).
     pub fn topic_alias_maximum(&self) -> Option<u16> {
-        self.find(|p| match p {
-            Property::TopicAliasMaximum(v) => Some(v),
-            _ => None,
-        })
+        self.number(Property::TopicAliasMaximum(0).id())
+            .and_then(|v| u16::try_from(v).ok())
     }
 
     /// Topic Alias (0x23).
     pub fn topic_alias(&self) -> Option<u16> {
-        self.find(|p| match p {
-            Property::TopicAlias(v) => Some(v),
-            _ => None,
-        })
+        self.number(Property::TopicAlias(0).id())
+            .and_then(|v| u16::try_from(v).ok())
     }
 
     /// Server Keep Alive (0x13).
     pub fn server_keep_alive(&self) -> Option<u16> {
-        self.find(|p| match p {
-            Property::ServerKeepAlive(v) => Some(v),
-            _ => None,
-        })
+        self.number(Property::ServerKeepAlive(0).id())
+            .and_then(|v| u16::try_from(v).ok())
     }
 
     /// Assigned Client Identifier (0x12).
@@ -427,8 +524,11 @@ mod tests {
     ];
 
     fn round_trip(props: Properties<'_>, buf: &mut [u8]) -> usize {
-        let mut w = Writer::new(buf);
+        let mut measure = Writer::measuring();
+        props.write(&mut measure).unwrap();
+        let mut w = Writer::with_lengths(buf, measure.section_lengths());
         props.write(&mut w).unwrap();
+        assert_eq!(w.position(), measure.position());
         w.position()
     }
 
