@@ -67,6 +67,7 @@ impl Memory {
             receive: &mut self.receive,
             send: &mut self.send,
             outbox: &mut self.outbox,
+            topic_aliases: &mut [],
         }
     }
 }

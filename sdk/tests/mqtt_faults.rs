@@ -4,7 +4,8 @@
 //! proxy, while the test cuts every connection 90 times
 //! and restarts the broker (with persistence, so sessions and queued
 //! messages survive) 10 times. QoS 1: every message reaches the subscribing
-//! application. QoS 2: every message reaches it exactly once.
+//! application. QoS 2: every message reaches it exactly once. A 5.0 device
+//! publishes with topic aliases.
 //!
 //! Both clients run on one thread, joined; their sockets yield instead of
 //! blocking, so each waits for the other's traffic without stalling it.
@@ -12,6 +13,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use duet::mqtt::alias::SLOT;
 use duet::mqtt::codec::{Connect, Properties, Property};
 use duet::mqtt::{Backoff, Client, ClientBuffers, ClientError, ClientEvent, ProtocolVersion, QoS};
 use duet::netstack::time::Duration;
@@ -123,7 +125,7 @@ struct Deliveries {
 }
 
 impl Deliveries {
-    fn record(&mut self, payload: &[u8]) {
+    fn record(&mut self, topic: &str, payload: &[u8]) {
         if payload == END {
             self.ended = true;
             return;
@@ -132,6 +134,7 @@ impl Deliveries {
             .ok()
             .and_then(|text| text.parse().ok())
             .expect("payload is a message number");
+        assert_eq!(topic, topic_of(number as u32), "message {number}");
         self.count[number] += 1;
         if self.count[number] == 1 {
             self.distinct += 1;
@@ -164,7 +167,9 @@ async fn run_subscriber(
                 acknowledged_subscriptions += 1;
                 subscribed.set(acknowledged_subscriptions >= 2);
             }
-            Ok(ClientEvent::Message(publish)) => deliveries.borrow_mut().record(publish.payload),
+            Ok(ClientEvent::Message(publish)) => deliveries
+                .borrow_mut()
+                .record(publish.topic, publish.payload),
             Ok(_) => {}
             Err(e) => panic!("subscriber: {e:?}"),
         }
@@ -238,6 +243,9 @@ fn stream_through_faults(device_version: ProtocolVersion, subscriber_version: Pr
     let proxy = Proxy::start(broker.borrow().port);
     let (mut device_receive, mut device_send, mut device_outbox) =
         (vec![0; 1024], vec![0; 1024], vec![0; 8 * 1024]);
+    // A 5.0 device sends its two topics as aliases (two of the four slots
+    // are its own), named again on every new connection.
+    let mut device_aliases = vec![0; 4 * SLOT];
     let mut device = client(
         proxy.port,
         device_version,
@@ -246,6 +254,7 @@ fn stream_through_faults(device_version: ProtocolVersion, subscriber_version: Pr
             receive: &mut device_receive,
             send: &mut device_send,
             outbox: &mut device_outbox,
+            topic_aliases: &mut device_aliases,
         },
         17,
     );
@@ -259,6 +268,7 @@ fn stream_through_faults(device_version: ProtocolVersion, subscriber_version: Pr
             receive: &mut subscriber_receive,
             send: &mut subscriber_send,
             outbox: &mut subscriber_outbox,
+            topic_aliases: &mut [],
         },
         23,
     );

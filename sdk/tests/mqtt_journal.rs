@@ -11,10 +11,13 @@
 use std::collections::BTreeSet;
 use std::time::Instant as StdInstant;
 
-use duet::mqtt::codec::{Connect, Properties};
+use duet::mqtt::codec::{Connect, Properties, Property};
 use duet::mqtt::journal::Journal;
 use duet::mqtt::outbox::{Outbox, OutboxStore};
-use duet::mqtt::{Backoff, Client, ClientBuffers, ClientEvent, ProtocolVersion, QoS};
+use duet::mqtt::{
+    Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, Connector, ProtocolVersion,
+    QoS,
+};
 use duet::netstack::time::Duration;
 use embassy_futures::block_on;
 use embedded_storage::nor_flash::{
@@ -28,7 +31,7 @@ use mosquitto::server_port::server_port;
 
 #[path = "common/mqtt_std.rs"]
 mod mqtt_std;
-use mqtt_std::{StdClock, Tcp};
+use mqtt_std::{Socket, StdClock, Tcp};
 
 const ERASE: usize = 256;
 const HALF: u32 = 1024;
@@ -262,16 +265,16 @@ impl DeviceMemory {
 
 /// A device booting: its client with the outbox journal mounted from
 /// `flash`, which outlives every boot.
-fn boot<'b>(
+fn boot<'b, C: Connector>(
     flash: &'b mut RamFlash,
     memory: &'b mut DeviceMemory,
-    port: u16,
+    connector: C,
     connect: Connect<'b>,
     backoff: Backoff,
     seed: u32,
-) -> Client<'b, Tcp, StdClock, 20, 8, Journal<&'b mut RamFlash>> {
+) -> Client<'b, C, StdClock, 20, 8, Journal<&'b mut RamFlash>> {
     Client::with_store(
-        Tcp(port),
+        connector,
         StdClock(StdInstant::now()),
         connect,
         backoff,
@@ -279,6 +282,7 @@ fn boot<'b>(
             receive: &mut memory.receive,
             send: &mut memory.send,
             outbox: &mut memory.outbox,
+            topic_aliases: &mut [],
         },
         seed,
         Journal::mount(flash, 0, HALF).unwrap(),
@@ -308,7 +312,7 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
     // Before the reboot: the broker is down; every publish waits.
     {
         let mut memory = DeviceMemory::new();
-        let mut device = boot(&mut flash, &mut memory, port, connect, backoff, 3);
+        let mut device = boot(&mut flash, &mut memory, Tcp(port), connect, backoff, 3);
         block_on(async {
             for n in 0..COUNT {
                 let qos = message(n).0;
@@ -335,6 +339,7 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
             receive: &mut subscriber_memory.0,
             send: &mut subscriber_memory.1,
             outbox: &mut subscriber_memory.2,
+            topic_aliases: &mut [],
         },
         5,
     );
@@ -355,7 +360,7 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
     });
     {
         let mut memory = DeviceMemory::new();
-        let mut device = boot(&mut flash, &mut memory, port, connect, backoff, 4);
+        let mut device = boot(&mut flash, &mut memory, Tcp(port), connect, backoff, 4);
         assert!(device.outbox_used() > 0, "restored from flash");
         block_on(async {
             let mut acknowledged = 0;
@@ -376,4 +381,251 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
     // Everything acknowledged: nothing left for the next boot.
     let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
     assert!(stored(&mut journal).is_empty());
+}
+
+/// A device's connection that loses power right after the `nth` whole
+/// packet whose first byte is `header` went out: every read and write
+/// fails from then on, as if the board had died between that packet and
+/// whatever the broker answers.
+struct PowerCutAfter {
+    tcp: Tcp,
+    header: u8,
+    left: usize,
+    /// Set when the power is cut: the test stops running this boot.
+    dead: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+struct DyingSocket {
+    socket: Socket,
+    header: u8,
+    left: usize,
+    dead: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl Connector for PowerCutAfter {
+    type Transport = DyingSocket;
+
+    async fn connect(&mut self) -> Result<DyingSocket, embedded_io::ErrorKind> {
+        Ok(DyingSocket {
+            socket: self.tcp.connect().await?,
+            header: self.header,
+            left: self.left,
+            dead: self.dead.clone(),
+        })
+    }
+}
+
+impl embedded_io_async::ErrorType for DyingSocket {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io_async::Read for DyingSocket {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, embedded_io::ErrorKind> {
+        if self.dead.get() {
+            return Err(embedded_io::ErrorKind::ConnectionReset);
+        }
+        self.socket.read(buf).await
+    }
+}
+
+impl embedded_io_async::Write for DyingSocket {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, embedded_io::ErrorKind> {
+        if self.dead.get() {
+            return Err(embedded_io::ErrorKind::ConnectionReset);
+        }
+        let n = self.socket.write(buf).await?;
+        // The client writes one packet per call.
+        if n == buf.len() && buf.first() == Some(&self.header) {
+            self.left = self.left.saturating_sub(1);
+            self.dead.set(self.left == 0);
+        }
+        Ok(n)
+    }
+
+    async fn flush(&mut self) -> Result<(), embedded_io::ErrorKind> {
+        Ok(())
+    }
+}
+
+/// First bytes of a QoS 2 PUBLISH (DUP 0, RETAIN 0) and of a PUBREL.
+const PUBLISH_QOS2: u8 = 0x34;
+const PUBREL: u8 = 0x62;
+
+#[test]
+fn qos2_publishes_stay_exactly_once_across_reboots() {
+    // A device publishes QoS 2 messages and dies again and again: right
+    // after a PUBREL went out (the broker has delivered the message and
+    // forgotten the identifier once PUBCOMP is sent, which the device never
+    // sees), or right after a PUBLISH (no PUBREC seen). Each boot mounts
+    // the same flash with a fresh client and RAM and resumes its session.
+    // A subscriber must get every message exactly once: a publish restored
+    // from flash goes out under the identifier it had (the broker discards
+    // the duplicate PUBLISH of an exchange it still holds) or, once PUBREC
+    // was seen, only as a PUBREL (a PUBLISH would be a new message to it).
+    const TOTAL: usize = 120;
+    const BOOTS: usize = 24;
+    for version in [ProtocolVersion::V311, ProtocolVersion::V5] {
+        let broker = Broker::start("");
+        let port = broker.port;
+        let topic = "duet/reboots";
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let subscriber = {
+            let (received, stop) = (received.clone(), stop.clone());
+            let (subscribed_tx, subscribed_rx) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                let mut memory = (vec![0; 4096], vec![0; 1024], vec![0; 64]);
+                let mut subscriber: Client<'_, Tcp, StdClock, 20, 64> = Client::new(
+                    Tcp(port),
+                    StdClock(StdInstant::now()),
+                    // A session that outlives its connection: the client
+                    // reconnects when the broker sends more than it can
+                    // hold (`Session::withheld`), which must keep the
+                    // subscription.
+                    Connect {
+                        version,
+                        clean_start: false,
+                        keep_alive: 10,
+                        properties: Properties::List(&[
+                            Property::ReceiveMaximum(64),
+                            Property::SessionExpiryInterval(600),
+                        ]),
+                        client_id: "reboots-subscriber",
+                        will: None,
+                        username: None,
+                        password: None,
+                    },
+                    Backoff::default(),
+                    ClientBuffers {
+                        receive: &mut memory.0,
+                        send: &mut memory.1,
+                        outbox: &mut memory.2,
+                        topic_aliases: &mut [],
+                    },
+                    7,
+                );
+                block_on(async {
+                    assert!(matches!(
+                        subscriber.poll().await,
+                        Ok(ClientEvent::Connected { .. })
+                    ));
+                    subscriber.subscribe(topic, QoS::ExactlyOnce).await.unwrap();
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        subscriber
+                            .wake_at(Some(subscriber.clock().now() + Duration::from_millis(50)));
+                        match subscriber.poll().await.unwrap() {
+                            ClientEvent::Subscribed { .. } => subscribed_tx.send(()).unwrap(),
+                            ClientEvent::Message(publish) => {
+                                let text = std::str::from_utf8(publish.payload).unwrap();
+                                received.lock().unwrap().push(text.parse().unwrap());
+                            }
+                            _ => {}
+                        }
+                    }
+                });
+            });
+            subscribed_rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("subscribed");
+            thread
+        };
+        // 5.0: the session outlives the connection only if asked to.
+        let properties = [
+            Property::ReceiveMaximum(8),
+            Property::SessionExpiryInterval(600),
+        ];
+        let connect = Connect {
+            version,
+            clean_start: false,
+            keep_alive: 10,
+            properties: Properties::List(&properties),
+            client_id: "reboots-device",
+            will: None,
+            username: None,
+            password: None,
+        };
+        let backoff = Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        };
+        let mut flash = RamFlash::new();
+        let mut next = 0;
+        let mut restored_boots = 0;
+        let mut cuts = 0;
+        for boot_number in 0..=BOOTS {
+            let last = boot_number == BOOTS;
+            let dead = std::rc::Rc::new(std::cell::Cell::new(false));
+            let cut = PowerCutAfter {
+                tcp: Tcp(port),
+                header: if boot_number % 2 == 0 {
+                    PUBREL
+                } else {
+                    PUBLISH_QOS2
+                },
+                // Past the resends a restored outbox makes on connecting.
+                left: if last {
+                    usize::MAX
+                } else {
+                    2 + boot_number % 5
+                },
+                dead: dead.clone(),
+            };
+            let mut memory = DeviceMemory::new();
+            let mut device = boot(&mut flash, &mut memory, cut, connect, backoff, 9);
+            restored_boots += usize::from(device.outbox_used() > 0);
+            block_on(async {
+                while !dead.get() && (next < TOTAL || device.outbox_used() > 0) {
+                    if next < TOTAL {
+                        match device
+                            .publish(topic, format!("{next}").as_bytes(), QoS::ExactlyOnce)
+                            .await
+                        {
+                            Ok(_) => next += 1,
+                            Err(ClientError::OutboxFull) => {}
+                            Err(e) => panic!("publish: {e:?}"),
+                        }
+                    }
+                    device.wake_at(Some(device.clock().now() + Duration::from_millis(20)));
+                    device.poll().await.unwrap();
+                }
+            });
+            cuts += usize::from(dead.get());
+            if next == TOTAL && !dead.get() {
+                break;
+            }
+        }
+        let deadline = StdInstant::now() + std::time::Duration::from_secs(10);
+        let distinct = || {
+            received
+                .lock()
+                .unwrap()
+                .iter()
+                .collect::<BTreeSet<_>>()
+                .len()
+        };
+        while distinct() < TOTAL && StdInstant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        subscriber.join().unwrap();
+        let received = received.lock().unwrap().clone();
+        let mut counts = vec![0usize; TOTAL];
+        for n in &received {
+            counts[*n] += 1;
+        }
+        let lost: Vec<usize> = (0..TOTAL).filter(|n| counts[*n] == 0).collect();
+        let duplicated: Vec<usize> = (0..TOTAL).filter(|n| counts[*n] > 1).collect();
+        assert!(lost.is_empty(), "{version:?}: lost {lost:?}");
+        assert!(
+            duplicated.is_empty(),
+            "{version:?}: duplicated {duplicated:?}"
+        );
+        assert_eq!(cuts, BOOTS, "{version:?}: every boot but the last dies");
+        assert!(
+            restored_boots >= BOOTS / 2,
+            "{version:?}: only {restored_boots} boots found publishes in flash"
+        );
+        let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
+        assert!(stored(&mut journal).is_empty(), "{version:?}");
+    }
 }

@@ -79,8 +79,12 @@ enum Outcome {
     Nothing,
     Message,
     Published(u16, u8),
+    /// PUBREC for this QoS 2 publish.
+    Released(u16),
     Subscribed(u16),
     Lost,
+    /// The server sent a packet it must not send.
+    Failed(SessionError),
 }
 
 /// Why the client stopped.
@@ -120,6 +124,12 @@ pub struct ClientBuffers<'b> {
     pub send: &'b mut [u8],
     /// Publishes not yet acknowledged (see [`Outbox`]).
     pub outbox: &'b mut [u8],
+    /// The topic aliases of a 5.0 connection, both ways: 64 bytes
+    /// ([`super::alias::SLOT`]) per alias, half of them for the broker's
+    /// (see [`Session::with_topic_aliases`]). A publish on a topic that has
+    /// an alias on the connection carries the alias (3 bytes) instead of
+    /// the topic. Empty for none; 3.1.1 has no aliases.
+    pub topic_aliases: &'b mut [u8],
 }
 
 /// An MQTT client with reconnection and an offline queue.
@@ -153,7 +163,7 @@ pub struct Client<
     /// `clean_start` is turned off so the session resumes.
     connect: Connect<'b>,
     backoff: Backoff,
-    session: Session<WINDOW, INBOUND>,
+    session: Session<WINDOW, INBOUND, &'b mut [u8]>,
     transport: Option<C::Transport>,
     receive: &'b mut [u8],
     received: usize,
@@ -196,9 +206,12 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
 {
     /// As [`Client::new`], with QoS 1/2 publishes also kept in `store`:
     /// those it holds from before a reboot go into the outbox now and are
-    /// sent once connected (with a resumed session the broker discards a
-    /// QoS 2 message it already has; after a reboot the client cannot tell
-    /// which it has, so such a message may arrive once more).
+    /// sent once connected. A store that keeps packet identifiers (the
+    /// journal does) makes QoS 2 exactly once across reboots: a publish
+    /// sent before the reboot goes out again under its identifier, or only
+    /// its PUBREL once PUBREC was seen, so a broker that resumed the
+    /// session recognises it. Connect with `clean_start: false` (and, in
+    /// 5.0, a Session Expiry Interval) for the broker to keep the session.
     pub fn with_store(
         connector: C,
         clock: K,
@@ -215,7 +228,7 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
             clock,
             connect,
             backoff,
-            session: Session::new(),
+            session: Session::with_topic_aliases(buffers.topic_aliases),
             transport: None,
             receive: buffers.receive,
             received: 0,
@@ -257,8 +270,17 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
     /// The message the last [`Client::poll`] returned, again, until the
     /// next poll (for a layer above that read it once to decide).
     pub fn current_message(&self) -> Option<Publish<'_>> {
-        match Packet::decode_from_server(&self.receive[..self.consumed], self.connect.version) {
-            Ok((Packet::Publish(publish), _)) if self.consumed > 0 => Some(publish),
+        self.message(self.consumed)
+    }
+
+    /// The message at the front of the receive buffer, `len` bytes, with
+    /// its full topic (resolved from a Topic Alias).
+    fn message(&self, len: usize) -> Option<Publish<'_>> {
+        match Packet::decode_from_server(self.receive.get(..len)?, self.connect.version) {
+            Ok((Packet::Publish(publish), _)) if len > 0 => Some(Publish {
+                topic: self.session.message_topic(&publish)?,
+                ..publish
+            }),
             _ => None,
         }
     }
@@ -327,10 +349,9 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
                 // Handled already; decoded again here so the event can
                 // borrow the receive buffer until the next poll.
                 self.consumed = len;
-                match Packet::decode_from_server(&self.receive[..len], self.connect.version) {
-                    Ok((Packet::Publish(publish), _)) => Ok(ClientEvent::Message(publish)),
-                    _ => Err(ClientError::Session(SessionError::ProtocolError)),
-                }
+                self.message(len)
+                    .map(ClientEvent::Message)
+                    .ok_or(ClientError::Session(SessionError::ProtocolError))
             }
         }
     }
@@ -365,16 +386,23 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
                 return Ok(Step::Event(ClientEvent::Disconnected));
             }
             if let Some(len) = self.whole_packet()? {
-                let outcome = {
-                    let (packet, _) =
-                        Packet::decode_from_server(&self.receive[..len], self.connect.version)
-                            .map_err(SessionError::Codec)?;
+                let outcome = 'decoded: {
+                    let decoded =
+                        Packet::decode_from_server(&self.receive[..len], self.connect.version);
+                    let packet = match decoded {
+                        Ok((packet, _)) => packet,
+                        // A malformed packet ends the connection (5.0
+                        // §4.13: DISCONNECT 0x81 first).
+                        Err(e) => break 'decoded Outcome::Failed(SessionError::Codec(e)),
+                    };
+                    // A PUBREC that takes a QoS 2 publish to its PUBREL.
+                    let released = match packet {
+                        Packet::PubRec(ack) if ack.reason_code < 0x80 => Some(ack.packet_id),
+                        _ => None,
+                    };
                     match self.session.handle_packet(self.clock.now(), &packet) {
-                        Err(e) => {
-                            self.last_error = Some(e);
-                            Outcome::Lost
-                        }
-                        Ok(None) => Outcome::Nothing,
+                        Err(e) => Outcome::Failed(e),
+                        Ok(None) => released.map_or(Outcome::Nothing, Outcome::Released),
                         Ok(Some(Event::Message(_))) => Outcome::Message,
                         Ok(Some(Event::Published {
                             packet_id,
@@ -393,7 +421,18 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
                         self.lose_connection();
                         return Ok(Step::Event(ClientEvent::Disconnected));
                     }
+                    Outcome::Failed(e) => {
+                        self.abandon(e).await;
+                        return Ok(Step::Event(ClientEvent::Disconnected));
+                    }
                     Outcome::Nothing => self.drop_received(len),
+                    Outcome::Released(packet_id) => {
+                        self.drop_received(len);
+                        // Kept before the PUBREL goes out (next turn).
+                        if let Some(at) = self.outbox.find(packet_id) {
+                            self.store.released(&self.outbox, at);
+                        }
+                    }
                     Outcome::Published(packet_id, reason_code) => {
                         self.drop_received(len);
                         if let Some(at) = self.outbox.find(packet_id) {
@@ -481,6 +520,24 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
             }
         }
         self.release_transport();
+    }
+
+    /// Gives up on the connection over a packet the server must not send,
+    /// telling a 5.0 server why first (DISCONNECT with the reason code,
+    /// 5.0 §4.13.1); the next [`Client::poll`] reconnects after the
+    /// backoff.
+    async fn abandon(&mut self, error: SessionError) {
+        self.last_error = Some(error);
+        if let Ok(Some(n)) = self.session.abort(error, self.send) {
+            if !self.write_out(n).await {
+                // Lost already.
+                return;
+            }
+            if let Some(transport) = self.transport.as_mut() {
+                let _ = transport.flush().await;
+            }
+        }
+        self.lose_connection();
     }
 
     /// The length of the first whole packet received, if any. A packet
@@ -607,26 +664,56 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
             let Some((record, next)) = self.outbox.get(at) else {
                 return;
             };
-            if record.state != RecordState::Queued {
-                at = next;
-                continue;
-            }
             let publish = publish_of(record.qos, record.topic, record.payload);
             let qos = record.qos;
-            match self.session.publish(self.clock.now(), &publish, self.send) {
-                Ok((n, packet_id)) => {
+            let now = self.clock.now();
+            match record.state {
+                RecordState::InFlight(_) => {}
+                RecordState::Sent {
+                    packet_id,
+                    released,
+                } => {
+                    // Sent before a reboot or a lost session: again under
+                    // its identifier, or only its PUBREL (the session owes
+                    // it from now on).
+                    if self.session.adopt(packet_id, qos, released).is_err() {
+                        return;
+                    }
+                    let resend = match released {
+                        true => None,
+                        false => self
+                            .session
+                            .republish(now, packet_id, &publish, self.send)
+                            .ok(),
+                    };
+                    self.outbox.mark_in_flight(at, packet_id);
+                    if let Some(n) = resend
+                        && !self.write_out(n).await
+                    {
+                        return;
+                    }
+                }
+                RecordState::Queued => {
+                    let Ok((n, packet_id)) = self.session.publish(now, &publish, self.send) else {
+                        return;
+                    };
                     if qos == QoS::AtMostOnce {
                         self.outbox.remove(at);
-                    } else {
-                        self.outbox.mark_in_flight(at, packet_id);
-                        at = next;
+                        if !self.write_out(n).await {
+                            return;
+                        }
+                        continue;
                     }
+                    // Kept before it goes out, so a reboot resends it
+                    // under this identifier.
+                    self.store.sent(&self.outbox, at, packet_id);
+                    self.outbox.mark_in_flight(at, packet_id);
                     if !self.write_out(n).await {
                         return;
                     }
                 }
-                Err(_) => return,
             }
+            at = next;
         }
     }
 
@@ -789,6 +876,7 @@ mod tests {
                 receive: &mut receive,
                 send: &mut send,
                 outbox: &mut outbox,
+                topic_aliases: &mut [],
             },
             42,
         );

@@ -9,15 +9,23 @@
 //! ```text
 //! [header: magic, qos, topic length, payload length, CRC-32]  padded
 //! [acknowledged mark]                                         padded, erased while live
+//! [packet identifier mark: !id, check byte]                   padded, erased until sent
+//! [released mark]                                             padded, erased until PUBREC
 //! [topic][payload]                                            padded
 //! ```
 //!
 //! An entry is written body first and header last, so a power cut leaves
 //! either a whole entry or none: a missing or damaged header ends the
 //! journal, and the next mount rewrites the live entries into the other
-//! half. The mark is written once, when the broker acknowledged the
-//! publish, so no flash word is ever written twice (flash with ECC forbids
-//! it). When a half fills, its live entries move to the other half, whose
+//! half. Each mark is written once, so no flash word is ever written twice
+//! (flash with ECC forbids it): the packet identifier before the PUBLISH
+//! first goes out, the released mark when PUBREC arrives and before the
+//! PUBREL goes out, the acknowledged mark when the exchange is over. A
+//! publish restored after a reboot is thus sent again under its identifier
+//! (or only its PUBREL), which a broker that kept the session recognises:
+//! QoS 2 stays exactly once across reboots. A power cut while a mark is
+//! written leaves it unreadable (its check fails) or erased, which reads as
+//! "not yet": true, as the packet the mark precedes never went out. When a half fills, its live entries move to the other half, whose
 //! header is written last (a power cut mid-move keeps the old half).
 
 use embedded_storage::nor_flash::NorFlash;
@@ -29,6 +37,9 @@ const HALF_MAGIC: [u8; 2] = *b"DJ";
 const ENTRY_MAGIC: u8 = 0xA5;
 /// Header bytes before padding: magic, qos, two lengths, CRC-32.
 const ENTRY_HEADER: usize = 10;
+/// The packet identifier mark: the identifier inverted (so that erased
+/// flash reads as no identifier: 0 is never one) and a check byte.
+const PACKET_ID_MARK: usize = 3;
 /// Bytes moved through the stack at a time.
 const CHUNK: usize = 32;
 
@@ -63,6 +74,10 @@ struct Entry {
     payload_len: usize,
     crc: u32,
     acknowledged: bool,
+    /// The packet identifier it was sent with, if it was.
+    packet_id: Option<u16>,
+    /// The server answered PUBREC.
+    released: bool,
     /// Total size with padding.
     size: u32,
 }
@@ -129,6 +144,26 @@ impl<F: NorFlash> Journal<F> {
         Self::pad(8)
     }
 
+    /// Where an entry's acknowledged mark starts, from the entry's start.
+    fn acknowledged_at() -> u32 {
+        Self::pad(ENTRY_HEADER)
+    }
+
+    /// Where its packet identifier mark starts.
+    fn packet_id_at() -> u32 {
+        Self::acknowledged_at() + Self::pad(1)
+    }
+
+    /// Where its released mark starts.
+    fn released_at() -> u32 {
+        Self::packet_id_at() + Self::pad(PACKET_ID_MARK)
+    }
+
+    /// Where its topic and payload start.
+    fn body_at() -> u32 {
+        Self::released_at() + Self::pad(1)
+    }
+
     fn half_start(&self, half: u32) -> u32 {
         self.start + half * self.half
     }
@@ -192,18 +227,27 @@ impl<F: NorFlash> Journal<F> {
         let topic_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
         let payload_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
         let crc = u32::from_be_bytes([header[6], header[7], header[8], header[9]]);
-        let body = Self::pad(ENTRY_HEADER) + Self::pad(1);
+        let body = Self::body_at();
         let size = body + Self::pad(topic_len + payload_len);
         if offset + size > self.half {
             return None;
         }
-        let mut mark = [0u8; 1];
+        let mut marks = [0u8; 1 + PACKET_ID_MARK + 1];
+        let entry = base + offset;
+        let (acknowledged, rest) = marks.split_at_mut(1);
+        let (packet_id, released) = rest.split_at_mut(PACKET_ID_MARK);
         self.flash
-            .read(base + offset + Self::pad(ENTRY_HEADER), &mut mark)
+            .read(entry + Self::acknowledged_at(), acknowledged)
+            .ok()?;
+        self.flash
+            .read(entry + Self::packet_id_at(), packet_id)
+            .ok()?;
+        self.flash
+            .read(entry + Self::released_at(), released)
             .ok()?;
         let mut sum = Crc32::new();
         sum.update(&header[1..6]);
-        self.read_body(base + offset + body, topic_len + payload_len, |bytes| {
+        self.read_body(entry + body, topic_len + payload_len, |bytes| {
             sum.update(bytes)
         })
         .ok()?;
@@ -212,7 +256,9 @@ impl<F: NorFlash> Journal<F> {
             topic_len,
             payload_len,
             crc,
-            acknowledged: mark[0] != 0xFF,
+            acknowledged: marks[0] != 0xFF,
+            packet_id: read_packet_id_mark(&marks[1..1 + PACKET_ID_MARK]),
+            released: marks[1 + PACKET_ID_MARK] != 0xFF,
             size,
         })
     }
@@ -276,16 +322,13 @@ impl<F: NorFlash> Journal<F> {
         let (mut read, mut written) = (self.first_entry(), self.first_entry());
         while let Some(entry) = self.entry_at(read) {
             if !entry.acknowledged {
-                // Header and body; the mark stays erased.
+                // Header, then the other marks and the body; the
+                // acknowledged mark stays erased.
                 let from = self.half_start(from_half) + read;
-                let header_len = Self::pad(ENTRY_HEADER);
-                let body_at = header_len + Self::pad(1);
-                self.copy(from, to_base + written, header_len)?;
-                self.copy(
-                    from + body_at,
-                    to_base + written + body_at,
-                    entry.size - body_at,
-                )?;
+                let to = to_base + written;
+                self.copy(from, to, Self::acknowledged_at())?;
+                let marks_at = Self::packet_id_at();
+                self.copy(from + marks_at, to + marks_at, entry.size - marks_at)?;
                 written += entry.size;
             }
             read += entry.size;
@@ -313,10 +356,37 @@ impl<F: NorFlash> Journal<F> {
         Ok(())
     }
 
+    /// Writes `mark` at `mark_at` of the `ordinal`-th live entry, unless
+    /// that mark is written already.
+    fn mark(&mut self, ordinal: usize, mark_at: u32, mark: &[u8]) -> Result<(), JournalError> {
+        let (mut offset, mut live) = (self.first_entry(), 0);
+        while let Some(entry) = self.entry_at(offset) {
+            if !entry.acknowledged {
+                if live == ordinal {
+                    let at = self.half_start(self.live) + offset + mark_at;
+                    // Written once: a repeated call (a PUBREC the server
+                    // sent again) must not program the word a second time.
+                    let mut current = [0u8; PACKET_ID_MARK];
+                    let current = &mut current[..mark.len().min(PACKET_ID_MARK)];
+                    self.flash
+                        .read(at, current)
+                        .map_err(|_| JournalError::Flash)?;
+                    if current.iter().any(|b| *b != 0xFF) {
+                        return Ok(());
+                    }
+                    return self.write_padded(at, &[mark]);
+                }
+                live += 1;
+            }
+            offset += entry.size;
+        }
+        Ok(())
+    }
+
     fn try_append(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), JournalError> {
         let topic_len = u16::try_from(topic.len()).map_err(|_| JournalError::Geometry)?;
         let payload_len = u16::try_from(payload.len()).map_err(|_| JournalError::Geometry)?;
-        let body_at = Self::pad(ENTRY_HEADER) + Self::pad(1);
+        let body_at = Self::body_at();
         let size = body_at + Self::pad(topic.len() + payload.len());
         if self.head + size > self.half {
             self.compact()?;
@@ -347,28 +417,30 @@ impl<F: NorFlash> OutboxStore for Journal<F> {
     }
 
     fn remove(&mut self, ordinal: usize) {
-        let (mut offset, mut live) = (self.first_entry(), 0);
-        while let Some(entry) = self.entry_at(offset) {
-            if !entry.acknowledged {
-                if live == ordinal {
-                    let mark_at = self.half_start(self.live) + offset + Self::pad(ENTRY_HEADER);
-                    // A failed write leaves the entry live: resent after a
-                    // reboot, which QoS 1/2 allows.
-                    let _ = self.write_padded(mark_at, &[&[0]]);
-                    return;
-                }
-                live += 1;
-            }
-            offset += entry.size;
-        }
+        // A failed write leaves the entry live: resent after a reboot,
+        // which QoS 1/2 allows.
+        let _ = self.mark(ordinal, Self::acknowledged_at(), &[0]);
+    }
+
+    fn sent(&mut self, outbox: &Outbox<'_>, at: usize, packet_id: u16) {
+        // A failed write: after a reboot the publish goes out under a new
+        // identifier, at least once rather than exactly once.
+        let _ = self.mark(
+            outbox.ordinal(at),
+            Self::packet_id_at(),
+            &packet_id_mark(packet_id),
+        );
+    }
+
+    fn released(&mut self, outbox: &Outbox<'_>, at: usize) {
+        let _ = self.mark(outbox.ordinal(at), Self::released_at(), &[0]);
     }
 
     fn restore(&mut self, outbox: &mut Outbox<'_>) {
         let mut offset = self.first_entry();
         while let Some(entry) = self.entry_at(offset) {
             if !entry.acknowledged {
-                let from =
-                    self.half_start(self.live) + offset + Self::pad(ENTRY_HEADER) + Self::pad(1);
+                let from = self.half_start(self.live) + offset + Self::body_at();
                 let len = entry.topic_len + entry.payload_len;
                 let flash = &mut self.flash;
                 let pushed =
@@ -376,15 +448,36 @@ impl<F: NorFlash> OutboxStore for Journal<F> {
                         flash.read(from, &mut body[..len]).is_ok()
                             && crc_of(entry, &body[..len]) == entry.crc
                     });
-                if pushed.is_err() {
+                match pushed {
+                    Ok(at) => {
+                        if let Some(packet_id) = entry.packet_id {
+                            outbox.mark_sent(at, packet_id, entry.released);
+                        }
+                    }
                     // The outbox is smaller than what was stored: the rest
                     // stays in flash for a later boot with more room.
-                    return;
+                    Err(_) => return,
                 }
             }
             offset += entry.size;
         }
     }
+}
+
+/// The packet identifier mark of `packet_id`.
+fn packet_id_mark(packet_id: u16) -> [u8; PACKET_ID_MARK] {
+    let [high, low] = (!packet_id).to_be_bytes();
+    [high, low, high ^ low ^ 0xA5]
+}
+
+/// The identifier a mark holds: `None` if erased (0 is no identifier) or
+/// damaged by a power cut while it was written.
+fn read_packet_id_mark(mark: &[u8]) -> Option<u16> {
+    let &[high, low, check] = mark else {
+        return None;
+    };
+    let packet_id = !u16::from_be_bytes([high, low]);
+    (packet_id != 0 && check == high ^ low ^ 0xA5).then_some(packet_id)
 }
 
 fn crc_of(entry: Entry, body: &[u8]) -> u32 {

@@ -4,10 +4,12 @@
 //! topics and payloads from the input; [`session`] is the sans-IO engine
 //! that drives one client session (CONNECT, keepalive, QoS 0/1/2 state
 //! machines) without touching a socket or a clock; [`topic`] matches topic
-//! names against subscription filters. [`client`] runs a session over a
+//! names against subscription filters; [`alias`] keeps the topic aliases of
+//! a 5.0 connection, both ways. [`client`] runs a session over a
 //! transport with reconnection and an outbox; with the `storage` feature,
 //! `journal` keeps the outbox's QoS 1/2 publishes on NOR flash.
 
+pub mod alias;
 pub mod client;
 pub mod codec;
 #[cfg(feature = "storage")]

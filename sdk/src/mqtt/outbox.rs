@@ -12,14 +12,34 @@ use super::codec::QoS;
 
 const HEADER: usize = 8;
 
+/// The state byte of a record.
+const QUEUED: u8 = 0;
+const IN_FLIGHT: u8 = 1;
+const SENT: u8 = 2;
+const SENT_RELEASED: u8 = 3;
+
 /// Where a record stands.
+///
+/// A record keeps the packet identifier it was first sent with for life:
+/// after a reboot or a lost session it goes out again under the same one,
+/// so a broker that still holds the exchange recognises the resend instead
+/// of taking it for a new message (MQTT §4.3.3, §4.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordState {
-    /// Not sent on the current connection (made while disconnected, or
-    /// handed back after the server lost the session).
+    /// Never sent (made while disconnected, or not yet given a turn).
     Queued,
-    /// Sent with this packet identifier, acknowledgement awaited.
+    /// Sent with this packet identifier on the current connection,
+    /// acknowledgement awaited.
     InFlight(u16),
+    /// Sent with this packet identifier before a reboot or a lost session,
+    /// not yet on the current connection. `released`: the server answered
+    /// the QoS 2 PUBLISH with PUBREC, so a PUBREL, not the PUBLISH, is due.
+    Sent {
+        /// Its packet identifier.
+        packet_id: u16,
+        /// PUBREC received (QoS 2).
+        released: bool,
+    },
 }
 
 /// No room for the publish; nothing was stored.
@@ -43,7 +63,23 @@ pub trait OutboxStore {
         self.remove(outbox.ordinal(at));
     }
 
-    /// Puts the stored publishes, oldest first, into a fresh outbox.
+    /// The outbox record at `at` is about to be sent for the first time,
+    /// with `packet_id`: kept so that after a reboot it is sent again under
+    /// the same identifier.
+    fn sent(&mut self, outbox: &Outbox<'_>, at: usize, packet_id: u16) {
+        let _ = (outbox, at, packet_id);
+    }
+
+    /// The server answered the QoS 2 record at `at` with PUBREC; this is
+    /// kept before the PUBREL goes out, so that after a reboot the PUBREL
+    /// is sent again rather than the PUBLISH, which the server, having
+    /// released the message, would take for a new one.
+    fn released(&mut self, outbox: &Outbox<'_>, at: usize) {
+        let _ = (outbox, at);
+    }
+
+    /// Puts the stored publishes, oldest first, into a fresh outbox, with
+    /// their packet identifiers and PUBREC state.
     fn restore(&mut self, outbox: &mut Outbox<'_>);
 }
 
@@ -105,7 +141,7 @@ impl<'b> Outbox<'b> {
         let topic_len16 = u16::try_from(topic_len).map_err(|_| OutboxFull)?;
         let payload_len16 = u16::try_from(payload_len).map_err(|_| OutboxFull)?;
         let record = self.buf.get_mut(at..at + size).ok_or(OutboxFull)?;
-        record[0] = 0;
+        record[0] = QUEUED;
         record[1] = qos as u8;
         record[2..4].copy_from_slice(&0u16.to_be_bytes());
         record[4..6].copy_from_slice(&topic_len16.to_be_bytes());
@@ -153,9 +189,14 @@ impl<'b> Outbox<'b> {
             1 => QoS::AtLeastOnce,
             _ => QoS::ExactlyOnce,
         };
+        let packet_id = u16::from_be_bytes([header[2], header[3]]);
         let state = match header[0] {
-            0 => RecordState::Queued,
-            _ => RecordState::InFlight(u16::from_be_bytes([header[2], header[3]])),
+            QUEUED => RecordState::Queued,
+            IN_FLIGHT => RecordState::InFlight(packet_id),
+            released => RecordState::Sent {
+                packet_id,
+                released: released == SENT_RELEASED,
+            },
         };
         let record = Record {
             state,
@@ -166,17 +207,35 @@ impl<'b> Outbox<'b> {
         Some((record, at + HEADER + topic_len + payload_len))
     }
 
-    /// Marks the record at `at` sent with `packet_id`.
+    /// Marks the record at `at` sent with `packet_id` on this connection.
     pub fn mark_in_flight(&mut self, at: usize, packet_id: u16) {
-        self.buf[at] = 1;
-        self.buf[at + 2..at + 4].copy_from_slice(&packet_id.to_be_bytes());
+        self.set_state(at, IN_FLIGHT, packet_id);
     }
 
-    /// Every in-flight record queued again (the server kept no session).
+    /// Marks the record at `at` sent with `packet_id` before this
+    /// connection (restored after a reboot).
+    pub fn mark_sent(&mut self, at: usize, packet_id: u16, released: bool) {
+        let state = if released { SENT_RELEASED } else { SENT };
+        self.set_state(at, state, packet_id);
+    }
+
+    fn set_state(&mut self, at: usize, state: u8, packet_id: u16) {
+        if let Some(header) = self.buf[..self.len].get_mut(at..at + HEADER) {
+            header[0] = state;
+            header[2..4].copy_from_slice(&packet_id.to_be_bytes());
+        }
+    }
+
+    /// Every record sent before, on a connection whose session the server
+    /// did not keep, due again as a PUBLISH under its identifier.
     pub fn requeue_all(&mut self) {
         let mut at = 0;
-        while let Some((_, next)) = self.get(at) {
-            self.buf[at] = 0;
+        while let Some((record, next)) = self.get(at) {
+            if let RecordState::InFlight(packet_id) | RecordState::Sent { packet_id, .. } =
+                record.state
+            {
+                self.mark_sent(at, packet_id, false);
+            }
             at = next;
         }
     }
@@ -226,6 +285,23 @@ mod tests {
         assert_eq!(outbox.get(next).unwrap().0.state, RecordState::InFlight(7));
         outbox.requeue_all();
         assert_eq!(outbox.find(7), None);
+        assert_eq!(
+            outbox.get(next).unwrap().0.state,
+            RecordState::Sent {
+                packet_id: 7,
+                released: false
+            },
+            "a requeued record keeps its identifier"
+        );
+        assert_eq!(outbox.get(0).unwrap().0.state, RecordState::Queued);
+        outbox.mark_sent(0, 9, true);
+        assert_eq!(
+            outbox.get(0).unwrap().0.state,
+            RecordState::Sent {
+                packet_id: 9,
+                released: true
+            }
+        );
         outbox.remove(0);
         let (only, end) = outbox.get(0).unwrap();
         assert_eq!((only.topic, only.payload, end), ("c", &b"two!"[..], 13));

@@ -9,17 +9,25 @@
 //! [`Session::handle_timeout`]. Publishing, subscribing and connecting
 //! write their packet into a caller buffer. Storage is fixed by the const
 //! parameters: `WINDOW` outbound QoS 1/2 publishes in flight, `INBOUND`
-//! inbound acknowledgements pending.
+//! inbound acknowledgements pending; a 5.0 session given alias storage
+//! ([`Session::with_topic_aliases`]) also uses topic aliases both ways
+//! (5.0 §3.3.2.3.4, see [`super::alias`]).
 
 use core::fmt;
 
 use duet_netstack::time::{Duration, Instant};
 
+use super::alias::{AliasError, OutboundAlias, TopicAliases};
 use super::codec::{
-    Ack, ConnAck, Connect, Disconnect, Error, Packet, Properties, ProtocolVersion, Publish, QoS,
-    SubAck, Subscribe, SubscribeFilters, SubscribeOptions, UnsubAck, Unsubscribe,
+    Ack, ConnAck, Connect, Disconnect, Error, Packet, Properties, Property, ProtocolVersion,
+    Publish, QoS, SubAck, Subscribe, SubscribeFilters, SubscribeOptions, UnsubAck, Unsubscribe,
     UnsubscribeFilters,
 };
+
+/// How many properties a CONNECT may carry for the session to add its Topic
+/// Alias Maximum to them (copied on the stack). With more, the connection
+/// goes without inbound aliases.
+const COPIED_PROPERTIES: usize = 8;
 
 /// What the session tells the application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +38,9 @@ pub enum Event<'a> {
         session_present: bool,
     },
     /// An application message arrived. At QoS 2 it is reported once, even if
-    /// the server sends it again before the PUBREL (§4.3.3).
+    /// the server sends it again before the PUBREL (§4.3.3). Its topic is
+    /// always the full Topic Name, resolved from the Topic Alias when the
+    /// server sent an empty one.
     Message(Publish<'a>),
     /// An outbound QoS 1 or 2 publish finished: PUBACK, PUBCOMP, or a
     /// PUBREC carrying a failure reason code (5.0 §4.3.3).
@@ -85,6 +95,47 @@ pub enum SessionError {
     /// The packet is larger than the server's Maximum Packet Size (5.0
     /// §3.2.2.3.6), which it would answer by closing the connection.
     PacketTooLarge,
+    /// A 5.0 CONNECT must announce a Topic Alias Maximum no larger than the
+    /// alias slots the session has (§3.1.2.11.5).
+    TopicAliasMaximumTooLarge,
+    /// The server sent Topic Alias 0 or one above the maximum we announced
+    /// (5.0 §3.3.2.3.4; reason code 0x94, Topic Alias invalid). An empty
+    /// topic with an alias it never mapped is a [`SessionError::ProtocolError`]
+    /// (0x82, as §3.3.2.3.4 says).
+    TopicAliasInvalid,
+    /// The server sent an empty topic and an alias it had mapped to a topic
+    /// too long for an alias slot (see [`super::alias::SLOT`]): the message
+    /// cannot be delivered with its topic (reason code 0x83,
+    /// Implementation specific error).
+    AliasedTopicTooLong,
+    /// [`Session::adopt`]: the identifier is 0 or already in flight, or the
+    /// publish is QoS 0.
+    CannotAdopt,
+}
+
+impl SessionError {
+    /// The 5.0 reason code of the DISCONNECT that tells the server why the
+    /// client closes the connection (§4.13.1), when the error is the
+    /// server's: a packet it must not send, or one that does not decode.
+    pub fn reason_code(&self) -> Option<u8> {
+        match self {
+            SessionError::Codec(e) => e.reason_code(),
+            SessionError::ProtocolError => Some(0x82),
+            SessionError::AliasedTopicTooLong => Some(0x83),
+            SessionError::TopicAliasInvalid => Some(0x94),
+            _ => None,
+        }
+    }
+}
+
+impl From<AliasError> for SessionError {
+    fn from(e: AliasError) -> Self {
+        match e {
+            AliasError::Invalid => SessionError::TopicAliasInvalid,
+            AliasError::Unmapped => SessionError::ProtocolError,
+            AliasError::Unstored => SessionError::AliasedTopicTooLong,
+        }
+    }
 }
 
 impl From<Error> for SessionError {
@@ -105,6 +156,14 @@ impl fmt::Display for SessionError {
             SessionError::ProtocolError => f.write_str("protocol error"),
             SessionError::UnknownPacketId => f.write_str("unknown packet identifier"),
             SessionError::PacketTooLarge => f.write_str("packet above server's maximum size"),
+            SessionError::TopicAliasMaximumTooLarge => {
+                f.write_str("topic alias maximum above the alias slots")
+            }
+            SessionError::TopicAliasInvalid => f.write_str("topic alias invalid"),
+            SessionError::AliasedTopicTooLong => {
+                f.write_str("topic alias for a topic too long to keep")
+            }
+            SessionError::CannotAdopt => f.write_str("publish cannot be adopted"),
         }
     }
 }
@@ -160,9 +219,10 @@ enum Inbound {
     SendPubComp(u16),
 }
 
-/// One MQTT client session.
+/// One MQTT client session; `A` is the topic alias storage (none by
+/// default).
 #[derive(Debug)]
-pub struct Session<const WINDOW: usize, const INBOUND: usize> {
+pub struct Session<const WINDOW: usize, const INBOUND: usize, A = [u8; 0]> {
     version: ProtocolVersion,
     state: State,
     keep_alive: Duration,
@@ -184,6 +244,8 @@ pub struct Session<const WINDOW: usize, const INBOUND: usize> {
     /// exchange; this recognises the resend.
     completed: [u16; INBOUND],
     next_completed: usize,
+    /// The topic alias mappings of the connection, both ways.
+    aliases: TopicAliases<A>,
 }
 
 impl<const WINDOW: usize, const INBOUND: usize> Default for Session<WINDOW, INBOUND> {
@@ -193,8 +255,21 @@ impl<const WINDOW: usize, const INBOUND: usize> Default for Session<WINDOW, INBO
 }
 
 impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
-    /// A session with no connection and no stored state.
+    /// A session with no connection, no stored state and no topic aliases.
     pub const fn new() -> Self {
+        Self::with_topic_aliases([])
+    }
+}
+
+impl<const WINDOW: usize, const INBOUND: usize, A> Session<WINDOW, INBOUND, A> {
+    /// A session that keeps the topic aliases of its 5.0 connections in
+    /// `storage`, [`super::alias::SLOT`] bytes per alias, shared between
+    /// the two directions (see [`super::alias`]). It announces half the
+    /// slots as its Topic Alias Maximum (a CONNECT that carries one
+    /// announces that instead) and gives the rest to its own aliases, as
+    /// many as the server's Topic Alias Maximum allows. 3.1.1 has no
+    /// aliases.
+    pub const fn with_topic_aliases(storage: A) -> Self {
         Session {
             version: ProtocolVersion::V311,
             state: State::Disconnected,
@@ -210,9 +285,14 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             inbound: [Inbound::Free; INBOUND],
             completed: [0; INBOUND],
             next_completed: 0,
+            aliases: TopicAliases::new(storage),
         }
     }
+}
 
+impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
+    Session<WINDOW, INBOUND, A>
+{
     /// The connection state.
     pub fn state(&self) -> State {
         self.state
@@ -238,23 +318,60 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         WINDOW.min(usize::from(self.server_receive_maximum))
     }
 
+    /// The topic alias mappings of the connection.
+    pub fn topic_aliases(&self) -> &TopicAliases<A> {
+        &self.aliases
+    }
+
     /// Writes CONNECT into `out` and waits for CONNACK.
     ///
     /// With `clean_start` false the stored packet-identifier state is kept;
-    /// whether the server kept its side is known from CONNACK.
+    /// whether the server kept its side is known from CONNACK. A 5.0
+    /// CONNECT gets the session's Topic Alias Maximum added unless it
+    /// carries one (at most the alias slots), and the topic alias mappings
+    /// of the last connection are forgotten.
     pub fn connect(
         &mut self,
         now: Instant,
         connect: &Connect<'_>,
         out: &mut [u8],
     ) -> Result<usize, SessionError> {
+        let mut inbound_aliases = 0;
+        let mut announce = false;
         if connect.version == ProtocolVersion::V5 {
             match connect.properties.receive_maximum() {
                 Some(rm) if usize::from(rm) <= INBOUND => {}
                 _ => return Err(SessionError::ReceiveMaximumTooLarge),
             }
+            inbound_aliases = match connect.properties.topic_alias_maximum() {
+                Some(max) if max > self.aliases.capacity() => {
+                    return Err(SessionError::TopicAliasMaximumTooLarge);
+                }
+                Some(max) => max,
+                None => {
+                    announce = true;
+                    self.aliases.capacity() / 2
+                }
+            };
         }
-        let n = Packet::Connect(*connect).encode_from_client(connect.version, out)?;
+        let mut list = [Property::TopicAliasMaximum(inbound_aliases); COPIED_PROPERTIES];
+        let announced = match (announce && inbound_aliases > 0)
+            .then(|| prepend(&mut list, connect.properties))
+            .flatten()
+        {
+            Some(properties) => Connect {
+                properties,
+                ..*connect
+            },
+            None => {
+                if announce {
+                    inbound_aliases = 0;
+                }
+                *connect
+            }
+        };
+        let n = Packet::Connect(announced).encode_from_client(connect.version, out)?;
+        self.aliases.begin(inbound_aliases);
         self.version = connect.version;
         self.keep_alive = Duration::from_secs(u64::from(connect.keep_alive));
         self.state = State::Connecting;
@@ -316,6 +433,33 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         Ok(n)
     }
 
+    /// Gives up on the connection over `error`, which
+    /// [`Session::handle_packet`] returned: writes into `out` the DISCONNECT
+    /// that tells a 5.0 server why (§4.13.1, with the error's
+    /// [`SessionError::reason_code`]), for the caller to send before it
+    /// closes the transport. `None` when there is none to send: in 3.1.1,
+    /// whose DISCONNECT means a normal close (the server would discard the
+    /// Will), or for an error that is not the server's.
+    pub fn abort(
+        &mut self,
+        error: SessionError,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, SessionError> {
+        self.connection_lost();
+        match (self.version, error.reason_code()) {
+            (ProtocolVersion::V5, Some(reason_code)) => {
+                let disconnect = Disconnect {
+                    reason_code,
+                    properties: Properties::EMPTY,
+                };
+                Ok(Some(
+                    Packet::Disconnect(disconnect).encode_from_client(self.version, out)?,
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
     fn allocate_packet_id(&mut self) -> u16 {
         loop {
             let id = self.next_packet_id;
@@ -323,6 +467,52 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             if !self.outbound.iter().any(|o| o.packet_id() == Some(id)) {
                 return id;
             }
+        }
+    }
+
+    /// Encodes a PUBLISH, its topic replaced by a Topic Alias where the
+    /// connection has one for it, or mapped to one where an alias is free or
+    /// due for replacement (5.0 §3.3.2.3.4, see [`super::alias`]).
+    ///
+    /// A publish that carries properties of its own is sent as it is, its
+    /// topic in full: adding the alias would mean copying them (a third of
+    /// the alias code's flash), and the client sends none. One that carries
+    /// a Topic Alias of its own, with a topic, maps that alias on the
+    /// server, so the session forgets its own mapping of the alias.
+    fn encode_publish(
+        &mut self,
+        publish: Publish<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, SessionError> {
+        if !publish.properties.is_empty() {
+            if let Some(alias) = publish.properties.topic_alias()
+                && !publish.topic.is_empty()
+            {
+                self.aliases.forget_outbound(alias);
+            }
+            return self.encode_limited(Packet::Publish(publish), out);
+        }
+        let (topic, alias) = match self.aliases.outbound(publish.topic) {
+            OutboundAlias::None => return self.encode_limited(Packet::Publish(publish), out),
+            OutboundAlias::Use(alias) => ("", alias),
+            OutboundAlias::Map(alias) => (publish.topic, alias),
+        };
+        let list = [Property::TopicAlias(alias)];
+        let aliased = Publish {
+            topic,
+            properties: Properties::List(&list),
+            ..publish
+        };
+        match self.encode_limited(Packet::Publish(aliased), out) {
+            Ok(n) => {
+                if !topic.is_empty() {
+                    self.aliases.map_outbound(alias, topic);
+                }
+                Ok(n)
+            }
+            // No room for the three bytes the alias takes: the topic in
+            // full.
+            Err(_) => self.encode_limited(Packet::Publish(publish), out),
         }
     }
 
@@ -347,6 +537,12 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
     /// Writes a PUBLISH into `out`. Its `packet_id` and `dup` are chosen
     /// here; the identifier is returned (0 at QoS 0) and comes back in
     /// [`Event::Published`] once the server has acknowledged it.
+    ///
+    /// On a 5.0 connection with topic aliases the topic may be replaced by
+    /// an alias (see [`Session::with_topic_aliases`]), so the packets
+    /// written must reach the server in the order they were written. A
+    /// publish with properties of its own (a Topic Alias of the caller's
+    /// among them) goes as given, its topic in full.
     pub fn publish(
         &mut self,
         now: Instant,
@@ -360,7 +556,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
                 packet_id: 0,
                 ..*publish
             };
-            let n = self.encode_limited(Packet::Publish(packet), out)?;
+            let n = self.encode_publish(packet, out)?;
             self.last_transmit = now;
             return Ok((n, 0));
         }
@@ -378,7 +574,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             packet_id,
             ..*publish
         };
-        let n = self.encode_limited(Packet::Publish(packet), out)?;
+        let n = self.encode_publish(packet, out)?;
         self.outbound[slot] = match publish.qos {
             QoS::AtLeastOnce => Outbound::AwaitPubAck(packet_id),
             _ => Outbound::AwaitPubRec(packet_id),
@@ -395,6 +591,37 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             Outbound::AwaitPubAck(id) | Outbound::AwaitPubRec(id) => Some(id),
             _ => None,
         })
+    }
+
+    /// Takes a QoS 1/2 publish sent on an earlier connection — before a
+    /// reboot, or on a session the server did not keep — back in flight
+    /// under its `packet_id`, so that a server still holding the exchange
+    /// recognises it. `released` (QoS 2: PUBREC was received) makes the
+    /// session owe a PUBREL ([`Session::poll_transmit`]); otherwise resend
+    /// the PUBLISH with [`Session::republish`].
+    pub fn adopt(&mut self, packet_id: u16, qos: QoS, released: bool) -> Result<(), SessionError> {
+        self.require_connected()?;
+        if self.in_flight() >= self.window() {
+            return Err(SessionError::WindowFull);
+        }
+        let in_use = self
+            .outbound
+            .iter()
+            .any(|o| o.packet_id() == Some(packet_id));
+        let state = match qos {
+            _ if packet_id == 0 || in_use => return Err(SessionError::CannotAdopt),
+            QoS::AtMostOnce => return Err(SessionError::CannotAdopt),
+            QoS::AtLeastOnce => Outbound::AwaitPubAck(packet_id),
+            QoS::ExactlyOnce if released => Outbound::SendPubRel(packet_id),
+            QoS::ExactlyOnce => Outbound::AwaitPubRec(packet_id),
+        };
+        let slot = self
+            .outbound
+            .iter_mut()
+            .find(|o| **o == Outbound::Free)
+            .ok_or(SessionError::WindowFull)?;
+        *slot = state;
+        Ok(())
     }
 
     /// Writes an unacknowledged publish again, with DUP set (§3.3.1.1).
@@ -421,7 +648,7 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
             packet_id,
             ..*publish
         };
-        let n = self.encode_limited(Packet::Publish(packet), out)?;
+        let n = self.encode_publish(packet, out)?;
         self.last_transmit = now;
         Ok(n)
     }
@@ -466,9 +693,11 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         Ok((n, packet_id))
     }
 
-    /// Feeds one received packet to the session.
+    /// Feeds one received packet to the session. The event borrows the
+    /// packet and, for a message whose topic a Topic Alias stands for, the
+    /// session.
     pub fn handle_packet<'a>(
-        &mut self,
+        &'a mut self,
         now: Instant,
         packet: &Packet<'a>,
     ) -> Result<Option<Event<'a>>, SessionError> {
@@ -520,6 +749,9 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         self.server_receive_maximum = ack.properties.receive_maximum().unwrap_or(u16::MAX);
         // 5.0 §3.2.2.3.6: absent means no limit beyond the protocol's.
         self.server_maximum_packet_size = ack.properties.maximum_packet_size().unwrap_or(u32::MAX);
+        // 5.0 §3.2.2.3.8: absent means no topic aliases.
+        self.aliases
+            .accept(ack.properties.topic_alias_maximum().unwrap_or(0));
         if let Some(seconds) = ack.properties.server_keep_alive() {
             self.keep_alive = Duration::from_secs(u64::from(seconds));
         }
@@ -566,7 +798,24 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
         None
     }
 
-    fn on_publish<'a>(&mut self, p: &Publish<'a>) -> Result<Option<Event<'a>>, SessionError> {
+    /// The topic of a received message: its Topic Name, or the topic its
+    /// Topic Alias stands for on this connection when the name is empty
+    /// (5.0 §3.3.2.3.4). `None` for an alias the session cannot resolve; a
+    /// message [`Session::handle_packet`] delivered resolves until the next
+    /// connection begins.
+    pub fn message_topic<'a>(&'a self, publish: &Publish<'a>) -> Option<&'a str> {
+        match publish.properties.topic_alias() {
+            Some(alias) if publish.topic.is_empty() => self.aliases.inbound_topic(alias),
+            _ => Some(publish.topic),
+        }
+    }
+
+    fn on_publish<'a>(&'a mut self, p: &Publish<'a>) -> Result<Option<Event<'a>>, SessionError> {
+        // The alias maps or resolves whether or not the message is
+        // delivered: the server's mapping changed when it sent it.
+        if let Some(alias) = p.properties.topic_alias() {
+            self.aliases.receive(p.topic, alias)?;
+        }
         match p.qos {
             QoS::AtMostOnce => {}
             QoS::AtLeastOnce => {
@@ -602,7 +851,8 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
                 }
             }
         }
-        Ok(Some(Event::Message(*p)))
+        let topic = self.message_topic(p).ok_or(SessionError::ProtocolError)?;
+        Ok(Some(Event::Message(Publish { topic, ..*p })))
     }
 
     fn on_puback<'a>(&mut self, a: &Ack<'_>) -> Option<Event<'a>> {
@@ -753,10 +1003,30 @@ impl<const WINDOW: usize, const INBOUND: usize> Session<WINDOW, INBOUND> {
     }
 }
 
+/// `list[0]` followed by `rest`, in `list`; `None` when they do not fit,
+/// or when `rest` holds wire bytes, which are not decoded again to be
+/// copied.
+fn prepend<'l, 'p: 'l>(
+    list: &'l mut [Property<'p>],
+    rest: Properties<'p>,
+) -> Option<Properties<'l>> {
+    let rest: &[Property<'p>] = match rest {
+        Properties::List(rest) => rest,
+        Properties::Wire([]) => &[],
+        Properties::Wire(_) => return None,
+    };
+    let len = rest.len() + 1;
+    list.get_mut(1..len)?.copy_from_slice(rest);
+    let list: &'l [Property<'p>] = list;
+    list.get(..len).map(Properties::List)
+}
+
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
-    use crate::mqtt::codec::Property;
+    use crate::mqtt::alias::SLOT;
     use duet_netstack::rand::Rng;
 
     type S = Session<2, 4>;
@@ -1290,6 +1560,385 @@ mod tests {
                 }
             }
             assert!(s.in_flight() <= s.window().max(2));
+        }
+    }
+
+    /// Topic aliases: four slots, two each way.
+    type Aliased = Session<2, 4, [u8; 4 * SLOT]>;
+    const V5: ProtocolVersion = ProtocolVersion::V5;
+
+    /// An [`Aliased`] session connected to a 5.0 server that allows
+    /// `server` aliases (`None`: it says nothing, so none).
+    fn aliased(server: Option<u16>) -> Aliased {
+        let mut s = Aliased::with_topic_aliases([0; 4 * SLOT]);
+        let mut buf = [0u8; 64];
+        s.connect(at(0), &connect_packet(V5, true), &mut buf)
+            .unwrap();
+        let list = server.map(Property::TopicAliasMaximum);
+        let ack = Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason_code: 0,
+            properties: Properties::List(list.as_slice()),
+        });
+        s.handle_packet(at(0), &ack).unwrap();
+        s
+    }
+
+    /// A PUBLISH on `topic` written by the session: (topic, alias) sent.
+    fn sent<'b>(
+        s: &mut Aliased,
+        topic: &'static str,
+        properties: Properties<'static>,
+        buf: &'b mut [u8],
+    ) -> (&'b str, Option<u16>) {
+        let p = Publish {
+            topic,
+            properties,
+            ..publish(QoS::AtMostOnce, 0)
+        };
+        let n = s.publish(at(1), &p, buf).unwrap().0;
+        let Packet::Publish(p) = Packet::decode(&buf[..n], V5).unwrap().0 else {
+            panic!("not a PUBLISH")
+        };
+        (p.topic, p.properties.topic_alias())
+    }
+
+    fn aliased_publish(
+        topic: &'static str,
+        alias: &'static [Property<'static>],
+    ) -> Publish<'static> {
+        Publish {
+            topic,
+            properties: Properties::List(alias),
+            ..publish(QoS::AtMostOnce, 0)
+        }
+    }
+
+    #[test]
+    fn a_v5_connect_announces_the_inbound_alias_slots() {
+        let mut buf = [0u8; 64];
+        let announced = |s: &mut Aliased, connect: &Connect<'_>, buf: &mut [u8]| {
+            let n = s.connect(at(0), connect, buf).unwrap();
+            let Packet::Connect(c) = Packet::decode(&buf[..n], connect.version).unwrap().0 else {
+                panic!("not a CONNECT")
+            };
+            // The caller's properties stay.
+            assert_eq!(
+                c.properties.receive_maximum(),
+                connect.properties.receive_maximum()
+            );
+            (
+                c.properties.topic_alias_maximum(),
+                s.topic_aliases().inbound_maximum(),
+            )
+        };
+        let mut s = Aliased::with_topic_aliases([0; 4 * SLOT]);
+        // Half the slots by default.
+        assert_eq!(
+            announced(&mut s, &connect_packet(V5, true), &mut buf),
+            (Some(2), 2)
+        );
+        // A CONNECT that carries its own maximum announces that.
+        const ONE: &[Property<'static>] =
+            &[Property::ReceiveMaximum(4), Property::TopicAliasMaximum(1)];
+        let mut own = connect_packet(V5, true);
+        own.properties = Properties::List(ONE);
+        assert_eq!(announced(&mut s, &own, &mut buf), (Some(1), 1));
+        // ... at most the slots there are.
+        const FIVE: &[Property<'static>] =
+            &[Property::ReceiveMaximum(4), Property::TopicAliasMaximum(5)];
+        own.properties = Properties::List(FIVE);
+        assert_eq!(
+            s.connect(at(0), &own, &mut buf),
+            Err(SessionError::TopicAliasMaximumTooLarge)
+        );
+        // 3.1.1 has no aliases; no storage, none announced.
+        assert_eq!(
+            announced(&mut s, &connect_packet(V3, true), &mut buf),
+            (None, 0)
+        );
+        let mut none = S::new();
+        let n = none
+            .connect(at(0), &connect_packet(V5, true), &mut buf)
+            .unwrap();
+        let Packet::Connect(c) = Packet::decode(&buf[..n], V5).unwrap().0 else {
+            panic!("not a CONNECT")
+        };
+        assert_eq!(c.properties.topic_alias_maximum(), None);
+    }
+
+    #[test]
+    fn publishes_use_the_aliases_the_server_allows() {
+        let mut buf = [0u8; 64];
+        let mut s = aliased(Some(10));
+        // Two outbound slots: the server's ten are more than we have.
+        assert_eq!(s.topic_aliases().outbound_maximum(), 2);
+        let none = Properties::EMPTY;
+        assert_eq!(sent(&mut s, "a/1", none, &mut buf), ("a/1", Some(1)));
+        assert_eq!(sent(&mut s, "a/1", none, &mut buf), ("", Some(1)));
+        assert_eq!(sent(&mut s, "b/2", none, &mut buf), ("b/2", Some(2)));
+        assert_eq!(sent(&mut s, "b/2", none, &mut buf), ("", Some(2)));
+        // A third topic takes over the oldest alias.
+        assert_eq!(sent(&mut s, "c/3", none, &mut buf), ("c/3", Some(1)));
+        assert_eq!(sent(&mut s, "a/1", none, &mut buf), ("a/1", Some(2)));
+        assert_eq!(sent(&mut s, "c/3", none, &mut buf), ("", Some(1)));
+        // QoS 1 too.
+        let p = Publish {
+            topic: "a/1",
+            ..publish(QoS::AtLeastOnce, 0)
+        };
+        let (n, id) = s.publish(at(1), &p, &mut buf).unwrap();
+        let Packet::Publish(q) = Packet::decode(&buf[..n], V5).unwrap().0 else {
+            panic!("not a PUBLISH")
+        };
+        assert_eq!((q.topic, q.packet_id), ("", id));
+        assert_eq!(q.properties.topic_alias(), Some(2));
+        // A publish with properties of its own goes as it is.
+        const EXPIRY: &[Property<'static>] = &[Property::MessageExpiryInterval(9)];
+        let expiry = Properties::List(EXPIRY);
+        assert_eq!(sent(&mut s, "a/1", expiry, &mut buf), ("a/1", None));
+        // A server that says nothing allows none; 3.1.1 has none.
+        let mut s = aliased(None);
+        assert_eq!(sent(&mut s, "a/1", none, &mut buf), ("a/1", None));
+        assert_eq!(sent(&mut s, "a/1", none, &mut buf), ("a/1", None));
+        let mut s = Aliased::with_topic_aliases([0; 4 * SLOT]);
+        s.connect(at(0), &connect_packet(V3, true), &mut buf)
+            .unwrap();
+        s.handle_packet(at(0), &connack(false, Properties::EMPTY))
+            .unwrap();
+        let p = Publish {
+            topic: "a/1",
+            ..publish(QoS::AtMostOnce, 0)
+        };
+        for _ in 0..2 {
+            let n = s.publish(at(1), &p, &mut buf).unwrap().0;
+            assert_eq!(decoded(&buf[..n]), Packet::Publish(p));
+        }
+    }
+
+    #[test]
+    fn a_new_connection_names_every_topic_in_full_again() {
+        let mut buf = [0u8; 64];
+        let mut s = aliased(Some(1));
+        let p = Publish {
+            topic: "a/1",
+            ..publish(QoS::AtLeastOnce, 0)
+        };
+        s.publish(at(1), &p, &mut buf).unwrap();
+        let (n, id) = s.publish(at(1), &p, &mut buf).unwrap();
+        let Packet::Publish(q) = Packet::decode(&buf[..n], V5).unwrap().0 else {
+            panic!("not a PUBLISH")
+        };
+        assert_eq!((q.topic, q.properties.topic_alias()), ("", Some(1)));
+        s.connection_lost();
+        s.connect(at(2), &connect_packet(V5, false), &mut buf)
+            .unwrap();
+        const ONE: &[Property<'static>] = &[Property::TopicAliasMaximum(1)];
+        s.handle_packet(at(2), &connack(true, Properties::List(ONE)))
+            .unwrap();
+        // The resend names its topic before the alias stands for it.
+        let n = s.republish(at(2), id, &p, &mut buf).unwrap();
+        let Packet::Publish(q) = Packet::decode(&buf[..n], V5).unwrap().0 else {
+            panic!("not a PUBLISH")
+        };
+        assert!(q.dup);
+        assert_eq!((q.topic, q.properties.topic_alias()), ("a/1", Some(1)));
+        let qos0 = Publish {
+            qos: QoS::AtMostOnce,
+            ..p
+        };
+        let n = s.publish(at(2), &qos0, &mut buf).unwrap().0;
+        let Packet::Publish(q) = Packet::decode(&buf[..n], V5).unwrap().0 else {
+            panic!("not a PUBLISH")
+        };
+        assert_eq!((q.topic, q.properties.topic_alias()), ("", Some(1)));
+    }
+
+    #[test]
+    fn a_publish_with_its_own_alias_is_sent_as_it_is() {
+        let mut buf = [0u8; 64];
+        let mut s = aliased(Some(10));
+        let none = Properties::EMPTY;
+        assert_eq!(sent(&mut s, "a/1", none, &mut buf), ("a/1", Some(1)));
+        // The caller maps alias 1 to its own topic on the server ...
+        const OWN: &[Property<'static>] = &[Property::TopicAlias(1)];
+        let own = Properties::List(OWN);
+        assert_eq!(sent(&mut s, "z", own, &mut buf), ("z", Some(1)));
+        assert_eq!(sent(&mut s, "", own, &mut buf), ("", Some(1)));
+        // ... so ours is forgotten, and "a/1" is named again.
+        assert_eq!(sent(&mut s, "a/1", none, &mut buf), ("a/1", Some(1)));
+        assert_eq!(sent(&mut s, "a/1", none, &mut buf), ("", Some(1)));
+        // A topic too long for a slot goes in full, without an alias.
+        let long: &'static str = "l".repeat(64).leak();
+        let mut big = [0u8; 128];
+        assert_eq!(sent(&mut s, long, none, &mut big), (long, None));
+    }
+
+    #[test]
+    fn received_aliases_resolve_to_full_topics() {
+        let mut s = aliased(Some(10));
+        let mut sink = [[0u8; 16]; 8];
+        const ONE: &[Property<'static>] = &[Property::TopicAlias(1)];
+        const TWO: &[Property<'static>] = &[Property::TopicAlias(2)];
+        let topic_of = |event: Result<Option<Event<'_>>, SessionError>| match event {
+            Ok(Some(Event::Message(p))) => std::string::String::from(p.topic),
+            other => panic!("no message: {other:?}"),
+        };
+        assert_eq!(
+            topic_of(s.handle_packet(at(1), &Packet::Publish(aliased_publish("in/t", ONE)))),
+            "in/t"
+        );
+        let empty = aliased_publish("", ONE);
+        assert_eq!(
+            topic_of(s.handle_packet(at(1), &Packet::Publish(empty))),
+            "in/t"
+        );
+        assert_eq!(s.message_topic(&empty), Some("in/t"));
+        // At QoS 1: delivered with its topic, and acknowledged.
+        let qos1 = Publish {
+            qos: QoS::AtLeastOnce,
+            packet_id: 7,
+            ..empty
+        };
+        assert_eq!(
+            topic_of(s.handle_packet(at(1), &Packet::Publish(qos1))),
+            "in/t"
+        );
+        assert_eq!(transmit_aliased(&mut s, &mut sink), 1);
+        // Re-mapped, alias 1 stands for the new topic; alias 2 is apart.
+        s.handle_packet(at(1), &Packet::Publish(aliased_publish("in/u", ONE)))
+            .unwrap();
+        s.handle_packet(at(1), &Packet::Publish(aliased_publish("in/v", TWO)))
+            .unwrap();
+        assert_eq!(
+            topic_of(s.handle_packet(at(1), &Packet::Publish(empty))),
+            "in/u"
+        );
+        assert_eq!(
+            topic_of(s.handle_packet(at(1), &Packet::Publish(aliased_publish("", TWO)))),
+            "in/v"
+        );
+        // Still resolved after the connection is lost, until the next.
+        s.connection_lost();
+        assert_eq!(s.message_topic(&empty), Some("in/u"));
+        s.connect(at(2), &connect_packet(V5, false), &mut [0u8; 64])
+            .unwrap();
+        assert_eq!(s.message_topic(&empty), None);
+    }
+
+    fn transmit_aliased(s: &mut Aliased, sink: &mut [[u8; 16]; 8]) -> usize {
+        let mut count = 0;
+        while let Some(n) = s.poll_transmit(at(1), &mut sink[count]).unwrap() {
+            assert!(n <= 16);
+            count += 1;
+        }
+        count
+    }
+
+    #[test]
+    fn invalid_received_aliases_close_the_connection_with_0x94_or_0x82() {
+        const ZERO: &[Property<'static>] = &[Property::TopicAlias(0)];
+        const TWO: &[Property<'static>] = &[Property::TopicAlias(2)];
+        const THREE: &[Property<'static>] = &[Property::TopicAlias(3)];
+        let mut sink = [[0u8; 16]; 8];
+        for (topic, alias, expected, reason) in [
+            ("t", ZERO, SessionError::TopicAliasInvalid, 0x94),
+            ("t", THREE, SessionError::TopicAliasInvalid, 0x94),
+            // Unmapped: a Protocol Error.
+            ("", TWO, SessionError::ProtocolError, 0x82),
+        ] {
+            let mut s = aliased(Some(10));
+            // Invalid before anything else: a QoS 1 message is neither
+            // delivered nor acknowledged.
+            let p = Publish {
+                qos: QoS::AtLeastOnce,
+                packet_id: 3,
+                ..aliased_publish(topic, alias)
+            };
+            let error = s.handle_packet(at(1), &Packet::Publish(p)).unwrap_err();
+            assert_eq!(error, expected);
+            assert_eq!(transmit_aliased(&mut s, &mut sink), 0);
+            let mut buf = [0u8; 16];
+            let n = s.abort(error, &mut buf).unwrap().unwrap();
+            assert_eq!(&buf[..n], &[0xe0, 2, reason, 0]);
+            assert_eq!(s.state(), State::Disconnected);
+        }
+        // Without alias storage no alias is valid.
+        let mut s = connected(V5);
+        const ONE: &[Property<'static>] = &[Property::TopicAlias(1)];
+        assert_eq!(
+            s.handle_packet(at(1), &Packet::Publish(aliased_publish("t", ONE))),
+            Err(SessionError::TopicAliasInvalid)
+        );
+        // The server's topic was too long to keep: 0x83 when it is used.
+        let mut s = aliased(Some(10));
+        let long: &'static str = "l".repeat(64).leak();
+        let one = |topic| Packet::Publish(aliased_publish(topic, ONE));
+        assert!(matches!(
+            s.handle_packet(at(1), &one(long)),
+            Ok(Some(Event::Message(p))) if p.topic == long
+        ));
+        let error = s.handle_packet(at(1), &one("")).unwrap_err();
+        assert_eq!(error, SessionError::AliasedTopicTooLong);
+        let mut buf = [0u8; 16];
+        let n = s.abort(error, &mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..n], &[0xe0, 2, 0x83, 0]);
+        // 3.1.1: a DISCONNECT would mean a normal close; none is written.
+        let mut s = connected(V3);
+        assert_eq!(s.abort(SessionError::ProtocolError, &mut buf), Ok(None));
+        assert_eq!(s.state(), State::Disconnected);
+    }
+
+    /// Random 5.0 PUBLISHes with random aliases: the session never panics,
+    /// and every message it delivers has a full topic, the one a model of
+    /// the server's mappings says.
+    #[test]
+    fn random_aliases_deliver_full_topics_or_fail() {
+        const TOPICS: [&str; 4] = ["", "a", "b/c", "d/e/f"];
+        let mut rng = Rng::new(9);
+        let mut s = aliased(Some(10));
+        let mut model: [Option<&str>; 3] = [None; 3];
+        for step in 0..20_000 {
+            let alias = rng.below(4) as u16;
+            let topic = TOPICS[rng.below(4) as usize];
+            let list = [Property::TopicAlias(alias)];
+            let qos = QoS::from_bits(rng.below(3) as u8).unwrap();
+            let p = Publish {
+                qos,
+                packet_id: if qos == QoS::AtMostOnce {
+                    0
+                } else {
+                    1 + step % 4
+                },
+                properties: Properties::List(if rng.chance(100_000) { &[] } else { &list }),
+                topic,
+                ..publish(QoS::AtMostOnce, 0)
+            };
+            if topic.is_empty() && p.properties.is_empty() {
+                continue;
+            }
+            let slot = usize::from(alias).wrapping_sub(1);
+            let expected = match p.properties.topic_alias() {
+                None => Ok(Some(topic)),
+                Some(0) | Some(3..) => Err(SessionError::TopicAliasInvalid),
+                Some(_) if !topic.is_empty() => {
+                    model[slot] = Some(topic);
+                    Ok(Some(topic))
+                }
+                Some(_) => model[slot].map(Some).ok_or(SessionError::ProtocolError),
+            };
+            match (s.handle_packet(at(1), &Packet::Publish(p)), expected) {
+                (Ok(Some(Event::Message(m))), Ok(Some(t))) => assert_eq!(m.topic, t),
+                // A QoS 2 resend or a full inbound window: not delivered.
+                (Ok(None), Ok(_)) => {}
+                (Err(e), Err(x)) => assert_eq!(e, x),
+                (got, want) => panic!("{got:?}, expected {want:?}"),
+            }
+            while let Ok(Some(_)) = s.poll_transmit(at(1), &mut [0u8; 16]) {}
+            if rng.chance(10_000) {
+                s.handle_packet(at(1), &Packet::PubRel(Ack::success(1 + step % 4)))
+                    .unwrap();
+            }
         }
     }
 }

@@ -47,6 +47,21 @@ pub enum Error {
     NoTopicFilters,
 }
 
+impl Error {
+    /// The 5.0 reason code of the DISCONNECT a receiver of a packet that
+    /// fails to decode with this error sends (§4.13.1): 0x82 Protocol Error
+    /// for a property in the wrong place or repeated (§2.2.2.2), 0x81
+    /// Malformed Packet for the rest; `None` for the errors of encoding and
+    /// of a packet not yet whole, which are not the peer's.
+    pub fn reason_code(&self) -> Option<u8> {
+        match self {
+            Error::Incomplete | Error::BufferTooSmall | Error::ValueTooLarge => None,
+            Error::PropertyNotAllowed(_) | Error::DuplicateProperty(_) => Some(0x82),
+            _ => Some(0x81),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
