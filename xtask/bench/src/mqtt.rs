@@ -10,7 +10,10 @@
 //! QoS 0 counts until every publish is written and the connection closed
 //! cleanly; QoS 1 and 2 until every acknowledgement (PUBACK, PUBCOMP) is in.
 //!
-//! Lines: `bench mqtt qos<N> duet=<msgs/s> rumqttc=<msgs/s> ratio=<x>`.
+//! Lines: `bench mqtt qos<N> duet=<msgs/s> rumqttc=<msgs/s> ratio=<x>`, then
+//! `bench mqtt-detail qos<N> ...` with each client's own CPU time per
+//! message and how busy the broker was: at 0.9 and above the broker, not
+//! the client, sets both rates, and their ratio stays near 1.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -242,18 +245,73 @@ fn rumqttc_rate(port: u16, qos: u8, count: u64) -> Result<f64, String> {
     Ok(count as f64 / elapsed.as_secs_f64())
 }
 
+/// What one client's run cost: messages per second of wall time, this
+/// process's CPU time per message (the client alone: the broker is another
+/// process), and the share of the wall time the broker spent on a CPU.
+struct Run {
+    rate: f64,
+    client_us_per_message: f64,
+    broker_busy: f64,
+}
+
+/// Runs `client` against a fresh broker and measures it.
+fn measure(client: impl FnOnce(u16) -> Result<f64, String>, count: u64) -> Result<Run, String> {
+    let broker = Broker::start()?;
+    let cpu_before = crate::cpu::process_time().map_err(|e| e.to_string())?;
+    let broker_before = broker_cpu(broker.child.id())?;
+    let wall = WallClock::now();
+    let rate = client(broker.port)?;
+    let wall = wall.elapsed();
+    let broker_busy = (broker_cpu(broker.child.id())? - broker_before) / wall.as_secs_f64();
+    let cpu = crate::cpu::process_time().map_err(|e| e.to_string())? - cpu_before;
+    Ok(Run {
+        rate,
+        client_us_per_message: cpu.as_secs_f64() * 1e6 / count as f64,
+        broker_busy,
+    })
+}
+
+/// CPU seconds (user + system) process `pid` has used, from
+/// `/proc/<pid>/stat` (clock ticks of 1/100 s).
+fn broker_cpu(pid: u32) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is field 3, utime 14, stime 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => Ok((user + system) / 100.0),
+        _ => Err(format!("cannot read the broker's CPU time from {stat:?}")),
+    }
+}
+
 /// Runs the area: `count` publishes per QoS and client.
+///
+/// Besides the issue's line, `bench mqtt-detail` says what bounds the
+/// rates: each client's own CPU time per message, and how busy the broker
+/// was (1.0: one core saturated — the broker, not the client, set the pace).
 pub fn run(count: u64) -> Result<(), String> {
     for qos in 0..=2u8 {
-        let broker = Broker::start()?;
-        let duet = duet_rate(broker.port, qos, count).map_err(|e| format!("Duet qos{qos}: {e}"))?;
-        drop(broker);
-        let broker = Broker::start()?;
-        let rumqttc =
-            rumqttc_rate(broker.port, qos, count).map_err(|e| format!("rumqttc qos{qos}: {e}"))?;
+        let duet = measure(|port| duet_rate(port, qos, count), count)
+            .map_err(|e| format!("Duet qos{qos}: {e}"))?;
+        let rumqttc = measure(|port| rumqttc_rate(port, qos, count), count)
+            .map_err(|e| format!("rumqttc qos{qos}: {e}"))?;
         println!(
-            "bench mqtt qos{qos} duet={duet:.0} rumqttc={rumqttc:.0} ratio={:.2}",
-            duet / rumqttc
+            "bench mqtt qos{qos} duet={:.0} rumqttc={:.0} ratio={:.2}",
+            duet.rate,
+            rumqttc.rate,
+            duet.rate / rumqttc.rate
+        );
+        println!(
+            "bench mqtt-detail qos{qos} duet_client_us_per_msg={:.3} \
+             rumqttc_client_us_per_msg={:.3} client_cpu_ratio={:.2} \
+             duet_broker_busy={:.2} rumqttc_broker_busy={:.2}",
+            duet.client_us_per_message,
+            rumqttc.client_us_per_message,
+            duet.client_us_per_message / rumqttc.client_us_per_message,
+            duet.broker_busy,
+            rumqttc.broker_busy
         );
     }
     Ok(())
