@@ -20,7 +20,7 @@ use mosquitto::server_port::server_port;
 
 #[path = "common/mqtt_std.rs"]
 mod mqtt_std;
-use mqtt_std::{Proxy, StdClock, Tcp};
+use mqtt_std::{Proxy, StdClock, Tcp, poll_until};
 
 fn connect(client_id: &str) -> Connect<'_> {
     Connect {
@@ -70,21 +70,6 @@ impl Memory {
             topic_aliases: &mut [],
         }
     }
-}
-
-/// Polls until `done` says so, failing after `limit` events.
-async fn poll_until(
-    client: &mut TestClient<'_>,
-    limit: usize,
-    mut done: impl FnMut(&ClientEvent<'_>) -> bool,
-) {
-    for _ in 0..limit {
-        let event = client.poll().await.unwrap();
-        if done(&event) {
-            return;
-        }
-    }
-    panic!("gave up after {limit} events");
 }
 
 /// A subscriber on `topic` at QoS 1: its message numbers come back from

@@ -37,7 +37,7 @@ use mosquitto::Broker;
 
 #[path = "common/mqtt_std.rs"]
 mod mqtt_std;
-use mqtt_std::{Proxy, Socket, StdClock, Tcp};
+use mqtt_std::{Proxy, Socket, StdClock, Tcp, poll_until};
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 
@@ -146,21 +146,6 @@ impl Connector for Recording {
             index: connections.len() - 1,
         })
     }
-}
-
-/// Polls until `done` says so, failing after `limit` events.
-async fn poll_until<C: Connector>(
-    client: &mut TestClient<'_, C>,
-    limit: usize,
-    mut done: impl FnMut(&ClientEvent<'_>) -> bool,
-) {
-    for _ in 0..limit {
-        let event = client.poll().await.unwrap();
-        if done(&event) {
-            return;
-        }
-    }
-    panic!("gave up after {limit} events");
 }
 
 /// `hot` topics published on in turn, and two more now and then: more than

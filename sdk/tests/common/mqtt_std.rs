@@ -123,3 +123,19 @@ impl Proxy {
         }
     }
 }
+
+/// Polls until `done` says so, failing after `limit` events.
+#[allow(dead_code)] // Not every test binary waits for events this way.
+pub async fn poll_until<C: Connector, const WINDOW: usize, const INBOUND: usize>(
+    client: &mut duet::mqtt::Client<'_, C, StdClock, WINDOW, INBOUND>,
+    limit: usize,
+    mut done: impl FnMut(&duet::mqtt::ClientEvent<'_>) -> bool,
+) {
+    for _ in 0..limit {
+        let event = client.poll().await.unwrap();
+        if done(&event) {
+            return;
+        }
+    }
+    panic!("gave up after {limit} events");
+}

@@ -162,25 +162,9 @@ impl<'a> Property<'a> {
     }
 
     fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
-        w.varint(u32::from(self.id()))?;
+        let id = self.id();
+        w.varint(u32::from(id))?;
         match *self {
-            Property::PayloadFormatIndicator(v)
-            | Property::RequestProblemInformation(v)
-            | Property::RequestResponseInformation(v)
-            | Property::MaximumQos(v)
-            | Property::RetainAvailable(v)
-            | Property::WildcardSubscriptionAvailable(v)
-            | Property::SubscriptionIdentifierAvailable(v)
-            | Property::SharedSubscriptionAvailable(v) => w.u8(v),
-            Property::MessageExpiryInterval(v)
-            | Property::SessionExpiryInterval(v)
-            | Property::WillDelayInterval(v)
-            | Property::MaximumPacketSize(v) => w.u32(v),
-            Property::ServerKeepAlive(v)
-            | Property::ReceiveMaximum(v)
-            | Property::TopicAliasMaximum(v)
-            | Property::TopicAlias(v) => w.u16(v),
-            Property::SubscriptionIdentifier(v) => w.varint(v),
             Property::ContentType(s)
             | Property::ResponseTopic(s)
             | Property::AssignedClientIdentifier(s)
@@ -192,6 +176,16 @@ impl<'a> Property<'a> {
             Property::UserProperty(k, v) => {
                 w.str(k)?;
                 w.str(v)
+            }
+            // The numbers, in the width their identifier gives them.
+            _ => {
+                let value = self.number();
+                match value_type(u32::from(id)) {
+                    Some(ValueType::Byte) => w.u8(value as u8),
+                    Some(ValueType::TwoByteInteger) => w.u16(value as u16),
+                    Some(ValueType::VariableByteInteger) => w.varint(value),
+                    _ => w.u32(value),
+                }
             }
         }
     }
