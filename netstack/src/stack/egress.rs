@@ -147,11 +147,14 @@ impl Stack<'_> {
         })
     }
 
-    /// Everything needed to put a datagram for `dst` straight into a driver
-    /// buffer of interface `iface`: the route goes there and the next hop's
+    /// Everything needed to put datagrams for `dst` straight into driver
+    /// buffers of interface `iface`: the route goes there and the next hop's
     /// link address is known (otherwise the pooled path parks and resolves).
+    /// Found once for a burst of datagrams, as neither changes within a
+    /// poll; each datagram takes its own [`ident`](FrameHeader::ident) from
+    /// [`next_direct_ident`](Self::next_direct_ident).
     pub(super) fn direct_header(
-        &mut self,
+        &self,
         iface: usize,
         dst: Ipv4Addr,
         protocol: IpProtocol,
@@ -160,7 +163,7 @@ impl Stack<'_> {
         let NextHop::Neighbor(next_hop) = route.next_hop else {
             return None;
         };
-        if route.iface != iface || !self.interfaces[iface].tx_queue.is_empty() {
+        if route.iface != iface {
             return None;
         }
         let entries = &self.neighbors[self.neighbor_range(iface)];
@@ -174,7 +177,7 @@ impl Stack<'_> {
             dst,
             protocol,
             ttl: self.config.ttl,
-            ident: self.next_ipv4_ident(),
+            ident: 0,
             ip_checksum: policy.ipv4.1,
         };
         let checksums = TransportChecksums {
@@ -183,6 +186,16 @@ impl Stack<'_> {
             tcp: policy.tcp.1,
         };
         Some((header, checksums))
+    }
+
+    /// The identification for the next datagram sent straight into a
+    /// driver buffer of `iface`, or `None` while datagrams wait in its
+    /// transmit queue: a direct one would overtake them.
+    pub(super) fn next_direct_ident(&mut self, iface: usize) -> Option<u16> {
+        self.interfaces[iface]
+            .tx_queue
+            .is_empty()
+            .then(|| self.next_ipv4_ident())
     }
 
     /// The interface that reaches `dst`.

@@ -11,7 +11,7 @@ use core::task::{Context, Poll};
 use embassy_net_driver::{Driver, TxToken};
 
 use super::Stack;
-use super::egress::{TRANSPORT_OFFSET, transport_of};
+use super::egress::{FrameHeader, TRANSPORT_OFFSET, transport_of};
 use super::ingress::{Cast, Ipv4Meta};
 use super::rate_limit::RateLimiter;
 use crate::copy::copy_bytes;
@@ -97,6 +97,10 @@ pub(crate) struct TcpPart<'a> {
     isn: IsnGenerator,
     challenge_acks: RateLimiter,
     pub config: TcpConfig,
+    /// Where a segment's options are composed before its frame is taken
+    /// (the frame's length depends on theirs). Kept here, as a local buffer
+    /// would be zeroed for every segment sent.
+    options: [u8; MAX_OPTIONS_LEN],
 }
 
 impl TcpPart<'_> {
@@ -131,8 +135,12 @@ impl TcpPart<'_> {
         let (rx_storage, _) = socket.buffers.split(self.memory);
         let (count, sum) =
             Ring::new(&mut socket.rx, rx_storage).write_unallocated_summing(0, payload);
-        let rest = checksum::native_sum(&payload[count..]);
-        Some((index, count, checksum::join_native_sums(sum, count, rest)))
+        // What did not fit (the ring is full) is summed on its own.
+        let sum = match &payload[count..] {
+            [] => sum,
+            rest => checksum::join_native_sums(sum, count, checksum::native_sum(rest)),
+        };
+        Some((index, count, sum))
     }
 
     pub fn empty(config: TcpConfig) -> Self {
@@ -147,6 +155,7 @@ impl TcpPart<'_> {
                 config.challenge_acks_per_second,
             ),
             config,
+            options: [0; MAX_OPTIONS_LEN],
         }
     }
 
@@ -262,6 +271,7 @@ impl<'a> Stack<'a> {
                 config.challenge_acks_per_second,
             ),
             config,
+            options: [0; MAX_OPTIONS_LEN],
         };
     }
 
@@ -736,41 +746,51 @@ impl<'a> Stack<'a> {
         mut direct: Option<(usize, &mut D, &mut Context<'_>)>,
     ) {
         let now = self.now;
+        // Route, MSS and next hop hold for the whole flush: found once (the
+        // next hop once there is a segment), not per segment.
+        let IpAddr::V4(dst) = self.tcp.sockets[index].remote_addr else {
+            return;
+        };
+        let Ok(route) = self.route_mss(dst) else {
+            let socket = &mut self.tcp.sockets[index];
+            if socket.state == TcpState::SynSent {
+                socket.terminate(Some(TcpError::Unreachable));
+            }
+            return;
+        };
+        let mut direct_header = None;
         // A bound on one connection's segments per flush, so no state can
         // keep the loop going: what is left goes at the next poll.
         for _ in 0..MAX_SEGMENTS_PER_FLUSH {
-            let IpAddr::V4(dst) = self.tcp.sockets[index].remote_addr else {
-                return;
-            };
-            let Ok(route) = self.route_mss(dst) else {
-                let socket = &mut self.tcp.sockets[index];
-                if socket.state == TcpState::SynSent {
-                    socket.terminate(Some(TcpError::Unreachable));
-                }
-                return;
-            };
             let socket = &mut self.tcp.sockets[index];
             let Some(mut seg) = socket.next_segment(now, route) else {
                 return;
             };
             socket.finalize_segment(&mut seg, now);
-            let mut options = [0u8; MAX_OPTIONS_LEN];
-            let options_len = socket.write_options(&seg, route, &mut options);
-            let options = &options[..options_len];
+            let options_len = socket.write_options(&seg, route, &mut self.tcp.options);
             let tcp_len = TcpPacket::<&[u8]>::HEADER_LEN + options_len + seg.payload_len as usize;
 
             let mut sent_directly = false;
-            let direct_header = match direct.as_mut() {
-                Some((iface, _, _)) => self.direct_header(*iface, dst, IpProtocol::Tcp),
+            let found = *direct_header.get_or_insert_with(|| match direct.as_ref() {
+                Some((iface, _, _)) => self
+                    .direct_header(*iface, dst, IpProtocol::Tcp)
+                    .map(|(header, checksums)| (*iface, header, checksums)),
+                None => None,
+            });
+            let direct_now = match found {
+                Some((iface, header, checksums)) => self
+                    .next_direct_ident(iface)
+                    .map(|ident| (FrameHeader { ident, ..header }, checksums)),
                 None => None,
             };
-            let token = match (direct_header, direct.as_mut()) {
+            let token = match (direct_now, direct.as_mut()) {
                 (Some(_), Some((_, driver, cx))) => driver.transmit(cx),
                 _ => None,
             };
-            if let (Some((header, checksums)), Some(token)) = (direct_header, token) {
+            if let (Some((header, checksums)), Some(token)) = (direct_now, token) {
                 let socket = &self.tcp.sockets[index];
                 let memory = &mut *self.tcp.memory;
+                let options = &self.tcp.options[..options_len];
                 token.consume(TRANSPORT_OFFSET + tcp_len, |frame| {
                     header.write(frame, tcp_len);
                     let out = &mut frame[TRANSPORT_OFFSET..];
@@ -800,6 +820,7 @@ impl<'a> Stack<'a> {
                     }
                 };
                 let socket = &self.tcp.sockets[index];
+                let options = &self.tcp.options[..options_len];
                 let out = transport_of(&mut self.pool, &datagram);
                 write_tcp(
                     socket,

@@ -6,6 +6,7 @@
 //! small description, written by `write_segment` straight from the send ring
 //! into the outgoing packet, then confirmed with `segment_sent`.
 
+use crate::copy::copy_short_words;
 use crate::tcp::ring::Ring;
 use crate::tcp::seq::SeqNumber;
 use crate::tcp::socket::{Flags, Stamp, TcpSocket, TcpState};
@@ -417,7 +418,7 @@ impl TcpSocket {
             seg.window,
             options.len(),
         );
-        packet.options_mut()[..options.len()].copy_from_slice(options);
+        copy_short_words(packet.options_mut(), options);
         if seg.payload_len == 0 {
             return 0;
         }

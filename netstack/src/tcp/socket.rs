@@ -188,8 +188,9 @@ impl Stamp {
         if self.0 == 0 {
             return None;
         }
-        let delta = i64::from(self.0.wrapping_sub(stamp_clock(now)) as i32);
-        let millis = (now.as_millis() as i64 + delta).max(0) as u64;
+        let now_millis = now.as_millis();
+        let delta = i64::from(self.0.wrapping_sub(now_millis as u32) as i32);
+        let millis = (now_millis as i64 + delta).max(0) as u64;
         Some(Instant::from_millis(millis))
     }
 

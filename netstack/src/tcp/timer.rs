@@ -16,15 +16,18 @@ const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
 impl TcpSocket {
     /// When this connection next needs `handle_timers`, read near `now`.
     pub(crate) fn poll_at(&self, now: Instant) -> Option<Instant> {
+        // By reference: moving the array into an iterator copies it with a
+        // `memcpy` call, on every poll of every connection.
         [
             self.rto_at.get(now),
             self.ack_at.get(now),
             self.idle_at.get(now),
             self.user_timeout_at(now),
         ]
-        .into_iter()
+        .iter()
         .flatten()
         .min()
+        .copied()
     }
 
     /// Whether any timer is armed.

@@ -83,17 +83,92 @@ fn sum_in_16_bit_lanes(data: &[u8]) -> u64 {
 
 /// For 32-bit microcontrollers.
 fn sum_in_32_bit_words(data: &[u8]) -> u64 {
-    // 32-bit words into a 64-bit sum: one load and an add-with-carry pair per
-    // word on a 32-bit core; cannot overflow below 2^32 words.
     let words = data.chunks_exact(4);
     let tail = words.remainder();
-    let mut sum: u64 = words
-        .map(|w| u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
-        .sum();
-    let mut last = [0u8; 4];
-    last[..tail.len()].copy_from_slice(tail);
-    sum += u64::from(u32::from_ne_bytes(last));
-    sum
+    let mut sum = WordSum::new();
+    for word in words {
+        sum.add(u32::from_ne_bytes([word[0], word[1], word[2], word[3]]));
+    }
+    sum.add(padded_word(tail));
+    sum.total()
+}
+
+/// 32-bit words summed with their carries kept (deferred), one instruction
+/// per word on Armv7E-M. Its [`total`](Self::total) is a [`native_sum`].
+///
+/// A plain `u64` sum takes an add and an add-with-carry per word on a
+/// 32-bit core. Where `UMAAL` exists (`build.rs`'s `duet_umaal`: Armv7E-M,
+/// i.e. Cortex-M4/M7, and Armv7-A/R) each step instead computes
+/// `word × one + lo + hi` into a new `lo` (the low 32 bits) and `hi` (the
+/// carry), which is that one instruction. `lo + hi` stays congruent to the
+/// true sum modulo 2^32 − 1, a multiple of 2^16 − 1, so its [`fold`] is
+/// the one's-complement sum. The `one` comes through `black_box` (once per
+/// sum), so LLVM can neither drop the multiplication (and fall back to the
+/// add pair) nor see through it. Elsewhere — Cortex-M3, Cortex-M0 (whose
+/// 64-bit multiplication is a library call) and hosts (which sum in vector
+/// lanes anyway) — `hi:lo` is a plain 64-bit sum.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WordSum {
+    lo: u32,
+    hi: u32,
+    one: u32,
+}
+
+impl WordSum {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        WordSum {
+            lo: 0,
+            hi: 0,
+            one: core::hint::black_box(1),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn add(&mut self, word: u32) {
+        if cfg!(duet_umaal) {
+            self.add_end_around(word);
+        } else {
+            self.add_carrying(word);
+        }
+    }
+
+    /// `UMAAL`: `lo + hi` is the sum, modulo 2^32 − 1.
+    #[inline(always)]
+    fn add_end_around(&mut self, word: u32) {
+        let sum = u64::from(word) * u64::from(self.one) + u64::from(self.lo) + u64::from(self.hi);
+        self.lo = sum as u32;
+        self.hi = (sum >> 32) as u32;
+    }
+
+    /// An add and an add-with-carry: `hi:lo` is the sum.
+    #[inline(always)]
+    fn add_carrying(&mut self, word: u32) {
+        let sum = (u64::from(self.hi) << 32 | u64::from(self.lo)) + u64::from(word);
+        self.lo = sum as u32;
+        self.hi = (sum >> 32) as u32;
+    }
+
+    /// The [`native_sum`] of the words added: `hi + lo` and `hi·2^32 + lo`
+    /// fold alike, as 2^32 ≡ 1 (mod 2^16 − 1).
+    #[inline(always)]
+    pub(crate) fn total(&self) -> u64 {
+        u64::from(self.lo) + u64::from(self.hi)
+    }
+}
+
+/// Up to four bytes as a native word, padded with zeros on the right as
+/// [`native_sum`] pads an odd tail (0 for no bytes or more than four).
+/// Spelled out per length: a `copy_from_slice` of a length unknown at
+/// compile time calls `memcpy`, dozens of instructions for a few bytes.
+pub(crate) fn padded_word(bytes: &[u8]) -> u32 {
+    u32::from_ne_bytes(match *bytes {
+        [b0] => [b0, 0, 0, 0],
+        [b0, b1] => [b0, b1, 0, 0],
+        [b0, b1, b2] => [b0, b1, b2, 0],
+        [b0, b1, b2, b3] => [b0, b1, b2, b3],
+        _ => [0; 4],
+    })
 }
 
 /// Folds the carries of an accumulator into 16 bits: the one's-complement sum
@@ -111,24 +186,41 @@ pub fn fold(acc: u64) -> u16 {
 /// Verifying a message whose checksum field is included gives 0 when it is
 /// intact (RFC 1071 §1(4)).
 pub fn checksum(data: &[u8]) -> u16 {
-    !fold(accumulate(0, data))
+    finish(native_sum(data))
+}
+
+/// The checksum field for a message whose pieces' [`native_sum`]s add up
+/// to `native`: one fold and one byte swap for the whole message, where
+/// [`accumulate`] pays both per piece.
+pub fn finish(native: u64) -> u16 {
+    !u16::from_be(fold(native))
 }
 
 /// The accumulated pseudo-header that UDP and TCP checksums cover besides
-/// their own bytes: source and destination address, protocol (IPv6: next
-/// header) and the upper-layer length.
+/// their own bytes: [`pseudo_header_native_sum`] as an accumulator.
+pub fn pseudo_header(src: &IpAddr, dst: &IpAddr, protocol: u8, length: u32) -> u64 {
+    add_native_sum(0, pseudo_header_native_sum(src, dst, protocol, length))
+}
+
+/// The [`native_sum`] of the pseudo-header that UDP and TCP checksums cover
+/// besides their own bytes: source and destination address, protocol (IPv6:
+/// next header) and the upper-layer length.
 ///
 /// Two IPv4 addresses give the RFC 768 / RFC 793 §3.1 pseudo-header (12
 /// bytes); otherwise the RFC 8200 §8.1 one (40 bytes). Callers never mix
 /// families; if they did, an IPv4 address would count as its IPv4-mapped
 /// IPv6 form (`::ffff:a.b.c.d`).
-pub fn pseudo_header(src: &IpAddr, dst: &IpAddr, protocol: u8, length: u32) -> u64 {
-    // `length` adds as a 32-bit word: its two halves fold to the same sum as
-    // the 16-bit IPv4 length field, or the 32-bit IPv6 one.
-    let acc = u64::from(protocol) + u64::from(length);
+pub fn pseudo_header_native_sum(src: &IpAddr, dst: &IpAddr, protocol: u8, length: u32) -> u64 {
+    // The length as a 32-bit big-endian word and the protocol in the low
+    // byte of another: IPv6's layout, and IPv4's too once folded (its zero
+    // byte and protocol, then its 16-bit length, sit in the same halves of
+    // their 16-bit words).
+    let tail = u64::from(u32::from_ne_bytes(length.to_be_bytes()))
+        + u64::from(u32::from_ne_bytes([0, 0, 0, protocol]));
+    let word = |octets: [u8; 4]| u64::from(u32::from_ne_bytes(octets));
     match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => accumulate(accumulate(acc, &s.octets()), &d.octets()),
-        _ => accumulate(accumulate(acc, &as_v6(src).octets()), &as_v6(dst).octets()),
+        (IpAddr::V4(s), IpAddr::V4(d)) => tail + word(s.octets()) + word(d.octets()),
+        _ => tail + native_sum(&as_v6(src).octets()) + native_sum(&as_v6(dst).octets()),
     }
 }
 
@@ -305,6 +397,40 @@ mod tests {
             assert_eq!(lanes, reference, "16-bit lanes, {len} bytes");
             assert_eq!(words, reference, "32-bit words, {len} bytes");
         }
+    }
+
+    /// The carries of many all-ones words (the worst case for the deferred
+    /// carries of `WordSum`) and of a sum built from pieces all land.
+    #[test]
+    fn word_sums_keep_every_carry() {
+        let ones = [0xffu8; 65536];
+        let mut random = [0u8; 4096];
+        crate::rand::Rng::new(4).fill(&mut random);
+        let inputs = [4, 8, 1500, 65536]
+            .map(|len| &ones[..len])
+            .into_iter()
+            .chain([&random[..], &random[..1460]]);
+        for data in inputs {
+            // Both ways of adding, whichever this target compiles `add` to.
+            let (mut end_around, mut carrying) = (WordSum::new(), WordSum::new());
+            for word in data.chunks_exact(4) {
+                let word = u32::from_ne_bytes([word[0], word[1], word[2], word[3]]);
+                end_around.add_end_around(word);
+                carrying.add_carrying(word);
+            }
+            let reference = fold(accumulate_reference(data));
+            for sum in [end_around, carrying] {
+                assert_eq!(
+                    u16::from_be(fold(sum.total())),
+                    reference,
+                    "{} bytes",
+                    data.len()
+                );
+            }
+        }
+        assert_eq!(padded_word(&[]), 0);
+        assert_eq!(padded_word(&[1, 2, 3]), u32::from_ne_bytes([1, 2, 3, 0]));
+        assert_eq!(padded_word(&[1, 2, 3, 4, 5]), 0);
     }
 
     /// Word by word, big-endian, as RFC 1071 §4.1 writes it.

@@ -414,7 +414,8 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Checks the checksum over the pseudo-header of `src` and `dst`, the
     /// header and the data (RFC 9293 §3.1 "Checksum"; over IPv6, RFC 8200 §8.1).
     pub fn verify_checksum(&self, src: &IpAddr, dst: &IpAddr) -> bool {
-        checksum::fold(self.checksum_accumulator(src, dst)) == 0xffff
+        let sum = self.pseudo_header_sum(src, dst) + checksum::native_sum(self.buffer.as_ref());
+        checksum::fold(sum) == 0xffff
     }
 
     /// [`verify_checksum`](Self::verify_checksum) with the payload's
@@ -426,17 +427,22 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         dst: &IpAddr,
         payload_sum: u64,
     ) -> bool {
-        let segment = self.buffer.as_ref();
-        let pseudo = checksum::pseudo_header(src, dst, PROTOCOL_TCP, segment.len() as u32);
-        let header = checksum::accumulate(pseudo, &segment[..self.header_len()]);
-        checksum::fold(checksum::add_native_sum(header, payload_sum)) == 0xffff
+        checksum::fold(self.header_sum(src, dst) + payload_sum) == 0xffff
     }
 
-    fn checksum_accumulator(&self, src: &IpAddr, dst: &IpAddr) -> u64 {
-        let segment = self.buffer.as_ref();
-        // The TCP length is the segment's: an IP payload never nears 2^32 bytes.
-        let pseudo = checksum::pseudo_header(src, dst, PROTOCOL_TCP, segment.len() as u32);
-        checksum::accumulate(pseudo, segment)
+    /// The [`checksum::native_sum`] of the pseudo-header: the TCP length is
+    /// the segment's, as an IP payload never nears 2^32 bytes.
+    fn pseudo_header_sum(&self, src: &IpAddr, dst: &IpAddr) -> u64 {
+        let len = self.buffer.as_ref().len() as u32;
+        checksum::pseudo_header_native_sum(src, dst, PROTOCOL_TCP, len)
+    }
+
+    /// The [`checksum::native_sum`] of the pseudo-header and the header,
+    /// options included. The header length is a multiple of 4, so the
+    /// payload's 16-bit words line up behind it.
+    fn header_sum(&self, src: &IpAddr, dst: &IpAddr) -> u64 {
+        let header = &self.buffer.as_ref()[..self.header_len()];
+        self.pseudo_header_sum(src, dst) + checksum::native_sum(header)
     }
 }
 
@@ -498,22 +504,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// goes out as it is: TCP has no "no checksum" value.
     pub fn fill_checksum(&mut self, src: &IpAddr, dst: &IpAddr) {
         self.set_checksum(0);
-        let sum = !checksum::fold(self.checksum_accumulator(src, dst));
-        self.set_checksum(sum);
+        let sum = self.pseudo_header_sum(src, dst) + checksum::native_sum(self.buffer.as_ref());
+        self.set_checksum(checksum::finish(sum));
     }
 
     /// [`fill_checksum`](Self::fill_checksum) for a segment whose payload's
     /// [`checksum::native_sum`] is known already (summed while the payload
-    /// was copied in): only the header is read again. The header length is
-    /// a multiple of 4, so the payload's 16-bit words line up.
+    /// was copied in): only the header is read again.
     pub fn fill_checksum_with_payload_sum(&mut self, src: &IpAddr, dst: &IpAddr, payload_sum: u64) {
         self.set_checksum(0);
-        let header_len = self.header_len();
-        let segment = self.buffer.as_ref();
-        let pseudo = checksum::pseudo_header(src, dst, PROTOCOL_TCP, segment.len() as u32);
-        let header = checksum::accumulate(pseudo, &segment[..header_len]);
-        let sum = !checksum::fold(checksum::add_native_sum(header, payload_sum));
-        self.set_checksum(sum);
+        let sum = self.header_sum(src, dst) + payload_sum;
+        self.set_checksum(checksum::finish(sum));
     }
 
     /// Writes a header with `options_len` bytes of options to follow (a
