@@ -246,6 +246,12 @@ fn a_power_cut_at_any_byte_of_a_compaction_keeps_every_whole_entry() {
     );
 }
 
+/// Reconnection delays short enough for a test.
+const QUICK_RETRIES: Backoff = Backoff {
+    initial: Duration::from_millis(10),
+    max: Duration::from_millis(50),
+};
+
 /// A device's RAM: lost at every reboot.
 struct DeviceMemory {
     receive: Vec<u8>,
@@ -305,10 +311,7 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
         username: None,
         password: None,
     };
-    let backoff = Backoff {
-        initial: Duration::from_millis(10),
-        max: Duration::from_millis(50),
-    };
+    let backoff = QUICK_RETRIES;
     // Before the reboot: the broker is down; every publish waits.
     {
         let mut memory = DeviceMemory::new();
@@ -544,10 +547,7 @@ fn qos2_publishes_stay_exactly_once_across_reboots() {
             username: None,
             password: None,
         };
-        let backoff = Backoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(50),
-        };
+        let backoff = QUICK_RETRIES;
         let mut flash = RamFlash::new();
         let mut next = 0;
         let mut restored_boots = 0;
