@@ -676,6 +676,8 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
                     // Sent before a reboot or a lost session: again under
                     // its identifier, or only its PUBREL (the session owes
                     // it from now on).
+                    // Refused while the window is full or the identifier
+                    // is still in flight: the next pump tries again.
                     if self.session.adopt(packet_id, qos, released).is_err() {
                         return;
                     }

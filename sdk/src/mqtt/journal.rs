@@ -464,20 +464,26 @@ impl<F: NorFlash> OutboxStore for Journal<F> {
     }
 }
 
-/// The packet identifier mark of `packet_id`.
+/// The packet identifier mark of `packet_id`: the identifier inverted, then
+/// a check byte whose top bit is clear, so that it is never an erased byte.
 fn packet_id_mark(packet_id: u16) -> [u8; PACKET_ID_MARK] {
     let [high, low] = (!packet_id).to_be_bytes();
-    [high, low, high ^ low ^ 0xA5]
+    [high, low, mark_check(high, low)]
+}
+
+fn mark_check(high: u8, low: u8) -> u8 {
+    (high ^ low ^ 0xA5) & 0x7F
 }
 
 /// The identifier a mark holds: `None` if erased (0 is no identifier) or
-/// damaged by a power cut while it was written.
+/// cut short by a power failure (the check byte, written last, still
+/// erased, or the bytes before it wrong).
 fn read_packet_id_mark(mark: &[u8]) -> Option<u16> {
     let &[high, low, check] = mark else {
         return None;
     };
     let packet_id = !u16::from_be_bytes([high, low]);
-    (packet_id != 0 && check == high ^ low ^ 0xA5).then_some(packet_id)
+    (packet_id != 0 && check == mark_check(high, low)).then_some(packet_id)
 }
 
 fn crc_of(entry: Entry, body: &[u8]) -> u32 {
