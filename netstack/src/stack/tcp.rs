@@ -11,7 +11,7 @@ use core::task::{Context, Poll};
 use embassy_net_driver::{Driver, TxToken};
 
 use super::Stack;
-use super::egress::{FrameHeader, TRANSPORT_OFFSET, transport_of};
+use super::egress::{TRANSPORT_OFFSET, transport_of};
 use super::ingress::{Cast, Ipv4Meta};
 use super::rate_limit::RateLimiter;
 use crate::copy::copy_bytes;
@@ -751,58 +751,53 @@ impl<'a> Stack<'a> {
         let IpAddr::V4(dst) = self.tcp.sockets[index].remote_addr else {
             return;
         };
-        let Ok(route) = self.route_mss(dst) else {
+        let Ok(route) = self.route(dst) else {
             let socket = &mut self.tcp.sockets[index];
             if socket.state == TcpState::SynSent {
                 socket.terminate(Some(TcpError::Unreachable));
             }
             return;
         };
+        // The largest TCP payload the route carries: its interface's IP
+        // MTU less 40 bytes of IPv4 and TCP headers.
+        let route_mss = self.interfaces[route.iface()].ip_mtu.saturating_sub(40);
         let mut direct_header = None;
         // A bound on one connection's segments per flush, so no state can
         // keep the loop going: what is left goes at the next poll.
         for _ in 0..MAX_SEGMENTS_PER_FLUSH {
             let socket = &mut self.tcp.sockets[index];
-            let Some(mut seg) = socket.next_segment(now, route) else {
+            let Some(mut seg) = socket.next_segment(now, route_mss) else {
                 return;
             };
             socket.finalize_segment(&mut seg, now);
-            let options_len = socket.write_options(&seg, route, &mut self.tcp.options);
+            let options_len = socket.write_options(&seg, route_mss, &mut self.tcp.options);
             let tcp_len = TcpPacket::<&[u8]>::HEADER_LEN + options_len + seg.payload_len as usize;
 
             let mut sent_directly = false;
             let found = *direct_header.get_or_insert_with(|| match direct.as_ref() {
                 Some((iface, _, _)) => self
-                    .direct_header(*iface, dst, IpProtocol::Tcp)
-                    .map(|(header, checksums)| (*iface, header, checksums)),
+                    .direct_header(*iface, &route, dst, IpProtocol::Tcp)
+                    .map(|(header, checksums)| (*iface, header.src, header.template(), checksums)),
                 None => None,
             });
             let direct_now = match found {
-                Some((iface, header, checksums)) => self
+                Some((iface, src, template, checksums)) => self
                     .next_direct_ident(iface)
-                    .map(|ident| (FrameHeader { ident, ..header }, checksums)),
+                    .map(|ident| (ident, src, template, checksums)),
                 None => None,
             };
             let token = match (direct_now, direct.as_mut()) {
                 (Some(_), Some((_, driver, cx))) => driver.transmit(cx),
                 _ => None,
             };
-            if let (Some((header, checksums)), Some(token)) = (direct_now, token) {
+            if let (Some((ident, src, template, checksums)), Some(token)) = (direct_now, token) {
                 let socket = &self.tcp.sockets[index];
                 let memory = &mut *self.tcp.memory;
                 let options = &self.tcp.options[..options_len];
                 token.consume(TRANSPORT_OFFSET + tcp_len, |frame| {
-                    header.write(frame, tcp_len);
+                    template.write(frame, ident, tcp_len);
                     let out = &mut frame[TRANSPORT_OFFSET..];
-                    write_tcp(
-                        socket,
-                        memory,
-                        &seg,
-                        options,
-                        out,
-                        header.src,
-                        checksums.tcp,
-                    );
+                    write_tcp(socket, memory, &seg, options, out, src, checksums.tcp);
                 });
                 bump(&mut self.stats.ipv4.tx_packets);
                 bump(&mut self.stats.ethernet.tx_frames);
@@ -844,12 +839,6 @@ impl<'a> Stack<'a> {
                 bump(&mut self.stats.tcp.retransmissions);
             }
         }
-    }
-
-    /// The largest TCP payload the route to `dst` carries.
-    fn route_mss(&self, dst: Ipv4Addr) -> Result<u16, SendError> {
-        let iface = self.route_interface(dst)?;
-        Ok(self.interfaces[iface].ip_mtu.saturating_sub(40))
     }
 }
 

@@ -330,11 +330,12 @@ impl TcpSocket {
         config: &TcpConfig,
         events: &mut InputEvents,
     ) {
-        let sack_update = if self.flags.has(Flags::SACK) && seg.options.sack_len > 0 {
-            let blocks = &seg.options.sack_blocks[..usize::from(seg.options.sack_len)];
-            self.scoreboard.update(self.snd_una, self.snd_max, blocks)
-        } else {
-            Default::default()
+        let sack_update = match &seg.options.sack {
+            Some(sack) if self.flags.has(Flags::SACK) => {
+                self.scoreboard
+                    .update(self.snd_una, self.snd_max, sack.ranges())
+            }
+            _ => Default::default(),
         };
 
         // A duplicate ACK (RFC 5681 §2): same ACK, no data, same window, data

@@ -488,13 +488,17 @@ impl TcpSocket {
         } else {
             self.probe_timeout().filter(|&pto| pto < self.rtt.rto())
         };
-        match (self.rto_at.get(now), pto) {
-            (None, _) => self.arm_retransmission_timer(now),
-            (Some(at), Some(pto)) if self.flags.has(Flags::PTO_ARMED) || now + pto < at => {
+        // The armed timer is read (a division of the clock) only when a
+        // probe timer armed already does not decide it.
+        if !self.rto_at.is_set() {
+            self.arm_retransmission_timer(now);
+        } else if let Some(pto) = pto {
+            if self.flags.has(Flags::PTO_ARMED)
+                || self.rto_at.get(now).is_some_and(|at| now + pto < at)
+            {
                 self.rto_at = Stamp::at(now + pto);
                 self.flags.set(Flags::PTO_ARMED, true);
             }
-            _ => {}
         }
         if !self.unacked_since.is_set() {
             self.unacked_since = Stamp::at(now);

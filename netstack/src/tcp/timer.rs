@@ -16,18 +16,11 @@ const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
 impl TcpSocket {
     /// When this connection next needs `handle_timers`, read near `now`.
     pub(crate) fn poll_at(&self, now: Instant) -> Option<Instant> {
-        // By reference: moving the array into an iterator copies it with a
-        // `memcpy` call, on every poll of every connection.
-        [
-            self.rto_at.get(now),
-            self.ack_at.get(now),
-            self.idle_at.get(now),
-            self.user_timeout_at(now),
-        ]
-        .iter()
-        .flatten()
-        .min()
-        .copied()
+        let timers = Stamp::earliest(&[self.rto_at, self.ack_at, self.idle_at], now);
+        match (timers, self.user_timeout_at(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether any timer is armed.
@@ -46,7 +39,9 @@ impl TcpSocket {
         if self.state == TcpState::Closed {
             return None;
         }
-        Some(self.unacked_since.get(now)? + self.user_timeout.get()?)
+        // The timeout first: without one (the default) the stamp is not read.
+        let timeout = self.user_timeout.get()?;
+        Some(self.unacked_since.get(now)? + timeout)
     }
 
     /// Fires every timer due at `now`.

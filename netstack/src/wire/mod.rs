@@ -65,8 +65,19 @@ pub type Result<T> = core::result::Result<T, WireError>;
 type Field = core::ops::Range<usize>;
 
 /// Reads the big-endian ("network byte order", RFC 1700) 16-bit word at `at`.
+///
+/// Through one slice of the field: one bounds check and one load, where
+/// indexing byte by byte checks and loads each byte (the readers here run
+/// for every field of every packet).
 fn read_u16(data: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([data[at], data[at + 1]])
+    u16::from_be_bytes(read_array(data, at))
+}
+
+/// The `N` bytes at `at`, as [`read_u16`] reads them.
+fn read_array<const N: usize>(data: &[u8], at: usize) -> [u8; N] {
+    let mut bytes = [0; N];
+    bytes.copy_from_slice(&data[at..at + N]);
+    bytes
 }
 
 /// Writes `value` as a big-endian 16-bit word at `at`.
@@ -76,8 +87,7 @@ fn write_u16(data: &mut [u8], at: usize, value: u16) {
 
 /// Reads an IPv4 address stored in `field` (4 bytes).
 fn read_ipv4(data: &[u8], field: Field) -> core::net::Ipv4Addr {
-    let at = field.start;
-    core::net::Ipv4Addr::new(data[at], data[at + 1], data[at + 2], data[at + 3])
+    core::net::Ipv4Addr::from(read_array::<4>(data, field.start))
 }
 
 #[cfg(test)]

@@ -52,17 +52,42 @@ pub struct SegmentOptions {
     pub sack_permitted: bool,
     /// (TSval, TSecr) (RFC 7323 §3.2).
     pub timestamp: Option<(u32, u32)>,
-    /// SACK blocks as (left edge, right edge) (RFC 2018 §3): the first
-    /// `sack_len` are valid, in the order the segment lists them.
-    pub sack_blocks: [(SeqNumber, SeqNumber); MAX_SACK_BLOCKS],
-    pub sack_len: u8,
+    /// SACK blocks (RFC 2018 §3). An `Option` rather than a zeroed array:
+    /// `None` writes one discriminant, where zeroing the four blocks cost
+    /// a `memset` call for every segment received, nearly all without SACK.
+    pub sack: Option<SackBlocks>,
 }
 
 impl SegmentOptions {
-    /// The valid SACK blocks.
+    /// The valid SACK blocks, in the order the segment lists them.
     pub fn sack_ranges(&self) -> &[(SeqNumber, SeqNumber)] {
-        let len = usize::from(self.sack_len).min(MAX_SACK_BLOCKS);
-        &self.sack_blocks[..len]
+        self.sack.as_ref().map_or(&[], SackBlocks::ranges)
+    }
+}
+
+/// The 1 to [`MAX_SACK_BLOCKS`] blocks of a SACK option, each (left edge,
+/// right edge) (RFC 2018 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SackBlocks {
+    blocks: [(SeqNumber, SeqNumber); MAX_SACK_BLOCKS],
+    len: u8,
+}
+
+impl SackBlocks {
+    /// The first [`MAX_SACK_BLOCKS`] of `ranges`.
+    pub fn new(ranges: &[(SeqNumber, SeqNumber)]) -> Self {
+        let mut sack = SackBlocks::default();
+        for (slot, range) in sack.blocks.iter_mut().zip(ranges) {
+            *slot = *range;
+            sack.len += 1;
+        }
+        sack
+    }
+
+    /// The blocks, in the order the segment lists them.
+    pub fn ranges(&self) -> &[(SeqNumber, SeqNumber)] {
+        &self.blocks[..usize::from(self.len).min(MAX_SACK_BLOCKS)]
     }
 }
 
@@ -117,11 +142,12 @@ pub fn parse_options(options: &[u8]) -> Result<SegmentOptions> {
             (kind::SACK, body)
                 if !body.is_empty() && body.len() % 8 == 0 && body.len() <= 8 * MAX_SACK_BLOCKS =>
             {
-                parsed.sack_blocks = Default::default();
-                for (slot, block) in parsed.sack_blocks.iter_mut().zip(body.chunks_exact(8)) {
+                let mut sack = SackBlocks::default();
+                for (slot, block) in sack.blocks.iter_mut().zip(body.chunks_exact(8)) {
                     *slot = (SeqNumber(read_u32(block, 0)), SeqNumber(read_u32(block, 4)));
                 }
-                parsed.sack_len = (body.len() / 8) as u8;
+                sack.len = (body.len() / 8) as u8;
+                parsed.sack = Some(sack);
             }
             (
                 kind::MSS
@@ -329,7 +355,7 @@ mod tests {
             *byte = i as u8;
         }
         let parsed = parse_options(&four).unwrap();
-        assert_eq!(parsed.sack_len, 4);
+        assert_eq!(parsed.sack_ranges().len(), 4);
         assert_eq!(
             parsed.sack_ranges()[3],
             (SeqNumber(0x1819_1a1b), SeqNumber(0x1c1d_1e1f))
@@ -426,8 +452,8 @@ mod tests {
                 core::array::from_fn(|_| (SeqNumber(rng.next_u32()), SeqNumber(rng.next_u32())));
             let count = rng.below(5) as usize;
             w.sack(&blocks[..count]);
-            expected.sack_len = count.min(room) as u8;
-            expected.sack_blocks[..count.min(room)].copy_from_slice(&blocks[..count.min(room)]);
+            let kept = &blocks[..count.min(room)];
+            expected.sack = (!kept.is_empty()).then(|| SackBlocks::new(kept));
             let len = w.finish();
             assert_eq!(len % 4, 0);
             assert_eq!(parse_options(&buf[..len]), Ok(expected));
@@ -453,7 +479,7 @@ mod tests {
             match parse_options(&buf[..len]) {
                 Ok(parsed) => {
                     accepted += 1;
-                    assert!(usize::from(parsed.sack_len) <= MAX_SACK_BLOCKS);
+                    assert!(parsed.sack_ranges().len() <= MAX_SACK_BLOCKS);
                     assert!(parsed.window_scale.is_none_or(|s| s <= MAX_WINDOW_SCALE));
                 }
                 Err(err) => {
