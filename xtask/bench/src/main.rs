@@ -174,7 +174,7 @@ fn parse_tls_args(mut args: impl Iterator<Item = String>) -> Result<Command, Str
     })
 }
 
-/// Runs smoltcp, then Duet once it exists, and prints their lines.
+/// Runs smoltcp, Duet and the stackless floor, and prints their lines.
 fn bench_tcp(bytes: u64) -> Result<(), tcp::Error> {
     let smoltcp = tcp::run_smoltcp(bytes)?;
     println!("{}", tcp::detail_line(&smoltcp));
@@ -190,6 +190,8 @@ fn bench_tcp(bytes: u64) -> Result<(), tcp::Error> {
             )
         ),
     }
+    // The applications' own share, beside: no stack can cost less.
+    println!("{}", tcp::detail_line(&tcp::run_floor(bytes)?));
     println!("{}", tcp::summary_line(duet.as_ref(), &smoltcp));
     Ok(())
 }

@@ -20,10 +20,12 @@
 //! - Figures cover the data transfer only (from both ends ESTABLISHED to the
 //!   last byte verified): CPU time is `getrusage` user+sys, so it includes the
 //!   harness's own share (pattern, verification, link), which is the same for
-//!   every stack; MB/s is bytes over wall time (1 MB = 10^6 bytes); ACKs per
+//!   every stack, and which the `stack=floor` detail line measures alone
+//!   ([`floor`]: the applications' copies through a plain buffer, no stack); MB/s is bytes over wall time (1 MB = 10^6 bytes); ACKs per
 //!   data segment counts frames on the link.
 
 mod duet;
+mod floor;
 mod smoltcp_pair;
 
 use std::fmt;
@@ -298,13 +300,15 @@ pub fn run_smoltcp(bytes: u64) -> Result<Figures, Error> {
     run::<smoltcp_pair::SmoltcpPair>(bytes)
 }
 
-/// Runs Duet, once Duet has a TCP engine to run: `None` until then.
-///
-/// `duet.rs` beside this file says what the Duet side must implement; it is
-/// not part of the module tree yet. Wiring it in is `mod duet;` above and this
-/// body becoming `run::<duet::DuetPair>(bytes).map(Some)`.
+/// Runs Duet.
 pub fn run_duet(bytes: u64) -> Result<Option<Figures>, Error> {
     run::<duet::DuetPair>(bytes).map(Some)
+}
+
+/// Runs the harness without a stack ([`floor`]): the share of every
+/// stack's figure that is the applications' own.
+pub fn run_floor(bytes: u64) -> Result<Figures, Error> {
+    run::<floor::Floor>(bytes)
 }
 
 /// One stack's figures: `bench tcp-detail stack=<name> ...`.
