@@ -154,20 +154,12 @@ const MCU_STACKS: [&str; 2] = ["duet", "smoltcp"];
 
 /// Builds the firmware, runs it under QEMU and prints its figures.
 fn run_tcp_mcu(root: &Path) -> Result<(), Error> {
-    let target_dir = root.join(MCU_TARGET_DIR);
-    // As footprint does: from the crate's directory, so that cargo finds its
-    // own workspace, with target and target dir explicit.
-    cmd::run(
-        cmd::cargo()
-            .current_dir(root.join(MCU_CRATE))
-            .args(["build", "--release", "--bin", MCU_BINARY])
-            .args(["--target", footprint::TARGET, "--target-dir"])
-            .arg(&target_dir),
+    let elf = footprint::build_firmware(
+        &root.join(MCU_CRATE),
+        &root.join(MCU_TARGET_DIR),
+        MCU_BINARY,
+        None,
     )?;
-    let elf = target_dir
-        .join(footprint::TARGET)
-        .join("release")
-        .join(MCU_BINARY);
     let mut lines = Vec::new();
     let mut qemu = std::process::Command::new("timeout");
     qemu.args(qemu_args(&elf.to_string_lossy()));

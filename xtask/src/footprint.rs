@@ -312,28 +312,39 @@ fn in_file<T>(path: &Path, result: Result<T, ElfError>) -> Result<T, Error> {
     })
 }
 
+/// Builds `binary` of the firmware crate `crate_dir` (with `features`, if
+/// any) for [`TARGET`] in release into `target_dir`, and returns the ELF's
+/// path. It runs from the crate's directory so that cargo finds the crate's
+/// own workspace and `.cargo/config.toml`; target and target dir are passed
+/// explicitly so that the environment (CARGO_TARGET_DIR, CARGO_BUILD_TARGET)
+/// cannot send the ELF elsewhere. The footprint images, the QEMU sample and
+/// the `tcp-mcu` bench firmware are all built this way.
+pub fn build_firmware(
+    crate_dir: &Path,
+    target_dir: &Path,
+    binary: &str,
+    features: Option<&str>,
+) -> Result<PathBuf, cmd::Error> {
+    let mut cargo = cmd::cargo();
+    cargo
+        .current_dir(crate_dir)
+        .args(["build", "--release", "--bin", binary]);
+    if let Some(features) = features {
+        cargo.args(["--features", features]);
+    }
+    cmd::run(
+        cargo
+            .args(["--target", TARGET, "--target-dir"])
+            .arg(target_dir),
+    )?;
+    Ok(target_dir.join(TARGET).join("release").join(binary))
+}
+
 /// Builds every image and the size table, then prints their lines.
 pub fn run(root: &Path) -> Result<(), cmd::Error> {
     let target_dir = root.join(TARGET_DIR);
-    // Run from the image crate's directory so that cargo finds its own
-    // workspace and `.cargo/config.toml`; target and target dir are passed
-    // explicitly so that the environment (CARGO_TARGET_DIR, CARGO_BUILD_TARGET)
-    // cannot send the ELF files elsewhere.
     for (binary, features) in IMAGES.iter().chain([&SIZES_BINARY]) {
-        cmd::run(
-            cmd::cargo()
-                .current_dir(root.join(IMAGE_CRATE))
-                .args([
-                    "build",
-                    "--release",
-                    "--bin",
-                    binary,
-                    "--features",
-                    features,
-                ])
-                .args(["--target", TARGET, "--target-dir"])
-                .arg(&target_dir),
-        )?;
+        build_firmware(&root.join(IMAGE_CRATE), &target_dir, binary, Some(features))?;
     }
     let elf_dir = target_dir.join(TARGET).join("release");
     for (image, _) in IMAGES {

@@ -126,20 +126,7 @@ pub fn ci(root: &Path) -> Result<(), cmd::Error> {
 
 /// Builds the firmware and runs it against the emulator.
 pub fn run(root: &Path) -> Result<(), Error> {
-    let target_dir = root.join(TARGET_DIR);
-    // As bench and footprint do: from the crate's directory, so that cargo
-    // finds its own workspace, with target and target dir explicit.
-    cmd::run(
-        cmd::cargo()
-            .current_dir(root.join(CRATE))
-            .args(["build", "--release", "--bin", BINARY])
-            .args(["--target", footprint::TARGET, "--target-dir"])
-            .arg(&target_dir),
-    )?;
-    let elf = target_dir
-        .join(footprint::TARGET)
-        .join("release")
-        .join(BINARY);
+    let elf = footprint::build_firmware(&root.join(CRATE), &root.join(TARGET_DIR), BINARY, None)?;
     isolate()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
