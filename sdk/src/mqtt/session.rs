@@ -19,9 +19,9 @@ use duet_netstack::time::{Duration, Instant};
 
 use super::alias::{AliasError, OutboundAlias, TopicAliases};
 use super::codec::{
-    Ack, ConnAck, Connect, Disconnect, Error, Packet, Properties, Property, ProtocolVersion,
-    Publish, QoS, SubAck, Subscribe, SubscribeFilters, SubscribeOptions, UnsubAck, Unsubscribe,
-    UnsubscribeFilters,
+    Ack, ConnAck, Connect, Disconnect, Encode, Error, Packet, PacketType, Properties, Property,
+    ProtocolVersion, Publish, QoS, SubAck, Subscribe, SubscribeFilters, SubscribeOptions, UnsubAck,
+    Unsubscribe, UnsubscribeFilters, encode, encode_fixed,
 };
 
 /// How many properties a CONNECT may carry for the session to add its Topic
@@ -370,7 +370,7 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
                 *connect
             }
         };
-        let n = Packet::Connect(announced).encode_from_client(connect.version, out)?;
+        let n = encode(&announced, connect.version, out)?;
         self.aliases.begin(inbound_aliases);
         self.version = connect.version;
         self.keep_alive = Duration::from_secs(u64::from(connect.keep_alive));
@@ -428,7 +428,7 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
 
     /// Writes DISCONNECT into `out`; the caller then closes the transport.
     pub fn disconnect(&mut self, out: &mut [u8]) -> Result<usize, SessionError> {
-        let n = Packet::Disconnect(Disconnect::NORMAL).encode_from_client(self.version, out)?;
+        let n = encode(&Disconnect::NORMAL, self.version, out)?;
         self.connection_lost();
         Ok(n)
     }
@@ -452,9 +452,7 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
                     reason_code,
                     properties: Properties::EMPTY,
                 };
-                Ok(Some(
-                    Packet::Disconnect(disconnect).encode_from_client(self.version, out)?,
-                ))
+                Ok(Some(encode(&disconnect, self.version, out)?))
             }
             _ => Ok(None),
         }
@@ -490,10 +488,10 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
             {
                 self.aliases.forget_outbound(alias);
             }
-            return self.encode_limited(Packet::Publish(publish), out);
+            return self.encode_limited(&publish, out);
         }
         let (topic, alias) = match self.aliases.outbound(publish.topic) {
-            OutboundAlias::None => return self.encode_limited(Packet::Publish(publish), out),
+            OutboundAlias::None => return self.encode_limited(&publish, out),
             OutboundAlias::Use(alias) => ("", alias),
             OutboundAlias::Map(alias) => (publish.topic, alias),
         };
@@ -503,7 +501,7 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
             properties: Properties::List(&list),
             ..publish
         };
-        match self.encode_limited(Packet::Publish(aliased), out) {
+        match self.encode_limited(&aliased, out) {
             Ok(n) => {
                 if !topic.is_empty() {
                     self.aliases.map_outbound(alias, topic);
@@ -512,14 +510,14 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
             }
             // No room for the three bytes the alias takes: the topic in
             // full.
-            Err(_) => self.encode_limited(Packet::Publish(publish), out),
+            Err(_) => self.encode_limited(&publish, out),
         }
     }
 
     /// Encodes a packet the server limits in size (PUBLISH, SUBSCRIBE,
     /// UNSUBSCRIBE; acknowledgements are far below any allowed limit).
-    fn encode_limited(&self, packet: Packet<'_>, out: &mut [u8]) -> Result<usize, SessionError> {
-        let n = packet.encode_from_client(self.version, out)?;
+    fn encode_limited<P: Encode>(&self, packet: &P, out: &mut [u8]) -> Result<usize, SessionError> {
+        let n = encode(packet, self.version, out)?;
         if u32::try_from(n).map_or(true, |n| n > self.server_maximum_packet_size) {
             return Err(SessionError::PacketTooLarge);
         }
@@ -669,7 +667,7 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
             properties,
             filters: SubscribeFilters::List(filters),
         };
-        let n = self.encode_limited(Packet::Subscribe(packet), out)?;
+        let n = self.encode_limited(&packet, out)?;
         self.last_transmit = now;
         Ok((n, packet_id))
     }
@@ -688,7 +686,7 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
             properties: Properties::EMPTY,
             filters: UnsubscribeFilters::List(filters),
         };
-        let n = self.encode_limited(Packet::Unsubscribe(packet), out)?;
+        let n = self.encode_limited(&packet, out)?;
         self.last_transmit = now;
         Ok((n, packet_id))
     }
@@ -924,11 +922,10 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
         if self.state != State::Connected {
             return Ok(None);
         }
-        let version = self.version;
         let mut packet = None;
         for slot in self.outbound.iter_mut() {
             if let Outbound::SendPubRel(id) = *slot {
-                let n = Packet::PubRel(Ack::success(id)).encode_from_client(version, out)?;
+                let n = encode_fixed(PacketType::PubRel, Some(id), out)?;
                 *slot = Outbound::AwaitPubComp(id);
                 packet = Some(n);
                 break;
@@ -937,20 +934,15 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
         let mut completed = None;
         if packet.is_none() {
             for slot in self.inbound.iter_mut() {
-                let (ack, next) = match *slot {
-                    Inbound::SendPubAck(id) => (Packet::PubAck(Ack::success(id)), Inbound::Free),
-                    Inbound::SendPubRec(id) => {
-                        (Packet::PubRec(Ack::success(id)), Inbound::AwaitPubRel(id))
-                    }
-                    Inbound::SendPubComp(id) => (Packet::PubComp(Ack::success(id)), Inbound::Free),
+                let (ack, id, next) = match *slot {
+                    Inbound::SendPubAck(id) => (PacketType::PubAck, id, Inbound::Free),
+                    Inbound::SendPubRec(id) => (PacketType::PubRec, id, Inbound::AwaitPubRel(id)),
+                    Inbound::SendPubComp(id) => (PacketType::PubComp, id, Inbound::Free),
                     Inbound::Free | Inbound::AwaitPubRel(_) => continue,
                 };
-                packet = Some(ack.encode_from_client(version, out)?);
+                packet = Some(encode_fixed(ack, Some(id), out)?);
                 *slot = next;
-                completed = match ack {
-                    Packet::PubComp(a) => Some(a.packet_id),
-                    _ => None,
-                };
+                completed = (ack == PacketType::PubComp).then_some(id);
                 break;
             }
         }
@@ -958,7 +950,7 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
             self.remember_completed(id);
         }
         if packet.is_none() && self.ping_due {
-            packet = Some(Packet::PingReq.encode_from_client(version, out)?);
+            packet = Some(encode_fixed(PacketType::PingReq, None, out)?);
             self.ping_due = false;
             self.ping_sent = Some(now);
         }

@@ -7,6 +7,25 @@ use super::connect::{read_properties, write_properties};
 use super::properties::Context;
 use super::{Error, Properties, ProtocolVersion};
 
+/// The end most 5.0 replies share (PUBACK to PUBCOMP, DISCONNECT, AUTH): a
+/// reason code and properties, each of which may be left off at the end of
+/// the packet, meaning 0 (success) and none. 3.1.1 has neither.
+fn read_reason<'a>(
+    r: &mut Reader<'a>,
+    version: ProtocolVersion,
+    context: Context,
+) -> Result<(u8, Properties<'a>), Error> {
+    let reason_code = match version {
+        ProtocolVersion::V5 if !r.is_empty() => r.u8()?,
+        _ => 0,
+    };
+    let properties = match version {
+        ProtocolVersion::V5 if !r.is_empty() => read_properties(r, version, context)?,
+        _ => Properties::EMPTY,
+    };
+    Ok((reason_code, properties))
+}
+
 /// PUBACK, PUBREC, PUBREL or PUBCOMP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ack<'a> {
@@ -35,16 +54,7 @@ impl<'a> Ack<'a> {
         }
         // 5.0 §3.4.2.1: reason code and properties may be left off when the
         // reason is success and there are no properties.
-        let reason_code = if version == ProtocolVersion::V5 && !r.is_empty() {
-            r.u8()?
-        } else {
-            0
-        };
-        let properties = if version == ProtocolVersion::V5 && !r.is_empty() {
-            read_properties(r, version, Context::Ack)?
-        } else {
-            Properties::EMPTY
-        };
+        let (reason_code, properties) = read_reason(r, version, Context::Ack)?;
         Ok(Ack {
             packet_id,
             reason_code,
@@ -80,15 +90,10 @@ impl<'a> Auth<'a> {
             return Err(Error::InvalidPacketType(15));
         }
         // §3.15.2.1: no variable header at all means success, no properties.
-        let reason_code = if r.is_empty() { 0 } else { r.u8()? };
+        let (reason_code, properties) = read_reason(r, version, Context::Auth)?;
         if !matches!(reason_code, 0x00 | 0x18 | 0x19) {
             return Err(Error::MalformedPacket);
         }
-        let properties = if r.is_empty() {
-            Properties::EMPTY
-        } else {
-            read_properties(r, version, Context::Auth)?
-        };
         Ok(Auth {
             reason_code,
             properties,
@@ -125,15 +130,9 @@ impl<'a> Disconnect<'a> {
     };
 
     pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
-        if version == ProtocolVersion::V311 {
-            return Ok(Disconnect::NORMAL);
-        }
-        let reason_code = if r.is_empty() { 0 } else { r.u8()? };
-        let properties = if r.is_empty() {
-            Properties::EMPTY
-        } else {
-            read_properties(r, version, Context::Disconnect)?
-        };
+        // 3.1.1's DISCONNECT is empty; 5.0 §3.14.2.1: a remaining length
+        // below 1 means reason 0, below 2 no properties.
+        let (reason_code, properties) = read_reason(r, version, Context::Disconnect)?;
         Ok(Disconnect {
             reason_code,
             properties,

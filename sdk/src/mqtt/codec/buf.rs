@@ -2,7 +2,7 @@
 //! 5.0 §1.5 (integers, strings, binary data, variable byte integers).
 
 use super::Error;
-use super::string::check_utf8;
+use super::string::{check_no_null, check_utf8};
 use super::varint::{decode_varint, encode_varint, varint_len};
 
 /// Reads MQTT data types from a packet body. Running past the end is
@@ -172,7 +172,7 @@ impl<'a> Writer<'a> {
 
     pub(crate) fn str(&mut self, text: &str) -> Result<(), Error> {
         // Catch U+0000 on the way out too: the peer would reject the packet.
-        check_utf8(text.as_bytes())?;
+        check_no_null(text)?;
         self.binary(text.as_bytes())
     }
 

@@ -191,11 +191,7 @@ pub(crate) fn read_properties<'a>(
 ) -> Result<Properties<'a>, Error> {
     match version {
         ProtocolVersion::V311 => Ok(Properties::EMPTY),
-        ProtocolVersion::V5 => {
-            let properties = Properties::read(r)?;
-            properties.check_allowed(context)?;
-            Ok(properties)
-        }
+        ProtocolVersion::V5 => Properties::read(r, context),
     }
 }
 

@@ -21,6 +21,7 @@ mod varint;
 pub use ack::{Ack, Auth, Disconnect};
 pub use connect::{ConnAck, Connect, Will};
 pub use error::Error;
+pub(crate) use packet::{Encode, encode, encode_fixed};
 pub use packet::{Packet, PacketType, frame_len};
 pub use properties::{Properties, Property, PropertyIter};
 pub use publish::Publish;

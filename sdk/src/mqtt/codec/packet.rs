@@ -255,24 +255,14 @@ impl<'a> Packet<'a> {
         if FROM_CLIENT && server_only {
             return Err(Error::InvalidPacketType(self.packet_type() as u8));
         }
-        // Measure first so that every length prefix is written in place.
-        let mut measure = Writer::measuring();
-        self.write_to::<FROM_CLIENT>(&mut measure, version)?;
-        if measure.position() > buf.len() {
-            return Err(Error::BufferTooSmall);
-        }
-        let mut w = Writer::with_lengths(buf, measure.section_lengths());
-        self.write_to::<FROM_CLIENT>(&mut w, version)?;
-        Ok(w.position())
+        encode(&AnyPacket::<FROM_CLIENT>(self), version, buf)
     }
 
-    fn write_to<const FROM_CLIENT: bool>(
+    fn write_body<const FROM_CLIENT: bool>(
         &self,
         w: &mut Writer<'_>,
         version: ProtocolVersion,
     ) -> Result<(), Error> {
-        w.u8(self.header_byte())?;
-        w.begin_len_prefixed()?;
         match self {
             Packet::Connect(c) => c.write(w)?,
             Packet::ConnAck(c) if !FROM_CLIENT => c.write(w, version)?,
@@ -290,8 +280,142 @@ impl<'a> Packet<'a> {
             Packet::Disconnect(d) => d.write(w, version)?,
             Packet::Auth(a) => a.write(w, version)?,
         }
-        w.end_len_prefixed()
+        Ok(())
     }
+}
+
+/// A packet as [`encode`] takes it: the first byte of its fixed header and
+/// a writer for what follows the remaining length.
+///
+/// [`Packet`] is one, for any packet; the packets a client sends are others
+/// on their own, so a client that encodes through them links the writers of
+/// the packet types it sends and no others (a match over the enum keeps
+/// every arm).
+pub(crate) trait Encode {
+    /// Packet type in the high nibble, flags in the low (§2.1.2).
+    fn header_byte(&self) -> u8;
+    /// Variable header and payload.
+    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error>;
+}
+
+/// Encodes `packet` into `buf`, returning the bytes written; nothing is
+/// written when it does not fit (`BufferTooSmall`). Measured first, so every
+/// length prefix is written in place.
+pub(crate) fn encode<P: Encode>(
+    packet: &P,
+    version: ProtocolVersion,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
+    let mut measure = Writer::measuring();
+    write_frame(packet, &mut measure, version)?;
+    if measure.position() > buf.len() {
+        return Err(Error::BufferTooSmall);
+    }
+    let mut w = Writer::with_lengths(buf, measure.section_lengths());
+    write_frame(packet, &mut w, version)?;
+    Ok(w.position())
+}
+
+fn write_frame<P: Encode>(
+    packet: &P,
+    w: &mut Writer<'_>,
+    version: ProtocolVersion,
+) -> Result<(), Error> {
+    w.u8(packet.header_byte())?;
+    w.begin_len_prefixed()?;
+    packet.write_body(w, version)?;
+    w.end_len_prefixed()
+}
+
+/// [`Packet`] through [`Encode`]; `FROM_CLIENT` leaves the server-side
+/// writers out.
+struct AnyPacket<'p, 'a, const FROM_CLIENT: bool>(&'p Packet<'a>);
+
+impl<const FROM_CLIENT: bool> Encode for AnyPacket<'_, '_, FROM_CLIENT> {
+    fn header_byte(&self) -> u8 {
+        self.0.header_byte()
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
+        self.0.write_body::<FROM_CLIENT>(w, version)
+    }
+}
+
+impl Encode for Connect<'_> {
+    fn header_byte(&self) -> u8 {
+        (PacketType::Connect as u8) << 4
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>, _: ProtocolVersion) -> Result<(), Error> {
+        // CONNECT names its own version.
+        self.write(w)
+    }
+}
+
+impl Encode for Publish<'_> {
+    fn header_byte(&self) -> u8 {
+        ((PacketType::Publish as u8) << 4) | self.flags()
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
+        self.write(w, version)
+    }
+}
+
+impl Encode for Subscribe<'_> {
+    fn header_byte(&self) -> u8 {
+        ((PacketType::Subscribe as u8) << 4) | 0b0010
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
+        self.write(w, version)
+    }
+}
+
+impl Encode for Unsubscribe<'_> {
+    fn header_byte(&self) -> u8 {
+        ((PacketType::Unsubscribe as u8) << 4) | 0b0010
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
+        self.write(w, version)
+    }
+}
+
+impl Encode for Disconnect<'_> {
+    fn header_byte(&self) -> u8 {
+        (PacketType::Disconnect as u8) << 4
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
+        self.write(w, version)
+    }
+}
+
+/// The packets of two or four fixed bytes a client owes: PINGREQ (§3.12)
+/// and the acknowledgements of success without properties — PUBACK,
+/// PUBREC, PUBREL, PUBCOMP with a Remaining Length of 2, which 5.0
+/// §3.4.2.1 (and §3.5.2.1, §3.6.2.1, §3.7.2.1) allows when the reason code
+/// is 0 and there are no properties, and which is all 3.1.1 has. Written
+/// as bytes: a session sends one per message received or acknowledged.
+pub(crate) fn encode_fixed(
+    packet_type: PacketType,
+    packet_id: Option<u16>,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
+    let flags = if packet_type == PacketType::PubRel {
+        0b0010
+    } else {
+        0
+    };
+    let len = if packet_id.is_some() { 4 } else { 2 };
+    let out = buf.get_mut(..len).ok_or(Error::BufferTooSmall)?;
+    out[0] = ((packet_type as u8) << 4) | flags;
+    out[1] = len as u8 - 2;
+    if let Some(id) = packet_id {
+        out[2..].copy_from_slice(&id.to_be_bytes());
+    }
+    Ok(len)
 }
 
 /// Body length of a complete frame.
@@ -545,6 +669,64 @@ mod tests {
                 properties: Properties::EMPTY
             })
         );
+    }
+
+    #[test]
+    fn typed_encoders_write_what_the_packet_enum_writes() {
+        for version in [V3, V5] {
+            for packet in samples(version) {
+                let mut expected = [0u8; 256];
+                let n = packet.encode(version, &mut expected).unwrap();
+                let mut buf = [0u8; 256];
+                let typed = match packet {
+                    Packet::Connect(c) => encode(&c, version, &mut buf),
+                    Packet::Publish(p) => encode(&p, version, &mut buf),
+                    Packet::Subscribe(s) => encode(&s, version, &mut buf),
+                    Packet::Unsubscribe(u) => encode(&u, version, &mut buf),
+                    Packet::Disconnect(d) => encode(&d, version, &mut buf),
+                    _ => continue,
+                };
+                assert_eq!(typed, Ok(n), "{packet:?}");
+                assert_eq!(buf[..n], expected[..n], "{packet:?}");
+                // Too small by one byte: nothing written, a typed error.
+                let mut short = [0xaau8; 256];
+                let typed_short = match packet {
+                    Packet::Connect(c) => encode(&c, version, &mut short[..n - 1]),
+                    Packet::Publish(p) => encode(&p, version, &mut short[..n - 1]),
+                    Packet::Subscribe(s) => encode(&s, version, &mut short[..n - 1]),
+                    Packet::Unsubscribe(u) => encode(&u, version, &mut short[..n - 1]),
+                    Packet::Disconnect(d) => encode(&d, version, &mut short[..n - 1]),
+                    _ => unreachable!(),
+                };
+                assert_eq!(typed_short, Err(Error::BufferTooSmall));
+                assert!(short.iter().all(|&b| b == 0xaa));
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_packets_match_their_general_encoding() {
+        for version in [V3, V5] {
+            for (kind, packet) in [
+                (PacketType::PubAck, Packet::PubAck(Ack::success(0x1234))),
+                (PacketType::PubRec, Packet::PubRec(Ack::success(0x1234))),
+                (PacketType::PubRel, Packet::PubRel(Ack::success(0x1234))),
+                (PacketType::PubComp, Packet::PubComp(Ack::success(0x1234))),
+            ] {
+                let (expected, n) = encoded(packet, version);
+                let mut buf = [0u8; 8];
+                assert_eq!(encode_fixed(kind, Some(0x1234), &mut buf), Ok(4));
+                assert_eq!(buf[..4], expected[..n]);
+                assert_eq!(
+                    encode_fixed(kind, Some(0x1234), &mut buf[..3]),
+                    Err(Error::BufferTooSmall)
+                );
+            }
+            let (expected, n) = encoded(Packet::PingReq, version);
+            let mut buf = [0u8; 2];
+            assert_eq!(encode_fixed(PacketType::PingReq, None, &mut buf), Ok(2));
+            assert_eq!(buf[..], expected[..n]);
+        }
     }
 
     #[test]

@@ -267,24 +267,66 @@ pub(crate) enum Context {
     Auth,
 }
 
-/// Whether property `id` may appear in `context` (5.0 table 2-4).
+/// Whether property `id` may appear in `context`: a look-up in
+/// [`ALLOWED`], which [`allowed_by_spec`] fills at compile time (the match
+/// itself would be a branch per rule in the firmware).
 fn allowed(id: u8, context: Context) -> bool {
+    ALLOWED
+        .get(usize::from(id))
+        .is_some_and(|contexts| contexts & (1 << context as u16) != 0)
+}
+
+/// One bit per [`Context`] for each property identifier below 0x2B (the
+/// highest 5.0 defines is 0x2A).
+const ALLOWED: [u16; 0x2b] = {
+    let mut table = [0u16; 0x2b];
+    let mut id = 0;
+    while id < table.len() {
+        let mut context = 0;
+        while context < CONTEXTS.len() {
+            if allowed_by_spec(id as u8, CONTEXTS[context]) {
+                table[id] |= 1 << context;
+            }
+            context += 1;
+        }
+        id += 1;
+    }
+    table
+};
+
+/// Every context, in declaration order (a bit of [`ALLOWED`] each).
+const CONTEXTS: [Context; 11] = [
+    Context::Connect,
+    Context::Will,
+    Context::ConnAck,
+    Context::Publish,
+    Context::Ack,
+    Context::Subscribe,
+    Context::SubAck,
+    Context::Unsubscribe,
+    Context::UnsubAck,
+    Context::Disconnect,
+    Context::Auth,
+];
+
+/// Whether property `id` may appear in `context` (5.0 table 2-4).
+const fn allowed_by_spec(id: u8, context: Context) -> bool {
     use Context::*;
     match id {
         0x01 | 0x02 | 0x03 | 0x08 | 0x09 => matches!(context, Publish | Will),
         0x0b => matches!(context, Publish | Subscribe),
         0x11 => matches!(context, Connect | ConnAck | Disconnect),
-        0x12 | 0x13 | 0x1a | 0x24 | 0x25 | 0x28 | 0x29 | 0x2a => context == ConnAck,
+        0x12 | 0x13 | 0x1a | 0x24 | 0x25 | 0x28 | 0x29 | 0x2a => matches!(context, ConnAck),
         0x15 | 0x16 => matches!(context, Connect | ConnAck | Auth),
         0x21 | 0x22 | 0x27 => matches!(context, Connect | ConnAck),
-        0x17 | 0x19 => context == Connect,
-        0x18 => context == Will,
+        0x17 | 0x19 => matches!(context, Connect),
+        0x18 => matches!(context, Will),
         0x1c => matches!(context, ConnAck | Disconnect),
         0x1f => matches!(
             context,
             ConnAck | Ack | SubAck | UnsubAck | Disconnect | Auth
         ),
-        0x23 => context == Publish,
+        0x23 => matches!(context, Publish),
         0x26 => true,
         _ => false,
     }
@@ -317,14 +359,23 @@ impl<'a> Properties<'a> {
     /// No properties.
     pub const EMPTY: Properties<'static> = Properties::List(&[]);
 
-    /// Reads a property length and block, checking every property once.
-    pub(crate) fn read(r: &mut Reader<'a>) -> Result<Self, Error> {
+    /// Reads a property length and block, checking every property once:
+    /// its value, that `context` may carry it and that it is not repeated.
+    pub(crate) fn read(r: &mut Reader<'a>, context: Context) -> Result<Self, Error> {
+        Self::read_where(r, |id| allowed(id, context))
+    }
+
+    /// [`Properties::read`] with the packet's rule given as `allowed`.
+    fn read_where(r: &mut Reader<'a>, allowed: impl Fn(u8) -> bool) -> Result<Self, Error> {
         let len = r.varint()?;
         let bytes = r.take(usize::try_from(len).map_err(|_| Error::MalformedPacket)?)?;
         let mut seen: u64 = 0;
         let mut inner = Reader::new(bytes);
         while !inner.is_empty() {
             let (id, _) = read_value(&mut inner)?;
+            if !allowed(id) {
+                return Err(Error::PropertyNotAllowed(id));
+            }
             // User Property and Subscription Identifier may repeat.
             let repeatable = id == 0x26 || id == 0x0b;
             let bit = 1u64 << id;
@@ -334,14 +385,6 @@ impl<'a> Properties<'a> {
             seen |= bit;
         }
         Ok(Properties::Wire(bytes))
-    }
-
-    /// Rejects properties the packet may not carry (5.0 table 2-4).
-    pub(crate) fn check_allowed(&self, context: Context) -> Result<(), Error> {
-        match self.numbers().find(|&(id, _)| !allowed(id, context)) {
-            Some((id, _)) => Err(Error::PropertyNotAllowed(id)),
-            None => Ok(()),
-        }
     }
 
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
@@ -531,7 +574,7 @@ mod tests {
         let mut buf = [0u8; 256];
         let n = round_trip(Properties::List(&ALL), &mut buf);
         let mut r = Reader::new(&buf[..n]);
-        let decoded = Properties::read(&mut r).unwrap();
+        let decoded = Properties::read_where(&mut r, |_| true).unwrap();
         assert!(r.is_empty());
         assert_eq!(decoded, Properties::List(&ALL));
         assert_eq!(decoded.session_expiry_interval(), Some(3600));
@@ -558,7 +601,8 @@ mod tests {
 
     #[test]
     fn rejects_unknown_duplicate_and_truncated() {
-        let read = |bytes: &[u8]| Properties::read(&mut Reader::new(bytes)).map(|_| ());
+        let read =
+            |bytes: &[u8]| Properties::read_where(&mut Reader::new(bytes), |_| true).map(|_| ());
         assert_eq!(read(&[2, 0x04, 0]), Err(Error::UnknownProperty(0x04)));
         assert_eq!(
             read(&[6, 0x21, 0, 1, 0x21, 0, 2]),
@@ -571,9 +615,15 @@ mod tests {
         assert_eq!(read(&[4, 0x0b, 1, 0x0b, 2]), Ok(()));
     }
 
+    /// Encodes `property` alone as a block and reads it back in `context`.
+    fn read_in(context: Context, property: Property<'_>) -> Result<(), Error> {
+        let mut buf = [0u8; 64];
+        let n = round_trip(Properties::List(&[property]), &mut buf);
+        Properties::read(&mut Reader::new(&buf[..n]), context).map(|_| ())
+    }
+
     #[test]
     fn each_packet_carries_only_its_properties() {
-        let all = Properties::List(&ALL);
         for (context, ids) in [
             (
                 Context::Publish,
@@ -595,29 +645,29 @@ mod tests {
             (Context::Disconnect, &[0x11, 0x1c, 0x1f, 0x26][..]),
             (Context::Auth, &[0x15, 0x16, 0x1f, 0x26][..]),
         ] {
-            for p in all.iter() {
-                let list = [p];
+            for p in ALL {
                 let expected = if ids.contains(&p.id()) {
                     Ok(())
                 } else {
                     Err(Error::PropertyNotAllowed(p.id()))
                 };
-                assert_eq!(
-                    Properties::List(&list).check_allowed(context),
-                    expected,
-                    "{p:?}"
-                );
+                assert_eq!(read_in(context, p), expected, "{context:?} {p:?}");
             }
         }
         // CONNACK takes everything but the publish, will and request properties.
-        for p in all.iter() {
+        for p in ALL {
             let ok = !matches!(p.id(), 0x01..=0x0b | 0x17 | 0x18 | 0x19 | 0x23);
-            assert_eq!(
-                Properties::List(&[p])
-                    .check_allowed(Context::ConnAck)
-                    .is_ok(),
-                ok
-            );
+            assert_eq!(read_in(Context::ConnAck, p).is_ok(), ok, "{p:?}");
         }
+    }
+
+    #[test]
+    fn allowed_table_bits_follow_context_order() {
+        for (bit, context) in CONTEXTS.iter().enumerate() {
+            assert_eq!(*context as usize, bit);
+        }
+        // Identifiers past the table are never allowed, not out of bounds.
+        assert!(!allowed(0x2b, Context::ConnAck));
+        assert!(!allowed(0xff, Context::Publish));
     }
 }

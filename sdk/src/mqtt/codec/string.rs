@@ -9,10 +9,21 @@ use super::Error;
 /// U+DFFF) and overlong forms, which the spec also forbids.
 pub fn check_utf8(bytes: &[u8]) -> Result<&str, Error> {
     let text = core::str::from_utf8(bytes).map_err(|_| Error::InvalidUtf8)?;
-    if bytes.contains(&0) {
-        return Err(Error::NullCharacter);
-    }
+    check_no_null(text)?;
     Ok(text)
+}
+
+/// The one rule a Rust `str` can still break: U+0000. Outgoing strings
+/// need only this; their UTF-8 is guaranteed by the type. A plain loop,
+/// because `contains` pulls a word-at-a-time `memchr` into the firmware for
+/// strings a few dozen bytes long.
+pub(crate) fn check_no_null(text: &str) -> Result<(), Error> {
+    for &byte in text.as_bytes() {
+        if byte == 0 {
+            return Err(Error::NullCharacter);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
