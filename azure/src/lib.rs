@@ -22,6 +22,6 @@ pub mod retry;
 pub mod sas;
 mod url;
 
-pub use client::{HubClient, ProvisioningClient};
+pub use client::{HubClient, MQTT_INBOUND, MQTT_WINDOW, ProvisioningClient};
 pub use error::AzureError;
 pub use url::url_encode;

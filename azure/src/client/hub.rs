@@ -23,8 +23,8 @@ use duet::netstack::time::{Duration, Instant};
 use duet_crypto::hash::Hasher;
 
 use super::{
-    Credential, RequestId, SasConnector, azure_connect, identity_strings, retry_worthy,
-    service_retry_delay,
+    Credential, MQTT_INBOUND, MQTT_WINDOW, RequestId, SasConnector, azure_connect,
+    identity_strings, retry_worthy, service_retry_delay,
 };
 use crate::AzureError;
 use crate::hub::{self, HubOptions, HubTopic, TwinResponseType};
@@ -228,8 +228,8 @@ pub struct HubClient<
     K: Clock,
     H: Hasher + ?Sized,
     W: Fn() -> u64,
-    const WINDOW: usize = 8,
-    const INBOUND: usize = 4,
+    const WINDOW: usize = MQTT_WINDOW,
+    const INBOUND: usize = MQTT_INBOUND,
 > {
     mqtt: Client<'b, SasConnector<'b, C, H, W>, K, WINDOW, INBOUND>,
     identity: hub::HubClient<'b>,

@@ -19,6 +19,13 @@ pub use provisioning::{
 };
 pub use request_id::RequestId;
 
+/// QoS 1/2 publishes the devices' MQTT client keeps in flight: the hub
+/// client's default, and what the provisioning client uses.
+pub const MQTT_WINDOW: usize = 8;
+
+/// Inbound QoS 1/2 exchanges the devices' MQTT client tracks at once.
+pub const MQTT_INBOUND: usize = 4;
+
 use duet::mqtt::ProtocolVersion;
 use duet::mqtt::codec::{Connect, Properties};
 use duet::netstack::rand::Rng;

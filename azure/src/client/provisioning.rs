@@ -15,7 +15,8 @@ use duet::netstack::time::Duration;
 use duet_crypto::hash::Hasher;
 
 use super::{
-    Credential, SasConnector, azure_connect, identity_strings, retry_worthy, service_retry_delay,
+    Credential, MQTT_INBOUND, MQTT_WINDOW, SasConnector, azure_connect, identity_strings,
+    retry_worthy, service_retry_delay,
 };
 use crate::AzureError;
 use crate::dps::{self, ClientOptions, OperationStatus, RegisterPayloadOptions, RegisterResponse};
@@ -148,7 +149,11 @@ enum Answer {
 
 /// A device registering with DPS.
 pub struct ProvisioningClient<'b, C: Connector, K: Clock, H: Hasher + ?Sized, W: Fn() -> u64> {
-    mqtt: Client<'b, SasConnector<'b, C, H, W>, K, 1, 1>,
+    /// The hub client's window and inbound slots, though DPS has one
+    /// request in flight at a time: the same `Client` type serves both, so
+    /// a device that provisions and then connects links the MQTT client
+    /// once (a few hundred bytes of RAM against kilobytes of flash).
+    mqtt: Client<'b, SasConnector<'b, C, H, W>, K, MQTT_WINDOW, MQTT_INBOUND>,
     identity: dps::ProvisioningClient<'b>,
     custom_payload: Option<&'b str>,
     scratch: &'b mut [u8],

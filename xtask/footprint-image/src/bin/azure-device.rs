@@ -21,8 +21,8 @@ use duet::connector::Connector;
 use duet::mqtt::{ClientBuffers, Clock, QoS};
 use duet::tls::{Buffers, ClientConfig, TlsConnector};
 use duet_azure::client::{
-    Credential, HubBuffers, HubClient, HubConfig, HubEvent, ProvisioningBuffers,
-    ProvisioningClient, ProvisioningConfig,
+    Credential, HubBuffers, HubClient, HubConfig, HubEvent, MQTT_INBOUND, MQTT_WINDOW,
+    ProvisioningBuffers, ProvisioningClient, ProvisioningConfig,
 };
 use duet_crypto::soft::Soft;
 use duet_netstack::iface::{InterfaceConfig, Ipv4Cidr, Ipv4Config};
@@ -307,7 +307,7 @@ fn main() -> ! {
     };
     let mut config = HubConfig::new(hub_host, device_id, Credential::SymmetricKey(key));
     config.model_id = "dtmi:com:example:Thermostat;1";
-    let Ok(mut hub) = HubClient::<_, _, _, _, 4, 4>::new(
+    let Ok(mut hub) = HubClient::<_, _, _, _, MQTT_WINDOW, MQTT_INBOUND>::new(
         config,
         tls,
         Ticks(network),
