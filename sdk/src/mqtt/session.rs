@@ -548,35 +548,33 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
         out: &mut [u8],
     ) -> Result<(usize, u16), SessionError> {
         self.require_connected()?;
-        if publish.qos == QoS::AtMostOnce {
-            let packet = Publish {
-                dup: false,
-                packet_id: 0,
-                ..*publish
-            };
-            let n = self.encode_publish(packet, out)?;
-            self.last_transmit = now;
-            return Ok((n, 0));
-        }
-        if self.in_flight() >= self.window() {
-            return Err(SessionError::WindowFull);
-        }
-        let slot = self
-            .outbound
-            .iter()
-            .position(|o| *o == Outbound::Free)
-            .ok_or(SessionError::WindowFull)?;
-        let packet_id = self.allocate_packet_id();
+        // QoS 1/2 take a slot of the window and a packet identifier.
+        let slot = match publish.qos {
+            QoS::AtMostOnce => None,
+            _ if self.in_flight() >= self.window() => return Err(SessionError::WindowFull),
+            _ => Some(
+                self.outbound
+                    .iter()
+                    .position(|o| *o == Outbound::Free)
+                    .ok_or(SessionError::WindowFull)?,
+            ),
+        };
+        let packet_id = match slot {
+            Some(_) => self.allocate_packet_id(),
+            None => 0,
+        };
         let packet = Publish {
             dup: false,
             packet_id,
             ..*publish
         };
         let n = self.encode_publish(packet, out)?;
-        self.outbound[slot] = match publish.qos {
-            QoS::AtLeastOnce => Outbound::AwaitPubAck(packet_id),
-            _ => Outbound::AwaitPubRec(packet_id),
-        };
+        if let Some(slot) = slot {
+            self.outbound[slot] = match publish.qos {
+                QoS::AtLeastOnce => Outbound::AwaitPubAck(packet_id),
+                _ => Outbound::AwaitPubRec(packet_id),
+            };
+        }
         self.last_transmit = now;
         Ok((n, packet_id))
     }

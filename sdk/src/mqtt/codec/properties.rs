@@ -421,26 +421,24 @@ impl<'a> Properties<'a> {
         self.iter().find_map(f)
     }
 
-    /// The value of numeric property `id`, if present.
+    /// The value of numeric property `id`, if present (its first
+    /// occurrence). Read straight from the bytes: the getters need no
+    /// [`Property`] built for each entry.
     fn number(&self, id: u8) -> Option<u32> {
-        self.numbers().find(|&(i, _)| i == id).map(|(_, v)| v)
-    }
-
-    /// Identifiers with their numeric values (0 for strings and binary
-    /// data): what validation and the numeric getters need, without
-    /// building a [`Property`] for each.
-    fn numbers(&self) -> impl Iterator<Item = (u8, u32)> + 'a {
-        let (mut list, mut wire) = match *self {
-            Properties::List(list) => (list.iter(), Reader::new(&[])),
-            Properties::Wire(bytes) => ([].iter(), Reader::new(bytes)),
-        };
-        core::iter::from_fn(move || match list.next() {
-            Some(p) => Some((p.id(), p.number())),
-            // Validated when decoded: an error cannot happen, and would
-            // only end the walk.
-            None if !wire.is_empty() => read_value(&mut wire).ok(),
-            None => None,
-        })
+        match *self {
+            Properties::List(list) => list.iter().find(|p| p.id() == id).map(|p| p.number()),
+            Properties::Wire(bytes) => {
+                let mut wire = Reader::new(bytes);
+                // Validated when decoded: an error cannot happen, and would
+                // only end the walk.
+                while let Ok((found, value)) = read_value(&mut wire) {
+                    if found == id {
+                        return Some(value);
+                    }
+                }
+                None
+            }
+        }
     }
 
     /// Session Expiry Interval (0x11).
