@@ -22,7 +22,10 @@ pub(crate) struct Segment<'p> {
     pub ack: SeqNumber,
     pub flags: TcpFlags,
     pub window: u16,
-    pub options: SegmentOptions,
+    /// Borrowed from where they were parsed: the options are the larger
+    /// part of a segment (SACK blocks), and moving them in would copy
+    /// them for every segment.
+    pub options: &'p SegmentOptions,
     pub payload: &'p [u8],
     /// How many of the payload's first bytes are already in the receive
     /// ring's free space at RCV.NXT: put there while their checksum was
@@ -143,7 +146,7 @@ impl TcpSocket {
         seg: &Segment<'_>,
         config: &TcpConfig,
     ) {
-        let options = &seg.options;
+        let options = seg.options;
         // RFC 9293 §3.7.1: without the option, 536 bytes (IPv4).
         let peer_mss = options.mss.unwrap_or(536);
         self.snd_mss = self.snd_mss.min(peer_mss).max(64);
@@ -395,8 +398,12 @@ impl TcpSocket {
                     self.dup_acks = 0;
                 }
             }
-            self.snd_wnd = window;
-            self.note_max_send_window();
+            // MAX.SND.WND followed every earlier SND.WND: an unchanged
+            // window (most segments) cannot raise it.
+            if window != self.snd_wnd {
+                self.snd_wnd = window;
+                self.note_max_send_window();
+            }
             self.snd_wl1 = seg.seq;
         }
         // A live peer answered: zero-window probing may go on indefinitely.

@@ -483,21 +483,18 @@ impl TcpSocket {
         }
         // RFC 8985 §7.2: new data (re)starts the probe timer, once there is
         // a flight whose ACK a probe can draw, unless the RTO comes sooner.
-        let pto = if retransmission {
-            None
-        } else {
-            self.probe_timeout().filter(|&pto| pto < self.rtt.rto())
-        };
         // The armed timer is read (a division of the clock) only when a
         // probe timer armed already does not decide it.
         if !self.rto_at.is_set() {
             self.arm_retransmission_timer(now);
-        } else if let Some(pto) = pto {
-            if self.flags.has(Flags::PTO_ARMED)
-                || self.rto_at.get(now).is_some_and(|at| now + pto < at)
-            {
-                self.rto_at = Stamp::at(now + pto);
-                self.flags.set(Flags::PTO_ARMED, true);
+        } else if !retransmission {
+            if let Some(pto) = self.probe_timeout() {
+                if self.flags.has(Flags::PTO_ARMED)
+                    || self.rto_at.get(now).is_some_and(|at| now + pto < at)
+                {
+                    self.rto_at = Stamp::at(now + pto);
+                    self.flags.set(Flags::PTO_ARMED, true);
+                }
             }
         }
         if !self.unacked_since.is_set() {

@@ -120,6 +120,17 @@ impl RttEstimator {
         self.rto_us = u32::try_from(doubled.min(bounds.max.as_micros())).unwrap_or(u32::MAX);
     }
 
+    /// The RTO in force in microseconds, as [`rto`](Self::rto) without the
+    /// widening: the per-segment timer arithmetic stays in 32 bits.
+    pub fn rto_micros(&self) -> u32 {
+        self.rto_us
+    }
+
+    /// SRTT in microseconds, 0 before the first measurement.
+    pub fn srtt_micros(&self) -> u32 {
+        self.srtt_us
+    }
+
     /// SRTT, once there is a measurement.
     pub fn srtt(&self) -> Option<Duration> {
         (self.srtt_us != 0).then(|| Duration::from_micros(u64::from(self.srtt_us)))

@@ -8,10 +8,11 @@ use crate::time::{Duration, Instant};
 /// Shortest probe timeout: the receiver's ACK may lag a few milliseconds
 /// behind on a busy host (the floor of the original TLP proposal,
 /// draft-dukkipati-tcpm-tcp-loss-probe, and of Linux).
-const PTO_MIN: Duration = Duration::from_millis(10);
+/// In microseconds, as the probe timeout is computed (see `probe_timeout`).
+const PTO_MIN_US: u32 = 10_000;
 /// RFC 8985 §7.2 WCDelAckT: the longest a receiver may delay the ACK of a
 /// lone segment (RFC 9293 §3.8.6.3 allows up to 500 ms; 200 ms in practice).
-const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
+const WORST_CASE_DELAYED_ACK_US: u32 = 200_000;
 
 impl TcpSocket {
     /// When this connection next needs `handle_timers`, read near `now`.
@@ -68,18 +69,24 @@ impl TcpSocket {
     /// timeout when a tail loss probe may be sent (RFC 8985 §7.2), else the
     /// RTO (RFC 6298 §5).
     pub(crate) fn arm_retransmission_timer(&mut self, now: Instant) {
-        let rto = self.rtt.rto();
-        let pto = self.probe_timeout().filter(|&pto| pto < rto);
+        let pto = self.probe_timeout();
         self.flags.set(Flags::PTO_ARMED, pto.is_some());
-        self.rto_at = Stamp::at(now + pto.unwrap_or(rto));
+        self.rto_at = Stamp::at(now + pto.unwrap_or(self.rtt.rto()));
     }
 
-    /// RFC 8985 §7.2: 2 * SRTT (at least `PTO_MIN`), plus WCDelAckT when a
+    /// RFC 8985 §7.2: 2 * SRTT (at least `PTO_MIN_US`), plus WCDelAckT when a
     /// single segment is in flight (its ACK may be delayed); only with SACK,
     /// outside timeout recovery, while data flows. Unlike RFC 8985 also in
     /// fast recovery: when the one ACK that covers a recovery's
     /// retransmissions is lost (a receiver acknowledging a burst with one
     /// stretch ACK sends no other), nothing else would come back before the RTO.
+    /// `None` too when it would not come before the RTO, which then rules.
+    ///
+    /// Computed in 32-bit microseconds, as the RTT estimator keeps them: it
+    /// runs for every segment sent, and 64-bit arithmetic costs a 32-bit
+    /// core twice the instructions. Saturating at `u32::MAX` changes no
+    /// answer: the RTO is a `u32` of microseconds too, so a timeout that
+    /// large is never below it.
     pub(crate) fn probe_timeout(&self) -> Option<Duration> {
         // A shut window is probed by the persist timer, not by loss probes.
         let eligible = self.flags.has(Flags::SACK)
@@ -90,13 +97,16 @@ impl TcpSocket {
         if !eligible {
             return None;
         }
-        let srtt = self.rtt.srtt()?;
-        let mut pto = Duration::from_micros(2 * srtt.as_micros()).max(PTO_MIN);
+        let srtt = self.rtt.srtt_micros();
+        if srtt == 0 {
+            return None;
+        }
+        let mut pto = srtt.saturating_mul(2).max(PTO_MIN_US);
         let flight = (self.snd_max - self.snd_una).max(0) as u32;
         if flight <= u32::from(self.snd_mss) {
-            pto = pto + WORST_CASE_DELAYED_ACK;
+            pto = pto.saturating_add(WORST_CASE_DELAYED_ACK_US);
         }
-        Some(pto)
+        (pto < self.rtt.rto_micros()).then(|| Duration::from_micros(u64::from(pto)))
     }
 
     fn on_retransmission_timeout(&mut self, now: Instant, config: &TcpConfig) {
