@@ -179,20 +179,10 @@ fn bench_tcp(bytes: u64) -> Result<(), tcp::Error> {
     let smoltcp = tcp::run_smoltcp(bytes)?;
     println!("{}", tcp::detail_line(&smoltcp));
     let duet = tcp::run_duet(bytes)?;
-    match &duet {
-        Some(duet) => println!("{}", tcp::detail_line(duet)),
-        None => println!(
-            "{}",
-            tcp::unavailable_line(
-                "duet",
-                "Duet's TCP engine is not wired into duet-bench yet \
-                 (xtask/bench/src/tcp/duet.rs)"
-            )
-        ),
-    }
+    println!("{}", tcp::detail_line(&duet));
     // The applications' own share, beside: no stack can cost less.
     println!("{}", tcp::detail_line(&tcp::run_floor(bytes)?));
-    println!("{}", tcp::summary_line(duet.as_ref(), &smoltcp));
+    println!("{}", tcp::summary_line(&duet, &smoltcp));
     Ok(())
 }
 

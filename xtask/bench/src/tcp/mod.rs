@@ -301,8 +301,8 @@ pub fn run_smoltcp(bytes: u64) -> Result<Figures, Error> {
 }
 
 /// Runs Duet.
-pub fn run_duet(bytes: u64) -> Result<Option<Figures>, Error> {
-    run::<duet::DuetPair>(bytes).map(Some)
+pub fn run_duet(bytes: u64) -> Result<Figures, Error> {
+    run::<duet::DuetPair>(bytes)
 }
 
 /// Runs the harness without a stack ([`floor`]): the share of every
@@ -329,27 +329,15 @@ pub fn detail_line(figures: &Figures) -> String {
     )
 }
 
-/// The detail line for a stack that could not run.
-pub fn unavailable_line(stack: &str, why: &str) -> String {
-    format!("bench tcp-detail stack={stack} unavailable: {why}")
-}
-
 /// The summary: `bench tcp duet_cpu_s_per_gib=<x> smoltcp_cpu_s_per_gib=<y>
-/// ratio=<x/y>`, with `unavailable` for Duet's figure and the ratio while
-/// Duet cannot run.
-pub fn summary_line(duet: Option<&Figures>, smoltcp: &Figures) -> String {
+/// ratio=<x/y>`.
+pub fn summary_line(duet: &Figures, smoltcp: &Figures) -> String {
     let anchor = smoltcp.cpu_s_per_gib();
-    match duet {
-        Some(duet) => format!(
-            "bench tcp duet_cpu_s_per_gib={:.3} smoltcp_cpu_s_per_gib={anchor:.3} ratio={:.3}",
-            duet.cpu_s_per_gib(),
-            duet.cpu_s_per_gib() / anchor,
-        ),
-        None => format!(
-            "bench tcp duet_cpu_s_per_gib=unavailable smoltcp_cpu_s_per_gib={anchor:.3} \
-             ratio=unavailable"
-        ),
-    }
+    format!(
+        "bench tcp duet_cpu_s_per_gib={:.3} smoltcp_cpu_s_per_gib={anchor:.3} ratio={:.3}",
+        duet.cpu_s_per_gib(),
+        duet.cpu_s_per_gib() / anchor,
+    )
 }
 
 #[cfg(test)]
@@ -375,23 +363,14 @@ mod tests {
         let smoltcp = figures("smoltcp", 2_200);
         let duet = figures("duet", 1_100);
         assert_eq!(
-            summary_line(Some(&duet), &smoltcp),
+            summary_line(&duet, &smoltcp),
             "bench tcp duet_cpu_s_per_gib=0.275 smoltcp_cpu_s_per_gib=0.550 ratio=0.500"
-        );
-        assert_eq!(
-            summary_line(None, &smoltcp),
-            "bench tcp duet_cpu_s_per_gib=unavailable smoltcp_cpu_s_per_gib=0.550 \
-             ratio=unavailable"
         );
         assert_eq!(
             detail_line(&smoltcp),
             "bench tcp-detail stack=smoltcp cpu_s_per_gib=0.550 mb_per_s=2147.5 \
              acks_per_data_segment=0.250 data_segments=1000 pure_acks=250 bytes=4294967296 \
              cpu_s=2.200 wall_s=2.000"
-        );
-        assert_eq!(
-            unavailable_line("duet", "no engine"),
-            "bench tcp-detail stack=duet unavailable: no engine"
         );
     }
 
