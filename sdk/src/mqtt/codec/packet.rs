@@ -136,80 +136,48 @@ impl<'a> Packet<'a> {
         buf: &'a [u8],
         version: ProtocolVersion,
     ) -> Result<(Self, usize), Error> {
-        let total = frame_len(buf)?;
-        let frame = buf.get(..total).ok_or(Error::Incomplete)?;
-        let header = frame[0];
-        let body_start = total - frame_len_body(frame)?;
-        let mut r = Reader::new(&frame[body_start..]);
+        let header = *buf.first().ok_or(Error::Incomplete)?;
+        let (remaining, prefix) = decode_varint(&buf[1..])?;
+        let body = buf
+            .get(1 + prefix..)
+            .and_then(|rest| rest.get(..remaining as usize))
+            .ok_or(Error::Incomplete)?;
+        let total = 1 + prefix + body.len();
+        let mut r = Reader::new(body);
         let flags = header & 0x0f;
-        let fixed_flags = |expected: u8| {
-            if flags == expected {
-                Ok(())
-            } else {
-                Err(Error::ReservedFlags)
-            }
+        let kind = header >> 4;
+        // 0 is reserved; a server receives what a client sends.
+        if kind == 0 || (FROM_SERVER && matches!(kind, 1 | 8 | 10 | 12)) {
+            return Err(Error::InvalidPacketType(kind));
+        }
+        // §2.1.3 (3.1.1 §2.2.2): fixed flags for every type but PUBLISH.
+        let fixed_flags = match kind {
+            3 => flags,
+            6 | 8 | 10 => 0b0010,
+            _ => 0,
         };
-        let packet = match header >> 4 {
-            1 if !FROM_SERVER => {
-                fixed_flags(0)?;
-                Packet::Connect(Connect::read(&mut r)?)
-            }
-            2 => {
-                fixed_flags(0)?;
-                Packet::ConnAck(ConnAck::read(&mut r, version)?)
-            }
-            3 => Packet::Publish(Publish::read(flags, &mut r, version)?),
-            4 => {
-                fixed_flags(0)?;
-                Packet::PubAck(Ack::read(&mut r, version)?)
-            }
-            5 => {
-                fixed_flags(0)?;
-                Packet::PubRec(Ack::read(&mut r, version)?)
-            }
-            6 => {
-                fixed_flags(0b0010)?;
-                Packet::PubRel(Ack::read(&mut r, version)?)
-            }
-            7 => {
-                fixed_flags(0)?;
-                Packet::PubComp(Ack::read(&mut r, version)?)
-            }
-            8 if !FROM_SERVER => {
-                fixed_flags(0b0010)?;
-                Packet::Subscribe(Subscribe::read(&mut r, version)?)
-            }
-            9 => {
-                fixed_flags(0)?;
-                Packet::SubAck(SubAck::read(&mut r, version)?)
-            }
-            10 if !FROM_SERVER => {
-                fixed_flags(0b0010)?;
-                Packet::Unsubscribe(Unsubscribe::read(&mut r, version)?)
-            }
-            11 => {
-                fixed_flags(0)?;
-                Packet::UnsubAck(UnsubAck::read(&mut r, version)?)
-            }
-            12 if !FROM_SERVER => {
-                fixed_flags(0)?;
-                Packet::PingReq
-            }
-            13 => {
-                fixed_flags(0)?;
-                Packet::PingResp
-            }
-            14 => {
-                fixed_flags(0)?;
-                Packet::Disconnect(Disconnect::read(&mut r, version)?)
-            }
-            15 => {
-                fixed_flags(0)?;
-                Packet::Auth(Auth::read(&mut r, version)?)
-            }
-            // 0 is reserved.
-            other => return Err(Error::InvalidPacketType(other)),
-        };
+        if flags != fixed_flags {
+            return Err(Error::ReservedFlags);
+        }
+        let packet = match kind {
+            1 if !FROM_SERVER => Connect::read(&mut r).map(Packet::Connect),
+            2 => ConnAck::read(&mut r, version).map(Packet::ConnAck),
+            3 => Publish::read(flags, &mut r, version).map(Packet::Publish),
+            4 => Ack::read(&mut r, version).map(Packet::PubAck),
+            5 => Ack::read(&mut r, version).map(Packet::PubRec),
+            6 => Ack::read(&mut r, version).map(Packet::PubRel),
+            7 => Ack::read(&mut r, version).map(Packet::PubComp),
+            8 if !FROM_SERVER => Subscribe::read(&mut r, version).map(Packet::Subscribe),
+            9 => SubAck::read(&mut r, version).map(Packet::SubAck),
+            10 if !FROM_SERVER => Unsubscribe::read(&mut r, version).map(Packet::Unsubscribe),
+            11 => UnsubAck::read(&mut r, version).map(Packet::UnsubAck),
+            12 if !FROM_SERVER => Ok(Packet::PingReq),
+            13 => Ok(Packet::PingResp),
+            14 => Disconnect::read(&mut r, version).map(Packet::Disconnect),
+            15 => Auth::read(&mut r, version).map(Packet::Auth),
+            // Refused above.
+            _ => Err(Error::InvalidPacketType(kind)),
+        }?;
         if !r.is_empty() {
             return Err(Error::MalformedPacket);
         }
@@ -416,12 +384,6 @@ pub(crate) fn encode_fixed(
         out[2..].copy_from_slice(&id.to_be_bytes());
     }
     Ok(len)
-}
-
-/// Body length of a complete frame.
-fn frame_len_body(frame: &[u8]) -> Result<usize, Error> {
-    let (remaining, _) = decode_varint(&frame[1..])?;
-    Ok(remaining as usize)
 }
 
 #[cfg(test)]
