@@ -48,10 +48,7 @@ impl<'a> Ack<'a> {
     }
 
     pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
-        let packet_id = r.u16()?;
-        if packet_id == 0 {
-            return Err(Error::MalformedPacket);
-        }
+        let packet_id = r.packet_id()?;
         // 5.0 §3.4.2.1: reason code and properties may be left off when the
         // reason is success and there are no properties.
         let (reason_code, properties) = read_reason(r, version, Context::Ack)?;

@@ -30,9 +30,16 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let out = self.buf.get(self.pos..).unwrap_or(&[]);
+        let out = self.remaining();
         self.pos = self.buf.len();
         out
+    }
+
+    /// What has not been read yet (`pos` never passes the end: `take`
+    /// checks, `varint` adds what it decoded from these bytes).
+    fn remaining(&self) -> &'a [u8] {
+        let buf = self.buf;
+        &buf[self.pos.min(buf.len())..]
     }
 
     pub(crate) fn u8(&mut self) -> Result<u8, Error> {
@@ -49,9 +56,16 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    /// A Packet Identifier: two bytes, never 0 (§2.2.1, 3.1.1 §2.3.1).
+    pub(crate) fn packet_id(&mut self) -> Result<u16, Error> {
+        match self.u16()? {
+            0 => Err(Error::MalformedPacket),
+            id => Ok(id),
+        }
+    }
+
     pub(crate) fn varint(&mut self) -> Result<u32, Error> {
-        let rest = self.buf.get(self.pos..).unwrap_or(&[]);
-        let (value, len) = decode_varint(rest).map_err(|e| match e {
+        let (value, len) = decode_varint(self.remaining()).map_err(|e| match e {
             Error::Incomplete => Error::MalformedPacket,
             other => other,
         })?;

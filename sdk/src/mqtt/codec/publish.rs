@@ -43,15 +43,9 @@ impl<'a> Publish<'a> {
             return Err(Error::MalformedPacket);
         }
         let topic = r.str()?;
-        let packet_id = if qos == QoS::AtMostOnce {
-            0
-        } else {
-            let id = r.u16()?;
-            // §2.2.1 / §2.3.1: packet identifiers are non-zero.
-            if id == 0 {
-                return Err(Error::MalformedPacket);
-            }
-            id
+        let packet_id = match qos {
+            QoS::AtMostOnce => 0,
+            _ => r.packet_id()?,
         };
         let properties = read_properties(r, version, Context::Publish)?;
         if topic.is_empty() {

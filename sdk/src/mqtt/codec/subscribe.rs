@@ -125,7 +125,7 @@ pub struct Subscribe<'a> {
 
 impl<'a> Subscribe<'a> {
     pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
-        let packet_id = read_packet_id(r)?;
+        let packet_id = r.packet_id()?;
         let properties = read_properties(r, version, Context::Subscribe)?;
         let bytes = r.rest();
         let mut check = Reader::new(bytes);
@@ -175,7 +175,7 @@ pub struct SubAck<'a> {
 
 impl<'a> SubAck<'a> {
     pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
-        let packet_id = read_packet_id(r)?;
+        let packet_id = r.packet_id()?;
         let properties = read_properties(r, version, Context::SubAck)?;
         let reason_codes = r.rest();
         // 3.1.1 §3.9.3: only 0x00, 0x01, 0x02 and 0x80 are allowed.
@@ -240,7 +240,7 @@ pub struct Unsubscribe<'a> {
 
 impl<'a> Unsubscribe<'a> {
     pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
-        let packet_id = read_packet_id(r)?;
+        let packet_id = r.packet_id()?;
         let properties = read_properties(r, version, Context::Unsubscribe)?;
         let bytes = r.rest();
         let mut check = Reader::new(bytes);
@@ -287,7 +287,7 @@ pub struct UnsubAck<'a> {
 
 impl<'a> UnsubAck<'a> {
     pub(crate) fn read(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<Self, Error> {
-        let packet_id = read_packet_id(r)?;
+        let packet_id = r.packet_id()?;
         let properties = read_properties(r, version, Context::UnsubAck)?;
         let reason_codes = match version {
             ProtocolVersion::V311 => &[][..],
@@ -307,12 +307,5 @@ impl<'a> UnsubAck<'a> {
             w.slice(self.reason_codes)?;
         }
         Ok(())
-    }
-}
-
-fn read_packet_id(r: &mut Reader<'_>) -> Result<u16, Error> {
-    match r.u16()? {
-        0 => Err(Error::MalformedPacket),
-        id => Ok(id),
     }
 }
