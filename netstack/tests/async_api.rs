@@ -11,6 +11,7 @@ use duet_netstack::iface::{InterfaceConfig, Ipv4Cidr, Ipv4Config};
 use duet_netstack::{Config, Duration, EthernetAddress, Stack, StackResources};
 use embassy_futures::block_on;
 use embassy_futures::select::{Either, Either3, select, select3};
+use embassy_net_driver::LinkState;
 
 const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xa];
 const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xb];
@@ -129,6 +130,31 @@ fn udp_echo_and_ping_through_runners() {
         "the unanswered ping's neighbour failed"
     );
     assert_eq!(stack_a.with(|s| s.pool_usage().0), 32, "no buffer leaked");
+}
+
+#[test]
+fn link_waits_follow_the_driver_down_and_up() {
+    let (end_a, end_b) = link_pair(4);
+    let mut res_a = StackResources::new();
+    let cell_a = StackCell::new(core_stack(&mut res_a, MAC_A, IP_A));
+    let (stack_a, mut runner_a) = asynch::new(&cell_a, end_a);
+    // Both ends see the state; B's end stays here to flip it.
+    let watcher = async {
+        stack_a.wait_link_up().await;
+        assert!(stack_a.is_link_up());
+        end_b.set_link_state(LinkState::Down);
+        stack_a.wait_link_down().await;
+        assert!(!stack_a.is_link_up());
+        end_b.set_link_state(LinkState::Up);
+        stack_a.wait_link_up().await;
+        assert!(stack_a.is_link_up());
+    };
+    let deadline = embassy_time::Timer::after_secs(10);
+    match block_on(select3(runner_a.run(), watcher, deadline)) {
+        Either3::Second(()) => {}
+        Either3::Third(()) => panic!("the link change was not seen within 10 s"),
+        Either3::First(_) => panic!("the runner stopped"),
+    }
 }
 
 #[test]

@@ -77,17 +77,31 @@ impl<'a> Stack<'a> {
         f(&mut self.cell.borrow_mut())
     }
 
+    /// Whether the first interface's link is up, as its driver last
+    /// reported (the runner asks the driver on every poll).
+    pub fn is_link_up(&self) -> bool {
+        self.with(|s| {
+            s.interface(InterfaceId::FIRST)
+                .is_some_and(|i| i.is_link_up())
+        })
+    }
+
     /// Waits until the first interface reports its link up.
     pub async fn wait_link_up(&self) {
+        self.wait_link(true).await
+    }
+
+    /// Waits until the first interface reports its link down: a Wi-Fi
+    /// board's cue to join its network again.
+    pub async fn wait_link_down(&self) {
+        self.wait_link(false).await
+    }
+
+    /// Polls the link state until it is `up`, from every 10 ms backing off
+    /// to every 200 ms: prompt after a change, cheap while waiting.
+    async fn wait_link(&self, up: bool) {
         let mut timer_period = embassy_time::Duration::from_millis(10);
-        loop {
-            let up = self.with(|s| {
-                s.interface(InterfaceId::FIRST)
-                    .is_some_and(|i| i.is_link_up())
-            });
-            if up {
-                return;
-            }
+        while self.is_link_up() != up {
             Timer::after(timer_period).await;
             timer_period = (timer_period * 2).min(embassy_time::Duration::from_millis(200));
         }

@@ -9,7 +9,7 @@ use duet::connector::Connector;
 use duet_netstack::asynch::{self, Runner, StackCell, TcpSocket, UdpSocket};
 use duet_netstack::dhcpv4::{self, Dhcpv4Client, Dhcpv4Config, Dhcpv4Event, Lease};
 use duet_netstack::dns::{self, DnsError, RecordKind, Resolver};
-use duet_netstack::iface::{InterfaceConfig, InterfaceId};
+use duet_netstack::iface::InterfaceConfig;
 use duet_netstack::rand::Rng;
 use duet_netstack::sntp::{SntpClient, SntpConfig};
 use duet_netstack::stack::TcpResources;
@@ -117,10 +117,7 @@ pub async fn dhcp(stack: Net, mac: [u8; 6], seed: u64) {
 pub async fn watch_link(stack: Net) {
     let mut was_up = false;
     loop {
-        let up = stack.with(|s| {
-            s.interface(InterfaceId::FIRST)
-                .is_some_and(|interface| interface.is_link_up())
-        });
+        let up = stack.is_link_up();
         if up != was_up {
             log!("link: {}", if up { "up" } else { "down" });
             was_up = up;

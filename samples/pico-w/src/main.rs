@@ -90,7 +90,8 @@ fn main() -> ! {
 }
 
 /// Brings up the CYW43439 (firmware, CLM), starts the stack and the
-/// application on it, then joins the network, retrying until it has.
+/// application on it, then joins the network, retrying until it has, and
+/// joins it again whenever the link is lost.
 #[embassy_executor::task]
 async fn board(spawner: Spawner, p: embassy_rp::Peripherals) {
     // The RP2040 has no TRNG: the ring oscillator's random bit, sampled
@@ -140,15 +141,24 @@ async fn board(spawner: Spawner, p: embassy_rp::Peripherals) {
     } else {
         JoinOptions::new(WIFI_PASSWORD.as_bytes())
     };
-    log!("wifi: joining {WIFI_SSID}");
     loop {
-        match control.join(WIFI_SSID, options.clone()).await {
-            Ok(()) => break,
-            Err(error) => log!("wifi: could not join {WIFI_SSID}: {error:?}; again in 2 s"),
+        log!("wifi: joining {WIFI_SSID}");
+        loop {
+            match control.join(WIFI_SSID, options.clone()).await {
+                Ok(()) => break,
+                Err(error) => log!("wifi: could not join {WIFI_SSID}: {error:?}; again in 2 s"),
+            }
+            Timer::after_secs(2).await;
         }
-        Timer::after_secs(2).await;
+        log!("wifi: joined {WIFI_SSID}");
+        // Stay joined: the CYW43439 reports a lost association (the access
+        // point rebooted, deauthenticated us, went out of range) as link
+        // down, and does not join again by itself. The stack, DHCP and the
+        // hub client carry on once the link is back.
+        stack.wait_link_up().await;
+        stack.wait_link_down().await;
+        log!("wifi: link lost");
     }
-    log!("wifi: joined {WIFI_SSID}");
 }
 
 /// The CYW43439's own loop: the bus, its events, frames in and out.
