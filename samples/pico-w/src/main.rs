@@ -33,7 +33,7 @@ use embassy_rp::dma::{self, Channel};
 use embassy_rp::gpio::{Level, Output};
 use embassy_rp::peripherals::{DMA_CH0, PIO0};
 use embassy_rp::pio::{self, Pio};
-use embassy_time::Timer;
+use embassy_time::{Duration, Timer, with_timeout};
 use static_cell::StaticCell;
 
 use crate::wifi::{WIFI_PASSWORD, WIFI_SSID};
@@ -155,7 +155,13 @@ async fn board(spawner: Spawner, p: embassy_rp::Peripherals) {
         // point rebooted, deauthenticated us, went out of range) as link
         // down, and does not join again by itself. The stack, DHCP and the
         // hub client carry on once the link is back.
-        stack.wait_link_up().await;
+        if with_timeout(Duration::from_secs(10), stack.wait_link_up())
+            .await
+            .is_err()
+        {
+            log!("wifi: joined but the link stayed down");
+            continue;
+        }
         stack.wait_link_down().await;
         log!("wifi: link lost");
     }
