@@ -44,6 +44,20 @@ pub enum PacketType {
     Auth = 15,
 }
 
+impl PacketType {
+    /// The first byte of the fixed header for every type but PUBLISH, whose
+    /// flags vary (§2.1.3, 3.1.1 §2.2.2): the type in the high nibble,
+    /// 0b0010 in the low one for PUBREL, SUBSCRIBE and UNSUBSCRIBE, 0 for
+    /// the rest.
+    pub(crate) const fn header(self) -> u8 {
+        let flags = match self {
+            PacketType::PubRel | PacketType::Subscribe | PacketType::Unsubscribe => 0b0010,
+            _ => 0,
+        };
+        ((self as u8) << 4) | flags
+    }
+}
+
 /// One MQTT control packet, borrowing from the bytes it was decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Packet<'a> {
@@ -153,7 +167,7 @@ impl<'a> Packet<'a> {
         // §2.1.3 (3.1.1 §2.2.2): fixed flags for every type but PUBLISH.
         let fixed_flags = match kind {
             3 => flags,
-            6 | 8 | 10 => 0b0010,
+            6 | 8 | 10 => 0b0010, // PUBREL, SUBSCRIBE, UNSUBSCRIBE
             _ => 0,
         };
         if flags != fixed_flags {
@@ -185,12 +199,10 @@ impl<'a> Packet<'a> {
     }
 
     fn header_byte(&self) -> u8 {
-        let flags = match self {
-            Packet::Publish(p) => p.flags(),
-            Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => 0b0010,
-            _ => 0,
-        };
-        ((self.packet_type() as u8) << 4) | flags
+        match self {
+            Packet::Publish(p) => p.header_byte(),
+            _ => self.packet_type().header(),
+        }
     }
 
     /// Encodes the packet into `buf`, returning the bytes written.
@@ -311,7 +323,7 @@ impl<const FROM_CLIENT: bool> Encode for AnyPacket<'_, '_, FROM_CLIENT> {
 
 impl Encode for Connect<'_> {
     fn header_byte(&self) -> u8 {
-        (PacketType::Connect as u8) << 4
+        PacketType::Connect.header()
     }
 
     fn write_body(&self, w: &mut Writer<'_>, _: ProtocolVersion) -> Result<(), Error> {
@@ -332,7 +344,7 @@ impl Encode for Publish<'_> {
 
 impl Encode for Subscribe<'_> {
     fn header_byte(&self) -> u8 {
-        ((PacketType::Subscribe as u8) << 4) | 0b0010
+        PacketType::Subscribe.header()
     }
 
     fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
@@ -342,7 +354,7 @@ impl Encode for Subscribe<'_> {
 
 impl Encode for Unsubscribe<'_> {
     fn header_byte(&self) -> u8 {
-        ((PacketType::Unsubscribe as u8) << 4) | 0b0010
+        PacketType::Unsubscribe.header()
     }
 
     fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
@@ -352,7 +364,7 @@ impl Encode for Unsubscribe<'_> {
 
 impl Encode for Disconnect<'_> {
     fn header_byte(&self) -> u8 {
-        (PacketType::Disconnect as u8) << 4
+        PacketType::Disconnect.header()
     }
 
     fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
@@ -371,14 +383,9 @@ pub(crate) fn encode_fixed(
     packet_id: Option<u16>,
     buf: &mut [u8],
 ) -> Result<usize, Error> {
-    let flags = if packet_type == PacketType::PubRel {
-        0b0010
-    } else {
-        0
-    };
     let len = if packet_id.is_some() { 4 } else { 2 };
     let out = buf.get_mut(..len).ok_or(Error::BufferTooSmall)?;
-    out[0] = ((packet_type as u8) << 4) | flags;
+    out[0] = packet_type.header();
     out[1] = len as u8 - 2;
     if let Some(id) = packet_id {
         out[2..].copy_from_slice(&id.to_be_bytes());
