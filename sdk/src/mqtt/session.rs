@@ -20,8 +20,8 @@ use duet_netstack::time::{Duration, Instant};
 use super::alias::{AliasError, OutboundAlias, TopicAliases};
 use super::codec::{
     Ack, ConnAck, Connect, Disconnect, Encode, Error, Packet, PacketType, Properties, Property,
-    ProtocolVersion, Publish, QoS, SubAck, Subscribe, SubscribeFilters, SubscribeOptions, UnsubAck,
-    Unsubscribe, UnsubscribeFilters, encode, encode_fixed,
+    ProtocolVersion, Publish, QoS, SubAck, SubscribeList, SubscribeOptions, UnsubAck, Unsubscribe,
+    UnsubscribeFilters, encode, encode_fixed,
 };
 
 /// How many properties a CONNECT may carry for the session to add its Topic
@@ -660,10 +660,10 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
     ) -> Result<(usize, u16), SessionError> {
         self.require_connected()?;
         let packet_id = self.allocate_packet_id();
-        let packet = Subscribe {
+        let packet = SubscribeList {
             packet_id,
             properties,
-            filters: SubscribeFilters::List(filters),
+            filters,
         };
         let n = self.encode_limited(&packet, out)?;
         self.last_transmit = now;

@@ -26,6 +26,7 @@ pub use packet::{Packet, PacketType, frame_len};
 pub use properties::{Properties, Property, PropertyIter};
 pub use publish::Publish;
 pub use string::check_utf8;
+pub(crate) use subscribe::SubscribeList;
 pub use subscribe::{
     RetainHandling, SubAck, Subscribe, SubscribeFilters, SubscribeOptions, UnsubAck, Unsubscribe,
     UnsubscribeFilters,

@@ -5,7 +5,7 @@ use super::ack::{Ack, Auth, Disconnect};
 use super::buf::{Reader, Writer};
 use super::connect::{ConnAck, Connect};
 use super::publish::Publish;
-use super::subscribe::{SubAck, Subscribe, UnsubAck, Unsubscribe};
+use super::subscribe::{SubAck, Subscribe, SubscribeList, UnsubAck, Unsubscribe};
 use super::varint::decode_varint;
 use super::{Error, ProtocolVersion};
 
@@ -352,6 +352,16 @@ impl Encode for Subscribe<'_> {
     }
 }
 
+impl Encode for SubscribeList<'_> {
+    fn header_byte(&self) -> u8 {
+        PacketType::Subscribe.header()
+    }
+
+    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
+        self.write(w, version)
+    }
+}
+
 impl Encode for Unsubscribe<'_> {
     fn header_byte(&self) -> u8 {
         PacketType::Unsubscribe.header()
@@ -642,35 +652,66 @@ mod tests {
 
     #[test]
     fn typed_encoders_write_what_the_packet_enum_writes() {
+        /// The packet through its own type's encoder (`session: false`),
+        /// or through the one the session writes it with, where that is
+        /// another (a SUBSCRIBE with a list); `None` where there is none.
+        fn typed(
+            packet: &Packet<'_>,
+            session: bool,
+            version: ProtocolVersion,
+            buf: &mut [u8],
+        ) -> Option<Result<usize, Error>> {
+            Some(match (*packet, session) {
+                (Packet::Connect(c), false) => encode(&c, version, buf),
+                (Packet::Publish(p), false) => encode(&p, version, buf),
+                (Packet::Subscribe(s), false) => encode(&s, version, buf),
+                (Packet::Subscribe(s), true) => {
+                    let SubscribeFilters::List(filters) = s.filters else {
+                        return None;
+                    };
+                    let list = SubscribeList {
+                        packet_id: s.packet_id,
+                        properties: s.properties,
+                        filters,
+                    };
+                    encode(&list, version, buf)
+                }
+                (Packet::Unsubscribe(u), false) => encode(&u, version, buf),
+                (Packet::Disconnect(d), false) => encode(&d, version, buf),
+                _ => return None,
+            })
+        }
+        let mut subscribe_lists = 0;
         for version in [V3, V5] {
             for packet in samples(version) {
                 let mut expected = [0u8; 256];
                 let n = packet.encode(version, &mut expected).unwrap();
-                let mut buf = [0u8; 256];
-                let typed = match packet {
-                    Packet::Connect(c) => encode(&c, version, &mut buf),
-                    Packet::Publish(p) => encode(&p, version, &mut buf),
-                    Packet::Subscribe(s) => encode(&s, version, &mut buf),
-                    Packet::Unsubscribe(u) => encode(&u, version, &mut buf),
-                    Packet::Disconnect(d) => encode(&d, version, &mut buf),
-                    _ => continue,
-                };
-                assert_eq!(typed, Ok(n), "{packet:?}");
-                assert_eq!(buf[..n], expected[..n], "{packet:?}");
-                // Too small by one byte: nothing written, a typed error.
-                let mut short = [0xaau8; 256];
-                let typed_short = match packet {
-                    Packet::Connect(c) => encode(&c, version, &mut short[..n - 1]),
-                    Packet::Publish(p) => encode(&p, version, &mut short[..n - 1]),
-                    Packet::Subscribe(s) => encode(&s, version, &mut short[..n - 1]),
-                    Packet::Unsubscribe(u) => encode(&u, version, &mut short[..n - 1]),
-                    Packet::Disconnect(d) => encode(&d, version, &mut short[..n - 1]),
-                    _ => unreachable!(),
-                };
-                assert_eq!(typed_short, Err(Error::BufferTooSmall));
-                assert!(short.iter().all(|&b| b == 0xaa));
+                for session in [false, true] {
+                    let mut buf = [0u8; 256];
+                    let Some(result) = typed(&packet, session, version, &mut buf) else {
+                        continue;
+                    };
+                    assert_eq!(result, Ok(n), "{packet:?}");
+                    assert_eq!(buf[..n], expected[..n], "{packet:?}");
+                    subscribe_lists += usize::from(session);
+                    // Too small by one byte: nothing written, a typed error.
+                    let mut short = [0xaau8; 256];
+                    let result = typed(&packet, session, version, &mut short[..n - 1]);
+                    assert_eq!(result, Some(Err(Error::BufferTooSmall)));
+                    assert!(short.iter().all(|&b| b == 0xaa));
+                }
             }
         }
+        assert!(subscribe_lists > 0, "no SUBSCRIBE sample has a list");
+        let empty = SubscribeList {
+            packet_id: 1,
+            properties: Properties::EMPTY,
+            filters: &[],
+        };
+        assert_eq!(
+            encode(&empty, V5, &mut [0u8; 16]),
+            Err(Error::NoTopicFilters)
+        );
     }
 
     #[test]
