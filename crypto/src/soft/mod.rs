@@ -1,7 +1,7 @@
 //! The software provider: every operation of this crate on RustCrypto
 //! (`sha2`, `aes-gcm`, `ccm`, `p256`, `p384`) and, for RSA, our own
-//! verification on `crypto-bigint`'s fixed-size integers, so that nothing
-//! needs an allocator.
+//! verification on our own run-time-sized Montgomery arithmetic
+//! (`montgomery`), so that nothing needs an allocator.
 //!
 //! Secrets zeroize on drop: hash states (HMAC keys live in them), AES round
 //! keys, ECDH scalars, signing keys.
@@ -10,6 +10,7 @@ mod aead;
 mod ecc;
 mod hash;
 mod key_slots;
+mod montgomery;
 mod rsa;
 #[cfg(test)]
 mod rsa_vectors;

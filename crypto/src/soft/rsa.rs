@@ -1,16 +1,12 @@
 //! RSA signature verification without an allocator (RFC 8017): the public
-//! key operation RSAVP1 on `crypto-bigint`'s fixed-size Montgomery
-//! arithmetic, then EMSA-PKCS1-v1_5 (section 9.2) or EMSA-PSS-VERIFY
-//! (section 9.1.2) decoding.
+//! key operation RSAVP1 (on [`super::montgomery`]), then EMSA-PKCS1-v1_5
+//! (section 9.2) or EMSA-PSS-VERIFY (section 9.1.2) decoding.
 //!
 //! Moduli of 2048 to 4096 bits are accepted (the Azure roots and
-//! intermediates use 2048 and 4096); each size class runs on the smallest
-//! of `U2048`, `U3072`, `U4096` that holds it. Everything here handles
-//! public values only, so variable-time arithmetic is fine.
+//! intermediates use 2048 and 4096). Everything here handles public values
+//! only, so variable-time arithmetic is fine.
 
-use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{Limb, Odd, U2048, U3072, U4096, Uint};
-
+use super::montgomery::{PowError, pow_mod};
 use crate::CryptoError;
 
 /// The smallest modulus accepted, in bits (NIST SP 800-131A: 2048).
@@ -179,54 +175,17 @@ impl<'a> RsaPublicKey<'a> {
         if signature.len() != self.len() {
             return Err(CryptoError::InvalidSignature);
         }
-        let out = &mut em[..self.len()];
-        match self.len() {
-            0..=256 => public_op::<{ U2048::LIMBS }>(self.modulus, signature, self.exponent, out),
-            257..=384 => public_op::<{ U3072::LIMBS }>(self.modulus, signature, self.exponent, out),
-            _ => public_op::<{ U4096::LIMBS }>(self.modulus, signature, self.exponent, out),
-        }
+        pow_mod(
+            self.modulus,
+            signature,
+            self.exponent,
+            &mut em[..self.len()],
+        )
+        .map_err(|e| match e {
+            PowError::Base => CryptoError::InvalidSignature,
+            PowError::Modulus => CryptoError::InvalidKey,
+        })
     }
-}
-
-/// `bytes` (at most `LIMBS` words) as an integer, zero-extended.
-fn uint_from_be<const LIMBS: usize>(bytes: &[u8]) -> Uint<LIMBS> {
-    let width = LIMBS * Limb::BYTES;
-    let mut buffer = [0u8; MAX_MODULUS_LEN];
-    buffer[MAX_MODULUS_LEN - bytes.len()..].copy_from_slice(bytes);
-    Uint::from_be_slice(&buffer[MAX_MODULUS_LEN - width..])
-}
-
-/// s^e mod n by left-to-right square-and-multiply on Montgomery forms: for
-/// e = 65537, sixteen squarings and one multiplication. (The library's
-/// generic `pow` takes a window table: more stack and more time for such a
-/// short exponent.)
-fn public_op<const LIMBS: usize>(
-    modulus: &[u8],
-    signature: &[u8],
-    exponent: u32,
-    out: &mut [u8],
-) -> Result<(), CryptoError> {
-    let n = uint_from_be::<LIMBS>(modulus);
-    let s = uint_from_be::<LIMBS>(signature);
-    if s >= n {
-        return Err(CryptoError::InvalidSignature);
-    }
-    let n = Odd::new(n).into_option().ok_or(CryptoError::InvalidKey)?;
-    let params = FixedMontyParams::new_vartime(n);
-    let base = FixedMontyForm::new(&s, &params);
-    let mut acc = base;
-    let top = 31 - exponent.leading_zeros();
-    for bit in (0..top).rev() {
-        acc = acc.square();
-        if exponent >> bit & 1 == 1 {
-            acc = acc.mul(&base);
-        }
-    }
-    let m = acc.retrieve().to_be_bytes();
-    let m = m.as_slice();
-    // m < n < 2^(8k): the bytes above k are zero.
-    out.copy_from_slice(&m[m.len() - out.len()..]);
-    Ok(())
 }
 
 /// RSASSA-PKCS1-v1_5-VERIFY (RFC 8017 section 8.2.2) of `message`.
