@@ -423,4 +423,28 @@ mod tests {
         assert_eq!(both(&padded, &[2], 3, &mut out), Ok(()));
         assert_eq!(out[7], 8);
     }
+
+    #[test]
+    fn arbitrary_bytes_give_a_result_or_an_error_alike_on_both_widths() {
+        let mut rng = TestRng::new(0x686f_7374);
+        let (mut results, mut errors) = (0, 0);
+        for _ in 0..300 {
+            let mut lengths = [0u8; 3];
+            rng.fill_bytes(&mut lengths);
+            // Up to 600 bytes: past the 512 a modulus may have.
+            let mut modulus = std::vec![0u8; usize::from(lengths[0]) * 600 / 255];
+            let mut base = std::vec![0u8; usize::from(lengths[1]) * 600 / 255];
+            rng.fill_bytes(&mut modulus);
+            rng.fill_bytes(&mut base);
+            let mut out = std::vec![0u8; usize::from(lengths[2])];
+            match both(&modulus, &base, rng.next_u32(), &mut out) {
+                Ok(()) => results += 1,
+                Err(_) => errors += 1,
+            }
+        }
+        assert!(
+            results > 20 && errors > 20,
+            "{results} results, {errors} errors"
+        );
+    }
 }
