@@ -99,6 +99,7 @@ pub const STAGES: &[Stage] = &[
                 "--check",
             ]),
             Step::Cargo(&["fmt", "--manifest-path", APP_MANIFEST, "--", "--check"]),
+            Step::Cargo(&["fmt", "--manifest-path", FAULT_MANIFEST, "--", "--check"]),
             Step::Cargo(&["fmt", "--manifest-path", STM32_MANIFEST, "--", "--check"]),
             Step::Cargo(&["fmt", "--manifest-path", PICO_W_MANIFEST, "--", "--check"]),
         ],
@@ -162,6 +163,21 @@ pub const STAGES: &[Stage] = &[
                 "--manifest-path",
                 APP_MANIFEST,
                 "--all-features",
+                "--release",
+                "--target",
+                footprint::TARGET,
+                "--target-dir",
+                "target/qemu",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            // The samples' HardFault handler, likewise (its ARMv6-M branch
+            // is compiled by the Pico W's build below).
+            Step::Cargo(&[
+                "clippy",
+                "--manifest-path",
+                FAULT_MANIFEST,
                 "--release",
                 "--target",
                 footprint::TARGET,
@@ -291,6 +307,11 @@ const QEMU_SAMPLE_MANIFEST: &str = "samples/qemu-mps2-an386/Cargo.toml";
 /// The application the firmware samples share (a library, its own
 /// workspace): formatted and linted here, built within each firmware.
 const APP_MANIFEST: &str = "samples/app/Cargo.toml";
+
+/// The samples' HardFault handler (a library, its own workspace, the one
+/// sample crate with `unsafe` besides the LAN9118 driver): formatted and
+/// linted here, built within each firmware.
+const FAULT_MANIFEST: &str = "samples/fault/Cargo.toml";
 
 /// The NUCLEO-H743ZI sample (Ethernet, Cortex-M7F): formatted, linted and
 /// built here, into its own target dir.

@@ -24,6 +24,10 @@
 //!    of one whose acknowledgement the link lost) and the method's answer,
 //!    and prints a summary; any failure, or no end within [`TIMEOUT`], is
 //!    an error.
+//! 6. Builds the firmware again with `fault-on-boot`, which executes an
+//!    undefined instruction right after boot, and checks that the HardFault
+//!    handler (samples/fault) reports it on the timeline and ends the run
+//!    with status 1 at once ([`check_hardfault`]).
 //!
 //! What both sides agree on (device id and key, ports, message count,
 //! method name) is the firmware's `src/shared.rs`, compiled here too.
@@ -137,12 +141,103 @@ pub fn run(root: &Path) -> Result<(), Error> {
     for line in report.summary() {
         println!("qemu: {line}");
     }
-    if problems.is_empty() {
-        println!("qemu: PASSED");
-        Ok(())
-    } else {
-        Err(Error::Failed(problems))
+    if !problems.is_empty() {
+        return Err(Error::Failed(problems));
     }
+    check_hardfault(root)?;
+    println!("qemu: PASSED");
+    Ok(())
+}
+
+/// The firmware's line for an undefined instruction (samples/fault): the
+/// Configurable Fault Status Register's UNDEFINSTR bit (UsageFault, bit
+/// 16), escalated to a HardFault (HFSR FORCED, bit 30).
+const HARDFAULT_LINE: &str = "FAILED: HardFault at pc ";
+const UNDEFINED_INSTRUCTION_STATUS: &str = "CFSR 0x00010000, HFSR 0x40000000";
+/// A faulting firmware ends within this: it faults right after boot.
+const HARDFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The firmware built to fault at boot (feature `fault-on-boot`): it must
+/// say so on the timeline, with the fault's status, and exit 1 at once
+/// rather than hang until [`TIMEOUT`].
+fn check_hardfault(root: &Path) -> Result<(), Error> {
+    let elf = footprint::build_firmware(
+        &root.join(CRATE),
+        &root.join(TARGET_DIR),
+        BINARY,
+        Some("fault-on-boot"),
+    )?;
+    let mut command = std::process::Command::new("qemu-system-arm");
+    command
+        .args([
+            "-M",
+            "mps2-an386",
+            "-nographic",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-nic",
+            "none",
+            "-kernel",
+        ])
+        .arg(&elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    println!("$ {}", cmd::display(&command));
+    let started = Instant::now();
+    let mut qemu = command
+        .spawn()
+        .map_err(|e| Error::Setup(format!("cannot start QEMU: {e}")))?;
+    // Its output is a few lines: the pipe holds them until QEMU ends.
+    let status = loop {
+        match qemu.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < HARDFAULT_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = qemu.kill();
+                let _ = qemu.wait();
+                return Err(Error::Failed(vec![format!(
+                    "the fault-on-boot firmware did not end within {} s",
+                    HARDFAULT_TIMEOUT.as_secs()
+                )]));
+            }
+            Err(e) => return Err(Error::Setup(format!("waiting for QEMU: {e}"))),
+        }
+    };
+    let mut output = Vec::new();
+    if let Some(mut stdout) = qemu.stdout.take() {
+        std::io::Read::read_to_end(&mut stdout, &mut output)
+            .map_err(|e| Error::Setup(format!("QEMU's output: {e}")))?;
+    }
+    let stdout = String::from_utf8_lossy(&output);
+    for line in stdout.lines() {
+        println!("  {line}");
+    }
+    let reported = stdout
+        .lines()
+        .any(|line| line.contains(HARDFAULT_LINE) && line.ends_with(UNDEFINED_INSTRUCTION_STATUS));
+    let mut problems = Vec::new();
+    if status.code() != Some(1) {
+        problems.push(format!(
+            "the fault-on-boot firmware exited with {status} (expected status 1)"
+        ));
+    }
+    if !reported {
+        problems.push(format!(
+            "the fault-on-boot firmware did not report the HardFault \
+             (`{HARDFAULT_LINE}...{UNDEFINED_INSTRUCTION_STATUS}`)"
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(Error::Failed(problems));
+    }
+    println!(
+        "qemu: summary: an undefined instruction at boot ended the run in {:.1} s with a \
+         HardFault report and status 1",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// As root: a new network namespace with only its loopback, for the rest

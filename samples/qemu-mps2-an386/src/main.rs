@@ -25,6 +25,8 @@ use core::net::Ipv4Addr;
 
 use cortex_m_rt::entry;
 use duet_sample_app::{Board, Config, HashRng, Host, Outcome, Runner, SntpServer, log};
+// Its HardFault handler: a fault ends the run as a panic does.
+use duet_sample_fault as _;
 use embassy_executor::Executor;
 use lan9118::Lan9118;
 use static_cell::StaticCell;
@@ -60,6 +62,10 @@ fn main() -> ! {
     time_driver::start(core.SYST);
     let build_secs: u32 = BUILD_UNIX_SECS.parse().unwrap_or(0);
     duet_sample_app::init(&Semihosting, config(build_secs));
+    if cfg!(feature = "fault-on-boot") {
+        log!("fault-on-boot: executing an undefined instruction");
+        cortex_m::asm::udf();
+    }
 
     let mut nic = match Lan9118::mps2() {
         Ok(nic) => nic,
