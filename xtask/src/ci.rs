@@ -99,7 +99,7 @@ pub const STAGES: &[Stage] = &[
                 "--check",
             ]),
             Step::Cargo(&["fmt", "--manifest-path", APP_MANIFEST, "--", "--check"]),
-            Step::Cargo(&["fmt", "--manifest-path", FAULT_MANIFEST, "--", "--check"]),
+            Step::Cargo(&["fmt", "--manifest-path", CPU_MANIFEST, "--", "--check"]),
             Step::Cargo(&["fmt", "--manifest-path", STM32_MANIFEST, "--", "--check"]),
             Step::Cargo(&["fmt", "--manifest-path", PICO_W_MANIFEST, "--", "--check"]),
         ],
@@ -172,12 +172,12 @@ pub const STAGES: &[Stage] = &[
                 "-D",
                 "warnings",
             ]),
-            // The samples' HardFault handler, likewise (its ARMv6-M branch
-            // is compiled by the Pico W's build below).
+            // The samples' Cortex-M support, likewise (its ARMv6-M branch is
+            // compiled by the Pico W's build below).
             Step::Cargo(&[
                 "clippy",
                 "--manifest-path",
-                FAULT_MANIFEST,
+                CPU_MANIFEST,
                 "--release",
                 "--target",
                 footprint::TARGET,
@@ -308,10 +308,11 @@ const QEMU_SAMPLE_MANIFEST: &str = "samples/qemu-mps2-an386/Cargo.toml";
 /// workspace): formatted and linted here, built within each firmware.
 const APP_MANIFEST: &str = "samples/app/Cargo.toml";
 
-/// The samples' HardFault handler (a library, its own workspace, the one
+/// What the samples need from the Cortex-M core, the HardFault handler and
+/// the stack's high-water mark (a library, its own workspace, the one
 /// sample crate with `unsafe` besides the LAN9118 driver): formatted and
 /// linted here, built within each firmware.
-const FAULT_MANIFEST: &str = "samples/fault/Cargo.toml";
+const CPU_MANIFEST: &str = "samples/cpu/Cargo.toml";
 
 /// The NUCLEO-H743ZI sample (Ethernet, Cortex-M7F): formatted, linted and
 /// built here, into its own target dir.

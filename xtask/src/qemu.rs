@@ -26,7 +26,7 @@
 //!    an error.
 //! 6. Builds the firmware again with `fault-on-boot`, which executes an
 //!    undefined instruction right after boot, and checks that the HardFault
-//!    handler (samples/fault) reports it on the timeline and ends the run
+//!    handler (samples/cpu) reports it on the timeline and ends the run
 //!    with status 1 at once ([`check_hardfault`]).
 //!
 //! What both sides agree on (device id and key, ports, message count,
@@ -149,7 +149,7 @@ pub fn run(root: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The firmware's line for an undefined instruction (samples/fault): the
+/// The firmware's line for an undefined instruction (samples/cpu): the
 /// Configurable Fault Status Register's UNDEFINSTR bit (UsageFault, bit
 /// 16), escalated to a HardFault (HFSR FORCED, bit 30).
 const HARDFAULT_LINE: &str = "FAILED: HardFault at pc ";
@@ -320,6 +320,13 @@ impl Report {
                 None => "the firmware did not report a pass".into(),
             });
         }
+        match self.stack() {
+            Some((peak, size)) if peak < size => {}
+            Some((peak, size)) => problems.push(format!(
+                "the stack reached the bottom of its {size}-byte region (peak {peak})"
+            )),
+            None => problems.push("the firmware did not report its stack's peak".into()),
+        }
         match &self.method {
             Some(Ok(response)) => {
                 if response.status != i32::from(METHOD_STATUS) {
@@ -385,6 +392,16 @@ impl Report {
         problems
     }
 
+    /// The stack's high-water mark and size, in bytes, from the firmware's
+    /// last words (`[ 5.123] stack: peak 23456 bytes of 4194304`).
+    fn stack(&self) -> Option<(u64, u64)> {
+        self.firmware_lines.iter().rev().find_map(|line| {
+            let (_, rest) = line.split_once("stack: peak ")?;
+            let (peak, size) = rest.split_once(" bytes of ")?;
+            Some((peak.parse().ok()?, size.trim().parse().ok()?))
+        })
+    }
+
     /// The `sequence` of each telemetry payload, in arrival order.
     fn sequences(&self) -> Vec<Option<u64>> {
         self.telemetry
@@ -433,6 +450,13 @@ impl Report {
                 sequences.join(",")
             ),
             format!("summary: method {METHOD_NAME} {method}"),
+            match self.stack() {
+                Some((peak, size)) => format!(
+                    "summary: stack peak {peak} bytes (the deepest call chain of the run; \
+                     region {size} bytes)"
+                ),
+                None => "summary: stack peak not reported".into(),
+            },
         ]
     }
 }
@@ -754,7 +778,10 @@ mod tests {
             exit_code: Some(0),
             timed_out: false,
             elapsed: Duration::from_secs(5),
-            firmware_lines: vec!["[  6.000] PASSED".into()],
+            firmware_lines: vec![
+                "[  6.000] PASSED".into(),
+                "[  6.000] stack: peak 20000 bytes of 4000000".into(),
+            ],
             link_flapped: true,
             method: Some(Ok(MethodResponse {
                 status: 200,
@@ -785,6 +812,18 @@ mod tests {
         let problems = failed.problems().join("; ");
         assert!(problems.contains("status 1"), "{problems}");
         assert!(problems.contains("FAILED: timed out"), "{problems}");
+
+        let mut overflowed = report();
+        overflowed.firmware_lines[1] = "[  6.000] stack: peak 4000000 bytes of 4000000".into();
+        let problems = overflowed.problems().join("; ");
+        assert!(
+            problems.contains("bottom of its 4000000-byte region"),
+            "{problems}"
+        );
+        overflowed.firmware_lines.pop();
+        let problems = overflowed.problems().join("; ");
+        assert!(problems.contains("did not report its stack"), "{problems}");
+        assert_eq!(report().stack(), Some((20_000, 4_000_000)));
 
         let mut short = report();
         short.telemetry.remove(1);

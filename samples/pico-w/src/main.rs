@@ -27,7 +27,7 @@ use cyw43::{JoinOptions, PowerManagementMode};
 use cyw43_pio::{DEFAULT_CLOCK_DIVIDER, PioSpi};
 use duet_sample_app::{BoardIdentity, Config, HashRng, Rtt, Runner, log};
 // Its HardFault handler: a fault ends the run as a panic does.
-use duet_sample_fault as _;
+use duet_sample_cpu as _;
 use embassy_executor::{Executor, Spawner};
 use embassy_rp::bind_interrupts;
 use embassy_rp::clocks::RoscRng;

@@ -25,8 +25,9 @@ use core::net::Ipv4Addr;
 
 use cortex_m_rt::entry;
 use duet_sample_app::{Board, Config, HashRng, Host, Outcome, Runner, SntpServer, log};
-// Its HardFault handler: a fault ends the run as a panic does.
-use duet_sample_fault as _;
+// The HardFault handler (a fault ends the run as a panic does) and the
+// stack's high-water mark, reported at the end of the run.
+use duet_sample_cpu::stack;
 use embassy_executor::Executor;
 use lan9118::Lan9118;
 use static_cell::StaticCell;
@@ -55,6 +56,7 @@ static EXECUTOR: StaticCell<Executor> = StaticCell::new();
 
 #[entry]
 fn main() -> ! {
+    stack::paint();
     let Some(core) = cortex_m::Peripherals::take() else {
         // Cannot happen: nothing runs before `main`.
         Semihosting.finish(Outcome::Failed)

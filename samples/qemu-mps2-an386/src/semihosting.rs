@@ -16,6 +16,13 @@ impl Board for Semihosting {
     }
 
     fn finish(&self, outcome: Outcome) -> ! {
+        // Read by `cargo xtask qemu`: the most RAM the run's deepest call
+        // chain took (the stack was painted first thing in `main`).
+        let stack = duet_sample_cpu::stack::usage();
+        duet_sample_app::line(format_args!(
+            "stack: peak {} bytes of {}",
+            stack.peak, stack.size
+        ));
         debug::exit(match outcome {
             Outcome::Passed => debug::EXIT_SUCCESS,
             Outcome::Failed => debug::EXIT_FAILURE,

@@ -20,7 +20,7 @@
 use cortex_m_rt::entry;
 use duet_sample_app::{BoardIdentity, Config, HashRng, Rtt, Runner, log};
 // Its HardFault handler: a fault ends the run as a panic does.
-use duet_sample_fault as _;
+use duet_sample_cpu as _;
 use embassy_executor::Executor;
 use embassy_stm32::eth::{self, Ethernet, GenericPhy, PacketQueue, Sma};
 use embassy_stm32::peripherals::{ETH, ETH_SMA, RNG};

@@ -12,15 +12,11 @@
 //! field hangs until someone power-cycles it, and `cargo xtask qemu` waits
 //! out its whole timeout without a word about what happened.
 //!
-//! cortex-m-rt requires a HardFault handler to be an `unsafe fn`, so it
-//! lives in this crate of its own rather than in the samples, which forbid
-//! `unsafe` (the LAN9118 driver's interrupt handler is there for the same
-//! reason). A firmware links it with `use duet_sample_fault as _;`.
-#![no_std]
+//! cortex-m-rt requires a HardFault handler to be an `unsafe fn`.
 
 use cortex_m_rt::{ExceptionFrame, exception};
 
-/// Reports the fault and ends the run (see the crate docs). The frame is
+/// Reports the fault and ends the run (see the module docs). The frame is
 /// what the core stacked on entry: the faulting code's registers.
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
