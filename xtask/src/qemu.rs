@@ -169,16 +169,8 @@ fn check_hardfault(root: &Path) -> Result<(), Error> {
     )?;
     let mut command = std::process::Command::new("qemu-system-arm");
     command
-        .args([
-            "-M",
-            "mps2-an386",
-            "-nographic",
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-nic",
-            "none",
-            "-kernel",
-        ])
+        .args(BOARD_ARGS)
+        .args(["-nic", "none", "-kernel"])
         .arg(&elf)
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
@@ -582,28 +574,29 @@ async fn exercise(elf: &Path) -> Result<Report, Error> {
     })
 }
 
+/// The board, with semihosting for the timeline and the exit status.
+const BOARD_ARGS: [&str; 5] = [
+    "-M",
+    "mps2-an386",
+    "-nographic",
+    "-semihosting-config",
+    "enable=on,target=native",
+];
+
 /// The QEMU command line: the board, semihosting for the timeline and the
 /// exit status, the LAN9118 on slirp's 10.0.2.0/24, QMP on `qmp` (a Unix
 /// socket QEMU creates) for the link flap.
 fn qemu_args(elf: &Path, qmp: &Path) -> Vec<String> {
-    [
-        "-M",
-        "mps2-an386",
-        "-nographic",
-        "-semihosting-config",
-        "enable=on,target=native",
-        "-nic",
-        "user,model=lan9118,net=10.0.2.0/24",
-        "-qmp",
-    ]
-    .map(String::from)
-    .into_iter()
-    .chain([
-        format!("unix:{},server=on,wait=off", qmp.display()),
-        "-kernel".into(),
-        elf.to_string_lossy().into_owned(),
-    ])
-    .collect()
+    BOARD_ARGS
+        .into_iter()
+        .chain(["-nic", "user,model=lan9118,net=10.0.2.0/24", "-qmp"])
+        .map(String::from)
+        .chain([
+            format!("unix:{},server=on,wait=off", qmp.display()),
+            "-kernel".into(),
+            elf.to_string_lossy().into_owned(),
+        ])
+        .collect()
 }
 
 /// Once the device has sent [`LINK_FLAP_AFTER`] messages: the link down,
