@@ -40,10 +40,12 @@ pub struct PacketSlot {
 }
 
 impl PacketSlot {
-    /// An empty slot, for building pools in `static`s.
+    /// An empty slot, for building pools in `static`s. Every byte is zero
+    /// (the pool links its slots when it takes them, see `PacketPool::new`),
+    /// so an array of them can live in `.bss`.
     pub const EMPTY: PacketSlot = PacketSlot {
         len: 0,
-        next: NIL,
+        next: 0,
         network_offset: 0,
         payload_offset: 0,
         data: [0; PACKET_BUFFER_SIZE],
@@ -192,6 +194,15 @@ impl Default for PacketQueue {
 }
 
 impl PacketQueue {
+    /// Storage for a queue that its owner resets to [`PacketQueue::new`]
+    /// before use: every byte zero (a zero link names slot 0, so it is no
+    /// empty queue), for resources that live in `.bss`.
+    pub(crate) const UNFORMATTED: PacketQueue = PacketQueue {
+        head: 0,
+        tail: 0,
+        len: 0,
+    };
+
     /// An empty queue.
     pub const fn new() -> Self {
         Self {

@@ -131,6 +131,7 @@ pub fn ci(root: &Path) -> Result<(), cmd::Error> {
 /// Builds the firmware and runs it against the emulator.
 pub fn run(root: &Path) -> Result<(), Error> {
     let elf = footprint::build_firmware(&root.join(CRATE), &root.join(TARGET_DIR), BINARY, None)?;
+    check_static_memory(&elf)?;
     isolate()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -229,6 +230,33 @@ fn check_hardfault(root: &Path) -> Result<(), Error> {
          HardFault report and status 1",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Initialised data the firmware may have. Its statics are zero or
+/// `const`-built; the netstack's `StackResources` and `TcpResources` (70 KB
+/// here) are all zero bytes, so they sit in `.bss`. A non-zero empty state
+/// in them would move them into `.data`, whose initial image takes flash
+/// as large as the resources.
+const MAX_DATA: u64 = 4096;
+
+/// The firmware's static memory, printed; an error if `.data` outgrew
+/// [`MAX_DATA`].
+fn check_static_memory(elf: &Path) -> Result<(), Error> {
+    let bytes = std::fs::read(elf).map_err(|e| Error::Setup(format!("{}: {e}", elf.display())))?;
+    let footprint = footprint::Footprint::of_elf(&bytes)
+        .map_err(|e| Error::Setup(format!("{}: {e}", elf.display())))?;
+    println!(
+        "qemu: firmware text={} rodata={} data={} bss={}",
+        footprint.text, footprint.rodata, footprint.data, footprint.bss
+    );
+    if footprint.data > MAX_DATA {
+        return Err(Error::Failed(vec![format!(
+            "the firmware has {} bytes of initialised data (at most {MAX_DATA}): a zero-bytes \
+             static such as the netstack's resources has moved from .bss into flash",
+            footprint.data
+        )]));
+    }
     Ok(())
 }
 

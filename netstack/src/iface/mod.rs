@@ -155,6 +155,31 @@ impl Interface {
         tx_queue: PacketQueue::new(),
     };
 
+    /// Storage for an interface, every byte zero, for [`crate::StackResources`]
+    /// (`Stack::new` sets each entry to `UNUSED` before use). Its values mean
+    /// nothing: `Some` address `0.0.0.0/0`, because `None` is not zero bits.
+    pub(crate) const UNFORMATTED: Interface = Interface {
+        in_use: false,
+        hardware_address: EthernetAddress([0; 6]),
+        ipv4: Some(Ipv4Config {
+            address: Ipv4Cidr {
+                address: Ipv4Addr::UNSPECIFIED,
+                prefix_len: 0,
+            },
+            gateway: None,
+        }),
+        ip_mtu: 0,
+        checksum: ChecksumPolicy {
+            ipv4: (false, false),
+            udp: (false, false),
+            tcp: (false, false),
+            icmpv4: (false, false),
+        },
+        link_up: false,
+        announce: false,
+        tx_queue: PacketQueue::UNFORMATTED,
+    };
+
     pub fn hardware_address(&self) -> EthernetAddress {
         self.hardware_address
     }

@@ -80,6 +80,13 @@ impl Neighbor {
         last_used: Instant::ZERO,
         pending: PacketQueue::new(),
     };
+
+    /// [`Neighbor::EMPTY`] with every byte zero, for [`crate::StackResources`]:
+    /// `Stack::new` sets each entry to `EMPTY` before use.
+    pub(crate) const UNFORMATTED: Neighbor = Neighbor {
+        pending: PacketQueue::UNFORMATTED,
+        ..Neighbor::EMPTY
+    };
 }
 
 /// What a sender should do with a packet for a next hop.

@@ -29,12 +29,16 @@ impl SocketHandle {
 
 /// Storage for one socket of any kind.
 #[derive(Debug, Clone)]
+// An explicit tag with `Empty` at 0, so that free slots are zero bytes
+// (`StackResources` in `.bss`); the compiler's own layout hid `Empty` in a
+// niche of the UDP socket, as a non-zero value.
+#[repr(u8)]
 pub enum SocketSlot {
-    Empty,
+    Empty = 0,
     #[cfg(feature = "udp")]
-    Udp(udp::UdpSocket),
+    Udp(udp::UdpSocket) = 1,
     #[cfg(feature = "icmp")]
-    Icmp(icmp::IcmpSocket),
+    Icmp(icmp::IcmpSocket) = 2,
 }
 
 impl SocketSlot {

@@ -71,9 +71,13 @@ pub struct TcpResources<const SOCKETS: usize, const BYTES: usize> {
 }
 
 impl<const S: usize, const B: usize> TcpResources<S, B> {
+    /// Every byte zero, so a firmware can keep the resources in `.bss`
+    /// (`static_cell::ConstStaticCell`) instead of building them (the rings
+    /// are most of them) on its stack; [`Stack::enable_tcp`] formats the
+    /// control blocks before use.
     pub const fn new() -> Self {
         Self {
-            sockets: [TcpSocket::EMPTY; S],
+            sockets: [TcpSocket::UNFORMATTED; S],
             in_use: [false; S],
             listeners: [Listener::UNUSED; S],
             memory: [0; B],

@@ -63,6 +63,14 @@ fn micros_u32(d: Duration) -> u32 {
 }
 
 impl RttEstimator {
+    /// Every byte zero, for sockets in storage that is reset before use
+    /// (see `TcpSocket::UNFORMATTED`).
+    pub(crate) const UNFORMATTED: RttEstimator = RttEstimator {
+        srtt_us: 0,
+        rttvar_us: 0,
+        rto_us: 0,
+    };
+
     /// Placeholder for a socket that is not open; `new` replaces it.
     pub const UNSET: RttEstimator = RttEstimator {
         srtt_us: 0,

@@ -485,6 +485,19 @@ impl TcpSocket {
         tx_waker: WakerSlot::EMPTY,
     };
 
+    /// [`TcpSocket::EMPTY`] with every byte zero, for
+    /// [`crate::TcpResources`], which can then live in `.bss`:
+    /// `Stack::enable_tcp` sets each socket to `EMPTY` before use. Its
+    /// values mean nothing (`Some` error, because `None` is not zero bits).
+    pub(crate) const UNFORMATTED: TcpSocket = TcpSocket {
+        error: Some(TcpError::InvalidState),
+        snd_mss: 0,
+        rtt: RttEstimator::UNFORMATTED,
+        congestion: Congestion::UNFORMATTED,
+        listener: 0,
+        ..TcpSocket::EMPTY
+    };
+
     /// The connection's state.
     pub fn state(&self) -> TcpState {
         self.state

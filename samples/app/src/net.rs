@@ -20,7 +20,7 @@ use embassy_net_driver::Driver;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::signal::Signal;
 use embassy_time::{Timer, with_timeout};
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::{HashRng, Host, SntpServer, config};
 
@@ -28,10 +28,14 @@ use crate::{HashRng, Host, SntpServer, config};
 pub type Net = asynch::Stack<'static>;
 
 /// Packet buffers (≈1.5 KiB each) and sockets: DHCP, SNTP, DNS and TCP.
-static RESOURCES: StaticCell<StackResources<24, 4>> = StaticCell::new();
+/// In `.bss` (their `new` is all zero bytes): built at run time they would
+/// first take their 37 KB on the stack.
+static RESOURCES: ConstStaticCell<StackResources<24, 4>> =
+    ConstStaticCell::new(StackResources::new());
 /// Two TCP connections' rings: the hub's, and one closing behind it when
 /// the client reconnects.
-static TCP: StaticCell<TcpResources<2, { 2 * 2 * TCP_RING }>> = StaticCell::new();
+static TCP: ConstStaticCell<TcpResources<2, { 2 * 2 * TCP_RING }>> =
+    ConstStaticCell::new(TcpResources::new());
 static STACK: StaticCell<StackCell<'static>> = StaticCell::new();
 
 /// Each direction of a TCP connection: a few full segments.
@@ -56,7 +60,7 @@ static UNIX_AT_BOOT: AtomicU32 = AtomicU32::new(0);
 /// When called twice: the stack's memory is static.
 pub fn stack<D: Driver>(driver: D, mac: [u8; 6], seed: u64) -> (Net, Runner<'static, D>) {
     let mut stack = Stack::new(
-        RESOURCES.init(StackResources::new()),
+        RESOURCES.take(),
         Config {
             seed,
             ..Config::default()
@@ -69,7 +73,7 @@ pub fn stack<D: Driver>(driver: D, mac: [u8; 6], seed: u64) -> (Net, Runner<'sta
     if let Err(error) = stack.add_interface(interface) {
         crate::fail(format_args!("stack: no interface: {error:?}"));
     }
-    stack.enable_tcp(TCP.init(TcpResources::new()));
+    stack.enable_tcp(TCP.take());
     asynch::new(STACK.init(StackCell::new(stack)), driver)
 }
 

@@ -144,6 +144,18 @@ impl Congestion {
         flags: FRESH,
     };
 
+    /// [`Congestion::UNSET`] with every byte zero, for sockets in storage
+    /// that is reset to `UNSET` before use (see `TcpSocket::UNFORMATTED`).
+    pub(crate) const UNFORMATTED: Congestion = Congestion {
+        cwnd: 0,
+        ssthresh: 0,
+        bytes_acked: 0,
+        cubic: CubicState::ZERO,
+        smss: 0,
+        algorithm: Algorithm::NewReno,
+        flags: 0,
+    };
+
     /// A connection's congestion state before its first byte: cwnd = IW
     /// (RFC 6928), ssthresh "arbitrarily high" (RFC 5681 §3.1).
     pub fn new(algorithm: Algorithm, smss: u32) -> Self {
