@@ -85,6 +85,10 @@ impl<'a, C: Connector, H: Hasher + ?Sized, W: Fn() -> u64> SasConnector<'a, C, H
         matches!(self.credential, Credential::SymmetricKey(_))
     }
 
+    // Out of line: inlined into the client's connect path, the signature's
+    // working memory (HMAC state, the decoded key) stayed in the frame that
+    // is live through the whole TLS handshake.
+    #[inline(never)]
     fn sign(&mut self) -> Result<(), AzureError> {
         if let Credential::SymmetricKey(key) = self.credential {
             let expiry = (self.unix_secs)() + u64::from(self.lifetime_secs);

@@ -415,6 +415,10 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
 
     /// As [`ClientConnection::new`], handing the buffers back when it
     /// fails, so a reconnecting client keeps its memory.
+    // Out of line: inlined into an async connect path, the engine's
+    // construction temporaries (≈ 6 KB on Cortex-M) stayed in the caller's
+    // frame, which is live through the whole handshake.
+    #[inline(never)]
     pub fn try_new<R: CryptoRng + ?Sized>(
         provider: &'a P,
         config: ClientConfig<'a>,
