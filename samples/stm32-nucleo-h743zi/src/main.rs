@@ -21,7 +21,7 @@ use cortex_m_rt::entry;
 use duet_sample_app::{BoardIdentity, Config, HashRng, Rtt, Runner, log};
 // Its HardFault handler: a fault ends the run as a panic does.
 use duet_sample_cpu as _;
-use embassy_executor::Executor;
+use embassy_executor::{Executor, Spawner};
 use embassy_stm32::eth::{self, Ethernet, GenericPhy, PacketQueue, Sma};
 use embassy_stm32::peripherals::{ETH, ETH_SMA, RNG};
 use embassy_stm32::rng::{self, Rng};
@@ -70,6 +70,19 @@ fn main() -> ! {
     duet_sample_app::init(&RTT, config());
     duet_sample_app::warn_if_placeholder_hub();
 
+    // The board's setup runs in the executor's start-up call, in a frame
+    // of its own that is gone before any task runs (in `main`'s, the MAC
+    // driver and the stack's runner, both moved into tasks, kept their
+    // bytes on the stack for good).
+    EXECUTOR
+        .init(Executor::new())
+        .run(move |spawner| start(spawner, p))
+}
+
+/// The TRNG's seed, the Ethernet MAC, the stack on it, and the
+/// application's tasks.
+#[inline(never)]
+fn start(spawner: Spawner, p: embassy_stm32::Peripherals) {
     // 256 bits from the TRNG key everything random the run does.
     let mut seed = [0u8; 32];
     Rng::new(p.RNG, Irqs).fill_bytes(&mut seed);
@@ -103,10 +116,8 @@ fn main() -> ! {
 
     let mut rng = HashRng::new(&[&seed]);
     let (stack, runner) = duet_sample_app::stack(device, mac, rng.seed());
-    EXECUTOR.init(Executor::new()).run(|spawner| {
-        spawner.spawn(net(runner).expect("one runner task"));
-        duet_sample_app::start(spawner, stack, mac, rng);
-    })
+    spawner.spawn(net(runner).expect("one runner task"));
+    duet_sample_app::start(spawner, stack, mac, rng);
 }
 
 /// Moves frames between the stack and the MAC, and runs the stack's
