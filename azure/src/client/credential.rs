@@ -109,11 +109,20 @@ impl<C: Connector, H: Hasher + ?Sized, W: Fn() -> u64> Connector for SasConnecto
     type Transport = C::Transport;
 
     async fn connect(&mut self) -> Result<C::Transport, embedded_io::ErrorKind> {
+        let mut slot = None;
+        self.connect_into(&mut slot).await?;
+        slot.ok_or(embedded_io::ErrorKind::Other)
+    }
+
+    async fn connect_into(
+        &mut self,
+        slot: &mut Option<C::Transport>,
+    ) -> Result<(), embedded_io::ErrorKind> {
         if let Err(error) = self.sign() {
             self.last_error = Some(error);
             return Err(embedded_io::ErrorKind::InvalidInput);
         }
-        self.inner.connect().await
+        self.inner.connect_into(slot).await
     }
 
     fn release(&mut self, transport: C::Transport) {

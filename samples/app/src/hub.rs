@@ -90,9 +90,19 @@ impl Connector for TracedTls {
     type Transport = <Tls as Connector>::Transport;
 
     async fn connect(&mut self) -> Result<Self::Transport, embedded_io::ErrorKind> {
+        let mut slot = None;
+        self.connect_into(&mut slot).await?;
+        slot.ok_or(embedded_io::ErrorKind::Other)
+    }
+
+    async fn connect_into(
+        &mut self,
+        slot: &mut Option<Self::Transport>,
+    ) -> Result<(), embedded_io::ErrorKind> {
         let started = net::now();
-        match self.0.connect().await {
-            Ok(connection) => {
+        let result = self.0.connect_into(slot).await;
+        match (&result, slot.as_ref()) {
+            (Ok(()), Some(connection)) => {
                 let engine = connection.engine();
                 let config = config();
                 log!(
@@ -103,16 +113,14 @@ impl Connector for TracedTls {
                     engine.key_exchange_group(),
                     config.trust_anchors_name
                 );
-                Ok(connection)
             }
-            Err(kind) => {
-                match self.0.last_error() {
-                    Some(error) => log!("tls: handshake failed: {error:?}"),
-                    None => log!("tls: no connection: {kind:?}"),
-                }
-                Err(kind)
-            }
+            (Err(kind), _) => match self.0.last_error() {
+                Some(error) => log!("tls: handshake failed: {error:?}"),
+                None => log!("tls: no connection: {kind:?}"),
+            },
+            (Ok(()), None) => {}
         }
+        result
     }
 
     fn release(&mut self, transport: Self::Transport) {

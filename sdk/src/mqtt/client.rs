@@ -566,11 +566,16 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
             self.clock.sleep_until(at).await;
             self.retry_at = None;
         }
-        let Ok(transport) = self.connector.connect().await else {
+        // Built in place (see `Connector::connect_into`).
+        if self
+            .connector
+            .connect_into(&mut self.transport)
+            .await
+            .is_err()
+        {
             self.schedule_retry();
             return Some(ClientEvent::ConnectFailed);
-        };
-        self.transport = Some(transport);
+        }
         self.received = 0;
         self.consumed = 0;
         self.discard = 0;

@@ -73,6 +73,15 @@ where
     type Transport = TlsConnection<'a, P, C::Transport>;
 
     async fn connect(&mut self) -> Result<Self::Transport, embedded_io::ErrorKind> {
+        let mut slot = None;
+        self.connect_into(&mut slot).await?;
+        slot.ok_or(embedded_io::ErrorKind::Other)
+    }
+
+    async fn connect_into(
+        &mut self,
+        slot: &mut Option<Self::Transport>,
+    ) -> Result<(), embedded_io::ErrorKind> {
         // Buffers still out belong to a connection the client did not
         // release; it cannot run two.
         let buffers = self
@@ -97,15 +106,17 @@ where
                     return Err(embedded_io::ErrorKind::Other);
                 }
             };
-        let mut connection = TlsConnection::new(engine, transport);
+        let connection = slot.insert(TlsConnection::new(engine, transport));
         match connection.handshake().await {
             Ok(()) => {
                 self.last_error = None;
-                Ok(connection)
+                Ok(())
             }
             Err(error) => {
                 self.last_error = Some(error);
-                self.release(connection);
+                if let Some(connection) = slot.take() {
+                    self.release(connection);
+                }
                 Err(embedded_io::ErrorKind::ConnectionRefused)
             }
         }

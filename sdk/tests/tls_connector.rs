@@ -1,0 +1,101 @@
+//! `TlsConnector::connect_into` against `openssl s_server` on loopback: the
+//! connection is built and its handshake run in the caller's slot (where a
+//! client keeps it, so it is not carried up through the async layers); a
+//! refused handshake leaves the slot empty and the engine's buffers with the
+//! connector for the next attempt.
+
+use duet::crypto::soft::Soft;
+use duet::crypto::x509::{X509Error, trust_anchor_from_der};
+use duet::mqtt::Connector;
+use duet::tls::{TlsConnector, TlsError};
+use embassy_futures::block_on;
+use embedded_io_async::{Read, Write};
+
+#[path = "common/mqtt_std.rs"]
+#[allow(dead_code)]
+mod mqtt_std;
+use mqtt_std::Tcp;
+
+#[path = "common/tls_client.rs"]
+#[allow(dead_code)]
+mod tls_client;
+use tls_client::{Memory, config, now_unix};
+
+#[path = "common/s_server.rs"]
+#[allow(dead_code)]
+mod s_server;
+use s_server::{CERTS, Server};
+
+#[path = "common/test_rng.rs"]
+mod test_rng;
+use test_rng::TestRng;
+
+fn root(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{CERTS}{name}.der")).unwrap()
+}
+
+#[test]
+fn a_refused_handshake_leaves_the_slot_empty_and_the_buffers_for_the_next_attempt() {
+    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "2"]);
+    let soft: Soft = Soft::new();
+    let wrong = root("root-ca-p384");
+    let anchors = [trust_anchor_from_der(&wrong).unwrap()];
+    let mut memory = Memory::new();
+    let mut connector = TlsConnector::new(
+        Tcp(server.port),
+        &soft,
+        config(&anchors),
+        memory.buffers(),
+        TestRng(now_unix(), 1),
+        now_unix,
+    );
+    let mut slot = None;
+    for attempt in 0..2 {
+        assert_eq!(
+            block_on(connector.connect_into(&mut slot)),
+            Err(embedded_io::ErrorKind::ConnectionRefused),
+            "attempt {attempt}"
+        );
+        assert!(slot.is_none());
+        // The second attempt fails on the chain again, not for want of
+        // buffers: the first gave them back.
+        assert_eq!(
+            connector.last_error(),
+            Some(TlsError::Certificate(X509Error::UnknownIssuer)),
+            "attempt {attempt}"
+        );
+    }
+}
+
+#[test]
+fn the_connection_is_built_in_the_slot_and_released_for_the_next() {
+    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "2"]);
+    let soft: Soft = Soft::new();
+    let right = root("root-ca");
+    let anchors = [trust_anchor_from_der(&right).unwrap()];
+    let mut memory = Memory::new();
+    let mut connector = TlsConnector::new(
+        Tcp(server.port),
+        &soft,
+        config(&anchors),
+        memory.buffers(),
+        TestRng(now_unix(), 2),
+        now_unix,
+    );
+    for line in [&b"first line\n"[..], b"second line\n"] {
+        let mut slot = None;
+        assert_eq!(block_on(connector.connect_into(&mut slot)), Ok(()));
+        assert_eq!(connector.last_error(), None);
+        let connection = slot.as_mut().expect("the connection is in the slot");
+        assert!(!connection.engine().is_handshaking());
+        // `s_server -rev` answers each line reversed.
+        block_on(connection.write_all(line)).unwrap();
+        let mut reversed: Vec<u8> = line[..line.len() - 1].iter().rev().copied().collect();
+        reversed.push(b'\n');
+        let mut answer = vec![0u8; reversed.len()];
+        block_on(connection.read_exact(&mut answer)).unwrap();
+        assert_eq!(answer, reversed);
+        // Released, its buffers serve the next connection.
+        connector.release(slot.take().unwrap());
+    }
+}
