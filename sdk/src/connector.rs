@@ -46,3 +46,14 @@ pub trait Connector {
         None
     }
 }
+
+/// [`Connector::connect`] for a connector that builds its transport in
+/// place (overrides [`Connector::connect_into`]): built in a slot here, and
+/// returned.
+pub async fn connect_through_slot<C: Connector + ?Sized>(
+    connector: &mut C,
+) -> Result<C::Transport, embedded_io::ErrorKind> {
+    let mut slot = None;
+    connector.connect_into(&mut slot).await?;
+    slot.ok_or(embedded_io::ErrorKind::Other)
+}

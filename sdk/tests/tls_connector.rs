@@ -5,8 +5,8 @@
 //! connector for the next attempt.
 
 use duet::crypto::soft::Soft;
-use duet::crypto::x509::{X509Error, trust_anchor_from_der};
-use duet::mqtt::Connector;
+use duet::crypto::x509::{TrustAnchor, X509Error, trust_anchor_from_der};
+use duet::mqtt::Connector as _;
 use duet::tls::{TlsConnector, TlsError};
 use embassy_futures::block_on;
 use embedded_io_async::{Read, Write};
@@ -34,6 +34,26 @@ fn root(name: &str) -> Vec<u8> {
     std::fs::read(format!("{CERTS}{name}.der")).unwrap()
 }
 
+type Connector<'a> = TlsConnector<'a, Soft, Tcp, TestRng, fn() -> u64>;
+
+/// TLS to the server on `port`, trusting `anchors`.
+fn connector<'a>(
+    port: u16,
+    soft: &'a Soft,
+    anchors: &'a [TrustAnchor<'a>],
+    memory: &'a mut Memory,
+    seed: u64,
+) -> Connector<'a> {
+    TlsConnector::new(
+        Tcp(port),
+        soft,
+        config(anchors),
+        memory.buffers(),
+        TestRng(now_unix(), seed),
+        now_unix,
+    )
+}
+
 #[test]
 fn a_refused_handshake_leaves_the_slot_empty_and_the_buffers_for_the_next_attempt() {
     let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "2"]);
@@ -41,14 +61,7 @@ fn a_refused_handshake_leaves_the_slot_empty_and_the_buffers_for_the_next_attemp
     let wrong = root("root-ca-p384");
     let anchors = [trust_anchor_from_der(&wrong).unwrap()];
     let mut memory = Memory::new();
-    let mut connector = TlsConnector::new(
-        Tcp(server.port),
-        &soft,
-        config(&anchors),
-        memory.buffers(),
-        TestRng(now_unix(), 1),
-        now_unix,
-    );
+    let mut connector = connector(server.port, &soft, &anchors, &mut memory, 1);
     let mut slot = None;
     for attempt in 0..2 {
         assert_eq!(
@@ -74,14 +87,7 @@ fn the_connection_is_built_in_the_slot_and_released_for_the_next() {
     let right = root("root-ca");
     let anchors = [trust_anchor_from_der(&right).unwrap()];
     let mut memory = Memory::new();
-    let mut connector = TlsConnector::new(
-        Tcp(server.port),
-        &soft,
-        config(&anchors),
-        memory.buffers(),
-        TestRng(now_unix(), 2),
-        now_unix,
-    );
+    let mut connector = connector(server.port, &soft, &anchors, &mut memory, 2);
     for line in [&b"first line\n"[..], b"second line\n"] {
         let mut slot = None;
         assert_eq!(block_on(connector.connect_into(&mut slot)), Ok(()));

@@ -1,7 +1,7 @@
 //! How a device proves who it is to IoT Hub or DPS, and the connector that
 //! signs a fresh SAS token for every connection it opens.
 
-use duet::connector::Connector;
+use duet::connector::{Connector, connect_through_slot};
 use duet_crypto::hash::Hasher;
 
 use crate::AzureError;
@@ -109,9 +109,7 @@ impl<C: Connector, H: Hasher + ?Sized, W: Fn() -> u64> Connector for SasConnecto
     type Transport = C::Transport;
 
     async fn connect(&mut self) -> Result<C::Transport, embedded_io::ErrorKind> {
-        let mut slot = None;
-        self.connect_into(&mut slot).await?;
-        slot.ok_or(embedded_io::ErrorKind::Other)
+        connect_through_slot(self).await
     }
 
     async fn connect_into(

@@ -12,7 +12,7 @@
 use core::fmt::{self, Write as _};
 use core::net::Ipv4Addr;
 
-use duet::connector::Connector;
+use duet::connector::{Connector, connect_through_slot};
 use duet::crypto::x509::{TrustAnchor, trust_anchor_from_der};
 use duet::mqtt::{ClientBuffers, Clock, QoS};
 use duet::tls::{Buffers, ClientConfig, TlsConnector};
@@ -90,9 +90,7 @@ impl Connector for TracedTls {
     type Transport = <Tls as Connector>::Transport;
 
     async fn connect(&mut self) -> Result<Self::Transport, embedded_io::ErrorKind> {
-        let mut slot = None;
-        self.connect_into(&mut slot).await?;
-        slot.ok_or(embedded_io::ErrorKind::Other)
+        connect_through_slot(self).await
     }
 
     async fn connect_into(

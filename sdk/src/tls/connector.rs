@@ -8,7 +8,7 @@ use rand_core::CryptoRng;
 use super::client::{Buffers, ClientConfig, ClientConnection, TlsProvider};
 use super::connection::TlsConnection;
 use super::error::TlsError;
-use crate::connector::Connector;
+use crate::connector::{Connector, connect_through_slot};
 
 /// Opens TLS sessions over the transports `inner` opens.
 pub struct TlsConnector<'a, P: TlsProvider, C: Connector, R, W> {
@@ -73,9 +73,7 @@ where
     type Transport = TlsConnection<'a, P, C::Transport>;
 
     async fn connect(&mut self) -> Result<Self::Transport, embedded_io::ErrorKind> {
-        let mut slot = None;
-        self.connect_into(&mut slot).await?;
-        slot.ok_or(embedded_io::ErrorKind::Other)
+        connect_through_slot(self).await
     }
 
     async fn connect_into(
