@@ -342,45 +342,28 @@ impl Encode for Publish<'_> {
     }
 }
 
-impl Encode for Subscribe<'_> {
-    fn header_byte(&self) -> u8 {
-        PacketType::Subscribe.header()
-    }
+/// `Encode` for packet types whose fixed-header flags follow from their
+/// type alone and whose own `write` takes the version.
+macro_rules! encode_by_type {
+    ($($packet:ident => $kind:ident),* $(,)?) => {$(
+        impl Encode for $packet<'_> {
+            fn header_byte(&self) -> u8 {
+                PacketType::$kind.header()
+            }
 
-    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
-        self.write(w, version)
-    }
+            fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
+                self.write(w, version)
+            }
+        }
+    )*};
 }
 
-impl Encode for SubscribeList<'_> {
-    fn header_byte(&self) -> u8 {
-        PacketType::Subscribe.header()
-    }
-
-    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
-        self.write(w, version)
-    }
-}
-
-impl Encode for Unsubscribe<'_> {
-    fn header_byte(&self) -> u8 {
-        PacketType::Unsubscribe.header()
-    }
-
-    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
-        self.write(w, version)
-    }
-}
-
-impl Encode for Disconnect<'_> {
-    fn header_byte(&self) -> u8 {
-        PacketType::Disconnect.header()
-    }
-
-    fn write_body(&self, w: &mut Writer<'_>, version: ProtocolVersion) -> Result<(), Error> {
-        self.write(w, version)
-    }
-}
+encode_by_type!(
+    Subscribe => Subscribe,
+    SubscribeList => Subscribe,
+    Unsubscribe => Unsubscribe,
+    Disconnect => Disconnect,
+);
 
 /// The packets of two or four fixed bytes a client owes: PINGREQ (§3.12)
 /// and the acknowledgements of success without properties — PUBACK,
