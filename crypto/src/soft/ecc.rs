@@ -1,16 +1,18 @@
 //! Elliptic curves on RustCrypto's `p256` and `p384`: ECDSA P-256 signing
 //! (deterministic, RFC 6979), ECDSA P-256/P-384 verification over a
-//! prehash, and ephemeral ECDH on P-256.
+//! prehash (their key and signature parsing, our `u1·G + u2·Q` in
+//! `ecdsa_verify`), and ephemeral ECDH on P-256 and P-384.
 
 use core::fmt;
 
-use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::elliptic_curve::Generate as _;
 use p256::elliptic_curve::point::AffineCoordinates as _;
 use p256::elliptic_curve::sec1::ToSec1Point as _;
 use rand_core::CryptoRng;
 use zeroize::Zeroize;
 
+use super::ecdsa_verify;
 use crate::CryptoError;
 use crate::agreement::{EcdhGroup, SharedSecret};
 use crate::key::PublicKey;
@@ -72,33 +74,43 @@ pub(crate) fn sign_p256(
     }
 }
 
-/// Verifies a DER ECDSA signature over `prehash` with a SEC1 P-256 key.
-pub(crate) fn verify_p256(
-    public_key: &[u8],
-    prehash: &[u8],
-    signature: &[u8],
-) -> Result<(), CryptoError> {
-    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
-        .map_err(|_| CryptoError::InvalidKey)?;
-    let signature =
-        p256::ecdsa::Signature::from_der(signature).map_err(|_| CryptoError::InvalidSignature)?;
-    key.verify_prehash(prehash, &signature)
-        .map_err(|_| CryptoError::InvalidSignature)
+/// `fn $name(public_key, prehash, signature)`: verifies a DER ECDSA signature
+/// over `prehash` with a SEC1 public key on the curve of crate `$curve`
+/// ([`ecdsa_verify`]).
+///
+/// The key check (on the curve) and the DER parse each have kilobytes of
+/// temporaries of their own: out of line, they are gone before the
+/// verification's own frame is pushed.
+macro_rules! verify_der {
+    ($name:ident, $curve:ident, $curve_type:ident) => {
+        pub(crate) fn $name(
+            public_key: &[u8],
+            prehash: &[u8],
+            signature: &[u8],
+        ) -> Result<(), CryptoError> {
+            #[inline(never)]
+            fn parse_key(public_key: &[u8]) -> Result<$curve::AffinePoint, CryptoError> {
+                $curve::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
+                    .map(|key| *key.as_affine())
+                    .map_err(|_| CryptoError::InvalidKey)
+            }
+            #[inline(never)]
+            fn parse_signature(
+                der: &[u8],
+            ) -> Result<($curve::NonZeroScalar, $curve::NonZeroScalar), CryptoError> {
+                let signature = $curve::ecdsa::Signature::from_der(der)
+                    .map_err(|_| CryptoError::InvalidSignature)?;
+                Ok(signature.split_scalars())
+            }
+            let key = parse_key(public_key)?;
+            let (r, s) = parse_signature(signature)?;
+            ecdsa_verify::verify::<$curve::$curve_type>(&key, prehash, &r, &s)
+        }
+    };
 }
 
-/// Verifies a DER ECDSA signature over `prehash` with a SEC1 P-384 key.
-pub(crate) fn verify_p384(
-    public_key: &[u8],
-    prehash: &[u8],
-    signature: &[u8],
-) -> Result<(), CryptoError> {
-    let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
-        .map_err(|_| CryptoError::InvalidKey)?;
-    let signature =
-        p384::ecdsa::Signature::from_der(signature).map_err(|_| CryptoError::InvalidSignature)?;
-    key.verify_prehash(prehash, &signature)
-        .map_err(|_| CryptoError::InvalidSignature)
-}
+verify_der!(verify_p256, p256, NistP256);
+verify_der!(verify_p384, p384, NistP384);
 
 /// The private half of a `soft` ephemeral ECDH key pair, zeroized on drop
 /// (`elliptic-curve`'s `SecretKey`).

@@ -1,13 +1,16 @@
 //! The software provider: every operation of this crate on RustCrypto
 //! (`sha2`, `aes-gcm`, `ccm`, `p256`, `p384`) and, for RSA, our own
 //! verification on our own run-time-sized Montgomery arithmetic
-//! (`montgomery`), so that nothing needs an allocator.
+//! (`montgomery`), so that nothing needs an allocator. ECDSA verification
+//! computes its `u1·G + u2·Q` itself (`ecdsa_verify`) on the curve crates'
+//! point arithmetic, in a third of the stack theirs takes.
 //!
 //! Secrets zeroize on drop: hash states (HMAC keys live in them), AES round
 //! keys, ECDH scalars, signing keys.
 
 mod aead;
 mod ecc;
+mod ecdsa_verify;
 mod hash;
 mod key_slots;
 mod montgomery;
