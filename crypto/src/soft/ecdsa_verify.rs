@@ -9,8 +9,9 @@
 //! sum is computed by interleaved width-4 NAF (Hankerson, Menezes and Vanstone,
 //! "Guide to Elliptic Curve Cryptography", algorithms 3.35 and 3.51): the
 //! odd multiples `P, 3P, 5P, 7P` of each point in place, one doubling per bit
-//! and an addition per non-zero digit (a sixth of the bits on average), so it
-//! needs no more point operations than `lincomb` and a third of its stack.
+//! and an addition per non-zero digit (a fifth of the bits on average). On a
+//! Cortex-M4 that is 5 % more instructions than `ecdsa`'s own (P-256: 10.5 M
+//! against 9.9 M; P-384: 35.1 M against 33.6 M) for well under half its stack.
 //!
 //! Everything verified is public (key, message digest, signature), so
 //! variable time is fine: the digits decide which additions happen.
