@@ -39,6 +39,16 @@ pub trait Connector {
         drop(transport);
     }
 
+    /// [`Connector::release`] of the transport in `slot`, leaving `None`:
+    /// what clients call, so that a connector whose transport is large (TLS)
+    /// can take it apart in place rather than copy it out first. By default,
+    /// `release` of what `slot` held.
+    fn release_slot(&mut self, slot: &mut Option<Self::Transport>) {
+        if let Some(transport) = slot.take() {
+            self.release(transport);
+        }
+    }
+
     /// The password for the CONNECT that follows [`Connector::connect`],
     /// when it changes from one connection to the next (an Azure SAS token
     /// is signed again with a later expiry); `None` keeps the client's.

@@ -80,15 +80,21 @@ fn a_refused_handshake_leaves_the_slot_empty_and_the_buffers_for_the_next_attemp
     }
 }
 
+/// Both ways back: `release` of the connection taken out of the slot, and
+/// `release_slot`, which takes it apart where it is (what the MQTT client
+/// calls); after either, the buffers serve the next connection.
 #[test]
 fn the_connection_is_built_in_the_slot_and_released_for_the_next() {
-    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "2"]);
+    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "3"]);
     let soft: Soft = Soft::new();
     let right = root("root-ca");
     let anchors = [trust_anchor_from_der(&right).unwrap()];
     let mut memory = Memory::new();
     let mut connector = connector(server.port, &soft, &anchors, &mut memory, 2);
-    for line in [&b"first line\n"[..], b"second line\n"] {
+    for (n, line) in [&b"first line\n"[..], b"second line\n", b"third line\n"]
+        .into_iter()
+        .enumerate()
+    {
         let mut slot = None;
         assert_eq!(block_on(connector.connect_into(&mut slot)), Ok(()));
         assert_eq!(connector.last_error(), None);
@@ -102,6 +108,11 @@ fn the_connection_is_built_in_the_slot_and_released_for_the_next() {
         block_on(connection.read_exact(&mut answer)).unwrap();
         assert_eq!(answer, reversed);
         // Released, its buffers serve the next connection.
-        connector.release(slot.take().unwrap());
+        if n % 2 == 0 {
+            connector.release(slot.take().unwrap());
+        } else {
+            connector.release_slot(&mut slot);
+            assert!(slot.is_none());
+        }
     }
 }

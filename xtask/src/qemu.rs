@@ -240,6 +240,12 @@ fn check_hardfault(root: &Path) -> Result<(), Error> {
 /// as large as the resources.
 const MAX_DATA: u64 = 4096;
 
+/// The stack the whole device run may take: 16,612 bytes when this budget
+/// was set. A board's stack is sized from such a figure, so one that grows
+/// unseen (a TLS engine copied by value through an async connect path took
+/// 5 KB more, once) overflows on a device with no memory protection.
+const STACK_BUDGET: u64 = 20 * 1024;
+
 /// The firmware's static memory, printed; an error if `.data` outgrew
 /// [`MAX_DATA`].
 fn check_static_memory(elf: &Path) -> Result<(), Error> {
@@ -341,10 +347,13 @@ impl Report {
             });
         }
         match self.stack() {
-            Some((peak, size)) if peak < size => {}
-            Some((peak, size)) => problems.push(format!(
+            Some((peak, size)) if peak >= size => problems.push(format!(
                 "the stack reached the bottom of its {size}-byte region (peak {peak})"
             )),
+            Some((peak, _)) if peak > STACK_BUDGET => problems.push(format!(
+                "the stack peaked at {peak} bytes, over its budget of {STACK_BUDGET}"
+            )),
+            Some(_) => {}
             None => problems.push("the firmware did not report its stack's peak".into()),
         }
         match &self.method {
@@ -841,6 +850,10 @@ mod tests {
             problems.contains("bottom of its 4000000-byte region"),
             "{problems}"
         );
+        let mut deep = report();
+        deep.firmware_lines[1] = "[  6.000] stack: peak 20481 bytes of 4000000".into();
+        let problems = deep.problems().join("; ");
+        assert!(problems.contains("over its budget of 20480"), "{problems}");
         overflowed.firmware_lines.pop();
         let problems = overflowed.problems().join("; ");
         assert!(problems.contains("did not report its stack"), "{problems}");

@@ -127,6 +127,10 @@ impl<C: Connector, H: Hasher + ?Sized, W: Fn() -> u64> Connector for SasConnecto
         self.inner.release(transport);
     }
 
+    fn release_slot(&mut self, slot: &mut Option<C::Transport>) {
+        self.inner.release_slot(slot);
+    }
+
     fn password(&self) -> Option<&[u8]> {
         self.signs_tokens().then(|| &self.token[..self.token_len])
     }

@@ -125,6 +125,10 @@ impl Connector for TracedTls {
         self.0.release(transport)
     }
 
+    fn release_slot(&mut self, slot: &mut Option<Self::Transport>) {
+        self.0.release_slot(slot)
+    }
+
     fn password(&self) -> Option<&[u8]> {
         self.0.password()
     }

@@ -747,9 +747,7 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
     /// Hands the transport back to the connector, forgetting what it had
     /// received.
     fn release_transport(&mut self) {
-        if let Some(transport) = self.transport.take() {
-            self.connector.release(transport);
-        }
+        self.connector.release_slot(&mut self.transport);
         self.received = 0;
         self.consumed = 0;
         self.discard = 0;

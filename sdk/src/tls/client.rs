@@ -425,6 +425,21 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         buffers: Buffers<'a>,
         rng: &mut R,
     ) -> Result<Self, (TlsError, Buffers<'a>)> {
+        let mut connection = Self::unstarted(provider, config, buffers, rng)?;
+        match connection.start() {
+            Ok(()) => Ok(connection),
+            Err(error) => Err((error, connection.into_buffers())),
+        }
+    }
+
+    /// The connection before its ClientHello ([`ClientConnection::start`]):
+    /// its ephemeral key, randoms and state.
+    pub(crate) fn unstarted<R: CryptoRng + ?Sized>(
+        provider: &'a P,
+        config: ClientConfig<'a>,
+        buffers: Buffers<'a>,
+        rng: &mut R,
+    ) -> Result<Self, (TlsError, Buffers<'a>)> {
         let started = provider
             .generate_ephemeral(EcdhGroup::Secp256r1, rng)
             .and_then(|ephemeral| {
@@ -483,31 +498,44 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             tls12: tls12::Handshake::new(),
             config,
         };
-        let resume = connection
-            .config
-            .resume
-            .filter(|ticket| ticket.is_valid_at(connection.config.now_unix_secs));
-        connection.psk_offered = resume.is_some_and(|ticket| !ticket.suite.is_tls12());
-        connection.tls12_resume_offered = resume.is_some_and(|ticket| ticket.suite.is_tls12());
-        let hello = connection
-            .tls12
-            .remember_public_key(public.as_bytes())
-            .and_then(|()| connection.queue_client_hello(public.as_bytes(), None));
-        match hello {
+        // Kept for TLS 1.2's ClientKeyExchange, and the ClientHello's key
+        // share until then.
+        match connection.tls12.remember_public_key(public.as_bytes()) {
             Ok(()) => Ok(connection),
             Err(error) => Err((error, connection.into_buffers())),
         }
     }
 
+    /// Queues the first ClientHello, with the key share
+    /// [`ClientConnection::unstarted`] made, and offers the configured
+    /// ticket if it is still valid.
+    pub(crate) fn start(&mut self) -> Result<(), TlsError> {
+        let resume = self
+            .config
+            .resume
+            .filter(|ticket| ticket.is_valid_at(self.config.now_unix_secs));
+        self.psk_offered = resume.is_some_and(|ticket| !ticket.suite.is_tls12());
+        self.tls12_resume_offered = resume.is_some_and(|ticket| ticket.suite.is_tls12());
+        let mut key_share = [0u8; tls12::P256_POINT_LEN];
+        key_share.copy_from_slice(self.tls12.client_public());
+        self.queue_client_hello(&key_share, None)
+    }
+
     /// Ends the connection and hands its memory back for the next one.
     /// The receive buffer is wiped: it held plaintext.
-    pub fn into_buffers(self) -> Buffers<'a> {
+    pub fn into_buffers(mut self) -> Buffers<'a> {
+        self.take_buffers()
+    }
+
+    /// [`ClientConnection::into_buffers`] in place: the connection keeps
+    /// empty slices.
+    pub(crate) fn take_buffers(&mut self) -> Buffers<'a> {
         self.receive.fill(0);
         Buffers {
-            receive: self.receive,
-            send: self.send,
-            handshake: self.handshake,
-            certificate: self.certificate,
+            receive: core::mem::take(&mut self.receive),
+            send: core::mem::take(&mut self.send),
+            handshake: core::mem::take(&mut self.handshake),
+            certificate: core::mem::take(&mut self.certificate),
         }
     }
 

@@ -5,7 +5,9 @@
 
 use embedded_io_async::{ErrorType, Read, Write};
 
-use super::client::{ClientConnection, Event, TlsProvider};
+use rand_core::CryptoRng;
+
+use super::client::{Buffers, ClientConfig, ClientConnection, Event, TlsProvider};
 use super::error::TlsError;
 
 /// A client TLS session on `transport`.
@@ -52,9 +54,48 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
         }
     }
 
-    /// A session whose handshake [`TlsConnection::handshake`] runs.
-    pub(crate) fn new(engine: ClientConnection<'a, P>, transport: T) -> Self {
-        Self { engine, transport }
+    /// A session in `slot` (`None` on entry) whose handshake
+    /// [`TlsConnection::start_handshake`] runs; on failure the buffers and
+    /// the transport come back.
+    ///
+    /// Why in a slot: the session is ≈ 2.7 KB on Cortex-M, and built by value
+    /// in an async connect path it left two copies of itself in the one stack
+    /// frame the client's poll compiles to, live through the handshake's
+    /// deepest calls. Out of line, its construction's temporaries are gone
+    /// before the handshake starts.
+    #[inline(never)]
+    pub(crate) fn open_in<R: CryptoRng + ?Sized>(
+        slot: &mut Option<Self>,
+        provider: &'a P,
+        config: ClientConfig<'a>,
+        buffers: Buffers<'a>,
+        rng: &mut R,
+        transport: T,
+    ) -> Result<(), (TlsError, Buffers<'a>, T)> {
+        match ClientConnection::unstarted(provider, config, buffers, rng) {
+            Ok(engine) => {
+                *slot = Some(Self { engine, transport });
+                Ok(())
+            }
+            Err((error, buffers)) => Err((error, buffers, transport)),
+        }
+    }
+
+    /// Queues the ClientHello of a session [`TlsConnection::open_in`] made,
+    /// and runs the handshake.
+    pub(crate) async fn start_handshake(&mut self) -> Result<(), TlsError> {
+        self.engine.start()?;
+        self.handshake().await
+    }
+
+    /// The session in `slot` ended: its buffers (wiped of plaintext) and its
+    /// transport, and `slot` emptied. Out of line for the same reason as
+    /// [`TlsConnection::open_in`]: taking the session out of `slot` copies it.
+    #[inline(never)]
+    pub(crate) fn take_parts(slot: &mut Option<Self>) -> Option<(Buffers<'a>, T)> {
+        let buffers = slot.as_mut()?.engine.take_buffers();
+        slot.take()
+            .map(|connection| (buffers, connection.transport))
     }
 
     /// The engine and the transport, to close the transport and reuse the

@@ -5,7 +5,7 @@
 
 use rand_core::CryptoRng;
 
-use super::client::{Buffers, ClientConfig, ClientConnection, TlsProvider};
+use super::client::{Buffers, ClientConfig, TlsProvider};
 use super::connection::TlsConnection;
 use super::error::TlsError;
 use crate::connector::{Connector, connect_through_slot};
@@ -94,27 +94,32 @@ where
             }
         };
         self.config.now_unix_secs = (self.now_unix_secs)();
-        let engine =
-            match ClientConnection::try_new(self.provider, self.config, buffers, &mut self.rng) {
-                Ok(engine) => engine,
-                Err((error, buffers)) => {
-                    self.buffers = Some(buffers);
-                    self.inner.release(transport);
-                    self.last_error = Some(error);
-                    return Err(embedded_io::ErrorKind::Other);
-                }
-            };
-        let connection = slot.insert(TlsConnection::new(engine, transport));
-        match connection.handshake().await {
+        let opened = TlsConnection::open_in(
+            slot,
+            self.provider,
+            self.config,
+            buffers,
+            &mut self.rng,
+            transport,
+        );
+        if let Err((error, buffers, transport)) = opened {
+            self.buffers = Some(buffers);
+            self.inner.release(transport);
+            self.last_error = Some(error);
+            return Err(embedded_io::ErrorKind::Other);
+        }
+        let handshake = match slot {
+            Some(connection) => connection.start_handshake().await,
+            None => Err(TlsError::TransportClosed),
+        };
+        match handshake {
             Ok(()) => {
                 self.last_error = None;
                 Ok(())
             }
             Err(error) => {
                 self.last_error = Some(error);
-                if let Some(connection) = slot.take() {
-                    self.release(connection);
-                }
+                self.release_slot(slot);
                 Err(embedded_io::ErrorKind::ConnectionRefused)
             }
         }
@@ -124,6 +129,13 @@ where
         let (engine, transport) = connection.into_parts();
         self.buffers = Some(engine.into_buffers());
         self.inner.release(transport);
+    }
+
+    fn release_slot(&mut self, slot: &mut Option<Self::Transport>) {
+        if let Some((buffers, transport)) = TlsConnection::take_parts(slot) {
+            self.buffers = Some(buffers);
+            self.inner.release(transport);
+        }
     }
 }
 

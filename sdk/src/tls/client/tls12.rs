@@ -37,7 +37,7 @@ const NAMED_CURVE: u8 = 3;
 /// `ECPointFormat.uncompressed` (RFC 8422 section 5.1.2).
 const UNCOMPRESSED: u8 = 0;
 /// An uncompressed secp256r1 point: 0x04, x, y.
-const P256_POINT_LEN: usize = 65;
+pub(super) const P256_POINT_LEN: usize = 65;
 
 /// What the TLS 1.2 handshake carries from one message to the next.
 pub(super) struct Handshake<K> {
