@@ -30,7 +30,7 @@ use duet_sample_app::{Board, Config, HashRng, Host, Outcome, Runner, SntpServer,
 use duet_sample_cpu::stack;
 use embassy_executor::{Executor, Spawner};
 use lan9118::Lan9118;
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::semihosting::Semihosting;
 use crate::shared::{
@@ -81,7 +81,9 @@ fn main() -> ! {
 /// The controller, the stack on it, and the application's tasks.
 #[inline(never)]
 fn start(spawner: Spawner, build_secs: u32) {
-    let mut nic = match Lan9118::mps2() {
+    static NIC_BUFFERS: ConstStaticCell<lan9118::Buffers> =
+        ConstStaticCell::new(lan9118::Buffers::new());
+    let mut nic = match Lan9118::mps2(NIC_BUFFERS.take()) {
         Ok(nic) => nic,
         Err(error) => duet_sample_app::fail(format_args!("lan9118: {error}")),
     };

@@ -126,28 +126,59 @@ pub struct Stats {
 #[repr(C, align(4))]
 struct FrameBuffer([u8; BUFFER_LEN]);
 
+/// The driver's memory: a frame received and a frame to send (3 KB).
+///
+/// The caller's, in a static (`static_cell::ConstStaticCell`; `new` is
+/// all zero bytes, so it lands in `.bss`): held inside the driver, those
+/// 3 KB were copied on the boot stack each time the driver moved — into the
+/// stack's runner, into its task.
+pub struct Buffers {
+    rx: FrameBuffer,
+    tx: FrameBuffer,
+}
+
+impl Buffers {
+    pub const fn new() -> Self {
+        Buffers {
+            rx: FrameBuffer([0; BUFFER_LEN]),
+            tx: FrameBuffer([0; BUFFER_LEN]),
+        }
+    }
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Buffers").finish_non_exhaustive()
+    }
+}
+
 /// The controller, started: MAC and PHY configured, receiver and
 /// transmitter on.
 pub struct Lan9118 {
     regs: Regs,
     mac: [u8; 6],
     interrupt: bool,
-    rx: FrameBuffer,
-    tx: FrameBuffer,
+    buffers: &'static mut Buffers,
     stats: Stats,
 }
 
 impl Lan9118 {
     /// Takes the controller of the MPS2 board, resets and starts it, in
-    /// polling mode.
-    pub fn mps2() -> Result<Self, Error> {
+    /// polling mode, with `buffers` for its frames.
+    pub fn mps2(buffers: &'static mut Buffers) -> Result<Self, Error> {
         if TAKEN.swap(true, Ordering::AcqRel) {
             return Err(Error::Taken);
         }
-        Self::start(Regs::mps2())
+        Self::start(Regs::mps2(), buffers)
     }
 
-    fn start(regs: Regs) -> Result<Self, Error> {
+    fn start(regs: Regs, buffers: &'static mut Buffers) -> Result<Self, Error> {
         let id_rev = regs.read(reg::ID_REV);
         if id_rev >> 16 != CHIP_ID {
             return Err(Error::NotFound { id_rev });
@@ -182,8 +213,7 @@ impl Lan9118 {
             regs,
             mac,
             interrupt: false,
-            rx: FrameBuffer([0; BUFFER_LEN]),
-            tx: FrameBuffer([0; BUFFER_LEN]),
+            buffers,
             stats: Stats::default(),
         })
     }
@@ -236,7 +266,7 @@ impl Lan9118 {
                 self.stats.rx_dropped += 1;
                 continue;
             }
-            for word in self.rx.0[..words * 4].chunks_exact_mut(4) {
+            for word in self.buffers.rx.0[..words * 4].chunks_exact_mut(4) {
                 word.copy_from_slice(&self.regs.read(reg::RX_DATA_FIFO).to_le_bytes());
             }
             self.stats.rx_frames += 1;
@@ -375,11 +405,11 @@ impl embassy_net_driver::Driver for Lan9118 {
     fn receive(&mut self, cx: &mut Context) -> Option<(RxToken<'_>, TxToken<'_>)> {
         let len = self.next_frame(cx)?;
         let rx = RxToken {
-            frame: &mut self.rx.0[RX_OFFSET..RX_OFFSET + len],
+            frame: &mut self.buffers.rx.0[RX_OFFSET..RX_OFFSET + len],
         };
         let tx = TxToken {
             regs: self.regs,
-            buffer: &mut self.tx.0,
+            buffer: &mut self.buffers.tx.0,
             stats: &mut self.stats,
         };
         Some((rx, tx))
@@ -396,7 +426,7 @@ impl embassy_net_driver::Driver for Lan9118 {
         }
         Some(TxToken {
             regs: self.regs,
-            buffer: &mut self.tx.0,
+            buffer: &mut self.buffers.tx.0,
             stats: &mut self.stats,
         })
     }
