@@ -188,7 +188,7 @@ fn tls<W: Fn() -> u64>(
     anchors: &'static [TrustAnchor<'static>],
     provider: &'static Soft,
     unix: W,
-) -> Tls<W> {
+) -> Result<Tls<W>, String> {
     let config = ClientConfig {
         server_name,
         trust_anchors: anchors,
@@ -205,14 +205,14 @@ fn tls<W: Fn() -> u64>(
         handshake: memory(8 * 1024),
         certificate: memory(8 * 1024),
     };
-    TlsConnector::new(
+    Ok(TlsConnector::new(
         TcpTo { stack, address },
         provider,
         config,
         buffers,
-        DeviceRng::new(),
+        DeviceRng::from_os()?,
         unix,
-    )
+    ))
 }
 
 /// Registers with DPS; returns the assigned hub and device id.
@@ -232,7 +232,7 @@ pub async fn provision(
         anchors,
         provider,
         unix,
-    );
+    )?;
     let mut config = ProvisioningConfig::new(
         identity.dps_host,
         identity.id_scope,
@@ -307,7 +307,7 @@ pub async fn connect_hub(
     report(format!("device: DNS {hub_host} -> {address}"));
     let provider: &'static Soft = Box::leak(Box::new(Soft::new()));
     let unix = unix_clock(network.clock_offset_us);
-    let transport = tls(stack, address, hub_host, anchors, provider, unix);
+    let transport = tls(stack, address, hub_host, anchors, provider, unix)?;
     let mut config = HubConfig::new(hub_host, device_id, Credential::SymmetricKey(identity.key));
     config.model_id = identity.model_id;
     let buffers = HubBuffers {
@@ -495,20 +495,28 @@ pub fn seed() -> u64 {
         | 1
 }
 
-/// SHA-256 of a seed and a counter: the device's randomness for TLS (a
-/// board's TRNG goes here).
+/// SHA-256 of a key and a counter: the device's randomness for TLS (its
+/// ECDHE keys, the ClientHello random).
+///
+/// The key is 32 bytes of the host's own random source, as a board keys its
+/// generator from its TRNG: a clock reading, which the ports and sequence
+/// numbers make do with ([`seed`]), is a guessable ECDHE key.
 #[derive(Debug)]
 pub struct DeviceRng {
-    seed: u64,
+    key: [u8; 32],
     counter: Cell<u64>,
 }
 
 impl DeviceRng {
-    fn new() -> Self {
-        DeviceRng {
-            seed: seed(),
+    fn from_os() -> Result<Self, String> {
+        let mut key = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut source| std::io::Read::read_exact(&mut source, &mut key))
+            .map_err(|e| format!("no randomness for TLS: /dev/urandom: {e}"))?;
+        Ok(DeviceRng {
+            key,
             counter: Cell::new(0),
-        }
+        })
     }
 }
 
@@ -530,8 +538,9 @@ impl TryRng for DeviceRng {
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Self::Error> {
         for chunk in dest.chunks_mut(32) {
             self.counter.set(self.counter.get() + 1);
-            let input = [self.seed.to_le_bytes(), self.counter.get().to_le_bytes()].concat();
-            if let Ok(digest) = Soft::<0>::new().hash(HashAlgorithm::Sha256, &[&input]) {
+            let counter = self.counter.get().to_le_bytes();
+            if let Ok(digest) = Soft::<0>::new().hash(HashAlgorithm::Sha256, &[&self.key, &counter])
+            {
                 chunk.copy_from_slice(&digest.as_bytes()[..chunk.len()]);
             }
         }
@@ -540,3 +549,28 @@ impl TryRng for DeviceRng {
 }
 
 impl TryCryptoRng for DeviceRng {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keyed from the OS, two generators made in the same instant differ
+    /// (a clock-keyed pair would need distinct clock readings), and a stream
+    /// does not repeat itself.
+    #[test]
+    fn device_randomness_is_keyed_by_the_os() {
+        let (mut a, mut b) = (DeviceRng::from_os().unwrap(), DeviceRng::from_os().unwrap());
+        assert_ne!(a.key, b.key);
+        assert_ne!(a.key, [0; 32]);
+        let mut blocks = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let mut block = [0u8; 32];
+            a.try_fill_bytes(&mut block).unwrap();
+            assert!(blocks.insert(block), "a block repeated");
+        }
+        let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
+        a.try_fill_bytes(&mut x).unwrap();
+        b.try_fill_bytes(&mut y).unwrap();
+        assert_ne!(x, y);
+    }
+}
