@@ -22,8 +22,9 @@
 //!    semihosting), that the device reconnected, that the emulator
 //!    received every telemetry message in order (QoS 1 allows a duplicate
 //!    of one whose acknowledgement the link lost) and the method's answer,
-//!    and prints a summary; any failure, or no end within [`TIMEOUT`], is
-//!    an error.
+//!    that the firmware's stack stayed within [`STACK_BUDGET`] and its
+//!    `.data` within [`MAX_DATA`], and prints a summary; any failure, or no
+//!    end within [`TIMEOUT`], is an error.
 //! 6. Builds the firmware again with `fault-on-boot`, which executes an
 //!    undefined instruction right after boot, and checks that the HardFault
 //!    handler (samples/cpu) reports it on the timeline and ends the run
