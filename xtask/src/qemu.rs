@@ -241,7 +241,7 @@ fn check_hardfault(root: &Path) -> Result<(), Error> {
 /// as large as the resources.
 const MAX_DATA: u64 = 4096;
 
-/// The stack the whole device run may take: 15,412 bytes when this budget
+/// The stack the whole device run may take: 14,828 bytes when this budget
 /// was set. A board's stack is sized from such a figure, so one that grows
 /// unseen (a TLS engine copied by value through an async connect path took
 /// 5 KB more, once) overflows on a device with no memory protection.

@@ -29,17 +29,28 @@ use crate::CryptoError;
 /// magnitude, so each point needs 2^(W-2) precomputed odd multiples.
 const W: u32 = 4;
 const ODD_MULTIPLES: usize = 1 << (W - 2);
-/// Digits of the larger order (P-384's 384 bits), plus the one a NAF may
-/// need beyond the top bit.
-const MAX_DIGITS: usize = 385;
+/// Bits of the larger order, P-384's.
+const MAX_SCALAR_BITS: usize = 384;
 
 /// The curves verified here: `p256::NistP256` and `p384::NistP384`, whose
 /// order has exactly as many bits as their field bytes (so the digest's
 /// leftmost bits are whole bytes).
-pub(crate) trait NistCurve: CurveArithmetic {}
+pub(crate) trait NistCurve: CurveArithmetic {
+    /// Room for a NAF of a scalar: one digit per bit of the order, and one
+    /// more.
+    type Digits: AsMut<[i8]> + AsRef<[i8]> + Copy;
+    const NO_DIGITS: Self::Digits;
+}
 
-impl NistCurve for p256::NistP256 {}
-impl NistCurve for p384::NistP384 {}
+impl NistCurve for p256::NistP256 {
+    type Digits = [i8; 257];
+    const NO_DIGITS: Self::Digits = [0; 257];
+}
+
+impl NistCurve for p384::NistP384 {
+    type Digits = [i8; 385];
+    const NO_DIGITS: Self::Digits = [0; 385];
+}
 
 /// Verifies the signature `(r, s)` over the message digest `prehash` with
 /// the public key `q`: `r == x(u1·G + u2·Q) mod n` with `w = s⁻¹`,
@@ -90,12 +101,12 @@ fn sum_of_products<C: NistCurve>(
     b: &Scalar<C>,
     q: &ProjectivePoint<C>,
 ) -> ProjectivePoint<C> {
-    let mut a_digits = [0i8; MAX_DIGITS];
-    let mut b_digits = [0i8; MAX_DIGITS];
+    let (mut a_digits, mut b_digits) = (C::NO_DIGITS, C::NO_DIGITS);
     let a_bytes: FieldBytes<C> = (*a).into();
     let b_bytes: FieldBytes<C> = (*b).into();
-    let a_len = naf(&a_bytes, &mut a_digits);
-    let b_len = naf(&b_bytes, &mut b_digits);
+    let a_len = naf(&a_bytes, a_digits.as_mut());
+    let b_len = naf(&b_bytes, b_digits.as_mut());
+    let (a_digits, b_digits) = (a_digits.as_ref(), b_digits.as_ref());
     let p_multiples = odd_multiples::<C>(p);
     let q_multiples = odd_multiples::<C>(q);
     let mut sum = ProjectivePoint::<C>::identity();
@@ -132,18 +143,19 @@ fn add_digit<C: NistCurve>(
 }
 
 /// Writes the width-[`W`] NAF of the big-endian integer `k` into `digits`,
-/// least significant first; returns how many digits it has. Each digit is 0
-/// or odd with magnitude below 2^(W-1), and of any W consecutive digits at
-/// most one is non-zero.
-fn naf(k: &[u8], digits: &mut [i8; MAX_DIGITS]) -> usize {
+/// least significant first; returns how many digits it has (at most one per
+/// bit of `k` and one more, and never more than `digits` holds). Each digit
+/// is 0 or odd with magnitude below 2^(W-1), and of any W consecutive digits
+/// at most one is non-zero.
+fn naf(k: &[u8], digits: &mut [i8]) -> usize {
     // The integer as little-endian 32-bit words, one more than it needs so
     // that adding a digit back (for a negative digit) cannot overflow.
-    let mut words = [0u32; MAX_DIGITS / 32 + 2];
+    let mut words = [0u32; MAX_SCALAR_BITS / 32 + 1];
     for (i, byte) in k.iter().rev().enumerate().take((words.len() - 1) * 4) {
         words[i / 4] |= u32::from(*byte) << (8 * (i % 4));
     }
     let mut len = 0;
-    while words.iter().any(|&word| word != 0) && len < MAX_DIGITS {
+    while words.iter().any(|&word| word != 0) && len < digits.len() {
         let mut digit = 0i8;
         if words[0] & 1 == 1 {
             // k mods 2^W: the residue in [-2^(W-1), 2^(W-1)).
@@ -235,7 +247,7 @@ mod tests {
             }
         }
         for k in cases {
-            let mut digits = [0i8; MAX_DIGITS];
+            let mut digits = <p384::NistP384 as NistCurve>::NO_DIGITS;
             let n = naf(&k, &mut digits);
             assert!(n <= k.len() * 8 + 1, "{} digits for {} bytes", n, k.len());
             assert_eq!(naf_value(&digits[..n], k.len()), k);

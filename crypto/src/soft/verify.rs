@@ -2,10 +2,8 @@
 //! hash the message with the scheme's hash, then ECDSA (P-256, P-384) or
 //! RSA (PKCS#1 v1.5, PSS).
 
-use sha2::Digest as _;
-
 use super::ecc;
-use super::rsa::{self, RsaPublicKey};
+use super::rsa::{self, RsaHash, RsaPublicKey};
 use crate::CryptoError;
 use crate::verify::SignatureScheme;
 
@@ -17,28 +15,58 @@ pub(crate) fn verify(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), CryptoError> {
-    let sha256 = || sha2::Sha256::digest(message);
-    let sha384 = || sha2::Sha384::digest(message);
-    let rsa_key = || RsaPublicKey::from_der(public_key);
+    // Through RSA's hashing (one copy of each hash's code), which is out of
+    // line: inlined here, the hash state stayed in the frame under the
+    // elliptic-curve verification, the deepest call of a certificate check.
+    let sha256 = || <sha2::Sha256 as RsaHash>::digest_parts(&[message]);
+    let sha384 = || <sha2::Sha384 as RsaHash>::digest_parts(&[message]);
     match scheme {
-        SignatureScheme::EcdsaP256Sha256 => ecc::verify_p256(public_key, &sha256(), signature),
-        SignatureScheme::EcdsaP256Sha384 => ecc::verify_p256(public_key, &sha384(), signature),
-        SignatureScheme::EcdsaP384Sha256 => ecc::verify_p384(public_key, &sha256(), signature),
-        SignatureScheme::EcdsaP384Sha384 => ecc::verify_p384(public_key, &sha384(), signature),
+        SignatureScheme::EcdsaP256Sha256 => {
+            ecc::verify_p256(public_key, &sha256()[..32], signature)
+        }
+        SignatureScheme::EcdsaP256Sha384 => {
+            ecc::verify_p256(public_key, &sha384()[..48], signature)
+        }
+        SignatureScheme::EcdsaP384Sha256 => {
+            ecc::verify_p384(public_key, &sha256()[..32], signature)
+        }
+        SignatureScheme::EcdsaP384Sha384 => {
+            ecc::verify_p384(public_key, &sha384()[..48], signature)
+        }
+        SignatureScheme::RsaPkcs1Sha256
+        | SignatureScheme::RsaPkcs1Sha384
+        | SignatureScheme::RsaPkcs1Sha512
+        | SignatureScheme::RsaPssSha256
+        | SignatureScheme::RsaPssSha384 => verify_rsa(scheme, public_key, message, signature),
+    }
+}
+
+/// The RSA schemes of [`verify`], whose parsed key (up to 4096 bits) then
+/// shares no frame slot with the elliptic-curve calls above (measured: 700
+/// bytes of frame under a P-256 verification instead of 1,220).
+fn verify_rsa(
+    scheme: SignatureScheme,
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    let key = RsaPublicKey::from_der(public_key)?;
+    match scheme {
         SignatureScheme::RsaPkcs1Sha256 => {
-            rsa::verify_pkcs1v15::<sha2::Sha256>(&rsa_key()?, message, signature)
+            rsa::verify_pkcs1v15::<sha2::Sha256>(&key, message, signature)
         }
         SignatureScheme::RsaPkcs1Sha384 => {
-            rsa::verify_pkcs1v15::<sha2::Sha384>(&rsa_key()?, message, signature)
+            rsa::verify_pkcs1v15::<sha2::Sha384>(&key, message, signature)
         }
         SignatureScheme::RsaPkcs1Sha512 => {
-            rsa::verify_pkcs1v15::<sha2::Sha512>(&rsa_key()?, message, signature)
+            rsa::verify_pkcs1v15::<sha2::Sha512>(&key, message, signature)
         }
-        SignatureScheme::RsaPssSha256 => {
-            rsa::verify_pss::<sha2::Sha256>(&rsa_key()?, message, signature)
-        }
-        SignatureScheme::RsaPssSha384 => {
-            rsa::verify_pss::<sha2::Sha384>(&rsa_key()?, message, signature)
-        }
+        SignatureScheme::RsaPssSha256 => rsa::verify_pss::<sha2::Sha256>(&key, message, signature),
+        SignatureScheme::RsaPssSha384 => rsa::verify_pss::<sha2::Sha384>(&key, message, signature),
+        // `verify` sends only the RSA schemes here.
+        SignatureScheme::EcdsaP256Sha256
+        | SignatureScheme::EcdsaP256Sha384
+        | SignatureScheme::EcdsaP384Sha256
+        | SignatureScheme::EcdsaP384Sha384 => Err(CryptoError::InvalidKey),
     }
 }
