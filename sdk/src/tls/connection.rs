@@ -54,9 +54,9 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
         }
     }
 
-    /// A session in `slot` (`None` on entry) whose handshake
-    /// [`TlsConnection::start_handshake`] runs; on failure the buffers and
-    /// the transport come back.
+    /// A session in `slot` (`None` on entry), returned for
+    /// [`TlsConnection::start_handshake`]; on failure the buffers and the
+    /// transport come back.
     ///
     /// Why in a slot: the session is ≈ 2.7 KB on Cortex-M, and built by value
     /// in an async connect path it left two copies of itself in the one stack
@@ -64,19 +64,16 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
     /// deepest calls. Out of line, its construction's temporaries are gone
     /// before the handshake starts.
     #[inline(never)]
-    pub(crate) fn open_in<R: CryptoRng + ?Sized>(
-        slot: &mut Option<Self>,
+    pub(crate) fn open_in<'s, R: CryptoRng + ?Sized>(
+        slot: &'s mut Option<Self>,
         provider: &'a P,
         config: ClientConfig<'a>,
         buffers: Buffers<'a>,
         rng: &mut R,
         transport: T,
-    ) -> Result<(), (TlsError, Buffers<'a>, T)> {
+    ) -> Result<&'s mut Self, (TlsError, Buffers<'a>, T)> {
         match ClientConnection::unstarted(provider, config, buffers, rng) {
-            Ok(engine) => {
-                *slot = Some(Self { engine, transport });
-                Ok(())
-            }
+            Ok(engine) => Ok(slot.insert(Self { engine, transport })),
             Err((error, buffers)) => Err((error, buffers, transport)),
         }
     }

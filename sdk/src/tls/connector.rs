@@ -102,17 +102,16 @@ where
             &mut self.rng,
             transport,
         );
-        if let Err((error, buffers, transport)) = opened {
-            self.buffers = Some(buffers);
-            self.inner.release(transport);
-            self.last_error = Some(error);
-            return Err(embedded_io::ErrorKind::Other);
-        }
-        let handshake = match slot {
-            Some(connection) => connection.start_handshake().await,
-            None => Err(TlsError::TransportClosed),
+        let connection = match opened {
+            Ok(connection) => connection,
+            Err((error, buffers, transport)) => {
+                self.buffers = Some(buffers);
+                self.inner.release(transport);
+                self.last_error = Some(error);
+                return Err(embedded_io::ErrorKind::Other);
+            }
         };
-        match handshake {
+        match connection.start_handshake().await {
             Ok(()) => {
                 self.last_error = None;
                 Ok(())
