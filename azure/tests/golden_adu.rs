@@ -4,6 +4,8 @@
 //! the vectors do not reach: tampered signatures, truncated and oversized
 //! input, and mutated payloads, none of which may panic.
 
+#[path = "common/mutate.rs"]
+mod mutate;
 #[path = "common/vectors.rs"]
 mod vectors;
 
@@ -19,6 +21,7 @@ use duet_azure::hub::{PropertiesMessage, PropertiesMessageType, TwinResponse};
 use duet_azure::{AzureError, base64};
 use duet_crypto::soft::Soft;
 use duet_crypto::{HashAlgorithm, Hasher};
+use mutate::{Rng, mutate};
 use serde_json::{Value, json};
 use vectors::{text, vectors};
 
@@ -837,45 +840,6 @@ fn truncated_and_oversized_input_fail_with_typed_errors() {
     );
     let manifest: UpdateManifest<'_, 3> = UpdateManifest::parse(&too_many_steps).unwrap();
     assert_eq!(manifest.steps.len(), 3);
-}
-
-/// xorshift64*, so the sweep is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
-    const INTERESTING: &[u8] = b"{}[]\":,\\/.0123456789-eEtrufalsn \t\x00\xff\xc3_A";
-    let mut out = input.to_vec();
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(out.len() + 1);
-        match rng.below(5) {
-            0 if !out.is_empty() => out.truncate(at),
-            1 if at < out.len() => out[at] = INTERESTING[rng.below(INTERESTING.len())],
-            2 => out.insert(at, INTERESTING[rng.below(INTERESTING.len())]),
-            3 if at < out.len() => {
-                out.remove(at);
-            }
-            _ => {
-                let from = rng.below(out.len() + 1);
-                let to = (from + rng.below(16)).min(out.len());
-                let piece = out[from..to].to_vec();
-                out.splice(at..at, piece);
-            }
-        }
-    }
-    out
 }
 
 /// Mutated requests, manifests and signatures: every parser and the JWS

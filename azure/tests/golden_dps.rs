@@ -2,6 +2,8 @@
 //! dps.connect, dps.topics, dps.payload, dps.parse), plus a no-panic sweep
 //! of the response parser over mutated topics and payloads.
 
+#[path = "common/mutate.rs"]
+mod mutate;
 #[path = "common/vectors.rs"]
 mod vectors;
 
@@ -10,6 +12,7 @@ use duet_azure::dps::{
     ClientOptions, DpsTopic, OperationStatus, ProvisioningClient, RESPONSE_SUBSCRIBE_TOPIC,
     RegisterPayloadOptions, RegisterResponse,
 };
+use mutate::{Rng, mutate};
 use serde_json::Value;
 use vectors::{text, vectors};
 
@@ -201,49 +204,6 @@ fn dps_parse() {
         }
     }
     eprintln!("dps.parse: {} vectors pass", all.len());
-}
-
-/// xorshift64*, so the sweep is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
-    const INTERESTING: &[u8] = b"{}[]\":,\\/&?=0123456789-.eEtrufalsn \t\x00\xff\xc3";
-    let mut out = input.to_vec();
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(out.len() + 1);
-        match rng.below(6) {
-            0 if !out.is_empty() => {
-                out.truncate(at);
-            }
-            1 if at < out.len() => out[at] = INTERESTING[rng.below(INTERESTING.len())],
-            2 => out.insert(at, INTERESTING[rng.below(INTERESTING.len())]),
-            3 if at < out.len() => {
-                out.remove(at);
-            }
-            4 if at < out.len() => out[at] = rng.next() as u8,
-            _ => {
-                // Duplicate a slice (nesting, repeated members).
-                let from = rng.below(out.len() + 1);
-                let to = (from + rng.below(16)).min(out.len());
-                let piece = out[from..to].to_vec();
-                out.splice(at..at, piece);
-            }
-        }
-    }
-    out
 }
 
 #[test]
