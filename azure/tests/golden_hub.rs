@@ -2,6 +2,8 @@
 //! properties (`common.message_properties`): every vector of each area is
 //! run and asserted.
 
+#[path = "common/mutate.rs"]
+mod mutate;
 #[path = "common/vectors.rs"]
 mod vectors;
 
@@ -14,6 +16,7 @@ use duet_azure::hub::{
 };
 use duet_azure::json::{JsonReader, JsonTokenKind, JsonWriter};
 use duet_azure::properties::{MessageProperties, MessagePropertiesWriter, names};
+use mutate::{Rng, mutate};
 use serde_json::{Value, json};
 use vectors::{text, vectors};
 
@@ -879,4 +882,123 @@ fn hub_client_constants() {
             pnp::ACK_VALUE
         ])
     );
+}
+
+/// Whether `part` is borrowed from `whole` (an empty `part` may be anywhere).
+fn borrowed_from(part: &str, whole: &str) -> bool {
+    part.is_empty() || whole.as_bytes().as_ptr_range().contains(&part.as_ptr())
+}
+
+/// Walks `payload` as the golden scripts do (each property's value read
+/// past); returns the properties found and whether the walk reached its
+/// end, having checked that it ends within one step per two bytes (a
+/// name takes at least its quotes) and hands out names from the payload.
+fn walk(
+    payload: &str,
+    message_type: PropertiesMessageType,
+    property_type: PropertyType,
+    components: &[&str],
+) -> (usize, bool) {
+    let Ok(mut reader) = PropertiesReader::new(payload, message_type, property_type, components)
+    else {
+        return (0, false);
+    };
+    let mut found = 0;
+    loop {
+        assert!(found <= payload.len() / 2, "no end walking {payload:?}");
+        match reader.next_component_property() {
+            Ok(Some(property)) => {
+                found += 1;
+                assert!(borrowed_from(property.name, payload), "{payload:?}");
+                if let Some(component) = property.component {
+                    assert!(components.contains(&component), "{payload:?}");
+                }
+                let json = reader.json();
+                let read_past = json.next_token().and_then(|()| match json.kind() {
+                    JsonTokenKind::BeginObject | JsonTokenKind::BeginArray => json.skip_children(),
+                    _ => json.next_token(),
+                });
+                if read_past.is_err() {
+                    return (found, false);
+                }
+            }
+            Ok(None) => {
+                // The end stays the end.
+                assert_eq!(reader.next_component_property(), Ok(None), "{payload:?}");
+                return (found, true);
+            }
+            Err(_) => return (found, false),
+        }
+    }
+}
+
+/// Mutated twin documents and received topics — what a device gets from
+/// the cloud, cut, garbled or grown: the property walk and every topic
+/// parser answer (a value, the end, a typed error) without a panic, the
+/// walk in bounded steps, and what they hand out lies inside their input.
+#[test]
+fn property_walks_and_topic_parsers_never_panic_on_mutated_input() {
+    let documents: Vec<(String, PropertiesMessageType, Vec<String>)> =
+        vectors("hub.properties.parse")
+            .iter()
+            .map(|v| {
+                let components = v["inputs"]["component_names"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_owned())
+                    .collect();
+                let message_type = properties_type(input(v, "message_type").unwrap());
+                (
+                    input(v, "payload").unwrap().to_owned(),
+                    message_type,
+                    components,
+                )
+            })
+            .collect();
+    let topics: Vec<String> = ["hub.c2d", "hub.methods", "hub.commands", "hub.twin"]
+        .iter()
+        .flat_map(|area| vectors(area))
+        .filter_map(|v| input(&v, "received_topic").map(str::to_owned))
+        .collect();
+    assert!(documents.len() >= 10 && topics.len() >= 10);
+    let mut rng = Rng(0x7a1e_5eed_0042_0001);
+    let (mut properties, mut walks_ended, mut topics_parsed) = (0, 0, 0);
+    for round in 0..20_000 {
+        let (document, message_type, components) = &documents[round % documents.len()];
+        let mutated = mutate(&mut rng, document.as_bytes());
+        let payload = String::from_utf8_lossy(&mutated);
+        let components: Vec<&str> = components.iter().map(String::as_str).collect();
+        for property_type in [PropertyType::Writable, PropertyType::ReportedFromDevice] {
+            let (found, ended) = walk(&payload, *message_type, property_type, &components);
+            properties += found;
+            walks_ended += usize::from(ended);
+        }
+        let _ = pnp::properties_version(&payload, *message_type);
+
+        let mutated = mutate(&mut rng, topics[round % topics.len()].as_bytes());
+        let topic = String::from_utf8_lossy(&mutated);
+        let mut borrowed: Vec<&str> = match HubTopic::parse(&topic) {
+            Ok(HubTopic::C2d(c2d)) => c2d.properties.iter().flat_map(|(n, v)| [n, v]).collect(),
+            Ok(HubTopic::MethodRequest(method)) => vec![method.name, method.request_id],
+            Ok(HubTopic::Twin(twin)) => twin.request_id.into_iter().chain(twin.version).collect(),
+            Err(_) => Vec::new(),
+        };
+        if let Ok(command) = CommandRequest::parse(&topic) {
+            borrowed.extend(command.component.into_iter().chain([command.command]));
+        }
+        if let Ok(message) = PropertiesMessage::parse(&topic) {
+            borrowed.extend(message.request_id);
+        }
+        topics_parsed += usize::from(!borrowed.is_empty());
+        for part in borrowed {
+            assert!(borrowed_from(part, &topic), "{part:?} of {topic:?}");
+        }
+    }
+    eprintln!(
+        "hub mutations: 40,000 walks ({walks_ended} to their end, {properties} properties), \
+         20,000 topics ({topics_parsed} parsed into parts)"
+    );
+    // The mutants must reach the deep paths, not only fail early.
+    assert!(walks_ended > 4_000 && properties > 10_000 && topics_parsed > 1_000);
 }
