@@ -148,9 +148,16 @@ counters! {
         drop_bad_checksum,
         /// To a broadcast or multicast address: TCP is unicast only.
         drop_not_unicast,
-        /// A SYN for a listener whose backlog or memory was full: dropped so
-        /// the peer retries, never reset.
+        /// A SYN for a listener whose backlog or memory was full (without
+        /// SYN cookies), or the ACK returning a valid cookie when the
+        /// backlog holds only established connections: dropped so the peer
+        /// retries, never reset.
         drop_backlog_full,
+        /// SYN-ACKs sent with a SYN cookie for a full listener, nothing kept.
+        tx_syn_cookies,
+        /// Connections made from an ACK that returned a valid SYN cookie
+        /// (with the backlog full, in a half-open connection's place).
+        rx_syn_cookies,
         /// Outside the receive window (answered with an ACK).
         drop_out_of_window,
         /// Rejected by PAWS (RFC 7323 §5).

@@ -1123,7 +1123,8 @@ fn random_segments_against_every_state_never_panic_leak_or_break_invariants() {
         ..TcpConfig::default()
     };
     // Two thirds of the segments against the defaults (NewReno, every
-    // option offered), a third against CUBIC offering none.
+    // option offered), a third against CUBIC offering none, its full
+    // listener answering with SYN cookies.
     let full = fuzz(seed, total - total / 3, base.clone());
     let bare = fuzz(
         seed ^ 0x5eed,
@@ -1133,6 +1134,8 @@ fn random_segments_against_every_state_never_panic_leak_or_break_invariants() {
             timestamps: false,
             sack: false,
             window_scaling: false,
+            #[cfg(feature = "syn-cookies")]
+            syn_cookies: true,
             ..base
         },
     );
@@ -1182,5 +1185,11 @@ fn random_segments_against_every_state_never_panic_leak_or_break_invariants() {
     ] {
         assert!(count > 0, "{name} never moved");
     }
+    // Its cookies went out, and some came back complete.
+    #[cfg(feature = "syn-cookies")]
+    assert!(
+        bare.tx_syn_cookies > 0 && bare.rx_syn_cookies > 0,
+        "{bare:?}"
+    );
     assert_eq!(bare.drop_paws, 0, "no timestamps, no PAWS");
 }

@@ -27,9 +27,13 @@ use crate::tcp::socket::{
     BufferRegion, Flags, Interval, NO_LISTENER, Stamp, TcpConfig, TcpError, TcpSocket,
     TcpSocketStats, TcpState,
 };
+#[cfg(feature = "syn-cookies")]
+use crate::tcp::syn_cookie;
 use crate::time::Duration;
 use crate::wire::IpProtocol;
 use crate::wire::checksum;
+#[cfg(feature = "syn-cookies")]
+use crate::wire::tcp::options::kind;
 use crate::wire::tcp::{MAX_OPTIONS_LEN, TcpFlags, TcpPacket, parse_options};
 
 /// Names one TCP socket of a stack.
@@ -58,6 +62,20 @@ impl Listener {
         rx_len: 0,
         tx_len: 0,
     };
+}
+
+/// What became of a segment no connection claimed.
+enum Unclaimed {
+    /// Taken (a SYN a listener queued or answered), or dropped.
+    Done,
+    /// Answered with a reset: `<SEQ=seq>`, and `<ACK=ack>` when given.
+    Reset {
+        seq: SeqNumber,
+        ack: Option<SeqNumber>,
+    },
+    /// An ACK that returned a SYN cookie: the connection it made.
+    #[cfg(feature = "syn-cookies")]
+    FromCookie(usize),
 }
 
 /// Memory for `SOCKETS` TCP sockets (control blocks and listeners) and
@@ -226,6 +244,15 @@ impl TcpPart<'_> {
         self.sockets[index].buffers = buffers;
         self.in_use[index] = true;
         Ok(index)
+    }
+
+    /// Readies socket `index` for a connection of `listener` that `seg`
+    /// (its SYN, or the ACK returning a SYN cookie) opens.
+    fn open_passive(&mut self, index: usize, listener: usize, seg: &Segment<'_>) {
+        let socket = &mut self.sockets[index];
+        socket.reset_for_open(seg.dst, seg.src, &self.config);
+        socket.listener = listener as u8;
+        socket.flags.set(Flags::PASSIVE | Flags::UNACCEPTED, true);
     }
 
     fn release_socket(&mut self, index: usize) {
@@ -504,20 +531,15 @@ impl<'a> Stack<'a> {
         let tcp_part = &mut self.tcp;
         let index = match known.or_else(|| tcp_part.find_connection(local, remote)) {
             Some(index) => index,
-            None => {
-                // A SYN's payload is not kept (RFC 9293 §3.10.7.2 allows it; we
-                // do not accept data before the handshake completes). A reset
-                // still acknowledges all of SEG.LEN, data included.
-                let seg_len = segment.len();
-                if let Some((seq, ack)) =
-                    self.segment_without_connection(&segment, seg_len, route_mss)
-                {
-                    self.send_reset(local, remote, seq, ack);
-                }
-                return;
-            }
+            None => match self.segment_without_connection(&segment, route_mss) {
+                Unclaimed::Done => return,
+                Unclaimed::Reset { seq, ack } => return self.send_reset(local, remote, seq, ack),
+                #[cfg(feature = "syn-cookies")]
+                Unclaimed::FromCookie(index) => index,
+            },
         };
         let mut events = InputEvents::default();
+        let tcp_part = &mut self.tcp;
         let socket = &mut tcp_part.sockets[index];
         let (rx_storage, _) = socket.buffers.split(tcp_part.memory);
         let reaction =
@@ -577,34 +599,64 @@ impl<'a> Stack<'a> {
         }
     }
 
-    /// A segment no connection claims: a listener may take a SYN; anything
-    /// else (but a RST) is answered with a reset. Returns the reset's
-    /// (SEQ, ACK) when one is due.
-    fn segment_without_connection(
-        &mut self,
-        seg: &Segment<'_>,
-        seg_len: u32,
-        route_mss: u16,
-    ) -> Option<(SeqNumber, Option<SeqNumber>)> {
+    /// A segment no connection claims: a listener may take a SYN, or an ACK
+    /// returning one of its SYN cookies; anything else (but a RST) is
+    /// answered with a reset.
+    fn segment_without_connection(&mut self, seg: &Segment<'_>, route_mss: u16) -> Unclaimed {
         if seg.flags.contains(TcpFlags::RST) {
-            return None;
+            return Unclaimed::Done;
         }
         let listener = self.tcp.find_listener(seg.dst.port);
-        match listener {
-            Some(listener)
-                if seg.flags.contains(TcpFlags::SYN) && !seg.flags.contains(TcpFlags::ACK) =>
-            {
+        let handshake = seg.flags & (TcpFlags::SYN | TcpFlags::ACK);
+        if let Some(listener) = listener {
+            if handshake == TcpFlags::SYN {
                 self.accept_syn(listener, seg, route_mss);
-                None
+                return Unclaimed::Done;
             }
-            _ => {
-                bump(&mut self.stats.tcp.tx_resets_no_socket);
-                if seg.flags.contains(TcpFlags::ACK) {
-                    Some((seg.ack, None))
-                } else {
-                    Some((SeqNumber(0), Some(seg.seq + seg_len)))
+            #[cfg(feature = "syn-cookies")]
+            if handshake == TcpFlags::ACK && self.tcp.config.syn_cookies {
+                if let Some(mss) =
+                    syn_cookie::check(&self.tcp.isn, self.now, seg.dst, seg.src, seg.seq, seg.ack)
+                {
+                    return self.accept_cookie(listener, seg, mss.min(route_mss));
                 }
             }
+        }
+        bump(&mut self.stats.tcp.tx_resets_no_socket);
+        if seg.flags.contains(TcpFlags::ACK) {
+            Unclaimed::Reset {
+                seq: seg.ack,
+                ack: None,
+            }
+        } else {
+            // A SYN's payload is not kept (RFC 9293 §3.10.7.2 allows it; we
+            // do not accept data before the handshake completes). A reset
+            // still acknowledges all of SEG.LEN, data included.
+            Unclaimed::Reset {
+                seq: SeqNumber(0),
+                ack: Some(seg.seq + seg.len()),
+            }
+        }
+    }
+
+    /// A socket for a new connection of `listener`, if its backlog and the
+    /// memory allow.
+    fn backlog_room(&mut self, listener: usize) -> Option<usize> {
+        let Listener {
+            backlog,
+            rx_len,
+            tx_len,
+            ..
+        } = self.tcp.listeners[listener];
+        let waiting = (0..self.tcp.sockets.len())
+            .filter(|&i| {
+                self.tcp.in_use[i] && usize::from(self.tcp.sockets[i].listener) == listener
+            })
+            .count();
+        if waiting < usize::from(backlog) {
+            self.tcp.allocate_socket(rx_len, tx_len).ok()
+        } else {
+            None
         }
     }
 
@@ -622,34 +674,23 @@ impl<'a> Stack<'a> {
             bump(&mut self.stats.ipv4.tx_no_route);
             return;
         }
-        let Listener {
-            backlog,
-            rx_len,
-            tx_len,
-            ..
-        } = self.tcp.listeners[listener];
-        let waiting = (0..self.tcp.sockets.len())
-            .filter(|&i| {
-                self.tcp.in_use[i] && usize::from(self.tcp.sockets[i].listener) == listener
-            })
-            .count();
-        let index = if waiting < usize::from(backlog) {
-            self.tcp.allocate_socket(rx_len, tx_len).ok()
-        } else {
-            None
-        };
-        let Some(index) = index else {
+        let Some(index) = self.backlog_room(listener) else {
+            #[cfg(feature = "syn-cookies")]
+            if self.tcp.config.syn_cookies {
+                let window = self.tcp.listeners[listener].rx_len;
+                return self.send_syn_cookie(seg, route_mss, window);
+            }
             bump(&mut self.stats.tcp.drop_backlog_full);
             return;
         };
         let now = self.now;
-        let config = self.tcp.config.clone();
         let iss = self.tcp.isn.isn(now, seg.dst, seg.src);
         let ts_offset = self.rng.next_u32();
-        let socket = &mut self.tcp.sockets[index];
-        socket.reset_for_open(seg.dst, seg.src, &config);
-        socket.listener = listener as u8;
-        socket.flags.set(Flags::PASSIVE | Flags::UNACCEPTED, true);
+        self.tcp.open_passive(index, listener, seg);
+        let TcpPart {
+            sockets, config, ..
+        } = &mut self.tcp;
+        let socket = &mut sockets[index];
         socket.snd_mss = route_mss;
         socket.snd_una = iss;
         socket.snd_nxt = iss;
@@ -658,8 +699,58 @@ impl<'a> Stack<'a> {
         socket.start_rtt_source(config.timestamps, ts_offset);
         socket.rcv_nxt = seg.seq + 1;
         socket.rcv_adv = socket.rcv_nxt;
-        socket.accept_syn_options(now, seg, &config);
+        socket.accept_syn_options(now, seg, config);
         socket.state = TcpState::SynReceived;
+    }
+
+    /// The ACK `seg` returned a valid SYN cookie of `listener`, recording
+    /// the peer's MSS `mss`: the connection it stands for, ready for `seg`
+    /// to complete its handshake ([`TcpSocket::accept_cookie`]). With the
+    /// backlog full, a half-open connection of the listener gives up its
+    /// place: a peer that finished the handshake beats one that may never
+    /// (a SYN flood's). With every place taken by an established
+    /// connection the application has not accepted, the ACK is dropped and
+    /// the peer's retransmission tries again.
+    #[cfg(feature = "syn-cookies")]
+    fn accept_cookie(&mut self, listener: usize, seg: &Segment<'_>, mss: u16) -> Unclaimed {
+        let index = self.backlog_room(listener).or_else(|| {
+            let half_open = (0..self.tcp.sockets.len()).find(|&i| {
+                let socket = &self.tcp.sockets[i];
+                self.tcp.in_use[i]
+                    && usize::from(socket.listener) == listener
+                    && socket.state == TcpState::SynReceived
+            })?;
+            self.tcp.release_socket(half_open);
+            self.backlog_room(listener)
+        });
+        let Some(index) = index else {
+            bump(&mut self.stats.tcp.drop_backlog_full);
+            return Unclaimed::Done;
+        };
+        bump(&mut self.stats.tcp.rx_syn_cookies);
+        self.tcp.open_passive(index, listener, seg);
+        self.tcp.sockets[index].accept_cookie(seg, mss);
+        Unclaimed::FromCookie(index)
+    }
+
+    /// Answers a SYN for a full listener with a SYN cookie
+    /// (`tcp::syn_cookie`), keeping nothing: `<SEQ=cookie><ACK=SEG.SEQ+1>
+    /// <CTL=SYN,ACK>`, the listener's receive window (unscaled: no window
+    /// scale is offered) and our MSS, the only option.
+    #[cfg(feature = "syn-cookies")]
+    fn send_syn_cookie(&mut self, seg: &Segment<'_>, route_mss: u16, rx_len: u32) {
+        let peer_mss = seg.options.mss.unwrap_or(536);
+        let cookie = syn_cookie::make(&self.tcp.isn, self.now, seg.dst, seg.src, seg.seq, peer_mss);
+        let [high, low] = route_mss.to_be_bytes();
+        bump(&mut self.stats.tcp.tx_syn_cookies);
+        self.send_stateless(
+            seg.dst,
+            seg.src,
+            (cookie, Some(seg.seq + 1)),
+            TcpFlags::SYN,
+            rx_len.min(0xffff) as u16,
+            &[kind::MSS, 4, high, low],
+        );
     }
 
     /// Sends a reset not tied to a socket: `<SEQ=seq><CTL=RST>`, with
@@ -671,17 +762,32 @@ impl<'a> Stack<'a> {
         seq: SeqNumber,
         ack: Option<SeqNumber>,
     ) {
+        self.send_stateless(local, remote, (seq, ack), TcpFlags::RST, 0, &[]);
+    }
+
+    /// Sends a segment no socket stands behind (a reset, a SYN cookie):
+    /// `<SEQ=seq>` and `flags`, plus `<ACK=ack>` and the ACK flag when an
+    /// acknowledgment is given; no data.
+    fn send_stateless(
+        &mut self,
+        local: IpEndpoint,
+        remote: IpEndpoint,
+        (seq, ack): (SeqNumber, Option<SeqNumber>),
+        flags: TcpFlags,
+        window: u16,
+        options: &[u8],
+    ) {
         let IpAddr::V4(dst) = remote.addr else { return };
-        let Ok(datagram) = self.begin_ipv4(dst, IpProtocol::Tcp, TcpPacket::<&[u8]>::HEADER_LEN)
-        else {
+        let header_len = TcpPacket::<&[u8]>::HEADER_LEN + options.len();
+        let Ok(datagram) = self.begin_ipv4(dst, IpProtocol::Tcp, header_len) else {
             return;
         };
         let (src, compute) = (datagram.src, datagram.checksums.tcp);
         let mut packet = TcpPacket::new_unchecked(self.transport_mut(&datagram));
         let flags = if ack.is_some() {
-            TcpFlags::RST | TcpFlags::ACK
+            flags | TcpFlags::ACK
         } else {
-            TcpFlags::RST
+            flags
         };
         packet.write_header(
             local.port,
@@ -689,9 +795,12 @@ impl<'a> Stack<'a> {
             seq,
             ack.unwrap_or(SeqNumber(0)),
             flags,
-            0,
-            0,
+            window,
+            options.len(),
         );
+        if !options.is_empty() {
+            packet.options_mut().copy_from_slice(options);
+        }
         if compute {
             packet.fill_checksum(&IpAddr::V4(src), &remote.addr);
         }

@@ -1138,6 +1138,192 @@ fn a_full_backlog_drops_syns_silently_until_accept_makes_room() {
     );
 }
 
+/// SYN cookies (RFC 4987 §3.6, `tcp::syn_cookie`) for a full listener.
+#[cfg(feature = "syn-cookies")]
+mod syn_cookies {
+    use super::*;
+
+    /// A rig whose stack answers a full listener with SYN cookies, and the
+    /// listener: backlog 1, a 1024-byte receive ring, a 4096-byte send ring.
+    fn cookie_rig<'a>(res: &'a mut Resources, tcp: &'a mut Tcp) -> (Rig<'a>, ListenerHandle) {
+        let config = TcpConfig {
+            syn_cookies: true,
+            ..TcpConfig::default()
+        };
+        let mut rig = Rig::new(res, tcp, config);
+        let listener = rig.stack.tcp_listen(LISTEN_PORT, 1, 1024, 4096).unwrap();
+        (rig, listener)
+    }
+
+    /// The peer's SYN from `port`, offering everything: MSS 1400, window
+    /// scale 7, SACK, timestamps.
+    fn full_syn(port: u16) -> Seg {
+        let mut syn = Seg::new(port, LISTEN_PORT, PEER_ISS, 0, SYN);
+        syn.opts = PeerSyn {
+            mss: Some(1400),
+            window_scale: Some(7),
+            ..PeerSyn::default()
+        }
+        .options(1000, 0);
+        syn
+    }
+
+    /// The peer's ACK completing the handshake from `port` whose SYN-ACK
+    /// had sequence number `syn_ack_seq`.
+    fn third_ack(port: u16, syn_ack_seq: u32) -> Seg {
+        Seg::new(
+            port,
+            LISTEN_PORT,
+            PEER_ISS.wrapping_add(1),
+            syn_ack_seq.wrapping_add(1),
+            ACK,
+        )
+    }
+
+    /// The one segment `sent` must be.
+    fn only(sent: Vec<Out>) -> Out {
+        let [out] = <[Out; 1]>::try_from(sent).unwrap_or_else(|sent| panic!("{sent:?}"));
+        out
+    }
+
+    #[test]
+    fn syn_cookies_answer_a_full_listener_and_the_returning_ack_makes_the_connection() {
+        let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+        let (mut rig, listener) = cookie_rig(&mut res, &mut tcp);
+        // A half-open connection fills the backlog: its SYN-ACK offers it all.
+        let half_open = only(rig.send(&full_syn(CLIENT_PORT)));
+        assert_eq!(half_open.options.window_scale, Some(0));
+        // The next SYN gets a cookie: <SEQ=cookie><ACK=SEG.SEQ+1><CTL=SYN,ACK>,
+        // the listener's window, our MSS and no other option.
+        let cookie = only(rig.send(&full_syn(CLIENT_PORT + 1)));
+        assert_eq!(
+            (cookie.dst_port, cookie.ack, cookie.flags, cookie.window),
+            (CLIENT_PORT + 1, PEER_ISS.wrapping_add(1), SYN | ACK, 1024)
+        );
+        assert_eq!(
+            cookie.options,
+            SegmentOptions {
+                mss: Some(1460),
+                ..SegmentOptions::default()
+            }
+        );
+        assert_eq!(
+            (
+                rig.tcp_stats().tx_syn_cookies,
+                rig.tcp_stats().drop_backlog_full
+            ),
+            (1, 0)
+        );
+        // Nothing was kept: the listener still has only the half-open one.
+        assert_eq!(rig.stack.tcp_accept(listener), None);
+
+        // The peer's ACK returns the cookie, with data: the connection is made
+        // in the half-open one's place, established, its data delivered.
+        let mut ack = third_ack(CLIENT_PORT + 1, cookie.seq)
+            .window(2000)
+            .payload(b"hello");
+        ack.flags |= PSH;
+        rig.send(&ack);
+        assert_eq!(rig.tcp_stats().rx_syn_cookies, 1);
+        let handle = rig
+            .stack
+            .tcp_accept(listener)
+            .expect("made from the cookie");
+        assert_eq!(rig.stack.tcp(handle).state(), TcpState::Established);
+        let mut buf = [0u8; 16];
+        let n = rig.stack.tcp(handle).recv_slice(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+
+        // It runs without the options the cookie could not carry: segments of
+        // the MSS the cookie recorded (1400), no timestamps, unscaled windows.
+        // The peer's window field is taken unscaled too (its SYN offered a
+        // shift of 7, which the cookie's SYN-ACK did not accept): 2000 bytes,
+        // one full segment, and the 600 left wait for the window to open
+        // (RFC 9293 §3.8.6.2.1; scaled, 1400 + 1400 would have gone).
+        rig.stack.tcp(handle).send_slice(&pattern(3000, 1)).unwrap();
+        let sent = rig.poll();
+        let lens: Vec<usize> = sent.iter().map(|s| s.payload.len()).collect();
+        assert_eq!(lens, [1400], "{sent:?}");
+        assert_eq!(sent[0].seq, cookie.seq.wrapping_add(1));
+        assert_eq!(sent[0].ack, PEER_ISS.wrapping_add(6));
+        assert!(sent.iter().all(|s| s.options == SegmentOptions::default()));
+        assert!(sent.iter().all(|s| s.window <= 1024));
+
+        // The evicted half-open peer completing its own handshake now finds no
+        // connection, and its ISN is no cookie: a reset.
+        let late = third_ack(CLIENT_PORT, half_open.seq);
+        let reset = only(rig.send(&late));
+        assert_eq!(
+            (reset.flags, reset.seq),
+            (RST, half_open.seq.wrapping_add(1))
+        );
+    }
+
+    #[test]
+    fn forged_misplaced_and_stale_cookies_make_no_connection() {
+        let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+        let (mut rig, listener) = cookie_rig(&mut res, &mut tcp);
+        only(rig.send(&full_syn(CLIENT_PORT)));
+        let cookie = only(rig.send(&full_syn(CLIENT_PORT + 1))).seq;
+        let ack = |seq: u32, ack: u32| Seg::new(CLIENT_PORT + 1, LISTEN_PORT, seq, ack, ACK);
+        let peer_next = PEER_ISS.wrapping_add(1);
+        // Each is answered as a stray: a reset at its SEG.ACK.
+        for (seq, forged) in [
+            (peer_next, cookie.wrapping_add(2)),
+            (peer_next, cookie),
+            (peer_next, cookie ^ 0x0100_0000),
+            (peer_next.wrapping_add(1), cookie.wrapping_add(1)),
+        ] {
+            let reset = only(rig.send(&ack(seq, forged)));
+            assert_eq!((reset.flags, reset.seq), (RST, forged));
+        }
+        // The same cookie from another port.
+        let mut other = ack(peer_next, cookie.wrapping_add(1));
+        other.src_port = CLIENT_PORT + 2;
+        assert_eq!(only(rig.send(&other)).flags, RST);
+        // The right ACK, but 130 s later: the cookie has expired. (The
+        // half-open connection's SYN-ACK is due again by then too.)
+        rig.now += Duration::from_secs(130);
+        let sent = rig.send(&ack(peer_next, cookie.wrapping_add(1)));
+        let to_peer: Vec<&Out> = sent
+            .iter()
+            .filter(|s| s.dst_port == CLIENT_PORT + 1)
+            .collect();
+        assert!(
+            matches!(to_peer[..], [reset] if reset.flags == RST),
+            "{sent:?}"
+        );
+        let stats = rig.tcp_stats();
+        assert_eq!((stats.rx_syn_cookies, stats.tx_resets_no_socket), (0, 6));
+        assert_eq!(rig.stack.tcp_accept(listener), None);
+    }
+
+    #[test]
+    fn a_cookie_waits_while_the_backlog_holds_unaccepted_connections() {
+        let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+        let (mut rig, listener) = cookie_rig(&mut res, &mut tcp);
+        // The backlog's place is taken by an established, unaccepted connection.
+        let first = only(rig.send(&full_syn(CLIENT_PORT)));
+        let complete =
+            third_ack(CLIENT_PORT, first.seq).timestamp(1001, first.options.timestamp.unwrap().0);
+        assert_eq!(rig.send(&complete), []);
+        let cookie = only(rig.send(&full_syn(CLIENT_PORT + 1))).seq;
+        let ack = third_ack(CLIENT_PORT + 1, cookie);
+        // A valid cookie with no place for it: dropped, not reset, so the
+        // peer's retransmission can try again.
+        assert_eq!(rig.send(&ack), []);
+        assert_eq!(rig.tcp_stats().drop_backlog_full, 1);
+        let accepted = rig.stack.tcp_accept(listener).unwrap();
+        assert_eq!(rig.stack.tcp(accepted).state(), TcpState::Established);
+        // Accepting made room: the retransmitted ACK makes the connection.
+        rig.send(&ack);
+        assert_eq!(rig.tcp_stats().rx_syn_cookies, 1);
+        let from_cookie = rig.stack.tcp_accept(listener).unwrap();
+        assert_eq!(rig.stack.tcp(from_cookie).state(), TcpState::Established);
+        assert_ne!(from_cookie, accepted);
+    }
+}
+
 #[test]
 fn the_peers_mss_bounds_every_segment() {
     let (mut res, mut tcp) = (Resources::new(), Tcp::new());

@@ -176,6 +176,30 @@ impl TcpSocket {
         let _ = now;
     }
 
+    /// Sets up a passive connection from the ACK `seg` that returned a
+    /// valid SYN cookie (`syn_cookie.rs`): our ISN was the cookie
+    /// (SEG.ACK − 1) and the SYN-ACK carrying it has gone out, so the
+    /// connection is in SYN-RECEIVED with SND.NXT = ISS + 1, and `seg`
+    /// itself, processed next, completes the handshake as any ACK would.
+    /// The cookie's SYN-ACK offered no window scaling, SACK or timestamps,
+    /// so the connection has none; `mss` is what the cookie recorded of
+    /// the peer's (no more than the route's). Call after `reset_for_open`.
+    #[cfg(feature = "syn-cookies")]
+    pub(crate) fn accept_cookie(&mut self, seg: &Segment<'_>, mss: u16) {
+        let iss = seg.ack - 1;
+        self.wscale = WindowScales::NONE;
+        self.start_rtt_source(false, 0);
+        self.snd_mss = mss;
+        self.congestion.set_smss(self.effective_mss(mss));
+        self.snd_una = iss;
+        self.snd_nxt = iss + 1;
+        self.snd_max = iss + 1;
+        self.recover = iss;
+        self.rcv_nxt = seg.seq;
+        self.rcv_adv = seg.seq;
+        self.state = TcpState::SynReceived;
+    }
+
     /// RFC 9293 §3.10.7.4, for every state from SYN-RECEIVED on.
     fn process_synchronized(
         &mut self,

@@ -94,9 +94,13 @@ impl core::fmt::Debug for IsnGenerator {
     }
 }
 
+/// Bytes [`IsnGenerator::keyed_hash`] takes after the 4-tuple.
+#[cfg(feature = "syn-cookies")]
+const MAX_EXTRA: usize = 16;
+
 /// Appends an endpoint's address and port in network byte order; IPv4 and
 /// IPv6 differ in length, so their encodings cannot collide.
-fn put_endpoint(buf: &mut [u8; 36], at: usize, endpoint: IpEndpoint) -> usize {
+fn put_endpoint(buf: &mut [u8], at: usize, endpoint: IpEndpoint) -> usize {
     let at = match endpoint.addr {
         IpAddr::V4(a) => {
             buf[at..at + 4].copy_from_slice(&a.octets());
@@ -128,6 +132,21 @@ impl IsnGenerator {
         let f = siphash24(&self.key, &tuple[..len]) as u32;
         let m = (now.as_micros() / 4) as u32;
         SeqNumber(m.wrapping_add(f))
+    }
+
+    /// SipHash-2-4 under the ISN key of the 4-tuple followed by `extra`
+    /// (up to [`MAX_EXTRA`] bytes), for the SYN cookies that stand in for
+    /// our ISN when a listener is full (`syn_cookie.rs`). The input is
+    /// longer than [`isn`](Self::isn)'s and SipHash hashes the length in,
+    /// so neither value tells anything about the other.
+    #[cfg(feature = "syn-cookies")]
+    pub(crate) fn keyed_hash(&self, local: IpEndpoint, remote: IpEndpoint, extra: &[u8]) -> u64 {
+        let mut input = [0u8; 36 + MAX_EXTRA];
+        let len = put_endpoint(&mut input, 0, local);
+        let len = put_endpoint(&mut input, len, remote);
+        let end = len + extra.len().min(MAX_EXTRA);
+        input[len..end].copy_from_slice(&extra[..end - len]);
+        siphash24(&self.key, &input[..end])
     }
 }
 

@@ -5,7 +5,8 @@
 //! sequence arithmetic (`seq`), the byte rings in the caller's memory
 //! (`ring`), out-of-order reassembly (`assembler`), the SACK scoreboard
 //! (`sack`), the retransmission timer (`rtt`) and its samples (`rtt_source`), congestion control
-//! (`congestion`), and initial sequence numbers (`isn`).
+//! (`congestion`), initial sequence numbers (`isn`) and the SYN cookies
+//! a full listener answers with instead (`syn_cookie`).
 
 pub mod assembler;
 pub mod congestion;
@@ -15,6 +16,8 @@ pub mod rtt;
 pub mod sack;
 pub mod seq;
 pub mod socket;
+#[cfg(feature = "syn-cookies")]
+pub(crate) mod syn_cookie;
 
 pub(crate) mod input;
 pub(crate) mod output;

@@ -118,6 +118,15 @@ pub struct TcpConfig {
     pub keepalive_probes: u8,
     /// Challenge ACKs per second, stack-wide (RFC 5961 §7).
     pub challenge_acks_per_second: u32,
+    /// Answer a SYN for a listener whose backlog or memory is full with a
+    /// SYN cookie (RFC 4987 §3.6) instead of dropping it: the connection
+    /// is made when the peer's ACK returns the cookie, taking the place of
+    /// a half-open one if need be, so a SYN flood cannot keep peers that
+    /// complete the handshake out. Such a connection has no window
+    /// scaling, SACK or timestamps (a cookie has no room for them). Off by
+    /// default: a listener then drops the SYN and the peer retries.
+    #[cfg(feature = "syn-cookies")]
+    pub syn_cookies: bool,
 }
 
 impl Default for TcpConfig {
@@ -133,6 +142,8 @@ impl Default for TcpConfig {
             sack: true,
             keepalive_probes: 9,
             challenge_acks_per_second: 100,
+            #[cfg(feature = "syn-cookies")]
+            syn_cookies: false,
         }
     }
 }

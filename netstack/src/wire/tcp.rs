@@ -33,7 +33,7 @@ use core::ops::{Add, AddAssign, BitAnd, BitOr, BitOrAssign, Sub, SubAssign};
 use super::checksum;
 use super::{Field, Result, WireError, read_array, read_u16, write_u16};
 
-mod options;
+pub(crate) mod options;
 
 pub use options::{
     MAX_OPTIONS_LEN, MAX_SACK_BLOCKS, MAX_WINDOW_SCALE, OptionWriter, SackBlocks, SegmentOptions,

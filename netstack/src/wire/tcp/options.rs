@@ -15,7 +15,7 @@ use super::{SeqNumber, read_u32, write_u32};
 use crate::wire::{Result, WireError};
 
 /// Option kinds (RFC 9293 §3.2; IANA "TCP Option Kind Numbers").
-mod kind {
+pub(crate) mod kind {
     /// End of option list: the rest of the header is padding.
     pub const END: u8 = 0;
     /// No-operation: aligns the next option on a word.
