@@ -270,6 +270,12 @@ fn arp_reply_to(frame: &[u8]) -> Option<Vec<u8>> {
     Some(reply)
 }
 
+/// The one segment `sent` must be.
+fn only_segment(sent: Vec<Out>) -> Out {
+    let [out] = <[Out; 1]>::try_from(sent).unwrap_or_else(|sent| panic!("{sent:?}"));
+    out
+}
+
 /// The stack under test with its driver and clock.
 struct Rig<'a> {
     stack: Stack<'a>,
@@ -1180,22 +1186,16 @@ mod syn_cookies {
         )
     }
 
-    /// The one segment `sent` must be.
-    fn only(sent: Vec<Out>) -> Out {
-        let [out] = <[Out; 1]>::try_from(sent).unwrap_or_else(|sent| panic!("{sent:?}"));
-        out
-    }
-
     #[test]
     fn syn_cookies_answer_a_full_listener_and_the_returning_ack_makes_the_connection() {
         let (mut res, mut tcp) = (Resources::new(), Tcp::new());
         let (mut rig, listener) = cookie_rig(&mut res, &mut tcp);
         // A half-open connection fills the backlog: its SYN-ACK offers it all.
-        let half_open = only(rig.send(&full_syn(CLIENT_PORT)));
+        let half_open = only_segment(rig.send(&full_syn(CLIENT_PORT)));
         assert_eq!(half_open.options.window_scale, Some(0));
         // The next SYN gets a cookie: <SEQ=cookie><ACK=SEG.SEQ+1><CTL=SYN,ACK>,
         // the listener's window, our MSS and no other option.
-        let cookie = only(rig.send(&full_syn(CLIENT_PORT + 1)));
+        let cookie = only_segment(rig.send(&full_syn(CLIENT_PORT + 1)));
         assert_eq!(
             (cookie.dst_port, cookie.ack, cookie.flags, cookie.window),
             (CLIENT_PORT + 1, PEER_ISS.wrapping_add(1), SYN | ACK, 1024)
@@ -1252,7 +1252,7 @@ mod syn_cookies {
         // The evicted half-open peer completing its own handshake now finds no
         // connection, and its ISN is no cookie: a reset.
         let late = third_ack(CLIENT_PORT, half_open.seq);
-        let reset = only(rig.send(&late));
+        let reset = only_segment(rig.send(&late));
         assert_eq!(
             (reset.flags, reset.seq),
             (RST, half_open.seq.wrapping_add(1))
@@ -1263,8 +1263,8 @@ mod syn_cookies {
     fn forged_misplaced_and_stale_cookies_make_no_connection() {
         let (mut res, mut tcp) = (Resources::new(), Tcp::new());
         let (mut rig, listener) = cookie_rig(&mut res, &mut tcp);
-        only(rig.send(&full_syn(CLIENT_PORT)));
-        let cookie = only(rig.send(&full_syn(CLIENT_PORT + 1))).seq;
+        only_segment(rig.send(&full_syn(CLIENT_PORT)));
+        let cookie = only_segment(rig.send(&full_syn(CLIENT_PORT + 1))).seq;
         let ack = |seq: u32, ack: u32| Seg::new(CLIENT_PORT + 1, LISTEN_PORT, seq, ack, ACK);
         let peer_next = PEER_ISS.wrapping_add(1);
         // Each is answered as a stray: a reset at its SEG.ACK.
@@ -1274,13 +1274,13 @@ mod syn_cookies {
             (peer_next, cookie ^ 0x0100_0000),
             (peer_next.wrapping_add(1), cookie.wrapping_add(1)),
         ] {
-            let reset = only(rig.send(&ack(seq, forged)));
+            let reset = only_segment(rig.send(&ack(seq, forged)));
             assert_eq!((reset.flags, reset.seq), (RST, forged));
         }
         // The same cookie from another port.
         let mut other = ack(peer_next, cookie.wrapping_add(1));
         other.src_port = CLIENT_PORT + 2;
-        assert_eq!(only(rig.send(&other)).flags, RST);
+        assert_eq!(only_segment(rig.send(&other)).flags, RST);
         // The right ACK, but 130 s later: the cookie has expired. (The
         // half-open connection's SYN-ACK is due again by then too.)
         rig.now += Duration::from_secs(130);
@@ -1303,11 +1303,11 @@ mod syn_cookies {
         let (mut res, mut tcp) = (Resources::new(), Tcp::new());
         let (mut rig, listener) = cookie_rig(&mut res, &mut tcp);
         // The backlog's place is taken by an established, unaccepted connection.
-        let first = only(rig.send(&full_syn(CLIENT_PORT)));
+        let first = only_segment(rig.send(&full_syn(CLIENT_PORT)));
         let complete =
             third_ack(CLIENT_PORT, first.seq).timestamp(1001, first.options.timestamp.unwrap().0);
         assert_eq!(rig.send(&complete), []);
-        let cookie = only(rig.send(&full_syn(CLIENT_PORT + 1))).seq;
+        let cookie = only_segment(rig.send(&full_syn(CLIENT_PORT + 1))).seq;
         let ack = third_ack(CLIENT_PORT + 1, cookie);
         // A valid cookie with no place for it: dropped, not reset, so the
         // peer's retransmission can try again.
@@ -1962,4 +1962,42 @@ fn a_window_that_closes_and_reopens_during_recovery_resends_whole_segments() {
     assert_eq!(starts, s[..5]);
     assert!(sent.iter().all(|seg| seg.payload.len() == MSS_TS as usize));
     assert_eq!(rig.poll(), []);
+}
+
+// ---------------------------------------------------------------------------
+// A neighbour that never answers ARP.
+
+/// An address on A's subnet that nobody holds: the rig answers ARP for B
+/// alone.
+const GHOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 99);
+
+#[test]
+fn a_connect_to_a_host_that_never_answers_arp_holds_up_no_other_connection() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let mut to_b = rig.client(PeerSyn::default());
+    let ghost = rig.stack.add_tcp_socket(1024, 1024).unwrap();
+    rig.stack.tcp(ghost).connect((GHOST, 80), 0).unwrap();
+    // For 10 s ARP asks for the ghost and gives up (three requests a second
+    // apart, then a 5 s hold in which its sends fail at once), while the
+    // connection to B moves a segment each way every 100 ms, each at once.
+    for round in 0..100u8 {
+        rig.stack.tcp(to_b.handle).send_slice(&[round; 10]).unwrap();
+        let sent = rig.advance(Duration::from_millis(100));
+        let data: Vec<&Out> = sent.iter().filter(|s| s.dst_port == PEER_PORT).collect();
+        assert!(
+            matches!(data[..], [d] if d.payload == [round; 10]),
+            "{:?} at round {round}",
+            sent
+        );
+        to_b.ack = to_b.ack.wrapping_add(10);
+        let reply = to_b.data(&[round; 3]);
+        rig.send(&reply);
+    }
+    assert_eq!(rig.stack.stats().arp.resolution_failures, 1);
+    // A connection we open outlasts ARP's failures (on a lossy link all
+    // three requests can be lost); its own retransmission limit ends it.
+    assert_eq!(rig.stack.tcp(ghost).state(), TcpState::SynSent);
+    let mut buf = [0u8; 400];
+    assert_eq!(rig.stack.tcp(to_b.handle).recv_slice(&mut buf), Ok(300));
 }
