@@ -182,6 +182,8 @@ impl embedded_io_async::Write for TcpSocket<'_> {
 }
 
 /// Accepts connections on a port, holding up to `backlog` not yet accepted.
+/// A SYN that finds the backlog full is dropped (the peer retries), or
+/// answered with a SYN cookie when the stack's `TcpConfig::syn_cookies` is on.
 #[derive(Debug)]
 pub struct TcpListener<'a> {
     stack: Stack<'a>,

@@ -343,6 +343,9 @@ impl<'a> Stack<'a> {
 
     /// Listens on `port`; each connection gets rings of the given sizes, and
     /// up to `backlog` of them wait for [`tcp_accept`](Self::tcp_accept).
+    /// Half-open connections count against the backlog; a SYN that finds it
+    /// full is dropped, or answered with a SYN cookie when
+    /// `TcpConfig::syn_cookies` is on (see `tcp::syn_cookie`).
     pub fn tcp_listen(
         &mut self,
         port: u16,
