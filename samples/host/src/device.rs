@@ -94,17 +94,7 @@ pub async fn join_network(
         dns_server,
     ));
 
-    let mut resolver: Resolver<1, 4, 2> = Resolver::new(dns::Config::default(), Rng::new(seed()));
-    let server = IpEndpoint::new(IpAddr::V4(dns_server), dns::DNS_PORT);
-    resolver
-        .set_servers(&[server])
-        .map_err(|e| format!("DNS: {e:?}"))?;
-    let answer = asynch::resolve(stack, &mut resolver, identity.dps_host, RecordKind::A)
-        .await
-        .map_err(|e| format!("DNS: {} did not resolve: {e:?}", identity.dps_host))?;
-    let Some(IpAddr::V4(dps_address)) = answer.addresses().first().copied() else {
-        return Err(format!("DNS: no IPv4 address for {}", identity.dps_host));
-    };
+    let dps_address = resolve_v4(stack, dns_server, identity.dps_host, report).await?;
     report(format!(
         "device: DNS {} -> {dps_address}",
         identity.dps_host
@@ -145,6 +135,52 @@ pub async fn join_network(
         dps_address,
         clock_offset_us,
     })
+}
+
+/// How many times the device asks for a host's address before giving up.
+const DNS_QUERIES: u32 = 5;
+
+/// `host`'s IPv4 address from `dns_server`, asking up to [`DNS_QUERIES`]
+/// times with a doubling pause between: each query makes the resolver's
+/// own two attempts (3 s with one server), and on a lossy link both can be
+/// lost, which is no reason for a device to give up its boot.
+async fn resolve_v4(
+    stack: asynch::Stack<'_>,
+    dns_server: Ipv4Addr,
+    host: &str,
+    report: &dyn Fn(String),
+) -> Result<Ipv4Addr, String> {
+    let mut resolver: Resolver<1, 4, 2> = Resolver::new(dns::Config::default(), Rng::new(seed()));
+    resolver
+        .set_servers(&[IpEndpoint::new(IpAddr::V4(dns_server), dns::DNS_PORT)])
+        .map_err(|e| format!("DNS: {e:?}"))?;
+    let (mut queries, mut pause_secs) = (1, 1);
+    loop {
+        match asynch::resolve(stack, &mut resolver, host, RecordKind::A).await {
+            Ok(answer) => {
+                return answer
+                    .addresses()
+                    .iter()
+                    .find_map(|address| match address {
+                        IpAddr::V4(v4) => Some(*v4),
+                        IpAddr::V6(_) => None,
+                    })
+                    .ok_or(format!("DNS: no IPv4 address for {host}"));
+            }
+            Err(e) if queries < DNS_QUERIES => {
+                report(format!(
+                    "device: DNS {host}: {e:?}; asking again in {pause_secs} s"
+                ));
+                embassy_time::Timer::after_secs(pause_secs).await;
+                (queries, pause_secs) = (queries + 1, pause_secs * 2);
+            }
+            Err(e) => {
+                return Err(format!(
+                    "DNS: {host} did not resolve after {DNS_QUERIES} queries: {e:?}"
+                ));
+            }
+        }
+    }
 }
 
 fn asynch_now() -> Instant {
@@ -294,16 +330,7 @@ pub async fn connect_hub(
 ) -> Result<DemoHub<impl Fn() -> u64 + Copy>, String> {
     let (hub_host, device_id) = hub;
     let dns_server = network.lease.dns_servers[0].ok_or("no DNS server")?;
-    let mut resolver: Resolver<1, 4, 2> = Resolver::new(dns::Config::default(), Rng::new(seed()));
-    resolver
-        .set_servers(&[IpEndpoint::new(IpAddr::V4(dns_server), dns::DNS_PORT)])
-        .map_err(|e| format!("DNS: {e:?}"))?;
-    let answer = asynch::resolve(stack, &mut resolver, hub_host, RecordKind::A)
-        .await
-        .map_err(|e| format!("DNS: {hub_host} did not resolve: {e:?}"))?;
-    let Some(IpAddr::V4(address)) = answer.addresses().first().copied() else {
-        return Err(format!("DNS: no IPv4 address for {hub_host}"));
-    };
+    let address = resolve_v4(stack, dns_server, hub_host, report).await?;
     report(format!("device: DNS {hub_host} -> {address}"));
     let provider: &'static Soft = Box::leak(Box::new(Soft::new()));
     let unix = unix_clock(network.clock_offset_us);
@@ -331,6 +358,27 @@ pub async fn connect_hub(
         seed() as u32,
     )
     .map_err(|e| format!("hub: {e}"))
+}
+
+/// The stack's counters a field engineer reads first: what the link cost
+/// (segments, retransmissions, timeouts) and what arrived damaged and was
+/// thrown away (bad checksums), one line.
+pub fn network_counters(stack: asynch::Stack<'_>) -> String {
+    let stats = stack.with(|s| s.stats().clone());
+    let (tcp, udp) = (&stats.tcp, &stats.udp);
+    format!(
+        "device: network counters: TCP {} in, {} out, {} retransmitted, {} timeouts, {} bad checksums; \
+         UDP {} in, {} out, {} bad checksums; IPv4 {} bad checksums",
+        tcp.rx_segments,
+        tcp.tx_segments,
+        tcp.retransmissions,
+        tcp.timeouts,
+        tcp.drop_bad_checksum,
+        udp.rx_datagrams,
+        udp.tx_datagrams,
+        udp.drop_bad_checksum,
+        stats.ipv4.drop_bad_checksum,
+    )
 }
 
 /// What the device did on the hub.

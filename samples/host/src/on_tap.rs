@@ -165,10 +165,12 @@ pub async fn run(
             }
         }
     };
-    match select(story, runner.run()).await {
+    let result = match select(story, runner.run()).await {
         Either::First(result) => result,
         Either::Second(never) => match never {},
-    }
+    };
+    say(device::network_counters(stack));
+    result
 }
 
 /// The device on its hub until the telemetry count of `options`, if any;

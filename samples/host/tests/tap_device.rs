@@ -142,3 +142,163 @@ cat $d/emulator.log"#
         assert!(received >= 3, "{device}: {received} in\n{emulator_log}");
     }
 }
+
+/// The whole device path on a bad link: the TAP drops 10 % of frames each
+/// way, and towards the device loses the first two DNS answers (so that a
+/// whole query fails), duplicates every 25th frame and damages the
+/// checksums of every 12th TCP segment, every 4th UDP datagram and every
+/// 30th IPv4 header (nftables; the damage is counted, so it is certain to
+/// happen). Part-way through, the hub connection is killed (`ss -K`). The
+/// device still gets its lease, resolver and time, provisions through DPS,
+/// and every telemetry message it sent reaches the emulator; its counters
+/// show the damaged frames thrown away, not taken.
+#[test]
+fn the_device_rides_out_loss_duplication_corruption_and_a_killed_connection() {
+    let sample = env!("CARGO_BIN_EXE_duet-sample-host");
+    let emulator = env!("CARGO_BIN_EXE_duet-emulator");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../certs/test/root-ca.der");
+    let key = "Y29ubmVjdGlvbi1zdHJpbmctZGV2aWNlLWtleS0zMg==";
+    let body = format!(
+        r#"# Checksums computed before the egress hook, so overwriting one damages it.
+ethtool -K duettap0 tx off >/dev/null
+nft -f - <<RULES
+table netdev duet_flaky {{
+  chain from_device {{ type filter hook ingress device "duettap0" priority 0;
+    numgen random mod 100 < 10 counter drop comment "lost-from-device"; }}
+  chain to_device {{ type filter hook egress device "duettap0" priority 0;
+    udp sport 53 numgen inc mod 1000 < 2 counter drop comment "lost-dns-answers";
+    numgen random mod 100 < 10 counter drop comment "lost-to-device";
+    numgen inc mod 25 == 7 counter dup to "duettap0" comment "duplicated";
+    meta l4proto tcp numgen inc mod 12 == 5 counter @th,128,16 set 0xbeef comment "bad-tcp";
+    meta l4proto udp numgen inc mod 4 == 1 counter @th,48,16 set 0xbeef comment "bad-udp";
+    meta protocol ip numgen inc mod 30 == 11 counter @nh,80,16 set 0xbeef comment "bad-ipv4"; }}
+}}
+RULES
+{emulator} --listen 10.77.0.1:8883 --dps-scope 0ne0000FLKY --enroll dps-device={key} \
+  >$d/emulator.log 2>&1 &
+servers="$servers $!"
+sleep 0.3
+timeout 120 {sample} --tap duettap0 --root-ca {root} --telemetry 20 \
+  --dps-host global.azure-devices-provisioning.test --dps-id-scope 0ne0000FLKY \
+  --registration-id dps-device --symmetric-key {key} >$d/device.log 2>&1 &
+device=$!
+# Two seconds into its hub session, the emulator's end of it is killed.
+touch $d/killed.log
+while kill -0 $device 2>/dev/null; do
+  if grep -q "connected to IoT Hub" $d/device.log; then
+    sleep 2
+    ss -K -t state established '( sport = :8883 )' >$d/killed.log
+    break
+  fi
+  sleep 0.1
+done
+wait $device || status=$?
+sleep 0.3
+cat $d/device.log
+echo "=== faults"
+nft list table netdev duet_flaky
+echo "=== killed"
+cat $d/killed.log
+echo "=== emulator"
+cat $d/emulator.log"#
+    );
+    let stdout = in_namespace("tap-flaky", &body);
+    let (device, rest) = stdout.split_once("=== faults").expect("the device's log");
+    let (faults, rest) = rest.split_once("=== killed").expect("the fault counters");
+    let (killed, emulator_log) = rest.split_once("=== emulator").expect("the emulator's log");
+
+    // The faults happened.
+    let fault = |name: &str| nft_counter(faults, name);
+    assert!(
+        fault("lost-from-device") + fault("lost-to-device") > 0,
+        "{faults}"
+    );
+    assert_eq!(fault("lost-dns-answers"), 2, "{faults}");
+    for name in ["duplicated", "bad-tcp", "bad-udp", "bad-ipv4"] {
+        assert!(fault(name) > 0, "{name}: {faults}");
+    }
+    assert!(
+        killed.contains(":8883"),
+        "no connection killed: {killed}\n{stdout}"
+    );
+
+    // The device got through all of it, and reconnected after the kill.
+    assert!(position(device, "DHCP lease") < position(device, "asking again in 1 s"));
+    assert!(position(device, "asking again in 1 s") < position(device, "DPS assigned hub"));
+    let reconnect = position(device, "device: disconnected; reconnecting");
+    assert!(
+        position(device, "connected to IoT Hub") < reconnect,
+        "{device}"
+    );
+    assert!(
+        device[reconnect..].contains("connected to IoT Hub"),
+        "{device}"
+    );
+    assert!(
+        device.contains("done: 20 telemetry messages acknowledged"),
+        "{stdout}"
+    );
+
+    // Every telemetry message the device sent reached the hub (at least
+    // once: QoS 1 may repeat one sent as the connection died).
+    let sent: Vec<&str> = device
+        .lines()
+        .filter_map(|line| line.split_once("device: telemetry ").map(|(_, body)| body))
+        .collect();
+    assert!(sent.len() >= 20, "{device}");
+    for body in &sent {
+        assert!(
+            emulator_log.contains(&format!("telemetry from dps-device: {body}")),
+            "{body} never reached the hub:\n{emulator_log}"
+        );
+    }
+
+    // What was damaged was thrown away by the checksum that covers it.
+    let counters = device
+        .lines()
+        .find_map(|line| {
+            line.split_once("device: network counters: ")
+                .map(|(_, c)| c)
+        })
+        .unwrap_or_else(|| panic!("no counters in\n{device}"));
+    eprintln!(
+        "  faults: lost {} from and {} to the device; duplicated {}; damaged {} TCP, {} UDP, {} IPv4\n  \
+         device: {counters}",
+        fault("lost-from-device"),
+        fault("lost-to-device"),
+        fault("duplicated"),
+        fault("bad-tcp"),
+        fault("bad-udp"),
+        fault("bad-ipv4"),
+    );
+    for (protocol, damaged) in [("TCP", "bad-tcp"), ("UDP", "bad-udp"), ("IPv4", "bad-ipv4")] {
+        let section = counters
+            .split("; ")
+            .find(|s| s.starts_with(protocol))
+            .unwrap_or_else(|| panic!("no {protocol} in {counters}"));
+        let thrown_away: u32 = section
+            .trim_end_matches(" bad checksums")
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{section}"));
+        // A damaged frame may also have been duplicated.
+        let damaged = fault(damaged);
+        assert!(
+            thrown_away >= 1 && u64::from(thrown_away) <= damaged + fault("duplicated"),
+            "{protocol}: {damaged} damaged, {thrown_away} thrown away: {counters}"
+        );
+    }
+}
+
+/// The packet count of the nftables rule with `comment`.
+fn nft_counter(listing: &str, comment: &str) -> u64 {
+    let line = listing
+        .lines()
+        .find(|line| line.contains(&format!("comment \"{comment}\"")))
+        .unwrap_or_else(|| panic!("no rule {comment:?} in\n{listing}"));
+    line.split_once("counter packets ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter in {line:?}"))
+}
