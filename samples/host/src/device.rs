@@ -44,7 +44,8 @@ pub struct Identity {
 #[derive(Debug, Clone, Copy)]
 pub struct Network {
     pub lease: Lease,
-    pub dps_address: Ipv4Addr,
+    /// The lease's first DNS server, which the device's connections ask.
+    pub dns_server: Ipv4Addr,
     /// Unix time minus the monotonic clock, from SNTP, in microseconds.
     pub clock_offset_us: i64,
 }
@@ -94,7 +95,7 @@ pub async fn join_network(
         dns_server,
     ));
 
-    let dps_address = resolve_v4(stack, dns_server, identity.dps_host, report).await?;
+    let dps_address = resolve_v4(stack, dns_server, identity.dps_host, DNS_QUERIES, report).await?;
     report(format!(
         "device: DNS {} -> {dps_address}",
         identity.dps_host
@@ -132,29 +133,30 @@ pub async fn join_network(
     };
     Ok(Network {
         lease,
-        dps_address,
+        dns_server,
         clock_offset_us,
     })
 }
 
-/// How many times the device asks for a host's address before giving up.
+/// How many times the device asks for a host's address while it boots.
 const DNS_QUERIES: u32 = 5;
 
-/// `host`'s IPv4 address from `dns_server`, asking up to [`DNS_QUERIES`]
-/// times with a doubling pause between: each query makes the resolver's
-/// own two attempts (3 s with one server), and on a lossy link both can be
-/// lost, which is no reason for a device to give up its boot.
+/// `host`'s IPv4 address from `dns_server`, asking up to `queries` times
+/// with a doubling pause between: each query makes the resolver's own two
+/// attempts (3 s with one server), and on a lossy link both can be lost,
+/// which is no reason for a device to give up its boot.
 async fn resolve_v4(
     stack: asynch::Stack<'_>,
     dns_server: Ipv4Addr,
     host: &str,
+    queries: u32,
     report: &dyn Fn(String),
 ) -> Result<Ipv4Addr, String> {
     let mut resolver: Resolver<1, 4, 2> = Resolver::new(dns::Config::default(), Rng::new(seed()));
     resolver
         .set_servers(&[IpEndpoint::new(IpAddr::V4(dns_server), dns::DNS_PORT)])
         .map_err(|e| format!("DNS: {e:?}"))?;
-    let (mut queries, mut pause_secs) = (1, 1);
+    let (mut asked, mut pause_secs) = (1, 1);
     loop {
         match asynch::resolve(stack, &mut resolver, host, RecordKind::A).await {
             Ok(answer) => {
@@ -167,16 +169,16 @@ async fn resolve_v4(
                     })
                     .ok_or(format!("DNS: no IPv4 address for {host}"));
             }
-            Err(e) if queries < DNS_QUERIES => {
+            Err(e) if asked < queries => {
                 report(format!(
                     "device: DNS {host}: {e:?}; asking again in {pause_secs} s"
                 ));
                 embassy_time::Timer::after_secs(pause_secs).await;
-                (queries, pause_secs) = (queries + 1, pause_secs * 2);
+                (asked, pause_secs) = (asked + 1, pause_secs * 2);
             }
             Err(e) => {
                 return Err(format!(
-                    "DNS: {host} did not resolve after {DNS_QUERIES} queries: {e:?}"
+                    "DNS: {host} did not resolve after {queries} queries: {e:?}"
                 ));
             }
         }
@@ -187,21 +189,29 @@ fn asynch_now() -> Instant {
     Ticks.now()
 }
 
-/// Opens TCP connections to `address`:8883 on the device's stack.
+/// Opens TCP connections to `host`:8883 on the device's stack, asking DNS
+/// for its address on every connection: a hub that fails over to another
+/// region answers at another address, and a device that kept knocking at
+/// the old one would never come back. A failed query is a failed
+/// connection, which the client retries with backoff.
 #[derive(Debug)]
 pub struct TcpTo {
     pub stack: asynch::Stack<'static>,
-    pub address: Ipv4Addr,
+    pub host: &'static str,
+    pub dns_server: Ipv4Addr,
 }
 
 impl Connector for TcpTo {
     type Transport = TcpSocket<'static>;
 
     async fn connect(&mut self) -> Result<TcpSocket<'static>, embedded_io::ErrorKind> {
+        let address = resolve_v4(self.stack, self.dns_server, self.host, 1, &|_| {})
+            .await
+            .map_err(|_| embedded_io::ErrorKind::NotFound)?;
         let mut socket = TcpSocket::new(self.stack, 8192, 8192)
             .map_err(|_| embedded_io::ErrorKind::OutOfMemory)?;
         socket
-            .connect((self.address, duet_azure::hub::MQTT_PORT))
+            .connect((address, duet_azure::hub::MQTT_PORT))
             .await
             .map_err(|_| embedded_io::ErrorKind::ConnectionRefused)?;
         Ok(socket)
@@ -215,11 +225,12 @@ fn unix_clock(offset_us: i64) -> impl Fn() -> u64 + Copy {
 
 type Tls<W> = TlsConnector<'static, Soft, TcpTo, DeviceRng, W>;
 
-/// Duet's TLS to `server_name` at `address`, checking the chain against
-/// `anchors`, with certificate validity judged by `unix`.
+/// Duet's TLS to `server_name` (its address from `dns_server` on every
+/// connection), checking the chain against `anchors`, with certificate
+/// validity judged by `unix`.
 fn tls<W: Fn() -> u64>(
     stack: asynch::Stack<'static>,
-    address: Ipv4Addr,
+    dns_server: Ipv4Addr,
     server_name: &'static str,
     anchors: &'static [TrustAnchor<'static>],
     provider: &'static Soft,
@@ -242,7 +253,11 @@ fn tls<W: Fn() -> u64>(
         certificate: memory(8 * 1024),
     };
     Ok(TlsConnector::new(
-        TcpTo { stack, address },
+        TcpTo {
+            stack,
+            host: server_name,
+            dns_server,
+        },
         provider,
         config,
         buffers,
@@ -263,7 +278,7 @@ pub async fn provision(
     let unix = unix_clock(network.clock_offset_us);
     let transport = tls(
         stack,
-        network.dps_address,
+        network.dns_server,
         identity.dps_host,
         anchors,
         provider,
@@ -329,12 +344,11 @@ pub async fn connect_hub(
     report: &dyn Fn(String),
 ) -> Result<DemoHub<impl Fn() -> u64 + Copy>, String> {
     let (hub_host, device_id) = hub;
-    let dns_server = network.lease.dns_servers[0].ok_or("no DNS server")?;
-    let address = resolve_v4(stack, dns_server, hub_host, report).await?;
+    let address = resolve_v4(stack, network.dns_server, hub_host, DNS_QUERIES, report).await?;
     report(format!("device: DNS {hub_host} -> {address}"));
     let provider: &'static Soft = Box::leak(Box::new(Soft::new()));
     let unix = unix_clock(network.clock_offset_us);
-    let transport = tls(stack, address, hub_host, anchors, provider, unix)?;
+    let transport = tls(stack, network.dns_server, hub_host, anchors, provider, unix)?;
     let mut config = HubConfig::new(hub_host, device_id, Credential::SymmetricKey(identity.key));
     config.model_id = identity.model_id;
     let buffers = HubBuffers {

@@ -14,7 +14,8 @@ use std::process::Command;
 
 /// Runs `body` (shell) in a new network namespace with TAP `duettap0` at
 /// 10.77.0.1/24, dnsmasq (DHCP and DNS: the emulator's host names are
-/// 10.77.0.1) and chronyd serving there; `$servers` holds their PIDs and
+/// 10.77.0.1, unless `$d/hosts` names one otherwise when dnsmasq is sent
+/// SIGHUP) and chronyd serving there; `$servers` holds their PIDs and
 /// `$d` a scratch directory. Returns the script's stdout, failing the test
 /// (with everything printed) unless it exited 0.
 fn in_namespace(name: &str, body: &str) -> String {
@@ -33,6 +34,7 @@ fn in_namespace(name: &str, body: &str) -> String {
         r#"set -e
 d={d}
 ip link set lo up
+touch $d/hosts
 ip tuntap add dev duettap0 mode tap
 ip addr add 10.77.0.1/24 dev duettap0
 ip link set duettap0 up
@@ -41,7 +43,7 @@ dnsmasq --keep-in-foreground --conf-file=/dev/null --bind-interfaces --interface
   --dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h \
   --dhcp-option=option:router,10.77.0.1 --dhcp-option=option:ntp-server,10.77.0.1 \
   --address=/azure-devices.test/10.77.0.1 --address=/azure-devices-provisioning.test/10.77.0.1 \
-  --dhcp-leasefile=$d/leases --pid-file=$d/dnsmasq.pid >$d/dnsmasq.log 2>&1 &
+  --addn-hosts=$d/hosts --dhcp-leasefile=$d/leases --pid-file=$d/dnsmasq.pid >$d/dnsmasq.log 2>&1 &
 servers="$!"
 chronyd -d -x -U -u root -f $d/chrony.conf >$d/chronyd.log 2>&1 &
 servers="$servers $!"
@@ -301,4 +303,79 @@ fn nft_counter(listing: &str, comment: &str) -> u64 {
         .and_then(|(_, rest)| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no counter in {line:?}"))
+}
+
+/// A hub that fails over: once the device is on the hub, DNS starts
+/// answering the hub's name with another address (10.77.0.2), the old one
+/// refuses connections, and the connection is killed. The device asks DNS
+/// again as it reconnects, so it never knocks at the old address again and
+/// carries on at the new one.
+#[test]
+fn a_reconnecting_device_follows_the_hub_to_its_new_address() {
+    let sample = env!("CARGO_BIN_EXE_duet-sample-host");
+    let emulator = env!("CARGO_BIN_EXE_duet-emulator");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../certs/test/root-ca.der");
+    let key = "Y29ubmVjdGlvbi1zdHJpbmctZGV2aWNlLWtleS0zMg==";
+    let body = format!(
+        r#"ip addr add 10.77.0.2/24 dev duettap0
+echo "10.77.0.1 hub.azure-devices.test" >$d/hosts
+kill -HUP $(cat $d/dnsmasq.pid)
+nft -f - <<RULES
+table inet duet_failover {{
+  chain input {{ type filter hook input priority 0;
+    ip daddr 10.77.0.1 tcp dport 8883 tcp flags syn counter jump old_address \
+      comment "old-address";
+    ip daddr 10.77.0.2 tcp dport 8883 tcp flags syn counter comment "new-address"; }}
+  chain old_address {{ }}
+}}
+RULES
+{emulator} --listen 0.0.0.0:8883 --device failover-device={key} >$d/emulator.log 2>&1 &
+servers="$servers $!"
+sleep 0.3
+timeout 90 {sample} --tap duettap0 --root-ca {root} --telemetry 12 \
+  --connection-string "HostName=hub.azure-devices.test;DeviceId=failover-device;SharedAccessKey={key}" \
+  >$d/device.log 2>&1 &
+device=$!
+while kill -0 $device 2>/dev/null; do
+  if grep -q "connected to IoT Hub" $d/device.log; then
+    sleep 1
+    # The failover: the name moves, the old address refuses, the connection dies.
+    echo "10.77.0.2 hub.azure-devices.test" >$d/hosts
+    kill -HUP $(cat $d/dnsmasq.pid)
+    nft add rule inet duet_failover old_address reject with tcp reset
+    nft list chain inet duet_failover input >$d/before.log
+    ss -K -t state established '( sport = :8883 )' >/dev/null
+    break
+  fi
+  sleep 0.1
+done
+wait $device || status=$?
+cat $d/device.log
+echo "=== before"
+cat $d/before.log
+echo "=== after"
+nft list chain inet duet_failover input"#
+    );
+    let stdout = in_namespace("tap-failover", &body);
+    let (device, rest) = stdout.split_once("=== before").expect("the device's log");
+    let (before, after) = rest.split_once("=== after").expect("the counters");
+    assert!(
+        device.contains("device: DNS hub.azure-devices.test -> 10.77.0.1"),
+        "{stdout}"
+    );
+    let reconnect = position(device, "device: disconnected; reconnecting");
+    assert!(
+        device[reconnect..].contains("connected to IoT Hub"),
+        "{device}"
+    );
+    assert!(
+        device.contains("done: 12 telemetry messages acknowledged"),
+        "{stdout}"
+    );
+    // One connection to the old address, before the failover; none after
+    // it. The new address took the reconnection.
+    assert_eq!(nft_counter(before, "old-address"), 1, "{before}");
+    assert_eq!(nft_counter(after, "old-address"), 1, "{after}");
+    assert_eq!(nft_counter(before, "new-address"), 0, "{before}");
+    assert!(nft_counter(after, "new-address") >= 1, "{after}");
 }
