@@ -2,8 +2,9 @@
 //! publishes made while the broker is down wait in the outbox and go out,
 //! after backoff, once it is up; a connection cut repeatedly in the middle
 //! of a QoS 1 stream loses nothing (the resumed session resends what was
-//! unacknowledged, with DUP), and a QoS 2 stream so cut reaches the
-//! subscribing application exactly once.
+//! unacknowledged, with DUP), a QoS 2 stream so cut reaches the
+//! subscribing application exactly once, and a connector the application
+//! re-points (`connector_mut`) takes the next connection to the new place.
 
 use std::collections::BTreeSet;
 use std::time::Instant as StdInstant;
@@ -148,6 +149,57 @@ fn publishes_made_while_the_broker_is_down_go_out_once_it_is_up() {
         collect(&mut subscriber, 20, &mut seen).await;
         assert_eq!(seen, (0..20).collect());
     });
+}
+
+/// A device whose server moves (a broker behind a new address after a
+/// failover): the application points the connector at the new place with
+/// `connector_mut`, the old connection dies, and the next connection goes
+/// to the new place, with the publish made in between delivered.
+#[test]
+fn the_next_connection_goes_where_connector_mut_points() {
+    let broker = Broker::start("");
+    let (old, new) = (Proxy::start(broker.port), Proxy::start(broker.port));
+    let mut device_memory = Memory::new(4096);
+    let mut device = TestClient::new(
+        Tcp(old.port),
+        StdClock(StdInstant::now()),
+        connect("moving-device"),
+        BACKOFF,
+        device_memory.buffers(),
+        13,
+    );
+    block_on(async {
+        device
+            .publish("duet/moving", b"n0", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        poll_until(&mut device, 50, |e| {
+            matches!(e, ClientEvent::Published { .. })
+        })
+        .await;
+        device.connector_mut().0 = new.port;
+        old.cut();
+        device
+            .publish("duet/moving", b"n1", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let mut events = Vec::new();
+        poll_until(&mut device, 50, |e| {
+            events.push(format!("{e:?}"));
+            matches!(e, ClientEvent::Published { .. })
+        })
+        .await;
+        assert!(
+            events.iter().any(|e| e.starts_with("Disconnected")),
+            "{events:?}"
+        );
+        assert!(
+            events.iter().any(|e| e.starts_with("Connected")),
+            "{events:?}"
+        );
+    });
+    assert_eq!((old.connections(), new.connections()), (1, 1));
+    assert_eq!(device.outbox_used(), 0);
 }
 
 /// 300 publishes at `qos` from a device whose connection (through a proxy)

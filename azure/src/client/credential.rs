@@ -75,6 +75,12 @@ impl<'a, C: Connector, H: Hasher + ?Sized, W: Fn() -> u64> SasConnector<'a, C, H
         &self.inner
     }
 
+    /// The connector below (TLS), to change what the next connection
+    /// opens.
+    pub fn inner_mut(&mut self) -> &mut C {
+        &mut self.inner
+    }
+
     /// The current Unix time, as the tokens are signed with.
     pub fn unix_secs(&self) -> u64 {
         (self.unix_secs)()

@@ -335,6 +335,14 @@ where
         self.mqtt.connector()
     }
 
+    /// The connector, to change what the next connection opens: a device
+    /// that asks DNS for the hub's address again after a disconnection sets
+    /// it in the TCP connector (`connector_mut().inner_mut().inner_mut()`),
+    /// so that it follows a hub that failed over to another address.
+    pub fn connector_mut(&mut self) -> &mut SasConnector<'b, C, H, W> {
+        self.mqtt.connector_mut()
+    }
+
     /// The MQTT client underneath.
     pub fn mqtt(&self) -> &Client<'b, SasConnector<'b, C, H, W>, K, WINDOW, INBOUND> {
         &self.mqtt

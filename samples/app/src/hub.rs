@@ -20,13 +20,14 @@ use duet_azure::client::{Credential, HubBuffers, HubClient, HubConfig, HubEvent,
 use duet_crypto::soft::Soft;
 use duet_crypto::x509::X509Error;
 use duet_netstack::Instant;
+use duet_netstack::dhcpv4::Lease;
 use embassy_time::{Timer, with_deadline};
 use rustls_pki_types::Der;
 use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::net::{self, HubTcp, Net};
 use crate::rng::HashRng;
-use crate::{Config, config, fail};
+use crate::{Config, Host, config, fail};
 
 /// Connection attempts that may fail in a row before the run does.
 const MAX_CONNECT_FAILURES: u32 = 3;
@@ -197,8 +198,17 @@ impl fmt::Display for Progress {
 }
 
 /// Runs the session with the hub at `address` until the telemetry is
-/// acknowledged and the method answered; fails the run at `deadline`.
-pub async fn run(stack: Net, address: Ipv4Addr, mut rng: HashRng, deadline: embassy_time::Instant) {
+/// acknowledged and the method answered; fails the run at `deadline`. A
+/// hub known by name is looked up again (with the servers of `lease`)
+/// whenever its connection is lost or refused, so that the device follows
+/// a hub that failed over to another address.
+pub async fn run(
+    stack: Net,
+    lease: &Lease,
+    address: Ipv4Addr,
+    mut rng: HashRng,
+    deadline: embassy_time::Instant,
+) {
     let config = config();
     let mut hub = connect(config, stack, address, &mut rng);
     let mut progress = Progress::default();
@@ -241,8 +251,12 @@ pub async fn run(stack: Net, address: Ipv4Addr, mut rng: HashRng, deadline: emba
                     fail(format_args!("could not connect: {progress}"));
                 }
                 log!("mqtt: retrying after the backoff");
+                look_up_again(&mut hub, stack, lease, &mut rng, deadline).await;
             }
-            Step::Disconnected => log!("mqtt: disconnected; reconnecting"),
+            Step::Disconnected => {
+                log!("mqtt: disconnected; reconnecting");
+                look_up_again(&mut hub, stack, lease, &mut rng, deadline).await;
+            }
             Step::Acknowledged => {
                 progress.acknowledged += 1;
                 log!(
@@ -273,6 +287,28 @@ pub async fn run(stack: Net, address: Ipv4Addr, mut rng: HashRng, deadline: emba
         fail(format_args!("timed out closing the connection: {progress}"));
     }
     log!("mqtt: disconnected, everything sent delivered");
+}
+
+/// Asks DNS for the address of a hub known by name, for the next
+/// connection: between polls, so that the query's buffers never add to the
+/// client's own (deep) connect path. Without an answer the next connection
+/// goes where the last one did.
+async fn look_up_again(
+    hub: &mut Hub,
+    stack: Net,
+    lease: &Lease,
+    rng: &mut HashRng,
+    deadline: embassy_time::Instant,
+) {
+    let host = config().hub_address;
+    if let Host::Name(name) = host {
+        let looking = net::address_of(stack, lease, host, rng.seed());
+        match embassy_time::with_deadline(deadline, looking).await {
+            Ok(Ok(address)) => hub.connector_mut().inner_mut().0.inner_mut().address = address,
+            Ok(Err(error)) => log!("hub: {name} not looked up again ({error}); same address"),
+            Err(_) => fail(format_args!("timed out looking {name} up")),
+        }
+    }
 }
 
 /// The TLS connector and the hub client over it.

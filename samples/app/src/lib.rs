@@ -215,7 +215,7 @@ async fn run(stack: Net, mut rng: HashRng) {
         )),
     };
     log!("hub: {} is {hub}:{}", config.hub_host, config.hub_port);
-    hub::run(stack, hub, rng, deadline).await;
+    hub::run(stack, &lease, hub, rng, deadline).await;
     pass()
 }
 

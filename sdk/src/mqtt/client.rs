@@ -262,6 +262,13 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
         &self.connector
     }
 
+    /// The connector, to change what the next connection opens: the
+    /// server's address DNS gave again after a disconnection, say. The
+    /// connection in use, if any, is not touched.
+    pub fn connector_mut(&mut self) -> &mut C {
+        &mut self.connector
+    }
+
     /// The clock the client runs on.
     pub fn clock(&self) -> &K {
         &self.clock

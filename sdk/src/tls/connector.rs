@@ -61,6 +61,12 @@ where
     pub fn inner(&self) -> &C {
         &self.inner
     }
+
+    /// The transport connector below, to change what the next connection
+    /// opens (the server name checked stays the same).
+    pub fn inner_mut(&mut self) -> &mut C {
+        &mut self.inner
+    }
 }
 
 impl<'a, P, C, R, W> Connector for TlsConnector<'a, P, C, R, W>

@@ -6,6 +6,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Instant as StdInstant;
@@ -84,6 +85,7 @@ impl Clock for StdClock {
 pub struct Proxy {
     pub port: u16,
     live: Arc<Mutex<Vec<TcpStream>>>,
+    accepted: Arc<AtomicUsize>,
 }
 
 #[allow(dead_code)]
@@ -92,10 +94,12 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let live: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let registry = live.clone();
+        let accepted: Arc<AtomicUsize> = Arc::default();
+        let (registry, counter) = (live.clone(), accepted.clone());
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
+                counter.fetch_add(1, Ordering::SeqCst);
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                     continue;
                 };
@@ -113,7 +117,16 @@ impl Proxy {
                 }
             }
         });
-        Proxy { port, live }
+        Proxy {
+            port,
+            live,
+            accepted,
+        }
+    }
+
+    /// Connections the proxy has accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Closes every connection through the proxy, both ways.
