@@ -176,11 +176,7 @@ async fn resolve_v4(
                 embassy_time::Timer::after_secs(pause_secs).await;
                 (asked, pause_secs) = (asked + 1, pause_secs * 2);
             }
-            Err(e) => {
-                return Err(format!(
-                    "DNS: {host} did not resolve after {queries} queries: {e:?}"
-                ));
-            }
+            Err(e) => return Err(format!("DNS: {host} did not resolve: {e:?}")),
         }
     }
 }
@@ -199,21 +195,28 @@ pub struct TcpTo {
     pub stack: asynch::Stack<'static>,
     pub host: &'static str,
     pub dns_server: Ipv4Addr,
+    /// Why the last connection failed below TLS (DNS, or TCP), if it did.
+    pub last_failure: Option<String>,
 }
 
 impl Connector for TcpTo {
     type Transport = TcpSocket<'static>;
 
     async fn connect(&mut self) -> Result<TcpSocket<'static>, embedded_io::ErrorKind> {
+        self.last_failure = None;
         let address = resolve_v4(self.stack, self.dns_server, self.host, 1, &|_| {})
             .await
-            .map_err(|_| embedded_io::ErrorKind::NotFound)?;
+            .map_err(|failure| {
+                self.last_failure = Some(failure);
+                embedded_io::ErrorKind::NotFound
+            })?;
         let mut socket = TcpSocket::new(self.stack, 8192, 8192)
             .map_err(|_| embedded_io::ErrorKind::OutOfMemory)?;
-        socket
-            .connect((address, duet_azure::hub::MQTT_PORT))
-            .await
-            .map_err(|_| embedded_io::ErrorKind::ConnectionRefused)?;
+        let endpoint = (address, duet_azure::hub::MQTT_PORT);
+        socket.connect(endpoint).await.map_err(|error| {
+            self.last_failure = Some(format!("TCP to {address}: {error:?}"));
+            embedded_io::ErrorKind::ConnectionRefused
+        })?;
         Ok(socket)
     }
 }
@@ -257,6 +260,7 @@ fn tls<W: Fn() -> u64>(
             stack,
             host: server_name,
             dns_server,
+            last_failure: None,
         },
         provider,
         config,
@@ -424,10 +428,12 @@ pub async fn live_on_hub<W: Fn() -> u64 + Copy>(
             }
             Ok(HubEvent::Wake) => Some(Reply::Telemetry),
             Ok(HubEvent::ConnectFailed) => {
-                let tls = hub.connector().inner().last_error();
+                let tls = hub.connector().inner();
+                let below = tls.inner().last_failure.as_deref().unwrap_or("none");
                 let mqtt = hub.mqtt().last_error();
                 report(format!(
-                    "device: hub connection failed (TLS: {tls:?}, MQTT: {mqtt:?}); retrying with backoff"
+                    "device: hub connection failed (below TLS: {below}; TLS: {:?}, MQTT: {mqtt:?}); retrying with backoff",
+                    tls.last_error()
                 ));
                 None
             }
