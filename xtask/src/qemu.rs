@@ -3,14 +3,20 @@
 //!
 //! 1. Builds the firmware (a workspace of its own) for
 //!    thumbv7em-none-eabihf into `target/qemu`.
-//! 2. As root, moves itself into a new, empty network namespace (only a
-//!    loopback, brought up): QEMU's user-mode network then reaches nothing
-//!    but that namespace's 127.0.0.1 (TESTING.md, "Emulated board"). Not
-//!    as root it runs in the host's namespace, still on 127.0.0.1 only.
+//! 2. Moves itself (root is needed) into a new, empty network namespace
+//!    (only a loopback, brought up): QEMU's user-mode network then reaches
+//!    nothing but that namespace's 127.0.0.1 (TESTING.md, "Emulated
+//!    board"); and into a mount namespace whose `/etc/resolv.conf` names
+//!    127.0.0.1, so that slirp's DNS (10.0.2.3, the server the firmware's
+//!    DHCP lease names) forwards the firmware's queries to step 3's
+//!    responder.
 //! 3. Starts the hub emulator in-process on 127.0.0.1:8883 with the
-//!    sample's device registered (SAS key), and an SNTP responder on
-//!    127.0.0.1:10123 (slirp has no time service); to the firmware they are
-//!    10.0.2.2:8883 and 10.0.2.2:10123.
+//!    sample's device registered (SAS key), an SNTP responder on
+//!    127.0.0.1:10123 (slirp has no time service), and a DNS responder on
+//!    127.0.0.1:53 that gives the hub's name the address 10.0.2.2; to the
+//!    firmware they are 10.0.2.2:8883, 10.0.2.2:10123 and 10.0.2.3:53. The
+//!    firmware knows the hub by name and asks DNS for it at boot and again
+//!    after losing its connection.
 //! 4. Runs `qemu-system-arm -M mps2-an386` with the LAN9118 on slirp,
 //!    echoing the firmware's timeline. Meanwhile, once the emulator has
 //!    [`LINK_FLAP_AFTER`] telemetry messages, it takes the link down
@@ -22,7 +28,8 @@
 //!    semihosting), that the device reconnected, that the emulator
 //!    received every telemetry message in order (QoS 1 allows a duplicate
 //!    of one whose acknowledgement the link lost) and the method's answer,
-//!    that the firmware's stack stayed within [`STACK_BUDGET`] and its
+//!    that the firmware asked DNS for the hub at boot and again after the
+//!    link flap, that the firmware's stack stayed within [`STACK_BUDGET`] and its
 //!    `.data` within [`MAX_DATA`], and prints a summary; any failure, or no
 //!    end within [`TIMEOUT`], is an error.
 //! 6. Builds the firmware again with `fault-on-boot`, which executes an
@@ -267,27 +274,41 @@ fn check_static_memory(elf: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// As root: a new network namespace with only its loopback, for the rest
-/// of this process and the QEMU it starts. Otherwise (not root, or a
-/// container that forbids it): the host's namespace, and says so.
+/// A new network namespace with only its loopback, and a mount namespace
+/// whose `/etc/resolv.conf` names 127.0.0.1 (where slirp sends the
+/// firmware's DNS queries), for the rest of this process and the QEMU it
+/// starts. Needs root.
 fn isolate() -> Result<(), Error> {
+    use nix::mount::{MsFlags, mount};
     use nix::sched::{CloneFlags, unshare};
-    match unshare(CloneFlags::CLONE_NEWNET) {
-        Ok(()) => {
-            cmd::run(std::process::Command::new("ip").args(["link", "set", "lo", "up"]))?;
-            println!("qemu: in a new network namespace: slirp reaches only its loopback");
-        }
-        Err(errno) => {
-            let why = match errno {
-                nix::errno::Errno::EPERM => "not root".into(),
-                other => format!("unshare: {other}"),
-            };
-            println!(
-                "qemu: {why}: no network namespace; the emulator and SNTP listen on \
-                 127.0.0.1 of the host"
-            );
-        }
-    }
+    unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS).map_err(|errno| {
+        Error::Setup(format!(
+            "cannot make the run's network and mount namespaces ({errno}): run it as root"
+        ))
+    })?;
+    cmd::run(std::process::Command::new("ip").args(["link", "set", "lo", "up"]))?;
+    // Private, so that the bind mount below stays in this namespace.
+    let none: Option<&str> = None;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .map_err(|errno| Error::Setup(format!("cannot make / private: {errno}")))?;
+    let resolv = std::env::temp_dir().join(format!("duet-qemu-{}.resolv", std::process::id()));
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n")
+        .map_err(|e| Error::Setup(format!("{}: {e}", resolv.display())))?;
+    let mounted = mount(
+        Some(&resolv),
+        "/etc/resolv.conf",
+        none,
+        MsFlags::MS_BIND,
+        none,
+    );
+    // The mount keeps the file's contents; the name is not needed.
+    let _ = std::fs::remove_file(&resolv);
+    mounted
+        .map_err(|errno| Error::Setup(format!("cannot mount over /etc/resolv.conf: {errno}")))?;
+    println!(
+        "qemu: in new network and mount namespaces: slirp reaches only the loopback, \
+         and its DNS asks 127.0.0.1"
+    );
     Ok(())
 }
 
@@ -313,6 +334,8 @@ struct Report {
     refusals: Refusals,
     violations: Violations,
     sntp_answers: usize,
+    /// The DNS responder's answers giving the hub's address.
+    dns_answers: usize,
 }
 
 /// The firmware's last line when it passed.
@@ -377,6 +400,13 @@ impl Report {
             }
             Some(Err(error)) => problems.push(error.clone()),
             None => problems.push(format!("method {METHOD_NAME} was never answered")),
+        }
+        if self.dns_answers == 0 {
+            problems.push(format!("the firmware never asked DNS for {HUB_HOST}"));
+        } else if self.link_flapped && self.dns_answers < 2 {
+            problems.push(format!(
+                "the firmware did not ask DNS for {HUB_HOST} again after losing its connection"
+            ));
         }
         if self.link_flapped && self.connections < 2 {
             problems.push(format!(
@@ -480,6 +510,10 @@ impl Report {
                 sequences.join(",")
             ),
             format!("summary: method {METHOD_NAME} {method}"),
+            format!(
+                "summary: DNS gave {HUB_HOST}'s address {} time(s)",
+                self.dns_answers
+            ),
             match self.stack() {
                 Some((peak, size)) => format!(
                     "summary: stack peak {peak} bytes (the deepest call chain of the run; \
@@ -518,10 +552,16 @@ async fn exercise(elf: &Path) -> Result<Report, Error> {
         .map_err(|e| Error::Setup(format!("SNTP cannot bind 127.0.0.1:{SNTP_PORT}: {e}")))?;
     let sntp_answers = Arc::new(AtomicUsize::new(0));
     let sntp = tokio::spawn(serve_sntp(sntp, sntp_answers.clone()));
+    let dns = UdpSocket::bind(("127.0.0.1", DNS_PORT))
+        .await
+        .map_err(|e| Error::Setup(format!("DNS cannot bind 127.0.0.1:{DNS_PORT}: {e}")))?;
+    let dns_answers = Arc::new(AtomicUsize::new(0));
+    let dns = tokio::spawn(serve_dns(dns, dns_answers.clone()));
     let [a, b, c, d] = HOST_ADDRESS;
     println!(
         "qemu: hub emulator for {HUB_HOST} on {hub_address} (device {DEVICE_ID}), \
-         SNTP on 127.0.0.1:{SNTP_PORT}; the firmware sees them at {a}.{b}.{c}.{d}"
+         SNTP on 127.0.0.1:{SNTP_PORT}; the firmware sees them at {a}.{b}.{c}.{d}, \
+         and DNS (127.0.0.1:{DNS_PORT}, through slirp's 10.0.2.3) names the hub so"
     );
 
     let qmp_path = std::env::temp_dir().join(format!("duet-qemu-{}.qmp", std::process::id()));
@@ -586,6 +626,7 @@ async fn exercise(elf: &Path) -> Result<Report, Error> {
     let firmware_lines = echo.await.unwrap_or_default();
     let _ = std::fs::remove_file(&qmp_path);
     sntp.abort();
+    dns.abort();
     let telemetry = emulator
         .telemetry(DEVICE_ID)
         .into_iter()
@@ -609,6 +650,7 @@ async fn exercise(elf: &Path) -> Result<Report, Error> {
         refusals: emulator.refusals(),
         violations: emulator.violations(),
         sntp_answers: sntp_answers.load(Ordering::Relaxed),
+        dns_answers: dns_answers.load(Ordering::Relaxed),
     })
 }
 
@@ -786,6 +828,78 @@ async fn serve_sntp(socket: UdpSocket, answered: Arc<AtomicUsize>) {
     }
 }
 
+/// The port slirp forwards the firmware's DNS queries to (on the
+/// nameserver of `/etc/resolv.conf`, 127.0.0.1 here).
+const DNS_PORT: u16 = 53;
+
+/// Answers DNS queries (RFC 1035 §4.1) for the hub's name with an A record
+/// of [`HOST_ADDRESS`] (TTL 0: every lookup asks again), and any other
+/// name or type with no answer (NXDOMAIN for other names); counts the
+/// answers that carried the address in `answered`. Returns only if the
+/// socket fails.
+async fn serve_dns(socket: UdpSocket, answered: Arc<AtomicUsize>) {
+    let mut query = [0u8; 512];
+    while let Ok((len, peer)) = socket.recv_from(&mut query).await {
+        let Some((reply, has_address)) = dns_reply(&query[..len]) else {
+            continue;
+        };
+        if socket.send_to(&reply, peer).await.is_ok() && has_address {
+            answered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The reply to a standard query with one question, and whether it holds
+/// the hub's address; `None` for anything else.
+fn dns_reply(query: &[u8]) -> Option<(Vec<u8>, bool)> {
+    const A: u16 = 1;
+    const IN: u16 = 1;
+    let header = query.get(..12)?;
+    let flags = u16::from_be_bytes([header[2], header[3]]);
+    let questions = u16::from_be_bytes([header[4], header[5]]);
+    // QR 0 (a query), opcode 0 (standard), one question.
+    if flags & 0xf800 != 0 || questions != 1 {
+        return None;
+    }
+    let mut labels = Vec::new();
+    let mut at = 12;
+    loop {
+        let len = usize::from(*query.get(at)?);
+        at += 1;
+        if len == 0 {
+            break;
+        }
+        // Compression in a question, or a label past 63: not ours to answer.
+        if len > 63 {
+            return None;
+        }
+        labels.push(String::from_utf8_lossy(query.get(at..at + len)?).to_ascii_lowercase());
+        at += len;
+    }
+    let fixed = query.get(at..at + 4)?;
+    let (qtype, qclass) = (
+        u16::from_be_bytes([fixed[0], fixed[1]]),
+        u16::from_be_bytes([fixed[2], fixed[3]]),
+    );
+    let question = &query[12..at + 4];
+    let ours = labels.join(".") == HUB_HOST.to_ascii_lowercase();
+    let has_address = ours && qtype == A && qclass == IN;
+    // QR, the query's RD, RA; NXDOMAIN (3) for a name we do not know.
+    let rcode = if ours { 0 } else { 3 };
+    let reply_flags = 0x8080 | (flags & 0x0100) | rcode;
+    let mut reply = Vec::with_capacity(12 + question.len() + 16);
+    reply.extend_from_slice(&header[..2]);
+    reply.extend_from_slice(&reply_flags.to_be_bytes());
+    reply.extend_from_slice(&[0, 1, 0, u8::from(has_address), 0, 0, 0, 0]);
+    reply.extend_from_slice(question);
+    if has_address {
+        // The question's name (a pointer to offset 12), A, IN, TTL 0, 4 bytes.
+        reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
+        reply.extend_from_slice(&HOST_ADDRESS);
+    }
+    Some((reply, has_address))
+}
+
 /// The host's clock as an NTP timestamp: seconds since 1900 and a binary
 /// fraction, big-endian.
 fn ntp_now() -> [u8; 8] {
@@ -830,7 +944,56 @@ mod tests {
             refusals: Refusals::default(),
             violations: Violations::default(),
             sntp_answers: 1,
+            dns_answers: 2,
         }
+    }
+
+    /// A query with ID 0x1234 and RD for `name`, of `qtype`, class IN.
+    fn dns_query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            query.push(label.len() as u8);
+            query.extend_from_slice(label.as_bytes());
+        }
+        query.push(0);
+        query.extend_from_slice(&qtype.to_be_bytes());
+        query.extend_from_slice(&[0, 1]);
+        query
+    }
+
+    #[test]
+    fn the_dns_responder_gives_the_hub_its_address_and_nothing_else() {
+        let query = dns_query("Hub.Azure-Devices.test", 1);
+        let (reply, has_address) = dns_reply(&query).expect("a reply");
+        assert!(has_address);
+        // ID echoed; QR, RD and RA set, NOERROR; one question, one answer.
+        assert_eq!(
+            &reply[..12],
+            &[0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]
+        );
+        assert_eq!(&reply[12..query.len()], &query[12..]);
+        let answer = &reply[query.len()..];
+        assert_eq!(&answer[..12], &[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
+        assert_eq!(answer[12..], HOST_ADDRESS);
+
+        // AAAA for the hub: NOERROR, no answer.
+        let (reply, has_address) = dns_reply(&dns_query(HUB_HOST, 28)).expect("a reply");
+        assert!(!has_address);
+        assert_eq!(&reply[2..8], &[0x81, 0x80, 0, 1, 0, 0]);
+        // Another name: NXDOMAIN.
+        let (reply, has_address) = dns_reply(&dns_query("other.test", 1)).expect("a reply");
+        assert!(!has_address);
+        assert_eq!(&reply[2..8], &[0x81, 0x83, 0, 1, 0, 0]);
+
+        // Not queries to answer: a response, two questions, a cut question.
+        let mut response = query.clone();
+        response[2] |= 0x80;
+        assert_eq!(dns_reply(&response), None);
+        let mut two = query.clone();
+        two[5] = 2;
+        assert_eq!(dns_reply(&two), None);
+        assert_eq!(dns_reply(&query[..query.len() - 1]), None);
+        assert_eq!(dns_reply(&query[..5]), None);
     }
 
     #[test]
@@ -876,6 +1039,12 @@ mod tests {
         let mut never_reconnected = report();
         never_reconnected.connections = 1;
         assert!(never_reconnected.problems()[0].contains("connected 1 time"));
+
+        let mut asked_once = report();
+        asked_once.dns_answers = 1;
+        assert!(asked_once.problems()[0].contains("DNS for hub.azure-devices.test again"));
+        asked_once.dns_answers = 0;
+        assert!(asked_once.problems()[0].contains("never asked DNS"));
 
         let mut refused = report();
         refused.refusals.bad_signature = 3;

@@ -116,7 +116,9 @@ async fn net(mut runner: Runner<'static, Lan9118>) {
 }
 
 /// The run `cargo xtask qemu` expects (`shared.rs`): the emulator's hub and
-/// device, the host's SNTP responder, both at slirp's address for the host.
+/// device, the host's SNTP responder, both at slirp's address for the host;
+/// the hub by name, which the lease's DNS server (slirp's, forwarding to a
+/// responder `cargo xtask qemu` runs) resolves to that address.
 fn config(build_unix_secs: u32) -> Config {
     Config {
         board_name: "MPS2-AN386 (Cortex-M4F)",
@@ -127,7 +129,7 @@ fn config(build_unix_secs: u32) -> Config {
             port: SNTP_PORT,
         }),
         hub_host: HUB_HOST,
-        hub_address: Host::Address(HOST),
+        hub_address: Host::Name(HUB_HOST),
         hub_port: HUB_PORT,
         device_id: DEVICE_ID,
         device_key: DEVICE_KEY,
