@@ -340,6 +340,8 @@ struct Report {
 
 /// The firmware's last line when it passed.
 const FIRMWARE_PASSED: &str = "PASSED";
+/// The firmware's line when its first lookup of the hub went unanswered.
+const FIRMWARE_ASKS_DNS_AGAIN: &str = "yet (DNS: no DNS server answered); asking again in 1 s";
 
 impl Report {
     /// Everything that is not as it should be; empty for a pass.
@@ -400,6 +402,16 @@ impl Report {
             }
             Some(Err(error)) => problems.push(error.clone()),
             None => problems.push(format!("method {METHOD_NAME} was never answered")),
+        }
+        let asked_again = self
+            .firmware_lines
+            .iter()
+            .any(|line| line.contains(FIRMWARE_ASKS_DNS_AGAIN));
+        if !asked_again {
+            problems.push(format!(
+                "the firmware did not ask DNS again after its first {DNS_QUERIES_LOST} queries \
+                 went unanswered"
+            ));
         }
         if self.dns_answers == 0 {
             problems.push(format!("the firmware never asked DNS for {HUB_HOST}"));
@@ -832,14 +844,24 @@ async fn serve_sntp(socket: UdpSocket, answered: Arc<AtomicUsize>) {
 /// nameserver of `/etc/resolv.conf`, 127.0.0.1 here).
 const DNS_PORT: u16 = 53;
 
+/// Queries the DNS responder lets go unanswered first: both attempts of
+/// the firmware's first lookup (its resolver tries its one server twice),
+/// so that the run shows the firmware asking again rather than giving up.
+const DNS_QUERIES_LOST: usize = 2;
+
 /// Answers DNS queries (RFC 1035 §4.1) for the hub's name with an A record
 /// of [`HOST_ADDRESS`] (TTL 0: every lookup asks again), and any other
-/// name or type with no answer (NXDOMAIN for other names); counts the
-/// answers that carried the address in `answered`. Returns only if the
-/// socket fails.
+/// name or type with no answer (NXDOMAIN for other names), after ignoring
+/// the first [`DNS_QUERIES_LOST`]; counts the answers that carried the
+/// address in `answered`. Returns only if the socket fails.
 async fn serve_dns(socket: UdpSocket, answered: Arc<AtomicUsize>) {
     let mut query = [0u8; 512];
+    let mut lost = 0;
     while let Ok((len, peer)) = socket.recv_from(&mut query).await {
+        if lost < DNS_QUERIES_LOST {
+            lost += 1;
+            continue;
+        }
         let Some((reply, has_address)) = dns_reply(&query[..len]) else {
             continue;
         };
@@ -924,6 +946,7 @@ mod tests {
             timed_out: false,
             elapsed: Duration::from_secs(5),
             firmware_lines: vec![
+                format!("[  3.500] hub: no address for {HUB_HOST} {FIRMWARE_ASKS_DNS_AGAIN}"),
                 "[  6.000] PASSED".into(),
                 "[  6.000] stack: peak 20000 bytes of 4000000".into(),
             ],
@@ -1008,14 +1031,14 @@ mod tests {
         assert!(problems.contains("FAILED: timed out"), "{problems}");
 
         let mut overflowed = report();
-        overflowed.firmware_lines[1] = "[  6.000] stack: peak 4000000 bytes of 4000000".into();
+        overflowed.firmware_lines[2] = "[  6.000] stack: peak 4000000 bytes of 4000000".into();
         let problems = overflowed.problems().join("; ");
         assert!(
             problems.contains("bottom of its 4000000-byte region"),
             "{problems}"
         );
         let mut deep = report();
-        deep.firmware_lines[1] = "[  6.000] stack: peak 20481 bytes of 4000000".into();
+        deep.firmware_lines[2] = "[  6.000] stack: peak 20481 bytes of 4000000".into();
         let problems = deep.problems().join("; ");
         assert!(problems.contains("over its budget of 20480"), "{problems}");
         overflowed.firmware_lines.pop();
@@ -1039,6 +1062,10 @@ mod tests {
         let mut never_reconnected = report();
         never_reconnected.connections = 1;
         assert!(never_reconnected.problems()[0].contains("connected 1 time"));
+
+        let mut gave_up = report();
+        gave_up.firmware_lines.remove(0);
+        assert!(gave_up.problems()[0].contains("did not ask DNS again"));
 
         let mut asked_once = report();
         asked_once.dns_answers = 1;

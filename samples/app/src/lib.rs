@@ -202,17 +202,31 @@ async fn run(stack: Net, mut rng: HashRng) {
         &net::unix_now().to_le_bytes(),
         &net::now().as_micros().to_le_bytes(),
     ]);
-    let resolving = net::address_of(stack, &lease, config.hub_address, rng.seed());
-    let hub = match with_deadline(deadline, resolving).await {
-        Ok(Ok(address)) => address,
-        Ok(Err(error)) => fail(format_args!(
-            "hub: no address for {}: {error}",
-            config.hub_host
-        )),
-        Err(_) => fail(format_args!(
-            "hub: no address for {}: timed out",
-            config.hub_host
-        )),
+    // A lookup lost on a flaky link is asked again, with a doubling pause,
+    // until the run's deadline: no reason for a device to give up its boot.
+    let mut pause = Duration::from_secs(1);
+    let hub = loop {
+        let resolving = net::address_of(stack, &lease, config.hub_address, rng.seed());
+        match with_deadline(deadline, resolving).await {
+            Ok(Ok(address)) => break address,
+            Ok(Err(error)) if Instant::now() + pause < deadline => {
+                log!(
+                    "hub: no address for {} yet ({error}); asking again in {} s",
+                    config.hub_host,
+                    pause.as_secs()
+                );
+                embassy_time::Timer::after(pause).await;
+                pause *= 2;
+            }
+            Ok(Err(error)) => fail(format_args!(
+                "hub: no address for {}: {error}",
+                config.hub_host
+            )),
+            Err(_) => fail(format_args!(
+                "hub: no address for {}: timed out",
+                config.hub_host
+            )),
+        }
     };
     log!("hub: {} is {hub}:{}", config.hub_host, config.hub_port);
     hub::run(stack, &lease, hub, rng, deadline).await;
