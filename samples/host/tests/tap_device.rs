@@ -12,6 +12,14 @@
 
 use std::process::Command;
 
+/// The sample as a user runs it, and the emulator run apart.
+const SAMPLE: &str = env!("CARGO_BIN_EXE_duet-sample-host");
+const EMULATOR: &str = env!("CARGO_BIN_EXE_duet-emulator");
+/// The root `duet-emulator`'s certificates chain to.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../certs/test/root-ca.der");
+/// The devices' symmetric key (base64; a test key that opens nothing).
+const KEY: &str = "Y29ubmVjdGlvbi1zdHJpbmctZGV2aWNlLWtleS0zMg==";
+
 /// Runs `body` (shell) in a new network namespace with TAP `duettap0` at
 /// 10.77.0.1/24, dnsmasq (DHCP and DNS: the emulator's host names are
 /// 10.77.0.1, unless `$d/hosts` names one otherwise when dnsmasq is sent
@@ -78,10 +86,9 @@ fn position(stdout: &str, text: &str) -> usize {
 
 #[test]
 fn the_device_boots_on_a_real_tap_and_reaches_the_emulator() {
-    let sample = env!("CARGO_BIN_EXE_duet-sample-host");
     let stdout = in_namespace(
         "tap-demo",
-        &format!("timeout 60 {sample} --tap duettap0 || status=$?"),
+        &format!("timeout 60 {SAMPLE} --tap duettap0 || status=$?"),
     );
     let at = |text| position(&stdout, text);
     // The address, resolver and time came from dnsmasq and chronyd.
@@ -98,21 +105,17 @@ fn the_device_boots_on_a_real_tap_and_reaches_the_emulator() {
 /// certificates and host names.
 #[test]
 fn connection_string_and_dps_options_reach_a_separate_emulator() {
-    let sample = env!("CARGO_BIN_EXE_duet-sample-host");
-    let emulator = env!("CARGO_BIN_EXE_duet-emulator");
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../certs/test/root-ca.der");
-    let key = "Y29ubmVjdGlvbi1zdHJpbmctZGV2aWNlLWtleS0zMg==";
     let body = format!(
-        r#"{emulator} --listen 10.77.0.1:8883 --device cs-device={key} \
-  --dps-scope 0ne0000TAP0 --enroll dps-device={key} >$d/emulator.log 2>&1 &
+        r#"{EMULATOR} --listen 10.77.0.1:8883 --device cs-device={KEY} \
+  --dps-scope 0ne0000TAP0 --enroll dps-device={KEY} >$d/emulator.log 2>&1 &
 servers="$servers $!"
 sleep 0.3
-timeout 60 {sample} --tap duettap0 --root-ca {root} --telemetry 3 \
-  --connection-string "HostName=hub.azure-devices.test;DeviceId=cs-device;SharedAccessKey={key}" || status=$?
+timeout 60 {SAMPLE} --tap duettap0 --root-ca {ROOT} --telemetry 3 \
+  --connection-string "HostName=hub.azure-devices.test;DeviceId=cs-device;SharedAccessKey={KEY}" || status=$?
 echo "=== dps"
-timeout 60 {sample} --tap duettap0 --root-ca {root} --telemetry 3 \
+timeout 60 {SAMPLE} --tap duettap0 --root-ca {ROOT} --telemetry 3 \
   --dps-host global.azure-devices-provisioning.test --dps-id-scope 0ne0000TAP0 \
-  --registration-id dps-device --symmetric-key {key} || status=$?
+  --registration-id dps-device --symmetric-key {KEY} || status=$?
 sleep 0.3
 echo "=== emulator"
 cat $d/emulator.log"#
@@ -156,10 +159,6 @@ cat $d/emulator.log"#
 /// show the damaged frames thrown away, not taken.
 #[test]
 fn the_device_rides_out_loss_duplication_corruption_and_a_killed_connection() {
-    let sample = env!("CARGO_BIN_EXE_duet-sample-host");
-    let emulator = env!("CARGO_BIN_EXE_duet-emulator");
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../certs/test/root-ca.der");
-    let key = "Y29ubmVjdGlvbi1zdHJpbmctZGV2aWNlLWtleS0zMg==";
     let body = format!(
         r#"# Checksums computed before the egress hook, so overwriting one damages it.
 ethtool -K duettap0 tx off >/dev/null
@@ -176,13 +175,13 @@ table netdev duet_flaky {{
     meta protocol ip numgen inc mod 30 == 11 counter @nh,80,16 set 0xbeef comment "bad-ipv4"; }}
 }}
 RULES
-{emulator} --listen 10.77.0.1:8883 --dps-scope 0ne0000FLKY --enroll dps-device={key} \
+{EMULATOR} --listen 10.77.0.1:8883 --dps-scope 0ne0000FLKY --enroll dps-device={KEY} \
   >$d/emulator.log 2>&1 &
 servers="$servers $!"
 sleep 0.3
-timeout 120 {sample} --tap duettap0 --root-ca {root} --telemetry 20 \
+timeout 120 {SAMPLE} --tap duettap0 --root-ca {ROOT} --telemetry 20 \
   --dps-host global.azure-devices-provisioning.test --dps-id-scope 0ne0000FLKY \
-  --registration-id dps-device --symmetric-key {key} >$d/device.log 2>&1 &
+  --registration-id dps-device --symmetric-key {KEY} >$d/device.log 2>&1 &
 device=$!
 # Two seconds into its hub session, the emulator's end of it is killed.
 touch $d/killed.log
@@ -312,10 +311,6 @@ fn nft_counter(listing: &str, comment: &str) -> u64 {
 /// carries on at the new one.
 #[test]
 fn a_reconnecting_device_follows_the_hub_to_its_new_address() {
-    let sample = env!("CARGO_BIN_EXE_duet-sample-host");
-    let emulator = env!("CARGO_BIN_EXE_duet-emulator");
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../certs/test/root-ca.der");
-    let key = "Y29ubmVjdGlvbi1zdHJpbmctZGV2aWNlLWtleS0zMg==";
     let body = format!(
         r#"ip addr add 10.77.0.2/24 dev duettap0
 echo "10.77.0.1 hub.azure-devices.test" >$d/hosts
@@ -329,11 +324,11 @@ table inet duet_failover {{
   chain old_address {{ }}
 }}
 RULES
-{emulator} --listen 0.0.0.0:8883 --device failover-device={key} >$d/emulator.log 2>&1 &
+{EMULATOR} --listen 0.0.0.0:8883 --device failover-device={KEY} >$d/emulator.log 2>&1 &
 servers="$servers $!"
 sleep 0.3
-timeout 90 {sample} --tap duettap0 --root-ca {root} --telemetry 12 \
-  --connection-string "HostName=hub.azure-devices.test;DeviceId=failover-device;SharedAccessKey={key}" \
+timeout 90 {SAMPLE} --tap duettap0 --root-ca {ROOT} --telemetry 12 \
+  --connection-string "HostName=hub.azure-devices.test;DeviceId=failover-device;SharedAccessKey={KEY}" \
   >$d/device.log 2>&1 &
 device=$!
 while kill -0 $device 2>/dev/null; do
