@@ -92,7 +92,7 @@ pub async fn device_story(
     anchors: &'static [TrustAnchor<'static>],
     say: &dyn Fn(String),
 ) -> Result<HubSession, String> {
-    let network = device::join_network(stack, identity, say).await?;
+    let network = device::join_network(stack, identity, identity.dps_host, say).await?;
     let (hub_host, device_id) = device::provision(stack, identity, &network, anchors, say).await?;
     let hub = (&*String::leak(hub_host), &*String::leak(device_id));
     let mut client = device::connect_hub(stack, identity, &network, hub, anchors, say).await?;

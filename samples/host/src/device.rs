@@ -64,11 +64,13 @@ impl Clock for Ticks {
     }
 }
 
-/// Brings the network up the way a board does: a DHCP lease, the DPS host
-/// resolved with the lease's DNS server, the time from its NTP server.
+/// Brings the network up the way a board does: a DHCP lease, the first
+/// server it will talk to (`first_host`) resolved with the lease's DNS
+/// server, the time from its NTP server.
 pub async fn join_network(
     stack: asynch::Stack<'_>,
     identity: &Identity,
+    first_host: &str,
     report: &dyn Fn(String),
 ) -> Result<Network, String> {
     stack.wait_link_up().await;
@@ -95,11 +97,8 @@ pub async fn join_network(
         dns_server,
     ));
 
-    let dps_address = resolve_v4(stack, dns_server, identity.dps_host, DNS_QUERIES, report).await?;
-    report(format!(
-        "device: DNS {} -> {dps_address}",
-        identity.dps_host
-    ));
+    let address = resolve_v4(stack, dns_server, first_host, DNS_QUERIES, report).await?;
+    report(format!("device: DNS {first_host} -> {address}"));
 
     let ntp_server = lease.ntp_servers[0].unwrap_or(dns_server);
     let mut sntp = SntpClient::new(SntpConfig::new(), Rng::new(seed()));
@@ -185,7 +184,7 @@ fn asynch_now() -> Instant {
     Ticks.now()
 }
 
-/// Opens TCP connections to `host`:8883 on the device's stack, asking DNS
+/// Opens TCP connections to `host`:`port` on the device's stack, asking DNS
 /// for its address on every connection: a hub that fails over to another
 /// region answers at another address, and a device that kept knocking at
 /// the old one would never come back. A failed query is a failed
@@ -194,6 +193,7 @@ fn asynch_now() -> Instant {
 pub struct TcpTo {
     pub stack: asynch::Stack<'static>,
     pub host: &'static str,
+    pub port: u16,
     pub dns_server: Ipv4Addr,
     /// Why the last connection failed below TLS (DNS, or TCP), if it did.
     pub last_failure: Option<String>,
@@ -212,7 +212,7 @@ impl Connector for TcpTo {
             })?;
         let mut socket = TcpSocket::new(self.stack, 8192, 8192)
             .map_err(|_| embedded_io::ErrorKind::OutOfMemory)?;
-        let endpoint = (address, duet_azure::hub::MQTT_PORT);
+        let endpoint = (address, self.port);
         socket.connect(endpoint).await.map_err(|error| {
             self.last_failure = Some(format!("TCP to {address}: {error:?}"));
             embedded_io::ErrorKind::ConnectionRefused
@@ -259,6 +259,7 @@ fn tls<W: Fn() -> u64>(
         TcpTo {
             stack,
             host: server_name,
+            port: duet_azure::hub::MQTT_PORT,
             dns_server,
             last_failure: None,
         },

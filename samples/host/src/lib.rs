@@ -4,4 +4,5 @@
 pub mod cloud;
 pub mod demo;
 pub mod device;
+pub mod mqtt_echo;
 pub mod on_tap;

@@ -74,6 +74,7 @@ const USAGE: &str = "usage: duet-sample-host
        duet-sample-host --tap IFNAME [--connection-string 'HostName=..;DeviceId=..;SharedAccessKey=..'
                                      | --dps-id-scope SCOPE --registration-id ID --symmetric-key KEY [--dps-host HOST]]
                                      [--root-ca FILE.der] [--telemetry N]
+       duet-sample-host --tap IFNAME --mqtt-broker HOST[:PORT] [--publish N] [--qos 1|2]
        duet-sample-host --echo-tap IFNAME [--ip A.B.C.D/N]
        duet-sample-host --kernel";
 
@@ -83,6 +84,7 @@ fn parse(args: &[String]) -> Result<Mode, String> {
     let mut kernel = false;
     let mut address = Ipv4Cidr::new(Ipv4Addr::new(192, 168, 77, 2), 24);
     let mut connection_string = None;
+    let mut broker = None;
     let (mut scope, mut registration, mut key) = (None, None, None);
     let mut dps_host = "global.azure-devices-provisioning.net".to_owned();
     let mut options = on_tap::Options::default();
@@ -108,6 +110,20 @@ fn parse(args: &[String]) -> Result<Mode, String> {
                 let der = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
                 options.root_der = Some(der);
             }
+            "--mqtt-broker" => broker = Some(value()?),
+            "--publish" => {
+                let count = value()?;
+                let count = count.parse().map_err(|_| format!("--publish {count:?}"))?;
+                options.publish = Some(count);
+            }
+            "--qos" => {
+                options.qos = Some(match value()?.as_str() {
+                    "1" => duet::mqtt::QoS::AtLeastOnce,
+                    "2" => duet::mqtt::QoS::ExactlyOnce,
+                    // QoS 0 may lose a message, and the run counts them all back.
+                    other => return Err(format!("--qos {other:?}: 1 or 2")),
+                })
+            }
             "--telemetry" => {
                 let count = value()?;
                 let count = count
@@ -119,10 +135,21 @@ fn parse(args: &[String]) -> Result<Mode, String> {
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
-    let target = match (connection_string, scope, registration, key) {
-        (None, None, None, None) => Target::Emulator,
-        (Some(text), None, None, None) => Target::from_connection_string(&text)?,
-        (None, Some(id_scope), Some(registration_id), Some(key)) => Target::Dps {
+    let target = match (broker, connection_string, scope, registration, key) {
+        (None, None, None, None, None) => Target::Emulator,
+        (Some(text), None, None, None, None) => {
+            let (host, port) = match text.rsplit_once(':') {
+                Some((host, port)) => (
+                    host.to_owned(),
+                    port.parse()
+                        .map_err(|_| format!("--mqtt-broker {text:?}: bad port"))?,
+                ),
+                None => (text, duet_sample_host::mqtt_echo::MQTT_PORT),
+            };
+            Target::Mqtt { host, port }
+        }
+        (None, Some(text), None, None, None) => Target::from_connection_string(&text)?,
+        (None, None, Some(id_scope), Some(registration_id), Some(key)) => Target::Dps {
             dps_host,
             id_scope,
             registration_id,
@@ -130,7 +157,8 @@ fn parse(args: &[String]) -> Result<Mode, String> {
         },
         _ => {
             return Err(
-                "give either --connection-string, or all of --dps-id-scope, --registration-id and --symmetric-key"
+                "give one of --mqtt-broker, --connection-string, or all of --dps-id-scope, \
+                 --registration-id and --symmetric-key"
                     .into(),
             );
         }
@@ -145,7 +173,8 @@ fn parse(args: &[String]) -> Result<Mode, String> {
         (None, None, true) => Ok(Mode::Kernel),
         (None, None, false) if matches!(target, Target::Emulator) => Ok(Mode::Cloud),
         (None, None, false) => Err(
-            "real Azure needs a real network: add --tap IFNAME (a TAP on a network that reaches the Internet)"
+            "a hub or broker other than the emulator needs a real network: add --tap IFNAME \
+             (a TAP on a network that reaches it)"
                 .into(),
         ),
         _ => Err(USAGE.into()),

@@ -10,6 +10,7 @@ use embassy_futures::select::{Either, select};
 
 use crate::demo::{self, IDENTITY, Timeline};
 use crate::device::{self, Identity};
+use crate::mqtt_echo;
 
 /// Whom the device talks to.
 #[derive(Debug, Clone)]
@@ -30,6 +31,9 @@ pub enum Target {
         registration_id: String,
         key: String,
     },
+    /// A plain MQTT broker (no TLS): the device publishes to its own topic
+    /// and counts the messages back ([`crate::mqtt_echo`]).
+    Mqtt { host: String, port: u16 },
 }
 
 impl Target {
@@ -84,6 +88,10 @@ pub struct Options {
     /// Stop (disconnecting cleanly) once this many telemetry messages are
     /// acknowledged; run until killed without it.
     pub telemetry: Option<u32>,
+    /// Messages a device on a plain MQTT broker publishes (100 without it).
+    pub publish: Option<u32>,
+    /// Their QoS, and that of its subscription (1 without it).
+    pub qos: Option<duet::mqtt::QoS>,
 }
 
 /// Runs the device on `tap` against `target`. With the emulator it ends
@@ -134,8 +142,9 @@ pub async fn run(
                     key: String::leak(key),
                     ..IDENTITY
                 };
-                let network = device::join_network(stack, &identity, &say).await?;
-                let hub = (&*String::leak(host), &*String::leak(device_id));
+                let host: &'static str = String::leak(host);
+                let network = device::join_network(stack, &identity, host, &say).await?;
+                let hub = (host, &*String::leak(device_id));
                 let mut client =
                     device::connect_hub(stack, &identity, &network, hub, roots(&options)?, &say)
                         .await?;
@@ -155,13 +164,38 @@ pub async fn run(
                     ..IDENTITY
                 };
                 let anchors = roots(&options)?;
-                let network = device::join_network(stack, &identity, &say).await?;
+                let network =
+                    device::join_network(stack, &identity, identity.dps_host, &say).await?;
                 let (hub_host, device_id) =
                     device::provision(stack, &identity, &network, anchors, &say).await?;
                 let hub = (&*String::leak(hub_host), &*String::leak(device_id));
                 let mut client =
                     device::connect_hub(stack, &identity, &network, hub, anchors, &say).await?;
                 live(&mut client, &options, &say).await
+            }
+            Target::Mqtt { host, port } => {
+                let host: &'static str = String::leak(host);
+                let network = device::join_network(stack, &IDENTITY, host, &say).await?;
+                let count = options.publish.unwrap_or(100);
+                let qos = options.qos.unwrap_or(duet::mqtt::QoS::AtLeastOnce);
+                // A session (and topic) per QoS: one kept by the broker from
+                // a run at the other QoS would deliver at the lower one.
+                let client_id = format!("duet-sample-host-qos{}", qos as u8);
+                let echoes = mqtt_echo::run(
+                    stack,
+                    &network,
+                    (host, port),
+                    &client_id,
+                    (count, qos),
+                    &say,
+                )
+                .await?;
+                say(format!(
+                    "done: {count} published, {} acknowledged, {} came back ({} more than once), \
+                     {} connection(s); disconnected",
+                    echoes.acknowledged, echoes.received, echoes.duplicates, echoes.connections
+                ));
+                Ok(())
             }
         }
     };
