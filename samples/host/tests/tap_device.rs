@@ -78,6 +78,24 @@ exit $status
     stdout
 }
 
+/// The rest of the first line of `log` that holds `marker`, after it.
+fn line_after<'a>(log: &'a str, marker: &str) -> &'a str {
+    log.lines()
+        .find_map(|line| line.split_once(marker).map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no {marker:?} in\n{log}"))
+}
+
+/// Where the device's log says it lost its connection, after checking that
+/// a `connected` line follows.
+fn reconnected(device: &str, connected: &str) -> usize {
+    let lost = position(device, "device: disconnected; reconnecting");
+    assert!(
+        device[lost..].contains(connected),
+        "no reconnection in\n{device}"
+    );
+    lost
+}
+
 fn position(stdout: &str, text: &str) -> usize {
     stdout
         .find(text)
@@ -160,21 +178,7 @@ cat $d/emulator.log"#
 #[test]
 fn the_device_rides_out_loss_duplication_corruption_and_a_killed_connection() {
     let body = format!(
-        r#"# Checksums computed before the egress hook, so overwriting one damages it.
-ethtool -K duettap0 tx off >/dev/null
-nft -f - <<RULES
-table netdev duet_flaky {{
-  chain from_device {{ type filter hook ingress device "duettap0" priority 0;
-    numgen random mod 100 < 10 counter drop comment "lost-from-device"; }}
-  chain to_device {{ type filter hook egress device "duettap0" priority 0;
-    udp sport 53 numgen inc mod 1000 < 2 counter drop comment "lost-dns-answers";
-    numgen random mod 100 < 10 counter drop comment "lost-to-device";
-    numgen inc mod 25 == 7 counter dup to "duettap0" comment "duplicated";
-    meta l4proto tcp numgen inc mod 12 == 5 counter @th,128,16 set 0xbeef comment "bad-tcp";
-    meta l4proto udp numgen inc mod 4 == 1 counter @th,48,16 set 0xbeef comment "bad-udp";
-    meta protocol ip numgen inc mod 30 == 11 counter @nh,80,16 set 0xbeef comment "bad-ipv4"; }}
-}}
-RULES
+        r#"{link}
 {EMULATOR} --listen 10.77.0.1:8883 --dps-scope 0ne0000FLKY --enroll dps-device={KEY} \
   >$d/emulator.log 2>&1 &
 servers="$servers $!"
@@ -201,7 +205,14 @@ nft list table netdev duet_flaky
 echo "=== killed"
 cat $d/killed.log
 echo "=== emulator"
-cat $d/emulator.log"#
+cat $d/emulator.log"#,
+        link = bad_link(
+            r#"    udp sport 53 numgen inc mod 1000 < 2 counter drop comment "lost-dns-answers";
+    numgen inc mod 25 == 7 counter dup to "duettap0" comment "duplicated";
+    meta l4proto tcp numgen inc mod 12 == 5 counter @th,128,16 set 0xbeef comment "bad-tcp";
+    meta l4proto udp numgen inc mod 4 == 1 counter @th,48,16 set 0xbeef comment "bad-udp";
+    meta protocol ip numgen inc mod 30 == 11 counter @nh,80,16 set 0xbeef comment "bad-ipv4";"#
+        ),
     );
     let stdout = in_namespace("tap-flaky", &body);
     let (device, rest) = stdout.split_once("=== faults").expect("the device's log");
@@ -226,15 +237,7 @@ cat $d/emulator.log"#
     // The device got through all of it, and reconnected after the kill.
     assert!(position(device, "DHCP lease") < position(device, "asking again in 1 s"));
     assert!(position(device, "asking again in 1 s") < position(device, "DPS assigned hub"));
-    let reconnect = position(device, "device: disconnected; reconnecting");
-    assert!(
-        position(device, "connected to IoT Hub") < reconnect,
-        "{device}"
-    );
-    assert!(
-        device[reconnect..].contains("connected to IoT Hub"),
-        "{device}"
-    );
+    assert!(position(device, "connected to IoT Hub") < reconnected(device, "connected to IoT Hub"));
     assert!(
         device.contains("done: 20 telemetry messages acknowledged"),
         "{stdout}"
@@ -255,13 +258,7 @@ cat $d/emulator.log"#
     }
 
     // What was damaged was thrown away by the checksum that covers it.
-    let counters = device
-        .lines()
-        .find_map(|line| {
-            line.split_once("device: network counters: ")
-                .map(|(_, c)| c)
-        })
-        .unwrap_or_else(|| panic!("no counters in\n{device}"));
+    let counters = line_after(device, "device: network counters: ");
     eprintln!(
         "  faults: lost {} from and {} to the device; duplicated {}; damaged {} TCP, {} UDP, {} IPv4\n  \
          device: {counters}",
@@ -290,6 +287,26 @@ cat $d/emulator.log"#
             "{protocol}: {damaged} damaged, {thrown_away} thrown away: {counters}"
         );
     }
+}
+
+/// Shell lines that make the TAP a bad link (nftables table `duet_flaky`):
+/// 10 % of frames lost each way (rules `lost-from-device` and
+/// `lost-to-device`), then `to_device`'s rules on what goes towards the
+/// device. Checksum offload is off, so the kernel computes checksums before
+/// the egress hook and a rule that overwrites one damages it.
+fn bad_link(to_device: &str) -> String {
+    format!(
+        r#"ethtool -K duettap0 tx off >/dev/null
+nft -f - <<RULES
+table netdev duet_flaky {{
+  chain from_device {{ type filter hook ingress device "duettap0" priority 0;
+    numgen random mod 100 < 10 counter drop comment "lost-from-device"; }}
+  chain to_device {{ type filter hook egress device "duettap0" priority 0;
+    numgen random mod 100 < 10 counter drop comment "lost-to-device";
+{to_device} }}
+}}
+RULES"#
+    )
 }
 
 /// The packet count of the nftables rule with `comment`.
@@ -358,11 +375,7 @@ nft list chain inet duet_failover input"#
         device.contains("device: DNS hub.azure-devices.test -> 10.77.0.1"),
         "{stdout}"
     );
-    let reconnect = position(device, "device: disconnected; reconnecting");
-    assert!(
-        device[reconnect..].contains("connected to IoT Hub"),
-        "{device}"
-    );
+    reconnected(device, "connected to IoT Hub");
     assert!(
         device.contains("done: 12 telemetry messages acknowledged"),
         "{stdout}"
@@ -409,21 +422,15 @@ printf "listener 1883 10.77.0.1\nallow_anonymous true\npersistence false\nuser r
 max_queued_messages 2000\n" >$d/mosquitto.conf
 mosquitto -c $d/mosquitto.conf >$d/mosquitto.log 2>&1 &
 servers="$servers $!"
-ethtool -K duettap0 tx off >/dev/null
-nft -f - <<RULES
-table netdev duet_flaky {{
-  chain from_device {{ type filter hook ingress device "duettap0" priority 0;
-    numgen random mod 100 < 10 counter drop comment "lost-from-device"; }}
-  chain to_device {{ type filter hook egress device "duettap0" priority 0;
-    numgen random mod 100 < 10 counter drop comment "lost-to-device";
-    meta l4proto tcp numgen inc mod 12 == 5 counter @th,128,16 set 0xbeef comment "bad-tcp"; }}
-}}
-RULES
+{link}
 sleep 0.3
 {qos1}
 {qos2}
 echo "=== faults"
 nft list table netdev duet_flaky"#,
+        link = bad_link(
+            r#"    meta l4proto tcp numgen inc mod 12 == 5 counter @th,128,16 set 0xbeef comment "bad-tcp";"#
+        ),
         qos1 = run(1, 150),
         qos2 = run(2, 250),
     );
@@ -440,15 +447,8 @@ nft list table netdev duet_flaky"#,
         let log = logs.next().expect("the run's log");
         let (device, killed) = log.split_once("=== killed").expect("the kill");
         assert!(killed.contains(":1883"), "QoS {qos}: nothing killed\n{log}");
-        let reconnect = position(device, "device: disconnected; reconnecting");
-        assert!(
-            device[reconnect..].contains("connected to the broker"),
-            "{device}"
-        );
-        let done = device
-            .lines()
-            .find_map(|line| line.split_once("done: ").map(|(_, done)| done))
-            .unwrap_or_else(|| panic!("QoS {qos}: no end in\n{device}"));
+        reconnected(device, "connected to the broker");
+        let done = line_after(device, "done: ");
         assert!(
             done.starts_with("500 published, 500 acknowledged, 500 came back"),
             "QoS {qos}: {done}"
@@ -459,13 +459,7 @@ nft list table netdev duet_flaky"#,
                 "QoS {qos}: {done}"
             );
         }
-        let counters = device
-            .lines()
-            .find_map(|line| {
-                line.split_once("device: network counters: ")
-                    .map(|(_, c)| c)
-            })
-            .unwrap_or_else(|| panic!("no counters in\n{device}"));
+        let counters = line_after(device, "device: network counters: ");
         eprintln!("  QoS {qos}: {done}\n  device: {counters}");
     }
     eprintln!(
