@@ -9,7 +9,8 @@
 //! address, resolver and time from that network, against the emulator
 //! (which this process then serves on 0.0.0.0:8883) or, with
 //! `--connection-string` or `--dps-id-scope --registration-id
-//! --symmetric-key`, against real Azure. `--echo-tap IFNAME [--ip
+//! --symmetric-key`, against real Azure; with `--mqtt-broker HOST[:PORT]`,
+//! against an MQTT broker of your own. `--echo-tap IFNAME [--ip
 //! A.B.C.D/N]` serves ping and UDP echo with the stack alone; `--kernel`
 //! (as root) runs that against the kernel in a private network namespace.
 

@@ -1,7 +1,8 @@
 //! The device on a real TAP device instead of the virtual link: it takes
 //! its address, resolver and time from whatever network the TAP is on (a
-//! dnsmasq on the host, say), then talks either to the emulator, which this
-//! process runs on the host's side (0.0.0.0:8883), or to real Azure.
+//! dnsmasq on the host, say), then talks to the emulator, which this
+//! process runs on the host's side (0.0.0.0:8883), to real Azure, or to an
+//! MQTT broker of the user's own.
 
 use duet::crypto::x509::{TrustAnchor, trust_anchor_from_der};
 use duet_netstack::asynch;
