@@ -44,6 +44,7 @@
 //! namespace of the process that runs it for good.
 
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -53,6 +54,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use duet_azure_emulator::{
     Config, ControlError, DeviceAuth, Emulator, MethodResponse, Refusals, Violations,
 };
+use duet_sample_host::cloud::dns::{DnsServer, MAX_UDP_RESPONSE};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UdpSocket, UnixStream};
 
@@ -849,77 +851,28 @@ const DNS_PORT: u16 = 53;
 /// so that the run shows the firmware asking again rather than giving up.
 const DNS_QUERIES_LOST: usize = 2;
 
-/// Answers DNS queries (RFC 1035 §4.1) for the hub's name with an A record
-/// of [`HOST_ADDRESS`] (TTL 0: every lookup asks again), and any other
-/// name or type with no answer (NXDOMAIN for other names), after ignoring
-/// the first [`DNS_QUERIES_LOST`]; counts the answers that carried the
-/// address in `answered`. Returns only if the socket fails.
+/// Answers DNS queries with the demo's name server
+/// (`duet_sample_host::cloud::dns`), which knows the hub's name as
+/// [`HOST_ADDRESS`] (TTL 0: every lookup asks again), after ignoring the
+/// first [`DNS_QUERIES_LOST`]; keeps in `answered` how many answers carried
+/// the address. Returns only if the socket fails (or at once, should the
+/// hub's name not be one).
 async fn serve_dns(socket: UdpSocket, answered: Arc<AtomicUsize>) {
-    let mut query = [0u8; 512];
+    let Ok(mut server) = DnsServer::new(&[(HUB_HOST, Ipv4Addr::from(HOST_ADDRESS))], 0) else {
+        return;
+    };
+    let (mut query, mut reply) = ([0u8; 512], [0u8; MAX_UDP_RESPONSE]);
     let mut lost = 0;
     while let Ok((len, peer)) = socket.recv_from(&mut query).await {
         if lost < DNS_QUERIES_LOST {
             lost += 1;
             continue;
         }
-        let Some((reply, has_address)) = dns_reply(&query[..len]) else {
-            continue;
-        };
-        if socket.send_to(&reply, peer).await.is_ok() && has_address {
-            answered.fetch_add(1, Ordering::Relaxed);
+        if let Ok(n) = server.answer(&query[..len], &mut reply) {
+            let _ = socket.send_to(&reply[..n], peer).await;
         }
+        answered.store(server.stats().answered as usize, Ordering::Relaxed);
     }
-}
-
-/// The reply to a standard query with one question, and whether it holds
-/// the hub's address; `None` for anything else.
-fn dns_reply(query: &[u8]) -> Option<(Vec<u8>, bool)> {
-    const A: u16 = 1;
-    const IN: u16 = 1;
-    let header = query.get(..12)?;
-    let flags = u16::from_be_bytes([header[2], header[3]]);
-    let questions = u16::from_be_bytes([header[4], header[5]]);
-    // QR 0 (a query), opcode 0 (standard), one question.
-    if flags & 0xf800 != 0 || questions != 1 {
-        return None;
-    }
-    let mut labels = Vec::new();
-    let mut at = 12;
-    loop {
-        let len = usize::from(*query.get(at)?);
-        at += 1;
-        if len == 0 {
-            break;
-        }
-        // Compression in a question, or a label past 63: not ours to answer.
-        if len > 63 {
-            return None;
-        }
-        labels.push(String::from_utf8_lossy(query.get(at..at + len)?).to_ascii_lowercase());
-        at += len;
-    }
-    let fixed = query.get(at..at + 4)?;
-    let (qtype, qclass) = (
-        u16::from_be_bytes([fixed[0], fixed[1]]),
-        u16::from_be_bytes([fixed[2], fixed[3]]),
-    );
-    let question = &query[12..at + 4];
-    let ours = labels.join(".") == HUB_HOST.to_ascii_lowercase();
-    let has_address = ours && qtype == A && qclass == IN;
-    // QR, the query's RD, RA; NXDOMAIN (3) for a name we do not know.
-    let rcode = if ours { 0 } else { 3 };
-    let reply_flags = 0x8080 | (flags & 0x0100) | rcode;
-    let mut reply = Vec::with_capacity(12 + question.len() + 16);
-    reply.extend_from_slice(&header[..2]);
-    reply.extend_from_slice(&reply_flags.to_be_bytes());
-    reply.extend_from_slice(&[0, 1, 0, u8::from(has_address), 0, 0, 0, 0]);
-    reply.extend_from_slice(question);
-    if has_address {
-        // The question's name (a pointer to offset 12), A, IN, TTL 0, 4 bytes.
-        reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
-        reply.extend_from_slice(&HOST_ADDRESS);
-    }
-    Some((reply, has_address))
 }
 
 /// The host's clock as an NTP timestamp: seconds since 1900 and a binary
@@ -969,54 +922,6 @@ mod tests {
             sntp_answers: 1,
             dns_answers: 2,
         }
-    }
-
-    /// A query with ID 0x1234 and RD for `name`, of `qtype`, class IN.
-    fn dns_query(name: &str, qtype: u16) -> Vec<u8> {
-        let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-        for label in name.split('.') {
-            query.push(label.len() as u8);
-            query.extend_from_slice(label.as_bytes());
-        }
-        query.push(0);
-        query.extend_from_slice(&qtype.to_be_bytes());
-        query.extend_from_slice(&[0, 1]);
-        query
-    }
-
-    #[test]
-    fn the_dns_responder_gives_the_hub_its_address_and_nothing_else() {
-        let query = dns_query("Hub.Azure-Devices.test", 1);
-        let (reply, has_address) = dns_reply(&query).expect("a reply");
-        assert!(has_address);
-        // ID echoed; QR, RD and RA set, NOERROR; one question, one answer.
-        assert_eq!(
-            &reply[..12],
-            &[0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]
-        );
-        assert_eq!(&reply[12..query.len()], &query[12..]);
-        let answer = &reply[query.len()..];
-        assert_eq!(&answer[..12], &[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
-        assert_eq!(answer[12..], HOST_ADDRESS);
-
-        // AAAA for the hub: NOERROR, no answer.
-        let (reply, has_address) = dns_reply(&dns_query(HUB_HOST, 28)).expect("a reply");
-        assert!(!has_address);
-        assert_eq!(&reply[2..8], &[0x81, 0x80, 0, 1, 0, 0]);
-        // Another name: NXDOMAIN.
-        let (reply, has_address) = dns_reply(&dns_query("other.test", 1)).expect("a reply");
-        assert!(!has_address);
-        assert_eq!(&reply[2..8], &[0x81, 0x83, 0, 1, 0, 0]);
-
-        // Not queries to answer: a response, two questions, a cut question.
-        let mut response = query.clone();
-        response[2] |= 0x80;
-        assert_eq!(dns_reply(&response), None);
-        let mut two = query.clone();
-        two[5] = 2;
-        assert_eq!(dns_reply(&two), None);
-        assert_eq!(dns_reply(&query[..query.len() - 1]), None);
-        assert_eq!(dns_reply(&query[..5]), None);
     }
 
     #[test]
