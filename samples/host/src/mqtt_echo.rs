@@ -87,7 +87,7 @@ pub async fn run(
     let mut echoes = Echoes::default();
     let mut seen = BTreeSet::new();
     let mut published = false;
-    while echoes.acknowledged < count || echoes.received < count {
+    while echoes.acknowledged < count || seen.len() < count as usize {
         match client.poll().await.map_err(|e| format!("MQTT: {e:?}"))? {
             ClientEvent::Connected { session_present } => {
                 echoes.connections += 1;
@@ -118,9 +118,8 @@ pub async fn run(
             ClientEvent::Published { .. } => echoes.acknowledged += 1,
             ClientEvent::Message(message) => match message_number(message.payload) {
                 Some(n) if seen.insert(n) => {
-                    echoes.received += 1;
-                    if echoes.received % 50 == 0 {
-                        report(format!("device: {} of {count} came back", echoes.received));
+                    if seen.len() % 50 == 0 {
+                        report(format!("device: {} of {count} came back", seen.len()));
                     }
                 }
                 Some(_) => echoes.duplicates += 1,
@@ -137,6 +136,7 @@ pub async fn run(
         }
     }
     client.disconnect().await;
+    echoes.received = seen.len() as u32;
     Ok(echoes)
 }
 
