@@ -846,10 +846,11 @@ async fn serve_sntp(socket: UdpSocket, answered: Arc<AtomicUsize>) {
 /// nameserver of `/etc/resolv.conf`, 127.0.0.1 here).
 const DNS_PORT: u16 = 53;
 
-/// Queries the DNS responder lets go unanswered first: both attempts of
-/// the firmware's first lookup (its resolver tries its one server twice),
-/// so that the run shows the firmware asking again rather than giving up.
-const DNS_QUERIES_LOST: usize = 2;
+/// Queries the DNS responder lets go unanswered first: every attempt of
+/// the firmware's first lookup (with its one server, its resolver makes
+/// `dns::Config::min_attempts`, 3), so that the run shows the firmware
+/// asking again rather than giving up.
+const DNS_QUERIES_LOST: usize = 3;
 
 /// Answers DNS queries with the demo's name server
 /// (`duet_sample_host::cloud::dns`), which knows the hub's name as

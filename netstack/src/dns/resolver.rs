@@ -9,7 +9,8 @@
 //! [`Config::first_timeout`], each later one twice as long up to
 //! [`Config::max_timeout`], and every retry goes to the next server in the
 //! list, so a dead first server costs one short timeout. After
-//! [`Config::rounds`] passes over all servers the query fails. SERVFAIL and
+//! [`Config::rounds`] passes over all servers (and at least
+//! [`Config::min_attempts`] attempts) the query fails. SERVFAIL and
 //! REFUSED also move on to the next server at once: another recursive
 //! server may well succeed (RFC 1035 §7.3, RFC 9520 §3).
 //!
@@ -44,6 +45,11 @@ pub struct Config {
     pub max_timeout: Duration,
     /// Passes over the whole server list before giving up.
     pub rounds: u8,
+    /// Attempts a lookup gets however few servers there are. With the one
+    /// server DHCP usually hands out, `rounds` alone would allow two, and
+    /// two lost datagrams on a lossy link would end the lookup; with
+    /// several servers, `rounds` passes already give more.
+    pub min_attempts: u8,
     /// How long the caller's TCP retry may take after a truncated response.
     pub tcp_timeout: Duration,
 }
@@ -54,6 +60,7 @@ impl Default for Config {
             first_timeout: Duration::from_secs(1),
             max_timeout: Duration::from_secs(8),
             rounds: 2,
+            min_attempts: 3,
             tcp_timeout: Duration::from_secs(10),
         }
     }
@@ -509,9 +516,13 @@ fn begin_attempt(query: &mut Query, rng: &mut Rng, servers: &[IpEndpoint]) {
 }
 
 /// After a timeout or a server failure: retry on the next server, or fail
-/// with the last failure once every server had its `rounds` attempts.
+/// with the last failure once every server had its `rounds` attempts (and
+/// the lookup at least `min_attempts`).
 fn next_attempt(query: &mut Query, config: &Config, rng: &mut Rng, servers: &[IpEndpoint]) {
-    let budget = servers.len().saturating_mul(usize::from(config.rounds));
+    let budget = servers
+        .len()
+        .saturating_mul(usize::from(config.rounds))
+        .max(usize::from(config.min_attempts));
     if usize::from(query.attempts) >= budget {
         query.state = QueryState::Done(Err(query.last_failure));
     } else {

@@ -167,8 +167,8 @@ cat $d/emulator.log"#
 }
 
 /// The whole device path on a bad link: the TAP drops 10 % of frames each
-/// way, and towards the device loses the first two DNS answers (so that a
-/// whole query fails), duplicates every 25th frame and damages the
+/// way, and towards the device loses the first three DNS answers (so that
+/// a whole lookup, all its attempts, fails), duplicates every 25th frame and damages the
 /// checksums of every 12th TCP segment, every 4th UDP datagram and every
 /// 30th IPv4 header (nftables; the damage is counted, so it is certain to
 /// happen). Part-way through, the hub connection is killed (`ss -K`). The
@@ -207,7 +207,7 @@ cat $d/killed.log
 echo "=== emulator"
 cat $d/emulator.log"#,
         link = bad_link(
-            r#"    udp sport 53 numgen inc mod 1000 < 2 counter drop comment "lost-dns-answers";
+            r#"    udp sport 53 numgen inc mod 1000 < 3 counter drop comment "lost-dns-answers";
     numgen inc mod 25 == 7 counter dup to "duettap0" comment "duplicated";
     meta l4proto tcp numgen inc mod 12 == 5 counter @th,128,16 set 0xbeef comment "bad-tcp";
     meta l4proto udp numgen inc mod 4 == 1 counter @th,48,16 set 0xbeef comment "bad-udp";
@@ -225,7 +225,7 @@ cat $d/emulator.log"#,
         fault("lost-from-device") + fault("lost-to-device") > 0,
         "{faults}"
     );
-    assert_eq!(fault("lost-dns-answers"), 2, "{faults}");
+    assert_eq!(fault("lost-dns-answers"), 3, "{faults}");
     for name in ["duplicated", "bad-tcp", "bad-udp", "bad-ipv4"] {
         assert!(fault(name) > 0, "{name}: {faults}");
     }

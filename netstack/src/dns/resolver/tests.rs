@@ -568,6 +568,42 @@ fn timeouts_fail_over_to_the_next_server_then_give_up() {
     assert_eq!(r.stats().queries_sent, 4);
 }
 
+/// One server, the usual case: three attempts (1, 2 and 4 s apart) rather
+/// than the two that two rounds over one server would give, so two lost
+/// datagrams do not end a lookup.
+#[test]
+fn a_lone_server_gets_min_attempts_before_the_lookup_fails() {
+    let mut r: TestResolver = Resolver::new(Config::default(), Rng::new(3));
+    assert_eq!(r.set_servers(&[SERVER_A]), Ok(()));
+    let (id, first, _) = start(&mut r, Instant::ZERO, "broker.iot.test", RecordKind::A);
+    assert_eq!(first.server, SERVER_A);
+    let mut now = Instant::ZERO;
+    for wait in [1, 2] {
+        now = now + Duration::from_secs(wait);
+        assert_eq!(r.poll_timeout(), Some(now));
+        r.handle_timeout(now);
+        let (tx, query) = transmit(&mut r, now);
+        assert_eq!(tx.server, SERVER_A);
+        if wait == 2 {
+            // The third attempt's answer still resolves the name.
+            let mut answered = r.clone();
+            let answer = a_response(&query);
+            assert_eq!(
+                answered.handle_datagram(now, SERVER_A, tx.source_port, &answer),
+                Ok(())
+            );
+            assert_eq!(resolved(&mut answered).addresses(), &[BROKER_V4]);
+        }
+    }
+    now = now + Duration::from_secs(4);
+    assert_eq!(r.poll_timeout(), Some(now));
+    r.handle_timeout(now);
+    assert_eq!(r.poll_transmit(now, &mut [0u8; 512]), None);
+    let error = DnsError::Timeout;
+    assert_eq!(r.poll_event(), Some(Event::Failed { id, error }));
+    assert_eq!((r.stats().queries_sent, r.stats().timeouts), (3, 3));
+}
+
 #[test]
 fn failover_answer_from_second_server_is_accepted() {
     let mut r = resolver();
