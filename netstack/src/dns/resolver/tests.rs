@@ -579,7 +579,7 @@ fn a_lone_server_gets_min_attempts_before_the_lookup_fails() {
     assert_eq!(first.server, SERVER_A);
     let mut now = Instant::ZERO;
     for wait in [1, 2] {
-        now = now + Duration::from_secs(wait);
+        now += Duration::from_secs(wait);
         assert_eq!(r.poll_timeout(), Some(now));
         r.handle_timeout(now);
         let (tx, query) = transmit(&mut r, now);
@@ -595,7 +595,7 @@ fn a_lone_server_gets_min_attempts_before_the_lookup_fails() {
             assert_eq!(resolved(&mut answered).addresses(), &[BROKER_V4]);
         }
     }
-    now = now + Duration::from_secs(4);
+    now += Duration::from_secs(4);
     assert_eq!(r.poll_timeout(), Some(now));
     r.handle_timeout(now);
     assert_eq!(r.poll_transmit(now, &mut [0u8; 512]), None);
