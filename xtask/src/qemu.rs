@@ -49,12 +49,13 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use duet_azure_emulator::{
     Config, ControlError, DeviceAuth, Emulator, MethodResponse, Refusals, Violations,
 };
 use duet_sample_host::cloud::dns::{DnsServer, MAX_UDP_RESPONSE};
+use duet_sample_host::cloud::sntp::{REPLY_LEN, SntpServer, SntpServerConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UdpSocket, UnixStream};
 
@@ -91,9 +92,6 @@ const NIC: &str = "lan9118.0";
 const METHOD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The wait between invocations while the device is not yet subscribed.
 const METHOD_RETRY: Duration = Duration::from_millis(100);
-
-/// Seconds from 1900 (NTP's era 0) to 1970 (Unix).
-const NTP_TO_UNIX_SECONDS: u64 = 2_208_988_800;
 
 /// Why the run failed.
 #[derive(Debug)]
@@ -812,31 +810,19 @@ async fn invoke_method(emulator: &Emulator) -> Result<MethodResponse, String> {
     }
 }
 
-/// A minimal SNTP server (RFC 4330 §5, server side) on the host's clock:
-/// stratum 1, reference "LOCL", the request's transmit time echoed as the
-/// origin; counts its answers in `answered`. Returns only if the socket
-/// fails.
+/// Answers SNTP requests with the demo's time server
+/// (`duet_sample_host::cloud::sntp`) on the host's clock: stratum 1,
+/// reference "LOCL"; keeps in `answered` how many requests it answered.
+/// Returns only if the socket fails.
 async fn serve_sntp(socket: UdpSocket, answered: Arc<AtomicUsize>) {
-    let mut request = [0u8; 512];
+    let mut server = SntpServer::new(SntpServerConfig::default());
+    let (mut request, mut reply) = ([0u8; 512], [0u8; REPLY_LEN]);
     while let Ok((len, peer)) = socket.recv_from(&mut request).await {
-        // A client request: 48 bytes or more, mode 3.
-        if len < 48 || request[0] & 0x07 != 3 {
+        let received = SystemTime::now();
+        let Ok(n) = server.answer(&request[..len], received, SystemTime::now(), &mut reply) else {
             continue;
-        }
-        let received = ntp_now();
-        let mut reply = [0u8; 48];
-        // LI 0 (no warning), VN 4, mode 4 (server).
-        reply[0] = 0x24;
-        reply[1] = 1;
-        reply[2] = request[2];
-        // Precision: 2^-20 s, about a microsecond.
-        reply[3] = (-20i8) as u8;
-        reply[12..16].copy_from_slice(b"LOCL");
-        reply[16..24].copy_from_slice(&received);
-        reply[24..32].copy_from_slice(&request[40..48]);
-        reply[32..40].copy_from_slice(&received);
-        reply[40..48].copy_from_slice(&ntp_now());
-        if socket.send_to(&reply, peer).await.is_ok() {
+        };
+        if socket.send_to(&reply[..n], peer).await.is_ok() {
             answered.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -874,20 +860,6 @@ async fn serve_dns(socket: UdpSocket, answered: Arc<AtomicUsize>) {
         }
         answered.store(server.stats().answered as usize, Ordering::Relaxed);
     }
-}
-
-/// The host's clock as an NTP timestamp: seconds since 1900 and a binary
-/// fraction, big-endian.
-fn ntp_now() -> [u8; 8] {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let seconds = (since.as_secs() + NTP_TO_UNIX_SECONDS) as u32;
-    let fraction = ((u64::from(since.subsec_nanos()) << 32) / 1_000_000_000) as u32;
-    let mut timestamp = [0u8; 8];
-    timestamp[..4].copy_from_slice(&seconds.to_be_bytes());
-    timestamp[4..].copy_from_slice(&fraction.to_be_bytes());
-    timestamp
 }
 
 #[cfg(test)]
@@ -1002,16 +974,5 @@ mod tests {
         assert!(args.contains("enable=on,target=native"));
         assert!(args.contains("-qmp unix:/tmp/q.qmp,server=on,wait=off"));
         assert!(args.ends_with("-kernel /fw.elf"));
-    }
-
-    #[test]
-    fn ntp_timestamps_count_from_1900() {
-        let now = ntp_now();
-        let seconds = u32::from_be_bytes([now[0], now[1], now[2], now[3]]);
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        assert!(u64::from(seconds).abs_diff(unix + NTP_TO_UNIX_SECONDS) <= 1);
     }
 }
