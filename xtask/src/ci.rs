@@ -102,6 +102,7 @@ pub const STAGES: &[Stage] = &[
             Step::Cargo(&["fmt", "--manifest-path", CPU_MANIFEST, "--", "--check"]),
             Step::Cargo(&["fmt", "--manifest-path", STM32_MANIFEST, "--", "--check"]),
             Step::Cargo(&["fmt", "--manifest-path", PICO_W_MANIFEST, "--", "--check"]),
+            Step::Cargo(&["fmt", "--manifest-path", FUZZ_MANIFEST, "--", "--check"]),
         ],
     },
     Stage {
@@ -213,6 +214,17 @@ pub const STAGES: &[Stage] = &[
                 "-D",
                 "warnings",
             ]),
+            Step::Cargo(&[
+                "clippy",
+                "--manifest-path",
+                FUZZ_MANIFEST,
+                "--release",
+                "--target-dir",
+                FUZZ_TARGET_DIR,
+                "--",
+                "-D",
+                "warnings",
+            ]),
         ],
     },
     Stage {
@@ -224,6 +236,11 @@ pub const STAGES: &[Stage] = &[
             "--features",
             "duet-netstack/std,duet-netstack/log,duet/storage",
         ])],
+    },
+    // The fuzz targets keep building, and their seeds pass through them.
+    Stage {
+        name: "fuzz",
+        steps: &[Step::Task(fuzz_seeds)],
     },
     // The README's demo must keep working: run it as a user would.
     Stage {
@@ -324,6 +341,45 @@ const STM32_TARGET_DIR: &str = "target/stm32-nucleo-h743zi";
 const PICO_W_MANIFEST: &str = "samples/pico-w/Cargo.toml";
 const PICO_W_TARGET: &str = "thumbv6m-none-eabi";
 const PICO_W_TARGET_DIR: &str = "target/pico-w";
+
+/// The coverage-guided fuzz targets (cargo-fuzz, a workspace of its own;
+/// `xtask/fuzz/README.md`), each with its seeds in `xtask/fuzz/seeds/<name>`.
+const FUZZ_MANIFEST: &str = "xtask/fuzz/Cargo.toml";
+const FUZZ_TARGET_DIR: &str = "target/fuzz";
+const FUZZ_TARGETS: [&str; 5] = [
+    "mqtt_session",
+    "dns_response",
+    "dhcp_reply",
+    "stack_frames",
+    "azure_text",
+];
+
+/// Builds the fuzz targets on stable (no sanitizer, no coverage guidance:
+/// fuzzing itself takes nightly) and runs every seed through its target
+/// once (libFuzzer's `-runs=0`), so the harnesses keep compiling against
+/// the crates and no seed panics.
+fn fuzz_seeds(root: &Path) -> Result<(), Error> {
+    for target in FUZZ_TARGETS {
+        let mut command = cmd::cargo();
+        let cargo_args = [
+            "run",
+            "--quiet",
+            "--release",
+            "--manifest-path",
+            FUZZ_MANIFEST,
+        ];
+        command
+            .args(cargo_args)
+            .args(["--target-dir", FUZZ_TARGET_DIR, "--bin", target, "--"])
+            .arg("-runs=0")
+            // A failing seed is written here, not into the checkout.
+            .arg(format!("-artifact_prefix={FUZZ_TARGET_DIR}/"))
+            .arg(format!("xtask/fuzz/seeds/{target}"))
+            .current_dir(root);
+        cmd::run(&mut command)?;
+    }
+    Ok(())
+}
 
 /// Runs the named stages (all of them if `only` is empty), in list order.
 pub fn run(root: &Path, only: &[String]) -> Result<(), Error> {
@@ -553,6 +609,7 @@ mod tests {
                 "fmt",
                 "clippy",
                 "test",
+                "fuzz",
                 "demo",
                 "qemu",
                 "no_std",
@@ -606,6 +663,24 @@ mod tests {
                 .iter()
                 .any(|args| !args.iter().any(|a| a.contains("features")))
         );
+    }
+
+    /// Every fuzz target CI runs is a binary of the fuzz crate, and has
+    /// seeds to run.
+    #[test]
+    fn every_fuzz_target_is_built_and_seeded() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let manifest = std::fs::read_to_string(root.join(FUZZ_MANIFEST)).unwrap();
+        let binaries = manifest.matches("[[bin]]").count();
+        assert_eq!(binaries, FUZZ_TARGETS.len(), "{manifest}");
+        for target in FUZZ_TARGETS {
+            assert!(
+                manifest.contains(&format!("name = \"{target}\"")),
+                "{target}"
+            );
+            let seeds = root.join("xtask/fuzz/seeds").join(target);
+            assert!(std::fs::read_dir(&seeds).unwrap().count() > 0, "{target}");
+        }
     }
 
     #[test]
