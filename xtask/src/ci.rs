@@ -27,7 +27,8 @@ use crate::qemu;
 /// `dnsmasq-base` and `chrony` (the DHCP/DNS server and the NTP server the
 /// network-service tests and the host sample's TAP test start),
 /// `gnutls-bin` (`gnutls-serv`, the TLS peer that implements
-/// record_size_limit, RFC 8449).
+/// record_size_limit, RFC 8449), `g++` (libFuzzer, which the fuzz targets
+/// link, is C++).
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
@@ -40,6 +41,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "dnsmasq-base",
     "chrony",
     "gnutls-bin",
+    "g++",
 ];
 
 /// Compilation targets firmware and no_std checks build for: Cortex-M4F/M7F
