@@ -12,8 +12,12 @@
 //!
 //! Lines: `bench mqtt qos<N> duet=<msgs/s> rumqttc=<msgs/s> ratio=<x>`, then
 //! `bench mqtt-detail qos<N> ...` with each client's own CPU time per
-//! message and how busy the broker was: at 0.9 and above the broker, not
-//! the client, sets both rates, and their ratio stays near 1.
+//! message, how busy the broker was (at 0.9 and above the broker, not the
+//! client, sets both rates, and their ratio stays near 1) and how many read
+//! and write system calls the broker made per message: mosquitto reads each
+//! packet with its own calls and writes each acknowledgement with its own,
+//! so that count, and with it the broker's work per message, does not
+//! depend on how the client batches its writes.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -252,6 +256,7 @@ struct Run {
     rate: f64,
     client_us_per_message: f64,
     broker_busy: f64,
+    broker_syscalls_per_message: f64,
 }
 
 /// Runs `client` against a fresh broker and measures it.
@@ -259,15 +264,18 @@ fn measure(client: impl FnOnce(u16) -> Result<f64, String>, count: u64) -> Resul
     let broker = Broker::start()?;
     let cpu_before = crate::cpu::process_time().map_err(|e| e.to_string())?;
     let broker_before = broker_cpu(broker.child.id())?;
+    let syscalls_before = broker_syscalls(broker.child.id())?;
     let wall = WallClock::now();
     let rate = client(broker.port)?;
     let wall = wall.elapsed();
     let broker_busy = (broker_cpu(broker.child.id())? - broker_before) / wall.as_secs_f64();
+    let broker_syscalls = broker_syscalls(broker.child.id())? - syscalls_before;
     let cpu = crate::cpu::process_time().map_err(|e| e.to_string())? - cpu_before;
     Ok(Run {
         rate,
         client_us_per_message: cpu.as_secs_f64() * 1e6 / count as f64,
         broker_busy,
+        broker_syscalls_per_message: broker_syscalls as f64 / count as f64,
     })
 }
 
@@ -283,6 +291,21 @@ fn broker_cpu(pid: u32) -> Result<f64, String> {
     match (ticks(11), ticks(12)) {
         (Some(user), Some(system)) => Ok((user + system) / 100.0),
         _ => Err(format!("cannot read the broker's CPU time from {stat:?}")),
+    }
+}
+
+/// Read and write system calls process `pid` has made, from the `syscr`
+/// and `syscw` lines of `/proc/<pid>/io`.
+fn broker_syscalls(pid: u32) -> Result<u64, String> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).map_err(|e| e.to_string())?;
+    let count = |key: &str| {
+        io.lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+    };
+    match (count("syscr:"), count("syscw:")) {
+        (Some(reads), Some(writes)) => Ok(reads + writes),
+        _ => Err(format!("cannot read the broker's system calls from {io:?}")),
     }
 }
 
@@ -306,12 +329,15 @@ pub fn run(count: u64) -> Result<(), String> {
         println!(
             "bench mqtt-detail qos{qos} duet_client_us_per_msg={:.3} \
              rumqttc_client_us_per_msg={:.3} client_cpu_ratio={:.2} \
-             duet_broker_busy={:.2} rumqttc_broker_busy={:.2}",
+             duet_broker_busy={:.2} rumqttc_broker_busy={:.2} \
+             duet_broker_syscalls_per_msg={:.2} rumqttc_broker_syscalls_per_msg={:.2}",
             duet.client_us_per_message,
             rumqttc.client_us_per_message,
             duet.client_us_per_message / rumqttc.client_us_per_message,
             duet.broker_busy,
-            rumqttc.broker_busy
+            rumqttc.broker_busy,
+            duet.broker_syscalls_per_message,
+            rumqttc.broker_syscalls_per_message
         );
     }
     Ok(())
