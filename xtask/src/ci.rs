@@ -348,18 +348,21 @@ const PICO_W_TARGET_DIR: &str = "target/pico-w";
 /// `xtask/fuzz/README.md`), each with its seeds in `xtask/fuzz/seeds/<name>`.
 const FUZZ_MANIFEST: &str = "xtask/fuzz/Cargo.toml";
 const FUZZ_TARGET_DIR: &str = "target/fuzz";
-const FUZZ_TARGETS: [&str; 5] = [
+const FUZZ_TARGETS: [&str; 6] = [
     "mqtt_session",
     "dns_response",
     "dhcp_reply",
     "stack_frames",
     "azure_text",
+    "tls_server_flight",
 ];
 
 /// Builds the fuzz targets on stable (no sanitizer, no coverage guidance:
 /// fuzzing itself takes nightly) and runs every seed through its target
 /// once (libFuzzer's `-runs=0`), so the harnesses keep compiling against
-/// the crates and no seed panics.
+/// the crates and no seed panics. `DUET_FUZZ_SEEDS_COMPLETE` tells a target
+/// that checks how far its seeds get (`tls_server_flight`: a completed
+/// handshake and a close_notify) to assert it.
 fn fuzz_seeds(root: &Path) -> Result<(), Error> {
     for target in FUZZ_TARGETS {
         let mut command = cmd::cargo();
@@ -377,6 +380,7 @@ fn fuzz_seeds(root: &Path) -> Result<(), Error> {
             // A failing seed is written here, not into the checkout.
             .arg(format!("-artifact_prefix={FUZZ_TARGET_DIR}/"))
             .arg(format!("xtask/fuzz/seeds/{target}"))
+            .env("DUET_FUZZ_SEEDS_COMPLETE", "1")
             .current_dir(root);
         cmd::run(&mut command)?;
     }
