@@ -348,20 +348,21 @@ const PICO_W_TARGET_DIR: &str = "target/pico-w";
 /// `xtask/fuzz/README.md`), each with its seeds in `xtask/fuzz/seeds/<name>`.
 const FUZZ_MANIFEST: &str = "xtask/fuzz/Cargo.toml";
 const FUZZ_TARGET_DIR: &str = "target/fuzz";
-const FUZZ_TARGETS: [&str; 6] = [
+const FUZZ_TARGETS: [&str; 7] = [
     "mqtt_session",
     "dns_response",
     "dhcp_reply",
     "stack_frames",
     "azure_text",
     "tls_server_flight",
+    "tls12_server_flight",
 ];
 
 /// Builds the fuzz targets on stable (no sanitizer, no coverage guidance:
 /// fuzzing itself takes nightly) and runs every seed through its target
 /// once (libFuzzer's `-runs=0`), so the harnesses keep compiling against
 /// the crates and no seed panics. `DUET_FUZZ_SEEDS_COMPLETE` tells a target
-/// that checks how far its seeds get (`tls_server_flight`: a completed
+/// that checks how far its seeds get (the TLS targets: a completed
 /// handshake and a close_notify) to assert it.
 fn fuzz_seeds(root: &Path) -> Result<(), Error> {
     for target in FUZZ_TARGETS {
