@@ -145,7 +145,11 @@ impl Server<'_> {
             sent.get(self.client_read..self.client_read + 5)
         {
             let start = self.client_read + 5;
-            let content = sent.get(start..start + usize::from(u16::from_be_bytes([a, b])))?;
+            let len = usize::from(u16::from_be_bytes([a, b]));
+            // The client hands out whole records; a part would wait.
+            let Some(content) = sent.get(start..start + len) else {
+                break;
+            };
             self.client_read = start + content.len();
             match content_type {
                 20 => self.client_changed = true,
