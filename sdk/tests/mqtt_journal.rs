@@ -186,7 +186,8 @@ fn a_journal_too_full_of_live_publishes_refuses_more() {
 /// completes, and checks what a remount finds: the live entries from
 /// before, then at most one whole entry from `work` (its last append, if
 /// the cut came before its acknowledgement), or exactly `completed` when
-/// nothing was cut; and that the journal takes new entries afterwards.
+/// nothing was cut; and that the journal takes new entries afterwards, and
+/// keeps them through the compactions that follow.
 fn power_cut_during(work: impl Fn(&mut Journal<&mut RamFlash>), completed_adds: &[usize]) {
     let mut cut = 0;
     loop {
@@ -212,6 +213,19 @@ fn power_cut_during(work: impl Fn(&mut Journal<&mut RamFlash>), completed_adds: 
         }
         assert!(append(&mut journal, 99), "cut after {cut} bytes");
         assert_eq!(stored(&mut journal).last(), Some(&message(99)));
+        // And through the compactions that follow: whatever half header
+        // the cut left, the generations after it keep the newest half live.
+        let kept = stored(&mut journal);
+        for n in 100..160 {
+            assert!(append(&mut journal, n), "cut after {cut} bytes");
+            journal.remove(kept.len());
+        }
+        let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
+        assert_eq!(
+            stored(&mut journal),
+            kept,
+            "cut after {cut} bytes, then compactions"
+        );
         if completed {
             return;
         }

@@ -3,7 +3,12 @@
 //! region (feature `storage`, through `embedded-storage`'s [`NorFlash`]).
 //!
 //! A half starts with a header word (`"DJ"`, a generation number); the
-//! half with the valid header of the highest generation is the live one.
+//! half with the valid header of the newer generation is the live one.
+//! Generations compare as serial numbers (RFC 1982): a power cut inside a
+//! header leaves its generation partly erased (`0xFF` bytes), possibly
+//! `u32::MAX`, and the count must go on from there without overflowing —
+//! and a half whose header came out that way is complete either way, as a
+//! header is written after its half's entries.
 //! Entries follow, each aligned to the flash's write size:
 //!
 //! ```text
@@ -105,7 +110,7 @@ impl<F: NorFlash> Journal<F> {
                 .map_err(|_| JournalError::Flash)?;
             if word[..2] == HALF_MAGIC {
                 let generation = u32::from_be_bytes([word[4], word[5], word[6], word[7]]);
-                if best.is_none_or(|(_, g)| generation > g) {
+                if best.is_none_or(|(_, g)| newer(generation, g)) {
                     best = Some((half, generation));
                 }
             }
@@ -333,9 +338,10 @@ impl<F: NorFlash> Journal<F> {
             }
             read += entry.size;
         }
-        self.write_half_header(to_half, self.generation + 1)?;
+        let generation = self.generation.wrapping_add(1);
+        self.write_half_header(to_half, generation)?;
         self.live = to_half;
-        self.generation += 1;
+        self.generation = generation;
         self.head = written;
         Ok(())
     }
@@ -464,6 +470,13 @@ impl<F: NorFlash> OutboxStore for Journal<F> {
     }
 }
 
+/// Whether generation `a` comes after `b` in serial number arithmetic (RFC
+/// 1982 section 3.2, 32 bits): the two halves' generations are one apart,
+/// or far apart only when a cut header or foreign data made one up.
+fn newer(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
 /// The packet identifier mark of `packet_id`: the identifier inverted, then
 /// a check byte whose top bit is clear, so that it is never an erased byte.
 fn packet_id_mark(packet_id: u16) -> [u8; PACKET_ID_MARK] {
@@ -517,5 +530,21 @@ impl Crc32 {
 
     fn finish(&self) -> u32 {
         !self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newer;
+
+    #[test]
+    fn generations_compare_as_serial_numbers() {
+        assert!(newer(2, 1));
+        assert!(!newer(1, 2));
+        assert!(!newer(5, 5));
+        assert!(newer(0, u32::MAX), "the count wraps");
+        // A header cut right after its magic reads as u32::MAX: it loses
+        // to the half it was copied from.
+        assert!(!newer(u32::MAX, 1));
     }
 }
