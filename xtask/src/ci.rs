@@ -348,8 +348,9 @@ const PICO_W_TARGET_DIR: &str = "target/pico-w";
 /// `xtask/fuzz/README.md`), each with its seeds in `xtask/fuzz/seeds/<name>`.
 const FUZZ_MANIFEST: &str = "xtask/fuzz/Cargo.toml";
 const FUZZ_TARGET_DIR: &str = "target/fuzz";
-const FUZZ_TARGETS: [&str; 7] = [
+const FUZZ_TARGETS: [&str; 8] = [
     "mqtt_session",
+    "mqtt_journal",
     "dns_response",
     "dhcp_reply",
     "stack_frames",

@@ -1,0 +1,262 @@
+//! The MQTT outbox's flash journal over whatever the flash holds — another
+//! firmware's data, bit rot, an earlier journal cut off by a power loss —
+//! then the calls a client makes on it, and remounts.
+//!
+//! Layout: the flash's first bytes (the rest erased; two halves of
+//! [`HALF`] bytes), a 0xFE byte, then operations, one byte each (its low
+//! three bits the operation, the rest its argument): append a QoS 1/2
+//! publish, acknowledge one, mark one sent or released, remount, or cut the
+//! power after some bytes of flash writes and remount. The flash checks what
+//! NOR flash allows (aligned writes that only clear bits, aligned erases),
+//! and after every clean remount the journal must hand back exactly the
+//! publishes the client still holds, in order, with their identifiers.
+#![no_main]
+
+use duet::mqtt::QoS;
+use duet::mqtt::journal::Journal;
+use duet::mqtt::outbox::{Outbox, OutboxStore, Record, RecordState};
+use embedded_storage::nor_flash::{
+    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
+use libfuzzer_sys::fuzz_target;
+
+const ERASE: usize = 256;
+const WRITE: usize = 4;
+const HALF: u32 = 1024;
+const OUTBOX: usize = 4096;
+
+/// RAM that behaves like NOR flash, with an optional power cut.
+struct Flash {
+    bytes: Vec<u8>,
+    /// Bytes that may still be written (or erases made) before the power
+    /// fails; `None` for no cut.
+    budget: Option<usize>,
+}
+
+#[derive(Debug)]
+struct PowerLost;
+
+impl NorFlashError for PowerLost {
+    fn kind(&self) -> NorFlashErrorKind {
+        NorFlashErrorKind::Other
+    }
+}
+
+impl ErrorType for Flash {
+    type Error = PowerLost;
+}
+
+impl ReadNorFlash for Flash {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), PowerLost> {
+        let at = offset as usize;
+        bytes.copy_from_slice(&self.bytes[at..at + bytes.len()]);
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl NorFlash for Flash {
+    const WRITE_SIZE: usize = WRITE;
+    const ERASE_SIZE: usize = ERASE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), PowerLost> {
+        assert!(from as usize % ERASE == 0 && to as usize % ERASE == 0 && from <= to);
+        if let Some(budget) = self.budget.as_mut() {
+            if *budget == 0 {
+                return Err(PowerLost);
+            }
+            *budget -= 1;
+        }
+        self.bytes[from as usize..to as usize].fill(0xFF);
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), PowerLost> {
+        let at = offset as usize;
+        assert!(
+            at % WRITE == 0 && data.len() % WRITE == 0,
+            "unaligned write"
+        );
+        for (i, byte) in data.iter().enumerate() {
+            if let Some(budget) = self.budget.as_mut() {
+                if *budget == 0 {
+                    return Err(PowerLost);
+                }
+                *budget -= 1;
+            }
+            let old = self.bytes[at + i];
+            assert_eq!(old & byte, *byte, "a 0 bit written back to 1 at {}", at + i);
+            self.bytes[at + i] = byte & old;
+        }
+        Ok(())
+    }
+}
+
+/// A publish as the client holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Held {
+    qos: QoS,
+    topic: String,
+    payload: Vec<u8>,
+    /// The identifier it went out under, and whether it was released.
+    sent: Option<(u16, bool)>,
+}
+
+impl Held {
+    fn of(record: Record<'_>) -> Held {
+        let sent = match record.state {
+            RecordState::Sent {
+                packet_id,
+                released,
+            } => Some((packet_id, released)),
+            RecordState::InFlight(packet_id) => Some((packet_id, false)),
+            RecordState::Queued => None,
+        };
+        Held {
+            qos: record.qos,
+            topic: record.topic.to_owned(),
+            payload: record.payload.to_vec(),
+            sent,
+        }
+    }
+}
+
+/// What a fresh boot restores from the flash.
+fn restored(journal: &mut Journal<&mut Flash>) -> Vec<Held> {
+    let mut buf = vec![0u8; OUTBOX];
+    let mut outbox = Outbox::new(&mut buf);
+    journal.restore(&mut outbox);
+    let mut held = Vec::new();
+    let mut at = 0;
+    while let Some((record, next)) = outbox.get(at) {
+        held.push(Held::of(record));
+        at = next;
+    }
+    held
+}
+
+/// The client's outbox rebuilt from `held`, so the journal's calls that
+/// take it see the same records.
+fn outbox_of<'b>(buf: &'b mut [u8], held: &[Held]) -> Outbox<'b> {
+    let mut outbox = Outbox::new(buf);
+    for publish in held {
+        if let Ok(at) = outbox.push(publish.qos, &publish.topic, &publish.payload) {
+            if let Some((packet_id, released)) = publish.sent {
+                outbox.mark_sent(at, packet_id, released);
+            }
+        }
+    }
+    outbox
+}
+
+/// The offset in `outbox` of its `index`-th record.
+fn offset_of(outbox: &Outbox<'_>, index: usize) -> Option<usize> {
+    let mut at = 0;
+    for _ in 0..index {
+        at = outbox.get(at)?.1;
+    }
+    outbox.get(at).map(|_| at)
+}
+
+fn run(data: &[u8]) {
+    let (image, operations) = match data.iter().position(|b| *b == 0xFE) {
+        Some(split) => (&data[..split], &data[split + 1..]),
+        None => (data, &[][..]),
+    };
+    let mut flash = Flash {
+        bytes: vec![0xFF; 2 * HALF as usize],
+        budget: None,
+    };
+    let len = image.len().min(flash.bytes.len());
+    flash.bytes[..len].copy_from_slice(&image[..len]);
+    let Ok(mut journal) = Journal::mount(&mut flash, 0, HALF) else {
+        return;
+    };
+    // What the client holds: what the first boot restored, then its calls.
+    let mut held = restored(&mut journal);
+    let mut appended = 0u32;
+    for &operation in operations {
+        let argument = usize::from(operation >> 3);
+        match operation & 7 {
+            0 | 1 => {
+                let qos = if operation & 1 == 0 {
+                    QoS::AtLeastOnce
+                } else {
+                    QoS::ExactlyOnce
+                };
+                appended += 1;
+                let publish = Held {
+                    qos,
+                    topic: format!("duet/{appended}"),
+                    payload: vec![appended as u8; argument * 3],
+                    sent: None,
+                };
+                if journal
+                    .append(publish.qos, &publish.topic, &publish.payload)
+                    .is_ok()
+                {
+                    held.push(publish);
+                }
+            }
+            2 if !held.is_empty() => {
+                let index = argument % held.len();
+                journal.remove(index);
+                held.remove(index);
+            }
+            3 | 4 if !held.is_empty() => {
+                let index = argument % held.len();
+                let mut buf = vec![0u8; OUTBOX];
+                let outbox = outbox_of(&mut buf, &held);
+                let Some(at) = offset_of(&outbox, index) else {
+                    continue;
+                };
+                let publish = &mut held[index];
+                match (operation & 7, publish.sent) {
+                    (3, None) => {
+                        let packet_id = argument as u16 + 1;
+                        journal.sent(&outbox, at, packet_id);
+                        publish.sent = Some((packet_id, false));
+                    }
+                    (4, Some((packet_id, false))) if publish.qos == QoS::ExactlyOnce => {
+                        journal.released(&outbox, at);
+                        publish.sent = Some((packet_id, true));
+                    }
+                    _ => {}
+                }
+            }
+            5 => {
+                drop(journal);
+                let Ok(mounted) = Journal::mount(&mut flash, 0, HALF) else {
+                    return;
+                };
+                journal = mounted;
+                assert_eq!(restored(&mut journal), held);
+            }
+            6 => {
+                // The power fails after `argument` more bytes; what the
+                // client held is no longer known exactly (an append or a
+                // mark cut short may or may not count), so the next boot
+                // starts over from what it restores.
+                drop(journal);
+                flash.budget = Some(argument);
+                if let Ok(mut cut) = Journal::mount(&mut flash, 0, HALF) {
+                    let _ = cut.append(QoS::AtLeastOnce, "duet/cut", &[0x5A; 40]);
+                }
+                flash.budget = None;
+                let Ok(mounted) = Journal::mount(&mut flash, 0, HALF) else {
+                    return;
+                };
+                journal = mounted;
+                held = restored(&mut journal);
+            }
+            _ => {}
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| run(data));
