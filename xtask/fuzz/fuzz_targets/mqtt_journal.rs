@@ -65,7 +65,11 @@ impl NorFlash for Flash {
     const ERASE_SIZE: usize = ERASE;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), PowerLost> {
-        assert!(from as usize % ERASE == 0 && to as usize % ERASE == 0 && from <= to);
+        assert!(
+            (from as usize).is_multiple_of(ERASE)
+                && (to as usize).is_multiple_of(ERASE)
+                && from <= to
+        );
         if let Some(budget) = self.budget.as_mut() {
             if *budget == 0 {
                 return Err(PowerLost);
