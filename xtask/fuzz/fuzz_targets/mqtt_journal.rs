@@ -83,7 +83,7 @@ impl NorFlash for Flash {
     fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), PowerLost> {
         let at = offset as usize;
         assert!(
-            at % WRITE == 0 && data.len() % WRITE == 0,
+            at.is_multiple_of(WRITE) && data.len().is_multiple_of(WRITE),
             "unaligned write"
         );
         for (i, byte) in data.iter().enumerate() {
