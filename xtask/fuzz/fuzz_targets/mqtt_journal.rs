@@ -149,10 +149,9 @@ fn restored(journal: &mut Journal<&mut Flash>) -> Vec<Held> {
 fn outbox_of<'b>(buf: &'b mut [u8], held: &[Held]) -> Outbox<'b> {
     let mut outbox = Outbox::new(buf);
     for publish in held {
-        if let Ok(at) = outbox.push(publish.qos, &publish.topic, &publish.payload) {
-            if let Some((packet_id, released)) = publish.sent {
-                outbox.mark_sent(at, packet_id, released);
-            }
+        let pushed = outbox.push(publish.qos, &publish.topic, &publish.payload);
+        if let (Ok(at), Some((packet_id, released))) = (pushed, publish.sent) {
+            outbox.mark_sent(at, packet_id, released);
         }
     }
     outbox
@@ -234,7 +233,6 @@ fn run(data: &[u8]) {
                 }
             }
             5 => {
-                drop(journal);
                 let Ok(mounted) = Journal::mount(&mut flash, 0, HALF) else {
                     return;
                 };
@@ -246,7 +244,6 @@ fn run(data: &[u8]) {
                 // client held is no longer known exactly (an append or a
                 // mark cut short may or may not count), so the next boot
                 // starts over from what it restores.
-                drop(journal);
                 flash.budget = Some(argument);
                 if let Ok(mut cut) = Journal::mount(&mut flash, 0, HALF) {
                     let _ = cut.append(QoS::AtLeastOnce, "duet/cut", &[0x5A; 40]);
