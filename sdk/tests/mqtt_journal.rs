@@ -286,7 +286,8 @@ fn a_power_cut_at_any_byte_of_a_mark_leaves_it_unwritten_or_whole() {
     // The identifier is written before the PUBLISH goes out and the
     // released mark before the PUBREL: a cut while writing one must read
     // back as "not yet" (that packet never left) or as the whole mark —
-    // never as another identifier — and must not damage the entry.
+    // never as another identifier — and must not damage the entry, nor stop
+    // the mark from being written when the packet does go out.
     for (id, released) in [(0xBEEF, false), (0x5A11, false), (0x00A5, false), (7, true)] {
         let mut cut = 0;
         loop {
@@ -333,6 +334,27 @@ fn a_power_cut_at_any_byte_of_a_mark_leaves_it_unwritten_or_whole() {
                 assert_eq!(found, whole);
                 break;
             }
+            // After the reboot the packet goes out after all, so its mark
+            // is written again — under the identifier restored with it, or
+            // (none restored) another: it must land whatever bytes the cut
+            // left where it goes.
+            let again = if found == whole {
+                id
+            } else {
+                id.wrapping_add(1)
+            };
+            let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
+            if released {
+                journal.released(&outbox, second);
+            } else {
+                journal.sent(&outbox, second, again);
+            }
+            let written = RecordState::Sent {
+                packet_id: if released { id } else { again },
+                released,
+            };
+            let states = restored_states(&mut flash);
+            assert_eq!(states[1].1, written, "cut after {cut}, then written again");
             cut += 1;
         }
     }

@@ -332,8 +332,17 @@ impl<F: NorFlash> Journal<F> {
                 let from = self.half_start(from_half) + read;
                 let to = to_base + written;
                 self.copy(from, to, Self::acknowledged_at())?;
-                let marks_at = Self::packet_id_at();
-                self.copy(from + marks_at, to + marks_at, entry.size - marks_at)?;
+                // The marks rewritten from what they read as, so one a
+                // power cut left half-written comes out erased (it read as
+                // "not yet") rather than in the way of the whole one.
+                if let Some(packet_id) = entry.packet_id {
+                    self.write_padded(to + Self::packet_id_at(), &[&packet_id_mark(packet_id)])?;
+                    if entry.released {
+                        self.write_padded(to + Self::released_at(), &[&[0]])?;
+                    }
+                }
+                let body_at = Self::body_at();
+                self.copy(from + body_at, to + body_at, entry.size - body_at)?;
                 written += entry.size;
             }
             read += entry.size;
@@ -363,30 +372,52 @@ impl<F: NorFlash> Journal<F> {
     }
 
     /// Writes `mark` at `mark_at` of the `ordinal`-th live entry, unless
-    /// that mark is written already.
+    /// that mark is written already. Its words must be erased to be
+    /// written; if they are not but hold no whole mark (a power cut while
+    /// writing it, which reads as "not yet"), the live entries move to the
+    /// other half first, where compaction leaves that mark erased.
     fn mark(&mut self, ordinal: usize, mark_at: u32, mark: &[u8]) -> Result<(), JournalError> {
+        let Some(mut at) = self.live_entry(ordinal) else {
+            return Ok(());
+        };
+        let mut current = [0u8; CHUNK];
+        let current = &mut current[..Self::pad(mark.len()) as usize];
+        self.flash
+            .read(at + mark_at, current)
+            .map_err(|_| JournalError::Flash)?;
+        let whole = if mark_at == Self::packet_id_at() {
+            read_packet_id_mark(&current[..PACKET_ID_MARK]).is_some()
+        } else {
+            current[0] != 0xFF
+        };
+        // Written once: a repeated call (a PUBREC the server sent again)
+        // must not program the word a second time.
+        if whole {
+            return Ok(());
+        }
+        if current.iter().any(|b| *b != 0xFF) {
+            self.compact()?;
+            let Some(moved) = self.live_entry(ordinal) else {
+                return Ok(());
+            };
+            at = moved;
+        }
+        self.write_padded(at + mark_at, &[mark])
+    }
+
+    /// Where in flash the `ordinal`-th live (unacknowledged) entry starts.
+    fn live_entry(&mut self, ordinal: usize) -> Option<u32> {
         let (mut offset, mut live) = (self.first_entry(), 0);
         while let Some(entry) = self.entry_at(offset) {
             if !entry.acknowledged {
                 if live == ordinal {
-                    let at = self.half_start(self.live) + offset + mark_at;
-                    // Written once: a repeated call (a PUBREC the server
-                    // sent again) must not program the word a second time.
-                    let mut current = [0u8; PACKET_ID_MARK];
-                    let current = &mut current[..mark.len().min(PACKET_ID_MARK)];
-                    self.flash
-                        .read(at, current)
-                        .map_err(|_| JournalError::Flash)?;
-                    if current.iter().any(|b| *b != 0xFF) {
-                        return Ok(());
-                    }
-                    return self.write_padded(at, &[mark]);
+                    return Some(self.half_start(self.live) + offset);
                 }
                 live += 1;
             }
             offset += entry.size;
         }
-        Ok(())
+        None
     }
 
     fn try_append(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), JournalError> {
