@@ -30,8 +30,11 @@
 //! (or only its PUBREL), which a broker that kept the session recognises:
 //! QoS 2 stays exactly once across reboots. A power cut while a mark is
 //! written leaves it unreadable (its check fails) or erased, which reads as
-//! "not yet": true, as the packet the mark precedes never went out. When a half fills, its live entries move to the other half, whose
-//! header is written last (a power cut mid-move keeps the old half).
+//! "not yet": true, as the packet the mark precedes never went out; when
+//! that packet does go out, its mark is written on a copy of the entries in
+//! the other half, where compaction left the damaged word erased. When a
+//! half fills, its live entries move to the other half, whose header is
+//! written last (a power cut mid-move keeps the old half).
 
 use embedded_storage::nor_flash::NorFlash;
 
