@@ -20,14 +20,12 @@
 mod tls_peer;
 
 use duet::crypto::soft::Soft;
-use duet::crypto::{
-    Aead, EcdhGroup, Hasher, KeyAgreement, KeyDerivation, SignatureFormat, SignatureScheme, Signer,
-};
+use duet::crypto::{Aead, EcdhGroup, Hasher, KeyAgreement, KeyDerivation};
 use duet::tls::record::{ContentType, RecordProtection};
-use duet::tls::{CipherSuite, ClientConnection, SessionTicket, TicketSlot};
+use duet::tls::{CipherSuite, SessionTicket, TicketSlot};
 use libfuzzer_sys::fuzz_target;
 use tls_peer::{
-    Memory, SIGNING_KEY, Seen, Setup, Xorshift, check_seed, deliver, handshake_message, option,
+    Memory, Seen, Setup, Xorshift, deliver, handshake_message, next_record, option,
     plaintext_record,
 };
 
@@ -82,24 +80,7 @@ impl Server<'_> {
         let mut body = vec![3, 0x00, 0x17, self.ephemeral_public.len() as u8];
         body.extend_from_slice(&self.ephemeral_public);
         let signed = [&self.client_random[..], &SERVER_RANDOM, &body].concat();
-        let prehash = self
-            .soft
-            .hash(duet::crypto::HashAlgorithm::Sha256, &[&signed])
-            .ok()?;
-        let mut signature = [0u8; 80];
-        let len = self
-            .soft
-            .sign_prehash(
-                SIGNING_KEY,
-                SignatureScheme::EcdsaP256Sha256,
-                prehash.as_bytes(),
-                SignatureFormat::Der,
-                &mut signature,
-            )
-            .ok()?;
-        body.extend_from_slice(&[0x04, 0x03]);
-        body.extend_from_slice(&(len as u16).to_be_bytes());
-        body.extend_from_slice(&signature[..len]);
+        body.extend_from_slice(&tls_peer::digitally_signed(self.soft, &signed)?);
         Some(body)
     }
 
@@ -205,16 +186,10 @@ impl Server<'_> {
 
     /// `content` as a record of `content_type`: sealed once the keys are on.
     fn record(&mut self, content_type: ContentType, content: &[u8]) -> Option<Vec<u8>> {
-        let Some(protection) = &mut self.protection else {
-            return Some(plaintext_record(content_type as u8, content));
-        };
-        let len = content.len().min(16 * 1024);
-        let mut record = vec![0u8; protection.sealed_len(len)];
-        let offset = protection.content_offset();
-        record[offset..offset + len].copy_from_slice(&content[..len]);
-        let total = protection.seal(content_type, &mut record, len).ok()?;
-        record.truncate(total);
-        Some(record)
+        match &mut self.protection {
+            Some(protection) => tls_peer::sealed(protection, content_type, content),
+            None => Some(plaintext_record(content_type as u8, content)),
+        }
     }
 }
 
@@ -265,21 +240,14 @@ fn connection(
     records: &mut &[u8],
     seen: &mut Seen,
 ) -> Option<()> {
-    seen.connections += 1;
-    seen.sent.clear();
     let soft = &setup.soft;
-    let suite = if setup.has(option::SHA384) {
-        CipherSuite::EcdheEcdsaAes256GcmSha384
-    } else {
-        CipherSuite::EcdheEcdsaAes128GcmSha256
-    };
+    let suite = setup.suite(
+        CipherSuite::EcdheEcdsaAes128GcmSha256,
+        CipherSuite::EcdheEcdsaAes256GcmSha384,
+    );
     let mut memory = Memory::new();
     let mut rng = Xorshift(0x5eed);
-    let mut client =
-        ClientConnection::new(soft, setup.config(resume), memory.buffers(), &mut rng).ok()?;
-    if setup.has(option::TICKETS) {
-        client.store_tickets_in(tickets);
-    }
+    let mut client = tls_peer::client(setup, resume, &mut memory, &mut rng, tickets, seen)?;
     // The ClientHello: one record.
     let client_hello = client.pending_tls().get(5..)?.to_vec();
     let client_random = client_hello.get(6..38)?.try_into().ok()?;
@@ -308,10 +276,7 @@ fn connection(
         protection: None,
     };
     deliver(&mut client, &plaintext_record(22, &hello), seen)?;
-    while let [op, a, b, rest @ ..] = *records {
-        let len = usize::from(u16::from_be_bytes([*a, *b])).min(rest.len());
-        let (content, next) = rest.split_at(len);
-        *records = next;
+    while let Some((op, content)) = next_record(records) {
         if op & 32 != 0 {
             deliver(&mut client, &CHANGE_CIPHER_SPEC, seen)?;
             server.change_keys();
@@ -331,25 +296,4 @@ fn connection(
     Some(())
 }
 
-/// A connection over the input's records; then, with `option::RESUME` and
-/// a ticket from it, a second one that offers the ticket (which the server
-/// takes with `option::ACCEPT_RESUMPTION`) over the records the first left.
-fn run(data: &[u8], seen: &mut Seen) -> Option<()> {
-    let (&options, mut records) = data.split_first()?;
-    let setup = Setup::new(options)?;
-    let mut tickets = TicketSlot::new();
-    let _ = connection(&setup, None, &mut tickets, &mut records, seen);
-    if !setup.has(option::RESUME) {
-        return Some(());
-    }
-    let ticket = tickets.ticket()?;
-    let mut next_tickets = TicketSlot::new();
-    let _ = connection(&setup, Some(ticket), &mut next_tickets, &mut records, seen);
-    Some(())
-}
-
-fuzz_target!(|data: &[u8]| {
-    let mut seen = Seen::default();
-    let _ = run(data, &mut seen);
-    check_seed(data, &seen);
-});
+fuzz_target!(|data: &[u8]| tls_peer::fuzz(data, connection));

@@ -22,17 +22,15 @@
 mod tls_peer;
 
 use duet::crypto::soft::Soft;
-use duet::crypto::{
-    Aead, EcdhGroup, HashAlgorithm, Hasher, KeyAgreement, SignatureFormat, SignatureScheme, Signer,
-};
+use duet::crypto::{Aead, EcdhGroup, Hasher, KeyAgreement};
 use duet::tls::record::{ContentType, RecordProtection};
 use duet::tls::{
-    CipherSuite, ClientConnection, KeySchedule, SessionTicket, TicketSlot, TrafficKeys,
-    finished_verify_data, next_traffic_secret,
+    CipherSuite, KeySchedule, SessionTicket, TicketSlot, TrafficKeys, finished_verify_data,
+    next_traffic_secret,
 };
 use libfuzzer_sys::fuzz_target;
 use tls_peer::{
-    Memory, SIGNING_KEY, Seen, Setup, Xorshift, check_seed, deliver, handshake_message, option,
+    Memory, Seen, Setup, Xorshift, deliver, handshake_message, next_record, option,
     plaintext_record,
 };
 
@@ -75,22 +73,7 @@ impl<'s> Server<'s> {
     fn certificate_verify(&self) -> Option<Vec<u8>> {
         const CONTEXT: &[u8] = b"TLS 1.3, server CertificateVerify\x00";
         let content = [&[0x20u8; 64][..], CONTEXT, &self.hash()?].concat();
-        let prehash = self.soft.hash(HashAlgorithm::Sha256, &[&content]).ok()?;
-        let mut signature = [0u8; 80];
-        let len = self
-            .soft
-            .sign_prehash(
-                SIGNING_KEY,
-                SignatureScheme::EcdsaP256Sha256,
-                prehash.as_bytes(),
-                SignatureFormat::Der,
-                &mut signature,
-            )
-            .ok()?;
-        let mut body = vec![0x04, 0x03];
-        body.extend_from_slice(&(len as u16).to_be_bytes());
-        body.extend_from_slice(&signature[..len]);
-        Some(body)
+        tls_peer::digitally_signed(self.soft, &content)
     }
 
     /// A Finished over the transcript so far (section 4.4.4).
@@ -158,13 +141,7 @@ impl<'s> Server<'s> {
     }
 
     fn seal(&mut self, content_type: ContentType, content: &[u8]) -> Option<Vec<u8>> {
-        let len = content.len().min(16 * 1024);
-        let mut record = vec![0u8; self.protection.sealed_len(len)];
-        let offset = self.protection.content_offset();
-        record[offset..offset + len].copy_from_slice(&content[..len]);
-        let total = self.protection.seal(content_type, &mut record, len).ok()?;
-        record.truncate(total);
-        Some(record)
+        tls_peer::sealed(&mut self.protection, content_type, content)
     }
 }
 
@@ -219,21 +196,11 @@ fn connection(
     records: &mut &[u8],
     seen: &mut Seen,
 ) -> Option<()> {
-    seen.connections += 1;
-    seen.sent.clear();
     let soft = &setup.soft;
-    let suite = if setup.has(option::SHA384) {
-        CipherSuite::Aes256GcmSha384
-    } else {
-        CipherSuite::Aes128GcmSha256
-    };
+    let suite = setup.suite(CipherSuite::Aes128GcmSha256, CipherSuite::Aes256GcmSha384);
     let mut memory = Memory::new();
     let mut rng = Xorshift(0x5eed);
-    let mut client =
-        ClientConnection::new(soft, setup.config(resume), memory.buffers(), &mut rng).ok()?;
-    if setup.has(option::TICKETS) {
-        client.store_tickets_in(tickets);
-    }
+    let mut client = tls_peer::client(setup, resume, &mut memory, &mut rng, tickets, seen)?;
     // The ClientHello: one record.
     let client_hello = client.pending_tls().get(5..)?.to_vec();
     client.tls_sent(client.pending_tls().len());
@@ -262,10 +229,7 @@ fn connection(
         protection: Server::protection(soft, suite, secret.as_bytes())?,
         in_application_keys: false,
     };
-    while let [op, a, b, rest @ ..] = *records {
-        let len = usize::from(u16::from_be_bytes([*a, *b])).min(rest.len());
-        let (content, next) = rest.split_at(len);
-        *records = next;
+    while let Some((op, content)) = next_record(records) {
         let wire = match op & 3 {
             0 => {
                 let (content, key_change) = server.handshake(content, op & 16 != 0)?;
@@ -284,25 +248,4 @@ fn connection(
     Some(())
 }
 
-/// A connection over the input's records; then, with `option::RESUME` and
-/// a ticket from it, a second one that offers the ticket (which the server
-/// takes with `option::ACCEPT_RESUMPTION`) over the records the first left.
-fn run(data: &[u8], seen: &mut Seen) -> Option<()> {
-    let (&options, mut records) = data.split_first()?;
-    let setup = Setup::new(options)?;
-    let mut tickets = TicketSlot::new();
-    let _ = connection(&setup, None, &mut tickets, &mut records, seen);
-    if !setup.has(option::RESUME) {
-        return Some(());
-    }
-    let ticket = tickets.ticket()?;
-    let mut next_tickets = TicketSlot::new();
-    let _ = connection(&setup, Some(ticket), &mut next_tickets, &mut records, seen);
-    Some(())
-}
-
-fuzz_target!(|data: &[u8]| {
-    let mut seen = Seen::default();
-    let _ = run(data, &mut seen);
-    check_seed(data, &seen);
-});
+fuzz_target!(|data: &[u8]| tls_peer::fuzz(data, connection));

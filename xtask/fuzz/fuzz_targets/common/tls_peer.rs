@@ -1,14 +1,22 @@
 //! What the TLS targets share: the client under test, set up from the
 //! input's options byte, and the server's fixed parts (the test PKI's root
 //! and the server's signing key), deterministic randomness on both sides,
-//! and the loop that hands the client bytes and records what it does.
+//! the input's records, the loop that hands the client bytes and records
+//! what it does, and the run of one or two (resuming) connections.
 
 use std::sync::OnceLock;
 
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::{TrustAnchor, trust_anchor_from_der};
-use duet::crypto::{KeyHandle, KeyStore, KeyType};
-use duet::tls::{Buffers, ClientConfig, ClientConnection, Event, MaxFragmentLength, SessionTicket};
+use duet::crypto::{
+    Aead, HashAlgorithm, Hasher, KeyHandle, KeyStore, KeyType, SignatureFormat, SignatureScheme,
+    Signer,
+};
+use duet::tls::record::{ContentType, RecordProtection};
+use duet::tls::{
+    Buffers, CipherSuite, ClientConfig, ClientConnection, Event, MaxFragmentLength, SessionTicket,
+    TicketSlot,
+};
 use rand_core::{TryCryptoRng, TryRng};
 
 const ROOT_CA: &[u8] = include_bytes!("../../../../certs/test/root-ca.der");
@@ -17,7 +25,7 @@ const SERVER_NAME: &str = "hub.azure-devices.test";
 /// 2026-01-01T00:00:00Z, inside the test PKI's validity.
 const NOW: u64 = 1_767_225_600;
 /// Where the server's signing key sits in the provider.
-pub const SIGNING_KEY: KeyHandle = KeyHandle(0);
+const SIGNING_KEY: KeyHandle = KeyHandle(0);
 
 /// The options byte's bits that both targets read the same way.
 pub mod option {
@@ -100,6 +108,15 @@ impl Setup {
         self.options & option != 0
     }
 
+    /// The suite the server picks: `sha384` with `option::SHA384`.
+    pub fn suite(&self, sha256: CipherSuite, sha384: CipherSuite) -> CipherSuite {
+        if self.has(option::SHA384) {
+            sha384
+        } else {
+            sha256
+        }
+    }
+
     /// The client's configuration: the test server's name, what the
     /// options ask for, and `resume`.
     pub fn config<'a>(&'a self, resume: Option<SessionTicket<'a>>) -> ClientConfig<'a> {
@@ -121,6 +138,73 @@ impl Setup {
             client_certificate: None,
         }
     }
+}
+
+/// The client of one more connection, with `resume`, keeping its tickets
+/// in `tickets` if the options say so; its first flight (the ClientHello)
+/// is pending, and `seen` starts counting for it.
+pub fn client<'a>(
+    setup: &'a Setup,
+    resume: Option<SessionTicket<'a>>,
+    memory: &'a mut Memory,
+    rng: &mut Xorshift,
+    tickets: &'a mut TicketSlot<256>,
+    seen: &mut Seen,
+) -> Option<ClientConnection<'a, Soft>> {
+    seen.connections += 1;
+    seen.sent.clear();
+    let mut client =
+        ClientConnection::new(&setup.soft, setup.config(resume), memory.buffers(), rng).ok()?;
+    if setup.has(option::TICKETS) {
+        client.store_tickets_in(tickets);
+    }
+    Some(client)
+}
+
+/// Takes the next `[op][length: u16][content]` off `records` (a length
+/// past the end takes what is left).
+pub fn next_record<'r>(records: &mut &'r [u8]) -> Option<(u8, &'r [u8])> {
+    let [op, a, b, rest @ ..] = *records else {
+        return None;
+    };
+    let len = usize::from(u16::from_be_bytes([*a, *b])).min(rest.len());
+    let (content, next) = rest.split_at(len);
+    *records = next;
+    Some((*op, content))
+}
+
+/// One connection over the records it takes from `records`; see
+/// [`fuzz`].
+pub type Connection = fn(
+    &Setup,
+    Option<SessionTicket<'_>>,
+    &mut TicketSlot<256>,
+    &mut &[u8],
+    &mut Seen,
+) -> Option<()>;
+
+/// A target's run: `connection` over the input's records; then, with
+/// `option::RESUME` and a ticket from it, a second one that offers the
+/// ticket (which the server takes with `option::ACCEPT_RESUMPTION`) over
+/// the records the first left. Then the seed check.
+pub fn fuzz(data: &[u8], connection: Connection) {
+    let mut seen = Seen::default();
+    let _ = connections(data, &mut seen, connection);
+    check_seed(data, &seen);
+}
+
+fn connections(data: &[u8], seen: &mut Seen, connection: Connection) -> Option<()> {
+    let (&options, mut records) = data.split_first()?;
+    let setup = Setup::new(options)?;
+    let mut tickets = TicketSlot::new();
+    let _ = connection(&setup, None, &mut tickets, &mut records, seen);
+    if !setup.has(option::RESUME) {
+        return Some(());
+    }
+    let ticket = tickets.ticket()?;
+    let mut next_tickets = TicketSlot::new();
+    let _ = connection(&setup, Some(ticket), &mut next_tickets, &mut records, seen);
+    Some(())
 }
 
 /// The client's buffers: room for the largest record each way, 8 KiB for
@@ -199,6 +283,43 @@ pub fn deliver(
     }
 }
 
+/// `content` signed with the test server's key as TLS carries it (the
+/// `DigitallySigned` of RFC 5246 section 4.7, RFC 8446 section 4.4.3):
+/// ecdsa_secp256r1_sha256, then the DER signature behind its length.
+pub fn digitally_signed(soft: &Soft, content: &[u8]) -> Option<Vec<u8>> {
+    let prehash = soft.hash(HashAlgorithm::Sha256, &[content]).ok()?;
+    let mut signature = [0u8; 80];
+    let len = soft
+        .sign_prehash(
+            SIGNING_KEY,
+            SignatureScheme::EcdsaP256Sha256,
+            prehash.as_bytes(),
+            SignatureFormat::Der,
+            &mut signature,
+        )
+        .ok()?;
+    let mut signed = vec![0x04, 0x03];
+    signed.extend_from_slice(&(len as u16).to_be_bytes());
+    signed.extend_from_slice(&signature[..len]);
+    Some(signed)
+}
+
+/// `content` (up to the 16 KiB a record holds) as one record of
+/// `content_type` under `protection`.
+pub fn sealed(
+    protection: &mut RecordProtection<<Soft as Aead>::Key>,
+    content_type: ContentType,
+    content: &[u8],
+) -> Option<Vec<u8>> {
+    let len = content.len().min(16 * 1024);
+    let mut record = vec![0u8; protection.sealed_len(len)];
+    let offset = protection.content_offset();
+    record[offset..offset + len].copy_from_slice(&content[..len]);
+    let total = protection.seal(content_type, &mut record, len).ok()?;
+    record.truncate(total);
+    Some(record)
+}
+
 /// A plaintext record of `content_type` around `content`.
 pub fn plaintext_record(content_type: u8, content: &[u8]) -> Vec<u8> {
     let mut record = vec![content_type, 3, 3];
@@ -220,7 +341,7 @@ pub fn handshake_message(message_type: u8, body: &[u8]) -> Vec<u8> {
 /// keeps reaching what it was written for (a key schedule out of step would
 /// end every input at the first protected record, silently). libFuzzer runs
 /// an empty input before the seeds; it has no options byte and is let be.
-pub fn check_seed(input: &[u8], seen: &Seen) {
+fn check_seed(input: &[u8], seen: &Seen) {
     static SET: OnceLock<bool> = OnceLock::new();
     let checking = *SET.get_or_init(|| std::env::var_os("DUET_FUZZ_SEEDS_COMPLETE").is_some());
     if checking && !input.is_empty() {
