@@ -398,7 +398,18 @@ impl<F: NorFlash> Journal<F> {
         if whole {
             return Ok(());
         }
-        if current.iter().any(|b| *b != 0xFF) {
+        let mut in_the_way = current.iter().any(|b| *b != 0xFF);
+        if mark_at == Self::packet_id_at() {
+            // A released mark with no identifier before it, which no power
+            // cut leaves (it is written after the identifier) but foreign
+            // bytes can: compaction drops it with the missing identifier.
+            let mut released = [0u8; 1];
+            self.flash
+                .read(at + Self::released_at(), &mut released)
+                .map_err(|_| JournalError::Flash)?;
+            in_the_way |= released[0] != 0xFF;
+        }
+        if in_the_way {
             self.compact()?;
             let Some(moved) = self.live_entry(ordinal) else {
                 return Ok(());
