@@ -174,14 +174,13 @@ fn parse_tls_args(mut args: impl Iterator<Item = String>) -> Result<Command, Str
     })
 }
 
-/// Runs smoltcp, Duet and the stackless floor, and prints their lines.
+/// Runs smoltcp, Duet and the stackless floor (the applications' own
+/// share, beside: no stack can cost less) in turns, and prints their lines.
 fn bench_tcp(bytes: u64) -> Result<(), tcp::Error> {
-    let smoltcp = tcp::run_smoltcp(bytes)?;
-    println!("{}", tcp::detail_line(&smoltcp));
-    let duet = tcp::run_duet(bytes)?;
-    println!("{}", tcp::detail_line(&duet));
-    // The applications' own share, beside: no stack can cost less.
-    println!("{}", tcp::detail_line(&tcp::run_floor(bytes)?));
+    let [smoltcp, duet, floor] = tcp::interleaved(bytes)?;
+    for figures in [&smoltcp, &duet, &floor] {
+        println!("{}", tcp::detail_line(figures));
+    }
     println!("{}", tcp::summary_line(&duet, &smoltcp));
     Ok(())
 }

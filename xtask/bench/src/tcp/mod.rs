@@ -23,6 +23,15 @@
 //!   every stack, and which the `stack=floor` detail line measures alone
 //!   ([`floor`]: the applications' copies through a plain buffer, no stack); MB/s is bytes over wall time (1 MB = 10^6 bytes); ACKs per
 //!   data segment counts frames on the link.
+//! - The stacks take turns ([`interleaved`]): each has its own connection,
+//!   and they move their bytes in [`SLICES`] slices, smoltcp's first, Duet's
+//!   first, the floor's first, smoltcp's second, and so on; a stack's
+//!   CPU-s/GiB is its median slice's. Run one after another, whole, on a
+//!   shared virtual machine (2026-11-23), the same binary gave smoltcp
+//!   0.28–0.41 CPU-s/GiB from run to run and the ratio 0.91–1.23: a
+//!   neighbour's load lasting a second or two fell on one stack's run.
+//!   Taking turns puts such a spell on a slice of each stack instead, and
+//!   the median leaves it out.
 
 mod duet;
 mod floor;
@@ -172,11 +181,31 @@ pub struct Figures {
     pub cpu: Duration,
     pub wall: Duration,
     pub counts: Counts,
+    /// CPU-seconds per GiB of each slice of the transfer, in order.
+    pub slices: Vec<f64>,
 }
 
 impl Figures {
+    /// The median slice's CPU-seconds per GiB (the mean of the middle two
+    /// for an even count), or the whole transfer's without slices.
     pub fn cpu_s_per_gib(&self) -> f64 {
-        self.cpu.as_secs_f64() / (self.bytes as f64 / GIB)
+        let mut sorted = self.slices.clone();
+        sorted.sort_by(f64::total_cmp);
+        match sorted.len() {
+            0 => self.cpu.as_secs_f64() / (self.bytes as f64 / GIB),
+            n if n % 2 == 1 => sorted[n / 2],
+            n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        }
+    }
+
+    /// The cheapest and the dearest slice, CPU-seconds per GiB.
+    pub fn slice_range(&self) -> (f64, f64) {
+        if self.slices.is_empty() {
+            return (0.0, 0.0);
+        }
+        let cheapest = self.slices.iter().copied().fold(f64::INFINITY, f64::min);
+        let dearest = self.slices.iter().copied().fold(0.0, f64::max);
+        (cheapest, dearest)
     }
 
     pub fn mb_per_s(&self) -> f64 {
@@ -233,90 +262,153 @@ impl Sender {
     }
 }
 
-/// Moves `bytes` through a new pair of stack `P` and measures it.
-pub fn run<P: StackPair>(bytes: u64) -> Result<Figures, Error> {
-    let stack = P::NAME;
-    let stack_error = |error| Error::Stack { stack, error };
-    let mut link = Link::new();
-    let mut pair = P::new(&mut link).map_err(stack_error)?;
-    let pair = &mut pair;
-    let mut now_us = 0;
-    pair.open(now_us).map_err(stack_error)?;
-    while !pair.established() {
-        if now_us > HANDSHAKE_LIMIT_US {
-            return Err(Error::Handshake { stack });
-        }
-        pair.poll(now_us, &mut link);
-        now_us += TICK_US;
-    }
-    link.reset_counts();
+/// Slices each stack's transfer is cut into by [`interleaved`].
+pub const SLICES: u64 = 16;
 
-    let mut sender = Sender::new(bytes);
-    let mut inbox = vec![0u8; BUFFER_LEN];
-    let mut received = 0u64;
-    let mut last_arrival_us = now_us;
-    let cpu_before = cpu::process_time().map_err(Error::Cpu)?;
-    let wall_before = Instant::now();
-    while received < bytes {
-        sender.send(pair).map_err(stack_error)?;
-        pair.poll(now_us, &mut link);
-        loop {
-            let read = pair.server_recv(&mut inbox).map_err(stack_error)?;
-            if read == 0 {
-                break;
+/// One stack's transfer in progress: the pair, its link, both
+/// applications, and what has been measured so far. [`Transfer::advance`]
+/// moves it on slice by slice, so several stacks can take turns.
+struct Transfer<P> {
+    stack: &'static str,
+    pair: P,
+    link: Link,
+    sender: Sender,
+    inbox: Vec<u8>,
+    received: u64,
+    now_us: u64,
+    last_arrival_us: u64,
+    figures: Figures,
+}
+
+impl<P: StackPair> Transfer<P> {
+    /// Makes the pair and connects it; the measurement starts from here,
+    /// both ends ESTABLISHED.
+    fn open(bytes: u64) -> Result<Self, Error> {
+        let stack = P::NAME;
+        let stack_error = |error| Error::Stack { stack, error };
+        let mut link = Link::new();
+        let mut pair = P::new(&mut link).map_err(stack_error)?;
+        let mut now_us = 0;
+        pair.open(now_us).map_err(stack_error)?;
+        while !pair.established() {
+            if now_us > HANDSHAKE_LIMIT_US {
+                return Err(Error::Handshake { stack });
             }
-            pattern::verify(received, &inbox[..read])
-                .map_err(|mismatch| Error::Corrupt { stack, mismatch })?;
-            received += read as u64;
-            last_arrival_us = now_us;
+            pair.poll(now_us, &mut link);
+            now_us += TICK_US;
         }
-        if now_us - last_arrival_us > STALL_LIMIT_US {
-            return Err(Error::Stalled { stack, received });
-        }
-        now_us += TICK_US;
-    }
-    let wall = wall_before.elapsed();
-    let cpu = cpu::process_time()
-        .map_err(Error::Cpu)?
-        .saturating_sub(cpu_before);
-    if received > sender.sent {
-        return Err(Error::TooMuch {
+        link.reset_counts();
+        Ok(Transfer {
             stack,
-            received,
-            sent: sender.sent,
-        });
+            pair,
+            link,
+            sender: Sender::new(bytes),
+            inbox: vec![0u8; BUFFER_LEN],
+            received: 0,
+            now_us,
+            last_arrival_us: now_us,
+            figures: Figures {
+                stack,
+                bytes: 0,
+                cpu: Duration::ZERO,
+                wall: Duration::ZERO,
+                counts: Counts::default(),
+                slices: Vec::new(),
+            },
+        })
     }
-    Ok(Figures {
-        stack,
-        bytes: received,
-        cpu,
-        wall,
-        counts: link.counts(),
-    })
+
+    /// Runs the loop until the server has verified `until` bytes (or all
+    /// there are), and adds the time it took as one slice.
+    fn advance(&mut self, until: u64) -> Result<(), Error> {
+        let stack = self.stack;
+        let stack_error = |error| Error::Stack { stack, error };
+        let until = until.min(self.sender.total);
+        let start = self.received;
+        let cpu_before = cpu::process_time().map_err(Error::Cpu)?;
+        let wall_before = Instant::now();
+        while self.received < until {
+            self.sender.send(&mut self.pair).map_err(stack_error)?;
+            self.pair.poll(self.now_us, &mut self.link);
+            loop {
+                let read = self
+                    .pair
+                    .server_recv(&mut self.inbox)
+                    .map_err(stack_error)?;
+                if read == 0 {
+                    break;
+                }
+                pattern::verify(self.received, &self.inbox[..read])
+                    .map_err(|mismatch| Error::Corrupt { stack, mismatch })?;
+                self.received += read as u64;
+                self.last_arrival_us = self.now_us;
+            }
+            if self.now_us - self.last_arrival_us > STALL_LIMIT_US {
+                return Err(Error::Stalled {
+                    stack,
+                    received: self.received,
+                });
+            }
+            self.now_us += TICK_US;
+        }
+        let wall = wall_before.elapsed();
+        let cpu = cpu::process_time()
+            .map_err(Error::Cpu)?
+            .saturating_sub(cpu_before);
+        if self.received > self.sender.sent {
+            return Err(Error::TooMuch {
+                stack,
+                received: self.received,
+                sent: self.sender.sent,
+            });
+        }
+        let moved = self.received - start;
+        let figures = &mut self.figures;
+        figures.bytes = self.received;
+        figures.cpu += cpu;
+        figures.wall += wall;
+        figures.counts = self.link.counts();
+        if moved > 0 {
+            figures
+                .slices
+                .push(cpu.as_secs_f64() / (moved as f64 / GIB));
+        }
+        Ok(())
+    }
 }
 
-/// Runs the smoltcp anchor.
-pub fn run_smoltcp(bytes: u64) -> Result<Figures, Error> {
-    run::<smoltcp_pair::SmoltcpPair>(bytes)
-}
-
-/// Runs Duet.
-pub fn run_duet(bytes: u64) -> Result<Figures, Error> {
-    run::<duet::DuetPair>(bytes)
-}
-
-/// Runs the harness without a stack ([`floor`]): the share of every
-/// stack's figure that is the applications' own.
-pub fn run_floor(bytes: u64) -> Result<Figures, Error> {
-    run::<floor::Floor>(bytes)
+/// Moves `bytes` through smoltcp, through Duet and through the stackless
+/// [`floor`], each on its own connection, in [`SLICES`] turns: smoltcp's
+/// first slice, Duet's, the floor's, smoltcp's second, and so on. A
+/// neighbour on a shared host that slows the machine for a second or two
+/// then slows a slice of each stack, not one stack's whole run, and each
+/// stack's median slice ([`Figures::cpu_s_per_gib`]) leaves such slices out.
+pub fn interleaved(bytes: u64) -> Result<[Figures; 3], Error> {
+    let mut smoltcp = Transfer::<smoltcp_pair::SmoltcpPair>::open(bytes)?;
+    let mut duet = Transfer::<duet::DuetPair>::open(bytes)?;
+    let mut floor = Transfer::<floor::Floor>::open(bytes)?;
+    for slice in 1..=SLICES {
+        // The last slice takes what division left over.
+        let until = if slice == SLICES {
+            bytes
+        } else {
+            bytes / SLICES * slice
+        };
+        smoltcp.advance(until)?;
+        duet.advance(until)?;
+        floor.advance(until)?;
+    }
+    Ok([smoltcp.figures, duet.figures, floor.figures])
 }
 
 /// One stack's figures: `bench tcp-detail stack=<name> ...`.
 pub fn detail_line(figures: &Figures) -> String {
+    let (cheapest, dearest) = figures.slice_range();
     format!(
         "bench tcp-detail stack={} cpu_s_per_gib={:.3} mb_per_s={:.1} \
          acks_per_data_segment={:.3} data_segments={} pure_acks={} bytes={} \
-         cpu_s={:.3} wall_s={:.3}",
+         cpu_s={:.3} wall_s={:.3} slices={} slice_cpu_s_per_gib_min={cheapest:.3} \
+         slice_cpu_s_per_gib_max={dearest:.3}",
         figures.stack,
         figures.cpu_s_per_gib(),
         figures.mb_per_s(),
@@ -326,6 +418,7 @@ pub fn detail_line(figures: &Figures) -> String {
         figures.bytes,
         figures.cpu.as_secs_f64(),
         figures.wall.as_secs_f64(),
+        figures.slices.len(),
     )
 }
 
@@ -344,6 +437,13 @@ pub fn summary_line(duet: &Figures, smoltcp: &Figures) -> String {
 mod tests {
     use super::*;
 
+    /// Moves `bytes` through a new pair of stack `P` in one slice.
+    fn run<P: StackPair>(bytes: u64) -> Result<Figures, Error> {
+        let mut transfer = Transfer::<P>::open(bytes)?;
+        transfer.advance(bytes)?;
+        Ok(transfer.figures)
+    }
+
     fn figures(stack: &'static str, cpu_ms: u64) -> Figures {
         Figures {
             stack,
@@ -355,12 +455,14 @@ mod tests {
                 pure_acks: 250,
                 other_frames: 3,
             },
+            slices: Vec::new(),
         }
     }
 
     #[test]
     fn lines_have_the_documented_format() {
-        let smoltcp = figures("smoltcp", 2_200);
+        let mut smoltcp = figures("smoltcp", 2_200);
+        smoltcp.slices = vec![0.6, 0.55, 0.5];
         let duet = figures("duet", 1_100);
         assert_eq!(
             summary_line(&duet, &smoltcp),
@@ -370,8 +472,28 @@ mod tests {
             detail_line(&smoltcp),
             "bench tcp-detail stack=smoltcp cpu_s_per_gib=0.550 mb_per_s=2147.5 \
              acks_per_data_segment=0.250 data_segments=1000 pure_acks=250 bytes=4294967296 \
-             cpu_s=2.200 wall_s=2.000"
+             cpu_s=2.200 wall_s=2.000 slices=3 slice_cpu_s_per_gib_min=0.500 \
+             slice_cpu_s_per_gib_max=0.600"
         );
+    }
+
+    #[test]
+    fn a_stack_costs_its_median_slice_so_one_slow_slice_does_not_move_it() {
+        let mut stack = figures("duet", 1_100);
+        stack.slices = vec![0.30, 0.31, 0.90, 0.29, 0.30];
+        assert_eq!(stack.cpu_s_per_gib(), 0.30);
+        stack.slices = vec![0.30, 0.90, 0.29, 0.32];
+        assert!((stack.cpu_s_per_gib() - 0.31).abs() < 1e-12);
+        assert_eq!(stack.slice_range(), (0.29, 0.90));
+    }
+
+    #[test]
+    fn taking_turns_moves_every_stream_whole_in_every_slice() {
+        let bytes = 3_000_017;
+        for figures in interleaved(bytes).unwrap() {
+            assert_eq!(figures.bytes, bytes, "{}", figures.stack);
+            assert_eq!(figures.slices.len() as u64, SLICES, "{}", figures.stack);
+        }
     }
 
     #[test]
@@ -386,7 +508,7 @@ mod tests {
         // A few windows' worth, not at an even multiple of anything, so the
         // last write is short.
         let bytes = 1_000_003;
-        let figures = run_smoltcp(bytes).unwrap();
+        let figures = run::<smoltcp_pair::SmoltcpPair>(bytes).unwrap();
         assert_eq!(figures.bytes, bytes);
         // 1460-byte segments at most: at least this many carried data.
         assert!(figures.counts.data_segments >= bytes.div_ceil(1460));
