@@ -7,8 +7,9 @@
 //! publishes are written in batches until the in-flight window is full,
 //! then acknowledgements are read and answered (PUBREL for QoS 2). Both
 //! clients keep at most 100 messages in flight (rumqttc's default).
-//! QoS 0 counts until every publish is written and the connection closed
-//! cleanly; QoS 1 and 2 until every acknowledgement (PUBACK, PUBCOMP) is in.
+//! For both clients the clock stops when the broker, after every
+//! acknowledgement (PUBACK, PUBCOMP) due at QoS 1 and 2, has closed the
+//! connection on the client's DISCONNECT: it has then read every publish.
 //!
 //! Lines: `bench mqtt qos<N> duet=<msgs/s> rumqttc=<msgs/s> ratio=<x>`, then
 //! `bench mqtt-detail qos<N> ...` with each client's own CPU time per
@@ -237,15 +238,23 @@ fn rumqttc_rate(port: u16, qos: u8, count: u64) -> Result<f64, String> {
             }
         }
     }
-    let elapsed = started.elapsed();
+    // As Duet's run: the clock stops once the broker has closed the
+    // connection after the DISCONNECT, so it has read every publish. (At
+    // QoS 0 an outgoing publish is only in the socket's send buffer, which
+    // holds megabytes on loopback.)
     let client = publisher.join().map_err(|_| "publisher panicked")?;
-    let _ = client.disconnect();
-    // Let the disconnect out.
-    for event in connection.iter().take(4) {
-        if event.is_err() {
-            break;
+    client.disconnect().map_err(|e| e.to_string())?;
+    let mut disconnect_sent = false;
+    for event in connection.iter() {
+        match event {
+            Ok(RumEvent::Outgoing(Outgoing::Disconnect)) => disconnect_sent = true,
+            Ok(_) => {}
+            Err(_) if disconnect_sent => break,
+            Err(e) => return Err(e.to_string()),
         }
     }
+    let elapsed = started.elapsed();
+    drop(client);
     Ok(count as f64 / elapsed.as_secs_f64())
 }
 
