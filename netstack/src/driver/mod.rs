@@ -15,5 +15,5 @@ pub(crate) mod test_frames;
 pub use pcap::{PcapDriver, PcapWriter};
 pub use tap::{TapCounters, TapDevice};
 pub use virtual_link::{
-    FaultConfig, FrameKind, LinkConfig, LinkEnd, LinkStats, VirtualClock, VirtualLink,
+    FaultConfig, FrameKind, LinkConfig, LinkControl, LinkEnd, LinkStats, VirtualClock, VirtualLink,
 };

@@ -397,11 +397,18 @@ impl LinkEnd {
         self.side ^ 1
     }
 
+    /// A handle on this end's faults, link state and counters that stays
+    /// with the test once the end itself has gone to a stack's runner.
+    pub fn control(&self) -> LinkControl {
+        LinkControl {
+            shared: Rc::clone(&self.shared),
+            side: self.side,
+        }
+    }
+
     /// Counters for frames transmitted by this end.
     pub fn stats(&self) -> LinkStats {
-        self.shared.borrow().directions[self.outgoing()]
-            .stats
-            .clone()
+        self.control().stats()
     }
 
     /// Frames transmitted by this end that the peer has not consumed yet.
@@ -420,29 +427,12 @@ impl LinkEnd {
     /// Sets the state both ends see. Taking the link down loses the frames on
     /// the wire (counted as dropped); frames sent while it is down are dropped too.
     pub fn set_link_state(&self, state: LinkState) {
-        let mut wakers = Vec::new();
-        {
-            let mut shared = self.shared.borrow_mut();
-            let up = state == LinkState::Up;
-            if shared.up == up {
-                return;
-            }
-            shared.up = up;
-            for direction in &mut shared.directions {
-                if !up {
-                    direction.stats.dropped += direction.in_flight.len() as u64;
-                    direction.in_flight.clear();
-                }
-                wakers.extend(direction.rx_waker.take());
-            }
-            wakers.extend(shared.link_wakers.iter_mut().filter_map(Option::take));
-        }
-        wakers.into_iter().for_each(Waker::wake);
+        self.control().set_link_state(state);
     }
 
     /// Replaces the faults of this end's outgoing direction.
     pub fn set_faults(&self, faults: FaultConfig) {
-        self.shared.borrow_mut().directions[self.outgoing()].faults = faults;
+        self.control().set_faults(faults);
     }
 
     /// Overrides what this end reports to its stack. The wire keeps the
@@ -470,6 +460,58 @@ impl LinkEnd {
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+}
+
+/// One end's side of a [`VirtualLink`] as the test sees it: what
+/// [`LinkEnd::control`] returns, to change faults or take the link down
+/// while the stacks run.
+#[derive(Clone)]
+pub struct LinkControl {
+    shared: Rc<RefCell<Shared>>,
+    /// The end's side: also the index of its outgoing direction.
+    side: usize,
+}
+
+impl core::fmt::Debug for LinkControl {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LinkControl")
+            .field("side", &if self.side == 0 { "A" } else { "B" })
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinkControl {
+    /// Counters for frames transmitted by this end.
+    pub fn stats(&self) -> LinkStats {
+        self.shared.borrow().directions[self.side].stats.clone()
+    }
+
+    /// Sets the state both ends see; see [`LinkEnd::set_link_state`].
+    pub fn set_link_state(&self, state: LinkState) {
+        let mut wakers = Vec::new();
+        {
+            let mut shared = self.shared.borrow_mut();
+            let up = state == LinkState::Up;
+            if shared.up == up {
+                return;
+            }
+            shared.up = up;
+            for direction in &mut shared.directions {
+                if !up {
+                    direction.stats.dropped += direction.in_flight.len() as u64;
+                    direction.in_flight.clear();
+                }
+                wakers.extend(direction.rx_waker.take());
+            }
+            wakers.extend(shared.link_wakers.iter_mut().filter_map(Option::take));
+        }
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Replaces the faults of this end's outgoing direction.
+    pub fn set_faults(&self, faults: FaultConfig) {
+        self.shared.borrow_mut().directions[self.side].faults = faults;
     }
 }
 
@@ -1065,6 +1107,30 @@ mod tests {
         assert!(b.link_state(&mut cx()) == LinkState::Up);
         send(&mut a, &numbered(3));
         assert_eq!(drain(&clock, &mut b).len(), 1);
+    }
+
+    #[test]
+    fn a_control_handle_changes_one_direction_and_reads_its_counters() {
+        let clock = VirtualClock::default();
+        let (mut a, mut b) = VirtualLink::pair(clock.clone(), 1, config(FaultConfig::default()));
+        let a_side = a.control();
+        a_side.set_faults(FaultConfig {
+            loss_ppm: 1_000_000,
+            ..FaultConfig::default()
+        });
+        send(&mut a, &numbered(0));
+        send(&mut b, &numbered(1));
+        assert!(receive_now(&mut b).is_empty(), "A's direction loses all");
+        assert_eq!(receive_now(&mut a), vec![numbered(1)], "B's does not");
+        assert_eq!(a_side.stats(), a.stats());
+        assert_eq!(a_side.stats().dropped, 1);
+
+        a_side.set_faults(FaultConfig::default());
+        a_side.set_link_state(LinkState::Down);
+        assert!(b.link_state(&mut cx()) == LinkState::Down);
+        a_side.set_link_state(LinkState::Up);
+        send(&mut a, &numbered(2));
+        assert_eq!(receive_now(&mut b), vec![numbered(2)]);
     }
 
     struct CountingWaker(AtomicUsize);
