@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use duet::mqtt::QoS;
+use duet::mqtt::journal::Journal;
+use duet::mqtt::outbox::{Outbox, OutboxStore};
 use duet_azure::client::{Credential, HubConfig, HubError, ProvisioningConfig, ProvisioningError};
 use duet_azure_emulator::{Config, DeviceAuth, Dps, Emulator, Enrollment};
 use serde_json::json;
@@ -13,6 +15,10 @@ use serde_json::json;
 #[path = "common/device.rs"]
 mod device;
 use device::{HUB_HOST, Hub, Seen, hub, provisioning, until};
+
+#[path = "../../sdk/tests/common/ram_flash.rs"]
+mod ram_flash;
+use ram_flash::RamFlash;
 
 /// A device key (base64 of 32 bytes), as IoT Hub generates them.
 const KEY: &str = "dGhlLXRlc3QtZGV2aWNlLWtleS0wMS0zMi1ieXRlcyE=";
@@ -34,7 +40,7 @@ fn sas_config(device_id: &'static str) -> HubConfig<'static> {
     HubConfig::new(HUB_HOST, device_id, Credential::SymmetricKey(KEY))
 }
 
-async fn connected(hub: &mut Hub) {
+async fn connected<S: OutboxStore>(hub: &mut Hub<device::TokioTcp, S>) {
     until(hub, 10, |e| *e == Seen::Connected).await;
 }
 
@@ -242,6 +248,80 @@ async fn the_token_is_renewed_during_a_qos1_stream_without_losing_a_message() {
     seen.dedup();
     assert_eq!(seen, (0..sent).collect::<Vec<_>>(), "every message arrived");
     assert_eq!(emulator.refusals().total(), 0, "no token was ever refused");
+}
+
+/// The `n` (the body) of every telemetry message the hub has from
+/// `device_id`, in arrival order.
+fn telemetry_numbers(emulator: &Emulator, device_id: &str) -> Vec<u32> {
+    emulator
+        .telemetry(device_id)
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.payload).parse().unwrap())
+        .collect()
+}
+
+/// Flash for the telemetry journal: two halves of 2 KiB.
+const JOURNAL_HALF: u32 = 2048;
+
+/// A hub client whose QoS 1 telemetry is kept in a journal on `flash`, as
+/// a device mounts it at boot.
+fn hub_on_flash<'f>(
+    address: SocketAddr,
+    device_id: &'static str,
+    flash: &'f mut RamFlash,
+) -> Hub<device::TokioTcp, Journal<&'f mut RamFlash>> {
+    let journal = Journal::mount(flash, 0, JOURNAL_HALF).expect("mounted");
+    let provider = device::leak(duet::crypto::soft::Soft::new());
+    let tls = device::tls(device::TokioTcp(address), HUB_HOST, provider, None, 1);
+    device::hub_with_store(tls, provider, sas_config(device_id), 4096, journal)
+}
+
+#[tokio::test]
+async fn telemetry_kept_on_flash_reaches_the_hub_after_a_power_cut_and_acknowledged_does_not_return()
+ {
+    let (emulator, address) = one_device("device-j").await;
+    let mut flash = RamFlash::new(2 * JOURNAL_HALF as usize);
+
+    let mut hub = hub_on_flash(address, "device-j", &mut flash);
+    connected(&mut hub).await;
+    let send = async |hub: &mut Hub<_, _>, numbers: std::ops::Range<u32>| {
+        for n in numbers {
+            hub.send_telemetry(&[], n.to_string().as_bytes(), QoS::AtLeastOnce)
+                .await
+                .unwrap();
+        }
+    };
+    send(&mut hub, 0..5).await;
+    for _ in 0..5 {
+        until(&mut hub, 10, |e| *e == Seen::TelemetryAcknowledged).await;
+    }
+    // Five more, and the power goes before their acknowledgements are
+    // read: the RAM outbox is gone, the flash stays.
+    send(&mut hub, 5..10).await;
+    drop(hub);
+
+    let mut hub = hub_on_flash(address, "device-j", &mut flash);
+    connected(&mut hub).await;
+    for _ in 0..5 {
+        until(&mut hub, 10, |e| *e == Seen::TelemetryAcknowledged).await;
+    }
+    drop(hub);
+
+    let seen = telemetry_numbers(&emulator, "device-j");
+    for n in 0..5 {
+        let times = seen.iter().filter(|&&m| m == n).count();
+        assert_eq!(times, 1, "acknowledged message {n} came back: {seen:?}");
+    }
+    let mut distinct = seen.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct, (0..10).collect::<Vec<_>>(), "{seen:?}");
+    // Everything acknowledged: the next boot has nothing to send.
+    let mut journal = Journal::mount(&mut flash, 0, JOURNAL_HALF).unwrap();
+    let mut memory = [0u8; 1024];
+    let mut outbox = Outbox::new(&mut memory);
+    journal.restore(&mut outbox);
+    assert!(outbox.is_empty());
 }
 
 #[tokio::test]

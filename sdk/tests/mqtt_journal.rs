@@ -20,9 +20,6 @@ use duet::mqtt::{
 };
 use duet::netstack::time::Duration;
 use embassy_futures::block_on;
-use embedded_storage::nor_flash::{
-    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
-};
 
 #[path = "common/mosquitto.rs"]
 mod mosquitto;
@@ -33,81 +30,11 @@ use mosquitto::server_port::server_port;
 mod mqtt_std;
 use mqtt_std::{Socket, StdClock, Tcp, poll_until};
 
-const ERASE: usize = 256;
+#[path = "common/ram_flash.rs"]
+mod ram_flash;
+use ram_flash::RamFlash;
+
 const HALF: u32 = 1024;
-
-/// NOR flash in RAM, with a power cut after `budget` more written bytes.
-struct RamFlash {
-    bytes: Vec<u8>,
-    budget: Option<usize>,
-}
-
-#[derive(Debug)]
-struct PowerLost;
-
-impl NorFlashError for PowerLost {
-    fn kind(&self) -> NorFlashErrorKind {
-        NorFlashErrorKind::Other
-    }
-}
-
-impl RamFlash {
-    fn new() -> RamFlash {
-        RamFlash {
-            bytes: vec![0xFF; 2 * HALF as usize],
-            budget: None,
-        }
-    }
-}
-
-impl ErrorType for RamFlash {
-    type Error = PowerLost;
-}
-
-impl ReadNorFlash for RamFlash {
-    const READ_SIZE: usize = 1;
-
-    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), PowerLost> {
-        let at = offset as usize;
-        bytes.copy_from_slice(&self.bytes[at..at + bytes.len()]);
-        Ok(())
-    }
-
-    fn capacity(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
-impl NorFlash for RamFlash {
-    const WRITE_SIZE: usize = 4;
-    const ERASE_SIZE: usize = ERASE;
-
-    fn erase(&mut self, from: u32, to: u32) -> Result<(), PowerLost> {
-        assert!(from as usize % ERASE == 0 && to as usize % ERASE == 0);
-        if self.budget == Some(0) {
-            return Err(PowerLost);
-        }
-        self.bytes[from as usize..to as usize].fill(0xFF);
-        Ok(())
-    }
-
-    fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), PowerLost> {
-        let at = offset as usize;
-        assert!(at % 4 == 0 && data.len() % 4 == 0, "unaligned write");
-        for (i, byte) in data.iter().enumerate() {
-            if let Some(budget) = self.budget.as_mut() {
-                if *budget == 0 {
-                    return Err(PowerLost);
-                }
-                *budget -= 1;
-            }
-            let old = self.bytes[at + i];
-            assert_eq!(old & byte, *byte, "a 0 bit written back to 1 at {}", at + i);
-            self.bytes[at + i] = old & byte;
-        }
-        Ok(())
-    }
-}
 
 /// The publishes a journal holds, as its restore hands them over.
 fn stored(journal: &mut Journal<&mut RamFlash>) -> Vec<(QoS, String, Vec<u8>)> {
@@ -139,7 +66,7 @@ fn append(journal: &mut Journal<&mut RamFlash>, n: usize) -> bool {
 
 #[test]
 fn publishes_survive_a_remount_in_order_and_acknowledged_ones_do_not() {
-    let mut flash = RamFlash::new();
+    let mut flash = RamFlash::new(2 * HALF as usize);
     let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
     for n in 0..5 {
         assert!(append(&mut journal, n));
@@ -153,7 +80,7 @@ fn publishes_survive_a_remount_in_order_and_acknowledged_ones_do_not() {
 
 #[test]
 fn a_full_half_moves_the_live_publishes_to_the_other() {
-    let mut flash = RamFlash::new();
+    let mut flash = RamFlash::new(2 * HALF as usize);
     let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
     // Each entry takes 12 + 4 + 28..36 bytes; keep three live while
     // appending far more than a half holds.
@@ -173,7 +100,7 @@ fn a_full_half_moves_the_live_publishes_to_the_other() {
 
 #[test]
 fn a_journal_too_full_of_live_publishes_refuses_more() {
-    let mut flash = RamFlash::new();
+    let mut flash = RamFlash::new(2 * HALF as usize);
     let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
     let accepted = (0..100).take_while(|&n| append(&mut journal, n)).count();
     assert!((15..40).contains(&accepted), "{accepted} entries in 1 KiB");
@@ -191,7 +118,7 @@ fn a_journal_too_full_of_live_publishes_refuses_more() {
 fn power_cut_during(work: impl Fn(&mut Journal<&mut RamFlash>), completed_adds: &[usize]) {
     let mut cut = 0;
     loop {
-        let mut flash = RamFlash::new();
+        let mut flash = RamFlash::new(2 * HALF as usize);
         let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
         for n in 0..3 {
             assert!(append(&mut journal, n));
@@ -291,7 +218,7 @@ fn a_power_cut_at_any_byte_of_a_mark_leaves_it_unwritten_or_whole() {
     for (id, released) in [(0xBEEF, false), (0x5A11, false), (0x00A5, false), (7, true)] {
         let mut cut = 0;
         loop {
-            let mut flash = RamFlash::new();
+            let mut flash = RamFlash::new(2 * HALF as usize);
             let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
             assert!(append(&mut journal, 0) && append(&mut journal, 1));
             let mut buf = vec![0u8; 4096];
@@ -408,7 +335,7 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
     // 25 entries of 32 bytes fit one 1 KiB half.
     const COUNT: usize = 25;
     let port = server_port();
-    let mut flash = RamFlash::new();
+    let mut flash = RamFlash::new(2 * HALF as usize);
     let connect = Connect {
         version: ProtocolVersion::V311,
         clean_start: false,
@@ -656,7 +583,7 @@ fn qos2_publishes_stay_exactly_once_across_reboots() {
             password: None,
         };
         let backoff = QUICK_RETRIES;
-        let mut flash = RamFlash::new();
+        let mut flash = RamFlash::new(2 * HALF as usize);
         let mut next = 0;
         let mut restored_boots = 0;
         let mut cuts = 0;
@@ -745,7 +672,7 @@ fn restored_publishes_claiming_one_identifier_are_both_delivered() {
     // exchange frees the identifier, then goes out under it; neither is
     // lost and the outbox does not stall.
     let broker = Broker::start("");
-    let mut flash = RamFlash::new();
+    let mut flash = RamFlash::new(2 * HALF as usize);
     {
         let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
         assert!(append(&mut journal, 1) && append(&mut journal, 3));
@@ -823,7 +750,7 @@ fn a_released_mark_without_an_identifier_is_dropped_when_the_identifier_comes() 
     // No power cut leaves a released mark before the identifier (it is
     // written after it), but foreign bytes in the region can: the
     // identifier written later must not make it count.
-    let mut flash = RamFlash::new();
+    let mut flash = RamFlash::new(2 * HALF as usize);
     let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
     assert!(append(&mut journal, 0));
     // With 4-byte writes: the half header (8), then the entry's header

@@ -17,6 +17,7 @@
 
 use duet::connector::Connector;
 use duet::mqtt::codec::Publish;
+use duet::mqtt::outbox::OutboxStore;
 use duet::mqtt::{Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, QoS};
 use duet::netstack::rand::Rng;
 use duet::netstack::time::{Duration, Instant};
@@ -221,7 +222,8 @@ enum Received {
 /// `C` opens the transport (TLS to the hub), `K` is the time the client
 /// runs on, `H` computes the SAS tokens' HMAC (software or a secure
 /// element), and `W` tells the Unix time the tokens expire by. `WINDOW`
-/// and `INBOUND` are the MQTT client's.
+/// and `INBOUND` are the MQTT client's. `S` keeps QoS 1 telemetry across
+/// a reboot ([`HubClient::with_store`]); by default it lives in RAM only.
 pub struct HubClient<
     'b,
     C: Connector,
@@ -230,8 +232,9 @@ pub struct HubClient<
     W: Fn() -> u64,
     const WINDOW: usize = MQTT_WINDOW,
     const INBOUND: usize = MQTT_INBOUND,
+    S: OutboxStore = (),
 > {
-    mqtt: Client<'b, SasConnector<'b, C, H, W>, K, WINDOW, INBOUND>,
+    mqtt: Client<'b, SasConnector<'b, C, H, W>, K, WINDOW, INBOUND, S>,
     identity: hub::HubClient<'b>,
     topic: &'b mut [u8],
     twin_patch: &'b mut [u8],
@@ -267,6 +270,44 @@ where
         unix_secs: W,
         buffers: HubBuffers<'b>,
         seed: u32,
+    ) -> Result<Self, AzureError> {
+        HubClient::with_store(
+            config,
+            connector,
+            clock,
+            hasher,
+            unix_secs,
+            buffers,
+            seed,
+            (),
+        )
+    }
+}
+
+impl<'b, C, K, H, W, const WINDOW: usize, const INBOUND: usize, S>
+    HubClient<'b, C, K, H, W, WINDOW, INBOUND, S>
+where
+    C: Connector,
+    K: Clock,
+    H: Hasher + ?Sized,
+    W: Fn() -> u64,
+    S: OutboxStore,
+{
+    /// As [`HubClient::new`], with QoS 1 telemetry also kept in `store`
+    /// (`duet::mqtt::journal::Journal` on NOR flash, feature `storage` of
+    /// `duet`): messages it holds from before a reboot — queued while the
+    /// hub was out of reach, or sent and not yet acknowledged — go out once
+    /// connected, and those the hub acknowledged do not come back.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_store(
+        config: HubConfig<'b>,
+        connector: C,
+        clock: K,
+        hasher: &'b H,
+        unix_secs: W,
+        buffers: HubBuffers<'b>,
+        seed: u32,
+        store: S,
     ) -> Result<Self, AzureError> {
         let identity = hub::HubClient::with_options(
             config.hostname,
@@ -306,7 +347,15 @@ where
             Credential::X509 => None,
         };
         Ok(HubClient {
-            mqtt: Client::new(sas, clock, connect, config.backoff, buffers.mqtt, seed),
+            mqtt: Client::with_store(
+                sas,
+                clock,
+                connect,
+                config.backoff,
+                buffers.mqtt,
+                seed,
+                store,
+            ),
             identity,
             topic: buffers.topic,
             twin_patch: buffers.twin_patch,
@@ -344,7 +393,7 @@ where
     }
 
     /// The MQTT client underneath.
-    pub fn mqtt(&self) -> &Client<'b, SasConnector<'b, C, H, W>, K, WINDOW, INBOUND> {
+    pub fn mqtt(&self) -> &Client<'b, SasConnector<'b, C, H, W>, K, WINDOW, INBOUND, S> {
         &self.mqtt
     }
 
@@ -807,13 +856,14 @@ fn check_json(payload: &[u8]) -> Result<(), HubError> {
         .map_err(|_| HubError::Malformed)
 }
 
-impl<C, K, H, W, const WINDOW: usize, const INBOUND: usize> core::fmt::Debug
-    for HubClient<'_, C, K, H, W, WINDOW, INBOUND>
+impl<C, K, H, W, const WINDOW: usize, const INBOUND: usize, S> core::fmt::Debug
+    for HubClient<'_, C, K, H, W, WINDOW, INBOUND, S>
 where
     C: Connector,
     K: Clock,
     H: Hasher + ?Sized,
     W: Fn() -> u64,
+    S: OutboxStore,
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("HubClient")

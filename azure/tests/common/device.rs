@@ -10,12 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use duet::connector::Connector;
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::{TrustAnchor, trust_anchor_from_der};
+use duet::mqtt::outbox::OutboxStore;
 use duet::mqtt::{ClientBuffers, Clock};
 use duet::netstack::time::Instant;
 use duet::tls::{Buffers, ClientCertificate, ClientConfig, TlsConnector};
 use duet_azure::client::{
-    HubBuffers, HubClient, HubConfig, HubEvent, ProvisioningBuffers, ProvisioningClient,
-    ProvisioningConfig,
+    HubBuffers, HubClient, HubConfig, HubEvent, MQTT_INBOUND, MQTT_WINDOW, ProvisioningBuffers,
+    ProvisioningClient, ProvisioningConfig,
 };
 use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::net::TcpStream;
@@ -65,7 +66,10 @@ pub fn unix_now() -> u64 {
 }
 
 pub type Tls<C = TokioTcp> = TlsConnector<'static, Soft, C, TestRng, fn() -> u64>;
-pub type Hub<C = TokioTcp> = HubClient<'static, Tls<C>, TokioClock, Soft, fn() -> u64>;
+/// A hub client as the tests make it; `S` keeps its QoS 1 telemetry
+/// ([`hub_with_store`]).
+pub type Hub<C = TokioTcp, S = ()> =
+    HubClient<'static, Tls<C>, TokioClock, Soft, fn() -> u64, MQTT_WINDOW, MQTT_INBOUND, S>;
 pub type Provisioning<C = TokioTcp> =
     ProvisioningClient<'static, Tls<C>, TokioClock, Soft, fn() -> u64>;
 
@@ -142,6 +146,17 @@ pub fn hub_with<C: Connector>(
     config: HubConfig<'static>,
     receive: usize,
 ) -> Hub<C> {
+    hub_with_store(tls, provider, config, receive, ())
+}
+
+/// [`hub_with`], with QoS 1 telemetry also kept in `store`.
+pub fn hub_with_store<C: Connector, S: OutboxStore>(
+    tls: Tls<C>,
+    provider: &'static Soft,
+    config: HubConfig<'static>,
+    receive: usize,
+    store: S,
+) -> Hub<C, S> {
     let buffers = HubBuffers {
         mqtt: ClientBuffers {
             receive: memory(receive),
@@ -153,7 +168,7 @@ pub fn hub_with<C: Connector>(
         topic: memory(512),
         twin_patch: memory(2048),
     };
-    HubClient::new(
+    HubClient::with_store(
         config,
         tls,
         TokioClock(tokio::time::Instant::now()),
@@ -161,6 +176,7 @@ pub fn hub_with<C: Connector>(
         unix_now as fn() -> u64,
         buffers,
         7,
+        store,
     )
     .unwrap()
 }
@@ -275,8 +291,8 @@ impl Seen {
 
 /// Polls `hub` until `want` accepts an event (returning it), failing after
 /// `seconds`. Errors from the poll fail the test.
-pub async fn until<C: Connector>(
-    hub: &mut Hub<C>,
+pub async fn until<C: Connector, S: OutboxStore>(
+    hub: &mut Hub<C, S>,
     seconds: u64,
     mut want: impl FnMut(&Seen) -> bool,
 ) -> Seen {
