@@ -110,6 +110,7 @@ pub const STAGES: &[Stage] = &[
     Stage {
         name: "clippy",
         steps: &[
+            Step::Task(docs),
             Step::Cargo(&[
                 "clippy",
                 "--workspace",
@@ -421,6 +422,17 @@ pub fn run(root: &Path, only: &[String]) -> Result<(), Error> {
     // Last, so the run closes on the plain count of tests it ran.
     println!("ci: {}", tally.line());
     Ok(())
+}
+
+/// Builds the workspace's documentation with warnings as errors: a broken
+/// intra-doc link is a doc comment that points nowhere.
+fn docs(root: &Path) -> Result<(), Error> {
+    cmd::run(
+        cmd::cargo()
+            .current_dir(root)
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .args(["doc", "--no-deps", "--workspace", "--all-features"]),
+    )
 }
 
 fn run_step(root: &Path, step: &Step, tally: &mut TestTally) -> Result<(), Error> {

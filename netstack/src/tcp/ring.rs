@@ -4,7 +4,7 @@
 //! [`RingState`] (two indices, 8 bytes) in its control block, and the bytes
 //! live in a slice the application lends; a [`Ring`] joins the two for the
 //! duration of one call. Every operation copies with at most two
-//! [`copy_bytes`] calls (one on each side of the wrap point), because this
+//! `copy_bytes` calls (one on each side of the wrap point), because this
 //! code sits on the path of every byte the stack moves.
 //!
 //! The send buffer (RFC 9293 §3.3.1, `SND.UNA..SND.NXT..`) is filled by the

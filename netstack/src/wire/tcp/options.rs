@@ -284,7 +284,7 @@ impl<'a> OptionWriter<'a> {
     }
 
     /// The length of the option list, a multiple of 4: the `options_len` of
-    /// [`TcpPacket::write_header`].
+    /// [`TcpPacket::write_header`](crate::wire::tcp::TcpPacket::write_header).
     pub fn finish(&mut self) -> usize {
         self.len
     }

@@ -1,5 +1,5 @@
 //! The measured side: Duet's own TCP engine (`duet-netstack`) on both ends
-//! of the link, as [`super::StackPair`] for [`super::run`].
+//! of the link, as [`super::StackPair`] for [`super::interleaved`].
 //!
 //! Configured as the bench promises: software checksums (the link's
 //! capabilities say `Checksum::Both`), frames of 1514 bytes, 64 KiB socket

@@ -1,6 +1,6 @@
 //! `tcp`: one bulk transfer over one connection, Duet against smoltcp 0.14.
 //!
-//! The shape, the same for every stack ([`run`] drives each through
+//! The shape, the same for every stack ([`interleaved`] drives each through
 //! [`StackPair`]):
 //!
 //! - Two stacks, a client and a server, on the in-memory Ethernet link of
@@ -81,7 +81,7 @@ impl fmt::Display for StackError {
 }
 
 /// Two instances of one stack, client and server, wired to a [`Link`]: what
-/// a stack implements to be measured by [`run`].
+/// a stack implements to be measured by [`interleaved`].
 ///
 /// The client connects from [`CLIENT_IPV4`]:[`CLIENT_PORT`] (MAC
 /// [`CLIENT_MAC`]) to the server listening on
