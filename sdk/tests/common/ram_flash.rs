@@ -1,7 +1,8 @@
-//! NOR flash in RAM for the tests of the flash journal: it keeps NOR rules
-//! (bits only go from 1 to 0 between erases; writes of whole 4-byte words,
-//! erases of whole 256-byte sectors; a test fails on a write that breaks
-//! them) and can lose power after a set number of written bytes.
+//! NOR flash in RAM for the tests and fuzz targets of the flash journal: it
+//! keeps NOR rules (bits only go from 1 to 0 between erases; writes of whole
+//! 4-byte words, erases of whole 256-byte sectors; a write or erase that
+//! breaks them panics) and can lose power after a set number of written
+//! bytes (an erase counts as one).
 
 #![allow(dead_code)]
 
@@ -12,10 +13,14 @@ use embedded_storage::nor_flash::{
 /// Bytes per erase sector.
 pub const ERASE: usize = 256;
 
+/// Bytes per write.
+pub const WRITE: usize = 4;
+
 /// NOR flash in RAM, with a power cut after `budget` more written bytes.
 pub struct RamFlash {
     pub bytes: Vec<u8>,
-    /// Bytes still written before the power goes; `None`: it stays on.
+    /// Bytes (or erases) still made before the power goes; `None`: it
+    /// stays on.
     pub budget: Option<usize>,
 }
 
@@ -57,29 +62,44 @@ impl ReadNorFlash for RamFlash {
     }
 }
 
+impl RamFlash {
+    /// Spends one unit of the budget, or reports the power gone.
+    fn spend(&mut self) -> Result<(), PowerLost> {
+        match self.budget.as_mut() {
+            Some(0) => Err(PowerLost),
+            Some(budget) => {
+                *budget -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 impl NorFlash for RamFlash {
-    const WRITE_SIZE: usize = 4;
+    const WRITE_SIZE: usize = WRITE;
     const ERASE_SIZE: usize = ERASE;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), PowerLost> {
-        assert!(from as usize % ERASE == 0 && to as usize % ERASE == 0);
-        if self.budget == Some(0) {
-            return Err(PowerLost);
-        }
+        assert!(
+            (from as usize).is_multiple_of(ERASE)
+                && (to as usize).is_multiple_of(ERASE)
+                && from <= to,
+            "unaligned erase"
+        );
+        self.spend()?;
         self.bytes[from as usize..to as usize].fill(0xFF);
         Ok(())
     }
 
     fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), PowerLost> {
         let at = offset as usize;
-        assert!(at % 4 == 0 && data.len() % 4 == 0, "unaligned write");
+        assert!(
+            at.is_multiple_of(WRITE) && data.len().is_multiple_of(WRITE),
+            "unaligned write"
+        );
         for (i, byte) in data.iter().enumerate() {
-            if let Some(budget) = self.budget.as_mut() {
-                if *budget == 0 {
-                    return Err(PowerLost);
-                }
-                *budget -= 1;
-            }
+            self.spend()?;
             let old = self.bytes[at + i];
             assert_eq!(old & byte, *byte, "a 0 bit written back to 1 at {}", at + i);
             self.bytes[at + i] = old & byte;

@@ -16,91 +16,14 @@
 use duet::mqtt::QoS;
 use duet::mqtt::journal::Journal;
 use duet::mqtt::outbox::{Outbox, OutboxStore, Record, RecordState};
-use embedded_storage::nor_flash::{
-    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
-};
 use libfuzzer_sys::fuzz_target;
 
-const ERASE: usize = 256;
-const WRITE: usize = 4;
+#[path = "../../../sdk/tests/common/ram_flash.rs"]
+mod ram_flash;
+use ram_flash::RamFlash as Flash;
+
 const HALF: u32 = 1024;
 const OUTBOX: usize = 4096;
-
-/// RAM that behaves like NOR flash, with an optional power cut.
-struct Flash {
-    bytes: Vec<u8>,
-    /// Bytes that may still be written (or erases made) before the power
-    /// fails; `None` for no cut.
-    budget: Option<usize>,
-}
-
-#[derive(Debug)]
-struct PowerLost;
-
-impl NorFlashError for PowerLost {
-    fn kind(&self) -> NorFlashErrorKind {
-        NorFlashErrorKind::Other
-    }
-}
-
-impl ErrorType for Flash {
-    type Error = PowerLost;
-}
-
-impl ReadNorFlash for Flash {
-    const READ_SIZE: usize = 1;
-
-    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), PowerLost> {
-        let at = offset as usize;
-        bytes.copy_from_slice(&self.bytes[at..at + bytes.len()]);
-        Ok(())
-    }
-
-    fn capacity(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
-impl NorFlash for Flash {
-    const WRITE_SIZE: usize = WRITE;
-    const ERASE_SIZE: usize = ERASE;
-
-    fn erase(&mut self, from: u32, to: u32) -> Result<(), PowerLost> {
-        assert!(
-            (from as usize).is_multiple_of(ERASE)
-                && (to as usize).is_multiple_of(ERASE)
-                && from <= to
-        );
-        if let Some(budget) = self.budget.as_mut() {
-            if *budget == 0 {
-                return Err(PowerLost);
-            }
-            *budget -= 1;
-        }
-        self.bytes[from as usize..to as usize].fill(0xFF);
-        Ok(())
-    }
-
-    fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), PowerLost> {
-        let at = offset as usize;
-        assert!(
-            at.is_multiple_of(WRITE) && data.len().is_multiple_of(WRITE),
-            "unaligned write"
-        );
-        for (i, byte) in data.iter().enumerate() {
-            if let Some(budget) = self.budget.as_mut() {
-                if *budget == 0 {
-                    return Err(PowerLost);
-                }
-                *budget -= 1;
-            }
-            let old = self.bytes[at + i];
-            assert_eq!(old & byte, *byte, "a 0 bit written back to 1 at {}", at + i);
-            self.bytes[at + i] = byte & old;
-        }
-        Ok(())
-    }
-}
 
 /// A publish as the client holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,10 +95,7 @@ fn run(data: &[u8]) {
         Some(split) => (&data[..split], &data[split + 1..]),
         None => (data, &[][..]),
     };
-    let mut flash = Flash {
-        bytes: vec![0xFF; 2 * HALF as usize],
-        budget: None,
-    };
+    let mut flash = Flash::new(2 * HALF as usize);
     let len = image.len().min(flash.bytes.len());
     flash.bytes[..len].copy_from_slice(&image[..len]);
     let Ok(mut journal) = Journal::mount(&mut flash, 0, HALF) else {
