@@ -349,8 +349,9 @@ const PICO_W_TARGET_DIR: &str = "target/pico-w";
 /// `xtask/fuzz/README.md`), each with its seeds in `xtask/fuzz/seeds/<name>`.
 const FUZZ_MANIFEST: &str = "xtask/fuzz/Cargo.toml";
 const FUZZ_TARGET_DIR: &str = "target/fuzz";
-const FUZZ_TARGETS: [&str; 8] = [
+const FUZZ_TARGETS: [&str; 9] = [
     "mqtt_session",
+    "mqtt_client",
     "mqtt_journal",
     "dns_response",
     "dhcp_reply",
