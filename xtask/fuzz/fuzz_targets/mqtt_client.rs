@@ -26,7 +26,7 @@ use core::task::{Context, Poll, Waker};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use duet::mqtt::codec::{Connect, Properties, Property, frame_len};
+use duet::mqtt::codec::frame_len;
 use duet::mqtt::journal::Journal;
 use duet::mqtt::outbox::OutboxStore;
 use duet::mqtt::{
@@ -41,17 +41,17 @@ use libfuzzer_sys::fuzz_target;
 mod ram_flash;
 use ram_flash::RamFlash;
 
+#[path = "common/mqtt_peer.rs"]
+mod mqtt_peer;
+use mqtt_peer::INBOUND;
+
 const WINDOW: usize = 4;
-const INBOUND: usize = 4;
 /// Events taken from one run of polls before the next operation.
 const MAX_EVENTS: usize = 64;
 const RECEIVE_SIZES: [usize; 4] = [48, 96, 256, 2048];
 const PIECES: [usize; 8] = [1, 2, 3, 5, 7, 16, 64, 1500];
 const TOPICS: [&str; 3] = ["a/b", "devices/fuzz/messages/events/", "$x/y"];
 const JOURNAL_HALF: u32 = 1024;
-/// A 5.0 CONNECT announces how many QoS 1/2 messages the client takes at
-/// once: its `INBOUND`.
-const RECEIVE_MAXIMUM: [Property<'static>; 1] = [Property::ReceiveMaximum(INBOUND as u16)];
 
 /// The server's side of the connection, as the input plays it.
 #[derive(Default)]
@@ -277,19 +277,7 @@ fn run<S: OutboxStore>(options: u8, mut steps: &[u8], store: S) -> (u32, u32) {
     let mut send = [0u8; 512];
     let mut outbox = [0u8; 2048];
     let mut aliases = [0u8; 256];
-    let connect = Connect {
-        version,
-        clean_start: options & 0x80 != 0,
-        keep_alive: 5,
-        properties: match version {
-            ProtocolVersion::V311 => Properties::EMPTY,
-            ProtocolVersion::V5 => Properties::List(&RECEIVE_MAXIMUM),
-        },
-        client_id: "fuzz",
-        will: None,
-        username: None,
-        password: None,
-    };
+    let connect = mqtt_peer::connect(version, options & 0x80 != 0);
     let backoff = Backoff {
         initial: Duration::from_millis(100),
         max: Duration::from_secs(2),
@@ -329,13 +317,8 @@ fn run<S: OutboxStore>(options: u8, mut steps: &[u8], store: S) -> (u32, u32) {
         let argument = op >> 3;
         match op & 7 {
             0..=2 => {
-                let len = steps
-                    .first()
-                    .map_or(0, |&n| usize::from(n))
-                    .min(steps.len().saturating_sub(1));
-                let bytes = steps.get(1..1 + len).unwrap_or_default();
+                let bytes = mqtt_peer::server_bytes(&mut steps);
                 server.borrow_mut().to_client.extend(bytes);
-                steps = &steps[(1 + len).min(steps.len())..];
             }
             3 => asks.borrow_mut().push_back(Command::Publish {
                 topic: TOPICS[usize::from(argument >> 2) % TOPICS.len()],

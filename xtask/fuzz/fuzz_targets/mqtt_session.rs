@@ -7,17 +7,15 @@
 //! protocol error aborts and reconnects, as the client does.
 #![no_main]
 
-use duet::mqtt::codec::{Connect, Properties, Property, Publish, SubscribeOptions};
+use duet::mqtt::codec::{Properties, Publish, SubscribeOptions};
 use duet::mqtt::session::State;
 use duet::mqtt::{Packet, ProtocolVersion, QoS, Session};
 use duet_netstack::Instant;
 use libfuzzer_sys::fuzz_target;
 
-/// The session's `INBOUND`: at most this many QoS 1/2 messages from the
-/// server at once, which a 5.0 CONNECT must announce as its Receive
-/// Maximum (the session refuses to connect otherwise).
-const INBOUND: usize = 4;
-const RECEIVE_MAXIMUM: [Property<'static>; 1] = [Property::ReceiveMaximum(INBOUND as u16)];
+#[path = "common/mqtt_peer.rs"]
+mod mqtt_peer;
+use mqtt_peer::INBOUND;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&first, mut steps)) = data.split_first() else {
@@ -31,19 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let mut aliases = [0u8; 256];
     let mut session: Session<4, INBOUND, &mut [u8]> = Session::with_topic_aliases(&mut aliases[..]);
     let mut out = [0u8; 1024];
-    let connect = Connect {
-        version,
-        clean_start: first & 2 != 0,
-        keep_alive: 5,
-        properties: match version {
-            ProtocolVersion::V311 => Properties::EMPTY,
-            ProtocolVersion::V5 => Properties::List(&RECEIVE_MAXIMUM),
-        },
-        client_id: "fuzz",
-        will: None,
-        username: None,
-        password: None,
-    };
+    let connect = mqtt_peer::connect(version, first & 2 != 0);
     let mut millis = 0u64;
     let _ = session.connect(Instant::from_millis(millis), &connect, &mut out);
     let mut connected = false;
@@ -53,15 +39,9 @@ fuzz_target!(|data: &[u8]| {
         let now = Instant::from_millis(millis);
         match op & 7 {
             0..=2 => {
-                // The length byte, then the packet (the length byte was
-                // once read as the packet's first byte too, so no seed
-                // packet ever decoded).
-                let len = steps
-                    .first()
-                    .map_or(0, |&n| usize::from(n))
-                    .min(steps.len().saturating_sub(1));
-                let packet_bytes = steps.get(1..1 + len).unwrap_or_default();
-                steps = &steps[(1 + len).min(steps.len())..];
+                // (The length byte was once read as the packet's first
+                // byte too, so no seed packet ever decoded.)
+                let packet_bytes = mqtt_peer::server_bytes(&mut steps);
                 if let Ok((packet, _)) = Packet::decode_from_server(packet_bytes, version)
                     && let Err(error) = session.handle_packet(now, &packet)
                 {
