@@ -82,9 +82,7 @@ impl NorFlash for RamFlash {
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), PowerLost> {
         assert!(
-            (from as usize).is_multiple_of(ERASE)
-                && (to as usize).is_multiple_of(ERASE)
-                && from <= to,
+            from as usize % ERASE == 0 && to as usize % ERASE == 0 && from <= to,
             "unaligned erase"
         );
         self.spend()?;
@@ -95,7 +93,7 @@ impl NorFlash for RamFlash {
     fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), PowerLost> {
         let at = offset as usize;
         assert!(
-            at.is_multiple_of(WRITE) && data.len().is_multiple_of(WRITE),
+            at % WRITE == 0 && data.len() % WRITE == 0,
             "unaligned write"
         );
         for (i, byte) in data.iter().enumerate() {
