@@ -12,8 +12,9 @@
 //! argument: the server sends the bytes whose count comes next (0–2),
 //! publish (3), subscribe (4), the server closes the connection (5), time
 //! passes (6), the next connection attempts are refused (7). After each
-//! operation the client is polled until it waits for the server or the
-//! clock.
+//! operation the application task (which polls the client, and publishes
+//! and subscribes between its events, as firmware does) runs until it waits
+//! for the server or the clock.
 //!
 //! Besides "no panic": every packet the client writes must decode as an MQTT
 //! packet of its version.
