@@ -269,14 +269,13 @@ pub const SLICES: u64 = 16;
 /// applications, and what has been measured so far. [`Transfer::advance`]
 /// moves it on slice by slice, so several stacks can take turns.
 struct Transfer<P> {
-    stack: &'static str,
     pair: P,
     link: Link,
     sender: Sender,
     inbox: Vec<u8>,
-    received: u64,
     now_us: u64,
     last_arrival_us: u64,
+    /// What has been measured; its `bytes` are those verified so far.
     figures: Figures,
 }
 
@@ -299,12 +298,10 @@ impl<P: StackPair> Transfer<P> {
         }
         link.reset_counts();
         Ok(Transfer {
-            stack,
             pair,
             link,
             sender: Sender::new(bytes),
             inbox: vec![0u8; BUFFER_LEN],
-            received: 0,
             now_us,
             last_arrival_us: now_us,
             figures: Figures {
@@ -321,13 +318,13 @@ impl<P: StackPair> Transfer<P> {
     /// Runs the loop until the server has verified `until` bytes (or all
     /// there are), and adds the time it took as one slice.
     fn advance(&mut self, until: u64) -> Result<(), Error> {
-        let stack = self.stack;
+        let stack = P::NAME;
         let stack_error = |error| Error::Stack { stack, error };
         let until = until.min(self.sender.total);
-        let start = self.received;
+        let start = self.figures.bytes;
         let cpu_before = cpu::process_time().map_err(Error::Cpu)?;
         let wall_before = Instant::now();
-        while self.received < until {
+        while self.figures.bytes < until {
             self.sender.send(&mut self.pair).map_err(stack_error)?;
             self.pair.poll(self.now_us, &mut self.link);
             loop {
@@ -338,15 +335,15 @@ impl<P: StackPair> Transfer<P> {
                 if read == 0 {
                     break;
                 }
-                pattern::verify(self.received, &self.inbox[..read])
+                pattern::verify(self.figures.bytes, &self.inbox[..read])
                     .map_err(|mismatch| Error::Corrupt { stack, mismatch })?;
-                self.received += read as u64;
+                self.figures.bytes += read as u64;
                 self.last_arrival_us = self.now_us;
             }
             if self.now_us - self.last_arrival_us > STALL_LIMIT_US {
                 return Err(Error::Stalled {
                     stack,
-                    received: self.received,
+                    received: self.figures.bytes,
                 });
             }
             self.now_us += TICK_US;
@@ -355,16 +352,15 @@ impl<P: StackPair> Transfer<P> {
         let cpu = cpu::process_time()
             .map_err(Error::Cpu)?
             .saturating_sub(cpu_before);
-        if self.received > self.sender.sent {
+        if self.figures.bytes > self.sender.sent {
             return Err(Error::TooMuch {
                 stack,
-                received: self.received,
+                received: self.figures.bytes,
                 sent: self.sender.sent,
             });
         }
-        let moved = self.received - start;
+        let moved = self.figures.bytes - start;
         let figures = &mut self.figures;
-        figures.bytes = self.received;
         figures.cpu += cpu;
         figures.wall += wall;
         figures.counts = self.link.counts();
