@@ -68,7 +68,7 @@ impl Memory {
             receive: &mut self.receive,
             send: &mut self.send,
             outbox: &mut self.outbox,
-            topic_aliases: &mut [],
+            topic_aliases: [],
         }
     }
 }

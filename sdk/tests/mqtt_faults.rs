@@ -45,7 +45,9 @@ const BACKOFF: Backoff = Backoff {
 
 /// 20 publishes in flight: mosquitto's `max_inflight_messages`, which a 3.1.1
 /// client must not exceed and a 5.0 one learns from CONNACK.
-type FaultClient<'b, const INBOUND: usize> = Client<'b, Tcp, StdClock, 20, INBOUND>;
+/// Alias storage as a slice: the device has some, the subscriber none.
+type FaultClient<'b, const INBOUND: usize> =
+    Client<'b, Tcp, StdClock, 20, INBOUND, (), &'b mut [u8]>;
 
 /// The device receives nothing. The subscriber tracks 256 inbound messages
 /// and so remembers its last 256 QoS 2 completions: mosquitto 2.0.11 may
@@ -80,7 +82,7 @@ fn client<'b, const INBOUND: usize>(
     port: u16,
     version: ProtocolVersion,
     client_id: &'b str,
-    buffers: ClientBuffers<'b>,
+    buffers: ClientBuffers<'b, &'b mut [u8]>,
     seed: u32,
 ) -> FaultClient<'b, INBOUND> {
     /// 5.0: the session outlives the connection (absent, it would end with

@@ -323,7 +323,7 @@ fn boot<'b, C: Connector>(
             receive: &mut memory.receive,
             send: &mut memory.send,
             outbox: &mut memory.outbox,
-            topic_aliases: &mut [],
+            topic_aliases: [],
         },
         seed,
         Journal::mount(flash, 0, HALF).unwrap(),
@@ -377,7 +377,7 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
             receive: &mut subscriber_memory.0,
             send: &mut subscriber_memory.1,
             outbox: &mut subscriber_memory.2,
-            topic_aliases: &mut [],
+            topic_aliases: [],
         },
         5,
     );
@@ -538,7 +538,7 @@ fn qos2_publishes_stay_exactly_once_across_reboots() {
                         receive: &mut memory.0,
                         send: &mut memory.1,
                         outbox: &mut memory.2,
-                        topic_aliases: &mut [],
+                        topic_aliases: [],
                     },
                     7,
                 );
@@ -703,7 +703,7 @@ fn restored_publishes_claiming_one_identifier_are_both_delivered() {
             receive: &mut subscriber_memory.0,
             send: &mut subscriber_memory.1,
             outbox: &mut subscriber_memory.2,
-            topic_aliases: &mut [],
+            topic_aliases: [],
         },
         5,
     );

@@ -69,7 +69,7 @@ fn connect(client_id: &str, version: ProtocolVersion) -> Connect<'_> {
     }
 }
 
-type TestClient<'b, C> = Client<'b, C, StdClock, 20, 16>;
+type TestClient<'b, C, A = &'b mut [u8]> = Client<'b, C, StdClock, 20, 16, (), A>;
 
 struct Memory {
     receive: Vec<u8>,
@@ -88,12 +88,22 @@ impl Memory {
         }
     }
 
-    fn buffers(&mut self) -> ClientBuffers<'_> {
+    fn buffers(&mut self) -> ClientBuffers<'_, &mut [u8]> {
         ClientBuffers {
             receive: &mut self.receive,
             send: &mut self.send,
             outbox: &mut self.outbox,
             topic_aliases: &mut self.topic_aliases,
+        }
+    }
+
+    /// The buffers with other alias storage than the memory's own.
+    fn buffers_with<A>(&mut self, topic_aliases: A) -> ClientBuffers<'_, A> {
+        ClientBuffers {
+            receive: &mut self.receive,
+            send: &mut self.send,
+            outbox: &mut self.outbox,
+            topic_aliases,
         }
     }
 }
@@ -209,13 +219,13 @@ fn replay(connections: &[Vec<u8>], hot: u32) -> Replay {
 }
 
 /// `COUNT` QoS 1 publishes on [`topic_of`] from a 5.0 device with
-/// `alias_slots` slots of alias storage to a broker started with
+/// `aliases` as its alias storage to a broker started with
 /// `listener_options`, through a proxy whose connections are cut once
 /// midway; a 3.1.1 subscriber on `duet/alias/#`. Returns the replay of
 /// what the device wrote.
-fn publish_through_a_cut(
+fn publish_through_a_cut<A: AsRef<[u8]> + AsMut<[u8]>>(
     name: &str,
-    alias_slots: usize,
+    aliases: A,
     listener_options: &str,
     hot: u32,
 ) -> Replay {
@@ -224,8 +234,8 @@ fn publish_through_a_cut(
     let proxy = Proxy::start(broker.port);
     let connections = Rc::new(RefCell::new(Vec::new()));
     let device_id = format!("alias-device-{name}");
-    let mut device_memory = Memory::new(alias_slots);
-    let mut device = TestClient::new(
+    let mut device_memory = Memory::new(0);
+    let mut device: TestClient<'_, _, A> = Client::new(
         Recording {
             tcp: Tcp(proxy.port),
             connections: connections.clone(),
@@ -233,7 +243,7 @@ fn publish_through_a_cut(
         StdClock(StdInstant::now()),
         connect(&device_id, V5),
         BACKOFF,
-        device_memory.buffers(),
+        device_memory.buffers_with(aliases),
         3,
     );
     let subscriber_id = format!("alias-subscriber-{name}");
@@ -325,7 +335,7 @@ fn publish_through_a_cut(
 #[test]
 fn aliases_stay_within_mosquittos_maximum_through_replacement_and_a_cut() {
     // Eight slots: four ours, but the broker allows three.
-    let replay = publish_through_a_cut("broker-bound", 8, "max_topic_alias 3\n", 3);
+    let replay = publish_through_a_cut("broker-bound", vec![0; 8 * SLOT], "max_topic_alias 3\n", 3);
     assert_eq!(replay.highest_alias, 3, "{replay:?}");
     // Most publishes are on a topic with an alias; five topics over three
     // aliases replace mappings.
@@ -336,7 +346,7 @@ fn aliases_stay_within_mosquittos_maximum_through_replacement_and_a_cut() {
 #[test]
 fn aliases_stay_within_our_slots_below_mosquittos_default() {
     // Four slots: two ours, below mosquitto's default of 10.
-    let replay = publish_through_a_cut("slot-bound", 4, "", 2);
+    let replay = publish_through_a_cut("slot-bound", vec![0; 4 * SLOT], "", 2);
     assert_eq!(replay.highest_alias, 2, "{replay:?}");
     assert!(replay.aliased > replay.publishes / 2, "{replay:?}");
     assert!(replay.replaced > 0, "{replay:?}");
@@ -344,7 +354,15 @@ fn aliases_stay_within_our_slots_below_mosquittos_default() {
 
 #[test]
 fn without_alias_storage_every_topic_goes_in_full() {
-    let replay = publish_through_a_cut("none", 0, "", 3);
+    // `[]`, which leaves the alias code out of the firmware.
+    let replay = publish_through_a_cut("none", [], "", 3);
+    assert_eq!((replay.highest_alias, replay.aliased), (0, 0), "{replay:?}");
+}
+
+#[test]
+fn with_empty_alias_storage_every_topic_goes_in_full() {
+    // An empty slice: the code is there, and is never used.
+    let replay = publish_through_a_cut("empty", Vec::new(), "", 3);
     assert_eq!((replay.highest_alias, replay.aliased), (0, 0), "{replay:?}");
 }
 

@@ -77,7 +77,8 @@ impl<'a> HubConfig<'a> {
 #[derive(Debug)]
 pub struct HubBuffers<'b> {
     /// The MQTT client's: its receive buffer bounds the largest message
-    /// (twin document, C2D payload) the device can take.
+    /// (twin document, C2D payload) the device can take. `topic_aliases:
+    /// []`, as IoT Hub speaks MQTT 3.1.1.
     pub mqtt: ClientBuffers<'b>,
     /// The MQTT user name and client id, made once: about 100 bytes plus
     /// the host name, device id and model id.

@@ -73,6 +73,7 @@ impl<'a> ProvisioningConfig<'a> {
 /// The caller's memory for a [`ProvisioningClient`].
 #[derive(Debug)]
 pub struct ProvisioningBuffers<'b> {
+    /// The MQTT client's; `topic_aliases: []`, as DPS speaks MQTT 3.1.1.
     pub mqtt: ClientBuffers<'b>,
     /// The MQTT user name and client id.
     pub identity: &'b mut [u8],

@@ -357,7 +357,7 @@ fn connect(config: &'static Config, stack: Net, address: Ipv4Addr, rng: &mut Has
             receive: &mut hub_memory.receive,
             send: &mut hub_memory.send,
             outbox: &mut hub_memory.outbox,
-            topic_aliases: &mut [],
+            topic_aliases: [],
         },
         identity: &mut hub_memory.identity,
         topic: &mut hub_memory.topic,

@@ -74,7 +74,7 @@ pub async fn run(
         receive: &mut receive,
         send: &mut send,
         outbox: &mut outbox,
-        topic_aliases: &mut [],
+        topic_aliases: [],
     };
     let mut client: Client<'_, TcpTo, Ticks, WINDOW, WINDOW> = Client::new(
         connector,

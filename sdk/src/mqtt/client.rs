@@ -115,8 +115,14 @@ impl From<OutboxFull> for ClientError {
 }
 
 /// The caller's memory for a client.
+///
+/// `A` is the topic alias storage: a byte slice, or `[]` (the type
+/// `[u8; 0]`) for a client that never uses aliases — 3.1.1 (Azure IoT Hub
+/// and DPS), or a 5.0 client content to send whole topics. With `[]` the
+/// alias code is not in the firmware at all (about 1.2 KB of Cortex-M
+/// flash); with an empty slice it is, though never run.
 #[derive(Debug)]
-pub struct ClientBuffers<'b> {
+pub struct ClientBuffers<'b, A = [u8; 0]> {
     /// Received bytes until a whole packet is in: the largest packet the
     /// broker sends.
     pub receive: &'b mut [u8],
@@ -128,8 +134,8 @@ pub struct ClientBuffers<'b> {
     /// ([`super::alias::SLOT`]) per alias, half of them for the broker's
     /// (see [`Session::with_topic_aliases`]). A publish on a topic that has
     /// an alias on the connection carries the alias (3 bytes) instead of
-    /// the topic. Empty for none; 3.1.1 has no aliases.
-    pub topic_aliases: &'b mut [u8],
+    /// the topic. `[]` for none; 3.1.1 has no aliases.
+    pub topic_aliases: A,
 }
 
 /// An MQTT client with reconnection and an offline queue.
@@ -148,7 +154,8 @@ pub struct ClientBuffers<'b> {
 /// it again ([`Session::withheld`]). Nothing is lost; it arrives late.
 ///
 /// `S` keeps QoS 1/2 publishes across a reboot ([`Client::with_store`]);
-/// by default they live in RAM only.
+/// by default they live in RAM only. `A` stores the topic aliases (see
+/// [`ClientBuffers`]).
 pub struct Client<
     'b,
     C: Connector,
@@ -156,6 +163,7 @@ pub struct Client<
     const WINDOW: usize,
     const INBOUND: usize,
     S: OutboxStore = (),
+    A = [u8; 0],
 > {
     connector: C,
     clock: K,
@@ -163,7 +171,7 @@ pub struct Client<
     /// `clean_start` is turned off so the session resumes.
     connect: Connect<'b>,
     backoff: Backoff,
-    session: Session<WINDOW, INBOUND, &'b mut [u8]>,
+    session: Session<WINDOW, INBOUND, A>,
     transport: Option<C::Transport>,
     receive: &'b mut [u8],
     received: usize,
@@ -184,8 +192,10 @@ pub struct Client<
     wake_at: Option<Instant>,
 }
 
-impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
-    Client<'b, C, K, WINDOW, INBOUND>
+impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, A>
+    Client<'b, C, K, WINDOW, INBOUND, (), A>
+where
+    A: AsRef<[u8]> + AsMut<[u8]>,
 {
     /// A client that connects with `connect` on its first poll. `seed`
     /// varies the backoff jitter between devices.
@@ -194,15 +204,20 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize>
         clock: K,
         connect: Connect<'b>,
         backoff: Backoff,
-        buffers: ClientBuffers<'b>,
+        buffers: ClientBuffers<'b, A>,
         seed: u32,
     ) -> Self {
         Client::with_store(connector, clock, connect, backoff, buffers, seed, ())
     }
 }
 
-impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: OutboxStore>
-    Client<'b, C, K, WINDOW, INBOUND, S>
+impl<'b, C, K, const WINDOW: usize, const INBOUND: usize, S, A>
+    Client<'b, C, K, WINDOW, INBOUND, S, A>
+where
+    C: Connector,
+    K: Clock,
+    S: OutboxStore,
+    A: AsRef<[u8]> + AsMut<[u8]>,
 {
     /// As [`Client::new`], with QoS 1/2 publishes also kept in `store`:
     /// those it holds from before a reboot go into the outbox now and are
@@ -217,7 +232,7 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
         clock: K,
         connect: Connect<'b>,
         backoff: Backoff,
-        buffers: ClientBuffers<'b>,
+        buffers: ClientBuffers<'b, A>,
         seed: u32,
         mut store: S,
     ) -> Self {
@@ -781,8 +796,13 @@ impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: O
     }
 }
 
-impl<C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, S: OutboxStore>
-    core::fmt::Debug for Client<'_, C, K, WINDOW, INBOUND, S>
+impl<C, K, const WINDOW: usize, const INBOUND: usize, S, A> core::fmt::Debug
+    for Client<'_, C, K, WINDOW, INBOUND, S, A>
+where
+    C: Connector,
+    K: Clock,
+    S: OutboxStore,
+    A: AsRef<[u8]> + AsMut<[u8]>,
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Client")
@@ -888,7 +908,7 @@ mod tests {
                 receive: &mut receive,
                 send: &mut send,
                 outbox: &mut outbox,
-                topic_aliases: &mut [],
+                topic_aliases: [],
             },
             42,
         );

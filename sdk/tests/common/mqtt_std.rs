@@ -139,11 +139,14 @@ impl Proxy {
 
 /// Polls until `done` says so, failing after `limit` events.
 #[allow(dead_code)] // Not every test binary waits for events this way.
-pub async fn poll_until<C: Connector, const WINDOW: usize, const INBOUND: usize>(
-    client: &mut duet::mqtt::Client<'_, C, StdClock, WINDOW, INBOUND>,
+pub async fn poll_until<C, const WINDOW: usize, const INBOUND: usize, A>(
+    client: &mut duet::mqtt::Client<'_, C, StdClock, WINDOW, INBOUND, (), A>,
     limit: usize,
     mut done: impl FnMut(&duet::mqtt::ClientEvent<'_>) -> bool,
-) {
+) where
+    C: Connector,
+    A: AsRef<[u8]> + AsMut<[u8]>,
+{
     for _ in 0..limit {
         let event = client.poll().await.unwrap();
         if done(&event) {

@@ -47,6 +47,8 @@ mod mqtt_peer;
 use mqtt_peer::INBOUND;
 
 const WINDOW: usize = 4;
+/// Topic alias storage: four 64-byte slots, two for each direction.
+const ALIAS_BYTES: usize = 256;
 /// Events taken from one run of polls before the next operation.
 const MAX_EVENTS: usize = 64;
 const RECEIVE_SIZES: [usize; 4] = [48, 96, 256, 2048];
@@ -208,7 +210,7 @@ struct Reached {
 /// documentation says); it sets a wake-up 100 ms ahead instead, so asks
 /// wait at most that long.
 async fn application<S: OutboxStore>(
-    mut client: Client<'_, Net, FuzzClock, WINDOW, INBOUND, S>,
+    mut client: Client<'_, Net, FuzzClock, WINDOW, INBOUND, S, &mut [u8; ALIAS_BYTES]>,
     asks: &RefCell<VecDeque<Command>>,
     server: &Shared,
     version: ProtocolVersion,
@@ -277,7 +279,7 @@ fn run<S: OutboxStore>(options: u8, mut steps: &[u8], store: S) -> (u32, u32) {
     let mut receive = vec![0u8; RECEIVE_SIZES[usize::from(options >> 1) & 3]];
     let mut send = [0u8; 512];
     let mut outbox = [0u8; 2048];
-    let mut aliases = [0u8; 256];
+    let mut aliases = [0u8; ALIAS_BYTES];
     let connect = mqtt_peer::connect(version, options & 0x80 != 0);
     let backoff = Backoff {
         initial: Duration::from_millis(100),
