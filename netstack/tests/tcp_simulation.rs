@@ -14,7 +14,9 @@
 //!
 //! When a seed fails, the test prints the seed, its faults and what broke;
 //! `TCP_SIM_SEED=n cargo test -p duet-netstack --features std --test
-//! tcp_simulation one_seed` replays just that seed.
+//! tcp_simulation one_seed` replays just that seed. `TCP_SIM_FIRST_SEED=n`
+//! runs the thousand seeds from `n` on instead of from 0, for campaigns
+//! longer than CI's (`seeds_group_`, run repeatedly with another `n`).
 //!
 //! [`VirtualLink`]: duet_netstack::driver::VirtualLink
 
@@ -56,6 +58,14 @@ fn run_caught(seed: u64) -> Result<Outcome, String> {
     }
 }
 
+/// The first seed of the groups: `TCP_SIM_FIRST_SEED`, 0 unless set.
+fn first_seed() -> u64 {
+    std::env::var("TCP_SIM_FIRST_SEED").map_or(0, |s| {
+        s.parse()
+            .unwrap_or_else(|_| panic!("TCP_SIM_FIRST_SEED={s}: not a seed"))
+    })
+}
+
 /// Runs group `group` of the seeds and fails with every failing seed listed.
 fn seed_group(group: u64) {
     let started = WallClock::now();
@@ -68,7 +78,10 @@ fn seed_group(group: u64) {
     // reordered, corrupted frames, and corrupted frames TCP's or IPv4's
     // checksum caught.
     let mut faults = [0u64; 5];
-    let seeds: Vec<u64> = (0..SEEDS).filter(|s| s % SEED_GROUPS == group).collect();
+    let first = first_seed();
+    let seeds: Vec<u64> = (first..first + SEEDS)
+        .filter(|s| s % SEED_GROUPS == group)
+        .collect();
     for &seed in &seeds {
         match run_caught(seed) {
             Ok(outcome) => {
