@@ -47,6 +47,7 @@ pub const IMAGES: &[(&str, &str)] = &[
     ("ipv4-tcp", "tcp"),
     ("crypto-soft", "crypto"),
     ("mqtt-client", "mqtt"),
+    ("mqtt-async-client", "mqtt-async"),
     ("dhcpv4-client", "dhcpv4"),
     ("sntp-client", "sntp"),
     ("dns-resolver", "dns"),
