@@ -15,12 +15,15 @@ use core::hint::black_box;
 
 use cortex_m_rt::entry;
 use duet::connector::Connector;
-use duet::mqtt::codec::{Connect, Properties};
-use duet::mqtt::{Backoff, Client, ClientBuffers, ClientEvent, Clock, ProtocolVersion, QoS};
+use duet::mqtt::{Backoff, Client, ClientBuffers, ClientEvent, Clock};
 use duet_netstack::Instant;
 use embedded_io::ErrorKind;
 use embedded_io_async::{ErrorType, Read, Write};
+use mqtt_inputs::qos;
 use panic_halt as _;
+
+#[path = "../mqtt_inputs.rs"]
+mod mqtt_inputs;
 
 /// A connection whose bytes and failures the optimiser cannot see.
 struct Opaque;
@@ -83,32 +86,10 @@ impl Clock for Ticks {
     }
 }
 
-fn qos(bits: u8) -> QoS {
-    match bits % 3 {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
-    }
-}
-
 #[entry]
 fn main() -> ! {
     let (mut receive, mut send, mut outbox) = ([0u8; 512], [0u8; 512], [0u8; 1024]);
-    let version = if black_box(true) {
-        ProtocolVersion::V5
-    } else {
-        ProtocolVersion::V311
-    };
-    let connect = Connect {
-        version,
-        clean_start: black_box(false),
-        keep_alive: 60,
-        properties: Properties::EMPTY,
-        client_id: "device-01",
-        will: None,
-        username: None,
-        password: None,
-    };
+    let connect = mqtt_inputs::connect(mqtt_inputs::version());
     let buffers = ClientBuffers {
         receive: &mut receive,
         send: &mut send,

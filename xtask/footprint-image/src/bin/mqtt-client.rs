@@ -12,40 +12,23 @@
 use core::hint::black_box;
 
 use cortex_m_rt::entry;
-use duet::mqtt::codec::{Connect, Properties, Publish, SubscribeOptions};
-use duet::mqtt::{Packet, ProtocolVersion, QoS, Session};
+use duet::mqtt::codec::{Properties, Publish, SubscribeOptions};
+use duet::mqtt::{Packet, Session};
 use duet_netstack::Instant;
+use mqtt_inputs::qos;
 use panic_halt as _;
 
-fn qos(bits: u8) -> QoS {
-    match bits % 3 {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
-    }
-}
+#[path = "../mqtt_inputs.rs"]
+mod mqtt_inputs;
 
 #[entry]
 fn main() -> ! {
     let mut session: Session<8, 8> = Session::new();
-    let version = if black_box(true) {
-        ProtocolVersion::V5
-    } else {
-        ProtocolVersion::V311
-    };
+    let version = mqtt_inputs::version();
     let mut out = [0u8; 256];
     let mut received = [0u8; 256];
     let mut millis = 0u64;
-    let connect = Connect {
-        version,
-        clean_start: black_box(false),
-        keep_alive: 60,
-        properties: Properties::EMPTY,
-        client_id: "device-01",
-        will: None,
-        username: None,
-        password: None,
-    };
+    let connect = mqtt_inputs::connect(version);
     let _ = black_box(session.connect(Instant::from_millis(millis), &connect, &mut out));
     loop {
         millis += black_box(1);
