@@ -8,6 +8,8 @@
 
 pub mod connector;
 pub mod mqtt;
+#[cfg(feature = "storage")]
+pub mod storage;
 pub mod tls;
 
 pub use duet_crypto as crypto;

@@ -40,6 +40,7 @@ use embedded_storage::nor_flash::NorFlash;
 
 use super::codec::QoS;
 use super::outbox::{Outbox, OutboxFull, OutboxStore};
+use crate::storage::{CHUNK, Crc32, FlashError, check_geometry, newer, padded, write_padded};
 
 const HALF_MAGIC: [u8; 2] = *b"DJ";
 const ENTRY_MAGIC: u8 = 0xA5;
@@ -48,18 +49,6 @@ const ENTRY_HEADER: usize = 10;
 /// The packet identifier mark: the identifier inverted (so that erased
 /// flash reads as no identifier: 0 is never one) and a check byte.
 const PACKET_ID_MARK: usize = 3;
-/// Bytes moved through the stack at a time.
-const CHUNK: usize = 32;
-
-/// Why a journal could not be mounted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JournalError {
-    /// The region is not two halves of whole erase blocks, the write size
-    /// is not a power of two dividing 32, or reads are not byte-granular.
-    Geometry,
-    /// The flash reported an error.
-    Flash,
-}
 
 /// The journal over `flash[start..start + 2 * half]`.
 #[derive(Debug)]
@@ -94,23 +83,14 @@ impl<F: NorFlash> Journal<F> {
     /// Mounts the journal in `half_size * 2` bytes from `start`, formatting
     /// it if neither half is valid, and repairing it if a power cut left a
     /// partial entry.
-    pub fn mount(mut flash: F, start: u32, half_size: u32) -> Result<Self, JournalError> {
-        let write = F::WRITE_SIZE;
-        if F::READ_SIZE != 1
-            || !write.is_power_of_two()
-            || CHUNK % write != 0
-            || half_size == 0
-            || half_size as usize % F::ERASE_SIZE != 0
-            || start as usize % F::ERASE_SIZE != 0
-        {
-            return Err(JournalError::Geometry);
-        }
+    pub fn mount(mut flash: F, start: u32, half_size: u32) -> Result<Self, FlashError> {
+        check_geometry::<F>(start, half_size)?;
         let mut best: Option<(u32, u32)> = None;
         for half in 0..2 {
             let mut word = [0u8; 8];
             flash
                 .read(start + half * half_size, &mut word)
-                .map_err(|_| JournalError::Flash)?;
+                .map_err(|_| FlashError::Flash)?;
             if word[..2] == HALF_MAGIC {
                 let generation = u32::from_be_bytes([word[4], word[5], word[6], word[7]]);
                 if best.is_none_or(|(_, g)| newer(generation, g)) {
@@ -145,7 +125,7 @@ impl<F: NorFlash> Journal<F> {
     }
 
     fn pad(len: usize) -> u32 {
-        len.next_multiple_of(F::WRITE_SIZE) as u32
+        padded::<F>(len)
     }
 
     fn first_entry(&self) -> u32 {
@@ -177,11 +157,11 @@ impl<F: NorFlash> Journal<F> {
     }
 
     /// Erases `half` and makes it the live, empty half of `generation`.
-    fn format(&mut self, half: u32, generation: u32) -> Result<(), JournalError> {
+    fn format(&mut self, half: u32, generation: u32) -> Result<(), FlashError> {
         let from = self.half_start(half);
         self.flash
             .erase(from, from + self.half)
-            .map_err(|_| JournalError::Flash)?;
+            .map_err(|_| FlashError::Flash)?;
         self.write_half_header(half, generation)?;
         self.live = half;
         self.generation = generation;
@@ -189,25 +169,25 @@ impl<F: NorFlash> Journal<F> {
         Ok(())
     }
 
-    fn write_half_header(&mut self, half: u32, generation: u32) -> Result<(), JournalError> {
+    fn write_half_header(&mut self, half: u32, generation: u32) -> Result<(), FlashError> {
         let mut word = [0xFFu8; CHUNK];
         word[..2].copy_from_slice(&HALF_MAGIC);
         word[4..8].copy_from_slice(&generation.to_be_bytes());
         let len = Self::pad(8) as usize;
         self.flash
             .write(self.half_start(half), &word[..len])
-            .map_err(|_| JournalError::Flash)
+            .map_err(|_| FlashError::Flash)
     }
 
     /// Whether every byte of the live half from `offset` is erased.
-    fn erased_from(&mut self, mut offset: u32) -> Result<bool, JournalError> {
+    fn erased_from(&mut self, mut offset: u32) -> Result<bool, FlashError> {
         let base = self.half_start(self.live);
         let mut chunk = [0u8; CHUNK];
         while offset < self.half {
             let len = (self.half - offset).min(CHUNK as u32) as usize;
             self.flash
                 .read(base + offset, &mut chunk[..len])
-                .map_err(|_| JournalError::Flash)?;
+                .map_err(|_| FlashError::Flash)?;
             if chunk[..len].iter().any(|b| *b != 0xFF) {
                 return Ok(false);
             }
@@ -277,14 +257,14 @@ impl<F: NorFlash> Journal<F> {
         mut from: u32,
         len: usize,
         mut each: impl FnMut(&[u8]),
-    ) -> Result<(), JournalError> {
+    ) -> Result<(), FlashError> {
         let mut chunk = [0u8; CHUNK];
         let mut left = len;
         while left > 0 {
             let n = left.min(CHUNK);
             self.flash
                 .read(from, &mut chunk[..n])
-                .map_err(|_| JournalError::Flash)?;
+                .map_err(|_| FlashError::Flash)?;
             each(&chunk[..n]);
             from += n as u32;
             left -= n;
@@ -292,41 +272,17 @@ impl<F: NorFlash> Journal<F> {
         Ok(())
     }
 
-    /// Writes the concatenation of `parts`, padded with erased bytes to the
-    /// write size, at `to`.
-    fn write_padded(&mut self, to: u32, parts: &[&[u8]]) -> Result<(), JournalError> {
-        let mut chunk = [0xFFu8; CHUNK];
-        let (mut filled, mut at) = (0, to);
-        for part in parts {
-            for byte in part.iter() {
-                chunk[filled] = *byte;
-                filled += 1;
-                if filled == CHUNK {
-                    self.flash
-                        .write(at, &chunk)
-                        .map_err(|_| JournalError::Flash)?;
-                    at += CHUNK as u32;
-                    chunk = [0xFF; CHUNK];
-                    filled = 0;
-                }
-            }
-        }
-        if filled > 0 {
-            let len = Self::pad(filled) as usize;
-            self.flash
-                .write(at, &chunk[..len])
-                .map_err(|_| JournalError::Flash)?;
-        }
-        Ok(())
+    fn write_padded(&mut self, to: u32, parts: &[&[u8]]) -> Result<(), FlashError> {
+        write_padded(&mut self.flash, to, parts)
     }
 
     /// Moves the live entries to the other half, which becomes live.
-    fn compact(&mut self) -> Result<(), JournalError> {
+    fn compact(&mut self) -> Result<(), FlashError> {
         let (from_half, to_half) = (self.live, 1 - self.live);
         let to_base = self.half_start(to_half);
         self.flash
             .erase(to_base, to_base + self.half)
-            .map_err(|_| JournalError::Flash)?;
+            .map_err(|_| FlashError::Flash)?;
         let (mut read, mut written) = (self.first_entry(), self.first_entry());
         while let Some(entry) = self.entry_at(read) {
             if !entry.acknowledged {
@@ -358,17 +314,17 @@ impl<F: NorFlash> Journal<F> {
         Ok(())
     }
 
-    fn copy(&mut self, mut from: u32, mut to: u32, len: u32) -> Result<(), JournalError> {
+    fn copy(&mut self, mut from: u32, mut to: u32, len: u32) -> Result<(), FlashError> {
         let mut chunk = [0u8; CHUNK];
         let mut left = len as usize;
         while left > 0 {
             let n = left.min(CHUNK);
             self.flash
                 .read(from, &mut chunk[..n])
-                .map_err(|_| JournalError::Flash)?;
+                .map_err(|_| FlashError::Flash)?;
             self.flash
                 .write(to, &chunk[..n])
-                .map_err(|_| JournalError::Flash)?;
+                .map_err(|_| FlashError::Flash)?;
             (from, to, left) = (from + n as u32, to + n as u32, left - n);
         }
         Ok(())
@@ -379,7 +335,7 @@ impl<F: NorFlash> Journal<F> {
     /// written; if they are not but hold no whole mark (a power cut while
     /// writing it, which reads as "not yet"), the live entries move to the
     /// other half first, where compaction leaves that mark erased.
-    fn mark(&mut self, ordinal: usize, mark_at: u32, mark: &[u8]) -> Result<(), JournalError> {
+    fn mark(&mut self, ordinal: usize, mark_at: u32, mark: &[u8]) -> Result<(), FlashError> {
         let Some(mut at) = self.live_entry(ordinal) else {
             return Ok(());
         };
@@ -387,7 +343,7 @@ impl<F: NorFlash> Journal<F> {
         let current = &mut current[..Self::pad(mark.len()) as usize];
         self.flash
             .read(at + mark_at, current)
-            .map_err(|_| JournalError::Flash)?;
+            .map_err(|_| FlashError::Flash)?;
         let whole = if mark_at == Self::packet_id_at() {
             read_packet_id_mark(&current[..PACKET_ID_MARK]).is_some()
         } else {
@@ -406,7 +362,7 @@ impl<F: NorFlash> Journal<F> {
             let mut released = [0u8; 1];
             self.flash
                 .read(at + Self::released_at(), &mut released)
-                .map_err(|_| JournalError::Flash)?;
+                .map_err(|_| FlashError::Flash)?;
             in_the_way |= released[0] != 0xFF;
         }
         if in_the_way {
@@ -434,15 +390,15 @@ impl<F: NorFlash> Journal<F> {
         None
     }
 
-    fn try_append(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), JournalError> {
-        let topic_len = u16::try_from(topic.len()).map_err(|_| JournalError::Geometry)?;
-        let payload_len = u16::try_from(payload.len()).map_err(|_| JournalError::Geometry)?;
+    fn try_append(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), FlashError> {
+        let topic_len = u16::try_from(topic.len()).map_err(|_| FlashError::Geometry)?;
+        let payload_len = u16::try_from(payload.len()).map_err(|_| FlashError::Geometry)?;
         let body_at = Self::body_at();
         let size = body_at + Self::pad(topic.len() + payload.len());
         if self.head + size > self.half {
             self.compact()?;
             if self.head + size > self.half {
-                return Err(JournalError::Geometry);
+                return Err(FlashError::Geometry);
             }
         }
         let mut fields = [0u8; 5];
@@ -515,13 +471,6 @@ impl<F: NorFlash> OutboxStore for Journal<F> {
     }
 }
 
-/// Whether generation `a` comes after `b` in serial number arithmetic (RFC
-/// 1982 section 3.2, 32 bits): the two halves' generations are one apart,
-/// or far apart only when a cut header or foreign data made one up.
-fn newer(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
-}
-
 /// The packet identifier mark of `packet_id`: the identifier inverted, then
 /// a check byte whose top bit is clear, so that it is never an erased byte.
 fn packet_id_mark(packet_id: u16) -> [u8; PACKET_ID_MARK] {
@@ -553,43 +502,4 @@ fn crc_of(entry: Entry, body: &[u8]) -> u32 {
     sum.update(&fields);
     sum.update(body);
     sum.finish()
-}
-
-/// CRC-32 (IEEE 802.3, reflected), bit by bit: entries are short and the
-/// table would cost a kilobyte of flash.
-struct Crc32(u32);
-
-impl Crc32 {
-    fn new() -> Self {
-        Crc32(!0)
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 ^= u32::from(*byte);
-            for _ in 0..8 {
-                self.0 = (self.0 >> 1) ^ (0xEDB8_8320 & (self.0 & 1).wrapping_neg());
-            }
-        }
-    }
-
-    fn finish(&self) -> u32 {
-        !self.0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::newer;
-
-    #[test]
-    fn generations_compare_as_serial_numbers() {
-        assert!(newer(2, 1));
-        assert!(!newer(1, 2));
-        assert!(!newer(5, 5));
-        assert!(newer(0, u32::MAX), "the count wraps");
-        // A header cut right after its magic reads as u32::MAX: it loses
-        // to the half it was copied from.
-        assert!(!newer(u32::MAX, 1));
-    }
 }
