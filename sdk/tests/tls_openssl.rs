@@ -7,9 +7,12 @@ use std::net::TcpStream;
 use duet::crypto::EcdhGroup;
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::{X509Error, trust_anchor_from_der};
+#[cfg(feature = "storage")]
+use duet::tls::FlashTickets;
 use duet::tls::{
     AlertDescription, CipherSuite, ClientCertificate, ClientConfig, ClientConnection, Event,
-    MaxFragmentLength, SessionTicket, TicketSlot, TlsConnection, TlsError, TlsProvider,
+    MaxFragmentLength, SessionTicket, TicketSlot, TicketStore, TlsConnection, TlsError,
+    TlsProvider,
 };
 
 #[path = "common/blocking_stream.rs"]
@@ -31,6 +34,10 @@ use test_rng::TestRng;
 #[path = "common/device.rs"]
 mod device;
 use device::{DEVICE_KEY, device_provider};
+
+#[cfg(feature = "storage")]
+#[path = "common/ram_flash.rs"]
+mod ram_flash;
 
 fn flush<P: TlsProvider>(connection: &mut ClientConnection<'_, P>, stream: &mut TcpStream) {
     while connection.wants_write() {
@@ -682,7 +689,7 @@ fn server_initiated_key_update_is_followed_both_ways() {
 fn resumption_session(
     server: &Server,
     resume: Option<SessionTicket<'_>>,
-    store: Option<&mut TicketSlot<2048>>,
+    store: Option<&mut dyn TicketStore>,
 ) -> (bool, bool) {
     let mut stream = server.connect();
     let soft: Soft = Soft::new();
@@ -746,6 +753,45 @@ fn resumes_with_a_ticket(server: &Server, check: impl FnOnce(&SessionTicket<'_>)
         resumption_session(server, Some(unreadable), None),
         (false, true)
     );
+}
+
+/// A full handshake that keeps its tickets on NOR flash, a reboot (the
+/// store and everything in RAM gone, the flash kept), and a session resumed
+/// with the ticket read back from the remounted flash.
+#[cfg(feature = "storage")]
+fn resumes_after_a_reboot_with_a_ticket_kept_on_flash(server: &Server) {
+    const HALF: u32 = 2 * ram_flash::ERASE as u32;
+    let mut flash = ram_flash::RamFlash::new(2 * HALF as usize);
+    let mut before_the_reboot = FlashTickets::mount(&mut flash, 0, HALF).unwrap();
+    assert_eq!(
+        resumption_session(server, None, Some(&mut before_the_reboot)),
+        (false, true)
+    );
+    let mut store = FlashTickets::mount(&mut flash, 0, HALF).unwrap();
+    let mut buf = [0u8; HALF as usize];
+    let ticket = store.ticket(&mut buf).expect("a ticket on flash");
+    assert_eq!(
+        resumption_session(server, Some(ticket), None),
+        (true, false)
+    );
+}
+
+#[cfg(feature = "storage")]
+#[test]
+fn tls13_session_resumes_after_a_reboot_with_a_ticket_kept_on_flash() {
+    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "2"]);
+    resumes_after_a_reboot_with_a_ticket_kept_on_flash(&server);
+}
+
+#[cfg(feature = "storage")]
+#[test]
+fn tls12_session_resumes_after_a_reboot_with_a_ticket_kept_on_flash() {
+    let server = Server::start(
+        "server-rsa2048",
+        "intermediate-ca-rsa",
+        &["-tls1_2", "-naccept", "2"],
+    );
+    resumes_after_a_reboot_with_a_ticket_kept_on_flash(&server);
 }
 
 /// TLS 1.3: PSK with (EC)DHE from a NewSessionTicket.

@@ -282,6 +282,16 @@ pub const STAGES: &[Stage] = &[
             ]),
             Step::Cargo(&["build", "-p", "duet-crypto", "--target", footprint::TARGET]),
             Step::Cargo(&["build", "-p", "duet-azure", "--target", footprint::TARGET]),
+            // With what it keeps on flash (the MQTT journal, TLS tickets).
+            Step::Cargo(&[
+                "build",
+                "-p",
+                "duet",
+                "--features",
+                "storage",
+                "--target",
+                footprint::TARGET,
+            ]),
             // The real boards' firmware, built and linked as shipped (no
             // board runs in CI): the NUCLEO-H743ZI, and the Pico W, whose
             // Cortex-M0+ has no compare-and-swap.

@@ -18,6 +18,8 @@ mod codec;
 mod connection;
 mod connector;
 mod error;
+#[cfg(feature = "storage")]
+mod flash_tickets;
 mod key_schedule;
 pub mod record;
 mod session;
@@ -31,6 +33,8 @@ pub use client::{
 pub use connection::TlsConnection;
 pub use connector::TlsConnector;
 pub use error::{AlertDescription, TlsError};
+#[cfg(feature = "storage")]
+pub use flash_tickets::FlashTickets;
 pub use key_schedule::{
     KeySchedule, TrafficKeys, derive_secret, finished_verify_data, hkdf_expand_label,
     next_traffic_secret,

@@ -1,4 +1,5 @@
-//! NOR flash in RAM for the tests and fuzz targets of the flash journal: it
+//! NOR flash in RAM for the tests and fuzz targets of what Duet keeps on
+//! flash (the MQTT journal, the TLS ticket store): it
 //! keeps NOR rules (bits only go from 1 to 0 between erases; writes of whole
 //! 4-byte words, erases of whole 256-byte sectors; a write or erase that
 //! breaks them panics) and can lose power after a set number of written

@@ -1,0 +1,229 @@
+//! A [`TicketStore`] on NOR flash (feature `storage`): the newest session
+//! ticket outlives a reboot or a power cut, so a device that was off
+//! resumes its TLS session — no certificate chain to receive and check, no
+//! signature to verify — instead of starting a full handshake.
+//!
+//! The region is two halves of whole erase blocks ([`crate::storage`]); the
+//! live half holds one record and a new ticket is written to the other:
+//!
+//! ```text
+//! [magic "DT"][generation: u32][suite: u16][age_add: u32][lifetime: u32]
+//! [received at, Unix seconds: u64][PSK length: u8][ticket length: u16]
+//! [PSK][ticket][CRC-32 of all before]                                 padded
+//! ```
+//!
+//! The live half is never written while another ticket is stored: a power
+//! cut while the other half is erased or written leaves a record whose
+//! CRC-32 fails, and the live one stays the newest. The PSK lies in flash
+//! as it does in a [`super::TicketSlot`] in RAM; keep the region where the
+//! device's other secrets are. Each ticket stored costs one erase of a
+//! half (OpenSSL's `s_server` sends two tickets per full handshake).
+
+use embedded_storage::nor_flash::NorFlash;
+
+use super::session::{MAX_PSK_LEN, SessionTicket, TicketStore};
+use super::suite::CipherSuite;
+use crate::storage::{CHUNK, Crc32, FlashError, check_geometry, newer, write_padded};
+
+const MAGIC: [u8; 2] = *b"DT";
+/// The fields before the PSK.
+const HEADER: usize = 27;
+const CRC: usize = 4;
+
+/// The newest session ticket on NOR flash, in two halves of `half_size`
+/// bytes from `start`.
+#[derive(Debug)]
+pub struct FlashTickets<F: NorFlash> {
+    flash: F,
+    start: u32,
+    half: u32,
+    /// The live half and its record's header, if any.
+    live: Option<(u32, Record)>,
+}
+
+/// A record's header fields, as read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Record {
+    generation: u32,
+    suite: CipherSuite,
+    age_add: u32,
+    lifetime_secs: u32,
+    received_at_unix: u64,
+    psk_len: usize,
+    ticket_len: usize,
+}
+
+impl Record {
+    fn encode(&self) -> [u8; HEADER] {
+        let mut header = [0u8; HEADER];
+        header[..2].copy_from_slice(&MAGIC);
+        header[2..6].copy_from_slice(&self.generation.to_be_bytes());
+        header[6..8].copy_from_slice(&self.suite.to_u16().to_be_bytes());
+        header[8..12].copy_from_slice(&self.age_add.to_be_bytes());
+        header[12..16].copy_from_slice(&self.lifetime_secs.to_be_bytes());
+        header[16..24].copy_from_slice(&self.received_at_unix.to_be_bytes());
+        header[24] = self.psk_len as u8;
+        header[25..27].copy_from_slice(&(self.ticket_len as u16).to_be_bytes());
+        header
+    }
+
+    /// The header in `bytes`, if it is one (magic, a known suite, a PSK
+    /// that fits); its CRC is checked separately.
+    fn decode(bytes: &[u8; HEADER]) -> Option<Record> {
+        let u32_at = |at: usize| {
+            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let psk_len = usize::from(bytes[24]);
+        let mut received_at = [0u8; 8];
+        received_at.copy_from_slice(&bytes[16..24]);
+        if bytes[..2] != MAGIC || psk_len > MAX_PSK_LEN {
+            return None;
+        }
+        Some(Record {
+            generation: u32_at(2),
+            suite: CipherSuite::from_u16(u16::from_be_bytes([bytes[6], bytes[7]]))?,
+            age_add: u32_at(8),
+            lifetime_secs: u32_at(12),
+            received_at_unix: u64::from_be_bytes(received_at),
+            psk_len,
+            ticket_len: usize::from(u16::from_be_bytes([bytes[25], bytes[26]])),
+        })
+    }
+
+    /// Bytes from the PSK to the end of the ticket.
+    fn body_len(&self) -> usize {
+        self.psk_len + self.ticket_len
+    }
+}
+
+impl<F: NorFlash> FlashTickets<F> {
+    /// Mounts the store in `half_size * 2` bytes from `start`; a region
+    /// holding no valid record (new, or another firmware's data) holds no
+    /// ticket, and is left as it is until a ticket is stored.
+    pub fn mount(mut flash: F, start: u32, half_size: u32) -> Result<Self, FlashError> {
+        check_geometry::<F>(start, half_size)?;
+        let mut live: Option<(u32, Record)> = None;
+        for half in 0..2 {
+            let at = start + half * half_size;
+            if let Some(record) = valid_record(&mut flash, at, half_size)?
+                && live.is_none_or(|(_, newest)| newer(record.generation, newest.generation))
+            {
+                live = Some((half, record));
+            }
+        }
+        Ok(FlashTickets {
+            flash,
+            start,
+            half: half_size,
+            live,
+        })
+    }
+
+    /// The newest ticket stored, its ticket and PSK read into `buf`, to
+    /// offer as [`super::ClientConfig::resume`]; `None` if there is none,
+    /// or `buf` is too small for it. The PSK is a secret: clear `buf` once
+    /// the handshake is done.
+    pub fn ticket<'b>(&mut self, buf: &'b mut [u8]) -> Option<SessionTicket<'b>> {
+        let (half, record) = self.live?;
+        let body = buf.get_mut(..record.body_len())?;
+        let at = self.start + half * self.half + HEADER as u32;
+        self.flash.read(at, body).ok()?;
+        let (psk, ticket) = body.split_at(record.psk_len);
+        Some(SessionTicket {
+            ticket,
+            psk,
+            suite: record.suite,
+            age_add: record.age_add,
+            lifetime_secs: record.lifetime_secs,
+            received_at_unix: record.received_at_unix,
+        })
+    }
+
+    /// Writes `ticket` to the half that is not live, which becomes live.
+    fn try_store(&mut self, ticket: &SessionTicket<'_>) -> Result<(), FlashError> {
+        let record = Record {
+            generation: self
+                .live
+                .map_or(1, |(_, record)| record.generation.wrapping_add(1)),
+            suite: ticket.suite,
+            age_add: ticket.age_add,
+            lifetime_secs: ticket.lifetime_secs,
+            received_at_unix: ticket.received_at_unix,
+            psk_len: ticket.psk.len(),
+            ticket_len: ticket.ticket.len(),
+        };
+        let fits = record.psk_len <= MAX_PSK_LEN
+            && (1..=usize::from(u16::MAX)).contains(&record.ticket_len)
+            && HEADER + record.body_len() + CRC <= self.half as usize;
+        if !fits {
+            return Err(FlashError::Geometry);
+        }
+        let header = record.encode();
+        let mut sum = Crc32::new();
+        sum.update(&header);
+        sum.update(ticket.psk);
+        sum.update(ticket.ticket);
+        let half = self.live.map_or(0, |(half, _)| 1 - half);
+        let at = self.start + half * self.half;
+        self.flash
+            .erase(at, at + self.half)
+            .map_err(|_| FlashError::Flash)?;
+        write_padded(
+            &mut self.flash,
+            at,
+            &[
+                &header,
+                ticket.psk,
+                ticket.ticket,
+                &sum.finish().to_be_bytes(),
+            ],
+        )?;
+        self.live = Some((half, record));
+        Ok(())
+    }
+}
+
+impl<F: NorFlash> TicketStore for FlashTickets<F> {
+    /// Keeps `ticket` in place of the one before; one that does not fit in
+    /// a half, or that the flash fails to take, leaves the one before.
+    fn store(&mut self, ticket: &SessionTicket<'_>) {
+        // On an error the live half is untouched; the other may be left
+        // half-written, which the next mount ignores (its CRC fails).
+        let _ = self.try_store(ticket);
+    }
+}
+
+/// The record in the half at `at`, if whole: its header decodes, it fits
+/// the half and its CRC-32 matches.
+fn valid_record<F: NorFlash>(
+    flash: &mut F,
+    at: u32,
+    half: u32,
+) -> Result<Option<Record>, FlashError> {
+    let mut header = [0u8; HEADER];
+    flash.read(at, &mut header).map_err(|_| FlashError::Flash)?;
+    let Some(record) = Record::decode(&header) else {
+        return Ok(None);
+    };
+    if HEADER + record.body_len() + CRC > half as usize {
+        return Ok(None);
+    }
+    let mut sum = Crc32::new();
+    sum.update(&header);
+    let mut chunk = [0u8; CHUNK];
+    let (mut from, mut left) = (at + HEADER as u32, record.body_len());
+    while left > 0 {
+        let n = left.min(CHUNK);
+        flash
+            .read(from, &mut chunk[..n])
+            .map_err(|_| FlashError::Flash)?;
+        sum.update(&chunk[..n]);
+        from += n as u32;
+        left -= n;
+    }
+    let mut stored = [0u8; CRC];
+    flash
+        .read(from, &mut stored)
+        .map_err(|_| FlashError::Flash)?;
+    Ok((u32::from_be_bytes(stored) == sum.finish()).then_some(record))
+}

@@ -1,0 +1,205 @@
+//! The TLS ticket store on NOR flash (`tls::FlashTickets`, feature
+//! `storage`), on RAM flash that keeps NOR rules and can lose power after
+//! any number of written bytes: the newest ticket survives remounts, a
+//! power cut while a ticket is stored leaves the one before or the new one
+//! whole — never a damaged one, never none — and flash holding anything
+//! else holds no ticket. That a remounted ticket resumes a session with
+//! `openssl s_server` is tested in `tls_openssl.rs`.
+
+use duet::storage::FlashError;
+use duet::tls::{CipherSuite, FlashTickets, SessionTicket, TicketStore};
+
+#[path = "common/ram_flash.rs"]
+mod ram_flash;
+use ram_flash::{ERASE, RamFlash};
+
+/// One erase sector per half.
+const HALF: u32 = ERASE as u32;
+
+/// A ticket whose every field is a function of `n`.
+struct Sample {
+    ticket: Vec<u8>,
+    psk: Vec<u8>,
+    suite: CipherSuite,
+    n: u32,
+}
+
+impl Sample {
+    fn new(n: u32, ticket_len: usize) -> Sample {
+        Sample {
+            ticket: (0..ticket_len).map(|i| (i as u32 * 7 + n) as u8).collect(),
+            psk: (0..32).map(|i| (i as u32 * 13 + n) as u8).collect(),
+            suite: if n % 2 == 0 {
+                CipherSuite::Aes128GcmSha256
+            } else {
+                CipherSuite::EcdheEcdsaAes256GcmSha384
+            },
+            n,
+        }
+    }
+
+    fn ticket(&self) -> SessionTicket<'_> {
+        SessionTicket {
+            ticket: &self.ticket,
+            psk: &self.psk,
+            suite: self.suite,
+            age_add: 0x1234_5678 ^ self.n,
+            lifetime_secs: 7200 + self.n,
+            received_at_unix: 1_700_000_000 + u64::from(self.n),
+        }
+    }
+}
+
+/// What a store holds, as comparable values: (ticket, PSK, suite, age_add,
+/// lifetime, received at).
+type Held = (Vec<u8>, Vec<u8>, CipherSuite, u32, u32, u64);
+
+fn held(ticket: &SessionTicket<'_>) -> Held {
+    (
+        ticket.ticket.to_vec(),
+        ticket.psk.to_vec(),
+        ticket.suite,
+        ticket.age_add,
+        ticket.lifetime_secs,
+        ticket.received_at_unix,
+    )
+}
+
+/// What a fresh mount of `flash` holds.
+fn held_after_remount(flash: &mut RamFlash) -> Option<Held> {
+    let mut store = FlashTickets::mount(flash, 0, HALF).unwrap();
+    let mut buf = [0u8; 512];
+    store.ticket(&mut buf).as_ref().map(held)
+}
+
+#[test]
+fn the_newest_ticket_survives_remounts() {
+    let mut flash = RamFlash::new(2 * ERASE);
+    assert_eq!(held_after_remount(&mut flash), None, "erased flash");
+    // Three tickets: the third goes back to the first half.
+    for n in 1..=3 {
+        let sample = Sample::new(n, 100 + n as usize);
+        {
+            let mut store = FlashTickets::mount(&mut flash, 0, HALF).unwrap();
+            store.store(&sample.ticket());
+            let mut buf = [0u8; 512];
+            let read = store.ticket(&mut buf).as_ref().map(held);
+            assert_eq!(read, Some(held(&sample.ticket())), "ticket {n}, as stored");
+        }
+        assert_eq!(
+            held_after_remount(&mut flash),
+            Some(held(&sample.ticket())),
+            "ticket {n}, remounted"
+        );
+    }
+}
+
+#[test]
+fn a_power_cut_while_storing_leaves_the_ticket_before_or_the_new_one() {
+    let (first, second) = (Sample::new(1, 180), Sample::new(2, 190));
+    let mut before = RamFlash::new(2 * ERASE);
+    FlashTickets::mount(&mut before, 0, HALF)
+        .unwrap()
+        .store(&first.ticket());
+    let (mut kept, mut replaced) = (0, 0);
+    // Every point of the second store: its erase, then each byte written.
+    for budget in 0.. {
+        let mut flash = RamFlash {
+            bytes: before.bytes.clone(),
+            budget: Some(budget),
+        };
+        FlashTickets::mount(&mut flash, 0, HALF)
+            .unwrap()
+            .store(&second.ticket());
+        let finished = flash.budget.is_some_and(|left| left > 0);
+        flash.budget = None;
+        match held_after_remount(&mut flash) {
+            Some(ticket) if ticket == held(&first.ticket()) => kept += 1,
+            Some(ticket) if ticket == held(&second.ticket()) => replaced += 1,
+            other => panic!("cut after {budget}: {other:?}"),
+        }
+        if finished {
+            break;
+        }
+    }
+    // The new ticket counts only once its last byte (the CRC's) is in.
+    assert!(
+        kept > 200 && replaced >= 1,
+        "kept {kept}, replaced {replaced}"
+    );
+}
+
+#[test]
+fn flash_holding_anything_else_holds_no_ticket() {
+    let sample = Sample::new(4, 120);
+    let mut stored = RamFlash::new(2 * ERASE);
+    FlashTickets::mount(&mut stored, 0, HALF)
+        .unwrap()
+        .store(&sample.ticket());
+    // Any single bit of the record flipped: no ticket (the other half is
+    // erased).
+    let record_len = 27 + 32 + 120 + 4;
+    for bit in 0..record_len * 8 {
+        let mut flash = RamFlash {
+            bytes: stored.bytes.clone(),
+            budget: None,
+        };
+        flash.bytes[bit / 8] ^= 1 << (bit % 8);
+        assert_eq!(held_after_remount(&mut flash), None, "bit {bit} flipped");
+    }
+    // Another firmware's data (a fixed pseudo-random fill), all zeros, or
+    // a record whose lengths overrun the half: no ticket, and a ticket
+    // stored over it reads back.
+    let mut noise = 0x2545_f491u32;
+    let mut random = vec![0u8; 2 * ERASE];
+    for byte in random.iter_mut() {
+        noise ^= noise << 13;
+        noise ^= noise >> 17;
+        noise ^= noise << 5;
+        *byte = noise as u8;
+    }
+    let mut overrun = stored.bytes.clone();
+    overrun[25..27].copy_from_slice(&u16::MAX.to_be_bytes());
+    for contents in [random, vec![0; 2 * ERASE], overrun] {
+        let mut flash = RamFlash {
+            bytes: contents,
+            budget: None,
+        };
+        assert_eq!(held_after_remount(&mut flash), None);
+        FlashTickets::mount(&mut flash, 0, HALF)
+            .unwrap()
+            .store(&sample.ticket());
+        assert_eq!(held_after_remount(&mut flash), Some(held(&sample.ticket())));
+    }
+}
+
+#[test]
+fn a_ticket_too_large_for_a_half_leaves_the_one_before() {
+    let (small, large) = (Sample::new(5, 100), Sample::new(6, ERASE));
+    let mut flash = RamFlash::new(2 * ERASE);
+    {
+        let mut store = FlashTickets::mount(&mut flash, 0, HALF).unwrap();
+        store.store(&small.ticket());
+        store.store(&large.ticket());
+        let mut buf = [0u8; 512];
+        assert_eq!(
+            store.ticket(&mut buf).as_ref().map(held),
+            Some(held(&small.ticket()))
+        );
+        // A buffer too small for the ticket reads none.
+        assert!(store.ticket(&mut [0u8; 100]).is_none());
+    }
+    assert_eq!(held_after_remount(&mut flash), Some(held(&small.ticket())));
+}
+
+#[test]
+fn a_region_that_is_not_whole_erase_sectors_is_refused() {
+    let mut flash = RamFlash::new(4 * ERASE);
+    for (start, half) in [(0, HALF / 2), (4, HALF), (0, 0)] {
+        assert_eq!(
+            FlashTickets::mount(&mut flash, start, half).err(),
+            Some(FlashError::Geometry),
+            "start {start}, half {half}"
+        );
+    }
+}
