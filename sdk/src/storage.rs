@@ -13,19 +13,26 @@ pub(crate) const CHUNK: usize = 32;
 /// Why a region of flash could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlashError {
-    /// The region is not two halves of whole erase blocks, the write size
-    /// is not a power of two dividing 32, or reads are not byte-granular;
-    /// or what was to be written does not fit in a half.
+    /// The region is not two halves of whole erase blocks inside the
+    /// flash, the write size is not a power of two dividing 32, or reads
+    /// are not byte-granular; or what was to be written does not fit in a
+    /// half.
     Geometry,
     /// The flash reported an error.
     Flash,
 }
 
-/// Checks that `F` and two halves of `half_size` bytes from `start` suit
-/// the records (see [`FlashError::Geometry`]).
-pub(crate) fn check_geometry<F: NorFlash>(start: u32, half_size: u32) -> Result<(), FlashError> {
+/// Checks that `flash` and two halves of `half_size` bytes from `start`
+/// suit the records (see [`FlashError::Geometry`]).
+pub(crate) fn check_geometry<F: NorFlash>(
+    flash: &F,
+    start: u32,
+    half_size: u32,
+) -> Result<(), FlashError> {
     let write = F::WRITE_SIZE;
+    let end = u64::from(start) + 2 * u64::from(half_size);
     let fits = F::READ_SIZE == 1
+        && end <= flash.capacity() as u64
         && write.is_power_of_two()
         && CHUNK % write == 0
         && half_size != 0

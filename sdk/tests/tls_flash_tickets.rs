@@ -193,9 +193,10 @@ fn a_ticket_too_large_for_a_half_leaves_the_one_before() {
 }
 
 #[test]
-fn a_region_that_is_not_whole_erase_sectors_is_refused() {
+fn a_region_that_is_not_whole_erase_sectors_inside_the_flash_is_refused() {
     let mut flash = RamFlash::new(4 * ERASE);
-    for (start, half) in [(0, HALF / 2), (4, HALF), (0, 0)] {
+    let beyond = [(3 * HALF, HALF), (u32::MAX - HALF + 1, HALF)];
+    for (start, half) in [(0, HALF / 2), (4, HALF), (0, 0)].into_iter().chain(beyond) {
         assert_eq!(
             FlashTickets::mount(&mut flash, start, half).err(),
             Some(FlashError::Geometry),

@@ -84,7 +84,7 @@ impl<F: NorFlash> Journal<F> {
     /// it if neither half is valid, and repairing it if a power cut left a
     /// partial entry.
     pub fn mount(mut flash: F, start: u32, half_size: u32) -> Result<Self, FlashError> {
-        check_geometry::<F>(start, half_size)?;
+        check_geometry(&flash, start, half_size)?;
         let mut best: Option<(u32, u32)> = None;
         for half in 0..2 {
             let mut word = [0u8; 8];

@@ -101,7 +101,7 @@ impl<F: NorFlash> FlashTickets<F> {
     /// holding no valid record (new, or another firmware's data) holds no
     /// ticket, and is left as it is until a ticket is stored.
     pub fn mount(mut flash: F, start: u32, half_size: u32) -> Result<Self, FlashError> {
-        check_geometry::<F>(start, half_size)?;
+        check_geometry(&flash, start, half_size)?;
         let mut live: Option<(u32, Record)> = None;
         for half in 0..2 {
             let at = start + half * half_size;
