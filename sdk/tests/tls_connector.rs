@@ -2,12 +2,15 @@
 //! connection is built and its handshake run in the caller's slot (where a
 //! client keeps it, so it is not carried up through the async layers); a
 //! refused handshake leaves the slot empty and the engine's buffers with the
-//! connector for the next attempt.
+//! connector for the next attempt; given a ticket store, reconnections
+//! resume the session, after a reboot too when the tickets are on flash.
 
 use duet::crypto::soft::Soft;
 use duet::crypto::x509::{TrustAnchor, X509Error, trust_anchor_from_der};
 use duet::mqtt::Connector as _;
-use duet::tls::{TlsConnector, TlsError};
+#[cfg(feature = "storage")]
+use duet::tls::FlashTickets;
+use duet::tls::{TicketSlot, TlsConnector, TlsError};
 use embassy_futures::block_on;
 use embedded_io_async::{Read, Write};
 
@@ -29,6 +32,10 @@ use s_server::{CERTS, Server};
 #[path = "common/test_rng.rs"]
 mod test_rng;
 use test_rng::TestRng;
+
+#[cfg(feature = "storage")]
+#[path = "common/ram_flash.rs"]
+mod ram_flash;
 
 fn root(name: &str) -> Vec<u8> {
     std::fs::read(format!("{CERTS}{name}.der")).unwrap()
@@ -113,6 +120,72 @@ fn the_connection_is_built_in_the_slot_and_released_for_the_next() {
         } else {
             connector.release_slot(&mut slot);
             assert!(slot.is_none());
+        }
+    }
+}
+
+/// One connection through `connector`: a line echoed (the server's tickets
+/// come in before the answer), then released. Returns whether the session
+/// was resumed and whether the server sent its certificate.
+fn echo_a_line(connector: &mut Connector<'_>) -> (bool, bool) {
+    let mut slot = None;
+    assert_eq!(block_on(connector.connect_into(&mut slot)), Ok(()));
+    let connection = slot.as_mut().expect("the connection is in the slot");
+    let line = b"resumed?\n";
+    block_on(connection.write_all(line)).unwrap();
+    let mut answer = [0u8; 9];
+    block_on(connection.read_exact(&mut answer)).unwrap();
+    assert_eq!(&answer, b"?demuser\n");
+    let seen = (
+        connection.engine().resumed(),
+        connection.engine().peer_certificate().is_some(),
+    );
+    connector.release_slot(&mut slot);
+    seen
+}
+
+/// Given a ticket store, each connection keeps its tickets there and the
+/// next one resumes: no certificate the second and third time.
+#[test]
+fn reconnections_resume_with_the_tickets_the_connector_keeps() {
+    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "3"]);
+    let soft: Soft = Soft::new();
+    let right = root("root-ca");
+    let anchors = [trust_anchor_from_der(&right).unwrap()];
+    let mut tickets: TicketSlot<2048> = TicketSlot::new();
+    let mut memory = Memory::new();
+    let mut connector = connector(server.port, &soft, &anchors, &mut memory, 3);
+    connector.store_tickets_in(&mut tickets);
+    assert_eq!(echo_a_line(&mut connector), (false, true), "first");
+    assert_eq!(echo_a_line(&mut connector), (true, false), "second");
+    assert_eq!(echo_a_line(&mut connector), (true, false), "third");
+}
+
+/// With the tickets on flash, the first connection after a reboot (a new
+/// connector, the store mounted again) resumes too; TLS 1.3 and 1.2.
+#[cfg(feature = "storage")]
+#[test]
+fn the_first_connection_after_a_reboot_resumes_with_a_ticket_kept_on_flash() {
+    const HALF: u32 = 2 * ram_flash::ERASE as u32;
+    for (cert, chain, version) in [
+        ("server-p256", "intermediate-ca", "-tls1_3"),
+        ("server-rsa2048", "intermediate-ca-rsa", "-tls1_2"),
+    ] {
+        let server = Server::start(cert, chain, &[version, "-naccept", "2"]);
+        let soft: Soft = Soft::new();
+        let right = root("root-ca");
+        let anchors = [trust_anchor_from_der(&right).unwrap()];
+        let mut flash = ram_flash::RamFlash::new(2 * HALF as usize);
+        for (boot, expected) in [(1, (false, true)), (2, (true, false))] {
+            let mut tickets = FlashTickets::<_, 1024>::mount(&mut flash, 0, HALF).unwrap();
+            let mut memory = Memory::new();
+            let mut connector = connector(server.port, &soft, &anchors, &mut memory, boot);
+            connector.store_tickets_in(&mut tickets);
+            assert_eq!(
+                echo_a_line(&mut connector),
+                expected,
+                "{version}, boot {boot}"
+            );
         }
     }
 }

@@ -16,6 +16,11 @@ use ram_flash::{ERASE, RamFlash};
 /// One erase sector per half.
 const HALF: u32 = ERASE as u32;
 
+/// The longest ticket kept.
+const N: usize = 512;
+
+type Tickets<'f> = FlashTickets<&'f mut RamFlash, N>;
+
 /// A ticket whose every field is a function of `n`.
 struct Sample {
     ticket: Vec<u8>,
@@ -67,9 +72,8 @@ fn held(ticket: &SessionTicket<'_>) -> Held {
 
 /// What a fresh mount of `flash` holds.
 fn held_after_remount(flash: &mut RamFlash) -> Option<Held> {
-    let mut store = FlashTickets::mount(flash, 0, HALF).unwrap();
-    let mut buf = [0u8; 512];
-    store.ticket(&mut buf).as_ref().map(held)
+    let store = Tickets::mount(flash, 0, HALF).unwrap();
+    store.ticket().as_ref().map(held)
 }
 
 #[test]
@@ -80,10 +84,9 @@ fn the_newest_ticket_survives_remounts() {
     for n in 1..=3 {
         let sample = Sample::new(n, 100 + n as usize);
         {
-            let mut store = FlashTickets::mount(&mut flash, 0, HALF).unwrap();
+            let mut store = Tickets::mount(&mut flash, 0, HALF).unwrap();
             store.store(&sample.ticket());
-            let mut buf = [0u8; 512];
-            let read = store.ticket(&mut buf).as_ref().map(held);
+            let read = store.ticket().as_ref().map(held);
             assert_eq!(read, Some(held(&sample.ticket())), "ticket {n}, as stored");
         }
         assert_eq!(
@@ -98,7 +101,7 @@ fn the_newest_ticket_survives_remounts() {
 fn a_power_cut_while_storing_leaves_the_ticket_before_or_the_new_one() {
     let (first, second) = (Sample::new(1, 180), Sample::new(2, 190));
     let mut before = RamFlash::new(2 * ERASE);
-    FlashTickets::mount(&mut before, 0, HALF)
+    Tickets::mount(&mut before, 0, HALF)
         .unwrap()
         .store(&first.ticket());
     let (mut kept, mut replaced) = (0, 0);
@@ -108,7 +111,7 @@ fn a_power_cut_while_storing_leaves_the_ticket_before_or_the_new_one() {
             bytes: before.bytes.clone(),
             budget: Some(budget),
         };
-        FlashTickets::mount(&mut flash, 0, HALF)
+        Tickets::mount(&mut flash, 0, HALF)
             .unwrap()
             .store(&second.ticket());
         let finished = flash.budget.is_some_and(|left| left > 0);
@@ -133,7 +136,7 @@ fn a_power_cut_while_storing_leaves_the_ticket_before_or_the_new_one() {
 fn flash_holding_anything_else_holds_no_ticket() {
     let sample = Sample::new(4, 120);
     let mut stored = RamFlash::new(2 * ERASE);
-    FlashTickets::mount(&mut stored, 0, HALF)
+    Tickets::mount(&mut stored, 0, HALF)
         .unwrap()
         .store(&sample.ticket());
     // Any single bit of the record flipped: no ticket (the other half is
@@ -166,7 +169,7 @@ fn flash_holding_anything_else_holds_no_ticket() {
             budget: None,
         };
         assert_eq!(held_after_remount(&mut flash), None);
-        FlashTickets::mount(&mut flash, 0, HALF)
+        Tickets::mount(&mut flash, 0, HALF)
             .unwrap()
             .store(&sample.ticket());
         assert_eq!(held_after_remount(&mut flash), Some(held(&sample.ticket())));
@@ -174,20 +177,19 @@ fn flash_holding_anything_else_holds_no_ticket() {
 }
 
 #[test]
-fn a_ticket_too_large_for_a_half_leaves_the_one_before() {
+fn a_ticket_too_large_leaves_the_one_before() {
+    // Longer than a half here; `N` bounds it below that too (see
+    // `a_ticket_longer_than_the_store_keeps_is_not_offered`).
     let (small, large) = (Sample::new(5, 100), Sample::new(6, ERASE));
     let mut flash = RamFlash::new(2 * ERASE);
     {
-        let mut store = FlashTickets::mount(&mut flash, 0, HALF).unwrap();
+        let mut store = Tickets::mount(&mut flash, 0, HALF).unwrap();
         store.store(&small.ticket());
         store.store(&large.ticket());
-        let mut buf = [0u8; 512];
         assert_eq!(
-            store.ticket(&mut buf).as_ref().map(held),
+            store.ticket().as_ref().map(held),
             Some(held(&small.ticket()))
         );
-        // A buffer too small for the ticket reads none.
-        assert!(store.ticket(&mut [0u8; 100]).is_none());
     }
     assert_eq!(held_after_remount(&mut flash), Some(held(&small.ticket())));
 }
@@ -198,9 +200,36 @@ fn a_region_that_is_not_whole_erase_sectors_inside_the_flash_is_refused() {
     let beyond = [(3 * HALF, HALF), (u32::MAX - HALF + 1, HALF)];
     for (start, half) in [(0, HALF / 2), (4, HALF), (0, 0)].into_iter().chain(beyond) {
         assert_eq!(
-            FlashTickets::mount(&mut flash, start, half).err(),
+            Tickets::mount(&mut flash, start, half).err(),
             Some(FlashError::Geometry),
             "start {start}, half {half}"
         );
     }
+}
+
+#[test]
+fn a_ticket_longer_than_the_store_keeps_is_not_offered() {
+    // 180 bytes fit a half but not a store of 150: not written, so the
+    // one before stays, on flash and in RAM; a store of 512 over the same
+    // flash reads the same.
+    let (small, long) = (Sample::new(7, 100), Sample::new(8, 180));
+    let mut flash = RamFlash::new(2 * ERASE);
+    {
+        let mut store = FlashTickets::<_, 150>::mount(&mut flash, 0, HALF).unwrap();
+        store.store(&small.ticket());
+        store.store(&long.ticket());
+        assert_eq!(
+            store.offer().as_ref().map(held),
+            Some(held(&small.ticket()))
+        );
+    }
+    assert_eq!(held_after_remount(&mut flash), Some(held(&small.ticket())));
+    // A store of 512 keeps the long one; remounted with 150, it is not
+    // offered.
+    Tickets::mount(&mut flash, 0, HALF)
+        .unwrap()
+        .store(&long.ticket());
+    assert_eq!(held_after_remount(&mut flash), Some(held(&long.ticket())));
+    let short = FlashTickets::<_, 150>::mount(&mut flash, 0, HALF).unwrap();
+    assert!(short.ticket().is_none());
 }

@@ -762,14 +762,13 @@ fn resumes_with_a_ticket(server: &Server, check: impl FnOnce(&SessionTicket<'_>)
 fn resumes_after_a_reboot_with_a_ticket_kept_on_flash(server: &Server) {
     const HALF: u32 = 2 * ram_flash::ERASE as u32;
     let mut flash = ram_flash::RamFlash::new(2 * HALF as usize);
-    let mut before_the_reboot = FlashTickets::mount(&mut flash, 0, HALF).unwrap();
+    let mut before_the_reboot = FlashTickets::<_, 1024>::mount(&mut flash, 0, HALF).unwrap();
     assert_eq!(
         resumption_session(server, None, Some(&mut before_the_reboot)),
         (false, true)
     );
-    let mut store = FlashTickets::mount(&mut flash, 0, HALF).unwrap();
-    let mut buf = [0u8; HALF as usize];
-    let ticket = store.ticket(&mut buf).expect("a ticket on flash");
+    let store = FlashTickets::<_, 1024>::mount(&mut flash, 0, HALF).unwrap();
+    let ticket = store.ticket().expect("a ticket on flash");
     assert_eq!(
         resumption_session(server, Some(ticket), None),
         (true, false)

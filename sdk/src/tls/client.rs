@@ -401,6 +401,19 @@ pub struct ClientConnection<'a, P: TlsProvider> {
     tls12: tls12::Handshake<P::Key>,
 }
 
+/// The ticket a handshake offers: the configured one, else the one the
+/// ticket store gives back ([`TicketStore::offer`]). Of the connection's
+/// fields, so that the rest stay free to use beside it.
+fn offered<'s>(
+    resume: &'s Option<SessionTicket<'_>>,
+    store: &'s mut Option<&mut dyn TicketStore>,
+) -> Option<SessionTicket<'s>> {
+    match resume {
+        Some(ticket) => Some(*ticket),
+        None => store.as_deref_mut()?.offer(),
+    }
+}
+
 impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     /// Starts a handshake: draws the client random and an ephemeral
     /// secp256r1 key from `rng` and queues the ClientHello.
@@ -510,10 +523,9 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     /// [`ClientConnection::unstarted`] made, and offers the configured
     /// ticket if it is still valid.
     pub(crate) fn start(&mut self) -> Result<(), TlsError> {
-        let resume = self
-            .config
-            .resume
-            .filter(|ticket| ticket.is_valid_at(self.config.now_unix_secs));
+        let now = self.config.now_unix_secs;
+        let resume = offered(&self.config.resume, &mut self.ticket_store)
+            .filter(|ticket| ticket.is_valid_at(now));
         self.psk_offered = resume.is_some_and(|ticket| !ticket.suite.is_tls12());
         self.tls12_resume_offered = resume.is_some_and(|ticket| ticket.suite.is_tls12());
         let mut key_share = [0u8; tls12::P256_POINT_LEN];
@@ -553,7 +565,8 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             Err(_) => return Err(TlsError::InvalidServerName),
         };
         let at = self.pending;
-        let psk = match (self.psk_offered, self.config.resume) {
+        let offer = offered(&self.config.resume, &mut self.ticket_store);
+        let psk = match (self.psk_offered, offer) {
             (true, Some(ticket)) => Some(PskOffer {
                 identity: ticket.ticket,
                 obfuscated_age: ticket.obfuscated_age(self.config.now_unix_secs),
@@ -586,9 +599,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 } else {
                     &[]
                 },
-                session_ticket: self
-                    .config
-                    .resume
+                session_ticket: offer
                     .filter(|_| self.tls12_resume_offered)
                     .map_or(&[][..], |ticket| ticket.ticket),
             },
@@ -596,8 +607,8 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         if len > MAX_PLAINTEXT_LEN {
             return Err(TlsError::BufferTooSmall);
         }
-        if let Some(offer) = psk {
-            self.write_psk_binder(at + HEADER_LEN, len, offer.binder_len)?;
+        if let Some(binder_len) = psk.map(|offer| offer.binder_len) {
+            self.write_psk_binder(at + HEADER_LEN, len, binder_len)?;
         }
         record::write_header(&mut self.send[at..], ContentType::Handshake, len);
         self.transcript
@@ -616,7 +627,8 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         len: usize,
         binder_len: usize,
     ) -> Result<(), TlsError> {
-        let ticket = self.config.resume.ok_or(TlsError::UnexpectedMessage)?;
+        let ticket = offered(&self.config.resume, &mut self.ticket_store)
+            .ok_or(TlsError::UnexpectedMessage)?;
         let hash = ticket.suite.hash();
         let binders_start = start + len - (2 + 1 + binder_len);
         let mut partial = self.transcript.fork(hash)?;
@@ -648,6 +660,12 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     /// a later [`ClientConfig::resume`].
     pub fn store_tickets_in(&mut self, store: &'a mut dyn TicketStore) {
         self.ticket_store = Some(store);
+    }
+
+    /// The store [`ClientConnection::store_tickets_in`] gave, back for
+    /// the next connection.
+    pub(crate) fn take_ticket_store(&mut self) -> Option<&'a mut dyn TicketStore> {
+        self.ticket_store.take()
     }
 
     /// Whether the server took the offered session: no certificate was
@@ -1085,7 +1103,8 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         self.transcript.select(suite.hash());
         self.transcript.update(message);
         let hello_hash = self.transcript.current()?;
-        let mut schedule = match (self.psk_accepted, self.config.resume) {
+        let offer = offered(&self.config.resume, &mut self.ticket_store);
+        let mut schedule = match (self.psk_accepted, offer) {
             (true, Some(ticket)) => {
                 if ticket.suite.hash() != suite.hash() {
                     return Err(TlsError::IllegalParameter);

@@ -101,9 +101,16 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
         (self.engine, self.transport)
     }
 
-    /// The engine, for its queries (cipher suite, ALPN, peer certificate).
+    /// The engine, for its queries (cipher suite, ALPN, peer certificate,
+    /// whether the session was resumed).
     pub fn engine(&self) -> &ClientConnection<'a, P> {
         &self.engine
+    }
+
+    /// The engine, to hand it a ticket store before the handshake or take
+    /// the store back after.
+    pub(crate) fn engine_mut(&mut self) -> &mut ClientConnection<'a, P> {
+        &mut self.engine
     }
 
     /// Sends close_notify and flushes it; the transport stays open.

@@ -1,13 +1,17 @@
 //! TLS for a reconnecting client: a [`Connector`] that opens the transport
 //! below (a TCP connection) and runs a handshake over it, reusing one set
 //! of caller buffers for every connection — the engine of a lost
-//! connection comes back through [`Connector::release`].
+//! connection comes back through [`Connector::release`]. Given a ticket
+//! store ([`TlsConnector::store_tickets_in`]), each connection keeps its
+//! session tickets there and the next one resumes the session: no
+//! certificate chain to receive and check again.
 
 use rand_core::CryptoRng;
 
 use super::client::{Buffers, ClientConfig, TlsProvider};
 use super::connection::TlsConnection;
 use super::error::TlsError;
+use super::session::TicketStore;
 use crate::connector::{Connector, connect_through_slot};
 
 /// Opens TLS sessions over the transports `inner` opens.
@@ -17,6 +21,9 @@ pub struct TlsConnector<'a, P: TlsProvider, C: Connector, R, W> {
     config: ClientConfig<'a>,
     /// `None` while a connection holds them.
     buffers: Option<Buffers<'a>>,
+    /// Where sessions' tickets go and the next handshake's comes from;
+    /// `None` while a connection holds it, or when none was given.
+    tickets: Option<&'a mut dyn TicketStore>,
     rng: R,
     now_unix_secs: W,
     last_error: Option<TlsError>,
@@ -45,10 +52,19 @@ where
             provider,
             config,
             buffers: Some(buffers),
+            tickets: None,
             rng,
             now_unix_secs,
             last_error: None,
         }
+    }
+
+    /// Keeps every session's tickets in `store` ([`super::TicketSlot`] in
+    /// RAM, [`super::FlashTickets`] on flash to resume after a reboot too)
+    /// and offers the newest in each handshake, unless the configuration
+    /// names a ticket of its own ([`ClientConfig::resume`]).
+    pub fn store_tickets_in(&mut self, store: &'a mut dyn TicketStore) {
+        self.tickets = Some(store);
     }
 
     /// Why the last handshake failed (an untrusted chain, a wrong name),
@@ -117,6 +133,9 @@ where
                 return Err(embedded_io::ErrorKind::Other);
             }
         };
+        if let Some(tickets) = self.tickets.take() {
+            connection.engine_mut().store_tickets_in(tickets);
+        }
         match connection.start_handshake().await {
             Ok(()) => {
                 self.last_error = None;
@@ -131,12 +150,21 @@ where
     }
 
     fn release(&mut self, connection: Self::Transport) {
-        let (engine, transport) = connection.into_parts();
+        let (mut engine, transport) = connection.into_parts();
+        if let Some(tickets) = engine.take_ticket_store() {
+            self.tickets = Some(tickets);
+        }
         self.buffers = Some(engine.into_buffers());
         self.inner.release(transport);
     }
 
     fn release_slot(&mut self, slot: &mut Option<Self::Transport>) {
+        if let Some(tickets) = slot
+            .as_mut()
+            .and_then(|connection| connection.engine_mut().take_ticket_store())
+        {
+            self.tickets = Some(tickets);
+        }
         if let Some((buffers, transport)) = TlsConnection::take_parts(slot) {
             self.buffers = Some(buffers);
             self.inner.release(transport);

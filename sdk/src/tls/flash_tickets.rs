@@ -14,14 +14,15 @@
 //!
 //! The live half is never written while another ticket is stored: a power
 //! cut while the other half is erased or written leaves a record whose
-//! CRC-32 fails, and the live one stays the newest. The PSK lies in flash
-//! as it does in a [`super::TicketSlot`] in RAM; keep the region where the
-//! device's other secrets are. Each ticket stored costs one erase of a
-//! half (OpenSSL's `s_server` sends two tickets per full handshake).
+//! CRC-32 fails, and the live one stays the newest. The ticket is also kept
+//! in RAM, in a [`TicketSlot`] of `N` bytes, to be offered. The PSK lies in
+//! flash as it does in RAM; keep the region where the device's other
+//! secrets are. Each ticket stored costs one erase of a half (OpenSSL's
+//! `s_server` sends two tickets per full handshake).
 
 use embedded_storage::nor_flash::NorFlash;
 
-use super::session::{MAX_PSK_LEN, SessionTicket, TicketStore};
+use super::session::{MAX_PSK_LEN, SessionTicket, TicketSlot, TicketStore};
 use super::suite::CipherSuite;
 use crate::storage::{CHUNK, Crc32, FlashError, check_geometry, newer, write_padded};
 
@@ -30,15 +31,17 @@ const MAGIC: [u8; 2] = *b"DT";
 const HEADER: usize = 27;
 const CRC: usize = 4;
 
-/// The newest session ticket on NOR flash, in two halves of `half_size`
-/// bytes from `start`.
+/// The newest session ticket (of at most `N` bytes) on NOR flash, in two
+/// halves of `half_size` bytes from `start`.
 #[derive(Debug)]
-pub struct FlashTickets<F: NorFlash> {
+pub struct FlashTickets<F: NorFlash, const N: usize> {
     flash: F,
     start: u32,
     half: u32,
     /// The live half and its record's header, if any.
     live: Option<(u32, Record)>,
+    /// The live record's ticket, if it fits.
+    held: TicketSlot<N>,
 }
 
 /// A record's header fields, as read back.
@@ -96,7 +99,7 @@ impl Record {
     }
 }
 
-impl<F: NorFlash> FlashTickets<F> {
+impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
     /// Mounts the store in `half_size * 2` bytes from `start`; a region
     /// holding no valid record (new, or another firmware's data) holds no
     /// ticket, and is left as it is until a ticket is stored.
@@ -111,32 +114,48 @@ impl<F: NorFlash> FlashTickets<F> {
                 live = Some((half, record));
             }
         }
-        Ok(FlashTickets {
+        let mut tickets = FlashTickets {
             flash,
             start,
             half: half_size,
             live,
-        })
+            held: TicketSlot::new(),
+        };
+        tickets.hold_live()?;
+        Ok(tickets)
     }
 
-    /// The newest ticket stored, its ticket and PSK read into `buf`, to
-    /// offer as [`super::ClientConfig::resume`]; `None` if there is none,
-    /// or `buf` is too small for it. The PSK is a secret: clear `buf` once
-    /// the handshake is done.
-    pub fn ticket<'b>(&mut self, buf: &'b mut [u8]) -> Option<SessionTicket<'b>> {
-        let (half, record) = self.live?;
-        let body = buf.get_mut(..record.body_len())?;
+    /// The newest ticket stored, to offer as [`super::ClientConfig::resume`]
+    /// (a [`super::TlsConnector`] offers it itself); `None` if there is none
+    /// or it is longer than `N` bytes.
+    pub fn ticket(&self) -> Option<SessionTicket<'_>> {
+        self.held.ticket()
+    }
+
+    /// Reads the live record's ticket into [`FlashTickets::held`], if it
+    /// fits.
+    fn hold_live(&mut self) -> Result<(), FlashError> {
+        let Some((half, record)) = self.live else {
+            return Ok(());
+        };
+        if record.ticket_len == 0 || record.ticket_len > N {
+            return Ok(());
+        }
         let at = self.start + half * self.half + HEADER as u32;
-        self.flash.read(at, body).ok()?;
-        let (psk, ticket) = body.split_at(record.psk_len);
-        Some(SessionTicket {
-            ticket,
-            psk,
-            suite: record.suite,
-            age_add: record.age_add,
-            lifetime_secs: record.lifetime_secs,
-            received_at_unix: record.received_at_unix,
-        })
+        let held = &mut self.held;
+        let psk = &mut held.psk[..record.psk_len];
+        self.flash.read(at, psk).map_err(|_| FlashError::Flash)?;
+        let ticket = &mut held.ticket[..record.ticket_len];
+        self.flash
+            .read(at + record.psk_len as u32, ticket)
+            .map_err(|_| FlashError::Flash)?;
+        held.psk_len = record.psk_len;
+        held.ticket_len = record.ticket_len;
+        held.suite = record.suite;
+        held.age_add = record.age_add;
+        held.lifetime_secs = record.lifetime_secs;
+        held.received_at_unix = record.received_at_unix;
+        Ok(())
     }
 
     /// Writes `ticket` to the half that is not live, which becomes live.
@@ -153,7 +172,7 @@ impl<F: NorFlash> FlashTickets<F> {
             ticket_len: ticket.ticket.len(),
         };
         let fits = record.psk_len <= MAX_PSK_LEN
-            && (1..=usize::from(u16::MAX)).contains(&record.ticket_len)
+            && (1..=N.min(usize::from(u16::MAX))).contains(&record.ticket_len)
             && HEADER + record.body_len() + CRC <= self.half as usize;
         if !fits {
             return Err(FlashError::Geometry);
@@ -179,17 +198,23 @@ impl<F: NorFlash> FlashTickets<F> {
             ],
         )?;
         self.live = Some((half, record));
+        self.held.store(ticket);
         Ok(())
     }
 }
 
-impl<F: NorFlash> TicketStore for FlashTickets<F> {
-    /// Keeps `ticket` in place of the one before; one that does not fit in
-    /// a half, or that the flash fails to take, leaves the one before.
+impl<F: NorFlash, const N: usize> TicketStore for FlashTickets<F, N> {
+    /// Keeps `ticket` in place of the one before; one longer than `N`
+    /// bytes or a half, or that the flash fails to take, leaves the one
+    /// before.
     fn store(&mut self, ticket: &SessionTicket<'_>) {
         // On an error the live half is untouched; the other may be left
         // half-written, which the next mount ignores (its CRC fails).
         let _ = self.try_store(ticket);
+    }
+
+    fn offer(&mut self) -> Option<SessionTicket<'_>> {
+        self.ticket()
     }
 }
 

@@ -54,20 +54,28 @@ impl SessionTicket<'_> {
 /// device resumes after a reboot.
 pub trait TicketStore {
     fn store(&mut self, ticket: &SessionTicket<'_>);
+
+    /// The ticket a handshake given no [`super::ClientConfig::resume`]
+    /// offers, for a store that gives its tickets back: how a
+    /// [`super::TlsConnector`]'s reconnections resume. None by default.
+    fn offer(&mut self) -> Option<SessionTicket<'_>> {
+        None
+    }
 }
 
 /// A [`TicketStore`] in RAM holding the newest ticket that fits in `N`
 /// bytes.
 #[derive(Debug)]
 pub struct TicketSlot<const N: usize> {
-    ticket: [u8; N],
-    ticket_len: usize,
-    psk: [u8; MAX_PSK_LEN],
-    psk_len: usize,
-    suite: CipherSuite,
-    age_add: u32,
-    lifetime_secs: u32,
-    received_at_unix: u64,
+    // Filled in place by `super::FlashTickets` too.
+    pub(super) ticket: [u8; N],
+    pub(super) ticket_len: usize,
+    pub(super) psk: [u8; MAX_PSK_LEN],
+    pub(super) psk_len: usize,
+    pub(super) suite: CipherSuite,
+    pub(super) age_add: u32,
+    pub(super) lifetime_secs: u32,
+    pub(super) received_at_unix: u64,
 }
 
 impl<const N: usize> TicketSlot<N> {
@@ -105,6 +113,10 @@ impl<const N: usize> Default for TicketSlot<N> {
 }
 
 impl<const N: usize> TicketStore for TicketSlot<N> {
+    fn offer(&mut self) -> Option<SessionTicket<'_>> {
+        self.ticket()
+    }
+
     fn store(&mut self, ticket: &SessionTicket<'_>) {
         if ticket.ticket.is_empty() || ticket.ticket.len() > N || ticket.psk.len() > MAX_PSK_LEN {
             return;

@@ -187,16 +187,17 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
         self.tls12.server_random.copy_from_slice(random);
         // The server took our ticket if it echoes the session ID we made up
         // for it (RFC 5077 section 3.4): an abbreviated handshake follows.
-        let offered = self.session_id();
-        let resumed_ticket = self
-            .config
-            .resume
-            .filter(|_| self.tls12_resume_offered && !offered.is_empty() && session_id == offered);
-        if let Some(ticket) = resumed_ticket {
-            if ticket.suite != suite {
+        let echoed = self.tls12_resume_offered
+            && !self.session_id().is_empty()
+            && session_id == self.session_id();
+        let resumed = super::offered(&self.config.resume, &mut self.ticket_store)
+            .filter(|_| echoed)
+            .map(|ticket| (ticket.suite, MasterSecret::from_bytes(ticket.psk)));
+        if let Some((ticket_suite, master)) = resumed {
+            if ticket_suite != suite {
                 return Err(TlsError::IllegalParameter);
             }
-            let master = MasterSecret::from_bytes(ticket.psk).ok_or(TlsError::IllegalParameter)?;
+            let master = master.ok_or(TlsError::IllegalParameter)?;
             let client_write = self.install_tls12_keys(&master)?;
             self.tls12.pending_write = Some(client_write);
             self.tls12.master = Some(master);
