@@ -12,7 +12,7 @@ use duet::crypto::x509::TrustAnchor;
 use duet::crypto::{HashAlgorithm, Hasher};
 use duet::mqtt::{ClientBuffers, Clock, QoS};
 use duet::netstack::time::Instant;
-use duet::tls::{Buffers, ClientConfig, TlsConnector};
+use duet::tls::{Buffers, ClientConfig, TicketSlot, TlsConnector};
 use duet_azure::client::{
     Credential, HubBuffers, HubClient, HubConfig, HubEvent, ProvisioningBuffers,
     ProvisioningClient, ProvisioningConfig,
@@ -230,7 +230,9 @@ type Tls<W> = TlsConnector<'static, Soft, TcpTo, DeviceRng, W>;
 
 /// Duet's TLS to `server_name` (its address from `dns_server` on every
 /// connection), checking the chain against `anchors`, with certificate
-/// validity judged by `unix`.
+/// validity judged by `unix`; a reconnection resumes the session with the
+/// ticket the connection before received (a board would keep it on flash,
+/// `duet::tls::FlashTickets`, to resume after a reboot too).
 fn tls<W: Fn() -> u64>(
     stack: asynch::Stack<'static>,
     dns_server: Ipv4Addr,
@@ -255,7 +257,7 @@ fn tls<W: Fn() -> u64>(
         handshake: memory(8 * 1024),
         certificate: memory(8 * 1024),
     };
-    Ok(TlsConnector::new(
+    let mut connector = TlsConnector::new(
         TcpTo {
             stack,
             host: server_name,
@@ -268,7 +270,10 @@ fn tls<W: Fn() -> u64>(
         buffers,
         DeviceRng::from_os()?,
         unix,
-    ))
+    );
+    let tickets: &'static mut TicketSlot<2048> = Box::leak(Box::default());
+    connector.store_tickets_in(tickets);
+    Ok(connector)
 }
 
 /// Registers with DPS; returns the assigned hub and device id.
