@@ -10,7 +10,7 @@ use duet::crypto::x509::{TrustAnchor, X509Error, trust_anchor_from_der};
 use duet::mqtt::Connector as _;
 #[cfg(feature = "storage")]
 use duet::tls::FlashTickets;
-use duet::tls::{TicketSlot, TlsConnector, TlsError};
+use duet::tls::{AlertDescription, SessionTicket, TicketSlot, TicketStore, TlsConnector, TlsError};
 use embassy_futures::block_on;
 use embedded_io_async::{Read, Write};
 
@@ -188,4 +188,50 @@ fn the_first_connection_after_a_reboot_resumes_with_a_ticket_kept_on_flash() {
             );
         }
     }
+}
+
+/// A ticket the server refuses to resume with (its PSK damaged: the binder
+/// fails and `s_server` aborts the handshake) costs one attempt: the next
+/// one offers no ticket and completes a full handshake, whose ticket the
+/// one after resumes with.
+#[test]
+fn after_a_handshake_that_offered_a_ticket_fails_the_next_offers_none() {
+    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "4"]);
+    let soft: Soft = Soft::new();
+    let right = root("root-ca");
+    let anchors = [trust_anchor_from_der(&right).unwrap()];
+    let mut good: TicketSlot<2048> = TicketSlot::new();
+    let mut damaged: TicketSlot<2048> = TicketSlot::new();
+    let mut memory = Memory::new();
+    {
+        let mut connector = connector(server.port, &soft, &anchors, &mut memory, 4);
+        connector.store_tickets_in(&mut good);
+        assert_eq!(
+            echo_a_line(&mut connector),
+            (false, true),
+            "a ticket to damage"
+        );
+    }
+    let ticket = good.ticket().expect("s_server sent a ticket");
+    let mut psk = ticket.psk.to_vec();
+    psk[0] ^= 1;
+    damaged.store(&SessionTicket {
+        psk: &psk,
+        ..ticket
+    });
+    let mut memory = Memory::new();
+    let mut connector = connector(server.port, &soft, &anchors, &mut memory, 5);
+    connector.store_tickets_in(&mut damaged);
+    let mut slot = None;
+    assert_eq!(
+        block_on(connector.connect_into(&mut slot)),
+        Err(embedded_io::ErrorKind::ConnectionRefused)
+    );
+    // The binder fails: s_server says so (OpenSSL with illegal_parameter).
+    assert_eq!(
+        connector.last_error(),
+        Some(TlsError::AlertReceived(AlertDescription::IllegalParameter))
+    );
+    assert_eq!(echo_a_line(&mut connector), (false, true), "afresh");
+    assert_eq!(echo_a_line(&mut connector), (true, false), "resumed");
 }

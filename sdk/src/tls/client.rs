@@ -397,20 +397,25 @@ pub struct ClientConnection<'a, P: TlsProvider> {
     resumption_secret: Option<Digest>,
     /// Where received tickets go ([`ClientConnection::store_tickets_in`]).
     ticket_store: Option<&'a mut dyn TicketStore>,
+    /// Whether a handshake given no configured ticket offers the store's
+    /// ([`ClientConnection::hold_stored_ticket_back`]).
+    offer_stored_ticket: bool,
     /// What a TLS 1.2 handshake carries between its messages.
     tls12: tls12::Handshake<P::Key>,
 }
 
 /// The ticket a handshake offers: the configured one, else the one the
-/// ticket store gives back ([`TicketStore::offer`]). Of the connection's
-/// fields, so that the rest stay free to use beside it.
+/// ticket store gives back ([`TicketStore::offer`]) if `from_store`. Of the
+/// connection's fields, so that the rest stay free to use beside it.
 fn offered<'s>(
     resume: &'s Option<SessionTicket<'_>>,
     store: &'s mut Option<&mut dyn TicketStore>,
+    from_store: bool,
 ) -> Option<SessionTicket<'s>> {
     match resume {
         Some(ticket) => Some(*ticket),
-        None => store.as_deref_mut()?.offer(),
+        None if from_store => store.as_deref_mut()?.offer(),
+        None => None,
     }
 }
 
@@ -508,6 +513,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             session_id,
             resumption_secret: None,
             ticket_store: None,
+            offer_stored_ticket: true,
             tls12: tls12::Handshake::new(),
             config,
         };
@@ -524,8 +530,12 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     /// ticket if it is still valid.
     pub(crate) fn start(&mut self) -> Result<(), TlsError> {
         let now = self.config.now_unix_secs;
-        let resume = offered(&self.config.resume, &mut self.ticket_store)
-            .filter(|ticket| ticket.is_valid_at(now));
+        let resume = offered(
+            &self.config.resume,
+            &mut self.ticket_store,
+            self.offer_stored_ticket,
+        )
+        .filter(|ticket| ticket.is_valid_at(now));
         self.psk_offered = resume.is_some_and(|ticket| !ticket.suite.is_tls12());
         self.tls12_resume_offered = resume.is_some_and(|ticket| ticket.suite.is_tls12());
         let mut key_share = [0u8; tls12::P256_POINT_LEN];
@@ -565,7 +575,11 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             Err(_) => return Err(TlsError::InvalidServerName),
         };
         let at = self.pending;
-        let offer = offered(&self.config.resume, &mut self.ticket_store);
+        let offer = offered(
+            &self.config.resume,
+            &mut self.ticket_store,
+            self.offer_stored_ticket,
+        );
         let psk = match (self.psk_offered, offer) {
             (true, Some(ticket)) => Some(PskOffer {
                 identity: ticket.ticket,
@@ -627,8 +641,12 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         len: usize,
         binder_len: usize,
     ) -> Result<(), TlsError> {
-        let ticket = offered(&self.config.resume, &mut self.ticket_store)
-            .ok_or(TlsError::UnexpectedMessage)?;
+        let ticket = offered(
+            &self.config.resume,
+            &mut self.ticket_store,
+            self.offer_stored_ticket,
+        )
+        .ok_or(TlsError::UnexpectedMessage)?;
         let hash = ticket.suite.hash();
         let binders_start = start + len - (2 + 1 + binder_len);
         let mut partial = self.transcript.fork(hash)?;
@@ -660,6 +678,19 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     /// a later [`ClientConfig::resume`].
     pub fn store_tickets_in(&mut self, store: &'a mut dyn TicketStore) {
         self.ticket_store = Some(store);
+    }
+
+    /// Keeps the store's ticket out of this handshake (the store still
+    /// takes the tickets it brings): after a handshake that offered it
+    /// failed, as a server that aborts on it would otherwise refuse every
+    /// reconnection until the ticket expires.
+    pub(crate) fn hold_stored_ticket_back(&mut self) {
+        self.offer_stored_ticket = false;
+    }
+
+    /// Whether the ClientHello offered a ticket to resume with.
+    pub(crate) fn offered_a_ticket(&self) -> bool {
+        self.psk_offered || self.tls12_resume_offered
     }
 
     /// The store [`ClientConnection::store_tickets_in`] gave, back for
@@ -1103,7 +1134,11 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
         self.transcript.select(suite.hash());
         self.transcript.update(message);
         let hello_hash = self.transcript.current()?;
-        let offer = offered(&self.config.resume, &mut self.ticket_store);
+        let offer = offered(
+            &self.config.resume,
+            &mut self.ticket_store,
+            self.offer_stored_ticket,
+        );
         let mut schedule = match (self.psk_accepted, offer) {
             (true, Some(ticket)) => {
                 if ticket.suite.hash() != suite.hash() {

@@ -24,6 +24,9 @@ pub struct TlsConnector<'a, P: TlsProvider, C: Connector, R, W> {
     /// Where sessions' tickets go and the next handshake's comes from;
     /// `None` while a connection holds it, or when none was given.
     tickets: Option<&'a mut dyn TicketStore>,
+    /// Cleared by a failed handshake that offered the store's ticket, so
+    /// the next one starts afresh; set again by a handshake that succeeds.
+    offer_ticket: bool,
     rng: R,
     now_unix_secs: W,
     last_error: Option<TlsError>,
@@ -53,6 +56,7 @@ where
             config,
             buffers: Some(buffers),
             tickets: None,
+            offer_ticket: true,
             rng,
             now_unix_secs,
             last_error: None,
@@ -62,7 +66,8 @@ where
     /// Keeps every session's tickets in `store` ([`super::TicketSlot`] in
     /// RAM, [`super::FlashTickets`] on flash to resume after a reboot too)
     /// and offers the newest in each handshake, unless the configuration
-    /// names a ticket of its own ([`ClientConfig::resume`]).
+    /// names a ticket of its own ([`ClientConfig::resume`]). After a
+    /// handshake that offered it failed, the next attempt offers none.
     pub fn store_tickets_in(&mut self, store: &'a mut dyn TicketStore) {
         self.tickets = Some(store);
     }
@@ -134,15 +139,23 @@ where
             }
         };
         if let Some(tickets) = self.tickets.take() {
-            connection.engine_mut().store_tickets_in(tickets);
+            let engine = connection.engine_mut();
+            engine.store_tickets_in(tickets);
+            if !self.offer_ticket {
+                engine.hold_stored_ticket_back();
+            }
         }
         match connection.start_handshake().await {
             Ok(()) => {
                 self.last_error = None;
+                self.offer_ticket = true;
                 Ok(())
             }
             Err(error) => {
                 self.last_error = Some(error);
+                if connection.engine().offered_a_ticket() {
+                    self.offer_ticket = false;
+                }
                 self.release_slot(slot);
                 Err(embedded_io::ErrorKind::ConnectionRefused)
             }

@@ -160,8 +160,12 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
         self.retry_suite = Some(suite);
         // A session of another hash cannot be resumed under this suite: the
         // second ClientHello drops it (section 4.1.4).
-        if super::offered(&self.config.resume, &mut self.ticket_store)
-            .is_some_and(|ticket| ticket.suite.hash() != suite.hash())
+        if super::offered(
+            &self.config.resume,
+            &mut self.ticket_store,
+            self.offer_stored_ticket,
+        )
+        .is_some_and(|ticket| ticket.suite.hash() != suite.hash())
         {
             self.psk_offered = false;
         }

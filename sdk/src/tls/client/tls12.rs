@@ -190,9 +190,13 @@ impl<P: TlsProvider> ClientConnection<'_, P> {
         let echoed = self.tls12_resume_offered
             && !self.session_id().is_empty()
             && session_id == self.session_id();
-        let resumed = super::offered(&self.config.resume, &mut self.ticket_store)
-            .filter(|_| echoed)
-            .map(|ticket| (ticket.suite, MasterSecret::from_bytes(ticket.psk)));
+        let resumed = super::offered(
+            &self.config.resume,
+            &mut self.ticket_store,
+            self.offer_stored_ticket,
+        )
+        .filter(|_| echoed)
+        .map(|ticket| (ticket.suite, MasterSecret::from_bytes(ticket.psk)));
         if let Some((ticket_suite, master)) = resumed {
             if ticket_suite != suite {
                 return Err(TlsError::IllegalParameter);
