@@ -9,12 +9,20 @@ use rand_core::CryptoRng;
 
 use super::client::{Buffers, ClientConfig, ClientConnection, Event, TlsProvider};
 use super::error::TlsError;
+use super::session::TicketStore;
 
 /// A client TLS session on `transport`.
 #[derive(Debug)]
 pub struct TlsConnection<'a, P: TlsProvider, T> {
     engine: ClientConnection<'a, P>,
     transport: T,
+}
+
+/// What an ended session hands back ([`TlsConnection::take_parts`]).
+pub(crate) struct Parts<'a, T> {
+    pub(crate) buffers: Buffers<'a>,
+    pub(crate) transport: T,
+    pub(crate) tickets: Option<&'a mut dyn TicketStore>,
 }
 
 impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
@@ -85,14 +93,19 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
         self.handshake().await
     }
 
-    /// The session in `slot` ended: its buffers (wiped of plaintext) and its
-    /// transport, and `slot` emptied. Out of line for the same reason as
-    /// [`TlsConnection::open_in`]: taking the session out of `slot` copies it.
+    /// The session in `slot` ended: its buffers (wiped of plaintext), its
+    /// transport and its ticket store, and `slot` emptied. Out of line for
+    /// the same reason as [`TlsConnection::open_in`]: taking the session out
+    /// of `slot` copies it.
     #[inline(never)]
-    pub(crate) fn take_parts(slot: &mut Option<Self>) -> Option<(Buffers<'a>, T)> {
-        let buffers = slot.as_mut()?.engine.take_buffers();
-        slot.take()
-            .map(|connection| (buffers, connection.transport))
+    pub(crate) fn take_parts(slot: &mut Option<Self>) -> Option<Parts<'a, T>> {
+        let engine = &mut slot.as_mut()?.engine;
+        let (buffers, tickets) = (engine.take_buffers(), engine.take_ticket_store());
+        slot.take().map(|connection| Parts {
+            buffers,
+            transport: connection.transport,
+            tickets,
+        })
     }
 
     /// The engine and the transport, to close the transport and reuse the
@@ -107,8 +120,7 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
         &self.engine
     }
 
-    /// The engine, to hand it a ticket store before the handshake or take
-    /// the store back after.
+    /// The engine, to hand it a ticket store before the handshake.
     pub(crate) fn engine_mut(&mut self) -> &mut ClientConnection<'a, P> {
         &mut self.engine
     }

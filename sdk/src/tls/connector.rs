@@ -163,24 +163,16 @@ where
     }
 
     fn release(&mut self, connection: Self::Transport) {
-        let (mut engine, transport) = connection.into_parts();
-        if let Some(tickets) = engine.take_ticket_store() {
-            self.tickets = Some(tickets);
-        }
-        self.buffers = Some(engine.into_buffers());
-        self.inner.release(transport);
+        self.release_slot(&mut Some(connection));
     }
 
     fn release_slot(&mut self, slot: &mut Option<Self::Transport>) {
-        if let Some(tickets) = slot
-            .as_mut()
-            .and_then(|connection| connection.engine_mut().take_ticket_store())
-        {
-            self.tickets = Some(tickets);
-        }
-        if let Some((buffers, transport)) = TlsConnection::take_parts(slot) {
-            self.buffers = Some(buffers);
-            self.inner.release(transport);
+        if let Some(parts) = TlsConnection::take_parts(slot) {
+            self.buffers = Some(parts.buffers);
+            if parts.tickets.is_some() {
+                self.tickets = parts.tickets;
+            }
+            self.inner.release(parts.transport);
         }
     }
 }
