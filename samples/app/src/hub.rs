@@ -15,7 +15,7 @@ use core::net::Ipv4Addr;
 use duet::connector::{Connector, connect_through_slot};
 use duet::crypto::x509::{TrustAnchor, trust_anchor_from_der};
 use duet::mqtt::{ClientBuffers, Clock, QoS};
-use duet::tls::{Buffers, ClientConfig, TlsConnector};
+use duet::tls::{Buffers, ClientConfig, TicketSlot, TlsConnector};
 use duet_azure::client::{Credential, HubBuffers, HubClient, HubConfig, HubEvent, RequestId};
 use duet_crypto::soft::Soft;
 use duet_crypto::x509::X509Error;
@@ -41,6 +41,10 @@ const MAX_ANCHORS: usize = 4;
 static ANCHORS: StaticCell<[TrustAnchor<'static>; MAX_ANCHORS]> = StaticCell::new();
 static TLS_MEMORY: ConstStaticCell<TlsMemory> = ConstStaticCell::new(TlsMemory::ZERO);
 static HUB_MEMORY: ConstStaticCell<HubMemory> = ConstStaticCell::new(HubMemory::ZERO);
+/// The hub's newest session ticket, so a reconnection resumes the TLS
+/// session (a board with a flash driver would keep it in
+/// `duet::tls::FlashTickets`, to resume after a reboot too).
+static TICKETS: ConstStaticCell<TicketSlot<1024>> = ConstStaticCell::new(TicketSlot::new());
 
 /// TLS's buffers: a whole 16 KiB record in, and the server's chain.
 struct TlsMemory {
@@ -325,7 +329,7 @@ fn connect(config: &'static Config, stack: Net, address: Ipv4Addr, rng: &mut Has
     };
     let tls_memory = TLS_MEMORY.take();
     let seed = rng.seed();
-    let tls = TlsConnector::new(
+    let mut tls = TlsConnector::new(
         HubTcp {
             stack,
             address,
@@ -351,6 +355,7 @@ fn connect(config: &'static Config, stack: Net, address: Ipv4Addr, rng: &mut Has
         HashRng::new(&[&seed.to_le_bytes(), b"tls"]),
         net::unix_now as fn() -> u64,
     );
+    tls.store_tickets_in(TICKETS.take());
     let hub_memory = HUB_MEMORY.take();
     let buffers = HubBuffers {
         mqtt: ClientBuffers {
