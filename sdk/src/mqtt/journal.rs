@@ -124,32 +124,28 @@ impl<F: NorFlash> Journal<F> {
         Ok(journal)
     }
 
-    fn pad(len: usize) -> u32 {
-        padded::<F>(len)
-    }
-
     fn first_entry(&self) -> u32 {
-        Self::pad(8)
+        padded::<F>(8)
     }
 
     /// Where an entry's acknowledged mark starts, from the entry's start.
     fn acknowledged_at() -> u32 {
-        Self::pad(ENTRY_HEADER)
+        padded::<F>(ENTRY_HEADER)
     }
 
     /// Where its packet identifier mark starts.
     fn packet_id_at() -> u32 {
-        Self::acknowledged_at() + Self::pad(1)
+        Self::acknowledged_at() + padded::<F>(1)
     }
 
     /// Where its released mark starts.
     fn released_at() -> u32 {
-        Self::packet_id_at() + Self::pad(PACKET_ID_MARK)
+        Self::packet_id_at() + padded::<F>(PACKET_ID_MARK)
     }
 
     /// Where its topic and payload start.
     fn body_at() -> u32 {
-        Self::released_at() + Self::pad(1)
+        Self::released_at() + padded::<F>(1)
     }
 
     fn half_start(&self, half: u32) -> u32 {
@@ -173,7 +169,7 @@ impl<F: NorFlash> Journal<F> {
         let mut word = [0xFFu8; CHUNK];
         word[..2].copy_from_slice(&HALF_MAGIC);
         word[4..8].copy_from_slice(&generation.to_be_bytes());
-        let len = Self::pad(8) as usize;
+        let len = padded::<F>(8) as usize;
         self.flash
             .write(self.half_start(half), &word[..len])
             .map_err(|_| FlashError::Flash)
@@ -200,7 +196,7 @@ impl<F: NorFlash> Journal<F> {
     fn entry_at(&mut self, offset: u32) -> Option<Entry> {
         let base = self.half_start(self.live);
         let mut header = [0u8; ENTRY_HEADER];
-        if offset + Self::pad(ENTRY_HEADER) > self.half {
+        if offset + padded::<F>(ENTRY_HEADER) > self.half {
             return None;
         }
         self.flash.read(base + offset, &mut header).ok()?;
@@ -216,7 +212,7 @@ impl<F: NorFlash> Journal<F> {
         let payload_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
         let crc = u32::from_be_bytes([header[6], header[7], header[8], header[9]]);
         let body = Self::body_at();
-        let size = body + Self::pad(topic_len + payload_len);
+        let size = body + padded::<F>(topic_len + payload_len);
         if offset + size > self.half {
             return None;
         }
@@ -272,10 +268,6 @@ impl<F: NorFlash> Journal<F> {
         Ok(())
     }
 
-    fn write_padded(&mut self, to: u32, parts: &[&[u8]]) -> Result<(), FlashError> {
-        write_padded(&mut self.flash, to, parts)
-    }
-
     /// Moves the live entries to the other half, which becomes live.
     fn compact(&mut self) -> Result<(), FlashError> {
         let (from_half, to_half) = (self.live, 1 - self.live);
@@ -295,9 +287,13 @@ impl<F: NorFlash> Journal<F> {
                 // power cut left half-written comes out erased (it read as
                 // "not yet") rather than in the way of the whole one.
                 if let Some(packet_id) = entry.packet_id {
-                    self.write_padded(to + Self::packet_id_at(), &[&packet_id_mark(packet_id)])?;
+                    write_padded(
+                        &mut self.flash,
+                        to + Self::packet_id_at(),
+                        &[&packet_id_mark(packet_id)],
+                    )?;
                     if entry.released {
-                        self.write_padded(to + Self::released_at(), &[&[0]])?;
+                        write_padded(&mut self.flash, to + Self::released_at(), &[&[0]])?;
                     }
                 }
                 let body_at = Self::body_at();
@@ -340,7 +336,7 @@ impl<F: NorFlash> Journal<F> {
             return Ok(());
         };
         let mut current = [0u8; CHUNK];
-        let current = &mut current[..Self::pad(mark.len()) as usize];
+        let current = &mut current[..padded::<F>(mark.len()) as usize];
         self.flash
             .read(at + mark_at, current)
             .map_err(|_| FlashError::Flash)?;
@@ -372,7 +368,7 @@ impl<F: NorFlash> Journal<F> {
             };
             at = moved;
         }
-        self.write_padded(at + mark_at, &[mark])
+        write_padded(&mut self.flash, at + mark_at, &[mark])
     }
 
     /// Where in flash the `ordinal`-th live (unacknowledged) entry starts.
@@ -394,7 +390,7 @@ impl<F: NorFlash> Journal<F> {
         let topic_len = u16::try_from(topic.len()).map_err(|_| FlashError::Geometry)?;
         let payload_len = u16::try_from(payload.len()).map_err(|_| FlashError::Geometry)?;
         let body_at = Self::body_at();
-        let size = body_at + Self::pad(topic.len() + payload.len());
+        let size = body_at + padded::<F>(topic.len() + payload.len());
         if self.head + size > self.half {
             self.compact()?;
             if self.head + size > self.half {
@@ -410,9 +406,13 @@ impl<F: NorFlash> Journal<F> {
         sum.update(topic.as_bytes());
         sum.update(payload);
         let at = self.half_start(self.live) + self.head;
-        self.write_padded(at + body_at, &[topic.as_bytes(), payload])?;
+        write_padded(&mut self.flash, at + body_at, &[topic.as_bytes(), payload])?;
         // The header last: the entry exists once it is written.
-        self.write_padded(at, &[&[ENTRY_MAGIC], &fields, &sum.finish().to_be_bytes()])?;
+        write_padded(
+            &mut self.flash,
+            at,
+            &[&[ENTRY_MAGIC], &fields, &sum.finish().to_be_bytes()],
+        )?;
         self.head += size;
         Ok(())
     }
