@@ -45,6 +45,7 @@ static HUB_MEMORY: ConstStaticCell<HubMemory> = ConstStaticCell::new(HubMemory::
 /// session (a board with a flash driver would keep it in
 /// `duet::tls::FlashTickets`, to resume after a reboot too).
 static TICKETS: ConstStaticCell<TicketSlot<1024>> = ConstStaticCell::new(TicketSlot::new());
+static HUB: StaticCell<Hub> = StaticCell::new();
 
 /// TLS's buffers: a whole 16 KiB record in, and the server's chain.
 struct TlsMemory {
@@ -214,7 +215,7 @@ pub async fn run(
     deadline: embassy_time::Instant,
 ) {
     let config = config();
-    let mut hub = connect(config, stack, address, &mut rng);
+    let hub = connect(config, stack, address, &mut rng);
     let mut progress = Progress::default();
     log!(
         "hub: connecting to {} as {} (SAS, symmetric key)",
@@ -242,10 +243,10 @@ pub async fn run(
                 progress.connect_failures = 0;
                 log!("mqtt: connected, subscribed to methods, twin and C2D topics");
                 if progress.queued == 0 {
-                    send_telemetry(&mut hub, &mut progress).await;
+                    send_telemetry(hub, &mut progress).await;
                 }
             }
-            Step::Wake => send_telemetry(&mut hub, &mut progress).await,
+            Step::Wake => send_telemetry(hub, &mut progress).await,
             Step::ConnectFailed => {
                 progress.connect_failures += 1;
                 let sas = hub.connector().last_error();
@@ -255,11 +256,11 @@ pub async fn run(
                     fail(format_args!("could not connect: {progress}"));
                 }
                 log!("mqtt: retrying after the backoff");
-                look_up_again(&mut hub, stack, lease, &mut rng, deadline).await;
+                look_up_again(hub, stack, lease, &mut rng, deadline).await;
             }
             Step::Disconnected => {
                 log!("mqtt: disconnected; reconnecting");
-                look_up_again(&mut hub, stack, lease, &mut rng, deadline).await;
+                look_up_again(hub, stack, lease, &mut rng, deadline).await;
             }
             Step::Acknowledged => {
                 progress.acknowledged += 1;
@@ -315,8 +316,17 @@ async fn look_up_again(
     }
 }
 
-/// The TLS connector and the hub client over it.
-fn connect(config: &'static Config, stack: Net, address: Ipv4Addr, rng: &mut HashRng) -> Hub {
+/// The TLS connector and the hub client over it, built out of line and
+/// kept in a static: returned by value, the client would be built on the
+/// task's stack and copied into the task, and that 3 KB frame would stay
+/// under every handshake.
+#[inline(never)]
+fn connect(
+    config: &'static Config,
+    stack: Net,
+    address: Ipv4Addr,
+    rng: &mut HashRng,
+) -> &'static mut Hub {
     if config.trust_anchors.len() > MAX_ANCHORS {
         fail(format_args!("more than {MAX_ANCHORS} trust anchors"));
     }
@@ -382,7 +392,7 @@ fn connect(config: &'static Config, stack: Net, address: Ipv4Addr, rng: &mut Has
         buffers,
         rng.seed() as u32,
     ) {
-        Ok(hub) => hub,
+        Ok(hub) => HUB.init(hub),
         Err(error) => fail(format_args!("hub client: {error:?}")),
     }
 }
