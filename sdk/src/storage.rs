@@ -80,6 +80,26 @@ pub(crate) fn write_padded<F: NorFlash>(
     Ok(())
 }
 
+/// Whether every byte of `flash` in `from..to` is erased (reads 0xFF).
+pub(crate) fn erased<F: NorFlash>(
+    flash: &mut F,
+    mut from: u32,
+    to: u32,
+) -> Result<bool, FlashError> {
+    let mut chunk = [0u8; CHUNK];
+    while from < to {
+        let len = (to - from).min(CHUNK as u32) as usize;
+        flash
+            .read(from, &mut chunk[..len])
+            .map_err(|_| FlashError::Flash)?;
+        if chunk[..len].iter().any(|b| *b != 0xFF) {
+            return Ok(false);
+        }
+        from += len as u32;
+    }
+    Ok(true)
+}
+
 /// Whether generation `a` comes after `b` in serial number arithmetic (RFC
 /// 1982 section 3.2, 32 bits): the two halves' generations are one apart,
 /// or far apart only when a cut header or foreign data made one up.

@@ -40,7 +40,9 @@ use embedded_storage::nor_flash::NorFlash;
 
 use super::codec::QoS;
 use super::outbox::{Outbox, OutboxFull, OutboxStore};
-use crate::storage::{CHUNK, Crc32, FlashError, check_geometry, newer, padded, write_padded};
+use crate::storage::{
+    CHUNK, Crc32, FlashError, check_geometry, erased, newer, padded, write_padded,
+};
 
 const HALF_MAGIC: [u8; 2] = *b"DJ";
 const ENTRY_MAGIC: u8 = 0xA5;
@@ -115,7 +117,8 @@ impl<F: NorFlash> Journal<F> {
                 while let Some(entry) = journal.entry_at(journal.head) {
                     journal.head += entry.size;
                 }
-                if !journal.erased_from(journal.head)? {
+                let live = journal.half_start(journal.live);
+                if !erased(&mut journal.flash, live + journal.head, live + journal.half)? {
                     // A partial entry: keep the whole ones, in the other half.
                     journal.compact()?;
                 }
@@ -173,23 +176,6 @@ impl<F: NorFlash> Journal<F> {
         self.flash
             .write(self.half_start(half), &word[..len])
             .map_err(|_| FlashError::Flash)
-    }
-
-    /// Whether every byte of the live half from `offset` is erased.
-    fn erased_from(&mut self, mut offset: u32) -> Result<bool, FlashError> {
-        let base = self.half_start(self.live);
-        let mut chunk = [0u8; CHUNK];
-        while offset < self.half {
-            let len = (self.half - offset).min(CHUNK as u32) as usize;
-            self.flash
-                .read(base + offset, &mut chunk[..len])
-                .map_err(|_| FlashError::Flash)?;
-            if chunk[..len].iter().any(|b| *b != 0xFF) {
-                return Ok(false);
-            }
-            offset += len as u32;
-        }
-        Ok(true)
     }
 
     /// The whole, undamaged entry at `offset` of the live half, if any.

@@ -3,8 +3,9 @@
 //! resumes its TLS session — no certificate chain to receive and check, no
 //! signature to verify — instead of starting a full handshake.
 //!
-//! The region is two halves of whole erase blocks ([`crate::storage`]); the
-//! live half holds one record and a new ticket is written to the other:
+//! The region is two halves of whole erase blocks ([`crate::storage`]).
+//! Records follow one another in the live half, each padded to the write
+//! size, the newest last:
 //!
 //! ```text
 //! [magic "DT"][generation: u32][suite: u16][age_add: u32][lifetime: u32]
@@ -12,19 +13,29 @@
 //! [PSK][ticket][CRC-32 of all before]                                 padded
 //! ```
 //!
-//! The live half is never written while another ticket is stored: a power
-//! cut while the other half is erased or written leaves a record whose
-//! CRC-32 fails, and the live one stays the newest. The ticket is also kept
+//! A new ticket goes after the newest record while the live half has room
+//! and is erased there; otherwise the other half is erased and takes it,
+//! and becomes live. Servers send tickets often (OpenSSL's `s_server` two
+//! per full handshake): in halves of 4 KB, which hold fifteen records of
+//! a 200-byte ticket and a 32-byte PSK, a sector is erased once per thirty
+//! tickets (the halves take turns) instead of once per two, so flash
+//! rated for 100,000 erases lasts three million tickets.
+//!
+//! Nothing whole is ever written over: a power cut while a record is
+//! written leaves one whose CRC-32 fails, after (or in the other half
+//! than) the newest whole one, which stays the newest; the damaged space
+//! is not written again until its half is erased. The ticket is also kept
 //! in RAM, in a [`TicketSlot`] of `N` bytes, to be offered. The PSK lies in
 //! flash as it does in RAM; keep the region where the device's other
-//! secrets are. Each ticket stored costs one erase of a half (OpenSSL's
-//! `s_server` sends two tickets per full handshake).
+//! secrets are.
 
 use embedded_storage::nor_flash::NorFlash;
 
 use super::session::{MAX_PSK_LEN, SessionTicket, TicketSlot, TicketStore};
 use super::suite::CipherSuite;
-use crate::storage::{CHUNK, Crc32, FlashError, check_geometry, newer, write_padded};
+use crate::storage::{
+    CHUNK, Crc32, FlashError, check_geometry, erased, newer, padded, write_padded,
+};
 
 const MAGIC: [u8; 2] = *b"DT";
 /// The fields before the PSK.
@@ -38,10 +49,22 @@ pub struct FlashTickets<F: NorFlash, const N: usize> {
     flash: F,
     start: u32,
     half: u32,
-    /// The live half and its record's header, if any.
-    live: Option<(u32, Record)>,
+    /// The newest record, if any.
+    live: Option<Live>,
+    /// Where in the live half the next record may go: after the newest,
+    /// if everything from there to the half's end is erased.
+    free_from: Option<u32>,
     /// The live record's ticket, if it fits.
     held: TicketSlot<N>,
+}
+
+/// The newest record and where it lies.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    half: u32,
+    /// Its offset in the half.
+    at: u32,
+    record: Record,
 }
 
 /// A record's header fields, as read back.
@@ -97,6 +120,11 @@ impl Record {
     fn body_len(&self) -> usize {
         self.psk_len + self.ticket_len
     }
+
+    /// Bytes of the whole record, before padding.
+    fn len(&self) -> usize {
+        HEADER + self.body_len() + CRC
+    }
 }
 
 impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
@@ -105,20 +133,29 @@ impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
     /// ticket, and is left as it is until a ticket is stored.
     pub fn mount(mut flash: F, start: u32, half_size: u32) -> Result<Self, FlashError> {
         check_geometry(&flash, start, half_size)?;
-        let mut live: Option<(u32, Record)> = None;
+        let mut newest: Option<(Live, u32)> = None;
         for half in 0..2 {
-            let at = start + half * half_size;
-            if let Some(record) = valid_record(&mut flash, at, half_size)?
-                && live.is_none_or(|(_, newest)| newer(record.generation, newest.generation))
+            if let Some((live, end)) = newest_in(&mut flash, start + half * half_size, half_size)?
+                .map(|(at, record, end)| (Live { half, at, record }, end))
+                && newest
+                    .is_none_or(|(best, _)| newer(live.record.generation, best.record.generation))
             {
-                live = Some((half, record));
+                newest = Some((live, end));
+            }
+        }
+        let mut free_from = None;
+        if let Some((live, end)) = newest {
+            let base = start + live.half * half_size;
+            if erased(&mut flash, base + end, base + half_size)? {
+                free_from = Some(end);
             }
         }
         let mut tickets = FlashTickets {
             flash,
             start,
             half: half_size,
-            live,
+            live: newest.map(|(live, _)| live),
+            free_from,
             held: TicketSlot::new(),
         };
         tickets.hold_live()?;
@@ -135,13 +172,13 @@ impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
     /// Reads the live record's ticket into [`FlashTickets::held`], if it
     /// fits.
     fn hold_live(&mut self) -> Result<(), FlashError> {
-        let Some((half, record)) = self.live else {
+        let Some(Live { half, at, record }) = self.live else {
             return Ok(());
         };
         if record.ticket_len == 0 || record.ticket_len > N {
             return Ok(());
         }
-        let at = self.start + half * self.half + HEADER as u32;
+        let at = self.start + half * self.half + at + HEADER as u32;
         let held = &mut self.held;
         let psk = &mut held.psk[..record.psk_len];
         self.flash.read(at, psk).map_err(|_| FlashError::Flash)?;
@@ -158,12 +195,13 @@ impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
         Ok(())
     }
 
-    /// Writes `ticket` to the half that is not live, which becomes live.
+    /// Writes `ticket` after the newest record, or to the other half,
+    /// erased, which becomes live.
     fn try_store(&mut self, ticket: &SessionTicket<'_>) -> Result<(), FlashError> {
         let record = Record {
             generation: self
                 .live
-                .map_or(1, |(_, record)| record.generation.wrapping_add(1)),
+                .map_or(1, |live| live.record.generation.wrapping_add(1)),
             suite: ticket.suite,
             age_add: ticket.age_add,
             lifetime_secs: ticket.lifetime_secs,
@@ -173,23 +211,37 @@ impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
         };
         let fits = record.psk_len <= MAX_PSK_LEN
             && (1..=N.min(usize::from(u16::MAX))).contains(&record.ticket_len)
-            && HEADER + record.body_len() + CRC <= self.half as usize;
+            && record.len() <= self.half as usize;
         if !fits {
             return Err(FlashError::Geometry);
         }
+        let len = padded::<F>(record.len());
+        // Whatever happens below, the space after the newest record may
+        // hold part of this one until it is whole.
+        let free_from = self.free_from.take();
+        let (half, at) = match (self.live, free_from) {
+            (Some(live), Some(free))
+                if free.checked_add(len).is_some_and(|end| end <= self.half) =>
+            {
+                (live.half, free)
+            }
+            (live, _) => {
+                let other = live.map_or(0, |live| 1 - live.half);
+                let from = self.start + other * self.half;
+                self.flash
+                    .erase(from, from + self.half)
+                    .map_err(|_| FlashError::Flash)?;
+                (other, 0)
+            }
+        };
         let header = record.encode();
         let mut sum = Crc32::new();
         sum.update(&header);
         sum.update(ticket.psk);
         sum.update(ticket.ticket);
-        let half = self.live.map_or(0, |(half, _)| 1 - half);
-        let at = self.start + half * self.half;
-        self.flash
-            .erase(at, at + self.half)
-            .map_err(|_| FlashError::Flash)?;
         write_padded(
             &mut self.flash,
-            at,
+            self.start + half * self.half + at,
             &[
                 &header,
                 ticket.psk,
@@ -197,7 +249,8 @@ impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
                 &sum.finish().to_be_bytes(),
             ],
         )?;
-        self.live = Some((half, record));
+        self.live = Some(Live { half, at, record });
+        self.free_from = Some(at + len);
         self.held.store(ticket);
         Ok(())
     }
@@ -208,8 +261,8 @@ impl<F: NorFlash, const N: usize> TicketStore for FlashTickets<F, N> {
     /// bytes or a half, or that the flash fails to take, leaves the one
     /// before.
     fn store(&mut self, ticket: &SessionTicket<'_>) {
-        // On an error the live half is untouched; the other may be left
-        // half-written, which the next mount ignores (its CRC fails).
+        // On an error the newest record is untouched; the one begun after
+        // it (or in the other half) fails its CRC at the next mount.
         let _ = self.try_store(ticket);
     }
 
@@ -218,19 +271,44 @@ impl<F: NorFlash, const N: usize> TicketStore for FlashTickets<F, N> {
     }
 }
 
-/// The record in the half at `at`, if whole: its header decodes, it fits
-/// the half and its CRC-32 matches.
+/// The newest whole record of the half at `base`, its offset, and where
+/// the record after it would go: records follow one another from the
+/// half's start, each newer than the one before, up to the first that is
+/// not whole.
+fn newest_in<F: NorFlash>(
+    flash: &mut F,
+    base: u32,
+    half: u32,
+) -> Result<Option<(u32, Record, u32)>, FlashError> {
+    let mut newest: Option<(u32, Record, u32)> = None;
+    let mut at = 0;
+    while let Some(record) = valid_record(flash, base + at, half - at)? {
+        if newest.is_some_and(|(_, before, _)| !newer(record.generation, before.generation)) {
+            break;
+        }
+        let end = at + padded::<F>(record.len());
+        newest = Some((at, record, end));
+        at = end;
+    }
+    Ok(newest)
+}
+
+/// The record at `at`, if whole: its header decodes, it fits in the
+/// `room` bytes left of its half and its CRC-32 matches.
 fn valid_record<F: NorFlash>(
     flash: &mut F,
     at: u32,
-    half: u32,
+    room: u32,
 ) -> Result<Option<Record>, FlashError> {
+    if (room as usize) < HEADER + CRC {
+        return Ok(None);
+    }
     let mut header = [0u8; HEADER];
     flash.read(at, &mut header).map_err(|_| FlashError::Flash)?;
     let Some(record) = Record::decode(&header) else {
         return Ok(None);
     };
-    if HEADER + record.body_len() + CRC > half as usize {
+    if record.len() > room as usize {
         return Ok(None);
     }
     let mut sum = Crc32::new();

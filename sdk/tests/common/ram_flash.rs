@@ -23,6 +23,8 @@ pub struct RamFlash {
     /// Bytes (or erases) still made before the power goes; `None`: it
     /// stays on.
     pub budget: Option<usize>,
+    /// Erases made, of any number of sectors each.
+    pub erases: usize,
 }
 
 #[derive(Debug)]
@@ -41,6 +43,7 @@ impl RamFlash {
         RamFlash {
             bytes: vec![0xFF; len],
             budget: None,
+            erases: 0,
         }
     }
 }
@@ -87,6 +90,7 @@ impl NorFlash for RamFlash {
             "unaligned erase"
         );
         self.spend()?;
+        self.erases += 1;
         self.bytes[from as usize..to as usize].fill(0xFF);
         Ok(())
     }
