@@ -258,6 +258,47 @@ fn a_damaged_record_in_a_half_leaves_the_ones_before_it() {
     }
 }
 
+/// CRC-32 (IEEE), as the records carry it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
+
+#[test]
+fn a_new_ticket_outranks_a_damaged_half_whose_generation_is_far_off() {
+    // Half 0 holds ticket 1 (generation 1); half 1 a copy of its record
+    // made whole with generation 1 + 2^31, which neither outranks nor
+    // is outranked by 1 (serial arithmetic), so half 0 stays live. Ticket
+    // 2 must not go after ticket 1 with generation 2, which the far one
+    // would outrank at the next mount: it goes to half 1, erased.
+    let (first, second) = (Sample::new(1, 100), Sample::new(2, 100));
+    let mut flash = RamFlash::new(2 * WIDE_HALF as usize);
+    wide_mount(&mut flash).store(&first.ticket());
+    let mut record = flash.bytes[..RECORD].to_vec();
+    record[2..6].copy_from_slice(&(1u32 + (1 << 31)).to_be_bytes());
+    let sum = crc32(&record[..RECORD - 4]);
+    record[RECORD - 4..].copy_from_slice(&sum.to_be_bytes());
+    let far = WIDE_HALF as usize;
+    flash.bytes[far..far + RECORD].copy_from_slice(&record);
+    assert_eq!(
+        wide_mount(&mut flash).ticket().as_ref().map(held),
+        Some(held(&first.ticket()))
+    );
+    let erases = flash.erases;
+    wide_mount(&mut flash).store(&second.ticket());
+    assert_eq!(flash.erases, erases + 1, "the far half erased");
+    assert_eq!(
+        wide_mount(&mut flash).ticket().as_ref().map(held),
+        Some(held(&second.ticket()))
+    );
+}
+
 #[test]
 fn flash_holding_anything_else_holds_no_ticket() {
     let sample = Sample::new(4, 120);

@@ -359,10 +359,11 @@ const PICO_W_TARGET_DIR: &str = "target/pico-w";
 /// `xtask/fuzz/README.md`), each with its seeds in `xtask/fuzz/seeds/<name>`.
 const FUZZ_MANIFEST: &str = "xtask/fuzz/Cargo.toml";
 const FUZZ_TARGET_DIR: &str = "target/fuzz";
-const FUZZ_TARGETS: [&str; 9] = [
+const FUZZ_TARGETS: [&str; 10] = [
     "mqtt_session",
     "mqtt_client",
     "mqtt_journal",
+    "tls_flash_tickets",
     "dns_response",
     "dhcp_reply",
     "stack_frames",

@@ -51,6 +51,8 @@ pub struct FlashTickets<F: NorFlash, const N: usize> {
     half: u32,
     /// The newest record, if any.
     live: Option<Live>,
+    /// The newest generation in the other half, if it holds a record.
+    other_generation: Option<u32>,
     /// Where in the live half the next record may go: after the newest,
     /// if everything from there to the half's end is erased.
     free_from: Option<u32>,
@@ -133,16 +135,22 @@ impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
     /// ticket, and is left as it is until a ticket is stored.
     pub fn mount(mut flash: F, start: u32, half_size: u32) -> Result<Self, FlashError> {
         check_geometry(&flash, start, half_size)?;
-        let mut newest: Option<(Live, u32)> = None;
-        for half in 0..2 {
-            if let Some((live, end)) = newest_in(&mut flash, start + half * half_size, half_size)?
-                .map(|(at, record, end)| (Live { half, at, record }, end))
-                && newest
-                    .is_none_or(|(best, _)| newer(live.record.generation, best.record.generation))
-            {
-                newest = Some((live, end));
-            }
+        let mut halves = [None, None];
+        for (half, found) in (0..2).zip(halves.iter_mut()) {
+            *found = newest_in(&mut flash, start + half * half_size, half_size)?
+                .map(|(at, record, end)| (Live { half, at, record }, end));
         }
+        let (newest, older) = match halves {
+            [Some(first), Some(second)]
+                if newer(second.0.record.generation, first.0.record.generation) =>
+            {
+                (Some(second), Some(first))
+            }
+            [first, second] => match first {
+                Some(_) => (first, second),
+                None => (second, None),
+            },
+        };
         let mut free_from = None;
         if let Some((live, end)) = newest {
             let base = start + live.half * half_size;
@@ -155,6 +163,7 @@ impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
             start,
             half: half_size,
             live: newest.map(|(live, _)| live),
+            other_generation: older.map(|(other, _)| other.record.generation),
             free_from,
             held: TicketSlot::new(),
         };
@@ -219,9 +228,14 @@ impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
         // Whatever happens below, the space after the newest record may
         // hold part of this one until it is whole.
         let free_from = self.free_from.take();
+        // Appended, the record must also be newer than the other half's
+        // newest, or a mount would take that half for the live one (flash
+        // whose generations are far apart, as only damage makes them).
+        let room = |free: u32| free.checked_add(len).is_some_and(|end| end <= self.half);
+        let outranks = |other| newer(record.generation, other);
         let (half, at) = match (self.live, free_from) {
             (Some(live), Some(free))
-                if free.checked_add(len).is_some_and(|end| end <= self.half) =>
+                if room(free) && self.other_generation.is_none_or(outranks) =>
             {
                 (live.half, free)
             }
@@ -231,6 +245,7 @@ impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
                 self.flash
                     .erase(from, from + self.half)
                     .map_err(|_| FlashError::Flash)?;
+                self.other_generation = live.map(|live| live.record.generation);
                 (other, 0)
             }
         };
