@@ -9,6 +9,10 @@
 use duet::storage::FlashError;
 use duet::tls::{CipherSuite, FlashTickets, SessionTicket, TicketStore};
 
+#[path = "common/held_ticket.rs"]
+mod held_ticket;
+use held_ticket::{Held, held};
+
 #[path = "common/ram_flash.rs"]
 mod ram_flash;
 use ram_flash::{ERASE, RamFlash};
@@ -53,21 +57,6 @@ impl Sample {
             received_at_unix: 1_700_000_000 + u64::from(self.n),
         }
     }
-}
-
-/// What a store holds, as comparable values: (ticket, PSK, suite, age_add,
-/// lifetime, received at).
-type Held = (Vec<u8>, Vec<u8>, CipherSuite, u32, u32, u64);
-
-fn held(ticket: &SessionTicket<'_>) -> Held {
-    (
-        ticket.ticket.to_vec(),
-        ticket.psk.to_vec(),
-        ticket.suite,
-        ticket.age_add,
-        ticket.lifetime_secs,
-        ticket.received_at_unix,
-    )
 }
 
 /// What a fresh mount of `flash` holds.

@@ -48,6 +48,22 @@ impl RamFlash {
     }
 }
 
+impl RamFlash {
+    /// A fuzz input split at its first 0xFE: `len` bytes of flash that
+    /// begin with what comes before (the rest erased), and what comes
+    /// after.
+    pub fn from_image_and_operations(data: &[u8], len: usize) -> (RamFlash, &[u8]) {
+        let (image, operations) = match data.iter().position(|b| *b == 0xFE) {
+            Some(split) => (&data[..split], &data[split + 1..]),
+            None => (data, &[][..]),
+        };
+        let mut flash = RamFlash::new(len);
+        let copied = image.len().min(len);
+        flash.bytes[..copied].copy_from_slice(&image[..copied]);
+        (flash, operations)
+    }
+}
+
 impl ErrorType for RamFlash {
     type Error = PowerLost;
 }

@@ -91,13 +91,7 @@ fn offset_of(outbox: &Outbox<'_>, index: usize) -> Option<usize> {
 }
 
 fn run(data: &[u8]) {
-    let (image, operations) = match data.iter().position(|b| *b == 0xFE) {
-        Some(split) => (&data[..split], &data[split + 1..]),
-        None => (data, &[][..]),
-    };
-    let mut flash = Flash::new(2 * HALF as usize);
-    let len = image.len().min(flash.bytes.len());
-    flash.bytes[..len].copy_from_slice(&image[..len]);
+    let (mut flash, operations) = Flash::from_image_and_operations(data, 2 * HALF as usize);
     let Ok(mut journal) = Journal::mount(&mut flash, 0, HALF) else {
         return;
     };

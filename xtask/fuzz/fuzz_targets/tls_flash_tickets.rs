@@ -14,22 +14,22 @@
 //! ticket being stored.
 #![no_main]
 
-use duet::tls::{CipherSuite, FlashTickets, SessionTicket, TicketStore};
+use duet::tls::{CipherSuite, FlashTickets, TicketStore};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../../../sdk/tests/common/ram_flash.rs"]
 mod ram_flash;
 use ram_flash::RamFlash as Flash;
 
+#[path = "../../../sdk/tests/common/held_ticket.rs"]
+mod held_ticket;
+use held_ticket::{Held, held, ticket_of};
+
 const HALF: u32 = 1024;
 /// The longest ticket kept.
 const N: usize = 300;
 
 type Tickets<'f> = FlashTickets<&'f mut Flash, N>;
-
-/// A ticket's fields, owned: (ticket, PSK, suite, age_add, lifetime,
-/// received at).
-type Held = (Vec<u8>, Vec<u8>, CipherSuite, u32, u32, u64);
 
 /// The `n`-th ticket stored: its length from `argument` (0..=63) in steps
 /// of 8, up to 504 bytes, beyond `N` and, with its header, a half.
@@ -49,28 +49,8 @@ fn ticket(n: u32, argument: u8) -> Held {
     )
 }
 
-fn as_ticket(held: &Held) -> SessionTicket<'_> {
-    SessionTicket {
-        ticket: &held.0,
-        psk: &held.1,
-        suite: held.2,
-        age_add: held.3,
-        lifetime_secs: held.4,
-        received_at_unix: held.5,
-    }
-}
-
 fn offered(store: &mut Tickets<'_>) -> Option<Held> {
-    store.offer().map(|ticket| {
-        (
-            ticket.ticket.to_vec(),
-            ticket.psk.to_vec(),
-            ticket.suite,
-            ticket.age_add,
-            ticket.lifetime_secs,
-            ticket.received_at_unix,
-        )
-    })
+    store.offer().as_ref().map(held)
 }
 
 /// Whether the store keeps `held` (its ticket not empty, and no longer
@@ -80,13 +60,7 @@ fn keeps(held: &Held) -> bool {
 }
 
 fn run(data: &[u8]) {
-    let (image, operations) = match data.iter().position(|b| *b == 0xFE) {
-        Some(split) => (&data[..split], &data[split + 1..]),
-        None => (data, &[][..]),
-    };
-    let mut flash = Flash::new(2 * HALF as usize);
-    let len = image.len().min(flash.bytes.len());
-    flash.bytes[..len].copy_from_slice(&image[..len]);
+    let (mut flash, operations) = Flash::from_image_and_operations(data, 2 * HALF as usize);
     let Ok(mut store) = Tickets::mount(&mut flash, 0, HALF) else {
         return;
     };
@@ -102,7 +76,7 @@ fn run(data: &[u8]) {
                 stored += 1;
                 let new = ticket(stored, argument);
                 let mut store = Tickets::mount(&mut flash, 0, HALF).expect("mounted before");
-                store.store(&as_ticket(&new));
+                store.store(&ticket_of(&new));
                 if keeps(&new) {
                     current = Some(new);
                 }
@@ -121,7 +95,7 @@ fn run(data: &[u8]) {
                 flash.budget = Some(usize::from(argument) * 5);
                 Tickets::mount(&mut flash, 0, HALF)
                     .expect("mounted before")
-                    .store(&as_ticket(&new));
+                    .store(&ticket_of(&new));
                 flash.budget = None;
                 let mut store = Tickets::mount(&mut flash, 0, HALF).expect("mounted before");
                 let found = offered(&mut store);
