@@ -45,6 +45,7 @@ static HUB_MEMORY: ConstStaticCell<HubMemory> = ConstStaticCell::new(HubMemory::
 /// session (a board with a flash driver would keep it in
 /// `duet::tls::FlashTickets`, to resume after a reboot too).
 static TICKETS: ConstStaticCell<TicketSlot<1024>> = ConstStaticCell::new(TicketSlot::new());
+/// The hub client, built in place by [`connect`].
 static HUB: StaticCell<Hub> = StaticCell::new();
 
 /// TLS's buffers: a whole 16 KiB record in, and the server's chain.
@@ -318,8 +319,8 @@ async fn look_up_again(
 
 /// The TLS connector and the hub client over it, built out of line and
 /// kept in a static: returned by value, the client would be built on the
-/// task's stack and copied into the task, and that 3 KB frame would stay
-/// under every handshake.
+/// task's stack and copied into the task, and that 3 KB of frame would
+/// stay under every handshake.
 #[inline(never)]
 fn connect(
     config: &'static Config,
