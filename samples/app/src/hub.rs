@@ -45,7 +45,7 @@ static HUB_MEMORY: ConstStaticCell<HubMemory> = ConstStaticCell::new(HubMemory::
 /// session (a board with a flash driver would keep it in
 /// `duet::tls::FlashTickets`, to resume after a reboot too).
 static TICKETS: ConstStaticCell<TicketSlot<1024>> = ConstStaticCell::new(TicketSlot::new());
-/// The hub client, built in place by [`connect`].
+/// The hub client, put here by [`connect`].
 static HUB: StaticCell<Hub> = StaticCell::new();
 
 /// TLS's buffers: a whole 16 KiB record in, and the server's chain.
