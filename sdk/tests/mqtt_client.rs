@@ -1,12 +1,14 @@
 //! The async MQTT client (`duet::mqtt::Client`) against a real mosquitto:
 //! publishes made while the broker is down wait in the outbox and go out,
-//! after backoff, once it is up; a connection cut repeatedly in the middle
+//! after backoff, once it is up, all in one write; a connection cut repeatedly in the middle
 //! of a QoS 1 stream loses nothing (the resumed session resends what was
 //! unacknowledged, with DUP), a QoS 2 stream so cut reaches the
 //! subscribing application exactly once, and a connector the application
 //! re-points (`connector_mut`) takes the next connection to the new place.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 use std::time::Instant as StdInstant;
 
 use duet::mqtt::codec::{Connect, Properties};
@@ -21,7 +23,49 @@ use mosquitto::server_port::server_port;
 
 #[path = "common/mqtt_std.rs"]
 mod mqtt_std;
-use mqtt_std::{Proxy, StdClock, Tcp, poll_until};
+use mqtt_std::{Proxy, Socket, StdClock, Tcp, poll_until};
+
+/// [`Tcp`], counting the writes made on its connections.
+struct CountedTcp {
+    tcp: Tcp,
+    writes: Rc<Cell<usize>>,
+}
+
+struct CountedSocket {
+    socket: Socket,
+    writes: Rc<Cell<usize>>,
+}
+
+impl duet::mqtt::Connector for CountedTcp {
+    type Transport = CountedSocket;
+
+    async fn connect(&mut self) -> Result<CountedSocket, embedded_io::ErrorKind> {
+        let socket = self.tcp.connect().await?;
+        let writes = self.writes.clone();
+        Ok(CountedSocket { socket, writes })
+    }
+}
+
+impl embedded_io_async::ErrorType for CountedSocket {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io_async::Read for CountedSocket {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, embedded_io::ErrorKind> {
+        self.socket.read(buf).await
+    }
+}
+
+impl embedded_io_async::Write for CountedSocket {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, embedded_io::ErrorKind> {
+        self.writes.set(self.writes.get() + 1);
+        self.socket.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), embedded_io::ErrorKind> {
+        self.socket.flush().await
+    }
+}
 
 fn connect(client_id: &str) -> Connect<'_> {
     Connect {
@@ -105,8 +149,13 @@ async fn collect(subscriber: &mut TestClient<'_>, want: usize, seen: &mut BTreeS
 fn publishes_made_while_the_broker_is_down_go_out_once_it_is_up() {
     let port = server_port();
     let mut device_memory = Memory::new(4096);
-    let mut device = TestClient::new(
-        Tcp(port),
+    let writes = Rc::new(Cell::new(0));
+    let connector = CountedTcp {
+        tcp: Tcp(port),
+        writes: writes.clone(),
+    };
+    let mut device = Client::<_, _, 20, 64>::new(
+        connector,
         StdClock(StdInstant::now()),
         connect("offline-device"),
         BACKOFF,
@@ -145,6 +194,9 @@ fn publishes_made_while_the_broker_is_down_go_out_once_it_is_up() {
         })
         .await;
         assert_eq!(device.outbox_used(), 0, "every publish acknowledged");
+        // CONNECT, then the twenty publishes together (each its own write
+        // before: one TLS record, one TCP segment per publish).
+        assert_eq!(writes.get(), 2);
         let mut seen = BTreeSet::new();
         collect(&mut subscriber, 20, &mut seen).await;
         assert_eq!(seen, (0..20).collect());

@@ -181,6 +181,10 @@ pub struct Client<
     /// Bytes still to come of a packet too large for `receive`, skipped.
     discard: usize,
     send: &'b mut [u8],
+    /// Bytes of `send` holding packets written but not yet sent: the
+    /// packets due at one turn go out in one transport write (one TLS
+    /// record, not one per packet).
+    pending: usize,
     outbox: Outbox<'b>,
     store: S,
     failures: u32,
@@ -250,6 +254,7 @@ where
             consumed: 0,
             discard: 0,
             send: buffers.send,
+            pending: 0,
             outbox,
             store,
             failures: 0,
@@ -348,10 +353,14 @@ where
             return Err(ClientError::NotConnected);
         }
         let filters = [(filter, super::codec::SubscribeOptions::qos(qos))];
-        let (n, packet_id) =
-            self.session
-                .subscribe(self.clock.now(), &filters, Properties::EMPTY, self.send)?;
-        self.write_out(n).await;
+        let (n, packet_id) = self.session.subscribe(
+            self.clock.now(),
+            &filters,
+            Properties::EMPTY,
+            &mut self.send[self.pending..],
+        )?;
+        self.pending += n;
+        self.send_pending().await;
         Ok(packet_id)
     }
 
@@ -387,10 +396,18 @@ where
                     None => continue,
                 }
             }
-            // Acknowledgements and PINGREQs owed, then what waits in the outbox.
-            while let Ok(Some(n)) = self.session.poll_transmit(self.clock.now(), self.send) {
-                if !self.write_out(n).await {
-                    return Ok(Step::Event(ClientEvent::Disconnected));
+            // Acknowledgements and PINGREQs owed, then what waits in the
+            // outbox, sent together.
+            loop {
+                let spare = &mut self.send[self.pending..];
+                match self.session.poll_transmit(self.clock.now(), spare) {
+                    Ok(Some(n)) => self.pending += n,
+                    Err(e) if too_small(&e) && self.pending > 0 => {
+                        if !self.send_pending().await {
+                            return Ok(Step::Event(ClientEvent::Disconnected));
+                        }
+                    }
+                    Ok(None) | Err(_) => break,
                 }
             }
             self.pump_outbox().await;
@@ -532,10 +549,11 @@ where
     /// stay. The next [`Client::poll`] connects again at once, resuming the
     /// session.
     pub async fn disconnect(&mut self) {
-        if let Ok(n) = self.session.disconnect(self.send) {
+        if let Ok(n) = self.session.disconnect(&mut self.send[self.pending..]) {
+            self.pending += n;
             // Delivered (acknowledged, on TCP) before the transport goes:
             // a device may power down or reset right after.
-            if self.write_out(n).await {
+            if self.send_pending().await {
                 if let Some(transport) = self.transport.as_mut() {
                     let _ = transport.flush().await;
                 }
@@ -550,8 +568,9 @@ where
     /// backoff.
     async fn abandon(&mut self, error: SessionError) {
         self.last_error = Some(error);
-        if let Ok(Some(n)) = self.session.abort(error, self.send) {
-            if !self.write_out(n).await {
+        if let Ok(Some(n)) = self.session.abort(error, &mut self.send[self.pending..]) {
+            self.pending += n;
+            if !self.send_pending().await {
                 // Lost already.
                 return;
             }
@@ -605,11 +624,13 @@ where
         if let Some(password) = self.connector.password() {
             connect.password = Some(password);
         }
+        // A new transport: nothing is pending (`release_transport`).
         let Ok(n) = self.session.connect(self.clock.now(), &connect, self.send) else {
             self.lose_connection();
             return Some(ClientEvent::ConnectFailed);
         };
-        if !self.write_out(n).await {
+        self.pending = n;
+        if !self.send_pending().await {
             return Some(ClientEvent::ConnectFailed);
         }
         // CONNACK, within a keep-alive (or 30 s).
@@ -670,32 +691,50 @@ where
         while let Some((record, next)) = self.outbox.get(at) {
             if let RecordState::InFlight(packet_id) = record.state {
                 let publish = publish_of(record.qos, record.topic, record.payload);
-                if let Ok(n) =
-                    self.session
-                        .republish(self.clock.now(), packet_id, &publish, self.send)
+                let spare = &mut self.send[self.pending..];
+                match self
+                    .session
+                    .republish(self.clock.now(), packet_id, &publish, spare)
                 {
-                    if !self.write_out(n).await {
-                        return;
+                    Ok(n) => self.pending += n,
+                    Err(e) if too_small(&e) && self.pending > 0 => {
+                        // The same publish again, after the pending ones.
+                        if !self.send_pending().await {
+                            return;
+                        }
+                        continue;
                     }
+                    Err(_) => {}
                 }
             }
             at = next;
         }
+        // Sent with the first of the outbox's queue (`pump_outbox`).
         self.pump_outbox().await;
     }
 
-    /// Sends queued publishes while the window has room.
+    /// Sends queued publishes while the window has room, after whatever
+    /// else is pending, in as few writes as `send` allows.
     async fn pump_outbox(&mut self) {
         let mut at = 0;
         while self.transport.is_some() {
             let Some((record, next)) = self.outbox.get(at) else {
-                return;
+                break;
             };
             let publish = publish_of(record.qos, record.topic, record.payload);
             let qos = record.qos;
             let now = self.clock.now();
+            let spare = &mut self.send[self.pending..];
             match record.state {
                 RecordState::InFlight(_) => {}
+                RecordState::Sent { .. } if self.pending > 0 => {
+                    // Taken back into the session below only with the
+                    // whole of `send` free for it (rare: after a reboot).
+                    if !self.send_pending().await {
+                        return;
+                    }
+                    continue;
+                }
                 RecordState::Sent {
                     packet_id,
                     released,
@@ -706,54 +745,52 @@ where
                     // Refused while the window is full or the identifier
                     // is still in flight: the next pump tries again.
                     if self.session.adopt(packet_id, qos, released).is_err() {
-                        return;
+                        break;
                     }
-                    let resend = match released {
-                        true => None,
-                        false => self
-                            .session
-                            .republish(now, packet_id, &publish, self.send)
-                            .ok(),
-                    };
-                    self.outbox.mark_in_flight(at, packet_id);
-                    if let Some(n) = resend
-                        && !self.write_out(n).await
+                    if !released
+                        && let Ok(n) = self.session.republish(now, packet_id, &publish, spare)
                     {
-                        return;
+                        self.pending += n;
                     }
+                    self.outbox.mark_in_flight(at, packet_id);
                 }
-                RecordState::Queued => {
-                    let Ok((n, packet_id)) = self.session.publish(now, &publish, self.send) else {
-                        return;
-                    };
-                    if qos == QoS::AtMostOnce {
+                RecordState::Queued => match self.session.publish(now, &publish, spare) {
+                    Ok((n, _)) if qos == QoS::AtMostOnce => {
+                        self.pending += n;
                         self.outbox.remove(at);
-                        if !self.write_out(n).await {
+                        continue;
+                    }
+                    Ok((n, packet_id)) => {
+                        self.pending += n;
+                        // Kept before it goes out, so a reboot resends it
+                        // under this identifier.
+                        self.store.sent(&self.outbox, at, packet_id);
+                        self.outbox.mark_in_flight(at, packet_id);
+                    }
+                    Err(e) if too_small(&e) && self.pending > 0 => {
+                        // The same publish again, after the pending ones.
+                        if !self.send_pending().await {
                             return;
                         }
                         continue;
                     }
-                    // Kept before it goes out, so a reboot resends it
-                    // under this identifier.
-                    self.store.sent(&self.outbox, at, packet_id);
-                    self.outbox.mark_in_flight(at, packet_id);
-                    if !self.write_out(n).await {
-                        return;
-                    }
-                }
+                    Err(_) => break,
+                },
             }
             at = next;
         }
+        self.send_pending().await;
     }
 
-    /// Writes `send[..n]`; on failure the connection is lost. No `flush`:
-    /// on TCP it waits for the peer's acknowledgement, a round trip per
-    /// packet (see [`Connector`]).
-    async fn write_out(&mut self, n: usize) -> bool {
+    /// Writes the pending packets; on failure the connection is lost. No
+    /// `flush`: on TCP it waits for the peer's acknowledgement, a round
+    /// trip per packet (see [`Connector`]).
+    async fn send_pending(&mut self) -> bool {
+        let n = core::mem::take(&mut self.pending);
         let Some(transport) = self.transport.as_mut() else {
             return false;
         };
-        let written = transport.write_all(&self.send[..n]).await.is_ok();
+        let written = n == 0 || transport.write_all(&self.send[..n]).await.is_ok();
         if !written {
             self.lose_connection();
         }
@@ -770,6 +807,7 @@ where
     /// received.
     fn release_transport(&mut self) {
         self.connector.release_slot(&mut self.transport);
+        self.pending = 0;
         self.received = 0;
         self.consumed = 0;
         self.discard = 0;
@@ -811,6 +849,14 @@ where
             .field("failures", &self.failures)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether `error` says only that the packet did not fit the room left.
+fn too_small(error: &SessionError) -> bool {
+    matches!(
+        error,
+        SessionError::Codec(super::codec::Error::BufferTooSmall)
+    )
 }
 
 fn publish_of<'a>(qos: QoS, topic: &'a str, payload: &'a [u8]) -> Publish<'a> {
