@@ -146,10 +146,8 @@ impl<F: NorFlash, const N: usize> FlashTickets<F, N> {
             {
                 (Some(second), Some(first))
             }
-            [first, second] => match first {
-                Some(_) => (first, second),
-                None => (second, None),
-            },
+            [None, second] => (second, None),
+            [first, second] => (first, second),
         };
         let mut free_from = None;
         if let Some((live, end)) = newest {
