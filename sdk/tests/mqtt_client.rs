@@ -1,10 +1,11 @@
 //! The async MQTT client (`duet::mqtt::Client`) against a real mosquitto:
 //! publishes made while the broker is down wait in the outbox and go out,
-//! after backoff, once it is up, all in one write; a connection cut repeatedly in the middle
-//! of a QoS 1 stream loses nothing (the resumed session resends what was
-//! unacknowledged, with DUP), a QoS 2 stream so cut reaches the
-//! subscribing application exactly once, and a connector the application
-//! re-points (`connector_mut`) takes the next connection to the new place.
+//! after backoff, once it is up, in as few writes as the send buffer
+//! allows; a connection cut repeatedly in the middle of a QoS 1 stream
+//! loses nothing (the resumed session resends what was unacknowledged, with
+//! DUP), a QoS 2 stream so cut reaches the subscribing application exactly
+//! once, and a connector the application re-points (`connector_mut`) takes
+//! the next connection to the new place.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
