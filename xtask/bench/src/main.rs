@@ -25,6 +25,7 @@ mod frame_kind;
 mod link;
 mod local_port;
 mod mqtt;
+mod mqtt_client;
 mod pattern;
 mod tcp;
 mod tls;

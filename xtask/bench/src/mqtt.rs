@@ -18,7 +18,10 @@
 //! and write system calls the broker made per message: mosquitto reads each
 //! packet with its own calls and writes each acknowledgement with its own,
 //! so that count, and with it the broker's work per message, does not
-//! depend on how the client batches its writes.
+//! depend on how the client batches its writes. Last, `bench mqtt-client
+//! qos<N> duet_client=<msgs/s> ...`: the same run with the async
+//! `mqtt::Client` a firmware uses ([`crate::mqtt_client`]) in place of the
+//! hand-driven session.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -32,9 +35,9 @@ use duet::mqtt::{Event, Packet, ProtocolVersion, QoS, Session};
 use duet::netstack::time::Instant;
 
 /// In-flight QoS 1/2 publishes on each side.
-const WINDOW: usize = 100;
-const TOPIC: &str = "bench/duet";
-const PAYLOAD: [u8; 64] = [0x42; 64];
+pub(crate) const WINDOW: usize = 100;
+pub(crate) const TOPIC: &str = "bench/duet";
+pub(crate) const PAYLOAD: [u8; 64] = [0x42; 64];
 
 /// mosquitto on a free loopback port with its own directory.
 struct Broker {
@@ -338,7 +341,8 @@ fn median(mut runs: Vec<Run>) -> Run {
 /// was (1.0: one core saturated — the broker, not the client, set the pace).
 pub fn run(count: u64) -> Result<(), String> {
     for qos in 0..=2u8 {
-        let (mut duet_runs, mut rumqttc_runs) = (Vec::new(), Vec::new());
+        let (mut duet_runs, mut rumqttc_runs, mut client_runs) =
+            (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
             duet_runs.push(
                 measure(|port| duet_rate(port, qos, count), count)
@@ -348,8 +352,13 @@ pub fn run(count: u64) -> Result<(), String> {
                 measure(|port| rumqttc_rate(port, qos, count), count)
                     .map_err(|e| format!("rumqttc qos{qos}: {e}"))?,
             );
+            client_runs.push(
+                measure(|port| crate::mqtt_client::rate(port, qos, count), count)
+                    .map_err(|e| format!("Duet's Client qos{qos}: {e}"))?,
+            );
         }
         let (duet, rumqttc) = (median(duet_runs), median(rumqttc_runs));
+        let client = median(client_runs);
         println!(
             "bench mqtt qos{qos} duet={:.0} rumqttc={:.0} ratio={:.2}",
             duet.rate,
@@ -368,6 +377,15 @@ pub fn run(count: u64) -> Result<(), String> {
             rumqttc.broker_busy,
             duet.broker_syscalls_per_message,
             rumqttc.broker_syscalls_per_message
+        );
+        println!(
+            "bench mqtt-client qos{qos} duet_client={:.0} rumqttc={:.0} ratio={:.2} \
+             duet_client_us_per_msg={:.3} duet_client_broker_busy={:.2}",
+            client.rate,
+            rumqttc.rate,
+            client.rate / rumqttc.rate,
+            client.client_us_per_message,
+            client.broker_busy
         );
     }
     Ok(())
