@@ -325,8 +325,10 @@ where
     }
 
     /// Queues a publish; it goes out now if connected (and the in-flight
-    /// window has room), else once a connection is up. QoS 1 and 2 stay in
-    /// the outbox until acknowledged, across reconnections.
+    /// window has room), else once a connection is up. While packets
+    /// already received wait for [`Client::poll`] to hand them out, it goes
+    /// out with what that poll sends, in one write. QoS 1 and 2 stay in the
+    /// outbox until acknowledged, across reconnections.
     pub async fn publish(
         &mut self,
         topic: &str,
@@ -342,6 +344,9 @@ where
         }
         if self.is_connected() {
             self.pump_outbox().await;
+            if !self.packet_waiting() {
+                self.send_pending().await;
+            }
         }
         Ok(())
     }
@@ -397,7 +402,8 @@ where
                 }
             }
             // Acknowledgements and PINGREQs owed, then what waits in the
-            // outbox, sent together.
+            // outbox, sent together: once no whole packet is left to
+            // handle, so a burst received is answered in one write.
             loop {
                 let spare = &mut self.send[self.pending..];
                 match self.session.poll_transmit(self.clock.now(), spare) {
@@ -411,6 +417,9 @@ where
                 }
             }
             self.pump_outbox().await;
+            if !self.packet_waiting() {
+                self.send_pending().await;
+            }
             if self.transport.is_none() {
                 return Ok(Step::Event(ClientEvent::Disconnected));
             }
@@ -581,6 +590,16 @@ where
         self.lose_connection();
     }
 
+    /// Whether a whole packet received waits to be handled, after what the
+    /// last event borrowed.
+    fn packet_waiting(&self) -> bool {
+        let held = self
+            .receive
+            .get(self.consumed..self.received)
+            .unwrap_or(&[]);
+        frame_len(held).is_ok_and(|len| len <= held.len())
+    }
+
     /// The length of the first whole packet received, if any. A packet
     /// longer than the receive buffer is skipped as it arrives
     /// ([`ClientError::PacketTooLarge`]).
@@ -709,12 +728,14 @@ where
             }
             at = next;
         }
-        // Sent with the first of the outbox's queue (`pump_outbox`).
+        // Sent with the first of the outbox's queue.
         self.pump_outbox().await;
+        self.send_pending().await;
     }
 
-    /// Sends queued publishes while the window has room, after whatever
-    /// else is pending, in as few writes as `send` allows.
+    /// Writes queued publishes while the window has room, after whatever
+    /// else is pending; sends only what no longer fits in `send` (the
+    /// caller sends the rest).
     async fn pump_outbox(&mut self) {
         let mut at = 0;
         while self.transport.is_some() {
@@ -779,7 +800,6 @@ where
             }
             at = next;
         }
-        self.send_pending().await;
     }
 
     /// Writes the pending packets; on failure the connection is lost. No
@@ -914,6 +934,52 @@ mod tests {
         }
     }
 
+    /// A server whose bytes the test scripts: each read takes the next
+    /// chunk (then the connection ends); every write is recorded.
+    struct Scripted {
+        reads: Vec<Vec<u8>>,
+        writes: std::rc::Rc<core::cell::RefCell<Vec<Vec<u8>>>>,
+    }
+
+    struct ScriptedTransport {
+        reads: std::vec::IntoIter<Vec<u8>>,
+        writes: std::rc::Rc<core::cell::RefCell<Vec<Vec<u8>>>>,
+    }
+
+    impl embedded_io_async::ErrorType for ScriptedTransport {
+        type Error = embedded_io::ErrorKind;
+    }
+
+    impl Read for ScriptedTransport {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, embedded_io::ErrorKind> {
+            let chunk = self.reads.next().unwrap_or_default();
+            buf[..chunk.len()].copy_from_slice(&chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    impl Write for ScriptedTransport {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, embedded_io::ErrorKind> {
+            self.writes.borrow_mut().push(buf.to_vec());
+            Ok(buf.len())
+        }
+
+        async fn flush(&mut self) -> Result<(), embedded_io::ErrorKind> {
+            Ok(())
+        }
+    }
+
+    impl Connector for Scripted {
+        type Transport = ScriptedTransport;
+
+        async fn connect(&mut self) -> Result<ScriptedTransport, embedded_io::ErrorKind> {
+            Ok(ScriptedTransport {
+                reads: core::mem::take(&mut self.reads).into_iter(),
+                writes: self.writes.clone(),
+            })
+        }
+    }
+
     /// Virtual time: a sleep jumps to its deadline.
     struct Virtual(Cell<u64>);
 
@@ -979,5 +1045,78 @@ mod tests {
         // Jitter: not every wait at the same point of its range.
         let waits: Vec<u64> = attempts.windows(2).map(|p| p[1] - p[0]).collect();
         assert!(waits[5..].windows(2).any(|w| w[0] != w[1]));
+    }
+
+    #[test]
+    fn a_burst_received_is_answered_in_one_write_with_what_was_published_meanwhile() {
+        // CONNACK, then five QoS 1 PUBLISHes (topic "t", identifiers 1 to
+        // 5) in one read, then the connection ends.
+        let mut burst = Vec::new();
+        for id in 1..=5u8 {
+            burst.extend_from_slice(&[0x32, 6, 0, 1, b't', 0, id, b'm']);
+        }
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 2, 0, 0], burst],
+            writes: writes.clone(),
+        };
+        let clock = Virtual(Cell::new(0));
+        let (mut receive, mut send, mut outbox) = ([0u8; 128], [0u8; 128], [0u8; 128]);
+        let connect = Connect {
+            version: ProtocolVersion::V311,
+            clean_start: true,
+            keep_alive: 30,
+            properties: Properties::EMPTY,
+            client_id: "burst",
+            will: None,
+            username: None,
+            password: None,
+        };
+        let mut client: Client<'_, Scripted, &Virtual, 2, 8> = Client::new(
+            scripted,
+            &clock,
+            connect,
+            Backoff::default(),
+            ClientBuffers {
+                receive: &mut receive,
+                send: &mut send,
+                outbox: &mut outbox,
+                topic_aliases: [],
+            },
+            1,
+        );
+        embassy_futures::block_on(async {
+            let connected = client.poll().await;
+            assert_eq!(
+                connected,
+                Ok(ClientEvent::Connected {
+                    session_present: false
+                })
+            );
+            for id in 1..=5u16 {
+                match client.poll().await {
+                    Ok(ClientEvent::Message(publish)) => assert_eq!(publish.packet_id, id),
+                    other => panic!("message {id}: {other:?}"),
+                }
+                if id == 2 {
+                    // Messages 3 to 5 wait to be handed out: this goes
+                    // with their acknowledgements.
+                    client.publish("r", b"x", QoS::AtMostOnce).await.unwrap();
+                }
+            }
+            assert_eq!(client.poll().await, Ok(ClientEvent::Disconnected));
+        });
+        let writes = writes.borrow();
+        let puback = |id: u8| [0x40, 2, 0, id];
+        // Each acknowledgement is written at the poll after its message's,
+        // so the publish made after message 2 follows the first.
+        let mut answer = Vec::new();
+        answer.extend_from_slice(&puback(1));
+        answer.extend_from_slice(&[0x30, 4, 0, 1, b'r', b'x']);
+        for id in 2..=5 {
+            answer.extend_from_slice(&puback(id));
+        }
+        assert_eq!(writes.len(), 2, "CONNECT, then one write: {writes:?}");
+        assert_eq!(writes[1], answer);
     }
 }
