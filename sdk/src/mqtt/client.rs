@@ -174,6 +174,10 @@ pub struct Client<
     session: Session<WINDOW, INBOUND, A>,
     transport: Option<C::Transport>,
     receive: &'b mut [u8],
+    /// Where the first packet not yet handled (or the message the last
+    /// event borrowed) starts: handled packets are passed over, not moved
+    /// out, so a read of many packets is not copied once per packet.
+    start: usize,
     received: usize,
     /// Bytes of `receive` the last returned event borrowed, dropped at the
     /// next poll.
@@ -250,6 +254,7 @@ where
             session: Session::with_topic_aliases(buffers.topic_aliases),
             transport: None,
             receive: buffers.receive,
+            start: 0,
             received: 0,
             consumed: 0,
             discard: 0,
@@ -303,7 +308,8 @@ where
     /// The message at the front of the receive buffer, `len` bytes, with
     /// its full topic (resolved from a Topic Alias).
     fn message(&self, len: usize) -> Option<Publish<'_>> {
-        match Packet::decode_from_server(self.receive.get(..len)?, self.connect.version) {
+        let packet = self.receive.get(self.start..)?.get(..len)?;
+        match Packet::decode_from_server(packet, self.connect.version) {
             Ok((Packet::Publish(publish), _)) if len > 0 => Some(Publish {
                 topic: self.session.message_topic(&publish)?,
                 ..publish
@@ -376,8 +382,7 @@ where
     /// loses the attempt (and a TLS connector's buffers). For timers of
     /// your own, use [`Client::wake_at`].
     pub async fn poll(&mut self) -> Result<ClientEvent<'_>, ClientError> {
-        self.receive.copy_within(self.consumed..self.received, 0);
-        self.received -= self.consumed;
+        self.drop_received(self.consumed);
         self.consumed = 0;
         match self.step().await? {
             Step::Event(event) => Ok(event),
@@ -435,8 +440,10 @@ where
             }
             if let Some(len) = self.whole_packet()? {
                 let outcome = 'decoded: {
-                    let decoded =
-                        Packet::decode_from_server(&self.receive[..len], self.connect.version);
+                    let decoded = Packet::decode_from_server(
+                        &self.receive[self.start..][..len],
+                        self.connect.version,
+                    );
                     let packet = match decoded {
                         Ok((packet, _)) => packet,
                         // A malformed packet ends the connection (5.0
@@ -505,6 +512,7 @@ where
                 (Some(session), Some(wake)) => session.min(wake),
                 (session, wake) => session.or(wake).unwrap_or(idle),
             };
+            self.compact_received();
             let Some(transport) = self.transport.as_mut() else {
                 continue;
             };
@@ -548,9 +556,24 @@ where
         self.received += n - skip;
     }
 
+    /// Passes over the first `len` bytes held, a packet handled.
     fn drop_received(&mut self, len: usize) {
-        self.receive.copy_within(len..self.received, 0);
-        self.received -= len;
+        self.start = (self.start + len).min(self.received);
+        if self.start == self.received {
+            self.start = 0;
+            self.received = 0;
+        }
+    }
+
+    /// Moves what is held (part of a packet: reads happen only once no
+    /// whole packet is left) to the front, so a read has the rest of the
+    /// buffer.
+    fn compact_received(&mut self) {
+        if self.start > 0 {
+            self.receive.copy_within(self.start..self.received, 0);
+            self.received -= self.start;
+            self.start = 0;
+        }
     }
 
     /// Sends DISCONNECT, waits until the transport has delivered it (and
@@ -595,7 +618,7 @@ where
     fn packet_waiting(&self) -> bool {
         let held = self
             .receive
-            .get(self.consumed..self.received)
+            .get(self.start + self.consumed..self.received)
             .unwrap_or(&[]);
         frame_len(held).is_ok_and(|len| len <= held.len())
     }
@@ -604,11 +627,12 @@ where
     /// longer than the receive buffer is skipped as it arrives
     /// ([`ClientError::PacketTooLarge`]).
     fn whole_packet(&mut self) -> Result<Option<usize>, ClientError> {
-        let held = &self.receive[..self.received];
+        let held = &self.receive[self.start..self.received];
         match frame_len(held) {
             Ok(len) if len <= held.len() => Ok(Some(len)),
             Ok(len) if len > self.receive.len() => {
-                self.discard = len - self.received;
+                self.discard = len - held.len();
+                self.start = 0;
                 self.received = 0;
                 Err(ClientError::PacketTooLarge)
             }
@@ -636,6 +660,7 @@ where
             self.schedule_retry();
             return Some(ClientEvent::ConnectFailed);
         }
+        self.start = 0;
         self.received = 0;
         self.consumed = 0;
         self.discard = 0;
@@ -657,27 +682,27 @@ where
         let deadline = self.clock.now() + wait;
         loop {
             if let Ok(Some(len)) = self.whole_packet() {
-                let accepted =
-                    match Packet::decode_from_server(&self.receive[..len], self.connect.version) {
-                        Ok((packet, _)) => {
-                            match self.session.handle_packet(self.clock.now(), &packet) {
-                                Ok(Some(Event::Connected { session_present })) => {
-                                    Some(session_present)
-                                }
-                                // Kept for `last_error`: a refusal's code
-                                // says why (bad credentials, not authorised).
-                                Err(e) => {
-                                    self.last_error = Some(e);
-                                    None
-                                }
-                                Ok(_) => None,
+                let accepted = match Packet::decode_from_server(
+                    &self.receive[self.start..][..len],
+                    self.connect.version,
+                ) {
+                    Ok((packet, _)) => {
+                        match self.session.handle_packet(self.clock.now(), &packet) {
+                            Ok(Some(Event::Connected { session_present })) => Some(session_present),
+                            // Kept for `last_error`: a refusal's code
+                            // says why (bad credentials, not authorised).
+                            Err(e) => {
+                                self.last_error = Some(e);
+                                None
                             }
+                            Ok(_) => None,
                         }
-                        Err(e) => {
-                            self.last_error = Some(SessionError::Codec(e));
-                            None
-                        }
-                    };
+                    }
+                    Err(e) => {
+                        self.last_error = Some(SessionError::Codec(e));
+                        None
+                    }
+                };
                 self.drop_received(len);
                 let Some(session_present) = accepted else {
                     self.lose_connection();
@@ -686,6 +711,7 @@ where
                 self.after_connack(session_present).await;
                 return Some(ClientEvent::Connected { session_present });
             }
+            self.compact_received();
             let transport = self.transport.as_mut()?;
             let space = &mut self.receive[self.received..];
             match select(transport.read(space), self.clock.sleep_until(deadline)).await {
@@ -706,7 +732,7 @@ where
         if !session_present {
             self.outbox.requeue_all();
         }
-        let mut at = 0;
+        let mut at = self.outbox.first();
         while let Some((record, next)) = self.outbox.get(at) {
             if let RecordState::InFlight(packet_id) = record.state {
                 let publish = publish_of(record.qos, record.topic, record.payload);
@@ -737,7 +763,7 @@ where
     /// else is pending; sends only what no longer fits in `send` (the
     /// caller sends the rest).
     async fn pump_outbox(&mut self) {
-        let mut at = 0;
+        let mut at = self.outbox.first_unsent();
         while self.transport.is_some() {
             let Some((record, next)) = self.outbox.get(at) else {
                 break;
@@ -778,7 +804,7 @@ where
                 RecordState::Queued => match self.session.publish(now, &publish, spare) {
                     Ok((n, _)) if qos == QoS::AtMostOnce => {
                         self.pending += n;
-                        self.outbox.remove(at);
+                        at = self.outbox.remove(at);
                         continue;
                     }
                     Ok((n, packet_id)) => {
@@ -828,6 +854,7 @@ where
     fn release_transport(&mut self) {
         self.connector.release_slot(&mut self.transport);
         self.pending = 0;
+        self.start = 0;
         self.received = 0;
         self.consumed = 0;
         self.discard = 0;
@@ -1118,5 +1145,83 @@ mod tests {
         }
         assert_eq!(writes.len(), 2, "CONNECT, then one write: {writes:?}");
         assert_eq!(writes[1], answer);
+    }
+
+    #[test]
+    fn acknowledgements_out_of_order_free_the_window_and_the_queue_goes_out_once_in_order() {
+        // Five QoS 1 publishes made offline, a window of two; the server
+        // acknowledges 2 before 1 (a record leaves from the middle of the
+        // outbox, then its oldest), then 3 and 4 together, then 5.
+        let puback = |id: u8| std::vec![0x40, 2, 0, id];
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        let scripted = Scripted {
+            reads: std::vec![
+                std::vec![0x20, 2, 0, 0],
+                puback(2),
+                puback(1),
+                [puback(3), puback(4)].concat(),
+                puback(5),
+            ],
+            writes: writes.clone(),
+        };
+        let clock = Virtual(Cell::new(0));
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+        let connect = Connect {
+            version: ProtocolVersion::V311,
+            clean_start: true,
+            keep_alive: 30,
+            properties: Properties::EMPTY,
+            client_id: "order",
+            will: None,
+            username: None,
+            password: None,
+        };
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2> = Client::new(
+            scripted,
+            &clock,
+            connect,
+            Backoff::default(),
+            ClientBuffers {
+                receive: &mut receive,
+                send: &mut send,
+                outbox: &mut outbox,
+                topic_aliases: [],
+            },
+            1,
+        );
+        let mut events = Vec::new();
+        embassy_futures::block_on(async {
+            for payload in [b"a", b"b", b"c", b"d", b"e"] {
+                client
+                    .publish("p", payload, QoS::AtLeastOnce)
+                    .await
+                    .unwrap();
+            }
+            loop {
+                let event = client.poll().await.unwrap();
+                events.push(std::format!("{event:?}"));
+                if event == ClientEvent::Disconnected {
+                    break;
+                }
+            }
+        });
+        let published = |id: u16| std::format!("Published {{ packet_id: {id}, reason_code: 0 }}");
+        let expected: Vec<std::string::String> = [2, 1, 3, 4, 5].map(published).into();
+        assert_eq!(events[1..6], expected[..], "{events:?}");
+        assert_eq!(client.outbox_used(), 0);
+        // Every publish went out once, in the order made, under 1 to 5.
+        let mut sent = Vec::new();
+        for write in writes.borrow().iter().skip(1) {
+            let mut rest = &write[..];
+            while !rest.is_empty() {
+                let (packet, len) = Packet::decode(rest, ProtocolVersion::V311).unwrap();
+                if let Packet::Publish(publish) = packet {
+                    sent.push((publish.packet_id, publish.payload[0]));
+                }
+                rest = &rest[len..];
+            }
+        }
+        let in_order: Vec<(u16, u8)> = (1..=5).zip(*b"abcde").collect();
+        assert_eq!(sent, in_order);
     }
 }

@@ -105,15 +105,41 @@ pub struct Record<'a> {
 }
 
 /// The outbox over a caller buffer.
+///
+/// Records live in `buf[head..len]`. Acknowledgements mostly come oldest
+/// first, so removing the oldest record only moves `head` past it; the
+/// records are moved to the front of the buffer once, when an append finds
+/// no room behind them (one copy of a full outbox per fill, where moving
+/// the rest at every removal cost one per acknowledgement).
 #[derive(Debug)]
 pub struct Outbox<'b> {
     buf: &'b mut [u8],
+    head: usize,
     len: usize,
+    /// Every record from `head` up to here is in flight: where a pump of
+    /// the queue starts, instead of walking the window's records each time.
+    unsent: usize,
 }
 
 impl<'b> Outbox<'b> {
     pub fn new(buf: &'b mut [u8]) -> Self {
-        Outbox { buf, len: 0 }
+        Outbox {
+            buf,
+            head: 0,
+            len: 0,
+            unsent: 0,
+        }
+    }
+
+    /// The offset of the oldest record (of none, when empty).
+    pub fn first(&self) -> usize {
+        self.head
+    }
+
+    /// The offset of the first record not in flight: queued, or sent before
+    /// this connection (of none, when every record is in flight).
+    pub fn first_unsent(&self) -> usize {
+        self.unsent
     }
 
     /// Appends a publish, queued; returns its offset.
@@ -136,8 +162,11 @@ impl<'b> Outbox<'b> {
         payload_len: usize,
         fill: impl FnOnce(&mut [u8]) -> bool,
     ) -> Result<usize, OutboxFull> {
-        let at = self.len;
         let size = HEADER + topic_len + payload_len;
+        if self.len + size > self.buf.len() {
+            self.move_to_front();
+        }
+        let at = self.len;
         let topic_len16 = u16::try_from(topic_len).map_err(|_| OutboxFull)?;
         let payload_len16 = u16::try_from(payload_len).map_err(|_| OutboxFull)?;
         let record = self.buf.get_mut(at..at + size).ok_or(OutboxFull)?;
@@ -154,10 +183,18 @@ impl<'b> Outbox<'b> {
         Ok(at)
     }
 
+    /// Moves the records to the start of the buffer, for room behind them.
+    fn move_to_front(&mut self) {
+        self.buf.copy_within(self.head..self.len, 0);
+        self.len -= self.head;
+        self.unsent -= self.head;
+        self.head = 0;
+    }
+
     /// How many QoS 1/2 records come before the one at `at`: its place in
     /// an [`OutboxStore`].
     pub fn ordinal(&self, at: usize) -> usize {
-        let (mut offset, mut count) = (0, 0);
+        let (mut offset, mut count) = (self.head, 0);
         while offset < at {
             let Some((record, next)) = self.get(offset) else {
                 break;
@@ -170,19 +207,21 @@ impl<'b> Outbox<'b> {
 
     /// Bytes in use.
     pub fn used(&self) -> usize {
-        self.len
+        self.len - self.head
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == self.head
     }
 
     /// The record at byte offset `at`, and the offset of the next one.
     pub fn get(&self, at: usize) -> Option<(Record<'_>, usize)> {
-        let header = self.buf[..self.len].get(at..at + HEADER)?;
+        let header = self.buf[self.head..self.len].get(at.checked_sub(self.head)?..)?;
+        let header = header.get(..HEADER)?;
         let topic_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
         let payload_len = usize::from(u16::from_be_bytes([header[6], header[7]]));
-        let body = self.buf[..self.len].get(at + HEADER..at + HEADER + topic_len + payload_len)?;
+        let end = at + HEADER + topic_len + payload_len;
+        let body = self.buf[..self.len].get(at + HEADER..end)?;
         let topic = core::str::from_utf8(&body[..topic_len]).ok()?;
         let qos = match header[1] {
             0 => QoS::AtMostOnce,
@@ -204,12 +243,19 @@ impl<'b> Outbox<'b> {
             topic,
             payload: &body[topic_len..],
         };
-        Some((record, at + HEADER + topic_len + payload_len))
+        Some((record, end))
     }
 
     /// Marks the record at `at` sent with `packet_id` on this connection.
     pub fn mark_in_flight(&mut self, at: usize, packet_id: u16) {
         self.set_state(at, IN_FLIGHT, packet_id);
+        // A pump takes records in order, so the next is not in flight; were
+        // it, a pump would only pass over it.
+        if at == self.unsent
+            && let Some((_, next)) = self.get(at)
+        {
+            self.unsent = next;
+        }
     }
 
     /// Marks the record at `at` sent with `packet_id` before this
@@ -220,6 +266,9 @@ impl<'b> Outbox<'b> {
     }
 
     fn set_state(&mut self, at: usize, state: u8, packet_id: u16) {
+        if at < self.head {
+            return;
+        }
         if let Some(header) = self.buf[..self.len].get_mut(at..at + HEADER) {
             header[0] = state;
             header[2..4].copy_from_slice(&packet_id.to_be_bytes());
@@ -229,7 +278,8 @@ impl<'b> Outbox<'b> {
     /// Every record sent before, on a connection whose session the server
     /// did not keep, due again as a PUBLISH under its identifier.
     pub fn requeue_all(&mut self) {
-        let mut at = 0;
+        self.unsent = self.head;
+        let mut at = self.head;
         while let Some((record, next)) = self.get(at) {
             if let RecordState::InFlight(packet_id) | RecordState::Sent { packet_id, .. } =
                 record.state
@@ -240,17 +290,34 @@ impl<'b> Outbox<'b> {
         }
     }
 
-    /// Removes the record at `at`.
-    pub fn remove(&mut self, at: usize) {
-        if let Some((_, next)) = self.get(at) {
+    /// Removes the record at `at`; returns the offset of the record that
+    /// followed it.
+    pub fn remove(&mut self, at: usize) -> usize {
+        let Some((_, next)) = self.get(at) else {
+            return at;
+        };
+        let following = if at == self.head {
+            self.head = next;
+            self.unsent = self.unsent.max(next);
+            next
+        } else {
             self.buf.copy_within(next..self.len, at);
             self.len -= next - at;
+            if self.unsent > at {
+                self.unsent -= next - at;
+            }
+            at
+        };
+        if self.is_empty() {
+            (self.head, self.len, self.unsent) = (0, 0, 0);
+            return 0;
         }
+        following
     }
 
     /// The offset of the in-flight record with `packet_id`.
     pub fn find(&self, packet_id: u16) -> Option<usize> {
-        let mut at = 0;
+        let mut at = self.head;
         while let Some((record, next)) = self.get(at) {
             if record.state == RecordState::InFlight(packet_id) {
                 return Some(at);
@@ -263,6 +330,10 @@ impl<'b> Outbox<'b> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
     use super::*;
 
     #[test]
@@ -302,10 +373,98 @@ mod tests {
                 released: true
             }
         );
-        outbox.remove(0);
-        let (only, end) = outbox.get(0).unwrap();
-        assert_eq!((only.topic, only.payload, end), ("c", &b"two!"[..], 13));
-        outbox.remove(0);
+        let at = outbox.remove(0);
+        assert_eq!(at, outbox.first());
+        let (only, end) = outbox.get(at).unwrap();
+        assert_eq!(
+            (only.topic, only.payload, end - at),
+            ("c", &b"two!"[..], 13)
+        );
+        assert_eq!(outbox.used(), 13);
+        outbox.remove(at);
         assert!(outbox.is_empty());
+    }
+
+    /// The records of `outbox`, oldest first: topic, payload and state.
+    fn records<'a>(outbox: &'a Outbox<'_>) -> Vec<(&'a str, &'a [u8], RecordState)> {
+        let mut found = Vec::new();
+        let mut at = outbox.first();
+        while let Some((record, next)) = outbox.get(at) {
+            found.push((record.topic, record.payload, record.state));
+            at = next;
+        }
+        found
+    }
+
+    #[test]
+    fn the_oldest_leaves_without_moving_the_rest_and_an_append_makes_room_at_the_front() {
+        let mut buf = [0u8; 48];
+        let mut outbox = Outbox::new(&mut buf);
+        // Records of 8 + 1 + 3 = 12 bytes: four fill the buffer.
+        let a = outbox.push(QoS::AtLeastOnce, "a", b"one").unwrap();
+        let b = outbox.push(QoS::AtLeastOnce, "b", b"two").unwrap();
+        let c = outbox.push(QoS::AtLeastOnce, "c", b"333").unwrap();
+        assert_eq!(outbox.remove(a), b, "what followed the oldest, in place");
+        assert_eq!((outbox.first(), outbox.used()), (b, 24));
+        assert_eq!(outbox.get(c).unwrap().0.topic, "c");
+        // 12 bytes behind the last record, so `d` goes there; `e` needs
+        // the room the oldest left, and the records move to the front.
+        assert_eq!(outbox.push(QoS::AtLeastOnce, "d", b"444"), Ok(36));
+        assert_eq!(outbox.push(QoS::ExactlyOnce, "e", b"555"), Ok(36));
+        assert_eq!(outbox.first(), 0);
+        let queued = RecordState::Queued;
+        assert_eq!(
+            records(&outbox),
+            [
+                ("b", &b"two"[..], queued),
+                ("c", &b"333"[..], queued),
+                ("d", &b"444"[..], queued),
+                ("e", &b"555"[..], queued)
+            ]
+        );
+        assert_eq!(outbox.push(QoS::AtMostOnce, "f", b""), Err(OutboxFull));
+        assert_eq!(outbox.ordinal(36), 3);
+    }
+
+    #[test]
+    fn the_first_unsent_record_follows_the_window() {
+        let mut buf = [0u8; 64];
+        let mut outbox = Outbox::new(&mut buf);
+        let a = outbox.push(QoS::AtLeastOnce, "a", b"1").unwrap();
+        let b = outbox.push(QoS::AtLeastOnce, "b", b"2").unwrap();
+        let c = outbox.push(QoS::AtLeastOnce, "c", b"3").unwrap();
+        let d = outbox.push(QoS::AtLeastOnce, "d", b"4").unwrap();
+        assert_eq!(outbox.first_unsent(), a);
+        outbox.mark_in_flight(a, 1);
+        outbox.mark_in_flight(b, 2);
+        assert_eq!(outbox.first_unsent(), c);
+        // Acknowledged out of order: `b` leaves from the middle, the rest
+        // moves back by one record (10 bytes), the unsent mark with it.
+        assert_eq!(outbox.remove(b), b);
+        assert_eq!(outbox.first_unsent(), b);
+        assert_eq!(outbox.get(b).unwrap().0.topic, "c");
+        // The oldest leaves: still the same first unsent record.
+        outbox.remove(a);
+        assert_eq!(outbox.first_unsent(), b);
+        assert_eq!(outbox.first(), b);
+        outbox.mark_in_flight(b, 3);
+        assert_eq!(outbox.get(outbox.first_unsent()).unwrap().0.topic, "d");
+        // A new session: every record is due again, from the oldest.
+        outbox.requeue_all();
+        assert_eq!(outbox.first_unsent(), outbox.first());
+        let _ = (c, d);
+        // Emptied: everything starts again at the front.
+        let mut at = outbox.first();
+        while outbox.get(at).is_some() {
+            at = outbox.remove(at);
+        }
+        assert!(outbox.is_empty());
+        assert_eq!((outbox.first(), outbox.first_unsent()), (0, 0));
+        // A QoS 0 record sent from the front leaves at once: the first
+        // unsent record is the one after it.
+        let zero = outbox.push(QoS::AtMostOnce, "z", b"0").unwrap();
+        let one = outbox.push(QoS::AtLeastOnce, "y", b"1").unwrap();
+        assert_eq!(outbox.remove(zero), one);
+        assert_eq!(outbox.first_unsent(), one);
     }
 }
