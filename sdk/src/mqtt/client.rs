@@ -875,8 +875,13 @@ where
         self.jitter ^= self.jitter << 13;
         self.jitter ^= self.jitter >> 17;
         self.jitter ^= self.jitter << 5;
+        // A point of [half, full]: the jitter scaled by multiplying (a 32 ×
+        // 32-bit product) rather than by a remainder, whose 64-bit division
+        // would add about 900 bytes of Cortex-M runtime to the firmware.
+        // Waits over 2^32 µs (71 minutes) are spread over 71 minutes only.
         let half = full / 2;
-        let wait = half + u64::from(self.jitter) % (half + 1);
+        let span = u32::try_from(half + 1).unwrap_or(u32::MAX);
+        let wait = half + ((u64::from(self.jitter) * u64::from(span)) >> 32);
         self.retry_at = Some(self.clock.now() + Duration::from_micros(wait));
     }
 }
