@@ -39,19 +39,23 @@ impl RateLimiter {
         if self.per_second == 0 {
             return;
         }
-        let micros_per_token = (1_000_000 / u64::from(self.per_second)).max(1);
+        // 32-bit division only: a 64-bit one would bring about 900 bytes of
+        // Cortex-M runtime into a firmware that has no other use for it.
+        let micros_per_token = (1_000_000 / self.per_second).max(1);
         let elapsed = now.saturating_since(self.refilled_at).as_micros();
-        let earned = elapsed / micros_per_token;
-        if earned == 0 {
-            return;
-        }
-        if self.tokens as u64 + earned >= u64::from(self.burst) {
+        let until_full =
+            u64::from(self.burst.saturating_sub(self.tokens)) * u64::from(micros_per_token);
+        if elapsed >= until_full {
             self.tokens = self.burst;
             self.refilled_at = now;
-        } else {
-            self.tokens += earned as u32;
-            self.refilled_at += crate::time::Duration::from_micros(earned * micros_per_token);
+            return;
         }
+        // More than 71 minutes short of a full bucket: credited up to 71
+        // minutes now, the rest at the next call (the time is not consumed).
+        let earned = u32::try_from(elapsed).unwrap_or(u32::MAX) / micros_per_token;
+        self.tokens += earned;
+        self.refilled_at +=
+            crate::time::Duration::from_micros(u64::from(earned) * u64::from(micros_per_token));
     }
 }
 
@@ -80,5 +84,16 @@ mod tests {
         assert!(limiter.allow(Instant::ZERO));
         assert!(limiter.allow(Instant::from_secs(9)));
         assert!(!limiter.allow(Instant::from_secs(99)));
+    }
+
+    #[test]
+    fn a_refill_longer_than_32_bits_of_microseconds_is_credited_in_full() {
+        // 10,000 tokens at one a second: 5,000 s (over 2^32 µs) after the
+        // bucket was emptied, exactly 5,000 are back.
+        let mut limiter = RateLimiter::new(1, 10_000);
+        let t0 = Instant::from_secs(10);
+        assert_eq!((0..10_001).filter(|_| limiter.allow(t0)).count(), 10_000);
+        let later = t0 + crate::time::Duration::from_secs(5_000);
+        assert_eq!((0..6_000).filter(|_| limiter.allow(later)).count(), 5_000);
     }
 }
