@@ -1012,6 +1012,44 @@ mod tests {
         }
     }
 
+    /// A 3.1.1 CONNECT with a clean start and a 30 s keep-alive.
+    fn connect_311(client_id: &'static str) -> Connect<'static> {
+        Connect {
+            version: ProtocolVersion::V311,
+            clean_start: true,
+            keep_alive: 30,
+            properties: Properties::EMPTY,
+            client_id,
+            will: None,
+            username: None,
+            password: None,
+        }
+    }
+
+    /// A client of `scripted` on `clock`, its CONNECT [`connect_311`]
+    /// and its receive, send and outbox buffers `buffers`.
+    fn scripted_client<'b, const INBOUND: usize>(
+        scripted: Scripted,
+        clock: &'b Virtual,
+        client_id: &'static str,
+        [receive, send, outbox]: [&'b mut [u8]; 3],
+    ) -> Client<'b, Scripted, &'b Virtual, 2, INBOUND> {
+        let buffers = ClientBuffers {
+            receive,
+            send,
+            outbox,
+            topic_aliases: [],
+        };
+        Client::new(
+            scripted,
+            clock,
+            connect_311(client_id),
+            Backoff::default(),
+            buffers,
+            1,
+        )
+    }
+
     /// Virtual time: a sleep jumps to its deadline.
     struct Virtual(Cell<u64>);
 
@@ -1029,16 +1067,7 @@ mod tests {
     fn retries_back_off_exponentially_with_jitter_up_to_the_cap() {
         let clock = Virtual(Cell::new(0));
         let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
-        let connect = Connect {
-            version: ProtocolVersion::V311,
-            clean_start: true,
-            keep_alive: 30,
-            properties: Properties::EMPTY,
-            client_id: "backoff",
-            will: None,
-            username: None,
-            password: None,
-        };
+        let connect = connect_311("backoff");
         let backoff = Backoff {
             initial: Duration::from_millis(100),
             max: Duration::from_millis(1600),
@@ -1094,29 +1123,9 @@ mod tests {
         };
         let clock = Virtual(Cell::new(0));
         let (mut receive, mut send, mut outbox) = ([0u8; 128], [0u8; 128], [0u8; 128]);
-        let connect = Connect {
-            version: ProtocolVersion::V311,
-            clean_start: true,
-            keep_alive: 30,
-            properties: Properties::EMPTY,
-            client_id: "burst",
-            will: None,
-            username: None,
-            password: None,
-        };
-        let mut client: Client<'_, Scripted, &Virtual, 2, 8> = Client::new(
-            scripted,
-            &clock,
-            connect,
-            Backoff::default(),
-            ClientBuffers {
-                receive: &mut receive,
-                send: &mut send,
-                outbox: &mut outbox,
-                topic_aliases: [],
-            },
-            1,
-        );
+        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
+        let mut client: Client<'_, Scripted, &Virtual, 2, 8> =
+            scripted_client(scripted, &clock, "burst", buffers);
         embassy_futures::block_on(async {
             let connected = client.poll().await;
             assert_eq!(
@@ -1171,29 +1180,9 @@ mod tests {
         };
         let clock = Virtual(Cell::new(0));
         let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
-        let connect = Connect {
-            version: ProtocolVersion::V311,
-            clean_start: true,
-            keep_alive: 30,
-            properties: Properties::EMPTY,
-            client_id: "order",
-            will: None,
-            username: None,
-            password: None,
-        };
-        let mut client: Client<'_, Scripted, &Virtual, 2, 2> = Client::new(
-            scripted,
-            &clock,
-            connect,
-            Backoff::default(),
-            ClientBuffers {
-                receive: &mut receive,
-                send: &mut send,
-                outbox: &mut outbox,
-                topic_aliases: [],
-            },
-            1,
-        );
+        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
+            scripted_client(scripted, &clock, "order", buffers);
         let mut events = Vec::new();
         embassy_futures::block_on(async {
             for payload in [b"a", b"b", b"c", b"d", b"e"] {
