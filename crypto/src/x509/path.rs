@@ -3,7 +3,7 @@
 //! [`SignatureVerifier`].
 
 use core::cell::Cell;
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::time::Duration;
 
 use rustls_pki_types as pki;
@@ -41,11 +41,16 @@ impl<'a> TryFrom<&'a str> for ServerName<'a> {
     /// Reads an address literal as an IP address and anything else as a
     /// DNS name, as a TLS client's connect string is read.
     fn try_from(name: &'a str) -> Result<Self, X509Error> {
+        // The address as pki-types read it: parsing it again with
+        // `core::net` would put a second address parser (1.5 KB) in the
+        // firmware.
         match pki::ServerName::try_from(name) {
-            Ok(pki::ServerName::IpAddress(_)) => name
-                .parse::<IpAddr>()
-                .map(ServerName::IpAddress)
-                .map_err(|_| X509Error::InvalidServerName),
+            Ok(pki::ServerName::IpAddress(pki::IpAddr::V4(v4))) => Ok(ServerName::IpAddress(
+                IpAddr::V4(Ipv4Addr::from(*v4.as_ref())),
+            )),
+            Ok(pki::ServerName::IpAddress(pki::IpAddr::V6(v6))) => Ok(ServerName::IpAddress(
+                IpAddr::V6(Ipv6Addr::from(*v6.as_ref())),
+            )),
             Ok(_) => Ok(ServerName::DnsName(name)),
             Err(_) => Err(X509Error::InvalidServerName),
         }
@@ -257,6 +262,16 @@ mod tests {
             Ok(ServerName::IpAddress(IpAddr::from([
                 0u16, 0, 0, 0, 0, 0, 0, 1
             ])))
+        );
+        assert_eq!(
+            ServerName::try_from("2001:db8::8a2e:370:7334"),
+            Ok(ServerName::IpAddress(IpAddr::from([
+                0x2001u16, 0xdb8, 0, 0, 0, 0x8a2e, 0x370, 0x7334
+            ])))
+        );
+        assert_eq!(
+            ServerName::try_from("192.0.2.250"),
+            Ok(ServerName::IpAddress(IpAddr::from([192, 0, 2, 250])))
         );
         assert_eq!(
             ServerName::try_from("bad name!"),
