@@ -145,6 +145,27 @@ pub const fn div_by_1000(x: u64) -> u64 {
     (((x >> 3) as u128 * 2_361_183_241_434_822_607) >> 68) as u64
 }
 
+/// `x / divisor` and `x % divisor`, for a `divisor` in `1..2^20`, in 32-bit
+/// divisions: long division by 12-bit digits, each step's partial dividend
+/// (a remainder below 2^20, shifted 12 bits, plus the digit) below 2^32.
+/// A 64-bit `/` on a 32-bit core calls the runtime's 64-bit division, some
+/// 900 bytes of flash that a firmware using this instead can leave out;
+/// six steps of one divide each, for the clock conversions that are not
+/// on a per-packet path (those use [`div_by_1000`]).
+pub const fn div_rem_u64(x: u64, divisor: u32) -> (u64, u32) {
+    let (mut quotient, mut remainder) = (0u64, 0u32);
+    let mut shift = 60;
+    loop {
+        let partial = (remainder << 12) | ((x >> shift) as u32 & 0xfff);
+        quotient = (quotient << 12) | (partial / divisor) as u64;
+        remainder = partial % divisor;
+        if shift == 0 {
+            return (quotient, remainder);
+        }
+        shift -= 12;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +179,38 @@ mod tests {
             Instant::from_micros(u64::MAX) + Duration::from_secs(1),
             Instant::from_micros(u64::MAX)
         );
+    }
+
+    #[test]
+    fn long_division_by_a_20_bit_divisor_is_exact() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let divisors = [1, 2, 7, 60, 1000, 86_400, 146_097, 1_000_000, (1 << 20) - 1];
+        for divisor in divisors {
+            let d = u64::from(divisor);
+            for edge in [
+                0,
+                1,
+                d - 1,
+                d,
+                d + 1,
+                u64::MAX,
+                u64::MAX - 1,
+                u64::MAX / d * d,
+            ] {
+                let expected = (edge / d, (edge % d) as u32);
+                assert_eq!(div_rem_u64(edge, divisor), expected, "{edge} / {divisor}");
+            }
+        }
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for divisor in divisors {
+                let d = u64::from(divisor);
+                let expected = (x / d, (x % d) as u32);
+                assert_eq!(div_rem_u64(x, divisor), expected, "{x} / {divisor}");
+            }
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use super::name::Name;
 use super::{Answer, RecordKind};
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, div_rem_u64};
 
 /// The longest an answer is kept, whatever its TTL says.
 pub const MAX_CACHE_TTL_SECS: u32 = 86_400;
@@ -53,7 +53,9 @@ impl<const N: usize> Cache<N> {
                 return None;
             }
             let mut answer = entry.answer.clone();
-            let left_secs = (entry.expires - now).as_micros().div_ceil(1_000_000);
+            // Rounded up, in 32-bit divisions (see `div_rem_u64`).
+            let (secs, part) = div_rem_u64((entry.expires - now).as_micros(), 1_000_000);
+            let left_secs = secs + u64::from(part > 0);
             answer.ttl_secs = u32::try_from(left_secs).unwrap_or(MAX_CACHE_TTL_SECS);
             Some(answer)
         })
@@ -145,6 +147,14 @@ mod tests {
         let hit = hit.expect("cached");
         assert_eq!(hit.addresses(), &[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))]);
         assert_eq!(hit.ttl_secs, 20);
+        // What is left is rounded up: 1 µs short of 20 s is 20 s, 1 µs
+        // left is 1 s.
+        let just_after = t0 + Duration::from_micros(10_000_001);
+        let hit = cache.lookup(just_after, &name("a.test"), RecordKind::A);
+        assert_eq!(hit.map(|hit| hit.ttl_secs), Some(20));
+        let last = t0 + Duration::from_micros(29_999_999);
+        let hit = cache.lookup(last, &name("a.test"), RecordKind::A);
+        assert_eq!(hit.map(|hit| hit.ttl_secs), Some(1));
         assert!(
             cache
                 .lookup(t0, &name("a.test"), RecordKind::Aaaa)

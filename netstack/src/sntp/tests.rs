@@ -89,6 +89,9 @@ fn offset_and_delay_follow_rfc_4330_section_5() {
     assert_eq!(offset_and_delay(t1, t2, t3, t4), Some((-2_990_000, 40_000)));
     // A server whose processing time exceeds the round trip gives a negative delay.
     assert_eq!(offset_and_delay(0, 10, 30, 10), Some((15, -10)));
+    // An odd sum halves toward zero, either sign.
+    assert_eq!(offset_and_delay(0, 0, 0, 3), Some((-1, 3)));
+    assert_eq!(offset_and_delay(0, 3, 0, 0), Some((1, 3)));
     assert_eq!(offset_and_delay(i64::MIN, i64::MAX, 0, 0), None);
 }
 

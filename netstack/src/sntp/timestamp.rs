@@ -17,6 +17,8 @@
 
 use core::fmt;
 
+use crate::time::div_rem_u64;
+
 /// Seconds from the NTP prime epoch (1900) to the Unix epoch (1970):
 /// 70 years, 17 of them leap years ([RFC 868]).
 ///
@@ -132,12 +134,12 @@ impl UnixTime {
     }
 
     pub const fn as_secs(self) -> u64 {
-        self.micros / MICROS_PER_SECOND
+        div_rem_u64(self.micros, MICROS_PER_SECOND as u32).0
     }
 
     /// The microseconds past [`as_secs`](Self::as_secs) (`0..1_000_000`).
     pub const fn subsec_micros(self) -> u32 {
-        (self.micros % MICROS_PER_SECOND) as u32
+        div_rem_u64(self.micros, MICROS_PER_SECOND as u32).1
     }
 }
 
@@ -146,19 +148,19 @@ impl UnixTime {
     /// calendar, leap seconds not counted): a `Display` as ISO 8601,
     /// `2026-11-22T07:00:00Z`, and its fields.
     pub const fn utc(self) -> Utc {
-        let days = self.as_secs() / 86_400;
-        let secs = self.as_secs() % 86_400;
+        // 64-bit quotients by `div_rem_u64` (see there why); below the
+        // era, every value fits 32 bits.
+        let (days, secs) = div_rem_u64(self.as_secs(), 86_400);
         // Howard Hinnant's `civil_from_days`
         // (https://howardhinnant.github.io/date_algorithms.html).
         let z = days + 719_468;
-        let era = z / 146_097;
-        let doe = z % 146_097;
+        let (era, doe) = div_rem_u64(z, 146_097);
         let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
         let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
         let mp = (5 * doy + 2) / 153;
         let day = doy - (153 * mp + 2) / 5 + 1;
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+        let year = yoe as u64 + era * 400 + if month <= 2 { 1 } else { 0 };
         Utc {
             year: year as u32,
             month: month as u8,
