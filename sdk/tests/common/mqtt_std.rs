@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Instant as StdInstant;
 
 use duet::mqtt::{Clock, Connector};
-use duet::netstack::time::Instant;
+use duet::netstack::time::{Duration, Instant};
 use embassy_futures::yield_now;
 
 /// A std socket made non-blocking: a read or write that would block yields.
@@ -137,7 +137,12 @@ impl Proxy {
     }
 }
 
-/// Polls until `done` says so, failing after `limit` events.
+/// How long [`poll_until`] waits for its event.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls until `done` says so, failing after `limit` events or
+/// [`PATIENCE`] (a `wake_at` deadline: an event that never comes fails the
+/// test instead of hanging it).
 #[allow(dead_code)] // Not every test binary waits for events this way.
 pub async fn poll_until<C, const WINDOW: usize, const INBOUND: usize, A>(
     client: &mut duet::mqtt::Client<'_, C, StdClock, WINDOW, INBOUND, (), A>,
@@ -147,9 +152,14 @@ pub async fn poll_until<C, const WINDOW: usize, const INBOUND: usize, A>(
     C: Connector,
     A: AsRef<[u8]> + AsMut<[u8]>,
 {
+    client.wake_at(Some(client.clock().now() + PATIENCE));
     for _ in 0..limit {
         let event = client.poll().await.unwrap();
+        if event == duet::mqtt::ClientEvent::Wake {
+            panic!("the event waited for did not come within {PATIENCE:?}");
+        }
         if done(&event) {
+            client.wake_at(None);
             return;
         }
     }
