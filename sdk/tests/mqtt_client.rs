@@ -4,15 +4,16 @@
 //! allows; a connection cut repeatedly in the middle of a QoS 1 stream
 //! loses nothing (the resumed session resends what was unacknowledged, with
 //! DUP), a QoS 2 stream so cut reaches the subscribing application exactly
-//! once, and a connector the application re-points (`connector_mut`) takes
-//! the next connection to the new place.
+//! once, a connector the application re-points (`connector_mut`) takes
+//! the next connection to the new place, and a subscription reports what
+//! the broker granted or why it refused, and ends with `unsubscribe`.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Instant as StdInstant;
 
-use duet::mqtt::codec::{Connect, Properties};
+use duet::mqtt::codec::{Connect, Properties, Property};
 use duet::mqtt::{Backoff, Client, ClientBuffers, ClientEvent, ProtocolVersion, QoS};
 use duet::netstack::time::Duration;
 use embassy_futures::block_on;
@@ -259,6 +260,174 @@ fn the_next_connection_goes_where_connector_mut_points() {
     });
     assert_eq!((old.connections(), new.connections()), (1, 1));
     assert_eq!(device.outbox_used(), 0);
+}
+
+/// Subscribes to `filter` and waits for the SUBACK: its code.
+async fn subscription(client: &mut TestClient<'_>, filter: &str, qos: QoS) -> u8 {
+    let asked = client.subscribe(filter, qos).await.unwrap();
+    let mut code = None;
+    poll_until(client, 50, |e| match *e {
+        ClientEvent::Subscribed {
+            packet_id,
+            reason_code,
+        } if packet_id == asked => {
+            code = Some(reason_code);
+            true
+        }
+        _ => false,
+    })
+    .await;
+    code.unwrap()
+}
+
+/// Publishes on `topic` at QoS 1 and waits for the PUBACK; with `seen`,
+/// then polls the subscriber until the message arrives, noting the topic of
+/// every message it gets meanwhile.
+async fn deliver(
+    (publisher, subscriber): (&mut TestClient<'_>, &mut TestClient<'_>),
+    topic: &str,
+    seen: Option<&mut Vec<String>>,
+) {
+    publisher
+        .publish(topic, b"x", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    poll_until(publisher, 50, |e| {
+        // 5.0: 0x10 (no matching subscribers) is a success too.
+        matches!(e, ClientEvent::Published { reason_code, .. } if *reason_code < 0x80)
+    })
+    .await;
+    if let Some(seen) = seen {
+        poll_until(subscriber, 50, |e| match e {
+            ClientEvent::Message(message) => {
+                seen.push(message.topic.to_owned());
+                message.topic == topic
+            }
+            _ => false,
+        })
+        .await;
+    }
+}
+
+/// Access for mosquitto's dynamic security plugin: a client without a
+/// name (in the anonymous group) may publish and subscribe on `duet/open/#`
+/// only. (An `acl_file` never refuses a subscription: mosquitto grants it
+/// and withholds the messages.)
+const DYNAMIC_SECURITY: &str = r#"{
+    "defaultACLAccess": {
+        "publishClientSend": false,
+        "publishClientReceive": true,
+        "subscribe": false,
+        "unsubscribe": true
+    },
+    "clients": [],
+    "groups": [{ "groupname": "devices", "roles": [{ "rolename": "open" }] }],
+    "roles": [{
+        "rolename": "open",
+        "acls": [
+            { "acltype": "publishClientSend", "topic": "duet/open/#", "allow": true },
+            { "acltype": "subscribePattern", "topic": "duet/open/#", "allow": true }
+        ]
+    }],
+    "anonymousGroup": "devices"
+}"#;
+
+/// mosquitto's dynamic security plugin, installed with the broker.
+fn dynamic_security_plugin() -> std::path::PathBuf {
+    let found = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .filter_map(|entry| Some(entry.ok()?.path().join("mosquitto_dynamic_security.so")))
+        .find(|path| path.exists());
+    found.expect("mosquitto_dynamic_security.so, installed with mosquitto, under /usr/lib/*/")
+}
+
+/// A broker whose ACL lets every client use `duet/open/#` and nothing
+/// else: a subscription is granted at the QoS asked for, a forbidden one is
+/// refused with `refused` (the SUBACK code a client of `version` gets),
+/// and after an unsubscribe messages on the filter stop while another
+/// subscription still delivers.
+fn subscriptions_are_granted_refused_and_ended(version: ProtocolVersion, refused: u8) {
+    let dir = std::env::temp_dir().join(format!("duet-acl-{}-{version:?}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let acl = dir.join("dynamic-security.json");
+    std::fs::write(&acl, DYNAMIC_SECURITY).unwrap();
+    let broker = Broker::start(&format!(
+        "plugin {}\nplugin_opt_config_file {}\n",
+        dynamic_security_plugin().display(),
+        acl.display()
+    ));
+    // 5.0: a Receive Maximum within the 64 inbound slots.
+    let receive_maximum = [Property::ReceiveMaximum(64)];
+    let connect = |client_id| Connect {
+        version,
+        properties: match version {
+            ProtocolVersion::V5 => Properties::List(&receive_maximum),
+            ProtocolVersion::V311 => Properties::EMPTY,
+        },
+        ..connect(client_id)
+    };
+    let (mut subscriber_memory, mut publisher_memory) = (Memory::new(256), Memory::new(1024));
+    let mut subscriber = TestClient::new(
+        Tcp(broker.port),
+        StdClock(StdInstant::now()),
+        connect("acl-subscriber"),
+        BACKOFF,
+        subscriber_memory.buffers(),
+        21,
+    );
+    let mut publisher = TestClient::new(
+        Tcp(broker.port),
+        StdClock(StdInstant::now()),
+        connect("acl-publisher"),
+        BACKOFF,
+        publisher_memory.buffers(),
+        22,
+    );
+    block_on(async {
+        for client in [&mut subscriber, &mut publisher] {
+            poll_until(client, 50, |e| matches!(e, ClientEvent::Connected { .. })).await;
+        }
+        assert_eq!(
+            subscription(&mut subscriber, "duet/open/#", QoS::AtLeastOnce).await,
+            1
+        );
+        assert_eq!(
+            subscription(&mut subscriber, "duet/open/end", QoS::AtMostOnce).await,
+            0
+        );
+        let closed = subscription(&mut subscriber, "duet/closed/#", QoS::AtLeastOnce).await;
+        assert_eq!(closed, refused, "{closed:#x}");
+
+        let mut seen = Vec::new();
+        let clients = (&mut publisher, &mut subscriber);
+        deliver(clients, "duet/open/a", Some(&mut seen)).await;
+        let asked = subscriber.unsubscribe("duet/open/#").await.unwrap();
+        poll_until(&mut subscriber, 50, |e| {
+            *e == ClientEvent::Unsubscribed { packet_id: asked }
+        })
+        .await;
+        // Published after the UNSUBACK, and before a message the remaining
+        // subscription delivers: it never arrives.
+        deliver((&mut publisher, &mut subscriber), "duet/open/b", None).await;
+        deliver(
+            (&mut publisher, &mut subscriber),
+            "duet/open/end",
+            Some(&mut seen),
+        )
+        .await;
+        assert_eq!(seen, ["duet/open/a", "duet/open/end"]);
+    });
+}
+
+#[test]
+fn subscriptions_are_granted_refused_and_ended_in_3_1_1() {
+    subscriptions_are_granted_refused_and_ended(ProtocolVersion::V311, 0x80);
+}
+
+#[test]
+fn subscriptions_are_granted_refused_and_ended_in_5_0() {
+    // 5.0 §3.9.3: 0x87, Not authorized.
+    subscriptions_are_granted_refused_and_ended(ProtocolVersion::V5, 0x87);
 }
 
 /// 300 publishes at `qos` from a device whose connection (through a proxy)

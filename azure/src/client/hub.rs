@@ -576,6 +576,7 @@ where
                         return Ok(HubEvent::Connected);
                     }
                 }
+                Step::Nothing => {}
                 Step::ConnectFailed => return Ok(HubEvent::ConnectFailed),
                 Step::Disconnected => {
                     self.on_disconnected();
@@ -783,13 +784,17 @@ where
 
 /// What one MQTT event is, borrowing nothing.
 enum Step {
-    Connected { session_present: bool },
+    Connected {
+        session_present: bool,
+    },
     ConnectFailed,
     Disconnected,
     Acknowledged,
     Wake,
     Message,
     Subscribed,
+    /// UNSUBACK: the hub sends no UNSUBSCRIBE, so nothing to do.
+    Nothing,
 }
 
 impl Step {
@@ -802,6 +807,7 @@ impl Step {
             ClientEvent::Wake => Step::Wake,
             ClientEvent::Message(_) => Step::Message,
             ClientEvent::Subscribed { .. } => Step::Subscribed,
+            ClientEvent::Unsubscribed { .. } => Step::Nothing,
         }
     }
 }

@@ -61,8 +61,13 @@ pub enum ClientEvent<'a> {
     Message(Publish<'a>),
     /// A QoS 1/2 publish was acknowledged and left the outbox.
     Published { packet_id: u16, reason_code: u8 },
-    /// SUBACK for [`Client::subscribe`].
-    Subscribed { packet_id: u16 },
+    /// SUBACK for [`Client::subscribe`]: `reason_code` is the QoS the
+    /// broker granted (0–2, at most the one asked for) or, from 0x80 up,
+    /// why it refused the subscription (0x80 in 3.1.1; 5.0 §3.9.3, e.g.
+    /// 0x87 not authorized): nothing will arrive on that filter then.
+    Subscribed { packet_id: u16, reason_code: u8 },
+    /// UNSUBACK for [`Client::unsubscribe`].
+    Unsubscribed { packet_id: u16 },
     /// The instant given to [`Client::wake_at`] came.
     Wake,
 }
@@ -81,7 +86,8 @@ enum Outcome {
     Published(u16, u8),
     /// PUBREC for this QoS 2 publish.
     Released(u16),
-    Subscribed(u16),
+    /// An event that borrows nothing: SUBACK, UNSUBACK.
+    Report(ClientEvent<'static>),
     Lost,
     /// The server sent a packet it must not send.
     Failed(SessionError),
@@ -358,18 +364,40 @@ where
     }
 
     /// Subscribes to `filter` on the current connection (a resumed session
-    /// keeps its subscriptions on the broker).
+    /// keeps its subscriptions on the broker). [`ClientEvent::Subscribed`]
+    /// with the returned identifier says whether the broker granted it.
     pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<u16, ClientError> {
+        let filters = [(filter, super::codec::SubscribeOptions::qos(qos))];
+        self.send_request(|session, now, out| {
+            session.subscribe(now, &filters, Properties::EMPTY, out)
+        })
+        .await
+    }
+
+    /// Ends the subscription to `filter` (as given to
+    /// [`Client::subscribe`]); [`ClientEvent::Unsubscribed`] with the
+    /// returned identifier follows. Messages the broker sent before it
+    /// took the UNSUBSCRIBE may still arrive.
+    pub async fn unsubscribe(&mut self, filter: &str) -> Result<u16, ClientError> {
+        self.send_request(|session, now, out| session.unsubscribe(now, &[filter], out))
+            .await
+    }
+
+    /// Sends, after what is pending, the request `write` puts in the send
+    /// buffer (SUBSCRIBE, UNSUBSCRIBE); returns its packet identifier.
+    async fn send_request(
+        &mut self,
+        write: impl FnOnce(
+            &mut Session<WINDOW, INBOUND, A>,
+            Instant,
+            &mut [u8],
+        ) -> Result<(usize, u16), SessionError>,
+    ) -> Result<u16, ClientError> {
         if !self.is_connected() {
             return Err(ClientError::NotConnected);
         }
-        let filters = [(filter, super::codec::SubscribeOptions::qos(qos))];
-        let (n, packet_id) = self.session.subscribe(
-            self.clock.now(),
-            &filters,
-            Properties::EMPTY,
-            &mut self.send[self.pending..],
-        )?;
+        let now = self.clock.now();
+        let (n, packet_id) = write(&mut self.session, now, &mut self.send[self.pending..])?;
         self.pending += n;
         self.send_pending().await;
         Ok(packet_id)
@@ -463,8 +491,16 @@ where
                             packet_id,
                             reason_code,
                         })) => Outcome::Published(packet_id, reason_code),
-                        Ok(Some(Event::Subscribed { packet_id, .. })) => {
-                            Outcome::Subscribed(packet_id)
+                        Ok(Some(Event::Subscribed {
+                            packet_id,
+                            reason_codes,
+                        })) => Outcome::Report(ClientEvent::Subscribed {
+                            packet_id,
+                            // One filter a SUBSCRIBE; none is a refusal.
+                            reason_code: reason_codes.first().copied().unwrap_or(0x80),
+                        }),
+                        Ok(Some(Event::Unsubscribed { packet_id })) => {
+                            Outcome::Report(ClientEvent::Unsubscribed { packet_id })
                         }
                         Ok(Some(Event::Disconnected { .. })) => Outcome::Lost,
                         Ok(Some(_)) => Outcome::Nothing,
@@ -499,9 +535,9 @@ where
                             reason_code,
                         }));
                     }
-                    Outcome::Subscribed(packet_id) => {
+                    Outcome::Report(event) => {
                         self.drop_received(len);
-                        return Ok(Step::Event(ClientEvent::Subscribed { packet_id }));
+                        return Ok(Step::Event(event));
                     }
                 }
                 continue;
