@@ -73,7 +73,7 @@ pub enum ClientEvent<'a> {
 }
 
 /// What one [`Client::poll`] ended with: an event that borrows nothing, or
-/// a message whose packet is at the front of the receive buffer.
+/// a message whose packet is the first the receive buffer holds.
 enum Step {
     Event(ClientEvent<'static>),
     Message(usize),
@@ -311,8 +311,8 @@ where
         self.message(self.consumed)
     }
 
-    /// The message at the front of the receive buffer, `len` bytes, with
-    /// its full topic (resolved from a Topic Alias).
+    /// The message first in what the receive buffer holds (at `start`),
+    /// `len` bytes, with its full topic (resolved from a Topic Alias).
     fn message(&self, len: usize) -> Option<Publish<'_>> {
         let packet = self.receive.get(self.start..)?.get(..len)?;
         match Packet::decode_from_server(packet, self.connect.version) {
