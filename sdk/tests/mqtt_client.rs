@@ -109,6 +109,13 @@ impl Memory {
         }
     }
 
+    /// A [`TestClient`] on `tcp` in this memory, backing off by
+    /// [`BACKOFF`] with jitter from `seed`.
+    fn client<'b>(&'b mut self, tcp: Tcp, connect: Connect<'b>, seed: u32) -> TestClient<'b> {
+        let clock = StdClock(StdInstant::now());
+        TestClient::new(tcp, clock, connect, BACKOFF, self.buffers(), seed)
+    }
+
     fn buffers(&mut self) -> ClientBuffers<'_> {
         ClientBuffers {
             receive: &mut self.receive,
@@ -168,14 +175,7 @@ fn offline_burst(send: usize, client_id: &str) -> usize {
     });
     let _broker = Broker::start_on(port, "", None);
     let mut subscriber_memory = Memory::new(256);
-    let mut subscriber = TestClient::new(
-        Tcp(port),
-        StdClock(StdInstant::now()),
-        connect("offline-subscriber"),
-        BACKOFF,
-        subscriber_memory.buffers(),
-        11,
-    );
+    let mut subscriber = subscriber_memory.client(Tcp(port), connect("offline-subscriber"), 11);
     block_on(async {
         subscribe(&mut subscriber, "duet/offline").await;
         let mut acked = 0;
@@ -220,14 +220,7 @@ fn the_next_connection_goes_where_connector_mut_points() {
     let broker = Broker::start("");
     let (old, new) = (Proxy::start(broker.port), Proxy::start(broker.port));
     let mut device_memory = Memory::new(4096);
-    let mut device = TestClient::new(
-        Tcp(old.port),
-        StdClock(StdInstant::now()),
-        connect("moving-device"),
-        BACKOFF,
-        device_memory.buffers(),
-        13,
-    );
+    let mut device = device_memory.client(Tcp(old.port), connect("moving-device"), 13);
     block_on(async {
         device
             .publish("duet/moving", b"n0", QoS::AtLeastOnce)
@@ -367,22 +360,8 @@ fn subscriptions_are_granted_refused_and_ended(version: ProtocolVersion, refused
         ..connect(client_id)
     };
     let (mut subscriber_memory, mut publisher_memory) = (Memory::new(256), Memory::new(1024));
-    let mut subscriber = TestClient::new(
-        Tcp(broker.port),
-        StdClock(StdInstant::now()),
-        connect("acl-subscriber"),
-        BACKOFF,
-        subscriber_memory.buffers(),
-        21,
-    );
-    let mut publisher = TestClient::new(
-        Tcp(broker.port),
-        StdClock(StdInstant::now()),
-        connect("acl-publisher"),
-        BACKOFF,
-        publisher_memory.buffers(),
-        22,
-    );
+    let mut subscriber = subscriber_memory.client(Tcp(broker.port), connect("acl-subscriber"), 21);
+    let mut publisher = publisher_memory.client(Tcp(broker.port), connect("acl-publisher"), 22);
     block_on(async {
         for client in [&mut subscriber, &mut publisher] {
             poll_until(client, 50, |e| matches!(e, ClientEvent::Connected { .. })).await;
@@ -443,23 +422,9 @@ fn stream_through_cuts(qos: QoS, name: &str) -> (Vec<u32>, u32) {
     let device_id = format!("cut-device-{name}");
     let subscriber_id = format!("cut-subscriber-{name}");
     let mut device_memory = Memory::new(32 * 1024);
-    let mut device = TestClient::new(
-        Tcp(proxy.port),
-        StdClock(StdInstant::now()),
-        connect(&device_id),
-        BACKOFF,
-        device_memory.buffers(),
-        3,
-    );
+    let mut device = device_memory.client(Tcp(proxy.port), connect(&device_id), 3);
     let mut subscriber_memory = Memory::new(256);
-    let mut subscriber = TestClient::new(
-        Tcp(broker.port),
-        StdClock(StdInstant::now()),
-        connect(&subscriber_id),
-        BACKOFF,
-        subscriber_memory.buffers(),
-        5,
-    );
+    let mut subscriber = subscriber_memory.client(Tcp(broker.port), connect(&subscriber_id), 5);
     let (mut connections, mut acked) = (0, 0);
     let mut received = Vec::new();
     block_on(async {
