@@ -9,6 +9,7 @@ use duet::mqtt::QoS;
 use duet::mqtt::journal::Journal;
 use duet::mqtt::outbox::{Outbox, OutboxStore};
 use duet_azure::client::{Credential, HubConfig, HubError, ProvisioningConfig, ProvisioningError};
+use duet_azure::hub::{C2D_SUBSCRIBE_TOPIC, TWIN_RESPONSE_SUBSCRIBE_TOPIC};
 use duet_azure_emulator::{Config, DeviceAuth, Dps, Emulator, Enrollment};
 use serde_json::json;
 
@@ -343,6 +344,51 @@ async fn a_twin_request_cut_off_is_sent_again_with_a_new_request_id() {
     let request_ids = emulator.twin_request_ids("device-d");
     assert_eq!(request_ids.len(), 2, "{request_ids:?}");
     assert_ne!(request_ids[0], request_ids[1]);
+}
+
+#[tokio::test]
+async fn a_refused_subscription_is_reported_and_asked_for_again_on_the_next_connection() {
+    let (emulator, address) = one_device("device-s").await;
+    // The hub subscribes to C2D last: its refusal is the last SUBACK.
+    for filter in [TWIN_RESPONSE_SUBSCRIBE_TOPIC, C2D_SUBSCRIBE_TOPIC] {
+        emulator.refuse_next_subscription("device-s", filter);
+    }
+    let mut hub = hub(address, sas_config("device-s"), 4096);
+    // The refusals first, then the connection, ready for what was granted.
+    for filter in [TWIN_RESPONSE_SUBSCRIBE_TOPIC, C2D_SUBSCRIBE_TOPIC] {
+        assert_eq!(
+            until(&mut hub, 10, |_| true).await,
+            Seen::SubscriptionRefused(filter)
+        );
+    }
+    assert_eq!(until(&mut hub, 5, |_| true).await, Seen::Connected);
+    assert_eq!(hub.stats().refused_subscriptions, 2);
+    let held = emulator.subscriptions("device-s");
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(!held.iter().any(|f| f == TWIN_RESPONSE_SUBSCRIBE_TOPIC));
+    emulator.patch_desired("device-s", json!({"mode": "eco"}));
+    until(&mut hub, 5, |e| matches!(e, Seen::DesiredUpdate(..))).await;
+
+    // The hub keeps the session, but it lacks a filter: the next
+    // connection subscribes again, and twin answers arrive.
+    assert!(emulator.drop_connection("device-s"));
+    assert_eq!(until(&mut hub, 5, |_| true).await, Seen::Disconnected);
+    assert_eq!(until(&mut hub, 10, |_| true).await, Seen::Connected);
+    assert_eq!(emulator.subscriptions("device-s").len(), 4);
+    hub.request_twin().await.unwrap();
+    let Seen::Twin(document) = until(&mut hub, 5, |e| matches!(e, Seen::Twin(_))).await else {
+        unreachable!()
+    };
+    assert_eq!(document["desired"]["mode"], "eco");
+
+    // Now the session holds every filter: a resumed session subscribes to
+    // nothing, so a refusal waiting in the hub never fires.
+    emulator.refuse_next_subscription("device-s", TWIN_RESPONSE_SUBSCRIBE_TOPIC);
+    assert!(emulator.drop_connection("device-s"));
+    assert_eq!(until(&mut hub, 5, |_| true).await, Seen::Disconnected);
+    assert_eq!(until(&mut hub, 10, |_| true).await, Seen::Connected);
+    assert_eq!(hub.stats().refused_subscriptions, 2);
+    assert_eq!(emulator.subscriptions("device-s").len(), 4);
 }
 
 #[tokio::test]

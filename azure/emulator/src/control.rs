@@ -406,6 +406,28 @@ impl Emulator {
         );
     }
 
+    /// Fault injection: the device's next SUBSCRIBE to `filter` (exactly
+    /// as written) is refused with SUBACK 0x80, as IoT Hub refuses a
+    /// filter it does not serve; later ones are granted.
+    ///
+    /// # Panics
+    ///
+    /// If the device is unknown.
+    #[track_caller]
+    pub fn refuse_next_subscription(&self, device_id: &str, filter: &str) {
+        let known = self
+            .shared
+            .lock()
+            .devices
+            .get_mut(device_id)
+            .map(|device| device.refused_filters.push(filter.to_owned()))
+            .is_some();
+        assert!(
+            known,
+            "refuse_next_subscription({device_id}): unknown device"
+        );
+    }
+
     /// Fault injection: DPS refuses its next requests (register or status
     /// query), one with each of `statuses`; a 429 carries `retry-after=1`.
     ///

@@ -126,6 +126,16 @@ impl HubDevice {
                 .is_some_and(|rest| rest.starts_with("/messages/devicebound/"))
     }
 
+    /// Whether a refusal of `filter` was injected
+    /// ([`crate::Emulator::refuse_next_subscription`]); it is used up.
+    pub(crate) fn refusal_injected(&self, shared: &Shared, filter: &str) -> bool {
+        self.with_device(shared, |device| {
+            let at = device.refused_filters.iter().position(|f| f == filter);
+            at.map(|at| device.refused_filters.remove(at)).is_some()
+        })
+        .unwrap_or(false)
+    }
+
     /// Handles a PUBLISH from the device.
     pub(crate) fn on_publish(
         &mut self,

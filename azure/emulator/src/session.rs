@@ -79,7 +79,9 @@ impl Session {
                     .iter()
                     .map(|(filter, options)| {
                         let allowed = match &self.service {
-                            Service::Hub(hub) => hub.allows_filter(filter),
+                            Service::Hub(hub) => {
+                                hub.allows_filter(filter) && !hub.refusal_injected(shared, filter)
+                            }
                             Service::Dps(dps) => dps.allows_filter(filter),
                         };
                         if allowed && self.subscriptions.subscribe(filter) {

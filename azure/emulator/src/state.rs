@@ -132,6 +132,9 @@ pub(crate) struct DeviceState {
     /// Fault injection: statuses (429, 5xx) the next twin requests are
     /// refused with, one each, before any is served.
     pub(crate) twin_failures: VecDeque<u16>,
+    /// Fault injection: filters the next SUBSCRIBE naming each is refused
+    /// for (SUBACK 0x80), once each.
+    pub(crate) refused_filters: Vec<String>,
     /// The `$rid` of every twin request, in order.
     pub(crate) twin_requests: Vec<String>,
 }
@@ -150,6 +153,7 @@ impl DeviceState {
             model_id: None,
             drop_next_twin_request: false,
             twin_failures: VecDeque::new(),
+            refused_filters: Vec::new(),
             twin_requests: Vec::new(),
         }
     }

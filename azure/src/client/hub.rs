@@ -33,6 +33,20 @@ use crate::json::JsonReader;
 use crate::properties::{MessageProperties, MessagePropertiesWriter};
 use crate::sas::Resource;
 
+/// The filters a connection subscribes to where the hub's session lacks
+/// them: methods, twin answers, desired-property patches, cloud-to-device
+/// messages (the one the hub holds for an offline device, hence QoS 1).
+const SUBSCRIPTIONS: [(&str, QoS); 4] = [
+    (hub::METHODS_SUBSCRIBE_TOPIC, QoS::AtMostOnce),
+    (hub::TWIN_RESPONSE_SUBSCRIBE_TOPIC, QoS::AtMostOnce),
+    (hub::TWIN_PATCH_SUBSCRIBE_TOPIC, QoS::AtMostOnce),
+    (hub::C2D_SUBSCRIBE_TOPIC, QoS::AtLeastOnce),
+];
+
+/// A SUBACK code from this up is a refusal (3.1.1 §3.9.3: 0x80; 5.0
+/// §3.9.3: 0x80 to 0xA2).
+const SUBACK_REFUSED: u8 = 0x80;
+
 /// Who the device is and how it connects.
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig<'a> {
@@ -98,6 +112,15 @@ pub enum HubEvent<'a> {
     Connected,
     /// A connection attempt failed; the next follows the backoff.
     ConnectFailed,
+    /// The hub refused the subscription to `filter` (`reason_code` from
+    /// its SUBACK, 0x80 and up): what arrives on it (methods, twin
+    /// answers, desired properties or cloud-to-device messages) will not
+    /// come on this connection. [`HubEvent::Connected`] still follows for
+    /// the rest; the next connection subscribes again.
+    SubscriptionRefused {
+        filter: &'static str,
+        reason_code: u8,
+    },
     /// The connection was lost, or closed to renew the SAS token; the
     /// next poll reconnects.
     Disconnected,
@@ -183,6 +206,8 @@ pub struct HubStats {
     pub twin_resends: u32,
     /// Planned reconnections with a new SAS token.
     pub token_renewals: u32,
+    /// Subscriptions the hub refused.
+    pub refused_subscriptions: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,8 +271,20 @@ pub struct HubClient<
     renew_at: Option<Instant>,
     /// The application's timer ([`HubClient::wake_at`]).
     app_wake: Option<Instant>,
-    /// SUBACKs still to come before the connection is reported ready.
-    awaiting_subacks: u8,
+    /// The packet identifiers of the SUBSCRIBEs still to be answered, one
+    /// place per filter of [`SUBSCRIPTIONS`].
+    awaiting_subacks: [Option<u16>; SUBSCRIPTIONS.len()],
+    /// A filter may be missing from the session on the hub (refused, its
+    /// SUBSCRIBE not sent, or the connection lost before every SUBACK
+    /// came): the next connection subscribes even where the session was
+    /// resumed.
+    resubscribe: bool,
+    /// Whether a filter is missing from the session since the connection
+    /// came up: refused, or its SUBSCRIBE could not be sent.
+    missing: bool,
+    /// The last SUBACK was a refusal, reported first: the next poll
+    /// reports [`HubEvent::Connected`].
+    connected_due: bool,
     /// Retry jitter.
     rng: Rng,
     stats: HubStats,
@@ -365,7 +402,10 @@ where
             renew_after,
             renew_at: None,
             app_wake: None,
-            awaiting_subacks: 0,
+            awaiting_subacks: [None; SUBSCRIPTIONS.len()],
+            resubscribe: false,
+            missing: false,
+            connected_due: false,
             rng: Rng::new(u64::from(seed)),
             stats: HubStats::default(),
         })
@@ -554,6 +594,9 @@ where
     /// Does what is due and reports one event.
     pub async fn poll(&mut self) -> Result<HubEvent<'_>, HubError> {
         loop {
+            if core::mem::take(&mut self.connected_due) {
+                return Ok(HubEvent::Connected);
+            }
             let event = match self.mqtt.poll().await {
                 Ok(event) => Step::of(&event),
                 Err(error) => {
@@ -569,11 +612,12 @@ where
                         return Ok(HubEvent::Connected);
                     }
                 }
-                Step::Subscribed => {
-                    self.awaiting_subacks = self.awaiting_subacks.saturating_sub(1);
-                    if self.awaiting_subacks == 0 {
-                        self.after_subscribing().await;
-                        return Ok(HubEvent::Connected);
+                Step::Subscribed {
+                    packet_id,
+                    reason_code,
+                } => {
+                    if let Some(event) = self.on_suback(packet_id, reason_code).await {
+                        return Ok(event);
                     }
                 }
                 Step::Nothing => {}
@@ -612,27 +656,48 @@ where
             .renew_after
             .map(|after| self.mqtt.clock().now() + after);
         self.plan_wake();
-        self.awaiting_subacks = 0;
-        if !session_present {
-            let filters = [
-                (hub::METHODS_SUBSCRIBE_TOPIC, QoS::AtMostOnce),
-                (hub::TWIN_RESPONSE_SUBSCRIBE_TOPIC, QoS::AtMostOnce),
-                (hub::TWIN_PATCH_SUBSCRIBE_TOPIC, QoS::AtMostOnce),
-                (hub::C2D_SUBSCRIBE_TOPIC, QoS::AtLeastOnce),
-            ];
-            for (filter, qos) in filters {
+        self.awaiting_subacks = [None; SUBSCRIPTIONS.len()];
+        self.missing = false;
+        self.resubscribe |= !session_present;
+        if self.resubscribe {
+            for (awaiting, (filter, qos)) in self.awaiting_subacks.iter_mut().zip(SUBSCRIPTIONS) {
                 // A failure means the connection is gone; the next one
                 // subscribes again.
-                if self.mqtt.subscribe(filter, qos).await.is_ok() {
-                    self.awaiting_subacks += 1;
-                }
+                *awaiting = self.mqtt.subscribe(filter, qos).await.ok();
+                self.missing |= awaiting.is_none();
             }
         }
-        if self.awaiting_subacks > 0 {
+        if self.awaiting_subacks.iter().any(Option::is_some) {
             return false;
         }
         self.after_subscribing().await;
         true
+    }
+
+    /// Acts on a SUBACK: reports a refusal, and the connection once the
+    /// last SUBACK is in.
+    async fn on_suback(&mut self, packet_id: u16, reason_code: u8) -> Option<HubEvent<'static>> {
+        let place = self
+            .awaiting_subacks
+            .iter()
+            .position(|awaiting| *awaiting == Some(packet_id))?;
+        self.awaiting_subacks[place] = None;
+        let refused = reason_code >= SUBACK_REFUSED;
+        self.missing |= refused;
+        let last = self.awaiting_subacks.iter().all(Option::is_none);
+        if last {
+            self.resubscribe = self.missing;
+            self.after_subscribing().await;
+        }
+        if refused {
+            self.stats.refused_subscriptions += 1;
+            self.connected_due = last;
+            return Some(HubEvent::SubscriptionRefused {
+                filter: SUBSCRIPTIONS[place].0,
+                reason_code,
+            });
+        }
+        last.then_some(HubEvent::Connected)
     }
 
     /// The connection is ready: a twin request cut off goes out again.
@@ -644,7 +709,8 @@ where
     }
 
     fn on_disconnected(&mut self) {
-        self.awaiting_subacks = 0;
+        self.awaiting_subacks = [None; SUBSCRIPTIONS.len()];
+        self.connected_due = false;
         if let Some(pending) = self.pending.as_mut() {
             pending.sent_as = None;
         }
@@ -792,7 +858,10 @@ enum Step {
     Acknowledged,
     Wake,
     Message,
-    Subscribed,
+    Subscribed {
+        packet_id: u16,
+        reason_code: u8,
+    },
     /// UNSUBACK: the hub sends no UNSUBSCRIBE, so nothing to do.
     Nothing,
 }
@@ -806,7 +875,13 @@ impl Step {
             ClientEvent::Published { .. } => Step::Acknowledged,
             ClientEvent::Wake => Step::Wake,
             ClientEvent::Message(_) => Step::Message,
-            ClientEvent::Subscribed { .. } => Step::Subscribed,
+            ClientEvent::Subscribed {
+                packet_id,
+                reason_code,
+            } => Step::Subscribed {
+                packet_id,
+                reason_code,
+            },
             ClientEvent::Unsubscribed { .. } => Step::Nothing,
         }
     }

@@ -232,6 +232,7 @@ pub fn provisioning_with<C: Connector>(
 pub enum Seen {
     Connected,
     ConnectFailed,
+    SubscriptionRefused(&'static str),
     Disconnected,
     TelemetryAcknowledged,
     C2d {
@@ -257,6 +258,13 @@ impl Seen {
         match event {
             HubEvent::Connected => Seen::Connected,
             HubEvent::ConnectFailed => Seen::ConnectFailed,
+            HubEvent::SubscriptionRefused {
+                filter,
+                reason_code,
+            } => {
+                assert!(reason_code >= 0x80, "a refusal with code {reason_code:#x}");
+                Seen::SubscriptionRefused(filter)
+            }
             HubEvent::Disconnected => Seen::Disconnected,
             HubEvent::TelemetryAcknowledged => Seen::TelemetryAcknowledged,
             HubEvent::C2d {
