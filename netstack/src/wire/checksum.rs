@@ -78,14 +78,32 @@ const LANE_BLOCK: usize = 64;
 fn sum_in_64_bit_lanes(data: &[u8]) -> u64 {
     let blocks = data.chunks_exact(LANE_BLOCK);
     let rest = blocks.remainder();
-    let mut lanes = [0u64; 8];
+    let mut lanes = Lanes::default();
     for block in blocks {
-        for (i, w) in block.chunks_exact(4).enumerate() {
-            lanes[i % lanes.len()] += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
-        }
+        lanes.add_words(block);
     }
     // The rest starts a whole number of blocks in, on a word boundary.
-    lanes.iter().sum::<u64>() + sum_in_32_bit_words(rest)
+    lanes.total() + sum_in_32_bit_words(rest)
+}
+
+/// Eight 64-bit lanes, each summing every eighth 32-bit word of a block
+/// (see [`sum_in_64_bit_lanes`]); their [`total`](Self::total) is a
+/// [`native_sum`] of the blocks added.
+#[derive(Debug, Default)]
+pub(crate) struct Lanes([u64; 8]);
+
+impl Lanes {
+    /// Adds `block`, a whole number of 32-bit words.
+    #[inline(always)]
+    pub(crate) fn add_words(&mut self, block: &[u8]) {
+        for (i, w) in block.chunks_exact(4).enumerate() {
+            self.0[i % 8] += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+        }
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
 }
 
 /// For 32-bit microcontrollers, and the bytes after the blocks on hosts.
