@@ -9,6 +9,7 @@ use duet::mqtt::QoS;
 use duet::mqtt::journal::Journal;
 use duet::mqtt::outbox::{Outbox, OutboxStore};
 use duet_azure::client::{Credential, HubConfig, HubError, ProvisioningConfig, ProvisioningError};
+use duet_azure::dps::RESPONSE_SUBSCRIBE_TOPIC;
 use duet_azure::hub::{C2D_SUBSCRIBE_TOPIC, TWIN_RESPONSE_SUBSCRIBE_TOPIC};
 use duet_azure_emulator::{Config, DeviceAuth, Dps, Emulator, Enrollment};
 use serde_json::json;
@@ -641,6 +642,37 @@ async fn dps_retries_throttling_and_server_errors_and_stops_at_a_refusal() {
             error_code: 401_001
         }
     );
+}
+
+#[tokio::test]
+async fn dps_ends_the_flow_when_its_answers_cannot_be_subscribed_to() {
+    let dps = Dps {
+        polls_before_assigned: 0,
+        ..Dps::new("0ne00000004", HUB_HOST).with_enrollment(Enrollment::Individual {
+            registration_id: "sub-refused".to_owned(),
+            key: KEY.to_owned(),
+        })
+    };
+    let (emulator, address) = emulator_with(Config::new(HUB_HOST).with_dps(dps)).await;
+    emulator.refuse_next_dps_subscription(RESPONSE_SUBSCRIBE_TOPIC);
+    let config = ProvisioningConfig::new(
+        device::DPS_HOST,
+        "0ne00000004",
+        "sub-refused",
+        Credential::SymmetricKey(KEY),
+    );
+    let mut client = provisioning(address, config);
+    // No answer could come: the flow ends at once rather than waiting.
+    let refused = tokio::time::timeout(Duration::from_secs(10), client.register()).await;
+    assert_eq!(
+        refused
+            .expect("register() returned")
+            .map(|a| a.device_id.to_owned()),
+        Err(ProvisioningError::SubscriptionRefused { reason_code: 0x80 })
+    );
+    // The next attempt is granted its subscription and assigned.
+    let assignment = client.register().await.map(|a| a.device_id.to_owned());
+    assert_eq!(assignment.as_deref(), Ok("sub-refused"));
 }
 
 #[tokio::test]

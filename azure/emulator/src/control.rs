@@ -441,6 +441,19 @@ impl Emulator {
         dps.failures.extend(statuses);
     }
 
+    /// Fault injection: the next SUBSCRIBE to DPS naming `filter` is
+    /// refused with SUBACK 0x80; later ones are granted.
+    ///
+    /// # Panics
+    ///
+    /// If DPS is not emulated.
+    #[track_caller]
+    pub fn refuse_next_dps_subscription(&self, filter: &str) {
+        let mut state = self.shared.lock();
+        let dps = state.dps.as_mut().expect("DPS is emulated");
+        dps.refused_filters.push(filter.to_owned());
+    }
+
     /// The `$rid` of every twin request (GET or reported PATCH) the device
     /// sent, in order, dropped ones included.
     pub fn twin_request_ids(&self, device_id: &str) -> Vec<String> {

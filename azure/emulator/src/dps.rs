@@ -41,6 +41,9 @@ pub(crate) struct DpsState {
     /// Fault injection: statuses (429, 5xx) the next requests are refused
     /// with, one each.
     pub(crate) failures: VecDeque<u16>,
+    /// Fault injection: filters the next SUBSCRIBE naming each is refused
+    /// for (SUBACK 0x80), once each.
+    pub(crate) refused_filters: Vec<String>,
 }
 
 /// One register request and its progress.
@@ -65,6 +68,7 @@ impl DpsState {
             payloads: HashMap::new(),
             next_operation: 1,
             failures: VecDeque::new(),
+            refused_filters: Vec::new(),
         }
     }
 
@@ -102,6 +106,17 @@ impl DpsClient {
     /// Whether DPS takes a subscription to `filter`: its response topics.
     pub(crate) fn allows_filter(&self, filter: &str) -> bool {
         filter.starts_with("$dps/registrations/res/")
+    }
+
+    /// Whether a refusal of `filter` was injected
+    /// ([`crate::Emulator::refuse_next_dps_subscription`]); it is used up.
+    pub(crate) fn refusal_injected(&self, shared: &Shared, filter: &str) -> bool {
+        let mut state = shared.lock();
+        let Some(dps) = state.dps.as_mut() else {
+            return false;
+        };
+        let at = dps.refused_filters.iter().position(|f| f == filter);
+        at.map(|at| dps.refused_filters.remove(at)).is_some()
     }
 
     /// Handles a PUBLISH from the device: a register request or a status

@@ -4,7 +4,7 @@
 //! application message handed to the service the device authenticated
 //! for. Sans-IO: packets and commands in, packets to send out.
 
-use duet::mqtt::codec::Publish;
+use duet::mqtt::codec::{Publish, SUBACK_FAILURE};
 use duet::mqtt::{Packet, QoS};
 
 use crate::admission::{Admitted, Identity};
@@ -12,7 +12,7 @@ use crate::dps::DpsClient;
 use crate::hub::HubDevice;
 use crate::mqtt::{OutPublish, Outgoing};
 use crate::state::{Command, Shared};
-use crate::subscriptions::{SUBACK_FAILURE, Subscriptions};
+use crate::subscriptions::Subscriptions;
 use crate::{CloseReason, Violation};
 
 /// The service behind a connection.
@@ -82,7 +82,9 @@ impl Session {
                             Service::Hub(hub) => {
                                 hub.allows_filter(filter) && !hub.refusal_injected(shared, filter)
                             }
-                            Service::Dps(dps) => dps.allows_filter(filter),
+                            Service::Dps(dps) => {
+                                dps.allows_filter(filter) && !dps.refusal_injected(shared, filter)
+                            }
                         };
                         if allowed && self.subscriptions.subscribe(filter) {
                             options.qos.min(QoS::AtLeastOnce) as u8

@@ -5,9 +5,6 @@
 /// The most topic filters a device may hold at once.
 pub(crate) const MAX_SUBSCRIPTIONS: usize = 5;
 
-/// The SUBACK return code for a refused filter (MQTT 3.1.1 §3.9.3).
-pub(crate) const SUBACK_FAILURE: u8 = 0x80;
-
 /// Topic filters, in the order subscribed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Subscriptions {

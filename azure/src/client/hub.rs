@@ -16,7 +16,7 @@
 //!   buffer), after which the client goes on.
 
 use duet::connector::Connector;
-use duet::mqtt::codec::Publish;
+use duet::mqtt::codec::{Publish, SUBACK_FAILURE};
 use duet::mqtt::outbox::OutboxStore;
 use duet::mqtt::{Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, QoS};
 use duet::netstack::rand::Rng;
@@ -42,10 +42,6 @@ const SUBSCRIPTIONS: [(&str, QoS); 4] = [
     (hub::TWIN_PATCH_SUBSCRIBE_TOPIC, QoS::AtMostOnce),
     (hub::C2D_SUBSCRIBE_TOPIC, QoS::AtLeastOnce),
 ];
-
-/// A SUBACK code from this up is a refusal (3.1.1 §3.9.3: 0x80; 5.0
-/// §3.9.3: 0x80 to 0xA2).
-const SUBACK_REFUSED: u8 = 0x80;
 
 /// Who the device is and how it connects.
 #[derive(Debug, Clone, Copy)]
@@ -682,7 +678,7 @@ where
             .iter()
             .position(|awaiting| *awaiting == Some(packet_id))?;
         self.awaiting_subacks[place] = None;
-        let refused = reason_code >= SUBACK_REFUSED;
+        let refused = reason_code >= SUBACK_FAILURE;
         self.missing |= refused;
         let last = self.awaiting_subacks.iter().all(Option::is_none);
         if last {

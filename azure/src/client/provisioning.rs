@@ -9,6 +9,7 @@
 //! its status and DPS's error code.
 
 use duet::connector::Connector;
+use duet::mqtt::codec::SUBACK_FAILURE;
 use duet::mqtt::{Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, QoS};
 use duet::netstack::rand::Rng;
 use duet::netstack::time::Duration;
@@ -115,6 +116,11 @@ pub enum ProvisioningError {
     },
     /// DPS's answer does not parse.
     Malformed,
+    /// DPS refused the subscription to its answers (`reason_code` from
+    /// the SUBACK): none would come, so the flow ends.
+    SubscriptionRefused {
+        reason_code: u8,
+    },
 }
 
 impl From<ClientError> for ProvisioningError {
@@ -236,6 +242,9 @@ where
                 ClientEvent::ConnectFailed => Step::ConnectFailed,
                 ClientEvent::Wake => Step::Wake,
                 ClientEvent::Message(_) => Step::Message,
+                ClientEvent::Subscribed { reason_code, .. } if reason_code >= SUBACK_FAILURE => {
+                    Step::SubscriptionRefused(reason_code)
+                }
                 _ => Step::Other,
             };
             match step {
@@ -253,6 +262,10 @@ where
                     }
                 }
                 Step::Wake => self.send(next).await?,
+                Step::SubscriptionRefused(reason_code) => {
+                    self.mqtt.disconnect().await;
+                    return Err(ProvisioningError::SubscriptionRefused { reason_code });
+                }
                 Step::Other => {}
                 Step::Message => match self.read_answer(&mut retriable_errors) {
                     Answer::Wait(then, wait) => {
@@ -389,6 +402,7 @@ enum Step {
     ConnectFailed,
     Wake,
     Message,
+    SubscriptionRefused(u8),
     Other,
 }
 

@@ -15,7 +15,7 @@ use embedded_io_async::{Read, Write};
 
 pub use crate::connector::Connector;
 
-use super::codec::{Connect, Packet, Properties, Publish, QoS, frame_len};
+use super::codec::{Connect, Packet, Properties, Publish, QoS, SUBACK_FAILURE, frame_len};
 use super::outbox::{Outbox, OutboxFull, OutboxStore, RecordState};
 use super::session::{Event, Session, SessionError, State};
 
@@ -497,7 +497,7 @@ where
                         })) => Outcome::Report(ClientEvent::Subscribed {
                             packet_id,
                             // One filter a SUBSCRIBE; none is a refusal.
-                            reason_code: reason_codes.first().copied().unwrap_or(0x80),
+                            reason_code: reason_codes.first().copied().unwrap_or(SUBACK_FAILURE),
                         }),
                         Ok(Some(Event::Unsubscribed { packet_id })) => {
                             Outcome::Report(ClientEvent::Unsubscribed { packet_id })

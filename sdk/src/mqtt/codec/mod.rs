@@ -28,8 +28,8 @@ pub use publish::Publish;
 pub use string::check_utf8;
 pub(crate) use subscribe::SubscribeList;
 pub use subscribe::{
-    RetainHandling, SubAck, Subscribe, SubscribeFilters, SubscribeOptions, UnsubAck, Unsubscribe,
-    UnsubscribeFilters,
+    RetainHandling, SUBACK_FAILURE, SubAck, Subscribe, SubscribeFilters, SubscribeOptions,
+    UnsubAck, Unsubscribe, UnsubscribeFilters,
 };
 pub use varint::{MAX_VARINT, decode_varint, encode_varint, varint_len};
 

@@ -194,6 +194,11 @@ fn write_filter(
     w.u8(options.to_byte(version))
 }
 
+/// The SUBACK code of a refused filter in 3.1.1, and the lowest of the
+/// failure codes in 5.0 (§3.9.3): a code at or above it is a refusal,
+/// one below it the QoS granted.
+pub const SUBACK_FAILURE: u8 = 0x80;
+
 /// A SUBACK packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubAck<'a> {
@@ -202,7 +207,7 @@ pub struct SubAck<'a> {
     /// Properties (5.0 §3.9.2.1); empty in 3.1.1.
     pub properties: Properties<'a>,
     /// One return/reason code per filter (§3.9.3): the granted QoS (0-2) or
-    /// a failure (0x80 and up).
+    /// a failure ([`SUBACK_FAILURE`] and up).
     pub reason_codes: &'a [u8],
 }
 
@@ -212,7 +217,8 @@ impl<'a> SubAck<'a> {
         let properties = read_properties(r, version, Context::SubAck)?;
         let reason_codes = r.rest();
         // 3.1.1 §3.9.3: only 0x00, 0x01, 0x02 and 0x80 are allowed.
-        if version == ProtocolVersion::V311 && reason_codes.iter().any(|&c| c > 2 && c != 0x80) {
+        let allowed = |c: u8| c <= 2 || c == SUBACK_FAILURE;
+        if version == ProtocolVersion::V311 && !reason_codes.iter().all(|&c| allowed(c)) {
             return Err(Error::MalformedPacket);
         }
         Ok(SubAck {
