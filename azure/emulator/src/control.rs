@@ -420,7 +420,7 @@ impl Emulator {
             .lock()
             .devices
             .get_mut(device_id)
-            .map(|device| device.refused_filters.push(filter.to_owned()))
+            .map(|device| device.refused_filters.push(filter))
             .is_some();
         assert!(
             known,
@@ -451,7 +451,7 @@ impl Emulator {
     pub fn refuse_next_dps_subscription(&self, filter: &str) {
         let mut state = self.shared.lock();
         let dps = state.dps.as_mut().expect("DPS is emulated");
-        dps.refused_filters.push(filter.to_owned());
+        dps.refused_filters.push(filter);
     }
 
     /// The `$rid` of every twin request (GET or reported PATCH) the device

@@ -25,7 +25,7 @@ use crate::clock::{iso8601, now_unix};
 use crate::config::{DeviceAuth, Dps, Enrollment};
 use crate::mqtt::OutPublish;
 use crate::state::{Shared, State};
-use crate::subscriptions::Subscriptions;
+use crate::subscriptions::{InjectedRefusals, Subscriptions};
 use crate::{CloseReason, Violation};
 
 const RESPONSE_PREFIX: &str = "$dps/registrations/res/";
@@ -41,9 +41,8 @@ pub(crate) struct DpsState {
     /// Fault injection: statuses (429, 5xx) the next requests are refused
     /// with, one each.
     pub(crate) failures: VecDeque<u16>,
-    /// Fault injection: filters the next SUBSCRIBE naming each is refused
-    /// for (SUBACK 0x80), once each.
-    pub(crate) refused_filters: Vec<String>,
+    /// Fault injection: subscriptions to refuse.
+    pub(crate) refused_filters: InjectedRefusals,
 }
 
 /// One register request and its progress.
@@ -68,7 +67,7 @@ impl DpsState {
             payloads: HashMap::new(),
             next_operation: 1,
             failures: VecDeque::new(),
-            refused_filters: Vec::new(),
+            refused_filters: InjectedRefusals::default(),
         }
     }
 
@@ -112,11 +111,10 @@ impl DpsClient {
     /// ([`crate::Emulator::refuse_next_dps_subscription`]); it is used up.
     pub(crate) fn refusal_injected(&self, shared: &Shared, filter: &str) -> bool {
         let mut state = shared.lock();
-        let Some(dps) = state.dps.as_mut() else {
-            return false;
-        };
-        let at = dps.refused_filters.iter().position(|f| f == filter);
-        at.map(|at| dps.refused_filters.remove(at)).is_some()
+        state
+            .dps
+            .as_mut()
+            .is_some_and(|dps| dps.refused_filters.take(filter))
     }
 
     /// Handles a PUBLISH from the device: a register request or a status

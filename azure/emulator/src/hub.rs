@@ -129,11 +129,8 @@ impl HubDevice {
     /// Whether a refusal of `filter` was injected
     /// ([`crate::Emulator::refuse_next_subscription`]); it is used up.
     pub(crate) fn refusal_injected(&self, shared: &Shared, filter: &str) -> bool {
-        self.with_device(shared, |device| {
-            let at = device.refused_filters.iter().position(|f| f == filter);
-            at.map(|at| device.refused_filters.remove(at)).is_some()
-        })
-        .unwrap_or(false)
+        self.with_device(shared, |device| device.refused_filters.take(filter))
+            .unwrap_or(false)
     }
 
     /// Handles a PUBLISH from the device.

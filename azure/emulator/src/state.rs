@@ -10,7 +10,7 @@ use rustls::ServerConfig;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::dps::DpsState;
-use crate::subscriptions::Subscriptions;
+use crate::subscriptions::{InjectedRefusals, Subscriptions};
 use crate::twin::Twin;
 use crate::{CloseReason, DeviceAuth, MethodResponse, Refusals, Telemetry, Violations};
 
@@ -132,9 +132,8 @@ pub(crate) struct DeviceState {
     /// Fault injection: statuses (429, 5xx) the next twin requests are
     /// refused with, one each, before any is served.
     pub(crate) twin_failures: VecDeque<u16>,
-    /// Fault injection: filters the next SUBSCRIBE naming each is refused
-    /// for (SUBACK 0x80), once each.
-    pub(crate) refused_filters: Vec<String>,
+    /// Fault injection: subscriptions to refuse.
+    pub(crate) refused_filters: InjectedRefusals,
     /// The `$rid` of every twin request, in order.
     pub(crate) twin_requests: Vec<String>,
 }
@@ -153,7 +152,7 @@ impl DeviceState {
             model_id: None,
             drop_next_twin_request: false,
             twin_failures: VecDeque::new(),
-            refused_filters: Vec::new(),
+            refused_filters: InjectedRefusals::default(),
             twin_requests: Vec::new(),
         }
     }

@@ -44,6 +44,23 @@ impl Subscriptions {
     }
 }
 
+/// Fault injection: filters whose next SUBSCRIBE is refused (SUBACK
+/// 0x80), once each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct InjectedRefusals(Vec<String>);
+
+impl InjectedRefusals {
+    pub(crate) fn push(&mut self, filter: &str) {
+        self.0.push(filter.to_owned());
+    }
+
+    /// Whether a refusal of `filter` waits; it is used up.
+    pub(crate) fn take(&mut self, filter: &str) -> bool {
+        let at = self.0.iter().position(|f| f == filter);
+        at.map(|at| self.0.remove(at)).is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
