@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout_at};
 
-use crate::state::{C2dMessage, Command, State};
+use crate::state::{C2dMessage, Command, DeviceState, State};
 use crate::{CloseReason, Device, Emulator, Refusals, Violations, url};
 
 /// A device's answer to a direct method.
@@ -365,14 +365,9 @@ impl Emulator {
     /// If the device is unknown.
     #[track_caller]
     pub fn drop_next_twin_request(&self, device_id: &str) {
-        let known = self
-            .shared
-            .lock()
-            .devices
-            .get_mut(device_id)
-            .map(|device| device.drop_next_twin_request = true)
-            .is_some();
-        assert!(known, "drop_next_twin_request({device_id}): unknown device");
+        self.inject(device_id, "drop_next_twin_request", |device| {
+            device.drop_next_twin_request = true;
+        });
     }
 
     /// The Plug and Play model id the device announced when it last
@@ -393,17 +388,9 @@ impl Emulator {
     /// If the device is unknown.
     #[track_caller]
     pub fn fail_next_twin_requests(&self, device_id: &str, statuses: &[u16]) {
-        let known = self
-            .shared
-            .lock()
-            .devices
-            .get_mut(device_id)
-            .map(|device| device.twin_failures.extend(statuses))
-            .is_some();
-        assert!(
-            known,
-            "fail_next_twin_requests({device_id}): unknown device"
-        );
+        self.inject(device_id, "fail_next_twin_requests", |device| {
+            device.twin_failures.extend(statuses);
+        });
     }
 
     /// Fault injection: the device's next SUBSCRIBE to `filter` (exactly
@@ -415,17 +402,22 @@ impl Emulator {
     /// If the device is unknown.
     #[track_caller]
     pub fn refuse_next_subscription(&self, device_id: &str, filter: &str) {
+        self.inject(device_id, "refuse_next_subscription", |device| {
+            device.refused_filters.push(filter);
+        });
+    }
+
+    /// Applies the fault injection `what` to the device's state.
+    #[track_caller]
+    fn inject(&self, device_id: &str, what: &str, apply: impl FnOnce(&mut DeviceState)) {
         let known = self
             .shared
             .lock()
             .devices
             .get_mut(device_id)
-            .map(|device| device.refused_filters.push(filter))
+            .map(apply)
             .is_some();
-        assert!(
-            known,
-            "refuse_next_subscription({device_id}): unknown device"
-        );
+        assert!(known, "{what}({device_id}): unknown device");
     }
 
     /// Fault injection: DPS refuses its next requests (register or status
