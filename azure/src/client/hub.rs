@@ -10,7 +10,8 @@
 //!   connection is lost before its answer, and retried with exponential
 //!   backoff when the hub answers 429 or 5xx;
 //! - subscriptions made again whenever the hub has no session for the
-//!   device;
+//!   device, or its session may lack one (refused, or cut off before every
+//!   SUBACK came); a refusal is reported, never taken for a grant;
 //! - typed errors for whatever the hub sends that is not its protocol (an
 //!   unknown topic, broken JSON, a message larger than the caller's
 //!   buffer), after which the client goes on.
@@ -103,8 +104,9 @@ pub struct HubBuffers<'b> {
 /// What [`HubClient::poll`] reports.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HubEvent<'a> {
-    /// Connected (again): subscriptions are in place and a twin request
-    /// that was waiting has gone out.
+    /// Connected (again): the subscriptions the hub granted are in place
+    /// (a refusal comes first, as [`HubEvent::SubscriptionRefused`]) and a
+    /// twin request that was waiting has gone out.
     Connected,
     /// A connection attempt failed; the next follows the backoff.
     ConnectFailed,
