@@ -269,17 +269,10 @@ pub struct HubClient<
     renew_at: Option<Instant>,
     /// The application's timer ([`HubClient::wake_at`]).
     app_wake: Option<Instant>,
-    /// The packet identifiers of the SUBSCRIBEs still to be answered, one
-    /// place per filter of [`SUBSCRIPTIONS`].
-    awaiting_subacks: [Option<u16>; SUBSCRIPTIONS.len()],
-    /// A filter may be missing from the session on the hub (refused, its
-    /// SUBSCRIBE not sent, or the connection lost before every SUBACK
-    /// came): the next connection subscribes even where the session was
-    /// resumed.
-    resubscribe: bool,
-    /// Whether a filter is missing from the session since the connection
-    /// came up: refused, or its SUBSCRIBE could not be sent.
-    missing: bool,
+    /// Where each filter of [`SUBSCRIPTIONS`] stands in the hub's session.
+    /// Any filter `Missing` makes the next connection subscribe again,
+    /// even where the session was resumed.
+    subscriptions: [Subscription; SUBSCRIPTIONS.len()],
     /// The last SUBACK was a refusal, reported first: the next poll
     /// reports [`HubEvent::Connected`].
     connected_due: bool,
@@ -400,9 +393,7 @@ where
             renew_after,
             renew_at: None,
             app_wake: None,
-            awaiting_subacks: [None; SUBSCRIPTIONS.len()],
-            resubscribe: false,
-            missing: false,
+            subscriptions: [Subscription::Granted; SUBSCRIPTIONS.len()],
             connected_due: false,
             rng: Rng::new(u64::from(seed)),
             stats: HubStats::default(),
@@ -654,18 +645,18 @@ where
             .renew_after
             .map(|after| self.mqtt.clock().now() + after);
         self.plan_wake();
-        self.awaiting_subacks = [None; SUBSCRIPTIONS.len()];
-        self.missing = false;
-        self.resubscribe |= !session_present;
-        if self.resubscribe {
-            for (awaiting, (filter, qos)) in self.awaiting_subacks.iter_mut().zip(SUBSCRIPTIONS) {
+        let missing = self.subscriptions.contains(&Subscription::Missing);
+        if !session_present || missing {
+            for (state, (filter, qos)) in self.subscriptions.iter_mut().zip(SUBSCRIPTIONS) {
                 // A failure means the connection is gone; the next one
                 // subscribes again.
-                *awaiting = self.mqtt.subscribe(filter, qos).await.ok();
-                self.missing |= awaiting.is_none();
+                *state = match self.mqtt.subscribe(filter, qos).await {
+                    Ok(packet_id) => Subscription::Awaiting(packet_id),
+                    Err(_) => Subscription::Missing,
+                };
             }
         }
-        if self.awaiting_subacks.iter().any(Option::is_some) {
+        if self.awaiting_any() {
             return false;
         }
         self.after_subscribing().await;
@@ -676,15 +667,17 @@ where
     /// last SUBACK is in.
     async fn on_suback(&mut self, packet_id: u16, reason_code: u8) -> Option<HubEvent<'static>> {
         let place = self
-            .awaiting_subacks
+            .subscriptions
             .iter()
-            .position(|awaiting| *awaiting == Some(packet_id))?;
-        self.awaiting_subacks[place] = None;
+            .position(|state| *state == Subscription::Awaiting(packet_id))?;
         let refused = reason_code >= SUBACK_FAILURE;
-        self.missing |= refused;
-        let last = self.awaiting_subacks.iter().all(Option::is_none);
+        self.subscriptions[place] = if refused {
+            Subscription::Missing
+        } else {
+            Subscription::Granted
+        };
+        let last = !self.awaiting_any();
         if last {
-            self.resubscribe = self.missing;
             self.after_subscribing().await;
         }
         if refused {
@@ -706,8 +699,20 @@ where
         }
     }
 
+    /// Whether a SUBACK is still to come.
+    fn awaiting_any(&self) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|state| matches!(state, Subscription::Awaiting(_)))
+    }
+
     fn on_disconnected(&mut self) {
-        self.awaiting_subacks = [None; SUBSCRIPTIONS.len()];
+        // A SUBACK that did not come: the filter may be missing.
+        for state in &mut self.subscriptions {
+            if matches!(state, Subscription::Awaiting(_)) {
+                *state = Subscription::Missing;
+            }
+        }
         self.connected_due = false;
         if let Some(pending) = self.pending.as_mut() {
             pending.sent_as = None;
@@ -844,6 +849,18 @@ where
             _ => HubEvent::TwinRequestFailed { status: 0 },
         }
     }
+}
+
+/// Where one of the hub client's filters stands in the hub's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subscription {
+    /// Granted (or, for a new client, taken to be held by a resumed
+    /// session).
+    Granted,
+    /// SUBSCRIBE sent with this packet identifier; its SUBACK is awaited.
+    Awaiting(u16),
+    /// Refused, not sent, or its SUBACK lost with the connection.
+    Missing,
 }
 
 /// What one MQTT event is, borrowing nothing.
