@@ -19,6 +19,7 @@
 )]
 
 mod copy;
+pub mod no_memmove;
 #[macro_use]
 mod fmt;
 

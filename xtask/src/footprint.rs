@@ -18,6 +18,11 @@
 //!   RAM and for the initial values in flash; reported once, here.
 //! - `bss`: `.bss*` and `.uninit*` — zeroed or uninitialised statics, RAM only.
 //!
+//! No image may contain `memmove`: Duet moves bytes within a buffer through
+//! `duet_netstack::no_memmove` instead (why is said there), and a
+//! `copy_within` or a move the compiler cannot prove disjoint would bring
+//! its 1.5 KB back. The command fails, naming the image, if one does.
+//!
 //! Sections the device never loads (symbols, `.comment`, attributes, debug
 //! info) are not counted. An allocated section of any other name is an error,
 //! so a new kind of section cannot silently go uncounted.
@@ -100,6 +105,8 @@ pub enum ElfError {
     NoData(&'static str),
     /// The size table's two statics disagree on the number of types.
     TableMismatch { sizes: usize, names: usize },
+    /// Functions the module doc says no image may contain.
+    Memmove(Vec<String>),
 }
 
 impl fmt::Display for ElfError {
@@ -125,6 +132,12 @@ impl fmt::Display for ElfError {
             ElfError::TableMismatch { sizes, names } => {
                 write!(f, "size table has {sizes} sizes but {names} names")
             }
+            ElfError::Memmove(names) => write!(
+                f,
+                "contains memmove ({}): move within a buffer with \
+                 duet_netstack::no_memmove::copy_within",
+                names.join(", ")
+            ),
         }
     }
 }
@@ -223,6 +236,29 @@ impl Footprint {
             bss,
         } = self;
         format!("footprint {image} text={text} rodata={rodata} data={data} bss={bss}")
+    }
+}
+
+/// Whether a symbol is compiler_builtins' `memmove` or one of its ARM EABI
+/// entry points (`__aeabi_memmove`, `__aeabi_memmove4`, ...). The mangled
+/// Rust name is matched by its path's tail, `mem::memmove`
+/// (`3mem7memmove`), so that `no_memmove::copy_within` is not taken for it.
+pub fn is_memmove(symbol: &str) -> bool {
+    symbol == "memmove" || symbol.starts_with("__aeabi_memmove") || symbol.contains("3mem7memmove")
+}
+
+/// `Memmove` with the names, if the image defines a [`is_memmove`] function.
+pub fn check_no_memmove(elf: &[u8]) -> Result<(), ElfError> {
+    let file = object::File::parse(elf)?;
+    let found: Vec<String> = file
+        .symbols()
+        .filter(|s| s.is_definition())
+        .filter_map(|s| s.name().ok().filter(|n| is_memmove(n)).map(String::from))
+        .collect();
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(ElfError::Memmove(found))
     }
 }
 
@@ -350,7 +386,9 @@ pub fn run(root: &Path) -> Result<(), cmd::Error> {
     let elf_dir = target_dir.join(TARGET).join("release");
     for (image, _) in IMAGES {
         let path = elf_dir.join(image);
-        let footprint = in_file(&path, Footprint::of_elf(&read_elf(&path)?))?;
+        let elf = read_elf(&path)?;
+        in_file(&path, check_no_memmove(&elf))?;
+        let footprint = in_file(&path, Footprint::of_elf(&elf))?;
         println!("{}", footprint.line(image));
     }
     let path = elf_dir.join(SIZES_BINARY.0);
@@ -449,6 +487,32 @@ mod tests {
     /// Read from this very test binary, the way xtask reads `DUET_SIZES`
     /// from the firmware: a mangled static found by substring.
     static XTASK_TEST_TABLE: [u32; 3] = [7, 0x0102_0304, u32::MAX];
+
+    #[test]
+    fn memmove_is_told_apart_from_the_module_that_replaces_it() {
+        for name in [
+            "memmove",
+            "__aeabi_memmove",
+            "__aeabi_memmove4",
+            "__aeabi_memmove8",
+            "_RNvNtCs7NhdfSRABLd_17compiler_builtins3mem7memmove",
+            "_ZN17compiler_builtins3mem7memmove17h0123456789abcdefE",
+        ] {
+            assert!(is_memmove(name), "{name}");
+        }
+        for name in [
+            "memcpy",
+            "__aeabi_memcpy4",
+            "_RINvNtCs1a2b3c_13duet_netstack10no_memmove11copy_withinhEB4_",
+            "_ZN13duet_netstack10no_memmove11copy_within17h0123456789abcdefE",
+        ] {
+            assert!(!is_memmove(name), "{name}");
+        }
+        // The host's xtask only refers to the C library's memmove: a
+        // reference is not a definition.
+        let elf = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(check_no_memmove(&elf).is_ok());
+    }
 
     #[test]
     fn symbol_bytes_reads_a_static_from_a_real_elf() {

@@ -4,6 +4,8 @@
 //! takes. Building the DER here keeps duet-crypto's API as it is: one key
 //! encoding, the one X.509 and TLS use.
 
+use duet::netstack::no_memmove::copy_within;
+
 use super::{AduError, read};
 use crate::AzureError;
 use crate::base64;
@@ -97,7 +99,7 @@ pub(crate) fn rsa_public_key_der(
     let total = 1 + length_len(content)? + content;
     // The modulus moves left (the headers take at most HEADROOM bytes),
     // then the headers go before it and the exponent after it.
-    out.copy_within(n_start..n_start + n_len, header);
+    copy_within(out, n_start..n_start + n_len, header);
     let mut head = Out::new(out.get_mut(..header).ok_or(AzureError::BufferTooSmall)?);
     head.put(&[0x30])?;
     put_length(&mut head, content)?;

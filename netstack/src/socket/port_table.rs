@@ -3,6 +3,8 @@
 //! A sorted array of bindings, searched by bisection: O(log n) per packet,
 //! no hashing, no extra memory beyond four bytes per socket.
 
+use crate::no_memmove::copy_within;
+
 /// One entry: a port and the socket slot bound to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortBinding {
@@ -58,7 +60,7 @@ impl<'a> PortTable<'a> {
         if self.len == self.bindings.len() {
             return Err(InUse);
         }
-        self.bindings.copy_within(at..self.len, at + 1);
+        copy_within(&mut self.bindings, at..self.len, at + 1);
         self.bindings[at] = PortBinding {
             key,
             socket: socket as u16,
@@ -70,7 +72,7 @@ impl<'a> PortTable<'a> {
     /// Unbinds `key`.
     pub fn remove(&mut self, key: u16) {
         if let Ok(at) = self.bound().binary_search_by_key(&key, |b| b.key) {
-            self.bindings.copy_within(at + 1..self.len, at);
+            copy_within(&mut self.bindings, at + 1..self.len, at);
             self.len -= 1;
         }
     }

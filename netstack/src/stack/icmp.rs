@@ -6,6 +6,7 @@ use core::task::{Context, Poll};
 
 use super::Stack;
 use super::ingress::{Cast, Ipv4Meta};
+use crate::no_memmove::copy_within;
 use crate::pool::PacketId;
 use crate::socket::datagram_queue::QueueFull;
 use crate::socket::icmp::{EchoReply, IcmpSocket};
@@ -139,7 +140,7 @@ impl<'a> Stack<'a> {
         let frame = self
             .pool
             .resize(&packet, total.max(meta.network + quoted_len));
-        frame.copy_within(meta.network..meta.network + quoted_len, quote_at);
+        copy_within(frame, meta.network..meta.network + quoted_len, quote_at);
         let frame = self.pool.resize(&packet, total);
 
         EthernetFrame::new_unchecked(&mut frame[..]).write_header(

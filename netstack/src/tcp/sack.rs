@@ -11,6 +11,7 @@
 //! Internally every range is compared as an offset from `SND.UNA`, so the
 //! ordering holds across the 2^32 wrap of the sequence space.
 
+use crate::no_memmove::copy_within;
 use crate::tcp::seq::SeqNumber;
 
 /// The most disjoint SACKed ranges remembered (RFC 2018 §3: an ACK carries at
@@ -63,12 +64,12 @@ fn insert(ranges: &mut [(u32, u32)], count: &mut usize, start: u32, end: u32) {
             return;
         }
         let last = (*count).min(ranges.len() - 1);
-        ranges.copy_within(i..last, i + 1);
+        copy_within(ranges, i..last, i + 1);
         ranges[i] = (start, end);
         *count = last + 1;
     } else {
         ranges[i] = (start.min(ranges[i].0), end.max(ranges[j - 1].1));
-        ranges.copy_within(j..*count, i + 1);
+        copy_within(ranges, j..*count, i + 1);
         *count -= j - i - 1;
     }
 }
@@ -169,7 +170,7 @@ impl Scoreboard {
     pub fn on_cumulative_ack(&mut self, snd_una: SeqNumber) {
         let count = self.count();
         let gone = self.held().iter().take_while(|r| r.1 <= snd_una).count();
-        self.ranges.copy_within(gone..count, 0);
+        copy_within(&mut self.ranges, gone..count, 0);
         self.ranges[count - gone..count].fill(UNUSED);
         if let Some(first) = self.ranges[..count - gone].first_mut() {
             first.0 = first.0.max(snd_una);

@@ -9,6 +9,7 @@
 //! acknowledgements and PINGREQs the session owes, read the transport or
 //! wait for the keep-alive timer — and returns one [`ClientEvent`].
 
+use duet_netstack::no_memmove::copy_within;
 use duet_netstack::time::{Duration, Instant};
 use embassy_futures::select::{Either, select};
 use embedded_io_async::{Read, Write};
@@ -587,7 +588,7 @@ where
             // moved otherwise.
             self.discard -= skip;
             let at = self.received;
-            self.receive.copy_within(at + skip..at + n, at);
+            copy_within(self.receive, at + skip..at + n, at);
         }
         self.received += n - skip;
     }
@@ -606,7 +607,7 @@ where
     /// buffer.
     fn compact_received(&mut self) {
         if self.start > 0 {
-            self.receive.copy_within(self.start..self.received, 0);
+            copy_within(self.receive, self.start..self.received, 0);
             self.received -= self.start;
             self.start = 0;
         }

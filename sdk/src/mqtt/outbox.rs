@@ -8,6 +8,8 @@
 //! A full outbox refuses new publishes ([`OutboxFull`]) rather than dropping
 //! old ones.
 
+use duet_netstack::no_memmove::copy_within;
+
 use super::codec::QoS;
 
 const HEADER: usize = 8;
@@ -185,7 +187,7 @@ impl<'b> Outbox<'b> {
 
     /// Moves the records to the start of the buffer, for room behind them.
     fn move_to_front(&mut self) {
-        self.buf.copy_within(self.head..self.len, 0);
+        copy_within(self.buf, self.head..self.len, 0);
         self.len -= self.head;
         self.unsent -= self.head;
         self.head = 0;
@@ -301,7 +303,7 @@ impl<'b> Outbox<'b> {
             self.unsent = self.unsent.max(next);
             next
         } else {
-            self.buf.copy_within(next..self.len, at);
+            copy_within(self.buf, next..self.len, at);
             self.len -= next - at;
             if self.unsent > at {
                 self.unsent -= next - at;

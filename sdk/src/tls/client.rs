@@ -15,6 +15,7 @@ use duet_crypto::{
     Aead, Digest, EcdhGroup, HashAlgorithm, HashContext, Hasher, KeyAgreement, KeyDerivation,
     KeyHandle, SignatureScheme, SignatureVerifier, Signer,
 };
+use duet_netstack::no_memmove::copy_within;
 use rand_core::CryptoRng;
 
 use super::codec::{Reader, Writer};
@@ -728,7 +729,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     /// which the caller has sent.
     pub fn tls_sent(&mut self, sent: usize) {
         let sent = sent.min(self.pending);
-        self.send.copy_within(sent..self.pending, 0);
+        copy_within(self.send, sent..self.pending, 0);
         self.pending -= sent;
     }
 
@@ -827,7 +828,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
     }
 
     fn drain_receive(&mut self, len: usize) {
-        self.receive.copy_within(len..self.received, 0);
+        copy_within(self.receive, len..self.received, 0);
         self.received -= len;
     }
 
@@ -944,8 +945,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
             let buffer = core::mem::take(&mut self.handshake);
             let result = self.handle_message(message_type, &buffer[..message_len]);
             self.handshake = buffer;
-            self.handshake
-                .copy_within(message_len..self.handshake_len, 0);
+            copy_within(self.handshake, message_len..self.handshake_len, 0);
             self.handshake_len -= message_len;
             if let Some(e) = result? {
                 event = Some(e);
@@ -1519,7 +1519,7 @@ impl<'a, P: TlsProvider> ClientConnection<'a, P> {
                 return Err(TlsError::BufferTooSmall);
             }
             let from = scratch + done;
-            self.send.copy_within(from..from + chunk, self.pending + at);
+            copy_within(self.send, from..from + chunk, self.pending + at);
             let out = &mut self.send[self.pending..];
             self.pending += match &mut self.write {
                 Some(protection) => protection.seal(ContentType::Handshake, out, chunk)?,

@@ -63,26 +63,36 @@ impl<'a, P: TlsProvider, T: Read + Write> TlsConnection<'a, P, T> {
     }
 
     /// A session in `slot` (`None` on entry), returned for
-    /// [`TlsConnection::start_handshake`]; on failure the buffers and the
-    /// transport come back.
+    /// [`TlsConnection::start_handshake`], made with the buffers taken from
+    /// `buffers`; on failure they are put back there and the transport comes
+    /// back (`BufferTooSmall` if `buffers` held none).
     ///
     /// Why in a slot: the session is ≈ 2.7 KB on Cortex-M, and built by value
     /// in an async connect path it left two copies of itself in the one stack
     /// frame the client's poll compiles to, live through the handshake's
     /// deepest calls. Out of line, its construction's temporaries are gone
-    /// before the handshake starts.
+    /// before the handshake starts. The buffers are taken and put back here
+    /// too: moved inside the async connect path, LLVM could not tell them
+    /// apart from the state they move into and copied them with `memmove`,
+    /// 1.5 KB of flash that nothing else in a firmware needs.
     #[inline(never)]
     pub(crate) fn open_in<'s, R: CryptoRng + ?Sized>(
         slot: &'s mut Option<Self>,
         provider: &'a P,
         config: ClientConfig<'a>,
-        buffers: Buffers<'a>,
+        buffers: &mut Option<Buffers<'a>>,
         rng: &mut R,
         transport: T,
-    ) -> Result<&'s mut Self, (TlsError, Buffers<'a>, T)> {
-        match ClientConnection::unstarted(provider, config, buffers, rng) {
+    ) -> Result<&'s mut Self, (TlsError, T)> {
+        let Some(taken) = buffers.take() else {
+            return Err((TlsError::BufferTooSmall, transport));
+        };
+        match ClientConnection::unstarted(provider, config, taken, rng) {
             Ok(engine) => Ok(slot.insert(Self { engine, transport })),
-            Err((error, buffers)) => Err((error, buffers, transport)),
+            Err((error, taken)) => {
+                *buffers = Some(taken);
+                Err((error, transport))
+            }
         }
     }
 

@@ -108,31 +108,24 @@ where
         slot: &mut Option<Self::Transport>,
     ) -> Result<(), embedded_io::ErrorKind> {
         // Buffers still out belong to a connection the client did not
-        // release; it cannot run two.
-        let buffers = self
-            .buffers
-            .take()
-            .ok_or(embedded_io::ErrorKind::OutOfMemory)?;
-        let transport = match self.inner.connect().await {
-            Ok(transport) => transport,
-            Err(kind) => {
-                self.buffers = Some(buffers);
-                return Err(kind);
-            }
-        };
+        // release; it cannot run two. They stay in `self.buffers` until the
+        // session takes them (see `open_in`).
+        if self.buffers.is_none() {
+            return Err(embedded_io::ErrorKind::OutOfMemory);
+        }
+        let transport = self.inner.connect().await?;
         self.config.now_unix_secs = (self.now_unix_secs)();
         let opened = TlsConnection::open_in(
             slot,
             self.provider,
             self.config,
-            buffers,
+            &mut self.buffers,
             &mut self.rng,
             transport,
         );
         let connection = match opened {
             Ok(connection) => connection,
-            Err((error, buffers, transport)) => {
-                self.buffers = Some(buffers);
+            Err((error, transport)) => {
                 self.inner.release(transport);
                 self.last_error = Some(error);
                 return Err(embedded_io::ErrorKind::Other);
