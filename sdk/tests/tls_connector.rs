@@ -87,6 +87,36 @@ fn a_refused_handshake_leaves_the_slot_empty_and_the_buffers_for_the_next_attemp
     }
 }
 
+/// A transport that cannot connect fails the attempt, and the buffers stay
+/// with the connector (they are taken only once the transport is up): the
+/// next attempt, to the server, connects.
+#[test]
+fn a_transport_that_cannot_connect_leaves_the_buffers_for_the_next_attempt() {
+    let server = Server::start("server-p256", "intermediate-ca", &["-naccept", "1"]);
+    // A loopback port nothing listens on: bound, then let go.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let soft: Soft = Soft::new();
+    let right = root("root-ca");
+    let anchors = [trust_anchor_from_der(&right).unwrap()];
+    let mut memory = Memory::new();
+    let mut connector = connector(closed, &soft, &anchors, &mut memory, 3);
+    let mut slot = None;
+    for attempt in 0..2 {
+        assert_eq!(
+            block_on(connector.connect_into(&mut slot)),
+            Err(embedded_io::ErrorKind::ConnectionRefused),
+            "attempt {attempt}"
+        );
+        assert!(slot.is_none());
+    }
+    connector.inner_mut().0 = server.port;
+    assert_eq!(block_on(connector.connect_into(&mut slot)), Ok(()));
+    assert!(slot.is_some_and(|connection| !connection.engine().is_handshaking()));
+}
+
 /// Both ways back: `release` of the connection taken out of the slot, and
 /// `release_slot`, which takes it apart where it is (what the MQTT client
 /// calls); after either, the buffers serve the next connection.
