@@ -60,7 +60,7 @@ impl<'a> PortTable<'a> {
         if self.len == self.bindings.len() {
             return Err(InUse);
         }
-        copy_within(&mut self.bindings, at..self.len, at + 1);
+        copy_within(self.bindings, at..self.len, at + 1);
         self.bindings[at] = PortBinding {
             key,
             socket: socket as u16,
@@ -72,7 +72,7 @@ impl<'a> PortTable<'a> {
     /// Unbinds `key`.
     pub fn remove(&mut self, key: u16) {
         if let Ok(at) = self.bound().binary_search_by_key(&key, |b| b.key) {
-            copy_within(&mut self.bindings, at + 1..self.len, at);
+            copy_within(self.bindings, at + 1..self.len, at);
             self.len -= 1;
         }
     }
