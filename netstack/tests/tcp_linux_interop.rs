@@ -305,6 +305,8 @@ impl OurReceiver {
 
 /// Our client: sends its stream once connected, then closes.
 struct OurSender {
+    /// Set while the kernel's view is read: nothing more is sent.
+    paused: Arc<AtomicBool>,
     connection: TcpHandle,
     source: Source,
     closed: bool,
@@ -314,7 +316,7 @@ struct OurSender {
 impl OurSender {
     fn pump(&mut self, stack: &mut Stack<'_>) -> bool {
         let mut tcp = stack.tcp(self.connection);
-        if self.closed || self.error.is_some() {
+        if self.closed || self.error.is_some() || self.paused.load(Ordering::Acquire) {
             return false;
         }
         match tcp.state() {
@@ -355,12 +357,21 @@ impl OurSender {
 
 /// The kernel client's sending: `total` bytes of the pattern; returns
 /// their digest.
-fn kernel_send(stream: &mut TcpStream, total: u64, stop: &AtomicBool) -> [u8; 32] {
+fn kernel_send(
+    stream: &mut TcpStream,
+    total: u64,
+    stop: &AtomicBool,
+    paused: &AtomicBool,
+) -> [u8; 32] {
     stream.set_write_timeout(Some(KERNEL_TIMEOUT)).unwrap();
     stream.set_read_timeout(Some(KERNEL_TIMEOUT)).unwrap();
     let mut source = Source::new(Pattern::KERNEL_TO_US, total);
     let mut chunk = vec![0; 256 * 1024];
     while source.remaining() > 0 && !stop.load(Ordering::Acquire) {
+        if paused.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
         let n = source.produce(&mut chunk);
         stream
             .write_all(&chunk[..n])
@@ -472,14 +483,22 @@ impl Transfer {
     }
 }
 
-/// Watches `progress` until `done`, checking the kernel's view of the
-/// connection once a tenth has arrived. Panics on a stall, with `diagnose`'s
-/// account of our side.
+/// What [`monitor`] reads and steers of a transfer.
+struct Flow<'a> {
+    /// Bytes the receiving application has taken.
+    progress: &'a AtomicU64,
+    /// Holds the sender while set.
+    paused: &'a AtomicBool,
+}
+
+/// Watches the flow's progress until `done`, checking the kernel's view of
+/// the connection once a tenth has arrived, with the sender paused
+/// meanwhile. Panics on a stall, with `diagnose`'s account of our side.
 fn monitor(
     label: &str,
     total: u64,
     peer: Peer<'_>,
-    progress: &AtomicU64,
+    Flow { progress, paused }: Flow<'_>,
     done: impl Fn() -> bool,
     kernel_peer: impl Fn() -> Option<SocketAddrV4>,
     diagnose: impl Fn() -> String,
@@ -494,8 +513,17 @@ fn monitor(
         }
         if ss.is_none() && now >= total / 10 && now < total {
             if let Some(our_end) = kernel_peer() {
-                let socket = peer
-                    .run(|| ss_socket(our_end))
+                // On a loaded machine, starting `ss` in the peer's namespace
+                // has taken longer than the rest of the transfer (90 MB at
+                // 500 MB/s), and an ended connection is not listed: the
+                // sender waits meanwhile. (Held by the receiver instead, a
+                // full kernel receive queue drops segments, which we then
+                // resend.)
+                paused.store(true, Ordering::Release);
+                let socket = peer.run(|| ss_socket(our_end));
+                paused.store(false, Ordering::Release);
+                last_change = Instant::now();
+                let socket = socket
                     .unwrap_or_else(|| panic!("{label}: ss shows no connection with {our_end}"));
                 assert_options_in_use(&socket);
                 ss = Some(socket);
@@ -569,6 +597,7 @@ fn kernel_to_us(lab: &Lab<'_, '_>, peer: Peer<'_>, total: u64) -> Transfer {
     }));
     let our_addr = SocketAddrV4::new(net.our_ip, OUR_PORT);
     let stop = AtomicBool::new(false);
+    let paused = AtomicBool::new(false);
 
     let (sent, ss) = std::thread::scope(|scope| {
         let kernel = scope.spawn(|| {
@@ -576,7 +605,7 @@ fn kernel_to_us(lab: &Lab<'_, '_>, peer: Peer<'_>, total: u64) -> Transfer {
             let mut stream =
                 TcpStream::connect_timeout(&SocketAddr::V4(our_addr), Duration::from_secs(5))
                     .unwrap_or_else(|e| panic!("the kernel's connect to us: {e}"));
-            let digest = kernel_send(&mut stream, total, &stop);
+            let digest = kernel_send(&mut stream, total, &stop, &paused);
             stream.shutdown(Shutdown::Write).unwrap();
             // Our FIN answers: read to the end of our (empty) stream.
             let mut rest = Vec::new();
@@ -591,7 +620,10 @@ fn kernel_to_us(lab: &Lab<'_, '_>, peer: Peer<'_>, total: u64) -> Transfer {
             label,
             total,
             peer,
-            &progress,
+            Flow {
+                progress: &progress,
+                paused: &paused,
+            },
             || kernel.is_finished(),
             || Some(our_addr),
             || {
@@ -637,7 +669,9 @@ fn us_to_kernel(lab: &Lab<'_, '_>, peer: Peer<'_>, total: u64) -> Transfer {
             .unwrap();
         connection
     });
+    let paused = Arc::new(AtomicBool::new(false));
     let sender = Arc::new(Mutex::new(OurSender {
+        paused: Arc::clone(&paused),
         connection,
         source: Source::new(Pattern::US_TO_KERNEL, total),
         closed: false,
@@ -672,7 +706,10 @@ fn us_to_kernel(lab: &Lab<'_, '_>, peer: Peer<'_>, total: u64) -> Transfer {
             label,
             total,
             peer,
-            &progress,
+            Flow {
+                progress: &progress,
+                paused: &paused,
+            },
             || kernel.is_finished(),
             || {
                 let local = lab.with(|stack| stack.tcp(connection).local_endpoint())?;
