@@ -512,17 +512,18 @@ fn monitor(
             (last, last_change) = (now, Instant::now());
         }
         if ss.is_none() && now >= total / 10 && now < total {
-            if let Some(our_end) = kernel_peer() {
-                // On a loaded machine, starting `ss` in the peer's namespace
-                // has taken longer than the rest of the transfer (90 MB at
-                // 500 MB/s), and an ended connection is not listed: the
-                // sender waits meanwhile. (Held by the receiver instead, a
-                // full kernel receive queue drops segments, which we then
-                // resend.)
-                paused.store(true, Ordering::Release);
-                let socket = peer.run(|| ss_socket(our_end));
-                paused.store(false, Ordering::Release);
-                last_change = Instant::now();
+            // Looking our end up waits for the stack thread's lock, and `ss`
+            // starts in the peer's namespace: on a loaded machine the two have
+            // taken longer than the rest of the transfer (90 MB at 500 MB/s),
+            // and an ended connection is not listed. So the sender waits from
+            // before the lookup until `ss` has answered. (Held by the
+            // receiver instead, a full kernel receive queue drops segments,
+            // which we then resend.)
+            paused.store(true, Ordering::Release);
+            let socket = kernel_peer().map(|our_end| (our_end, peer.run(|| ss_socket(our_end))));
+            paused.store(false, Ordering::Release);
+            last_change = Instant::now();
+            if let Some((our_end, socket)) = socket {
                 let socket = socket
                     .unwrap_or_else(|| panic!("{label}: ss shows no connection with {our_end}"));
                 assert_options_in_use(&socket);
