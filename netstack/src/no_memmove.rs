@@ -4,9 +4,12 @@
 //! compiler_builtins: 1,574 bytes of flash (Thumb-2, opt-level "z") for
 //! the forward and backward copies of every alignment. Each firmware
 //! already carries `memcpy` (730 bytes), and the moves Duet makes are short
-//! or rare (a SACK block or port binding slid over, a partial packet moved
-//! to the front of a buffer, an ICMP quote moved behind its new headers), so
-//! they go through `memcpy` instead, in pieces that do not overlap.
+//! or rare (a SACK block or port binding slid over; the rest of a partial
+//! MQTT packet, TLS record or handshake message, or of unsent TLS bytes or
+//! MQTT outbox records, moved to the front of its buffer; an ICMP quote
+//! moved behind its new headers; an RSA modulus moved behind its DER
+//! header), so they go through `memcpy` instead, in pieces that do not
+//! overlap.
 
 use core::ops::Range;
 

@@ -522,8 +522,8 @@ fn monitor(
             paused.store(true, Ordering::Release);
             let socket = kernel_peer().map(|our_end| (our_end, peer.run(|| ss_socket(our_end))));
             paused.store(false, Ordering::Release);
-            last_change = Instant::now();
             if let Some((our_end, socket)) = socket {
+                last_change = Instant::now();
                 let socket = socket
                     .unwrap_or_else(|| panic!("{label}: ss shows no connection with {our_end}"));
                 assert_options_in_use(&socket);
