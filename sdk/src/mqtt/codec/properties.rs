@@ -369,7 +369,9 @@ impl<'a> Properties<'a> {
     fn read_where(r: &mut Reader<'a>, allowed: impl Fn(u8) -> bool) -> Result<Self, Error> {
         let len = r.varint()?;
         let bytes = r.take(usize::try_from(len).map_err(|_| Error::MalformedPacket)?)?;
-        let mut seen: u64 = 0;
+        // One bit per identifier (all are below 64) in two 32-bit words: a
+        // 64-bit shift by a variable amount is a library call on Armv7-M.
+        let mut seen = [0u32; 2];
         let mut inner = Reader::new(bytes);
         while !inner.is_empty() {
             let (id, _) = read_value(&mut inner)?;
@@ -378,11 +380,11 @@ impl<'a> Properties<'a> {
             }
             // User Property and Subscription Identifier may repeat.
             let repeatable = id == 0x26 || id == 0x0b;
-            let bit = 1u64 << id;
-            if seen & bit != 0 && !repeatable {
+            let (word, bit) = (usize::from(id / 32) % 2, 1u32 << (id % 32));
+            if seen[word] & bit != 0 && !repeatable {
                 return Err(Error::DuplicateProperty(id));
             }
-            seen |= bit;
+            seen[word] |= bit;
         }
         Ok(Properties::Wire(bytes))
     }
@@ -611,6 +613,46 @@ mod tests {
         assert_eq!(read(&[4, 0x1f, 0, 1, 0xff]), Err(Error::InvalidUtf8));
         // User properties and subscription identifiers may repeat.
         assert_eq!(read(&[4, 0x0b, 1, 0x0b, 2]), Ok(()));
+    }
+
+    /// Every identifier 5.0 defines, once each in one block, is accepted
+    /// (0x01 and 0x21, 0x02 and 0x22, ... sit at the same bit of the two
+    /// words that record them); each one twice is refused, but for the two
+    /// that may repeat.
+    #[test]
+    fn each_identifier_is_remembered_on_its_own() {
+        extern crate std;
+        use std::vec::Vec;
+        let ids: Vec<u8> = (0..64u8)
+            .filter(|&id| value_type(u32::from(id)).is_some())
+            .collect();
+        assert_eq!(ids.len(), 27);
+        let property = |id: u8| -> Vec<u8> {
+            let value: &[u8] = match value_type(u32::from(id)) {
+                Some(ValueType::Byte) => &[1],
+                Some(ValueType::TwoByteInteger) => &[0, 1],
+                Some(ValueType::FourByteInteger) => &[0, 0, 0, 1],
+                Some(ValueType::VariableByteInteger) => &[1],
+                Some(ValueType::Utf8String) | Some(ValueType::BinaryData) => &[0, 1, b'a'],
+                Some(ValueType::Utf8StringPair) => &[0, 1, b'a', 0, 1, b'b'],
+                None => unreachable!("only defined identifiers"),
+            };
+            [&[id][..], value].concat()
+        };
+        let read = |properties: &[u8]| {
+            let block = [&[properties.len() as u8][..], properties].concat();
+            Properties::read_where(&mut Reader::new(&block), |_| true).map(|_| ())
+        };
+        let all: Vec<u8> = ids.iter().flat_map(|&id| property(id)).collect();
+        assert_eq!(read(&all), Ok(()));
+        for &id in &ids {
+            let twice = [property(id), property(id)].concat();
+            let expected = match id {
+                0x0b | 0x26 => Ok(()),
+                _ => Err(Error::DuplicateProperty(id)),
+            };
+            assert_eq!(read(&twice), expected, "identifier {id:#04x}");
+        }
     }
 
     /// Encodes `property` alone as a block and reads it back in `context`.
