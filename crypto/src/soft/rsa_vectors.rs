@@ -1,7 +1,7 @@
 //! RSA test vectors, as hex. Wycheproof's come from C2SP/wycheproof
 //! `testvectors_v1/rsa_signature_2048_sha256_test.json` and
 //! `testvectors_v1/rsa_pss_2048_sha256_mgf1_32_test.json` (one key for both);
-//! the 3072- and 4096-bit ones were made with OpenSSL 3.0 for this crate
+//! the 2048-, 3072- and 4096-bit ones were made with OpenSSL 3.0 for this crate
 //! (`openssl genpkey -algorithm RSA`, `openssl dgst -sign`, PSS with
 //! `-sigopt rsa_pss_saltlen:digest`) and checked with `openssl dgst -verify`.
 
@@ -244,3 +244,24 @@ pub const OPENSSL_3072_PSS_SHA256: &str = "152b32f8bb26f7d8f7d72ed6c568aa074f2b2
      af871fb7c33a535785686ec4f917086ed9b25722d9a298cce524beb9d0acb1ca\
      7e4f81d5fd759d57e6e7f2a2d81419d09eb836738ee947060c07bf6a76074126\
      5bbd95e403d92af9d1cd3f5d4a8d32491ec84cab5c4f12af1fd2ba6109966dc0";
+
+/// A 2048-bit key made with OpenSSL 3.0 (DER RSAPublicKey).
+pub const OPENSSL_2048_KEY: &str = "3082010a0282010100d2d379ead98156646a243bcfde33a68c373b5ee26726bc\
+     60137536e1fff76e23be4c1bf6aec389c3a2f5a30e6d6edde1c039e5bbf42aa7\
+     ce8d7ac6b6f46de5c66c64cc0730932046ba916a2a4204dc350313b2af53cbf3\
+     d8d261926f694bd4fec74433ea12b8eb757afc684959569921a838f69f4b6ae2\
+     ac268046bfbb46d1b9e9620844d7965dec1a9c37bd0e362f5acc7aeff2f09f0a\
+     e502adb7da0e8dc6741a2d47beb32e1da85c9c6e7ed7c0b84fd60df0dad2e862\
+     235c464108803eb6cd42bfd05cd513c3f8c0c26eadb777c621cca90b4311bd93\
+     6f88894f70387fcfde267009d52f46de528721bcc73411a3e97f7d453a2c51b9\
+     92b77d4b66150bbaed0203010001";
+
+/// [`OPENSSL_MESSAGE`] signed with PKCS#1 v1.5 and SHA-512 by [`OPENSSL_2048_KEY`].
+pub const OPENSSL_2048_PKCS1_SHA512: &str = "5ce75d1e81f36f16364f6be741b1c4c67eb63fb916429718e8a140cf5c628913\
+     5cdb7099cc5011545487a4f25e10f72cfb52fee1245f025eb76193cbbf8c480e\
+     0ecbee2b11fb9a7f624bbea0ef1905a55464e1a0ba2a35239c061d34fbcbf8df\
+     6d9394c3378dfae37c69fe72a5db21f1a8e29b1e6342bf7ea05cd5468e1d8b5f\
+     03db7898b965cb83e92f041def76ef9d8d5f6b9f6163cddc118c3f6981ceb2fc\
+     a915795004f7ebd659bdfac9eba7f42aa261bfa2ee1452382b1fd51a8e028e2d\
+     ce97a966c70c504700749fa6ce6bc92e8037a93f4a66b18c9df2fdc8090bdeb7\
+     d5623bd2d8507404b96274b20c9608ac77d5733ad66bd49881332c77061387cf";
