@@ -1,7 +1,7 @@
 //! Elliptic curves on RustCrypto's `p256` and `p384`: ECDSA P-256 signing
 //! (deterministic, RFC 6979), ECDSA P-256/P-384 verification over a
-//! prehash (their key and signature parsing, our `u1·G + u2·Q` in
-//! `ecdsa_verify`), and ephemeral ECDH on P-256 and P-384.
+//! prehash (their key parsing, our DER signatures in `ecdsa_der` and our
+//! `u1·G + u2·Q` in `ecdsa_verify`), and ephemeral ECDH on P-256 and P-384.
 
 use core::fmt;
 
@@ -12,7 +12,7 @@ use p256::elliptic_curve::sec1::ToSec1Point as _;
 use rand_core::CryptoRng;
 use zeroize::Zeroize;
 
-use super::ecdsa_verify;
+use super::{ecdsa_der, ecdsa_verify};
 use crate::CryptoError;
 use crate::agreement::{EcdhGroup, SharedSecret};
 use crate::key::PublicKey;
@@ -69,20 +69,20 @@ pub(crate) fn sign_p256(
         Ok(bytes.len())
     };
     match format {
-        SignatureFormat::Der => write(signature.to_der().as_bytes(), out),
+        SignatureFormat::Der => ecdsa_der::write(&signature.to_bytes(), out),
         SignatureFormat::Raw => write(&signature.to_bytes(), out),
     }
 }
 
 /// `fn $name(public_key, prehash, signature)`: verifies a DER ECDSA signature
-/// over `prehash` with a SEC1 public key on the curve of crate `$curve`
-/// ([`ecdsa_verify`]).
+/// over `prehash` with a SEC1 public key on the curve of crate `$curve`,
+/// whose scalars are `$scalar_len` bytes ([`ecdsa_verify`]).
 ///
-/// The key check (on the curve) and the DER parse each have kilobytes of
-/// temporaries of their own: out of line, they are gone before the
-/// verification's own frame is pushed.
+/// The key check (on the curve) has kilobytes of temporaries of its own,
+/// and the signature's scalar checks some: out of line, they are gone
+/// before the verification's own frame is pushed.
 macro_rules! verify_der {
-    ($name:ident, $curve:ident, $curve_type:ident) => {
+    ($name:ident, $curve:ident, $curve_type:ident, $scalar_len:expr) => {
         pub(crate) fn $name(
             public_key: &[u8],
             prehash: &[u8],
@@ -98,7 +98,9 @@ macro_rules! verify_der {
             fn parse_signature(
                 der: &[u8],
             ) -> Result<($curve::NonZeroScalar, $curve::NonZeroScalar), CryptoError> {
-                let signature = $curve::ecdsa::Signature::from_der(der)
+                let mut r_and_s = [0u8; 2 * $scalar_len];
+                ecdsa_der::read(der, &mut r_and_s)?;
+                let signature = $curve::ecdsa::Signature::from_slice(&r_and_s)
                     .map_err(|_| CryptoError::InvalidSignature)?;
                 Ok(signature.split_scalars())
             }
@@ -109,8 +111,8 @@ macro_rules! verify_der {
     };
 }
 
-verify_der!(verify_p256, p256, NistP256);
-verify_der!(verify_p384, p384, NistP384);
+verify_der!(verify_p256, p256, NistP256, 32);
+verify_der!(verify_p384, p384, NistP384, 48);
 
 /// The private half of a `soft` ephemeral ECDH key pair, zeroized on drop
 /// (`elliptic-curve`'s `SecretKey`).

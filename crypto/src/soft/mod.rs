@@ -10,6 +10,7 @@
 
 mod aead;
 mod ecc;
+mod ecdsa_der;
 mod ecdsa_verify;
 mod hash;
 mod key_slots;
