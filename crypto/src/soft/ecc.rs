@@ -7,7 +7,7 @@ use core::fmt;
 
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::elliptic_curve::Generate as _;
-use p256::elliptic_curve::point::AffineCoordinates as _;
+use p256::elliptic_curve::point::AffineCoordinates;
 use p256::elliptic_curve::sec1::ToSec1Point as _;
 use rand_core::CryptoRng;
 use zeroize::Zeroize;
@@ -74,6 +74,30 @@ pub(crate) fn sign_p256(
     }
 }
 
+/// The point of an uncompressed SEC 1 encoding, `0x04 || X || Y` (SEC 1 v2
+/// section 2.3.4), checked to lie on the curve (which also rules out the
+/// identity, which has no such encoding).
+///
+/// Compressed points are refused: TLS 1.3 key shares are uncompressed
+/// (RFC 8446 section 4.2.8.2), TLS 1.2 deprecated the compressed forms
+/// (RFC 8422 section 5.1.2), and certificates carry uncompressed keys
+/// (ring, under rustls' webpki, refuses any other). Decompressing takes a
+/// square root: 2.4 KB of Cortex-M code per curve.
+fn uncompressed_point<A>(sec1: &[u8]) -> Result<A, CryptoError>
+where
+    A: AffineCoordinates,
+    A::FieldRepr: for<'a> TryFrom<&'a [u8]>,
+{
+    let invalid = CryptoError::InvalidKey;
+    let [0x04, coordinates @ ..] = sec1 else {
+        return Err(invalid);
+    };
+    let (x, y) = coordinates.split_at(coordinates.len() / 2);
+    let x = A::FieldRepr::try_from(x).map_err(|_| invalid)?;
+    let y = A::FieldRepr::try_from(y).map_err(|_| invalid)?;
+    Option::from(A::from_coordinates(&x, &y)).ok_or(invalid)
+}
+
 /// `fn $name(public_key, prehash, signature)`: verifies a DER ECDSA signature
 /// over `prehash` with a SEC1 public key on the curve of crate `$curve`,
 /// whose scalars are `$scalar_len` bytes ([`ecdsa_verify`]).
@@ -90,9 +114,7 @@ macro_rules! verify_der {
         ) -> Result<(), CryptoError> {
             #[inline(never)]
             fn parse_key(public_key: &[u8]) -> Result<$curve::AffinePoint, CryptoError> {
-                $curve::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
-                    .map(|key| *key.as_affine())
-                    .map_err(|_| CryptoError::InvalidKey)
+                uncompressed_point(public_key)
             }
             #[inline(never)]
             fn parse_signature(
@@ -168,9 +190,8 @@ fn ecdh_p384(
     secret: &p384::NonZeroScalar,
     peer_public_key: &[u8],
 ) -> Result<SharedSecret, CryptoError> {
-    let peer =
-        p384::PublicKey::from_sec1_bytes(peer_public_key).map_err(|_| CryptoError::InvalidKey)?;
-    let shared_point = (peer.to_projective() * secret.as_ref()).to_affine();
+    let peer: p384::AffinePoint = uncompressed_point(peer_public_key)?;
+    let shared_point = (p384::ProjectivePoint::from(peer) * secret.as_ref()).to_affine();
     let mut x = shared_point.x();
     let secret = SharedSecret::new(&x);
     x.zeroize();
@@ -179,15 +200,14 @@ fn ecdh_p384(
 
 /// Z = x-coordinate of d * Q (SEC 1 v2 section 3.3.1), after checking that
 /// Q is a valid point of the curve other than the identity (section
-/// 3.2.2.1, done by `PublicKey::from_sec1_bytes`), so an invalid-curve
-/// point never meets the secret scalar.
+/// 3.2.2.1, done by [`uncompressed_point`]), so an invalid-curve point
+/// never meets the secret scalar.
 pub(crate) fn ecdh_p256(
     secret: &p256::NonZeroScalar,
     peer_public_key: &[u8],
 ) -> Result<SharedSecret, CryptoError> {
-    let peer =
-        p256::PublicKey::from_sec1_bytes(peer_public_key).map_err(|_| CryptoError::InvalidKey)?;
-    let shared_point = (peer.to_projective() * secret.as_ref()).to_affine();
+    let peer: p256::AffinePoint = uncompressed_point(peer_public_key)?;
+    let shared_point = (p256::ProjectivePoint::from(peer) * secret.as_ref()).to_affine();
     let mut x = shared_point.x();
     let secret = SharedSecret::new(&x);
     x.zeroize();
@@ -351,10 +371,18 @@ mod tests {
             verify(&hex(P256_KEY_2), &message, &hex("3006020100020100")),
             Err(CryptoError::InvalidSignature)
         );
-        // A point off the curve, a truncated one, the identity.
+        // A point off the curve, a truncated one, the identity, the key
+        // compressed (SEC 1 section 2.3.3: only uncompressed keys are read).
         let mut off_curve = hex(P256_KEY_2);
         off_curve[64] ^= 0x01;
-        for key in [off_curve, hex(P256_KEY_2)[..40].to_vec(), hex("00")] {
+        let uncompressed = hex(P256_KEY_2);
+        let compressed = [&[0x02 | (uncompressed[64] & 1)][..], &uncompressed[1..33]].concat();
+        for key in [
+            off_curve,
+            uncompressed[..40].to_vec(),
+            hex("00"),
+            compressed,
+        ] {
             assert_eq!(
                 verify(&key, &message, &signature),
                 Err(CryptoError::InvalidKey)
@@ -590,18 +618,12 @@ mod tests {
     }
 
     /// Wycheproof `testvectors_v1/ecdh_secp256r1_ecpoint_test.json`: tcId 1
-    /// (normal), 2 (compressed point), 3 (shared x = 0), 4 (x = p - 3), 9
-    /// (x^2 = -3). (public, private, shared)
-    const ECDH: [(u32, &str, &str, &str); 5] = [
+    /// (normal), 3 (shared x = 0), 4 (x = p - 3), 9 (x^2 = -3). (public,
+    /// private, shared)
+    const ECDH: [(u32, &str, &str, &str); 4] = [
         (
             1,
             "0462d5bd3372af75fe85a040715d0f502428e07046868b0bfdfa61d731afe44f26ac333a93a9e70a81cd5a95b5bf8d13990eb741c8c38872b4a07d275a014e30cf",
-            "0612465c89a023ab17855b0a6bcebfd3febb53aef84138647b5352e02c10c346",
-            "53020d908b0219328b658b525f26780e3ae12bcd952bb25a93bc0895e1714285",
-        ),
-        (
-            2,
-            "0362d5bd3372af75fe85a040715d0f502428e07046868b0bfdfa61d731afe44f26",
             "0612465c89a023ab17855b0a6bcebfd3febb53aef84138647b5352e02c10c346",
             "53020d908b0219328b658b525f26780e3ae12bcd952bb25a93bc0895e1714285",
         ),
@@ -646,9 +668,14 @@ mod tests {
         off_curve[64] ^= 0x01;
         let mut bad_prefix = hex(ECDH[0].1);
         bad_prefix[0] = 0x05;
+        // tcId 2 of the same file: tcId 1's point compressed, which
+        // Wycheproof calls acceptable and TLS never sends (RFC 8446 section
+        // 4.2.8.2, RFC 8422 section 5.1.2).
+        let compressed = hex("0362d5bd3372af75fe85a040715d0f502428e07046868b0bfdfa61d731afe44f26");
         for peer in [
             off_curve,
             bad_prefix,
+            compressed,
             hex("00"),
             Vec::new(),
             hex(ECDH[0].1)[..64].to_vec(),
