@@ -34,52 +34,60 @@ pub(crate) fn verify(
         SignatureScheme::EcdsaP384Sha384 => {
             ecc::verify_p384(public_key, &sha384()[..48], signature)
         }
-        SignatureScheme::RsaPkcs1Sha256 => {
-            verify_pkcs1v15(Hash::of::<Sha256>(), public_key, message, signature)
-        }
-        SignatureScheme::RsaPkcs1Sha384 => {
-            verify_pkcs1v15(Hash::of::<Sha384>(), public_key, message, signature)
-        }
-        SignatureScheme::RsaPkcs1Sha512 => {
-            verify_pkcs1v15(Hash::of::<Sha512>(), public_key, message, signature)
-        }
-        SignatureScheme::RsaPssSha256 => {
-            verify_pss(Hash::of::<Sha256>(), public_key, message, signature)
-        }
-        SignatureScheme::RsaPssSha384 => {
-            verify_pss(Hash::of::<Sha384>(), public_key, message, signature)
-        }
+        SignatureScheme::RsaPkcs1Sha256 => verify_rsa(
+            rsa::verify_pkcs1v15,
+            Hash::of::<Sha256>(),
+            public_key,
+            message,
+            signature,
+        ),
+        SignatureScheme::RsaPkcs1Sha384 => verify_rsa(
+            rsa::verify_pkcs1v15,
+            Hash::of::<Sha384>(),
+            public_key,
+            message,
+            signature,
+        ),
+        SignatureScheme::RsaPkcs1Sha512 => verify_rsa(
+            rsa::verify_pkcs1v15,
+            Hash::of::<Sha512>(),
+            public_key,
+            message,
+            signature,
+        ),
+        SignatureScheme::RsaPssSha256 => verify_rsa(
+            rsa::verify_pss,
+            Hash::of::<Sha256>(),
+            public_key,
+            message,
+            signature,
+        ),
+        SignatureScheme::RsaPssSha384 => verify_rsa(
+            rsa::verify_pss,
+            Hash::of::<Sha384>(),
+            public_key,
+            message,
+            signature,
+        ),
     }
 }
 
-/// The RSA verifications, each with the parsed key in a frame of its own:
-/// the key (up to 4096 bits) then shares no frame slot with the
-/// elliptic-curve calls of [`verify`] (measured: 80 bytes of frame under a
-/// P-256 verification instead of 1,220).
-#[inline(never)]
-fn verify_pkcs1v15(
-    hash: Hash,
-    public_key: &[u8],
-    message: &[u8],
-    signature: &[u8],
-) -> Result<(), CryptoError> {
-    rsa::verify_pkcs1v15(
-        hash,
-        &RsaPublicKey::from_der(public_key)?,
-        message,
-        signature,
-    )
-}
+/// An RSA signature check of `rsa` (PKCS#1 v1.5 or PSS) on a parsed key.
+type RsaCheck = fn(Hash, &RsaPublicKey<'_>, &[u8], &[u8]) -> Result<(), CryptoError>;
 
-/// [`verify_pkcs1v15`] for RSASSA-PSS.
+/// `check` with the parsed key, in a frame of its own: the key (up to 4096
+/// bits) then shares no frame slot with the elliptic-curve calls of
+/// [`verify`] (measured: 80 bytes of frame under a P-256 verification
+/// instead of 1,220).
 #[inline(never)]
-fn verify_pss(
+fn verify_rsa(
+    check: RsaCheck,
     hash: Hash,
     public_key: &[u8],
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), CryptoError> {
-    rsa::verify_pss(
+    check(
         hash,
         &RsaPublicKey::from_der(public_key)?,
         message,
