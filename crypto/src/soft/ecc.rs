@@ -372,7 +372,7 @@ mod tests {
             Err(CryptoError::InvalidSignature)
         );
         // A point off the curve, a truncated one, the identity, the key
-        // compressed (SEC 1 section 2.3.3: only uncompressed keys are read).
+        // compressed (SEC 1 v2 section 2.3.4: only uncompressed keys are read).
         let mut off_curve = hex(P256_KEY_2);
         off_curve[64] ^= 0x01;
         let uncompressed = hex(P256_KEY_2);
