@@ -67,8 +67,9 @@ fn positive_magnitude(integer: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// Writes `r || s` (two big-endian halves of equal length, at most 48 bytes
-/// each) as a DER ECDSA-Sig-Value into `out`; returns its length.
+/// Writes `r || s` (two big-endian halves of equal length, 1 to 48 bytes
+/// each: the signer's scalars) as a DER ECDSA-Sig-Value into `out`; returns
+/// its length.
 pub(crate) fn write(r_and_s: &[u8], out: &mut [u8]) -> Result<usize, CryptoError> {
     let (r, s) = r_and_s.split_at(r_and_s.len() / 2);
     let contents = integer_len(r) + integer_len(s);
@@ -106,6 +107,8 @@ fn write_integer(value: &[u8], out: &mut [u8]) -> usize {
     let pad = usize::from(value[0] >= 0x80);
     out[0] = INTEGER;
     out[1] = (pad + value.len()) as u8;
+    // The zero byte in front of a high bit; the value's first byte lands on
+    // it when there is none (fewer instructions than a test).
     out[2] = 0;
     out[2 + pad..2 + pad + value.len()].copy_from_slice(value);
     2 + pad + value.len()
