@@ -2,15 +2,17 @@
 //! s INTEGER }` (RFC 3279 section 2.2.3), the form TLS (RFC 8446 section
 //! 4.2.3) and X.509 carry them in.
 //!
-//! Read and written here rather than through the `der` crate, whose generic
-//! decoder and encoder cost some 3.5 KB of Cortex-M code in every image
-//! that signs or checks a certificate, for two integers.
+//! Read with the provider's own strict reader ([`Der`], which also reads
+//! RSA keys) and written here, rather than through the `der` crate, whose
+//! generic decoder and encoder cost some 3.5 KB of Cortex-M code in every
+//! image that signs or checks a certificate, for two integers.
 //!
 //! Reading is strict DER (ITU-T X.690 sections 8.3 and 10.1): definite
 //! lengths in their shortest form, integers positive and without a leading
 //! zero byte they do not need, nothing after the sequence. A BER variant
 //! of a valid signature is refused, as the `der` crate refuses it.
 
+use super::der::Der;
 use crate::CryptoError;
 
 /// ASN.1 universal tags (X.680 section 8.4).
@@ -21,50 +23,24 @@ const SEQUENCE: u8 = 0x30;
 /// left-padded to `out.len() / 2` bytes (the curve's scalar length, at most
 /// 48: every length then fits the short form, X.690 section 8.1.3.4).
 pub(crate) fn read(der: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
-    let scalar_len = out.len() / 2;
-    let invalid = CryptoError::InvalidSignature;
-    let (contents, rest) = read_item(der, SEQUENCE).ok_or(invalid)?;
-    if !rest.is_empty() {
-        return Err(invalid);
+    let invalid = |_| CryptoError::InvalidSignature;
+    let mut outer = Der::new(der);
+    let mut fields = Der::new(outer.element(SEQUENCE).map_err(invalid)?);
+    let r = fields.positive_integer().map_err(invalid)?;
+    let s = fields.positive_integer().map_err(invalid)?;
+    if !outer.is_empty() || !fields.is_empty() {
+        return Err(CryptoError::InvalidSignature);
     }
-    let (r, after_r) = read_item(contents, INTEGER).ok_or(invalid)?;
-    let (s, after_s) = read_item(after_r, INTEGER).ok_or(invalid)?;
-    if !after_s.is_empty() {
-        return Err(invalid);
-    }
-    let (r_out, s_out) = out.split_at_mut(scalar_len);
-    for (integer, out) in [(r, r_out), (s, s_out)] {
-        let magnitude = positive_magnitude(integer).ok_or(invalid)?;
-        let pad = out.len().checked_sub(magnitude.len()).ok_or(invalid)?;
+    let (r_out, s_out) = out.split_at_mut(out.len() / 2);
+    for (magnitude, out) in [(r, r_out), (s, s_out)] {
+        let pad = out
+            .len()
+            .checked_sub(magnitude.len())
+            .ok_or(CryptoError::InvalidSignature)?;
         out[..pad].fill(0);
         out[pad..].copy_from_slice(magnitude);
     }
     Ok(())
-}
-
-/// The contents of the item at the start of `der`, which must carry `tag`
-/// and a short-form length, and the bytes after it.
-fn read_item(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    match der {
-        [first, len, rest @ ..] if *first == tag && *len < 0x80 => {
-            let len = usize::from(*len);
-            (rest.len() >= len).then(|| rest.split_at(len))
-        }
-        _ => None,
-    }
-}
-
-/// The magnitude of a DER INTEGER's contents that is positive: its bytes
-/// without the zero byte DER puts in front of a high bit (X.690 section
-/// 8.3.2), which must be there exactly when the next byte needs it.
-fn positive_magnitude(integer: &[u8]) -> Option<&[u8]> {
-    match integer {
-        [] => None,
-        [0, next, ..] if *next < 0x80 => None,
-        [0, rest @ ..] if !rest.is_empty() => Some(rest),
-        [first, ..] if *first >= 0x80 => None,
-        _ => Some(integer),
-    }
 }
 
 /// Writes `r || s` (two big-endian halves of equal length, 1 to 48 bytes

@@ -9,6 +9,7 @@
 //! keys, ECDH scalars, signing keys.
 
 mod aead;
+mod der;
 mod ecc;
 mod ecdsa_der;
 mod ecdsa_verify;

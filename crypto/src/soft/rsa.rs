@@ -6,6 +6,7 @@
 //! intermediates use 2048 and 4096). Everything here handles public values
 //! only, so variable-time arithmetic is fine.
 
+use super::der::Der;
 use super::montgomery::{PowError, pow_mod};
 use crate::CryptoError;
 
@@ -105,70 +106,20 @@ pub(crate) struct RsaPublicKey<'a> {
     exponent: u32,
 }
 
-/// A DER reader over one slice: strict lengths, no indefinite forms.
-struct Der<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Der<'a> {
-    /// The contents of the next element, which must carry `tag`.
-    fn element(&mut self, tag: u8) -> Result<&'a [u8], CryptoError> {
-        let (&found, rest) = self.rest.split_first().ok_or(CryptoError::InvalidKey)?;
-        let (&first, mut rest) = rest.split_first().ok_or(CryptoError::InvalidKey)?;
-        if found != tag {
-            return Err(CryptoError::InvalidKey);
-        }
-        let len = match first {
-            0..=0x7f => usize::from(first),
-            // Long form with 1 or 2 length bytes, minimal (X.690 10.1).
-            0x81 | 0x82 => {
-                let count = usize::from(first & 0x7f);
-                let bytes = rest.get(..count).ok_or(CryptoError::InvalidKey)?;
-                rest = &rest[count..];
-                let len = bytes
-                    .iter()
-                    .fold(0usize, |len, &b| len << 8 | usize::from(b));
-                if bytes[0] == 0 || len < 0x80 {
-                    return Err(CryptoError::InvalidKey);
-                }
-                len
-            }
-            _ => return Err(CryptoError::InvalidKey),
-        };
-        let contents = rest.get(..len).ok_or(CryptoError::InvalidKey)?;
-        self.rest = &rest[len..];
-        Ok(contents)
-    }
-
-    /// A positive INTEGER's magnitude, minimal: no redundant leading zero,
-    /// no negative value (X.690 8.3).
-    fn positive_integer(&mut self) -> Result<&'a [u8], CryptoError> {
-        let contents = self.element(0x02)?;
-        match contents {
-            [] => Err(CryptoError::InvalidKey),
-            [first, ..] if first & 0x80 != 0 => Err(CryptoError::InvalidKey),
-            [0, second, ..] if second & 0x80 == 0 => Err(CryptoError::InvalidKey),
-            [0, magnitude @ ..] if !magnitude.is_empty() => Ok(magnitude),
-            [0] => Err(CryptoError::InvalidKey),
-            magnitude => Ok(magnitude),
-        }
-    }
-}
-
 impl<'a> RsaPublicKey<'a> {
     /// Parses `RSAPublicKey ::= SEQUENCE { modulus INTEGER,
     /// publicExponent INTEGER }` in DER, as the SubjectPublicKeyInfo BIT
     /// STRING of an rsaEncryption key holds it (RFC 3279 section 2.3.1).
     pub(crate) fn from_der(der: &'a [u8]) -> Result<Self, CryptoError> {
-        let mut outer = Der { rest: der };
+        let mut outer = Der::new(der);
         let sequence = outer.element(0x30)?;
-        if !outer.rest.is_empty() {
+        if !outer.is_empty() {
             return Err(CryptoError::InvalidKey);
         }
-        let mut fields = Der { rest: sequence };
+        let mut fields = Der::new(sequence);
         let modulus = fields.positive_integer()?;
         let exponent = fields.positive_integer()?;
-        if !fields.rest.is_empty() || exponent.len() > 4 {
+        if !fields.is_empty() || exponent.len() > 4 {
             return Err(CryptoError::InvalidKey);
         }
         let exponent = exponent
