@@ -25,6 +25,7 @@
 use std::path::Path;
 
 use crate::cmd::{self, Error};
+use crate::crypto_mcu;
 use crate::footprint;
 
 /// Where an area runs.
@@ -75,6 +76,13 @@ pub const AREAS: &[Area] = &[
                 AES-128-GCM (--handshakes N, --megabytes N)",
     },
     Area {
+        name: crypto_mcu::AREA,
+        kind: Kind::Firmware,
+        about: "duet-crypto's software primitives on the emulated Cortex-M4F (AES-128-GCM,\n           \
+                SHA-256/384, ECDSA and ECDH P-256), built with and without the compact\n           \
+                RustCrypto backends: instructions per byte or per operation",
+    },
+    Area {
         name: "tcp-mcu",
         kind: Kind::Firmware,
         about: "the same exchange on the emulated Cortex-M4F (QEMU mps2-an386, icount), \
@@ -99,6 +107,7 @@ pub fn run(root: &Path, area: Option<&str>, args: &[String]) -> Result<(), Error
             Some(extra) => Err(Error::Bench(format!(
                 "`{area}` takes no arguments (got `{extra}`)"
             ))),
+            None if area == crypto_mcu::AREA => crypto_mcu::run(root),
             None => run_tcp_mcu(root),
         },
         None => Err(Error::UnknownArea(format!(
@@ -147,7 +156,7 @@ pub const INSTRUCTIONS_PER_TICK: f64 = 40.0;
 
 /// Relative difference allowed between the calibration and
 /// [`INSTRUCTIONS_PER_TICK`].
-const CALIBRATION_TOLERANCE: f64 = 0.005;
+pub(crate) const CALIBRATION_TOLERANCE: f64 = 0.005;
 
 /// The stacks a `tcp-mcu` run must report: the measured one, then the anchor.
 const MCU_STACKS: [&str; 2] = ["duet", "smoltcp"];
@@ -177,7 +186,7 @@ fn run_tcp_mcu(root: &Path) -> Result<(), Error> {
 /// The `timeout` arguments that run the firmware `elf` under QEMU: the
 /// Cortex-M4F board, semihosting for output and exit status, and icount so
 /// that SysTick counts instructions.
-fn qemu_args(elf: &str) -> Vec<String> {
+pub(crate) fn qemu_args(elf: &str) -> Vec<String> {
     let timeout = QEMU_TIMEOUT_SECONDS.to_string();
     [
         "--kill-after=5",
@@ -229,6 +238,22 @@ pub struct Calibration {
 impl Calibration {
     pub fn instructions_per_tick(&self) -> f64 {
         self.instructions as f64 / self.ticks as f64
+    }
+
+    /// The measured instructions per tick, if they are the
+    /// [`INSTRUCTIONS_PER_TICK`] that icount promises; else the run counted
+    /// nothing and says so.
+    pub fn checked(&self) -> Result<f64, String> {
+        let measured = self.instructions_per_tick();
+        if self.ticks == 0 || (measured / INSTRUCTIONS_PER_TICK - 1.0).abs() > CALIBRATION_TOLERANCE
+        {
+            return Err(format!(
+                "calibration: {} instructions took {} ticks, not {INSTRUCTIONS_PER_TICK} \
+                 instructions per tick (is QEMU running with -icount shift=0?)",
+                self.instructions, self.ticks
+            ));
+        }
+        Ok(measured)
     }
 }
 
@@ -321,16 +346,7 @@ impl McuReport {
         let calibration = self
             .calibration
             .ok_or("the firmware printed no calibration line")?;
-        let measured = calibration.instructions_per_tick();
-        if calibration.ticks == 0
-            || (measured / INSTRUCTIONS_PER_TICK - 1.0).abs() > CALIBRATION_TOLERANCE
-        {
-            return Err(format!(
-                "calibration: {} instructions took {} ticks, not {INSTRUCTIONS_PER_TICK} \
-                 instructions per tick (is QEMU running with -icount shift=0?)",
-                calibration.instructions, calibration.ticks
-            ));
-        }
+        let measured = calibration.checked()?;
         let mut lines = vec![format!(
             "bench tcp-mcu-detail calibration instructions={} ticks={} instr_per_tick={measured:.3}",
             calibration.instructions, calibration.ticks
@@ -379,18 +395,18 @@ fn detail_line(run: &McuRun) -> String {
 }
 
 /// The value of `key=` among space-separated `key=value` fields.
-fn field<'a>(fields: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(fields: &'a str, key: &str) -> Option<&'a str> {
     fields.split_whitespace().find_map(|pair| {
         let (k, value) = pair.split_once('=')?;
         (k == key).then_some(value)
     })
 }
 
-fn number(fields: &str, key: &str) -> Option<u64> {
+pub(crate) fn number(fields: &str, key: &str) -> Option<u64> {
     field(fields, key)?.parse().ok()
 }
 
-fn parse_calibration(fields: &str) -> Option<Calibration> {
+pub(crate) fn parse_calibration(fields: &str) -> Option<Calibration> {
     Some(Calibration {
         instructions: number(fields, "instructions")?,
         ticks: number(fields, "ticks")?,

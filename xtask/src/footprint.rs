@@ -335,6 +335,11 @@ pub fn size_table(elf: &[u8]) -> Result<Vec<(String, u32)>, ElfError> {
     Ok(names.into_iter().zip(sizes).collect())
 }
 
+/// The footprint of the ELF file at `path`.
+pub fn of_file(path: &Path) -> Result<Footprint, Error> {
+    in_file(path, Footprint::of_elf(&read_elf(path)?))
+}
+
 fn read_elf(path: &Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
@@ -362,12 +367,29 @@ pub fn build_firmware(
     binary: &str,
     features: Option<&str>,
 ) -> Result<PathBuf, cmd::Error> {
+    build_firmware_configured(crate_dir, target_dir, binary, features, &[])
+}
+
+/// [`build_firmware`] with cargo `--config` settings (`KEY=VALUE`, as cargo
+/// takes them) over the crate's own: another profile or other rustflags for
+/// the same firmware. Give each configuration its own `target_dir`, or
+/// every switch between them rebuilds everything.
+pub fn build_firmware_configured(
+    crate_dir: &Path,
+    target_dir: &Path,
+    binary: &str,
+    features: Option<&str>,
+    config: &[&str],
+) -> Result<PathBuf, cmd::Error> {
     let mut cargo = cmd::cargo();
     cargo
         .current_dir(crate_dir)
         .args(["build", "--release", "--bin", binary]);
     if let Some(features) = features {
         cargo.args(["--features", features]);
+    }
+    for setting in config {
+        cargo.args(["--config", setting]);
     }
     cmd::run(
         cargo

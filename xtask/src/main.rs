@@ -20,6 +20,7 @@
 mod bench;
 mod ci;
 mod cmd;
+mod crypto_mcu;
 mod footprint;
 mod qemu;
 

@@ -35,6 +35,10 @@ pub fn start(mut syst: SYST) {
     syst.clear_current();
     syst.enable_interrupt();
     syst.enable_counter();
+    // Until its first tick the counter still reads the 0 that
+    // `clear_current` wrote, which [`now`] would take for a whole period
+    // gone: a measurement started that early came out 2^24 ticks long.
+    while SYST::get_current() == 0 {}
 }
 
 /// Ticks since [`start`].
