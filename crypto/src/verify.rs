@@ -20,7 +20,8 @@ pub enum SignatureScheme {
 /// Verifies signatures over whole messages (the verifier hashes them).
 pub trait SignatureVerifier {
     /// `public_key` is the content of an X.509 SubjectPublicKeyInfo's BIT
-    /// STRING: for ECDSA the SEC1 point (uncompressed or compressed), for RSA
+    /// STRING: for ECDSA the SEC1 point (uncompressed, as certificates carry
+    /// it; the software provider refuses the compressed form), for RSA
     /// the DER `RSAPublicKey` (modulus, exponent). `signature` is DER
     /// (`Ecdsa-Sig-Value`) for ECDSA and the raw big-endian integer for RSA.
     fn verify(
