@@ -5,8 +5,9 @@
 //! loses nothing (the resumed session resends what was unacknowledged, with
 //! DUP), a QoS 2 stream so cut reaches the subscribing application exactly
 //! once, a connector the application re-points (`connector_mut`) takes
-//! the next connection to the new place, and a subscription reports what
-//! the broker granted or why it refused, and ends with `unsubscribe`.
+//! the next connection to the new place, a client without an identifier
+//! reconnects with a clean session each time, and a subscription reports
+//! what the broker granted or why it refused, and ends with `unsubscribe`.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -407,6 +408,67 @@ fn subscriptions_are_granted_refused_and_ended_in_3_1_1() {
 fn subscriptions_are_granted_refused_and_ended_in_5_0() {
     // 5.0 §3.9.3: 0x87, Not authorized.
     subscriptions_are_granted_refused_and_ended(ProtocolVersion::V5, 0x87);
+}
+
+/// A client with an empty identifier, cut off once: it must come back with
+/// a clean session again (3.1.1 §3.1.3.1 refuses a zero-byte ClientId with
+/// CleanSession 0, identifier rejected; a 5.0 server assigns a fresh
+/// identifier, so there is nothing to resume), and publish on the new
+/// connection.
+fn an_anonymous_client_reconnects_with_a_clean_session(version: ProtocolVersion) {
+    let broker = Broker::start("");
+    let proxy = Proxy::start(broker.port);
+    let mut memory = Memory::new(1024);
+    // 5.0: a Receive Maximum within the 64 inbound slots.
+    let receive_maximum = [Property::ReceiveMaximum(64)];
+    let anonymous = Connect {
+        version,
+        clean_start: true,
+        properties: match version {
+            ProtocolVersion::V5 => Properties::List(&receive_maximum),
+            ProtocolVersion::V311 => Properties::EMPTY,
+        },
+        ..connect("")
+    };
+    let mut client = memory.client(Tcp(proxy.port), anonymous, 11);
+    block_on(async {
+        let (mut sessions, mut refusals) = (Vec::new(), 0);
+        let mut connected = |event: &ClientEvent<'_>| match event {
+            ClientEvent::Connected { session_present } => {
+                sessions.push(*session_present);
+                true
+            }
+            ClientEvent::ConnectFailed => {
+                refusals += 1;
+                false
+            }
+            _ => false,
+        };
+        poll_until(&mut client, 50, &mut connected).await;
+        proxy.cut();
+        poll_until(&mut client, 50, &mut connected).await;
+        assert_eq!(refusals, 0, "{version:?}: every CONNECT accepted");
+        assert_eq!(sessions, [false, false], "{version:?}");
+        client
+            .publish("duet/anonymous", b"after the cut", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        poll_until(&mut client, 50, |e| {
+            matches!(e, ClientEvent::Published { .. })
+        })
+        .await;
+        assert_eq!(client.outbox_used(), 0);
+    });
+}
+
+#[test]
+fn an_anonymous_3_1_1_client_reconnects_with_a_clean_session() {
+    an_anonymous_client_reconnects_with_a_clean_session(ProtocolVersion::V311);
+}
+
+#[test]
+fn an_anonymous_5_0_client_reconnects_with_a_clean_session() {
+    an_anonymous_client_reconnects_with_a_clean_session(ProtocolVersion::V5);
 }
 
 /// 300 publishes at `qos` from a device whose connection (through a proxy)

@@ -175,7 +175,8 @@ pub struct Client<
     connector: C,
     clock: K,
     /// The CONNECT sent each time; after the first accepted connection
-    /// `clean_start` is turned off so the session resumes.
+    /// `clean_start` is turned off so the session resumes, unless the
+    /// client id is empty: such a client has no session to resume.
     connect: Connect<'b>,
     backoff: Backoff,
     session: Session<WINDOW, INBOUND, A>,
@@ -765,7 +766,12 @@ where
     /// hand every unacknowledged publish back to the queue of a new one.
     async fn after_connack(&mut self, session_present: bool) {
         self.failures = 0;
-        self.connect.clean_start = false;
+        // Without an identifier there is no session to come back to: 3.1.1
+        // §3.1.3.1 refuses a zero-byte ClientId with CleanSession 0, and a
+        // 5.0 server assigns a new identifier to every such connection.
+        if !self.connect.client_id.is_empty() {
+            self.connect.clean_start = false;
+        }
         if !session_present {
             self.outbox.requeue_all();
         }
