@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use duet::mqtt::QoS;
 use duet::mqtt::journal::Journal;
 use duet::mqtt::outbox::{Outbox, OutboxStore};
+use duet::mqtt::{QoS, SessionError};
 use duet_azure::client::{Credential, HubConfig, HubError, ProvisioningConfig, ProvisioningError};
 use duet_azure::dps::RESPONSE_SUBSCRIBE_TOPIC;
 use duet_azure::hub::{C2D_SUBSCRIBE_TOPIC, TWIN_RESPONSE_SUBSCRIBE_TOPIC};
@@ -184,6 +184,33 @@ async fn telemetry_methods_twin_and_c2d_end_to_end() {
     assert_eq!(payload, b"hello device");
     assert!(properties.contains(&("priority".to_owned(), "high".to_owned())));
     assert_eq!(emulator.connections("device-a"), 1);
+}
+
+/// Telemetry queued before the first connection that is larger than the
+/// 4 KiB MQTT send buffer cannot ever go out: it is reported and dropped,
+/// and the telemetry queued behind it still reaches the hub.
+#[tokio::test]
+async fn telemetry_too_large_to_send_is_reported_and_holds_up_nothing() {
+    let (emulator, address) = one_device("device-big").await;
+    let mut hub = hub(address, sas_config("device-big"), 8192);
+    let big = vec![b'x'; 6000];
+    hub.send_telemetry(&[], &big, QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    hub.send_telemetry(&[], b"{\"n\":1}", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let refused = until(&mut hub, 10, |e| matches!(e, Seen::PublishRefused(_))).await;
+    assert_eq!(
+        refused,
+        Seen::PublishRefused(SessionError::Codec(
+            duet::mqtt::codec::Error::BufferTooSmall
+        ))
+    );
+    until(&mut hub, 10, |e| *e == Seen::TelemetryAcknowledged).await;
+    let telemetry = emulator.telemetry("device-big");
+    assert_eq!(telemetry.len(), 1);
+    assert_eq!(telemetry[0].payload, b"{\"n\":1}");
 }
 
 #[tokio::test]

@@ -261,6 +261,42 @@ fn a_shared_subscription_splits_a_stream_between_its_members() {
 }
 
 #[test]
+fn the_servers_maximum_qos_and_retain_available_bound_what_is_sent() {
+    let broker = Broker::start("max_qos 1\nretain_available false\n");
+    let mut client = Client::connect(&broker, V5, "duet5-terms", 30);
+    let mut out = [0u8; 512];
+    let now = client.now();
+    let qos2 = Publish {
+        dup: false,
+        qos: QoS::ExactlyOnce,
+        retain: false,
+        topic: "t/x",
+        packet_id: 0,
+        properties: Properties::EMPTY,
+        payload: b"exactly once",
+    };
+    // CONNACK said Maximum QoS 1 and Retain Available 0, and mosquitto
+    // would close the connection on a QoS 2 (0x9B) or retained (0x9A)
+    // PUBLISH: the session refuses both with typed errors instead.
+    assert_eq!(
+        client.session.publish(now, &qos2, &mut out),
+        Err(SessionError::QoSNotSupported)
+    );
+    let retained = Publish {
+        qos: QoS::AtLeastOnce,
+        retain: true,
+        ..qos2
+    };
+    assert_eq!(
+        client.session.publish(now, &retained, &mut out),
+        Err(SessionError::RetainNotSupported)
+    );
+    // What the server takes goes through on the same connection.
+    let got = client.publish("t/x", b"at least once", QoS::AtLeastOnce, false);
+    assert!(matches!(got.last(), Some(Got::Published(_))), "{got:?}");
+}
+
+#[test]
 fn the_servers_receive_maximum_and_maximum_packet_size_bound_what_is_sent() {
     let broker = Broker::start("max_inflight_messages 2\nmax_packet_size 200\n");
     let mut client = Client::connect(&broker, V5, "duet5-bounded", 30);

@@ -15,7 +15,9 @@ use std::rc::Rc;
 use std::time::Instant as StdInstant;
 
 use duet::mqtt::codec::{Connect, Properties, Property};
-use duet::mqtt::{Backoff, Client, ClientBuffers, ClientEvent, ProtocolVersion, QoS};
+use duet::mqtt::{
+    Backoff, Client, ClientBuffers, ClientError, ClientEvent, ProtocolVersion, QoS, SessionError,
+};
 use duet::netstack::time::Duration;
 use embassy_futures::block_on;
 
@@ -469,6 +471,56 @@ fn an_anonymous_3_1_1_client_reconnects_with_a_clean_session() {
 #[test]
 fn an_anonymous_5_0_client_reconnects_with_a_clean_session() {
     an_anonymous_client_reconnects_with_a_clean_session(ProtocolVersion::V5);
+}
+
+/// A broker that takes QoS 1 at most (mosquitto's `max_qos 1`, announced
+/// as Maximum QoS 1 in a 5.0 CONNACK): a QoS 2 publish queued before the
+/// connection is dropped from the outbox and reported, and the QoS 1
+/// publish queued behind it still goes out; once connected, a QoS 2
+/// publish is refused at once.
+#[test]
+fn a_publish_above_the_servers_maximum_qos_is_refused_and_holds_up_nothing() {
+    let broker = Broker::start("max_qos 1\n");
+    let receive_maximum = [Property::ReceiveMaximum(64)];
+    let connect = Connect {
+        version: ProtocolVersion::V5,
+        properties: Properties::List(&receive_maximum),
+        ..connect("duet-max-qos")
+    };
+    let mut memory = Memory::new(1024);
+    let mut client = memory.client(Tcp(broker.port), connect, 13);
+    block_on(async {
+        client
+            .publish("duet/terms", b"exactly once", QoS::ExactlyOnce)
+            .await
+            .unwrap();
+        client
+            .publish("duet/terms", b"at least once", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let mut events = Vec::new();
+        poll_until(&mut client, 50, |e| {
+            match e {
+                ClientEvent::PublishRefused { error } => events.push(Err(*error)),
+                // 0x10, no matching subscribers: still a success (5.0
+                // §3.4.2.1).
+                ClientEvent::Published { reason_code, .. } => events.push(Ok(*reason_code < 0x80)),
+                _ => {}
+            }
+            events.len() == 2
+        })
+        .await;
+        assert_eq!(events, [Err(SessionError::QoSNotSupported), Ok(true)]);
+        assert_eq!(client.outbox_used(), 0);
+        assert_eq!(
+            client
+                .publish("duet/terms", b"exactly once", QoS::ExactlyOnce)
+                .await,
+            Err(ClientError::Session(SessionError::QoSNotSupported))
+        );
+        assert_eq!(client.outbox_used(), 0, "nothing queued");
+        assert_eq!(client.last_error(), None);
+    });
 }
 
 /// 300 publishes at `qos` from a device whose connection (through a proxy)

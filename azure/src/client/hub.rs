@@ -19,7 +19,9 @@
 use duet::connector::Connector;
 use duet::mqtt::codec::{Publish, SUBACK_FAILURE};
 use duet::mqtt::outbox::OutboxStore;
-use duet::mqtt::{Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, QoS};
+use duet::mqtt::{
+    Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, QoS, SessionError,
+};
 use duet::netstack::rand::Rng;
 use duet::netstack::time::{Duration, Instant};
 use duet_crypto::hash::Hasher;
@@ -150,6 +152,11 @@ pub enum HubEvent<'a> {
     /// The instant given to [`HubClient::wake_at`] came (time for the
     /// application's periodic work, such as the next telemetry).
     Wake,
+    /// A message queued while disconnected (telemetry, a reported
+    /// properties patch, a method response) could not go out: larger than
+    /// the MQTT send buffer or the hub's packet limit (`error` says which).
+    /// It left the queue, so the messages behind it go on.
+    PublishRefused { error: SessionError },
 }
 
 /// Why a [`HubClient`] call failed. The client stays usable after each.
@@ -616,6 +623,7 @@ where
                     return Ok(HubEvent::Disconnected);
                 }
                 Step::Acknowledged => return Ok(HubEvent::TelemetryAcknowledged),
+                Step::Refused(error) => return Ok(HubEvent::PublishRefused { error }),
                 Step::Wake => {
                     if self.on_wake().await? {
                         return Ok(HubEvent::Disconnected);
@@ -879,6 +887,7 @@ enum Step {
     },
     /// UNSUBACK: the hub sends no UNSUBSCRIBE, so nothing to do.
     Nothing,
+    Refused(SessionError),
 }
 
 impl Step {
@@ -898,6 +907,7 @@ impl Step {
                 reason_code,
             },
             ClientEvent::Unsubscribed { .. } => Step::Nothing,
+            ClientEvent::PublishRefused { error } => Step::Refused(error),
         }
     }
 }

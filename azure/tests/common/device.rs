@@ -250,6 +250,7 @@ pub enum Seen {
     TwinRequestFailed(u16),
     DesiredUpdate(u64, serde_json::Value),
     Wake,
+    PublishRefused(duet::mqtt::SessionError),
 }
 
 impl Seen {
@@ -293,6 +294,7 @@ impl Seen {
             HubEvent::TwinRequestFailed { status } => Seen::TwinRequestFailed(status),
             HubEvent::DesiredUpdate { version, patch } => Seen::DesiredUpdate(version, json(patch)),
             HubEvent::Wake => Seen::Wake,
+            HubEvent::PublishRefused { error } => Seen::PublishRefused(error),
         }
     }
 }

@@ -71,6 +71,13 @@ pub enum ClientEvent<'a> {
     Unsubscribed { packet_id: u16 },
     /// The instant given to [`Client::wake_at`] came.
     Wake,
+    /// A queued publish cannot go out on this connection: its QoS is
+    /// above the server's Maximum QoS (queued while disconnected; once
+    /// connected, [`Client::publish`] refuses it at once), or it is larger
+    /// than the server's Maximum Packet Size or than the send buffer
+    /// (`error` says which). It left the outbox, so the publishes behind it
+    /// go on.
+    PublishRefused { error: SessionError },
 }
 
 /// What one [`Client::poll`] ended with: an event that borrows nothing, or
@@ -206,6 +213,9 @@ pub struct Client<
     last_error: Option<SessionError>,
     /// When [`Client::poll`] reports [`ClientEvent::Wake`].
     wake_at: Option<Instant>,
+    /// Why the last publish dropped from the outbox was refused, until
+    /// [`Client::poll`] reports it.
+    refused: Option<SessionError>,
 }
 
 impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, A>
@@ -275,6 +285,7 @@ where
             jitter: seed | 1,
             last_error: None,
             wake_at: None,
+            refused: None,
         }
     }
 
@@ -349,6 +360,12 @@ where
         payload: &[u8],
         qos: QoS,
     ) -> Result<(), ClientError> {
+        if self.is_connected() {
+            // What the server's CONNACK rules out is refused now rather
+            // than queued (see [`ClientEvent::PublishRefused`]).
+            self.session
+                .check_server_terms(&publish_of(qos, topic, payload))?;
+        }
         let at = self.outbox.push(qos, topic, payload)?;
         if qos != QoS::AtMostOnce {
             if let Err(full) = self.store.append(qos, topic, payload) {
@@ -457,6 +474,9 @@ where
             }
             if self.transport.is_none() {
                 return Ok(Step::Event(ClientEvent::Disconnected));
+            }
+            if let Some(error) = self.refused.take() {
+                return Ok(Step::Event(ClientEvent::PublishRefused { error }));
             }
             if self.wake_at.is_some_and(|at| self.clock.now() >= at) {
                 self.wake_at = None;
@@ -864,7 +884,17 @@ where
                         }
                         continue;
                     }
-                    Err(_) => break,
+                    Err(SessionError::WindowFull | SessionError::NotConnected) => break,
+                    Err(error) => {
+                        // Refused for what it is (QoS, size), not for the
+                        // moment: held, it would hold every later publish.
+                        if qos != QoS::AtMostOnce {
+                            self.store.acknowledged(&self.outbox, at);
+                        }
+                        self.outbox.remove(at);
+                        self.refused = Some(error);
+                        break;
+                    }
                 },
             }
             at = next;

@@ -95,6 +95,12 @@ pub enum SessionError {
     /// The packet is larger than the server's Maximum Packet Size (5.0
     /// §3.2.2.3.6), which it would answer by closing the connection.
     PacketTooLarge,
+    /// The publish's QoS is above the server's Maximum QoS (5.0
+    /// §3.2.2.3.4), which it would answer with DISCONNECT 0x9B.
+    QoSNotSupported,
+    /// A retained publish to a server without Retain Available (5.0
+    /// §3.2.2.3.5), which it would answer with DISCONNECT 0x9A.
+    RetainNotSupported,
     /// A 5.0 CONNECT must announce a Topic Alias Maximum no larger than the
     /// alias slots the session has (§3.1.2.11.5).
     TopicAliasMaximumTooLarge,
@@ -156,6 +162,8 @@ impl fmt::Display for SessionError {
             SessionError::ProtocolError => f.write_str("protocol error"),
             SessionError::UnknownPacketId => f.write_str("unknown packet identifier"),
             SessionError::PacketTooLarge => f.write_str("packet above server's maximum size"),
+            SessionError::QoSNotSupported => f.write_str("QoS above server's maximum"),
+            SessionError::RetainNotSupported => f.write_str("server does not retain messages"),
             SessionError::TopicAliasMaximumTooLarge => {
                 f.write_str("topic alias maximum above the alias slots")
             }
@@ -231,6 +239,10 @@ pub struct Session<const WINDOW: usize, const INBOUND: usize, A = [u8; 0]> {
     ping_due: bool,
     server_receive_maximum: u16,
     server_maximum_packet_size: u32,
+    /// 5.0 §3.2.2.3.4: the highest QoS the server takes in a PUBLISH.
+    server_maximum_qos: QoS,
+    /// 5.0 §3.2.2.3.5: whether the server takes retained messages.
+    server_retains: bool,
     next_packet_id: u16,
     /// A PUBLISH or PUBREL was left unanswered for lack of an inbound slot
     /// (see [`Session::withheld`]).
@@ -279,6 +291,8 @@ impl<const WINDOW: usize, const INBOUND: usize, A> Session<WINDOW, INBOUND, A> {
             ping_due: false,
             server_receive_maximum: u16::MAX,
             server_maximum_packet_size: u32::MAX,
+            server_maximum_qos: QoS::ExactlyOnce,
+            server_retains: true,
             next_packet_id: 1,
             withheld: false,
             outbound: [Outbound::Free; WINDOW],
@@ -383,6 +397,8 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
         self.ping_due = false;
         self.server_receive_maximum = u16::MAX;
         self.server_maximum_packet_size = u32::MAX;
+        self.server_maximum_qos = QoS::ExactlyOnce;
+        self.server_retains = true;
         self.withheld = false;
         self.last_transmit = now;
         Ok(n)
@@ -528,6 +544,20 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
         Ok(n)
     }
 
+    /// Whether the server takes `publish` at its QoS and retain flag, as
+    /// its CONNACK said (5.0 [MQTT-3.2.2-11], [MQTT-3.2.2-14]; a 3.1.1
+    /// server takes every QoS and retains). Its size is checked once
+    /// encoded.
+    pub fn check_server_terms(&self, publish: &Publish<'_>) -> Result<(), SessionError> {
+        if publish.qos > self.server_maximum_qos {
+            return Err(SessionError::QoSNotSupported);
+        }
+        if publish.retain && !self.server_retains {
+            return Err(SessionError::RetainNotSupported);
+        }
+        Ok(())
+    }
+
     fn require_connected(&self) -> Result<(), SessionError> {
         if self.state == State::Connected {
             Ok(())
@@ -552,6 +582,7 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
         out: &mut [u8],
     ) -> Result<(usize, u16), SessionError> {
         self.require_connected()?;
+        self.check_server_terms(publish)?;
         // QoS 1/2 take a slot of the window and a packet identifier.
         let slot = match publish.qos {
             QoS::AtMostOnce => None,
@@ -744,11 +775,37 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
             self.state = State::Disconnected;
             return Err(SessionError::ConnectionRefused(ack.reason_code));
         }
+        let properties = &ack.properties;
+        let (receive_maximum, maximum_packet_size) = (
+            properties.receive_maximum(),
+            properties.maximum_packet_size(),
+        );
+        let (maximum_qos, retain_available) =
+            (properties.maximum_qos(), properties.retain_available());
+        // 5.0 §3.2.2.3.3-3.2.2.3.6: a Receive Maximum or Maximum Packet
+        // Size of 0, or a Maximum QoS or Retain Available other than 0 or
+        // 1, is a Protocol Error; taken as given, the first two would stop
+        // every publish for good.
+        if receive_maximum == Some(0)
+            || maximum_packet_size == Some(0)
+            || maximum_qos.is_some_and(|qos| qos > 1)
+            || retain_available.is_some_and(|retains| retains > 1)
+        {
+            return Err(SessionError::ProtocolError);
+        }
         self.state = State::Connected;
         // 5.0 §3.2.2.3.3: absent means 65,535.
-        self.server_receive_maximum = ack.properties.receive_maximum().unwrap_or(u16::MAX);
+        self.server_receive_maximum = receive_maximum.unwrap_or(u16::MAX);
         // 5.0 §3.2.2.3.6: absent means no limit beyond the protocol's.
-        self.server_maximum_packet_size = ack.properties.maximum_packet_size().unwrap_or(u32::MAX);
+        self.server_maximum_packet_size = maximum_packet_size.unwrap_or(u32::MAX);
+        // 5.0 §3.2.2.3.4 and §3.2.2.3.5: absent means QoS 2, and retained
+        // messages taken.
+        if maximum_qos == Some(0) {
+            self.server_maximum_qos = QoS::AtMostOnce;
+        } else if maximum_qos == Some(1) {
+            self.server_maximum_qos = QoS::AtLeastOnce;
+        }
+        self.server_retains = retain_available != Some(0);
         // 5.0 §3.2.2.3.8: absent means no topic aliases.
         self.aliases
             .accept(ack.properties.topic_alias_maximum().unwrap_or(0));
@@ -1202,6 +1259,95 @@ mod tests {
         );
         // The refused publish took no slot.
         assert_eq!(s.in_flight(), 1);
+    }
+
+    #[test]
+    fn publishes_beyond_the_servers_maximum_qos_or_retain_available_are_refused() {
+        let mut s = S::new();
+        let mut buf = [0u8; 64];
+        s.connect(at(0), &connect_packet(ProtocolVersion::V5, true), &mut buf)
+            .unwrap();
+        const TERMS: &[Property<'static>] =
+            &[Property::MaximumQos(1), Property::RetainAvailable(0)];
+        s.handle_packet(at(0), &connack(false, Properties::List(TERMS)))
+            .unwrap();
+        let qos1 = publish(QoS::AtLeastOnce, 0);
+        assert!(s.publish(at(1), &qos1, &mut buf).is_ok());
+        let qos2 = publish(QoS::ExactlyOnce, 0);
+        assert_eq!(
+            s.publish(at(1), &qos2, &mut buf),
+            Err(SessionError::QoSNotSupported)
+        );
+        let retained = Publish {
+            retain: true,
+            ..publish(QoS::AtMostOnce, 0)
+        };
+        assert_eq!(
+            s.publish(at(1), &retained, &mut buf),
+            Err(SessionError::RetainNotSupported)
+        );
+        // Neither refusal took a slot.
+        assert_eq!(s.in_flight(), 1);
+
+        // The next connection's CONNACK says nothing: QoS 2 and retained
+        // messages are taken again (5.0 §3.2.2.3.4, §3.2.2.3.5).
+        s.connection_lost();
+        s.connect(at(2), &connect_packet(ProtocolVersion::V5, true), &mut buf)
+            .unwrap();
+        s.handle_packet(at(2), &connack(false, Properties::EMPTY))
+            .unwrap();
+        assert!(s.publish(at(3), &qos2, &mut buf).is_ok());
+        assert!(s.publish(at(3), &retained, &mut buf).is_ok());
+        // Maximum QoS 0: only QoS 0.
+        s.connection_lost();
+        s.connect(at(4), &connect_packet(ProtocolVersion::V5, true), &mut buf)
+            .unwrap();
+        const QOS0: &[Property<'static>] = &[Property::MaximumQos(0)];
+        s.handle_packet(at(4), &connack(false, Properties::List(QOS0)))
+            .unwrap();
+        assert_eq!(
+            s.publish(at(5), &qos1, &mut buf),
+            Err(SessionError::QoSNotSupported)
+        );
+    }
+
+    #[test]
+    fn a_connack_with_a_forbidden_limit_is_a_protocol_error() {
+        // 5.0 §3.2.2.3.3 to §3.2.2.3.6: each is a Protocol Error.
+        const FORBIDDEN: [&[Property<'static>]; 4] = [
+            &[Property::ReceiveMaximum(0)],
+            &[Property::MaximumPacketSize(0)],
+            &[Property::MaximumQos(2)],
+            &[Property::RetainAvailable(2)],
+        ];
+        for properties in FORBIDDEN {
+            let mut s = S::new();
+            let mut buf = [0u8; 64];
+            s.connect(at(0), &connect_packet(ProtocolVersion::V5, true), &mut buf)
+                .unwrap();
+            let error = s
+                .handle_packet(at(0), &connack(false, Properties::List(properties)))
+                .unwrap_err();
+            assert_eq!(error, SessionError::ProtocolError, "{properties:?}");
+            assert_eq!(error.reason_code(), Some(0x82));
+            assert_ne!(s.state(), State::Connected, "{properties:?}");
+        }
+        // The edge values are fine.
+        const ALLOWED: &[Property<'static>] = &[
+            Property::ReceiveMaximum(1),
+            Property::MaximumPacketSize(1),
+            Property::MaximumQos(0),
+            Property::RetainAvailable(1),
+        ];
+        let mut s = S::new();
+        let mut buf = [0u8; 64];
+        s.connect(at(0), &connect_packet(ProtocolVersion::V5, true), &mut buf)
+            .unwrap();
+        assert!(
+            s.handle_packet(at(0), &connack(false, Properties::List(ALLOWED)))
+                .is_ok()
+        );
+        assert_eq!(s.state(), State::Connected);
     }
 
     #[test]

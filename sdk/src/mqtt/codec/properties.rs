@@ -454,6 +454,16 @@ impl<'a> Properties<'a> {
             .and_then(|v| u16::try_from(v).ok())
     }
 
+    /// Maximum QoS (0x24): 0 or 1 in a valid CONNACK.
+    pub fn maximum_qos(&self) -> Option<u32> {
+        self.number(Property::MaximumQos(0).id())
+    }
+
+    /// Retain Available (0x25): 0 or 1 in a valid CONNACK.
+    pub fn retain_available(&self) -> Option<u32> {
+        self.number(Property::RetainAvailable(0).id())
+    }
+
     /// Maximum Packet Size (0x27).
     pub fn maximum_packet_size(&self) -> Option<u32> {
         self.number(Property::MaximumPacketSize(0).id())
