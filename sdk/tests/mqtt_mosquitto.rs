@@ -1,5 +1,5 @@
 //! The MQTT codec and session engine against a real mosquitto, over std
-//! TCP: publish/subscribe at QoS 0, 1 and 2, retained messages, keepalive,
+//! TCP: publish/subscribe at QoS 0, 1 and 2, retained messages and clearing them, keepalive,
 //! unsubscribe, `$SYS` topics and `#`, zero-length client ids, resumed
 //! sessions and will messages, in MQTT 3.1.1 and 5.0.
 //!
@@ -64,7 +64,7 @@ fn publish_subscribe_at_every_qos(version: ProtocolVersion) {
     assert_eq!(subscriber.session.state(), State::Connected);
 }
 
-fn retained_message_reaches_a_later_subscriber(version: ProtocolVersion) {
+fn retained_message_reaches_a_later_subscriber_until_cleared(version: ProtocolVersion) {
     let broker = Broker::start("");
     let mut publisher = Client::connect(&broker, version, "duet-retainer", 30);
     publisher.publish("duet/retained", b"last known state", QoS::AtLeastOnce, true);
@@ -78,6 +78,23 @@ fn retained_message_reaches_a_later_subscriber(version: ProtocolVersion) {
             b"last known state".to_vec(),
             QoS::AtLeastOnce,
             true
+        )]
+    );
+    // An empty retained payload clears it (3.1.1 §3.3.1.3, 5.0 §3.3.1.3):
+    // a subscriber after that gets no retained message first, only the
+    // live one published after it subscribed.
+    publisher.publish("duet/retained", b"", QoS::AtLeastOnce, true);
+    let mut later = Client::connect(&broker, version, "duet-later", 30);
+    assert_eq!(later.subscribe("duet/+", QoS::AtLeastOnce), [1]);
+    publisher.publish("duet/live", b"now", QoS::AtLeastOnce, false);
+    let got = later.wait_for(|g| matches!(g, Got::Message { .. }));
+    assert_eq!(
+        messages(&got),
+        [(
+            "duet/live".to_string(),
+            b"now".to_vec(),
+            QoS::AtLeastOnce,
+            false
         )]
     );
 }
@@ -345,12 +362,12 @@ fn v5_publish_subscribe_at_qos_0_1_2() {
 
 #[test]
 fn v311_retained_message() {
-    retained_message_reaches_a_later_subscriber(ProtocolVersion::V311);
+    retained_message_reaches_a_later_subscriber_until_cleared(ProtocolVersion::V311);
 }
 
 #[test]
 fn v5_retained_message() {
-    retained_message_reaches_a_later_subscriber(ProtocolVersion::V5);
+    retained_message_reaches_a_later_subscriber_until_cleared(ProtocolVersion::V5);
 }
 
 #[test]
