@@ -1659,48 +1659,209 @@ mod tests {
         );
     }
 
-    /// Random packets, in every state, with transmissions and timeouts in
-    /// between: the session never panics and never exceeds its window.
     #[test]
-    fn random_packets_in_every_state_never_panic() {
-        let mut rng = Rng::new(42);
-        let mut s = S::new();
-        let mut input = [0u8; 48];
+    fn random_server_packets_in_every_state_in_3_1_1() {
+        let seen = drive_with_random_server_packets(&mut S::new(), V3, 42, 200_000);
+        // The packets reach every path that matters, not just the decoder.
+        assert!(seen.connected > 5_000, "{seen:?}");
+        assert!(seen.acknowledged > 50, "{seen:?}");
+        assert!(seen.messages > 1_000, "{seen:?}");
+        assert!(seen.closed_with[&0x82] > 1_000, "{seen:?}");
+    }
+
+    #[test]
+    fn random_server_packets_in_every_state_in_5_0_with_topic_aliases() {
+        let mut session = Aliased::with_topic_aliases([0; 4 * SLOT]);
+        let seen = drive_with_random_server_packets(&mut session, V5, 43, 200_000);
+        assert!(seen.connected > 5_000, "{seen:?}");
+        assert!(seen.acknowledged > 50, "{seen:?}");
+        assert!(seen.messages > 1_000, "{seen:?}");
+        // Out of turn or forbidden limits (0x82) and unknown aliases
+        // (0x94) among them.
+        assert!(seen.closed_with[&0x82] > 1_000, "{seen:?}");
+        assert!(seen.closed_with[&0x94] > 100, "{seen:?}");
+    }
+
+    /// A packet a server might send, written into `buf`: a valid one of a
+    /// random type (mostly CONNACK while `connecting`, else mostly not),
+    /// with identifiers mostly from `recent_ids` (the session's last
+    /// publishes), random reason codes and (in 5.0) up to three properties
+    /// drawn from those that steer the session, then, one time in five,
+    /// with a few bytes changed. Returns its length (0: the codec would
+    /// not write it, a property in a packet that may not carry it).
+    fn random_server_packet(
+        rng: &mut Rng,
+        version: ProtocolVersion,
+        connecting: bool,
+        recent_ids: &[u16; 4],
+        buf: &mut [u8],
+    ) -> usize {
+        let mut pick = |n: usize| rng.below(n as u32) as usize;
+        let small = pick(5) as u16;
+        let pool = [
+            Property::ReceiveMaximum(small),
+            Property::MaximumQos(pick(3) as u8),
+            Property::RetainAvailable(pick(3) as u8),
+            Property::MaximumPacketSize(pick(3) as u32 * 40),
+            Property::TopicAliasMaximum(small),
+            Property::TopicAlias(small),
+            Property::ServerKeepAlive(small),
+            Property::SubscriptionIdentifier(1 + small as u32),
+            Property::ReasonString("why"),
+            Property::UserProperty("k", "v"),
+        ];
+        let mut chosen = [Property::ReasonString(""); 3];
+        let count = if version == V5 { pick(4) } else { 0 };
+        for slot in chosen.iter_mut().take(count) {
+            *slot = pool[pick(pool.len())];
+        }
+        let properties = Properties::List(&chosen[..count]);
+        let packet_id = match pick(4) {
+            0 => 1 + pick(6) as u16,
+            _ => recent_ids[pick(4)],
+        };
+        let reason_code = [0, 0, 0x10, 0x80, 0x87, 0x92][pick(6)];
+        let granted = [pick(3) as u8, 0x80];
+        let granted = &granted[..1 + pick(2)];
+        let ack = Ack {
+            packet_id,
+            reason_code,
+            properties,
+        };
+        let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce][pick(3)];
+        let kind = match (connecting, pick(10)) {
+            (true, 0) | (false, _) => pick(12),
+            (true, _) => 0,
+        };
+        let packet = match kind {
+            0 => Packet::ConnAck(ConnAck {
+                session_present: pick(2) == 0,
+                reason_code: if pick(4) == 0 { 0x87 } else { 0 },
+                properties,
+            }),
+            1..=3 => Packet::Publish(Publish {
+                dup: pick(4) == 0,
+                qos,
+                retain: pick(4) == 0,
+                topic: ["a/b", "", "c"][pick(3)],
+                packet_id: if qos == QoS::AtMostOnce { 0 } else { packet_id },
+                properties,
+                payload: b"x",
+            }),
+            4 => Packet::PubAck(ack),
+            5 => Packet::PubRec(ack),
+            6 => Packet::PubRel(ack),
+            7 => Packet::PubComp(ack),
+            8 => Packet::SubAck(SubAck {
+                packet_id,
+                properties,
+                reason_codes: granted,
+            }),
+            9 => Packet::UnsubAck(UnsubAck {
+                packet_id,
+                properties,
+                reason_codes: granted,
+            }),
+            10 => Packet::PingResp,
+            _ => Packet::Disconnect(Disconnect {
+                reason_code,
+                properties,
+            }),
+        };
+        let Ok(n) = packet.encode(version, buf) else {
+            return 0;
+        };
+        if pick(5) == 0 {
+            for _ in 0..1 + pick(3) {
+                let at = pick(n);
+                buf[at] = pick(256) as u8;
+            }
+        }
+        n
+    }
+
+    /// What [`drive_with_random_server_packets`] saw.
+    #[derive(Debug, Default)]
+    struct Seen {
+        connected: u32,
+        acknowledged: u32,
+        messages: u32,
+        /// Errors that close the connection, by reason code.
+        closed_with: std::collections::BTreeMap<u8, u32>,
+    }
+
+    /// `steps` turns of random calls on `session`, the server's packets
+    /// from [`random_server_packet`]: the session never panics, never has
+    /// more in flight than its window, and every packet it refuses comes
+    /// with the reason code of the DISCONNECT that closes the connection
+    /// (5.0 §4.13; the caller then drops the connection, as here), but a
+    /// CONNACK's own refusal, after which the server closes it.
+    fn drive_with_random_server_packets<const W: usize, const I: usize, A>(
+        session: &mut Session<W, I, A>,
+        version: ProtocolVersion,
+        seed: u64,
+        steps: u64,
+    ) -> Seen
+    where
+        A: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        let mut rng = Rng::new(seed);
+        let mut input = [0u8; 128];
         let mut out = [0u8; 128];
-        for step in 0..50_000u64 {
+        let mut seen = Seen::default();
+        let mut recent_ids = [1u16; 4];
+        for step in 0..steps {
             let now = Instant::from_millis(step * 100);
-            match rng.below(8) {
+            // No server speaks to a session without a connection: it
+            // connects (or reconnects) first.
+            let disconnected = session.state() == State::Disconnected;
+            match if disconnected { 0 } else { rng.below(10) } {
                 0 => {
-                    let _ = s.connect(now, &connect_packet(V3, rng.chance(500_000)), &mut out);
+                    let clean = rng.chance(500_000);
+                    let _ = session.connect(now, &connect_packet(version, clean), &mut out);
                 }
-                1 => s.connection_lost(),
+                1 if rng.chance(100_000) => session.connection_lost(),
                 2 => {
                     let qos = QoS::from_bits(rng.below(3) as u8).unwrap_or(QoS::AtMostOnce);
-                    let _ = s.publish(now, &publish(qos, 0), &mut out);
+                    if let Ok((_, id)) = session.publish(now, &publish(qos, 0), &mut out)
+                        && id != 0
+                    {
+                        recent_ids[step as usize % 4] = id;
+                    }
                 }
                 3 => {
-                    let _ = s.handle_timeout(now);
-                    while let Ok(Some(_)) = s.poll_transmit(now, &mut out) {}
+                    let _ = session.handle_timeout(now);
+                    while let Ok(Some(_)) = session.poll_transmit(now, &mut out) {}
                 }
                 _ => {
-                    // A valid header with random body, so most decode.
-                    let len = 2 + rng.below(6) as usize;
-                    rng.fill(&mut input[..len]);
-                    input[0] = ((1 + rng.below(14) as u8) << 4) | (input[0] & 0x0f);
-                    input[1] = (len - 2) as u8;
-                    if rng.chance(300_000) {
-                        input[0] = 0x20;
-                        input[1] = 2;
-                        input[2] &= 1;
-                        input[3] = 0;
-                    }
-                    if let Ok((packet, _)) = Packet::decode(&input[..len], V3) {
-                        let _ = s.handle_packet(now, &packet);
+                    let connecting = session.state() == State::Connecting;
+                    let n = random_server_packet(
+                        &mut rng,
+                        version,
+                        connecting,
+                        &recent_ids,
+                        &mut input,
+                    );
+                    let Ok((packet, _)) = Packet::decode_from_server(&input[..n], version) else {
+                        continue;
+                    };
+                    match session.handle_packet(now, &packet) {
+                        Ok(Some(Event::Connected { .. })) => seen.connected += 1,
+                        Ok(Some(Event::Published { .. })) => seen.acknowledged += 1,
+                        Ok(Some(Event::Message(_))) => seen.messages += 1,
+                        Ok(_) | Err(SessionError::ConnectionRefused(_)) => {}
+                        Err(error) => {
+                            let code = error.reason_code();
+                            assert!(code.is_some(), "{error:?} from {packet:?}");
+                            *seen.closed_with.entry(code.unwrap_or(0)).or_default() += 1;
+                            session.connection_lost();
+                        }
                     }
                 }
             }
-            assert!(s.in_flight() <= s.window().max(2));
+            assert!(session.in_flight() <= session.window().max(2));
         }
+        seen
     }
 
     /// Topic aliases: four slots, two each way.
