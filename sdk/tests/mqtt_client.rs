@@ -4,10 +4,13 @@
 //! allows; a connection cut repeatedly in the middle of a QoS 1 stream
 //! loses nothing (the resumed session resends what was unacknowledged, with
 //! DUP), a QoS 2 stream so cut reaches the subscribing application exactly
-//! once, a connector the application re-points (`connector_mut`) takes
-//! the next connection to the new place, a client without an identifier
-//! reconnects with a clean session each time, and a subscription reports
-//! what the broker granted or why it refused, and ends with `unsubscribe`.
+//! once, publishes in flight when the broker loses the session go out
+//! again on the new one, a publish above the broker's Maximum QoS is
+//! refused without holding up the rest, a connector the application
+//! re-points (`connector_mut`) takes the next connection to the new place,
+//! a client without an identifier reconnects with a clean session each
+//! time, and a subscription reports what the broker granted or why it
+//! refused, and ends with `unsubscribe`.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -471,6 +474,45 @@ fn an_anonymous_3_1_1_client_reconnects_with_a_clean_session() {
 #[test]
 fn an_anonymous_5_0_client_reconnects_with_a_clean_session() {
     an_anonymous_client_reconnects_with_a_clean_session(ProtocolVersion::V5);
+}
+
+/// The broker restarts without persistence mid-stream, so the client's
+/// next CONNACK has no session (session present 0): the server owes
+/// nothing for the publishes the client had in flight, which are the
+/// client's again and go out on the new session with those still queued.
+/// None is dropped, and each is acknowledged once: when the count of
+/// acknowledgements reaches the count of publishes, the outbox is empty.
+#[test]
+fn publishes_in_flight_when_the_broker_loses_the_session_go_out_on_the_new_one() {
+    const COUNT: u32 = 200;
+    let mut broker = Broker::start("");
+    let mut memory = Memory::new(32 * 1024);
+    let mut device = memory.client(Tcp(broker.port), connect("duet-lost-session"), 17);
+    block_on(async {
+        for i in 0..COUNT {
+            let payload = format!("n{i}");
+            device
+                .publish("duet/lost", payload.as_bytes(), QoS::AtLeastOnce)
+                .await
+                .unwrap();
+        }
+        let (mut acknowledged, mut sessions) = (0, Vec::new());
+        poll_until(&mut device, 20_000, |e| {
+            match e {
+                ClientEvent::Connected { session_present } => sessions.push(*session_present),
+                ClientEvent::Published { .. } => acknowledged += 1,
+                _ => {}
+            }
+            // Mid-stream, with the window's publishes in flight.
+            if acknowledged == 50 && sessions.len() == 1 {
+                broker.restart();
+            }
+            acknowledged == COUNT
+        })
+        .await;
+        assert_eq!(sessions, [false, false], "a new session each time");
+        assert_eq!(device.outbox_used(), 0, "each publish acknowledged once");
+    });
 }
 
 /// A broker that takes QoS 1 at most (mosquitto's `max_qos 1`, announced
