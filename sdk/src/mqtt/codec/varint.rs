@@ -1,6 +1,6 @@
 //! Variable byte integers (3.1.1 §2.2.3, 5.0 §1.5.5): seven bits a byte,
 //! least significant group first, high bit set while more bytes follow,
-//! at most four bytes.
+//! at most four bytes, and no more than the value needs ([MQTT-1.5.5-1]).
 
 use super::Error;
 
@@ -8,13 +8,19 @@ use super::Error;
 pub const MAX_VARINT: u32 = 268_435_455;
 
 /// Decodes a variable byte integer at the start of `buf`, returning the value
-/// and the bytes it took. `Incomplete` if the buffer ends inside it.
+/// and the bytes it took. `Incomplete` if the buffer ends inside it;
+/// `MalformedVarInt` past four bytes or for more bytes than the value
+/// needs (a last byte of 0 after others: `80 00` for 0), which 5.0
+/// §1.5.5 forbids, so that each value has one encoding.
 pub fn decode_varint(buf: &[u8]) -> Result<(u32, usize), Error> {
     let mut value: u32 = 0;
     for i in 0..4 {
         let byte = *buf.get(i).ok_or(Error::Incomplete)?;
         value |= u32::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 {
+                break;
+            }
             return Ok((value, i + 1));
         }
     }
@@ -82,6 +88,20 @@ mod tests {
             Err(Error::MalformedVarInt)
         );
         assert_eq!(decode_varint(&[0x80, 0x80]), Err(Error::Incomplete));
+        // Longer than the value needs: 0 in two, 127 in two, 128 in three
+        // and 16,383 in four bytes.
+        for padded in [
+            &[0x80, 0x00][..],
+            &[0xff, 0x00],
+            &[0x80, 0x81, 0x00],
+            &[0xff, 0xff, 0x80, 0x00],
+        ] {
+            assert_eq!(
+                decode_varint(padded),
+                Err(Error::MalformedVarInt),
+                "{padded:x?}"
+            );
+        }
         assert_eq!(decode_varint(&[]), Err(Error::Incomplete));
         assert_eq!(
             encode_varint(MAX_VARINT + 1, &mut [0; 4]),
