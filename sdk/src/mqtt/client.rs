@@ -96,7 +96,8 @@ enum Outcome {
     Released(u16),
     /// An event that borrows nothing: SUBACK, UNSUBACK.
     Report(ClientEvent<'static>),
-    Lost,
+    /// The server sent DISCONNECT with this reason code.
+    Lost(u8),
     /// The server sent a packet it must not send.
     Failed(SessionError),
 }
@@ -295,7 +296,8 @@ where
 
     /// Why the last connection attempt or connection failed at the MQTT
     /// level (a CONNACK refusal with its code, a protocol error, a
-    /// keep-alive timeout), for diagnostics.
+    /// keep-alive timeout, the server's DISCONNECT with its code), for
+    /// diagnostics.
     pub fn last_error(&self) -> Option<SessionError> {
         self.last_error
     }
@@ -524,13 +526,14 @@ where
                         Ok(Some(Event::Unsubscribed { packet_id })) => {
                             Outcome::Report(ClientEvent::Unsubscribed { packet_id })
                         }
-                        Ok(Some(Event::Disconnected { .. })) => Outcome::Lost,
+                        Ok(Some(Event::Disconnected { reason_code })) => Outcome::Lost(reason_code),
                         Ok(Some(_)) => Outcome::Nothing,
                     }
                 };
                 match outcome {
                     Outcome::Message => return Ok(Step::Message(len)),
-                    Outcome::Lost => {
+                    Outcome::Lost(reason_code) => {
+                        self.last_error = Some(SessionError::ServerDisconnected(reason_code));
                         self.lose_connection();
                         return Ok(Step::Event(ClientEvent::Disconnected));
                     }
@@ -1179,6 +1182,44 @@ mod tests {
         // Jitter: not every wait at the same point of its range.
         let waits: Vec<u64> = attempts.windows(2).map(|p| p[1] - p[0]).collect();
         assert!(waits[5..].windows(2).any(|w| w[0] != w[1]));
+    }
+
+    #[test]
+    fn a_servers_disconnect_is_reported_with_its_reason_code() {
+        // 5.0 CONNACK, then DISCONNECT 0x8E (Session taken over, §3.14.2.1;
+        // mosquitto 2.0.11 closes such a connection without one).
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 3, 0, 0, 0], std::vec![0xe0, 2, 0x8e, 0]],
+            writes: Default::default(),
+        };
+        let clock = Virtual(Cell::new(0));
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+        use crate::mqtt::codec::Property;
+        const RECEIVE_MAXIMUM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
+        let connect = Connect {
+            version: ProtocolVersion::V5,
+            properties: Properties::List(RECEIVE_MAXIMUM),
+            ..connect_311("taken")
+        };
+        let buffers = ClientBuffers {
+            receive: &mut receive,
+            send: &mut send,
+            outbox: &mut outbox,
+            topic_aliases: [],
+        };
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
+            Client::new(scripted, &clock, connect, Backoff::default(), buffers, 1);
+        embassy_futures::block_on(async {
+            assert!(matches!(
+                client.poll().await,
+                Ok(ClientEvent::Connected { .. })
+            ));
+            assert_eq!(client.poll().await, Ok(ClientEvent::Disconnected));
+        });
+        assert_eq!(
+            client.last_error(),
+            Some(SessionError::ServerDisconnected(0x8e))
+        );
     }
 
     #[test]

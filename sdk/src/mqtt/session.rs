@@ -117,6 +117,10 @@ pub enum SessionError {
     /// [`Session::adopt`]: the identifier is 0 or already in flight, or the
     /// publish is QoS 0.
     CannotAdopt,
+    /// The server closed the connection with DISCONNECT and this reason
+    /// code (5.0 §3.14.2.1: 0x8E session taken over, 0x97 quota exceeded,
+    /// ...; 0 normal), as [`Event::Disconnected`] reported it.
+    ServerDisconnected(u8),
 }
 
 impl SessionError {
@@ -172,6 +176,7 @@ impl fmt::Display for SessionError {
                 f.write_str("topic alias for a topic too long to keep")
             }
             SessionError::CannotAdopt => f.write_str("publish cannot be adopted"),
+            SessionError::ServerDisconnected(c) => write!(f, "server disconnected (0x{c:02x})"),
         }
     }
 }
