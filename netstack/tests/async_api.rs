@@ -181,7 +181,12 @@ fn tcp_echo_through_runners_with_embedded_io_async() {
         let mut socket = listener.accept().await;
         let mut buf = [0u8; 1500];
         loop {
-            let n = socket.read(&mut buf).await.unwrap();
+            // Through the `embedded_io_async::Read` impl, which generic
+            // protocol code (an MQTT or TLS client) calls; the client below
+            // reads with the inherent method.
+            let n = embedded_io_async::Read::read(&mut socket, &mut buf)
+                .await
+                .unwrap();
             if n == 0 {
                 socket.close();
                 socket.flush().await.unwrap();
@@ -211,6 +216,11 @@ fn tcp_echo_through_runners_with_embedded_io_async() {
                 )
                 .await;
                 match n {
+                    // The end of the stream this early is a failure, and
+                    // reading on would spin without ever yielding.
+                    Either::First(Ok(0)) => {
+                        panic!("the server closed after {} bytes", echoed.len())
+                    }
                     Either::First(n) => echoed.extend_from_slice(&buf[..n.unwrap()]),
                     Either::Second(()) => break,
                 }
@@ -219,14 +229,25 @@ fn tcp_echo_through_runners_with_embedded_io_async() {
         socket.close();
         let n = socket.read(&mut buf).await.unwrap();
         assert_eq!(n, 0, "the server closed after echoing everything");
+        // The trait sees the same end of stream: `read_exact` calls the
+        // impl's `read`, gets `Ok(0)` and reports it as an early EOF.
+        assert!(matches!(
+            embedded_io_async::Read::read_exact(&mut socket, &mut buf[..1]).await,
+            Err(embedded_io_async::ReadExactError::UnexpectedEof)
+        ));
         assert!(echoed == data);
     };
+    // An echo that loses or mangles bytes never reaches `total`: the
+    // deadline makes that a failure rather than a hang (the run takes
+    // milliseconds).
+    let deadline = embassy_time::Timer::after_secs(30);
     match block_on(select3(
         runner_a.run(),
         runner_b.run(),
-        embassy_futures::join::join(server, client),
+        select(embassy_futures::join::join(server, client), deadline),
     )) {
-        Either3::Third(((), ())) => {}
+        Either3::Third(Either::First(((), ()))) => {}
+        Either3::Third(Either::Second(())) => panic!("the echo did not finish within 30 s"),
         _ => panic!("the runners never finish"),
     }
     let (a, b) = (

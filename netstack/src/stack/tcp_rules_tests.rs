@@ -285,6 +285,17 @@ struct Rig<'a> {
 
 impl<'a> Rig<'a> {
     fn new(resources: &'a mut Resources, tcp: &'a mut Tcp, config: TcpConfig) -> Self {
+        Self::with_driver(resources, tcp, config, driver(MAC_A))
+    }
+
+    /// A rig whose driver is `driver`: one that reports other capabilities
+    /// than the 1514-byte Ethernet frame of [`driver`].
+    fn with_driver(
+        resources: &'a mut Resources,
+        tcp: &'a mut Tcp,
+        config: TcpConfig,
+        driver: TestDriver,
+    ) -> Self {
         let mut stack = Stack::new(
             resources,
             Config {
@@ -305,7 +316,7 @@ impl<'a> Rig<'a> {
         stack.enable_tcp(tcp);
         let mut rig = Rig {
             stack,
-            driver: driver(MAC_A),
+            driver,
             now: Instant::from_secs(10),
         };
         // B asks for A, so A learns B and never has to ask.
@@ -503,6 +514,11 @@ impl Rig<'_> {
     }
 
     fn client_on(&mut self, handle: TcpHandle, peer: PeerSyn) -> Conn {
+        self.client_handshake(handle, peer).0
+    }
+
+    /// [`client_on`](Self::client_on), also returning the stack's SYN.
+    fn client_handshake(&mut self, handle: TcpHandle, peer: PeerSyn) -> (Conn, Out) {
         self.stack
             .tcp(handle)
             .connect((IP_B, PEER_PORT), 0)
@@ -538,11 +554,21 @@ impl Rig<'_> {
             window: peer.window,
         };
         conn.assert_ack(ack, conn.ack);
-        conn
+        (conn, syn.clone())
     }
 
     /// The peer opens a connection to the stack's listener; returns it accepted.
     fn server(&mut self, listener: ListenerHandle, peer: PeerSyn, peer_port: u16) -> Conn {
+        self.server_handshake(listener, peer, peer_port).0
+    }
+
+    /// [`server`](Self::server), also returning the stack's SYN-ACK.
+    fn server_handshake(
+        &mut self,
+        listener: ListenerHandle,
+        peer: PeerSyn,
+        peer_port: u16,
+    ) -> (Conn, Out) {
         let mut syn = Seg::new(peer_port, LISTEN_PORT, PEER_ISS, 0, SYN).window(peer.window);
         syn.opts = peer.options(1000, 0);
         let sent = self.send(&syn);
@@ -566,7 +592,7 @@ impl Rig<'_> {
             .stack
             .tcp_accept(listener)
             .expect("an established connection");
-        conn
+        (conn, syn_ack.clone())
     }
 }
 
@@ -1076,6 +1102,115 @@ fn the_rtt_is_measured_from_the_echoed_timestamp() {
     assert_eq!((*at - sent_at).as_millis(), 275);
 }
 
+/// Karn's algorithm (RFC 6298 §3): without timestamps the ACK of a segment
+/// that went twice cannot say which transmission it answers, so it must not
+/// move SRTT, and the backed-off RTO stays for the next segment (§5.7); the
+/// ACK of a segment sent once is a sample.
+#[test]
+fn without_timestamps_the_ack_of_a_resent_segment_gives_no_rtt_sample() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut config = TcpConfig::default();
+    config.rto.min = Duration::from_millis(10);
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    // The peer's SYN-ACK carries no timestamps (nor SACK-permitted, so no
+    // loss probe comes before the RTO): one segment at a time is timed. The
+    // handshake gave no sample (the SYN offered timestamps, so it was not
+    // timed): the RTO is the initial 1 s.
+    let mut conn = rig.client(PeerSyn::plain());
+    // How long after it left `payload` is first resent by the timer.
+    let first_resend = |rig: &mut Rig<'_>, payload: &[u8]| {
+        rig.stack.tcp(conn.handle).send_slice(payload).unwrap();
+        let sent_at = rig.now;
+        let sent = rig.poll();
+        let [seg] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(
+            (seg.payload.as_slice(), seg.options.timestamp),
+            (payload, None)
+        );
+        let (at, sent) = rig.until_sent(Duration::from_secs(2), Duration::from_millis(1));
+        let [resent] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!((resent.seq, resent.payload.as_slice()), (seg.seq, payload));
+        (at - sent_at).as_millis()
+    };
+
+    // A segment sent once, acknowledged 100 ms later: the first sample
+    // (§2.2), SRTT 100 ms, RTTVAR 50 ms, RTO 100 + 4 * 50 = 300 ms.
+    rig.stack.tcp(conn.handle).send_slice(b"timed").unwrap();
+    assert_eq!(rig.poll().len(), 1);
+    assert_eq!(rig.advance(Duration::from_millis(100)), []);
+    conn.ack = conn.ack.wrapping_add(5);
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    // The next segment is lost: resent after those 300 ms, not after 1 s,
+    // and the RTO backs off to 600 ms (§5.5).
+    assert_eq!(first_resend(&mut rig, b"lost"), 300);
+    // The resend is acknowledged 500 ms after the first transmission. As a
+    // sample (500 ms from the first, or 200 from the second) it would make
+    // the RTO 700 ms (or 363 ms); Karn's rule keeps SRTT, RTTVAR and the
+    // backed-off 600 ms.
+    assert_eq!(rig.advance(Duration::from_millis(200)), []);
+    conn.ack = conn.ack.wrapping_add(4);
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    assert_eq!(first_resend(&mut rig, b"next"), 600);
+    assert_eq!(rig.tcp_stats().retransmissions, 2);
+}
+
+/// Karn's rule in loss recovery: a segment first sent during recovery is
+/// acknowledged only once the holes below it are filled by retransmissions,
+/// so that ACK times the retransmissions, not it, and gives no sample.
+#[test]
+fn without_timestamps_an_ack_that_covers_a_fast_retransmission_gives_no_rtt_sample() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut config = TcpConfig::default();
+    config.rto.min = Duration::from_millis(10);
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    // No timestamps and no SACK: the RTO is the initial 1 s (see above), and
+    // segments carry all 1460 bytes of the peer's MSS. The send ring holds
+    // all 13 segments.
+    let handle = rig.stack.add_tcp_socket(8192, 32768).unwrap();
+    let mut conn = rig.client_on(handle, PeerSyn::plain());
+    const MSS: u32 = 1460;
+    let data = pattern(13 * MSS as usize, 8);
+    assert_eq!(rig.stack.tcp(handle).send_slice(&data), Ok(data.len()));
+    let sent = rig.poll();
+    assert_eq!(sent.len(), 10, "the initial window is ten segments");
+    let s: Vec<u32> = (0..13).map(|i| conn.ack.wrapping_add(i * MSS)).collect();
+    let seqs = |sent: Vec<Out>| sent.iter().map(|seg| seg.seq).collect::<Vec<_>>();
+    // Segments 0 and 5 are lost. The first two duplicate ACKs the others
+    // draw each let a new segment out (RFC 3042), the third resends
+    // segment 0, and recovery begins.
+    assert_eq!(seqs(rig.send(&conn.seg(ACK))), [s[10]]);
+    assert_eq!(seqs(rig.send(&conn.seg(ACK))), [s[11]]);
+    assert_eq!(seqs(rig.send(&conn.seg(ACK))), [s[0]]);
+    // 10 ms later the rest of the duplicates arrive; the eighth brings the
+    // pipe below ssthresh (five segments) and lets segment 12 out, the one
+    // now being timed.
+    rig.advance(Duration::from_millis(10));
+    let mut new_data = Vec::new();
+    for _ in 3..8 {
+        new_data.extend(seqs(rig.send(&conn.seg(ACK))));
+    }
+    assert_eq!(new_data, [s[12]]);
+    // The partial ACK (RFC 6582) resends segment 5.
+    rig.advance(Duration::from_millis(40));
+    conn.ack = s[5];
+    assert_eq!(seqs(rig.send(&conn.seg(ACK))), [s[5]]);
+    // 100 ms after segment 12 left, its ACK comes, covering the resent
+    // segment 5 too. As a sample it would make the RTO 300 ms.
+    rig.advance(Duration::from_millis(60));
+    conn.ack = s[12].wrapping_add(MSS);
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    rig.stack.tcp(conn.handle).send_slice(b"next").unwrap();
+    let sent_at = rig.now;
+    assert_eq!(rig.poll().len(), 1);
+    let (at, sent) = rig.until_sent(Duration::from_secs(2), Duration::from_millis(1));
+    assert_eq!(seqs(sent), [conn.ack]);
+    assert_eq!((at - sent_at).as_millis(), 1000, "still the initial RTO");
+}
+
 // ---------------------------------------------------------------------------
 // Listeners (RFC 9293 §3.10.7.2) and the options of the handshake.
 
@@ -1370,6 +1505,52 @@ fn the_peers_mss_bounds_every_segment() {
     assert_eq!(lens, [536; 5]);
 }
 
+/// RFC 9293 §3.7.1 (MUST-14) and RFC 1122 §4.2.2.6: the MSS each SYN offers
+/// is what the interface carries less 40 bytes of IPv4 and TCP headers, and
+/// no segment we send outgrows it, however large the peer's MSS: a segment
+/// built for 1500 bytes on a smaller link would be dropped (or fragmented)
+/// on every send. Congestion control counts in the same SMSS. The driver
+/// states the largest frame, Ethernet header included
+/// (`Capabilities::max_transmission_unit`).
+#[test]
+fn the_interface_mtu_sets_the_mss_we_offer_and_bounds_every_segment() {
+    // IPv6's minimum link MTU, a common tunnel size; and IPv4's 576.
+    for ip_mtu in [1280u16, 576] {
+        let mss = ip_mtu - 40;
+        let mut small_link = driver(MAC_A);
+        let mut caps = embassy_net_driver::Capabilities::default();
+        caps.max_transmission_unit = 14 + usize::from(ip_mtu);
+        small_link.caps = Some(caps);
+        let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+        let mut rig = Rig::with_driver(&mut res, &mut tcp, TcpConfig::default(), small_link);
+        let data = pattern(13 * usize::from(mss), 5);
+
+        // A connection we open, to a peer offering 1460 and no timestamps:
+        // our SYN offers the link's MSS, and data goes in segments of it,
+        // ten in the initial window (RFC 6928: 10 * SMSS, the link's MSS).
+        // The send ring holds 13 of them.
+        let handle = rig.stack.add_tcp_socket(8192, 16384).unwrap();
+        let (conn, syn) = rig.client_handshake(handle, PeerSyn::plain());
+        assert_eq!(syn.options.mss, Some(mss), "{syn:?}");
+        rig.stack.tcp(conn.handle).send_slice(&data).unwrap();
+        let lens: Vec<usize> = rig.poll().iter().map(|s| s.payload.len()).collect();
+        assert_eq!(lens, [usize::from(mss); 10], "MTU {ip_mtu}");
+
+        // A connection the peer opens, offering 1460 and timestamps: our
+        // SYN-ACK offers the link's MSS, the timestamp option's 12 bytes come
+        // out of each segment's payload, and the initial window is again
+        // 10 * SMSS: ten segments (the 120 bytes left of it would be a sliver).
+        let listener = rig.stack.tcp_listen(LISTEN_PORT, 1, 8192, 16384).unwrap();
+        let (conn, syn_ack) = rig.server_handshake(listener, PeerSyn::default(), CLIENT_PORT);
+        assert_eq!(syn_ack.options.mss, Some(mss), "{syn_ack:?}");
+        rig.stack.tcp(conn.handle).send_slice(&data).unwrap();
+        let sent = rig.poll();
+        assert!(sent.iter().all(|s| s.options.timestamp.is_some()));
+        let lens: Vec<usize> = sent.iter().map(|s| s.payload.len()).collect();
+        assert_eq!(lens, [usize::from(mss) - 12; 10], "MTU {ip_mtu}");
+    }
+}
+
 #[test]
 fn window_scaling_applies_to_both_directions_once_agreed() {
     let (mut res, mut tcp) = (Resources::new(), Tcp::new());
@@ -1623,6 +1804,71 @@ fn the_third_duplicate_ack_retransmits_at_once_however_much_is_in_flight() {
         assert_eq!((resent.seq, resent.payload.len()), (s[0], MSS_TS as usize));
         assert_eq!(rig.tcp_stats().fast_recoveries, 1);
     }
+}
+
+/// NewReno (RFC 6582 §3.2): without SACK the sender learns of a second loss
+/// in the window only from a partial ACK, and resends the next segment at
+/// once (step 5) rather than waiting for three more duplicates or the RTO;
+/// recovery lasts until the ACK covers `recover`, SND.MAX when it began.
+#[test]
+fn without_sack_a_partial_ack_resends_the_next_segment_and_a_full_ack_ends_recovery() {
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, TcpConfig::default());
+    let peer = PeerSyn {
+        sack: false,
+        ..PeerSyn::default()
+    };
+    let (mut conn, s) = ten_segments_in_flight(&mut rig, peer);
+    let recover = s[9].wrapping_add(MSS_TS);
+    // Segments 0 and 5 are lost; 1-4 and 6-9 arrive, each drawing a
+    // duplicate ACK. The third resends segment 0 (RFC 5681 §3.2).
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    let sent = rig.send(&conn.seg(ACK));
+    let [resent] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((resent.seq, resent.payload.len()), (s[0], MSS_TS as usize));
+    conn.tick(resent);
+    // The other five say nothing new: nothing goes.
+    for _ in 0..5 {
+        assert_eq!(rig.send(&conn.seg(ACK)), []);
+    }
+    // The resent segment 0 fills the first hole: the peer acknowledges up
+    // to the second, short of `recover`. Segment 5 goes again at once, and
+    // alone: still in recovery, the partial ACK opens no window for more.
+    conn.ack = s[5];
+    let sent = rig.send(&conn.seg(ACK));
+    let [resent] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((resent.seq, resent.payload.len()), (s[5], MSS_TS as usize));
+    conn.tick(resent);
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.fast_recoveries, stats.retransmissions), (1, 2));
+    // The full ACK covers `recover`: recovery is over, so a new loss among
+    // the next flight (ssthresh, five segments) starts a recovery of its own.
+    conn.ack = recover;
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    let data = pattern(5 * MSS_TS as usize, 4);
+    rig.stack.tcp(conn.handle).send_slice(&data).unwrap();
+    let sent = rig.poll();
+    let starts: Vec<u32> = sent.iter().map(|seg| seg.seq).collect();
+    let expected: Vec<u32> = (0..5).map(|i| recover.wrapping_add(i * MSS_TS)).collect();
+    assert_eq!(starts, expected);
+    conn.tick(&sent[4]);
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    let sent = rig.send(&conn.seg(ACK));
+    let [resent] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (resent.seq, resent.payload.len()),
+        (recover, MSS_TS as usize)
+    );
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.fast_recoveries, stats.retransmissions), (2, 3));
 }
 
 #[test]
