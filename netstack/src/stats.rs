@@ -142,6 +142,10 @@ counters! {
         retransmissions,
         /// Loss recoveries entered by duplicate ACKs or SACK (RFC 5681, 6675).
         fast_recoveries,
+        /// Of those, recoveries on a connection with SACK, its scoreboard
+        /// choosing what to resend (RFC 6675); the rest are NewReno's
+        /// (RFC 6582).
+        sack_recoveries,
         /// Connections dropped by retransmission, keepalive or user timeouts.
         timeouts,
         drop_malformed,
@@ -162,8 +166,18 @@ counters! {
         drop_out_of_window,
         /// Rejected by PAWS (RFC 7323 §5).
         drop_paws,
-        /// RSTs received that ended a connection.
+        /// RSTs received that ended a connection (synchronized, closing, or
+        /// half-open in a listener's backlog; RFC 9293 §3.10.7.4).
         rx_resets,
+        /// RSTs received that refused a connection we opened (SYN-SENT, or
+        /// SYN-RECEIVED after a simultaneous open).
+        rx_resets_refused,
+        /// RSTs received in the window but not at RCV.NXT, answered with a
+        /// challenge ACK (RFC 5961 §3.2); the connection stays.
+        rx_resets_challenged,
+        /// RSTs received outside the window, dropped (also counted in
+        /// `drop_out_of_window`).
+        rx_resets_out_of_window,
         /// RSTs sent because no socket wanted the segment (RFC 9293 §3.10.7.1).
         tx_resets_no_socket,
         /// RSTs sent for an unacceptable ACK in SYN-SENT/SYN-RECEIVED.

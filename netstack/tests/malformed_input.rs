@@ -754,6 +754,7 @@ fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'stat
         ("tcp.drop_paws", tcp.drop_paws),
         ("tcp.drop_out_of_window", tcp.drop_out_of_window),
         ("tcp.rx_resets", tcp.rx_resets),
+        ("tcp.rx_resets_refused", tcp.rx_resets_refused),
         ("tcp.tx_challenge_acks", tcp.tx_challenge_acks),
         ("tcp.challenge_acks_limited", tcp.challenge_acks_limited),
         ("tcp.tx_resets_bad_ack", tcp.tx_resets_bad_ack),
@@ -825,8 +826,18 @@ fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'stat
         "tcp.tx_segments",
         "tcp.retransmissions",
         "tcp.fast_recoveries",
+        "tcp.sack_recoveries",
         "arp.tx_requests",
         "ipv4.tx_no_route",
+    ];
+    // Counters that say why an outcome came about, and the outcomes they
+    // may move with: a RST in the window but not at RCV.NXT is challenged
+    // (or the challenge withheld by the rate limit); one outside it is
+    // dropped as out of window.
+    let reasons = [
+        ("tcp.rx_resets_challenged", "tcp.tx_challenge_acks"),
+        ("tcp.rx_resets_challenged", "tcp.challenge_acks_limited"),
+        ("tcp.rx_resets_out_of_window", "tcp.drop_out_of_window"),
     ];
     let to_tcp = path.contains(&"tcp.rx_segments");
     let stray: Vec<_> = moved(d)
@@ -834,7 +845,10 @@ fn classify(d: &Stats, udp_delivered: u32, echo_delivered: u32) -> Result<&'stat
         .filter(|(counter, _)| {
             !(path.contains(counter)
                 || replies.contains(counter)
-                || to_tcp && tcp_replies.contains(counter))
+                || to_tcp && tcp_replies.contains(counter)
+                || reasons
+                    .iter()
+                    .any(|(reason, outcome)| reason == counter && path.contains(outcome)))
         })
         .collect();
     if !stray.is_empty() {

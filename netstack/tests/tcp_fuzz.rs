@@ -1169,6 +1169,10 @@ fn random_segments_against_every_state_never_panic_leak_or_break_invariants() {
     let (stats, bare) = (&full.stats, &bare.stats);
     for (name, count) in [
         ("rx_resets", stats.rx_resets),
+        ("rx_resets_refused", stats.rx_resets_refused),
+        ("rx_resets_challenged", stats.rx_resets_challenged),
+        ("rx_resets_out_of_window", stats.rx_resets_out_of_window),
+        ("sack_recoveries", stats.sack_recoveries),
         ("tx_challenge_acks", stats.tx_challenge_acks),
         ("drop_out_of_window", stats.drop_out_of_window),
         ("drop_paws", stats.drop_paws),

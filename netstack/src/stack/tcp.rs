@@ -18,7 +18,7 @@ use crate::copy::copy_bytes;
 use crate::endpoint::IpEndpoint;
 use crate::socket::SendError;
 use crate::stats::bump;
-use crate::tcp::input::{InputEvents, Reaction, Segment};
+use crate::tcp::input::{InputEvents, Reaction, RstOutcome, Segment};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::output::OutSegment;
 use crate::tcp::ring::Ring;
@@ -588,8 +588,12 @@ impl<'a> Stack<'a> {
             return;
         }
         let tcp = &mut self.stats.tcp;
-        if events.rst_received {
-            bump(&mut tcp.rx_resets);
+        match events.rst_received {
+            None => {}
+            Some(RstOutcome::Refused) => bump(&mut tcp.rx_resets_refused),
+            Some(RstOutcome::Ended) => bump(&mut tcp.rx_resets),
+            Some(RstOutcome::Challenged) => bump(&mut tcp.rx_resets_challenged),
+            Some(RstOutcome::OutOfWindow) => bump(&mut tcp.rx_resets_out_of_window),
         }
         if events.paws_rejected {
             bump(&mut tcp.drop_paws);
@@ -599,6 +603,9 @@ impl<'a> Stack<'a> {
         }
         if events.recovery_entered {
             bump(&mut tcp.fast_recoveries);
+        }
+        if events.sack_recovery {
+            bump(&mut tcp.sack_recoveries);
         }
     }
 

@@ -708,7 +708,8 @@ fn a_reset_at_rcv_nxt_ends_the_connection() {
     assert_eq!(tcp.error(), Some(TcpError::ConnectionReset));
     assert_eq!(tcp.recv_slice(&mut [0; 8]), Err(TcpError::ConnectionReset));
     assert_eq!(tcp.send_slice(b"x"), Err(TcpError::ConnectionReset));
-    assert_eq!(rig.tcp_stats().rx_resets, 1);
+    let stats = rig.tcp_stats();
+    assert_eq!((stats.rx_resets, stats.rx_resets_refused), (1, 0));
     // Nothing more is sent for it, ever.
     assert_eq!(rig.advance(Duration::from_secs(100)), []);
 }
@@ -736,6 +737,7 @@ fn a_reset_inside_the_window_but_not_at_rcv_nxt_earns_a_challenge_ack() {
     }
     let stats = rig.tcp_stats();
     assert_eq!((stats.tx_challenge_acks, stats.rx_resets), (3, 0));
+    assert_eq!(stats.rx_resets_challenged, 3);
     // The peer answers the challenge with a reset at RCV.NXT: now it counts.
     assert_eq!(rig.send(&conn.seg(RST).no_timestamp()), []);
     assert_eq!(rig.stack.tcp(conn.handle).state(), TcpState::Closed);
@@ -757,6 +759,10 @@ fn a_reset_outside_the_window_is_ignored_silently() {
     let stats = rig.tcp_stats();
     assert_eq!(stats.drop_out_of_window, 3);
     assert_eq!((stats.tx_challenge_acks, stats.rx_resets), (0, 0));
+    assert_eq!(
+        (stats.rx_resets_out_of_window, stats.rx_resets_challenged),
+        (3, 0)
+    );
 }
 
 #[test]
@@ -1802,7 +1808,10 @@ fn the_third_duplicate_ack_retransmits_at_once_however_much_is_in_flight() {
             panic!("{sent:?}")
         };
         assert_eq!((resent.seq, resent.payload.len()), (s[0], MSS_TS as usize));
-        assert_eq!(rig.tcp_stats().fast_recoveries, 1);
+        let stats = rig.tcp_stats();
+        // A SACK recovery only where SACK was agreed.
+        let sack = u32::from(peer.sack);
+        assert_eq!((stats.fast_recoveries, stats.sack_recoveries), (1, sack));
     }
 }
 
@@ -1869,6 +1878,8 @@ fn without_sack_a_partial_ack_resends_the_next_segment_and_a_full_ack_ends_recov
     );
     let stats = rig.tcp_stats();
     assert_eq!((stats.fast_recoveries, stats.retransmissions), (2, 3));
+    // Both NewReno's: no SACK on this connection.
+    assert_eq!(stats.sack_recoveries, 0);
 }
 
 #[test]

@@ -63,11 +63,29 @@ pub(crate) enum Reaction {
 /// Whether the segment carried news the stack counts.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InputEvents {
-    pub rst_received: bool,
+    pub rst_received: Option<RstOutcome>,
     pub paws_rejected: bool,
     pub out_of_window: bool,
     pub out_of_order: bool,
     pub recovery_entered: bool,
+    /// The recovery entered is guided by the SACK scoreboard (RFC 6675).
+    pub sack_recovery: bool,
+}
+
+/// What a received RST did: the reasons the stack counts RSTs by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RstOutcome {
+    /// It refused a connection we opened (SYN-SENT, or SYN-RECEIVED after
+    /// a simultaneous open).
+    Refused,
+    /// It ended a connection: synchronized, closing, or half-open in a
+    /// listener's backlog.
+    Ended,
+    /// In the window but not at RCV.NXT: answered with a challenge ACK
+    /// (RFC 5961 §3.2), the connection kept.
+    Challenged,
+    /// Outside the window: dropped.
+    OutOfWindow,
 }
 
 impl TcpSocket {
@@ -108,7 +126,7 @@ impl TcpSocket {
         }
         if seg.has(TcpFlags::RST) {
             if ack_acceptable {
-                events.rst_received = true;
+                events.rst_received = Some(RstOutcome::Refused);
                 self.terminate(Some(TcpError::ConnectionRefused));
             }
             return Reaction::None;
@@ -237,7 +255,9 @@ impl TcpSocket {
         // First: sequence number acceptability (the four cases).
         if !self.segment_acceptable(seg) {
             events.out_of_window = true;
-            if !seg.has(TcpFlags::RST) {
+            if seg.has(TcpFlags::RST) {
+                events.rst_received = Some(RstOutcome::OutOfWindow);
+            } else {
                 self.flags.set(Flags::ACK_NOW, true);
                 // In TIME-WAIT the peer's FIN again means our last ACK was
                 // lost: acknowledge it again and restart the 2 MSL timeout
@@ -252,15 +272,17 @@ impl TcpSocket {
         // Second: RST (RFC 5961 §3.2: exact match resets, in-window challenges).
         if seg.has(TcpFlags::RST) {
             if seg.seq != self.rcv_nxt {
+                events.rst_received = Some(RstOutcome::Challenged);
                 return Reaction::ChallengeAck;
             }
-            events.rst_received = true;
+            events.rst_received = Some(RstOutcome::Ended);
             return match self.state {
                 TcpState::SynReceived if self.flags.has(Flags::PASSIVE) => {
                     self.terminate(None);
                     Reaction::Release
                 }
                 TcpState::SynReceived => {
+                    events.rst_received = Some(RstOutcome::Refused);
                     self.terminate(Some(TcpError::ConnectionRefused));
                     Reaction::None
                 }
@@ -471,6 +493,7 @@ impl TcpSocket {
             return;
         }
         events.recovery_entered = true;
+        events.sack_recovery = self.flags.has(Flags::SACK);
         self.stats.fast_recoveries = self.stats.fast_recoveries.wrapping_add(1);
         let flight = (self.snd_max - self.snd_una).max(0) as u32;
         self.congestion.on_fast_retransmit(now, flight);

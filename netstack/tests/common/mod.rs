@@ -56,10 +56,11 @@ every_counter! {
         drop_queue_full,
     }
     tcp {
-        rx_segments, tx_segments, retransmissions, fast_recoveries, timeouts,
-        drop_malformed, drop_bad_checksum, drop_not_unicast, drop_backlog_full,
-        drop_out_of_window, drop_paws, rx_resets, tx_resets_no_socket,
-        tx_resets_bad_ack, tx_resets_abort, tx_challenge_acks, challenge_acks_limited,
+        rx_segments, tx_segments, retransmissions, fast_recoveries, sack_recoveries,
+        timeouts, drop_malformed, drop_bad_checksum, drop_not_unicast, drop_backlog_full,
+        drop_out_of_window, drop_paws, rx_resets, rx_resets_refused, rx_resets_challenged,
+        rx_resets_out_of_window, tx_resets_no_socket, tx_resets_bad_ack, tx_resets_abort,
+        tx_challenge_acks, challenge_acks_limited,
     }
     pool { exhausted }
 }
