@@ -8,7 +8,11 @@
 //! `footprint <image> text=<bytes> rodata=<bytes> data=<bytes> bss=<bytes>`
 //!
 //! followed by one `size_of <type> bytes=<n>` line per type in the image
-//! crate's `size_table!`, as laid out for the target rather than the host.
+//! crate's `size_table!`, as laid out for the target rather than the host,
+//! with the protocols' features alone (duet-netstack `udp,tcp`), then
+//! `size_of <type> features=default bytes=<n>` for the types that
+//! duet-netstack's default features make larger (the TCP control block:
+//! CUBIC's state, async sockets' wakers).
 //!
 //! The section classes, by output section name (cortex-m-rt's `link.x`):
 //! - `text`: `.vector_table`, `.text*`, `.gnu.sgstubs` — code and the vector
@@ -65,6 +69,11 @@ pub const IMAGES: &[(&str, &str)] = &[
 
 /// The image crate's binary that carries the `size_of` table, and its features.
 const SIZES_BINARY: (&str, &str) = ("sizes", "udp,tcp");
+
+/// The same table built with duet-netstack's default features, and the
+/// types whose size those change, printed again with `features=default`.
+const SIZES_DEFAULT_BINARY: (&str, &str) = ("sizes-default", "udp,tcp,netstack-default");
+const SIZES_BY_FEATURES: &[&str] = &["duet_netstack::tcp::TcpSocket"];
 
 /// The table's symbols; their mangled names contain these.
 const SIZES_SYMBOL: &str = "DUET_SIZES";
@@ -267,6 +276,11 @@ pub fn size_line(type_name: &str, bytes: u32) -> String {
     format!("size_of {type_name} bytes={bytes}")
 }
 
+/// [`size_line`] for a build with other features than the table's.
+pub fn size_line_with(type_name: &str, features: &str, bytes: u32) -> String {
+    format!("size_of {type_name} features={features} bytes={bytes}")
+}
+
 /// The bytes of the data symbol whose name contains `name`, as the ELF file
 /// holds them. LTO may mangle (and hash) the name, so it is matched by
 /// substring; several matches are fine only if they are aliases of one place.
@@ -402,7 +416,7 @@ pub fn build_firmware_configured(
 /// Builds every image and the size table, then prints their lines.
 pub fn run(root: &Path) -> Result<(), cmd::Error> {
     let target_dir = root.join(TARGET_DIR);
-    for (binary, features) in IMAGES.iter().chain([&SIZES_BINARY]) {
+    for (binary, features) in IMAGES.iter().chain([&SIZES_BINARY, &SIZES_DEFAULT_BINARY]) {
         build_firmware(&root.join(IMAGE_CRATE), &target_dir, binary, Some(features))?;
     }
     let elf_dir = target_dir.join(TARGET).join("release");
@@ -416,6 +430,12 @@ pub fn run(root: &Path) -> Result<(), cmd::Error> {
     let path = elf_dir.join(SIZES_BINARY.0);
     for (type_name, bytes) in in_file(&path, size_table(&read_elf(&path)?))? {
         println!("{}", size_line(&type_name, bytes));
+    }
+    let path = elf_dir.join(SIZES_DEFAULT_BINARY.0);
+    for (type_name, bytes) in in_file(&path, size_table(&read_elf(&path)?))? {
+        if SIZES_BY_FEATURES.contains(&type_name.as_str()) {
+            println!("{}", size_line_with(&type_name, "default", bytes));
+        }
     }
     Ok(())
 }
@@ -481,6 +501,21 @@ mod tests {
             size_line("duet_netstack::rand::Rng", 16),
             "size_of duet_netstack::rand::Rng bytes=16"
         );
+        assert_eq!(
+            size_line_with("duet_netstack::tcp::TcpSocket", "default", 292),
+            "size_of duet_netstack::tcp::TcpSocket features=default bytes=292"
+        );
+        // Each type printed again must be one the table holds.
+        let table = std::fs::read_to_string(
+            crate::workspace_root().join("xtask/footprint-image/src/bin/sizes.rs"),
+        )
+        .unwrap();
+        for type_name in SIZES_BY_FEATURES {
+            assert!(
+                table.contains(&format!("    {type_name},\n")),
+                "{type_name}"
+            );
+        }
     }
 
     #[test]
