@@ -5,7 +5,8 @@
 //! loses nothing (the resumed session resends what was unacknowledged, with
 //! DUP), a QoS 2 stream so cut reaches the subscribing application exactly
 //! once, publishes in flight when the broker loses the session go out
-//! again on the new one, a publish above the broker's Maximum QoS is
+//! again on the new one, retained publishes are kept by the broker until
+//! an empty one clears them, a publish above the broker's Maximum QoS is
 //! refused without holding up the rest, a connector the application
 //! re-points (`connector_mut`) takes the next connection to the new place,
 //! a client without an identifier reconnects with a clean session each
@@ -512,6 +513,90 @@ fn publishes_in_flight_when_the_broker_loses_the_session_go_out_on_the_new_one()
         .await;
         assert_eq!(sessions, [false, false], "a new session each time");
         assert_eq!(device.outbox_used(), 0, "each publish acknowledged once");
+    });
+}
+
+/// `publish_retained` sets RETAIN: the broker keeps the message, queued
+/// here before the connection existed, for a later subscriber; an empty
+/// retained payload then clears it, and a plain publish is not kept.
+#[test]
+fn retained_publishes_are_kept_by_the_broker_and_cleared_by_an_empty_one() {
+    let broker = Broker::start("");
+    let (mut device_memory, mut reader_memory) = (Memory::new(1024), Memory::new(1024));
+    let mut device = device_memory.client(Tcp(broker.port), connect("duet-retains"), 29);
+    // The first reader subscribes after the retained publish, the second
+    // after it was cleared.
+    let mut reader = reader_memory.client(Tcp(broker.port), connect("duet-reader"), 31);
+    block_on(async {
+        device
+            .publish_retained("duet/state", b"on", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        device
+            .publish("duet/state/event", b"not kept", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let mut acknowledged = 0;
+        poll_until(&mut device, 50, |e| {
+            acknowledged += u32::from(matches!(e, ClientEvent::Published { .. }));
+            acknowledged == 2
+        })
+        .await;
+        poll_until(&mut reader, 50, |e| {
+            matches!(e, ClientEvent::Connected { .. })
+        })
+        .await;
+        reader.subscribe("duet/#", QoS::AtLeastOnce).await.unwrap();
+        let mut got = None;
+        poll_until(&mut reader, 50, |e| {
+            if let ClientEvent::Message(publish) = e {
+                got = Some((
+                    publish.topic.to_owned(),
+                    publish.payload.to_vec(),
+                    publish.retain,
+                ));
+            }
+            got.is_some()
+        })
+        .await;
+        assert_eq!(got, Some(("duet/state".to_owned(), b"on".to_vec(), true)));
+
+        device
+            .publish_retained("duet/state", b"", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        poll_until(&mut device, 50, |e| {
+            matches!(e, ClientEvent::Published { .. })
+        })
+        .await;
+    });
+    // A new subscriber now finds nothing kept: the first message it gets
+    // is the live one published after it subscribed.
+    let mut late_memory = Memory::new(1024);
+    let mut late = late_memory.client(Tcp(broker.port), connect("duet-late-reader"), 37);
+    block_on(async {
+        poll_until(&mut late, 50, |e| {
+            matches!(e, ClientEvent::Connected { .. })
+        })
+        .await;
+        late.subscribe("duet/#", QoS::AtLeastOnce).await.unwrap();
+        poll_until(&mut late, 50, |e| {
+            matches!(e, ClientEvent::Subscribed { .. })
+        })
+        .await;
+        device
+            .publish("duet/live", b"now", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let mut got = None;
+        poll_until(&mut late, 50, |e| {
+            if let ClientEvent::Message(publish) = e {
+                got = Some((publish.topic.to_owned(), publish.retain));
+            }
+            got.is_some()
+        })
+        .await;
+        assert_eq!(got, Some(("duet/live".to_owned(), false)));
     });
 }
 

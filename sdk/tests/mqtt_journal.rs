@@ -36,32 +36,47 @@ use ram_flash::RamFlash;
 
 const HALF: u32 = 1024;
 
+/// A publish as the journal keeps it: QoS, RETAIN, topic, payload.
+type Message = (QoS, bool, String, Vec<u8>);
+
 /// The publishes a journal holds, as its restore hands them over.
-fn stored(journal: &mut Journal<&mut RamFlash>) -> Vec<(QoS, String, Vec<u8>)> {
+fn stored(journal: &mut Journal<&mut RamFlash>) -> Vec<Message> {
     let mut buf = vec![0u8; 4096];
     let mut outbox = Outbox::new(&mut buf);
     journal.restore(&mut outbox);
     let mut records = Vec::new();
     let mut at = 0;
     while let Some((record, next)) = outbox.get(at) {
-        records.push((record.qos, record.topic.to_owned(), record.payload.to_vec()));
+        records.push((
+            record.qos,
+            record.retain,
+            record.topic.to_owned(),
+            record.payload.to_vec(),
+        ));
         at = next;
     }
     records
 }
 
-fn message(n: usize) -> (QoS, String, Vec<u8>) {
+/// The `n`th test publish: QoS 1 and 2 in turn, every third one retained.
+fn message(n: usize) -> Message {
     let qos = if n % 2 == 0 {
         QoS::AtLeastOnce
     } else {
         QoS::ExactlyOnce
     };
-    (qos, format!("duet/journal/{n}"), vec![n as u8; 10 + n % 7])
+    let retain = n % 3 == 0;
+    (
+        qos,
+        retain,
+        format!("duet/journal/{n}"),
+        vec![n as u8; 10 + n % 7],
+    )
 }
 
 fn append(journal: &mut Journal<&mut RamFlash>, n: usize) -> bool {
-    let (qos, topic, payload) = message(n);
-    journal.append(qos, &topic, &payload).is_ok()
+    let (qos, retain, topic, payload) = message(n);
+    journal.append(qos, retain, &topic, &payload).is_ok()
 }
 
 #[test]
@@ -239,7 +254,7 @@ fn a_power_cut_at_any_byte_of_a_mark_leaves_it_unwritten_or_whole() {
             flash.budget = None;
             let states = restored_states(&mut flash);
             let topics: Vec<_> = states.iter().map(|(t, _)| t.clone()).collect();
-            assert_eq!(topics, [message(0).1, message(1).1], "cut after {cut}");
+            assert_eq!(topics, [message(0).2, message(1).2], "cut after {cut}");
             assert_eq!(states[0].1, RecordState::Queued);
             let unwritten = match released {
                 false => RecordState::Queued,
@@ -757,7 +772,7 @@ fn restored_publishes_claiming_one_identifier_are_both_delivered() {
             }
         }
     });
-    assert_eq!(topics, BTreeSet::from([message(1).1, message(3).1]));
+    assert_eq!(topics, BTreeSet::from([message(1).2, message(3).2]));
 }
 
 #[test]
@@ -782,5 +797,5 @@ fn a_released_mark_without_an_identifier_is_dropped_when_the_identifier_comes() 
         packet_id: 7,
         released: false,
     };
-    assert_eq!(states, [(message(0).1, sent)]);
+    assert_eq!(states, [(message(0).2, sent)]);
 }

@@ -362,15 +362,38 @@ where
         payload: &[u8],
         qos: QoS,
     ) -> Result<(), ClientError> {
+        self.queue(qos, false, topic, payload).await
+    }
+
+    /// [`Client::publish`] with the RETAIN flag (§3.3.1.3): the broker
+    /// keeps the message for whoever subscribes to `topic` later, in
+    /// place of the one it kept; an empty `payload` clears it. The flag
+    /// survives reconnections and, in a flash store, reboots.
+    pub async fn publish_retained(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+    ) -> Result<(), ClientError> {
+        self.queue(qos, true, topic, payload).await
+    }
+
+    async fn queue(
+        &mut self,
+        qos: QoS,
+        retain: bool,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), ClientError> {
         if self.is_connected() {
             // What the server's CONNACK rules out is refused now rather
             // than queued (see [`ClientEvent::PublishRefused`]).
             self.session
-                .check_server_terms(&publish_of(qos, topic, payload))?;
+                .check_server_terms(&publish_of(qos, retain, topic, payload))?;
         }
-        let at = self.outbox.push(qos, topic, payload)?;
+        let at = self.outbox.push(qos, retain, topic, payload)?;
         if qos != QoS::AtMostOnce {
-            if let Err(full) = self.store.append(qos, topic, payload) {
+            if let Err(full) = self.store.append(qos, retain, topic, payload) {
                 self.outbox.remove(at);
                 return Err(full.into());
             }
@@ -801,7 +824,7 @@ where
         let mut at = self.outbox.first();
         while let Some((record, next)) = self.outbox.get(at) {
             if let RecordState::InFlight(packet_id) = record.state {
-                let publish = publish_of(record.qos, record.topic, record.payload);
+                let publish = publish_of(record.qos, record.retain, record.topic, record.payload);
                 let spare = &mut self.send[self.pending..];
                 match self
                     .session
@@ -834,7 +857,7 @@ where
             let Some((record, next)) = self.outbox.get(at) else {
                 break;
             };
-            let publish = publish_of(record.qos, record.topic, record.payload);
+            let publish = publish_of(record.qos, record.retain, record.topic, record.payload);
             let qos = record.qos;
             let now = self.clock.now();
             let spare = &mut self.send[self.pending..];
@@ -987,11 +1010,11 @@ fn too_small(error: &SessionError) -> bool {
     )
 }
 
-fn publish_of<'a>(qos: QoS, topic: &'a str, payload: &'a [u8]) -> Publish<'a> {
+fn publish_of<'a>(qos: QoS, retain: bool, topic: &'a str, payload: &'a [u8]) -> Publish<'a> {
     Publish {
         dup: false,
         qos,
-        retain: false,
+        retain,
         topic,
         packet_id: 0,
         properties: Properties::EMPTY,

@@ -12,7 +12,7 @@
 //! Entries follow, each aligned to the flash's write size:
 //!
 //! ```text
-//! [header: magic, qos, topic length, payload length, CRC-32]  padded
+//! [header: magic, qos, topic length, payload length, CRC-32]  padded (qos: with RETAIN in its top bit)
 //! [acknowledged mark]                                         padded, erased while live
 //! [packet identifier mark: !id, check byte]                   padded, erased until sent
 //! [released mark]                                             padded, erased until PUBREC
@@ -39,7 +39,7 @@
 use embedded_storage::nor_flash::NorFlash;
 
 use super::codec::QoS;
-use super::outbox::{Outbox, OutboxFull, OutboxStore};
+use super::outbox::{Outbox, OutboxFull, OutboxStore, delivery_byte, delivery_of};
 use crate::storage::{
     CHUNK, Crc32, FlashError, check_geometry, erased, newer, padded, write_padded,
 };
@@ -69,6 +69,7 @@ pub struct Journal<F: NorFlash> {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     qos: QoS,
+    retain: bool,
     topic_len: usize,
     payload_len: usize,
     crc: u32,
@@ -189,10 +190,9 @@ impl<F: NorFlash> Journal<F> {
         if header[0] != ENTRY_MAGIC {
             return None;
         }
-        let qos = match header[1] {
-            1 => QoS::AtLeastOnce,
-            2 => QoS::ExactlyOnce,
-            _ => return None,
+        let (qos, retain) = match delivery_of(header[1])? {
+            (QoS::AtMostOnce, _) => return None,
+            delivery => delivery,
         };
         let topic_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
         let payload_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
@@ -223,6 +223,7 @@ impl<F: NorFlash> Journal<F> {
         .ok()?;
         (sum.finish() == crc).then_some(Entry {
             qos,
+            retain,
             topic_len,
             payload_len,
             crc,
@@ -372,7 +373,13 @@ impl<F: NorFlash> Journal<F> {
         None
     }
 
-    fn try_append(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), FlashError> {
+    fn try_append(
+        &mut self,
+        qos: QoS,
+        retain: bool,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), FlashError> {
         let topic_len = u16::try_from(topic.len()).map_err(|_| FlashError::Geometry)?;
         let payload_len = u16::try_from(payload.len()).map_err(|_| FlashError::Geometry)?;
         let body_at = Self::body_at();
@@ -384,7 +391,7 @@ impl<F: NorFlash> Journal<F> {
             }
         }
         let mut fields = [0u8; 5];
-        fields[0] = qos as u8;
+        fields[0] = delivery_byte(qos, retain);
         fields[1..3].copy_from_slice(&topic_len.to_be_bytes());
         fields[3..5].copy_from_slice(&payload_len.to_be_bytes());
         let mut sum = Crc32::new();
@@ -405,8 +412,15 @@ impl<F: NorFlash> Journal<F> {
 }
 
 impl<F: NorFlash> OutboxStore for Journal<F> {
-    fn append(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), OutboxFull> {
-        self.try_append(qos, topic, payload).map_err(|_| OutboxFull)
+    fn append(
+        &mut self,
+        qos: QoS,
+        retain: bool,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), OutboxFull> {
+        self.try_append(qos, retain, topic, payload)
+            .map_err(|_| OutboxFull)
     }
 
     fn remove(&mut self, ordinal: usize) {
@@ -436,8 +450,9 @@ impl<F: NorFlash> OutboxStore for Journal<F> {
                 let from = self.half_start(self.live) + offset + Self::body_at();
                 let len = entry.topic_len + entry.payload_len;
                 let flash = &mut self.flash;
+                let (topic_len, payload_len) = (entry.topic_len, entry.payload_len);
                 let pushed =
-                    outbox.push_with(entry.qos, entry.topic_len, entry.payload_len, |body| {
+                    outbox.push_with(entry.qos, entry.retain, topic_len, payload_len, |body| {
                         flash.read(from, &mut body[..len]).is_ok()
                             && crc_of(entry, &body[..len]) == entry.crc
                     });
@@ -481,7 +496,7 @@ fn read_packet_id_mark(mark: &[u8]) -> Option<u16> {
 
 fn crc_of(entry: Entry, body: &[u8]) -> u32 {
     let mut fields = [0u8; 5];
-    fields[0] = entry.qos as u8;
+    fields[0] = delivery_byte(entry.qos, entry.retain);
     fields[1..3].copy_from_slice(&(entry.topic_len as u16).to_be_bytes());
     fields[3..5].copy_from_slice(&(entry.payload_len as u16).to_be_bytes());
     let mut sum = Crc32::new();

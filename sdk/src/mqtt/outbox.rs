@@ -4,7 +4,8 @@
 //! resends from (MQTT §4.4: unacknowledged PUBLISH again, with DUP).
 //!
 //! Records are packed one after another in the byte buffer:
-//! `[state][qos][packet id: 2][topic length: 2][payload length: 2][topic][payload]`.
+//! `[state][qos][packet id: 2][topic length: 2][payload length: 2][topic][payload]`,
+//! the `qos` byte holding the RETAIN flag in its top bit ([`delivery_byte`]).
 //! A full outbox refuses new publishes ([`OutboxFull`]) rather than dropping
 //! old ones.
 
@@ -13,6 +14,28 @@ use duet_netstack::no_memmove::copy_within;
 use super::codec::QoS;
 
 const HEADER: usize = 8;
+
+/// The RETAIN flag in a record's (and a journal entry's) QoS byte.
+const RETAIN_BIT: u8 = 0x80;
+
+/// A publish's QoS and RETAIN flag as one byte: the QoS in the low bits,
+/// RETAIN in the top one, so a byte written before RETAIN was kept (the
+/// QoS alone) reads the same.
+pub(crate) const fn delivery_byte(qos: QoS, retain: bool) -> u8 {
+    qos as u8 | if retain { RETAIN_BIT } else { 0 }
+}
+
+/// The QoS and RETAIN flag of a [`delivery_byte`]; `None` for a byte no
+/// publish gives (QoS 3, a stray bit).
+pub(crate) const fn delivery_of(byte: u8) -> Option<(QoS, bool)> {
+    let qos = match byte & !RETAIN_BIT {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        2 => QoS::ExactlyOnce,
+        _ => return None,
+    };
+    Some((qos, byte & RETAIN_BIT != 0))
+}
 
 /// The state byte of a record.
 const QUEUED: u8 = 0;
@@ -54,7 +77,13 @@ pub struct OutboxFull;
 pub trait OutboxStore {
     /// A QoS 1/2 publish is entering the outbox; it is accepted only once
     /// this returns `Ok`, so a publish the caller was told about is stored.
-    fn append(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<(), OutboxFull>;
+    fn append(
+        &mut self,
+        qos: QoS,
+        retain: bool,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), OutboxFull>;
 
     /// The `ordinal`-th stored publish (oldest first) was acknowledged.
     fn remove(&mut self, ordinal: usize);
@@ -86,7 +115,7 @@ pub trait OutboxStore {
 }
 
 impl OutboxStore for () {
-    fn append(&mut self, _: QoS, _: &str, _: &[u8]) -> Result<(), OutboxFull> {
+    fn append(&mut self, _: QoS, _: bool, _: &str, _: &[u8]) -> Result<(), OutboxFull> {
         Ok(())
     }
 
@@ -102,6 +131,8 @@ impl OutboxStore for () {
 pub struct Record<'a> {
     pub state: RecordState,
     pub qos: QoS,
+    /// The PUBLISH's RETAIN flag.
+    pub retain: bool,
     pub topic: &'a str,
     pub payload: &'a [u8],
 }
@@ -145,8 +176,14 @@ impl<'b> Outbox<'b> {
     }
 
     /// Appends a publish, queued; returns its offset.
-    pub fn push(&mut self, qos: QoS, topic: &str, payload: &[u8]) -> Result<usize, OutboxFull> {
-        self.push_with(qos, topic.len(), payload.len(), |body| {
+    pub fn push(
+        &mut self,
+        qos: QoS,
+        retain: bool,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<usize, OutboxFull> {
+        self.push_with(qos, retain, topic.len(), payload.len(), |body| {
             let (topic_bytes, payload_bytes) = body.split_at_mut(topic.len());
             topic_bytes.copy_from_slice(topic.as_bytes());
             payload_bytes.copy_from_slice(payload);
@@ -160,6 +197,7 @@ impl<'b> Outbox<'b> {
     pub fn push_with(
         &mut self,
         qos: QoS,
+        retain: bool,
         topic_len: usize,
         payload_len: usize,
         fill: impl FnOnce(&mut [u8]) -> bool,
@@ -173,7 +211,7 @@ impl<'b> Outbox<'b> {
         let payload_len16 = u16::try_from(payload_len).map_err(|_| OutboxFull)?;
         let record = self.buf.get_mut(at..at + size).ok_or(OutboxFull)?;
         record[0] = QUEUED;
-        record[1] = qos as u8;
+        record[1] = delivery_byte(qos, retain);
         record[2..4].copy_from_slice(&0u16.to_be_bytes());
         record[4..6].copy_from_slice(&topic_len16.to_be_bytes());
         record[6..8].copy_from_slice(&payload_len16.to_be_bytes());
@@ -225,11 +263,8 @@ impl<'b> Outbox<'b> {
         let end = at + HEADER + topic_len + payload_len;
         let body = self.buf[..self.len].get(at + HEADER..end)?;
         let topic = core::str::from_utf8(&body[..topic_len]).ok()?;
-        let qos = match header[1] {
-            0 => QoS::AtMostOnce,
-            1 => QoS::AtLeastOnce,
-            _ => QoS::ExactlyOnce,
-        };
+        // Written by `push_with`, so always a delivery byte.
+        let (qos, retain) = delivery_of(header[1]).unwrap_or((QoS::ExactlyOnce, false));
         let packet_id = u16::from_be_bytes([header[2], header[3]]);
         let state = match header[0] {
             QUEUED => RecordState::Queued,
@@ -242,6 +277,7 @@ impl<'b> Outbox<'b> {
         let record = Record {
             state,
             qos,
+            retain,
             topic,
             payload: &body[topic_len..],
         };
@@ -339,14 +375,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_qos_byte_carries_retain_and_reads_older_bytes_the_same() {
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            for retain in [false, true] {
+                assert_eq!(delivery_of(delivery_byte(qos, retain)), Some((qos, retain)));
+            }
+            // A byte written before RETAIN was kept: the QoS alone.
+            assert_eq!(delivery_of(qos as u8), Some((qos, false)));
+        }
+        for stray in [3, 0x83, 0x41, 0x04] {
+            assert_eq!(delivery_of(stray), None, "{stray:#x}");
+        }
+        let mut buf = [0u8; 64];
+        let mut outbox = Outbox::new(&mut buf);
+        let retained = outbox.push(QoS::ExactlyOnce, true, "state", b"on").unwrap();
+        let plain = outbox.push(QoS::ExactlyOnce, false, "event", b"x").unwrap();
+        assert!(outbox.get(retained).unwrap().0.retain);
+        assert!(!outbox.get(plain).unwrap().0.retain);
+        assert_eq!(outbox.get(retained).unwrap().0.qos, QoS::ExactlyOnce);
+    }
+
+    #[test]
     fn records_keep_their_order_state_and_bounds() {
         let mut buf = [0u8; 64];
         let mut outbox = Outbox::new(&mut buf);
-        outbox.push(QoS::AtLeastOnce, "a/b", b"one").unwrap();
-        outbox.push(QoS::ExactlyOnce, "c", b"two!").unwrap();
+        outbox.push(QoS::AtLeastOnce, false, "a/b", b"one").unwrap();
+        outbox.push(QoS::ExactlyOnce, false, "c", b"two!").unwrap();
         // 8 + 3 + 3 and 8 + 1 + 4 bytes: 27 used; 40 more do not fit.
         assert_eq!(outbox.used(), 27);
-        assert_eq!(outbox.push(QoS::AtMostOnce, "x", &[0; 32]), Err(OutboxFull));
+        assert_eq!(
+            outbox.push(QoS::AtMostOnce, false, "x", &[0; 32]),
+            Err(OutboxFull)
+        );
         assert_eq!(outbox.used(), 27, "a refused publish stores nothing");
         let (first, next) = outbox.get(0).unwrap();
         assert_eq!(
@@ -403,16 +463,16 @@ mod tests {
         let mut buf = [0u8; 48];
         let mut outbox = Outbox::new(&mut buf);
         // Records of 8 + 1 + 3 = 12 bytes: four fill the buffer.
-        let a = outbox.push(QoS::AtLeastOnce, "a", b"one").unwrap();
-        let b = outbox.push(QoS::AtLeastOnce, "b", b"two").unwrap();
-        let c = outbox.push(QoS::AtLeastOnce, "c", b"333").unwrap();
+        let a = outbox.push(QoS::AtLeastOnce, false, "a", b"one").unwrap();
+        let b = outbox.push(QoS::AtLeastOnce, false, "b", b"two").unwrap();
+        let c = outbox.push(QoS::AtLeastOnce, false, "c", b"333").unwrap();
         assert_eq!(outbox.remove(a), b, "what followed the oldest, in place");
         assert_eq!((outbox.first(), outbox.used()), (b, 24));
         assert_eq!(outbox.get(c).unwrap().0.topic, "c");
         // 12 bytes behind the last record, so `d` goes there; `e` needs
         // the room the oldest left, and the records move to the front.
-        assert_eq!(outbox.push(QoS::AtLeastOnce, "d", b"444"), Ok(36));
-        assert_eq!(outbox.push(QoS::ExactlyOnce, "e", b"555"), Ok(36));
+        assert_eq!(outbox.push(QoS::AtLeastOnce, false, "d", b"444"), Ok(36));
+        assert_eq!(outbox.push(QoS::ExactlyOnce, false, "e", b"555"), Ok(36));
         assert_eq!(outbox.first(), 0);
         let queued = RecordState::Queued;
         assert_eq!(
@@ -424,7 +484,10 @@ mod tests {
                 ("e", &b"555"[..], queued)
             ]
         );
-        assert_eq!(outbox.push(QoS::AtMostOnce, "f", b""), Err(OutboxFull));
+        assert_eq!(
+            outbox.push(QoS::AtMostOnce, false, "f", b""),
+            Err(OutboxFull)
+        );
         assert_eq!(outbox.ordinal(36), 3);
     }
 
@@ -432,10 +495,10 @@ mod tests {
     fn the_first_unsent_record_follows_the_window() {
         let mut buf = [0u8; 64];
         let mut outbox = Outbox::new(&mut buf);
-        let a = outbox.push(QoS::AtLeastOnce, "a", b"1").unwrap();
-        let b = outbox.push(QoS::AtLeastOnce, "b", b"2").unwrap();
-        let c = outbox.push(QoS::AtLeastOnce, "c", b"3").unwrap();
-        let d = outbox.push(QoS::AtLeastOnce, "d", b"4").unwrap();
+        let a = outbox.push(QoS::AtLeastOnce, false, "a", b"1").unwrap();
+        let b = outbox.push(QoS::AtLeastOnce, false, "b", b"2").unwrap();
+        let c = outbox.push(QoS::AtLeastOnce, false, "c", b"3").unwrap();
+        let d = outbox.push(QoS::AtLeastOnce, false, "d", b"4").unwrap();
         assert_eq!(outbox.first_unsent(), a);
         outbox.mark_in_flight(a, 1);
         outbox.mark_in_flight(b, 2);
@@ -464,8 +527,8 @@ mod tests {
         assert_eq!((outbox.first(), outbox.first_unsent()), (0, 0));
         // A QoS 0 record sent from the front leaves at once: the first
         // unsent record is the one after it.
-        let zero = outbox.push(QoS::AtMostOnce, "z", b"0").unwrap();
-        let one = outbox.push(QoS::AtLeastOnce, "y", b"1").unwrap();
+        let zero = outbox.push(QoS::AtMostOnce, false, "z", b"0").unwrap();
+        let one = outbox.push(QoS::AtLeastOnce, false, "y", b"1").unwrap();
         assert_eq!(outbox.remove(zero), one);
         assert_eq!(outbox.first_unsent(), one);
     }

@@ -11,6 +11,8 @@
 //! After every clean remount the journal must hand back exactly the
 //! publishes the client still holds, in order, with their identifiers;
 //! after a power cut, the same and at most the publish being appended.
+//! (Held includes each publish's RETAIN flag: odd arguments append
+//! retained publishes.)
 #![no_main]
 
 use duet::mqtt::QoS;
@@ -29,6 +31,7 @@ const OUTBOX: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Held {
     qos: QoS,
+    retain: bool,
     topic: String,
     payload: Vec<u8>,
     /// The identifier it went out under, and whether it was released.
@@ -47,6 +50,7 @@ impl Held {
         };
         Held {
             qos: record.qos,
+            retain: record.retain,
             topic: record.topic.to_owned(),
             payload: record.payload.to_vec(),
             sent,
@@ -73,7 +77,12 @@ fn restored(journal: &mut Journal<&mut Flash>) -> Vec<Held> {
 fn outbox_of<'b>(buf: &'b mut [u8], held: &[Held]) -> Outbox<'b> {
     let mut outbox = Outbox::new(buf);
     for publish in held {
-        let pushed = outbox.push(publish.qos, &publish.topic, &publish.payload);
+        let pushed = outbox.push(
+            publish.qos,
+            publish.retain,
+            &publish.topic,
+            &publish.payload,
+        );
         if let (Ok(at), Some((packet_id, released))) = (pushed, publish.sent) {
             outbox.mark_sent(at, packet_id, released);
         }
@@ -110,12 +119,18 @@ fn run(data: &[u8]) {
                 appended += 1;
                 let publish = Held {
                     qos,
+                    retain: argument % 2 == 1,
                     topic: format!("duet/{appended}"),
                     payload: vec![appended as u8; argument * 3],
                     sent: None,
                 };
                 if journal
-                    .append(publish.qos, &publish.topic, &publish.payload)
+                    .append(
+                        publish.qos,
+                        publish.retain,
+                        &publish.topic,
+                        &publish.payload,
+                    )
                     .is_ok()
                 {
                     held.push(publish);
@@ -162,12 +177,13 @@ fn run(data: &[u8]) {
                 flash.budget = Some(argument);
                 let cut = Held {
                     qos: QoS::AtLeastOnce,
+                    retain: true,
                     topic: "duet/cut".to_owned(),
                     payload: vec![0x5A; 40],
                     sent: None,
                 };
                 if let Ok(mut interrupted) = Journal::mount(&mut flash, 0, HALF) {
-                    let _ = interrupted.append(cut.qos, &cut.topic, &cut.payload);
+                    let _ = interrupted.append(cut.qos, cut.retain, &cut.topic, &cut.payload);
                 }
                 flash.budget = None;
                 let Ok(mounted) = Journal::mount(&mut flash, 0, HALF) else {
