@@ -293,29 +293,31 @@ impl McuRun {
     }
 }
 
-/// What the `tcp-mcu` firmware printed, read from its lines:
-///
-/// - `tcp-mcu calibration instructions=<n> ticks=<t>`
-/// - `tcp-mcu run stack=<name> bytes=<n> ticks=<t> verify_ticks=<t> loops=<n>
-///   data_segments=<n> pure_acks=<n> other_frames=<n>`, one per stack
-/// - `tcp-mcu error ...` for a stack (or the firmware) that failed
-///
-/// Other lines (xtask's own, QEMU's) are ignored. Instructions are ticks ×
-/// [`INSTRUCTIONS_PER_TICK`], once the calibration has confirmed that factor.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct McuReport {
+/// What a bench firmware printed, read from its lines that start with its
+/// prefix: a calibration line (`<prefix> calibration instructions=<n>
+/// ticks=<t>`), run lines (`<prefix> run ...`, read by the firmware's own
+/// parser) and error lines (`<prefix> error ...`). Other lines (xtask's
+/// own, QEMU's) are ignored; lines that start like the firmware's but do
+/// not parse are kept as malformed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirmwareReport<R> {
     pub calibration: Option<Calibration>,
-    pub runs: Vec<McuRun>,
+    pub runs: Vec<R>,
     pub errors: Vec<String>,
     /// Lines that start like the firmware's but do not parse.
     pub malformed: Vec<String>,
 }
 
-impl McuReport {
-    pub fn parse(lines: &[String]) -> McuReport {
-        let mut report = McuReport::default();
+impl<R> FirmwareReport<R> {
+    pub fn read(prefix: &str, lines: &[String], parse_run: fn(&str) -> Option<R>) -> Self {
+        let mut report = FirmwareReport {
+            calibration: None,
+            runs: Vec::new(),
+            errors: Vec::new(),
+            malformed: Vec::new(),
+        };
         for line in lines {
-            let Some(rest) = line.trim().strip_prefix("tcp-mcu ") else {
+            let Some(rest) = line.trim().strip_prefix(prefix) else {
                 continue;
             };
             let (kind, fields) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -333,6 +335,19 @@ impl McuReport {
             }
         }
         report
+    }
+}
+
+/// What the `tcp-mcu` firmware printed: its run lines are
+/// `tcp-mcu run stack=<name> bytes=<n> ticks=<t> verify_ticks=<t> loops=<n>
+/// data_segments=<n> pure_acks=<n> other_frames=<n>`, one per stack.
+/// Instructions are ticks × [`INSTRUCTIONS_PER_TICK`], once the calibration
+/// has confirmed that factor.
+pub type McuReport = FirmwareReport<McuRun>;
+
+impl McuReport {
+    pub fn parse(lines: &[String]) -> McuReport {
+        FirmwareReport::read("tcp-mcu ", lines, parse_run)
     }
 
     /// The detail lines and the summary line, or why there are none.
@@ -406,7 +421,7 @@ pub(crate) fn number(fields: &str, key: &str) -> Option<u64> {
     field(fields, key)?.parse().ok()
 }
 
-pub(crate) fn parse_calibration(fields: &str) -> Option<Calibration> {
+fn parse_calibration(fields: &str) -> Option<Calibration> {
     Some(Calibration {
         instructions: number(fields, "instructions")?,
         ticks: number(fields, "ticks")?,

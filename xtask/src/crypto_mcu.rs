@@ -29,7 +29,7 @@
 
 use std::path::Path;
 
-use crate::bench::{self, Calibration, INSTRUCTIONS_PER_TICK};
+use crate::bench::{self, FirmwareReport, INSTRUCTIONS_PER_TICK};
 use crate::cmd::{self, Error};
 use crate::footprint;
 
@@ -136,47 +136,13 @@ impl CryptoRun {
     }
 }
 
-/// What one `crypto-mcu` firmware printed:
-///
-/// - `crypto-mcu calibration instructions=<n> ticks=<t>`
-/// - `crypto-mcu run primitive=<name> bytes=<n> ticks=<t>` or `... ops=<n>
-///   ticks=<t>`
-/// - `crypto-mcu error ...`
-///
-/// Other lines are ignored; lines that start like the firmware's but do not
-/// parse are kept as malformed.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct CryptoReport {
-    pub calibration: Option<Calibration>,
-    pub runs: Vec<CryptoRun>,
-    pub errors: Vec<String>,
-    pub malformed: Vec<String>,
-}
+/// What one `crypto-mcu` firmware printed; its run lines are `crypto-mcu
+/// run primitive=<name> bytes=<n> ticks=<t>` or `... ops=<n> ticks=<t>`.
+pub type CryptoReport = FirmwareReport<CryptoRun>;
 
 impl CryptoReport {
     pub fn parse(lines: &[String]) -> CryptoReport {
-        let mut report = CryptoReport::default();
-        for line in lines {
-            let Some(rest) = line.trim().strip_prefix("crypto-mcu ") else {
-                continue;
-            };
-            let (kind, fields) = rest.split_once(' ').unwrap_or((rest, ""));
-            let parsed = match kind {
-                "calibration" => {
-                    bench::parse_calibration(fields).map(|c| report.calibration = Some(c))
-                }
-                "run" => parse_run(fields).map(|run| report.runs.push(run)),
-                "error" => {
-                    report.errors.push(fields.to_string());
-                    Some(())
-                }
-                _ => None,
-            };
-            if parsed.is_none() {
-                report.malformed.push(line.clone());
-            }
-        }
-        report
+        FirmwareReport::read("crypto-mcu ", lines, parse_run)
     }
 
     /// The calibration, checked, or why the report holds no figures.
@@ -251,6 +217,7 @@ pub fn comparison_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::Calibration;
 
     fn strings(lines: &[&str]) -> Vec<String> {
         lines.iter().map(|line| line.to_string()).collect()

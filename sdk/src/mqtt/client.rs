@@ -1209,6 +1209,7 @@ mod tests {
 
     #[test]
     fn a_servers_disconnect_is_reported_with_its_reason_code() {
+        use crate::mqtt::codec::Property;
         // 5.0 CONNACK, then DISCONNECT 0x8E (Session taken over, §3.14.2.1;
         // mosquitto 2.0.11 closes such a connection without one).
         let scripted = Scripted {
@@ -1217,7 +1218,6 @@ mod tests {
         };
         let clock = Virtual(Cell::new(0));
         let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
-        use crate::mqtt::codec::Property;
         const RECEIVE_MAXIMUM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
         let connect = Connect {
             version: ProtocolVersion::V5,

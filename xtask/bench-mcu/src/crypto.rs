@@ -25,7 +25,6 @@
 
 mod ticks;
 
-use core::convert::Infallible;
 use core::hint::black_box;
 use core::panic::PanicInfo;
 
@@ -36,7 +35,6 @@ use duet_crypto::{
     Aead, AeadAlgorithm, AeadKey, CryptoError, EcdhGroup, HashAlgorithm, Hasher, KeyAgreement,
     KeyHandle, KeyStore, KeyType, SignatureFormat, SignatureScheme, SignatureVerifier, Signer,
 };
-use rand_core::{TryCryptoRng, TryRng};
 use static_cell::ConstStaticCell;
 
 /// A TLS record's largest plaintext (RFC 8446 section 5.1).
@@ -44,33 +42,10 @@ const RECORD: usize = 16 * 1024;
 
 static DATA: ConstStaticCell<[u8; RECORD]> = ConstStaticCell::new([0x5a; RECORD]);
 
-/// A counter through a black box: key generation and ECDSA need a
-/// generator, and what it yields does not change the work (the operations
-/// are constant-time). A device uses its TRNG.
-struct CounterRng(u64);
-
-impl TryRng for CounterRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = black_box(self.0.wrapping_add(0x9e37_79b9_7f4a_7c15));
-        Ok(self.0)
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for CounterRng {}
+// Key generation and ECDSA need a generator: the footprint images' counter.
+#[path = "../../footprint-image/src/opaque_rng.rs"]
+mod opaque_rng;
+use opaque_rng::OpaqueRng;
 
 /// How much one measured call does: bytes for bulk primitives, operations
 /// for public-key ones.
@@ -94,7 +69,7 @@ fn main() -> ! {
 
     let data = DATA.take();
     let mut provider: Soft<1> = Soft::new();
-    let mut rng = CounterRng(1);
+    let mut rng = OpaqueRng(1);
     let nonce = [7u8; 12];
     let aad = [0x17, 0x03, 0x03, 0x40, 0x11];
     let mut ok = true;

@@ -14,7 +14,6 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use core::convert::Infallible;
 use core::hint::black_box;
 
 use cortex_m_rt::entry;
@@ -24,34 +23,10 @@ use duet_crypto::{
     KeyHandle, KeyStore, KeyType, SignatureFormat, SignatureScheme, SignatureVerifier, Signer,
 };
 use panic_halt as _;
-use rand_core::{TryCryptoRng, TryRng};
 
-/// Randomness the optimiser cannot predict: a counter through a black box.
-/// (A device uses its TRNG here; the generator's own code is not Duet's.)
-struct OpaqueRng(u64);
-
-impl TryRng for OpaqueRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = black_box(self.0.wrapping_add(0x9e37_79b9_7f4a_7c15));
-        Ok(self.0)
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let word = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for OpaqueRng {}
+#[path = "../opaque_rng.rs"]
+mod opaque_rng;
+use opaque_rng::OpaqueRng;
 
 #[entry]
 fn main() -> ! {
