@@ -9,7 +9,7 @@ use duet_crypto::KeyHandle;
 
 #[path = "../opaque_rng.rs"]
 mod opaque_rng;
-use opaque_rng::OpaqueRng;
+pub use opaque_rng::OpaqueRng;
 
 /// One connection, forever: bytes in, records out, application data both
 /// ways, close_notify.
