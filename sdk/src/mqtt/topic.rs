@@ -43,8 +43,15 @@ pub fn check_topic_filter(filter: &str) -> Result<(), Error> {
 /// Whether `topic` matches `filter` (§4.7). Both are assumed valid.
 ///
 /// §4.7.2: a filter starting with a wildcard does not match a topic that
-/// starts with `$` (so `#` does not match `$SYS/...`).
+/// starts with `$` (so `#` does not match `$SYS/...`). A shared
+/// subscription's filter, `$share/{ShareName}/{filter}` (5.0 §4.8.2),
+/// matches what its inner filter matches: messages arrive with their own
+/// topic, not the share's.
 pub fn matches(filter: &str, topic: &str) -> bool {
+    let filter = filter
+        .strip_prefix("$share/")
+        .and_then(|shared| shared.split_once('/'))
+        .map_or(filter, |(_share_name, inner)| inner);
     if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
         return false;
     }
@@ -65,6 +72,17 @@ pub fn matches(filter: &str, topic: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_subscription_matches_what_its_inner_filter_matches() {
+        assert!(matches("$share/group/sport/+", "sport/tennis"));
+        assert!(matches("$share/group/#", "sport/tennis/player1"));
+        assert!(!matches("$share/group/sport/+", "sport/tennis/player1"));
+        // Still not `$` topics through a leading wildcard (§4.7.2).
+        assert!(!matches("$share/group/#", "$SYS/broker/load"));
+        // A `$share` topic level elsewhere is an ordinary level.
+        assert!(!matches("sport/$share/g/+", "sport/tennis"));
+    }
 
     #[test]
     fn spec_examples_of_section_4_7() {
