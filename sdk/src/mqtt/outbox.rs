@@ -5,7 +5,7 @@
 //!
 //! Records are packed one after another in the byte buffer:
 //! `[state][qos][packet id: 2][topic length: 2][payload length: 2][topic][payload]`,
-//! the `qos` byte holding the RETAIN flag in its top bit ([`delivery_byte`]).
+//! the `qos` byte holding the RETAIN flag in its top bit (`delivery_byte`).
 //! A full outbox refuses new publishes ([`OutboxFull`]) rather than dropping
 //! old ones.
 
