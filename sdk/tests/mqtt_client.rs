@@ -10,15 +10,16 @@
 //! refused without holding up the rest, a connector the application
 //! re-points (`connector_mut`) takes the next connection to the new place,
 //! a client without an identifier reconnects with a clean session each
-//! time, and a subscription reports what the broker granted or why it
-//! refused, and ends with `unsubscribe`.
+//! time, a subscription reports what the broker granted or why it
+//! refused, and ends with `unsubscribe`, and `subscribe_with` carries 5.0
+//! Subscription Options and a Subscription Identifier.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Instant as StdInstant;
 
-use duet::mqtt::codec::{Connect, Properties, Property};
+use duet::mqtt::codec::{Connect, Properties, Property, RetainHandling, SubscribeOptions};
 use duet::mqtt::{
     Backoff, Client, ClientBuffers, ClientError, ClientEvent, ProtocolVersion, QoS, SessionError,
 };
@@ -597,6 +598,68 @@ fn retained_publishes_are_kept_by_the_broker_and_cleared_by_an_empty_one() {
         })
         .await;
         assert_eq!(got, Some(("duet/live".to_owned(), false)));
+    });
+}
+
+/// `subscribe_with` sends the 5.0 Subscription Options and properties:
+/// with Retain Handling 2 (do not send) the broker holds back the retained
+/// message it keeps, and the live message arrives carrying the
+/// Subscription Identifier the SUBSCRIBE gave (5.0 §3.3.2.3.8).
+#[test]
+fn subscription_options_and_identifier_reach_the_broker() {
+    let broker = Broker::start("");
+    let receive_maximum = [Property::ReceiveMaximum(64)];
+    let v5 = |client_id| Connect {
+        version: ProtocolVersion::V5,
+        properties: Properties::List(&receive_maximum),
+        ..connect(client_id)
+    };
+    let (mut device_memory, mut reader_memory) = (Memory::new(1024), Memory::new(1024));
+    let mut device = device_memory.client(Tcp(broker.port), v5("duet-options-device"), 41);
+    let mut reader = reader_memory.client(Tcp(broker.port), v5("duet-options-reader"), 43);
+    block_on(async {
+        device
+            .publish_retained("duet/options", b"kept", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        poll_until(&mut device, 50, |e| {
+            matches!(e, ClientEvent::Published { .. })
+        })
+        .await;
+        poll_until(&mut reader, 50, |e| {
+            matches!(e, ClientEvent::Connected { .. })
+        })
+        .await;
+        let options = SubscribeOptions {
+            retain_handling: RetainHandling::DoNotSend,
+            ..SubscribeOptions::qos(QoS::AtLeastOnce)
+        };
+        let identifier = [Property::SubscriptionIdentifier(7)];
+        reader
+            .subscribe_with("duet/#", options, Properties::List(&identifier))
+            .await
+            .unwrap();
+        poll_until(&mut reader, 50, |e| {
+            matches!(e, ClientEvent::Subscribed { .. })
+        })
+        .await;
+        device
+            .publish("duet/options", b"live", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let mut got = None;
+        poll_until(&mut reader, 50, |e| {
+            if let ClientEvent::Message(publish) = e {
+                let identified = publish
+                    .properties
+                    .iter()
+                    .any(|p| p == Property::SubscriptionIdentifier(7));
+                got = Some((publish.payload.to_vec(), identified));
+            }
+            got.is_some()
+        })
+        .await;
+        assert_eq!(got, Some((b"live".to_vec(), true)));
     });
 }
 

@@ -411,11 +411,25 @@ where
     /// keeps its subscriptions on the broker). [`ClientEvent::Subscribed`]
     /// with the returned identifier says whether the broker granted it.
     pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<u16, ClientError> {
-        let filters = [(filter, super::codec::SubscribeOptions::qos(qos))];
-        self.send_request(|session, now, out| {
-            session.subscribe(now, &filters, Properties::EMPTY, out)
-        })
-        .await
+        let options = super::codec::SubscribeOptions::qos(qos);
+        self.subscribe_with(filter, options, Properties::EMPTY)
+            .await
+    }
+
+    /// [`Client::subscribe`] with every Subscription Option (5.0 §3.8.3.1:
+    /// No Local, Retain As Published, Retain Handling; a 3.1.1 SUBSCRIBE
+    /// carries the QoS alone) and the SUBSCRIBE's properties (5.0
+    /// §3.8.2.1: a Subscription Identifier, which messages matching the
+    /// subscription then carry, and user properties).
+    pub async fn subscribe_with(
+        &mut self,
+        filter: &str,
+        options: super::codec::SubscribeOptions,
+        properties: Properties<'_>,
+    ) -> Result<u16, ClientError> {
+        let filters = [(filter, options)];
+        self.send_request(|session, now, out| session.subscribe(now, &filters, properties, out))
+            .await
     }
 
     /// Ends the subscription to `filter` (as given to
