@@ -12,7 +12,8 @@
 //! a client without an identifier reconnects with a clean session each
 //! time, a subscription reports what the broker granted or why it
 //! refused, and ends with `unsubscribe`, and `subscribe_with` carries 5.0
-//! Subscription Options and a Subscription Identifier.
+//! Subscription Options and a Subscription Identifier, and a broker that
+//! stops answering is found dead by the keepalive.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -660,6 +661,35 @@ fn subscription_options_and_identifier_reach_the_broker() {
         })
         .await;
         assert_eq!(got, Some((b"live".to_vec(), true)));
+    });
+}
+
+/// A broker that stops answering (SIGSTOP: the connection stays open and
+/// nothing comes back) is found dead by the keepalive (§3.1.2.10): no
+/// PINGRESP within the interval after the PINGREQ ends the connection with
+/// `KeepAliveTimeout`, and once the broker answers again the client is
+/// back.
+#[test]
+fn a_silent_broker_is_found_dead_by_the_keepalive_and_the_client_reconnects() {
+    let broker = Broker::start("");
+    let mut memory = Memory::new(256);
+    let quick = Connect {
+        keep_alive: 1,
+        ..connect("duet-keepalive")
+    };
+    let mut client = memory.client(Tcp(broker.port), quick, 47);
+    block_on(async {
+        let connected = |e: &ClientEvent<'_>| matches!(e, ClientEvent::Connected { .. });
+        poll_until(&mut client, 50, connected).await;
+        broker.signal("STOP");
+        let silent_since = StdInstant::now();
+        poll_until(&mut client, 50, |e| *e == ClientEvent::Disconnected).await;
+        assert_eq!(client.last_error(), Some(SessionError::KeepAliveTimeout));
+        // The keepalive's doing (a PINGREQ after 1 s idle, a second
+        // without PINGRESP), not TCP's, which would take minutes.
+        assert!(silent_since.elapsed() < std::time::Duration::from_secs(10));
+        broker.signal("CONT");
+        poll_until(&mut client, 50, connected).await;
     });
 }
 

@@ -124,6 +124,20 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// Sends the broker `signal` (`"STOP"`: it stops answering while its
+    /// connections stay open, as a hung server does; `"CONT"`: it goes on).
+    #[allow(dead_code)]
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill is installed");
+        assert!(sent.success(), "SIG{signal} to mosquitto");
+    }
+}
+
 /// Spawns `command` and waits until it accepts connections on `port`.
 fn spawn_listening(command: &mut Command, port: u16, dir: &Path) -> Child {
     let mut child = command
