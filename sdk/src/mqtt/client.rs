@@ -1221,6 +1221,42 @@ mod tests {
         assert!(waits[5..].windows(2).any(|w| w[0] != w[1]));
     }
 
+    /// A protocol error on a 3.1.1 connection: the client closes the
+    /// connection without a DISCONNECT, which in 3.1.1 would be a normal
+    /// end (the broker would discard the will, §3.14.4) and has no reason
+    /// code to carry; 5.0 sends 0x81/0x82 (the broker tests check those).
+    #[test]
+    fn a_malformed_packet_on_a_3_1_1_connection_closes_it_without_disconnect() {
+        // CONNACK, then a PUBACK whose remaining length (1) cannot hold its
+        // packet identifier.
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 2, 0, 0], std::vec![0x40, 1, 0]],
+            writes: writes.clone(),
+        };
+        let clock = Virtual(Cell::new(0));
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
+            scripted_client(scripted, &clock, "malformed", buffers);
+        embassy_futures::block_on(async {
+            assert!(matches!(
+                client.poll().await,
+                Ok(ClientEvent::Connected { .. })
+            ));
+            assert_eq!(client.poll().await, Ok(ClientEvent::Disconnected));
+        });
+        assert_eq!(
+            client.last_error(),
+            Some(SessionError::Codec(
+                super::super::codec::Error::MalformedPacket
+            ))
+        );
+        let writes = writes.borrow();
+        assert_eq!(writes.len(), 1, "the CONNECT alone: {writes:?}");
+        assert_eq!(writes[0][0], 0x10);
+    }
+
     #[test]
     fn a_servers_disconnect_is_reported_with_its_reason_code() {
         use crate::mqtt::codec::Property;
