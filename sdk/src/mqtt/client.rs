@@ -1144,7 +1144,7 @@ mod tests {
     fn scripted_client<'b, const INBOUND: usize>(
         scripted: Scripted,
         clock: &'b Virtual,
-        client_id: &'static str,
+        connect: Connect<'b>,
         [receive, send, outbox]: [&'b mut [u8]; 3],
     ) -> Client<'b, Scripted, &'b Virtual, 2, INBOUND> {
         let buffers = ClientBuffers {
@@ -1153,14 +1153,29 @@ mod tests {
             outbox,
             topic_aliases: [],
         };
-        Client::new(
-            scripted,
-            clock,
-            connect_311(client_id),
-            Backoff::default(),
-            buffers,
-            1,
-        )
+        Client::new(scripted, clock, connect, Backoff::default(), buffers, 1)
+    }
+
+    /// Why a scripted client's connection ended: it connects (the script's
+    /// first read is its CONNACK), and the next poll must lose the
+    /// connection.
+    fn error_ending_the_connection(
+        scripted: Scripted,
+        connect: Connect<'static>,
+    ) -> Option<SessionError> {
+        let clock = Virtual(Cell::new(0));
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
+            scripted_client(scripted, &clock, connect, buffers);
+        embassy_futures::block_on(async {
+            assert!(matches!(
+                client.poll().await,
+                Ok(ClientEvent::Connected { .. })
+            ));
+            assert_eq!(client.poll().await, Ok(ClientEvent::Disconnected));
+        });
+        client.last_error()
     }
 
     /// Virtual time: a sleep jumps to its deadline.
@@ -1234,20 +1249,8 @@ mod tests {
             reads: std::vec![std::vec![0x20, 2, 0, 0], std::vec![0x40, 1, 0]],
             writes: writes.clone(),
         };
-        let clock = Virtual(Cell::new(0));
-        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
-        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
-        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
-            scripted_client(scripted, &clock, "malformed", buffers);
-        embassy_futures::block_on(async {
-            assert!(matches!(
-                client.poll().await,
-                Ok(ClientEvent::Connected { .. })
-            ));
-            assert_eq!(client.poll().await, Ok(ClientEvent::Disconnected));
-        });
         assert_eq!(
-            client.last_error(),
+            error_ending_the_connection(scripted, connect_311("malformed")),
             Some(SessionError::Codec(
                 super::super::codec::Error::MalformedPacket
             ))
@@ -1266,31 +1269,14 @@ mod tests {
             reads: std::vec![std::vec![0x20, 3, 0, 0, 0], std::vec![0xe0, 2, 0x8e, 0]],
             writes: Default::default(),
         };
-        let clock = Virtual(Cell::new(0));
-        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
         const RECEIVE_MAXIMUM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
         let connect = Connect {
             version: ProtocolVersion::V5,
             properties: Properties::List(RECEIVE_MAXIMUM),
             ..connect_311("taken")
         };
-        let buffers = ClientBuffers {
-            receive: &mut receive,
-            send: &mut send,
-            outbox: &mut outbox,
-            topic_aliases: [],
-        };
-        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
-            Client::new(scripted, &clock, connect, Backoff::default(), buffers, 1);
-        embassy_futures::block_on(async {
-            assert!(matches!(
-                client.poll().await,
-                Ok(ClientEvent::Connected { .. })
-            ));
-            assert_eq!(client.poll().await, Ok(ClientEvent::Disconnected));
-        });
         assert_eq!(
-            client.last_error(),
+            error_ending_the_connection(scripted, connect),
             Some(SessionError::ServerDisconnected(0x8e))
         );
     }
@@ -1312,7 +1298,7 @@ mod tests {
         let (mut receive, mut send, mut outbox) = ([0u8; 128], [0u8; 128], [0u8; 128]);
         let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
         let mut client: Client<'_, Scripted, &Virtual, 2, 8> =
-            scripted_client(scripted, &clock, "burst", buffers);
+            scripted_client(scripted, &clock, connect_311("burst"), buffers);
         embassy_futures::block_on(async {
             let connected = client.poll().await;
             assert_eq!(
@@ -1369,7 +1355,7 @@ mod tests {
         let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
         let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
         let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
-            scripted_client(scripted, &clock, "order", buffers);
+            scripted_client(scripted, &clock, connect_311("order"), buffers);
         let mut events = Vec::new();
         embassy_futures::block_on(async {
             for payload in [b"a", b"b", b"c", b"d", b"e"] {
