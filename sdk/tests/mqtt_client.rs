@@ -135,6 +135,24 @@ impl Memory {
     }
 }
 
+/// The next application message `client` receives: topic, payload and
+/// RETAIN flag.
+async fn next_message(client: &mut TestClient<'_>) -> (String, Vec<u8>, bool) {
+    let mut got = None;
+    poll_until(client, 50, |e| {
+        if let ClientEvent::Message(publish) = e {
+            got = Some((
+                publish.topic.to_owned(),
+                publish.payload.to_vec(),
+                publish.retain,
+            ));
+        }
+        got.is_some()
+    })
+    .await;
+    got.expect("poll_until returns once a message came")
+}
+
 /// A subscriber on `topic` at QoS 1: its message numbers come back from
 /// `collect`.
 async fn subscribe(subscriber: &mut TestClient<'_>, topic: &str) {
@@ -544,24 +562,11 @@ fn retained_publishes_are_kept_by_the_broker_and_cleared_by_an_empty_one() {
             acknowledged == 2
         })
         .await;
-        poll_until(&mut reader, 50, |e| {
-            matches!(e, ClientEvent::Connected { .. })
-        })
-        .await;
-        reader.subscribe("duet/#", QoS::AtLeastOnce).await.unwrap();
-        let mut got = None;
-        poll_until(&mut reader, 50, |e| {
-            if let ClientEvent::Message(publish) = e {
-                got = Some((
-                    publish.topic.to_owned(),
-                    publish.payload.to_vec(),
-                    publish.retain,
-                ));
-            }
-            got.is_some()
-        })
-        .await;
-        assert_eq!(got, Some(("duet/state".to_owned(), b"on".to_vec(), true)));
+        subscribe(&mut reader, "duet/#").await;
+        assert_eq!(
+            next_message(&mut reader).await,
+            ("duet/state".to_owned(), b"on".to_vec(), true)
+        );
 
         device
             .publish_retained("duet/state", b"", QoS::AtLeastOnce)
@@ -577,28 +582,15 @@ fn retained_publishes_are_kept_by_the_broker_and_cleared_by_an_empty_one() {
     let mut late_memory = Memory::new(1024);
     let mut late = late_memory.client(Tcp(broker.port), connect("duet-late-reader"), 37);
     block_on(async {
-        poll_until(&mut late, 50, |e| {
-            matches!(e, ClientEvent::Connected { .. })
-        })
-        .await;
-        late.subscribe("duet/#", QoS::AtLeastOnce).await.unwrap();
-        poll_until(&mut late, 50, |e| {
-            matches!(e, ClientEvent::Subscribed { .. })
-        })
-        .await;
+        subscribe(&mut late, "duet/#").await;
         device
             .publish("duet/live", b"now", QoS::AtLeastOnce)
             .await
             .unwrap();
-        let mut got = None;
-        poll_until(&mut late, 50, |e| {
-            if let ClientEvent::Message(publish) = e {
-                got = Some((publish.topic.to_owned(), publish.retain));
-            }
-            got.is_some()
-        })
-        .await;
-        assert_eq!(got, Some(("duet/live".to_owned(), false)));
+        assert_eq!(
+            next_message(&mut late).await,
+            ("duet/live".to_owned(), b"now".to_vec(), false)
+        );
     });
 }
 
