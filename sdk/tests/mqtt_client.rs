@@ -12,8 +12,9 @@
 //! a client without an identifier reconnects with a clean session each
 //! time, a subscription reports what the broker granted or why it
 //! refused, and ends with `unsubscribe`, and `subscribe_with` carries 5.0
-//! Subscription Options and a Subscription Identifier, and a broker that
-//! stops answering is found dead by the keepalive.
+//! Subscription Options and a Subscription Identifier, a broker that
+//! stops answering is found dead by the keepalive, and a 5.0 client is not
+//! sent a message larger than its receive buffer (a 3.1.1 one skips it).
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -22,7 +23,8 @@ use std::time::Instant as StdInstant;
 
 use duet::mqtt::codec::{Connect, Properties, Property, RetainHandling, SubscribeOptions};
 use duet::mqtt::{
-    Backoff, Client, ClientBuffers, ClientError, ClientEvent, ProtocolVersion, QoS, SessionError,
+    Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, ProtocolVersion, QoS,
+    SessionError,
 };
 use duet::netstack::time::Duration;
 use embassy_futures::block_on;
@@ -654,6 +656,74 @@ fn subscription_options_and_identifier_reach_the_broker() {
         .await;
         assert_eq!(got, Some((b"live".to_vec(), true)));
     });
+}
+
+/// What a subscriber with a 512-byte receive buffer makes of a 2,000-byte
+/// message and a small one after it, both QoS 1: the events up to the
+/// small one's arrival, as `Ok(true)` for the small message, `Ok(false)`
+/// for any other event after the subscription, and `Err` for an error.
+fn oversized_then_small(version: ProtocolVersion, name: &str) -> Vec<Result<bool, ClientError>> {
+    let broker = Broker::start("");
+    let receive_maximum = [Property::ReceiveMaximum(64)];
+    let connect = |client_id| Connect {
+        version,
+        properties: match version {
+            ProtocolVersion::V5 => Properties::List(&receive_maximum),
+            ProtocolVersion::V311 => Properties::EMPTY,
+        },
+        ..connect(client_id)
+    };
+    let (mut small_memory, mut publisher_memory) = (Memory::new(256), Memory::new(4096));
+    small_memory.receive.truncate(512);
+    let subscriber_id = format!("{name}-subscriber");
+    let publisher_id = format!("{name}-publisher");
+    let mut subscriber = small_memory.client(Tcp(broker.port), connect(&subscriber_id), 51);
+    let mut publisher = publisher_memory.client(Tcp(broker.port), connect(&publisher_id), 53);
+    block_on(async {
+        subscribe(&mut subscriber, "duet/sized").await;
+        let big = vec![b'x'; 2000];
+        for payload in [&big[..], b"small"] {
+            publisher
+                .publish("duet/sized", payload, QoS::AtLeastOnce)
+                .await
+                .unwrap();
+            poll_until(&mut publisher, 50, |e| {
+                matches!(e, ClientEvent::Published { .. })
+            })
+            .await;
+        }
+        let mut seen = Vec::new();
+        subscriber.wake_at(Some(subscriber.clock().now() + Duration::from_secs(10)));
+        while seen.len() < 10 {
+            match subscriber.poll().await {
+                Ok(ClientEvent::Message(publish)) if publish.payload == b"small" => {
+                    seen.push(Ok(true));
+                    break;
+                }
+                Ok(ClientEvent::Wake) => panic!("no small message: {seen:?}"),
+                Ok(_) => seen.push(Ok(false)),
+                Err(error) => seen.push(Err(error)),
+            }
+        }
+        seen
+    })
+}
+
+/// A 5.0 client announces its receive buffer as Maximum Packet Size, so
+/// the broker drops a message too large for it instead of sending it
+/// (5.0 §3.1.2.11.4): the next message arrives with nothing in between,
+/// on the same connection. A 3.1.1 client cannot announce a bound: the
+/// broker sends the big message, which the client skips and reports.
+#[test]
+fn a_broker_sends_a_5_0_client_no_message_larger_than_its_receive_buffer() {
+    assert_eq!(
+        oversized_then_small(ProtocolVersion::V5, "duet-sized-5"),
+        [Ok(true)]
+    );
+    assert_eq!(
+        oversized_then_small(ProtocolVersion::V311, "duet-sized-3"),
+        [Err(ClientError::PacketTooLarge), Ok(true)]
+    );
 }
 
 /// A broker that stops answering (SIGSTOP: the connection stays open and

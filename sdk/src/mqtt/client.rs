@@ -16,9 +16,11 @@ use embedded_io_async::{Read, Write};
 
 pub use crate::connector::Connector;
 
-use super::codec::{Connect, Packet, Properties, Publish, QoS, SUBACK_FAILURE, frame_len};
+use super::codec::{
+    Connect, Packet, Properties, Property, ProtocolVersion, Publish, QoS, SUBACK_FAILURE, frame_len,
+};
 use super::outbox::{Outbox, OutboxFull, OutboxStore, RecordState};
-use super::session::{Event, Session, SessionError, State};
+use super::session::{COPIED_PROPERTIES, Event, Session, SessionError, State, prepend};
 
 /// The client's time: the current instant, and a wait until one. On a
 /// device this is embassy-time; the client keeps no timer of its own.
@@ -114,6 +116,10 @@ pub enum ClientError {
     /// A packet larger than the receive buffer arrived; it is skipped and
     /// the connection kept. A QoS 0 message is lost; a QoS 1/2 one stays
     /// unacknowledged, so the broker sends it again on a new connection.
+    /// Only in 3.1.1, which cannot tell the broker a size limit, or in 5.0
+    /// when the CONNECT announces a Maximum Packet Size above the buffer:
+    /// otherwise the client announces the buffer's size, and the broker
+    /// drops a bigger message for this client instead of sending it.
     PacketTooLarge,
 }
 
@@ -200,6 +206,9 @@ pub struct Client<
     consumed: usize,
     /// Bytes still to come of a packet too large for `receive`, skipped.
     discard: usize,
+    /// The Maximum Packet Size the last 5.0 CONNECT announced: a larger
+    /// packet from the server is a protocol error (0x95).
+    inbound_limit: Option<u32>,
     send: &'b mut [u8],
     /// Bytes of `send` holding packets written but not yet sent: the
     /// packets due at one turn go out in one transport write (one TLS
@@ -277,6 +286,7 @@ where
             received: 0,
             consumed: 0,
             discard: 0,
+            inbound_limit: None,
             send: buffers.send,
             pending: 0,
             outbox,
@@ -527,7 +537,16 @@ where
                 self.disconnect().await;
                 return Ok(Step::Event(ClientEvent::Disconnected));
             }
-            if let Some(len) = self.whole_packet()? {
+            let whole = match self.whole_packet() {
+                // An unreadable fixed header, or a packet above the size
+                // announced: the server's fault, as a malformed packet is.
+                Err(ClientError::Session(e)) => {
+                    self.abandon(e).await;
+                    return Ok(Step::Event(ClientEvent::Disconnected));
+                }
+                whole => whole?,
+            };
+            if let Some(len) = whole {
                 let outcome = 'decoded: {
                     let decoded = Packet::decode_from_server(
                         &self.receive[self.start..][..len],
@@ -722,11 +741,19 @@ where
     }
 
     /// The length of the first whole packet received, if any. A packet
-    /// longer than the receive buffer is skipped as it arrives
+    /// above the Maximum Packet Size announced is the server's error; one
+    /// otherwise longer than the receive buffer is skipped as it arrives
     /// ([`ClientError::PacketTooLarge`]).
     fn whole_packet(&mut self) -> Result<Option<usize>, ClientError> {
         let held = &self.receive[self.start..self.received];
         match frame_len(held) {
+            Ok(len)
+                if self
+                    .inbound_limit
+                    .is_some_and(|limit| len as u64 > u64::from(limit)) =>
+            {
+                Err(ClientError::Session(SessionError::ReceivedPacketTooLarge))
+            }
             Ok(len) if len <= held.len() => Ok(Some(len)),
             Ok(len) if len > self.receive.len() => {
                 self.discard = len - held.len();
@@ -765,6 +792,22 @@ where
         let mut connect = self.connect;
         if let Some(password) = self.connector.password() {
             connect.password = Some(password);
+        }
+        // 5.0 lets a client bound the packets it is sent (§3.1.2.11.4):
+        // unless the CONNECT sets a bound, the receive buffer's size, so
+        // the broker drops a message too large for this client instead of
+        // sending it to be skipped and never acknowledged.
+        self.inbound_limit = None;
+        let limit = u32::try_from(self.receive.len()).unwrap_or(u32::MAX);
+        let mut list = [Property::MaximumPacketSize(limit); COPIED_PROPERTIES];
+        if connect.version == ProtocolVersion::V5 {
+            self.inbound_limit = connect.properties.maximum_packet_size();
+            if self.inbound_limit.is_none() {
+                if let Some(properties) = prepend(&mut list, connect.properties) {
+                    connect.properties = properties;
+                    self.inbound_limit = Some(limit);
+                }
+            }
         }
         // A new transport: nothing is pending (`release_transport`).
         let Ok(n) = self.session.connect(self.clock.now(), &connect, self.send) else {
@@ -1258,6 +1301,122 @@ mod tests {
         let writes = writes.borrow();
         assert_eq!(writes.len(), 1, "the CONNECT alone: {writes:?}");
         assert_eq!(writes[0][0], 0x10);
+    }
+
+    /// A 5.0 CONNECT for the scripted tests, with Receive Maximum 2 and
+    /// `more` properties after it.
+    fn connect_5(
+        client_id: &'static str,
+        properties: &'static [Property<'static>],
+    ) -> Connect<'static> {
+        Connect {
+            version: ProtocolVersion::V5,
+            properties: Properties::List(properties),
+            ..connect_311(client_id)
+        }
+    }
+
+    /// Where the property `wire` (identifier and value) sits in `packet`.
+    fn find(packet: &[u8], wire: &[u8]) -> Option<usize> {
+        packet.windows(wire.len()).position(|w| w == wire)
+    }
+
+    /// A fixed header that cannot be read (a remaining length in five
+    /// bytes, §1.5.5) ends the connection as any malformed packet does,
+    /// DISCONNECT 0x81 first: it is not handed to the application as an
+    /// error at every poll while the connection stays up.
+    #[test]
+    fn an_unreadable_fixed_header_ends_the_connection_with_0x81() {
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        let scripted = Scripted {
+            reads: std::vec![
+                std::vec![0x20, 3, 0, 0, 0],
+                std::vec![0x30, 0xff, 0xff, 0xff, 0xff, 0x01]
+            ],
+            writes: writes.clone(),
+        };
+        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
+        assert_eq!(
+            error_ending_the_connection(scripted, connect_5("unreadable", RM)),
+            Some(SessionError::Codec(
+                super::super::codec::Error::MalformedVarInt
+            ))
+        );
+        let writes = writes.borrow();
+        let disconnect = writes.last().expect("CONNECT and DISCONNECT");
+        assert_eq!((disconnect[0], disconnect[2]), (0xe0, 0x81), "{writes:?}");
+    }
+
+    /// A 5.0 CONNECT announces the receive buffer's size (64 bytes here)
+    /// as Maximum Packet Size, so a server must not send more; one that
+    /// does has the connection closed with DISCONNECT 0x95 (§3.1.2.11.4),
+    /// as soon as the fixed header says how long the packet is.
+    #[test]
+    fn a_5_0_client_announces_its_receive_buffer_and_refuses_a_larger_packet_with_0x95() {
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        // CONNACK, then the first bytes of a 67-byte PUBLISH.
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 3, 0, 0, 0], std::vec![0x30, 65, 0, 3, b'a']],
+            writes: writes.clone(),
+        };
+        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
+        assert_eq!(
+            error_ending_the_connection(scripted, connect_5("bounded", RM)),
+            Some(SessionError::ReceivedPacketTooLarge)
+        );
+        let writes = writes.borrow();
+        assert!(
+            find(&writes[0], &[0x27, 0, 0, 0, 64]).is_some(),
+            "{:x?}",
+            writes[0]
+        );
+        assert!(
+            find(&writes[0], &[0x21, 0, 2]).is_some(),
+            "Receive Maximum kept"
+        );
+        let disconnect = writes.last().expect("CONNECT and DISCONNECT");
+        assert_eq!((disconnect[0], disconnect[2]), (0xe0, 0x95), "{writes:?}");
+    }
+
+    /// A Maximum Packet Size the application sets is the one announced
+    /// (not a second one), and the one enforced: a 40-byte packet above a
+    /// 32-byte bound ends the connection although it fits the buffer. A
+    /// 3.1.1 CONNECT has no properties to carry one.
+    #[test]
+    fn the_applications_maximum_packet_size_is_announced_and_enforced_and_3_1_1_has_none() {
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 3, 0, 0, 0], std::vec![0x30, 38, 0, 3, b'a']],
+            writes: writes.clone(),
+        };
+        const BOUND: &[Property<'static>] =
+            &[Property::ReceiveMaximum(2), Property::MaximumPacketSize(32)];
+        assert_eq!(
+            error_ending_the_connection(scripted, connect_5("own-bound", BOUND)),
+            Some(SessionError::ReceivedPacketTooLarge)
+        );
+        let connect = writes.borrow()[0].clone();
+        assert!(
+            find(&connect, &[0x27, 0, 0, 0, 32]).is_some(),
+            "{connect:x?}"
+        );
+        assert_eq!(
+            connect.iter().filter(|&&b| b == 0x27).count(),
+            1,
+            "{connect:x?}"
+        );
+
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 2, 0, 0], std::vec![0x40, 1, 0]],
+            writes: writes.clone(),
+        };
+        error_ending_the_connection(scripted, connect_311("no-properties"));
+        let connect = writes.borrow()[0].clone();
+        assert!(
+            find(&connect, &[0x27, 0, 0, 0, 64]).is_none(),
+            "{connect:x?}"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use super::codec::{
 /// How many properties a CONNECT may carry for the session to add its Topic
 /// Alias Maximum to them (copied on the stack). With more, the connection
 /// goes without inbound aliases.
-const COPIED_PROPERTIES: usize = 8;
+pub(super) const COPIED_PROPERTIES: usize = 8;
 
 /// What the session tells the application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,10 @@ pub enum SessionError {
     /// The packet is larger than the server's Maximum Packet Size (5.0
     /// §3.2.2.3.6), which it would answer by closing the connection.
     PacketTooLarge,
+    /// The server sent a packet larger than the Maximum Packet Size the
+    /// client announced in CONNECT, which a server must not (5.0
+    /// §3.1.2.11.4; reason code 0x95, Packet too large).
+    ReceivedPacketTooLarge,
     /// The publish's QoS is above the server's Maximum QoS (5.0
     /// §3.2.2.3.4), which it would answer with DISCONNECT 0x9B.
     QoSNotSupported,
@@ -133,6 +137,7 @@ impl SessionError {
             SessionError::ProtocolError => Some(0x82),
             SessionError::AliasedTopicTooLong => Some(0x83),
             SessionError::TopicAliasInvalid => Some(0x94),
+            SessionError::ReceivedPacketTooLarge => Some(0x95),
             _ => None,
         }
     }
@@ -166,6 +171,7 @@ impl fmt::Display for SessionError {
             SessionError::ProtocolError => f.write_str("protocol error"),
             SessionError::UnknownPacketId => f.write_str("unknown packet identifier"),
             SessionError::PacketTooLarge => f.write_str("packet above server's maximum size"),
+            SessionError::ReceivedPacketTooLarge => f.write_str("packet above our maximum size"),
             SessionError::QoSNotSupported => f.write_str("QoS above server's maximum"),
             SessionError::RetainNotSupported => f.write_str("server does not retain messages"),
             SessionError::TopicAliasMaximumTooLarge => {
@@ -1062,7 +1068,7 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
 /// `list[0]` followed by `rest`, in `list`; `None` when they do not fit,
 /// or when `rest` holds wire bytes, which are not decoded again to be
 /// copied.
-fn prepend<'l, 'p: 'l>(
+pub(super) fn prepend<'l, 'p: 'l>(
     list: &'l mut [Property<'p>],
     rest: Properties<'p>,
 ) -> Option<Properties<'l>> {
