@@ -26,6 +26,12 @@
 //! that sequence number. A byte reassembled in the wrong place, resent from
 //! the wrong ring offset or read twice shows at once.
 //!
+//! The run must have fired segments at every state built: at the listener
+//! itself (LISTEN), while its backlog held a half-open connection
+//! (SYN-RECEIVED, seen through `Stack::tcp_backlog`, as such a connection
+//! has no handle yet), and at each connection while it was still in the
+//! state it was built in.
+//!
 //! Seeded with the crate's own `Rng`; `DUET_TCP_FUZZ_SEGMENTS` and
 //! `DUET_TCP_FUZZ_SEED` run longer or elsewhere.
 
@@ -948,6 +954,17 @@ impl<'a> Fuzzer<'a> {
             segments.push(self.random_segment());
         }
         for segment in segments {
+            // A segment the listener itself takes: to its port, from no
+            // connection of the round.
+            let to_listener = self.listener.is_some()
+                && segment.dst_port == LISTEN_PORT
+                && !self
+                    .links
+                    .iter()
+                    .any(|l| l.local_port == LISTEN_PORT && l.peer_port == segment.src_port);
+            if to_listener {
+                *self.seen.entry("Listen -> Listen".to_owned()).or_default() += 1;
+            }
             let frame = segment.frame();
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 self.wire.inbox.push_back(frame);
@@ -958,6 +975,16 @@ impl<'a> Fuzzer<'a> {
                 resume_unwind(panic);
             }
             self.segments += 1;
+        }
+        // Connections the listener holds in SYN-RECEIVED have no handle:
+        // its backlog tells that one lived through the segment.
+        if let Some(listener) = self.listener {
+            if self.stack.tcp_backlog(listener).half_open > 0 {
+                *self
+                    .seen
+                    .entry("SynReceived -> SynReceived".to_owned())
+                    .or_default() += 1;
+            }
         }
         for link in &self.links {
             let state = match link.handle {
@@ -1142,7 +1169,9 @@ fn random_segments_against_every_state_never_panic_leak_or_break_invariants() {
     for report in [&full, &bare] {
         // Each state built lived on under fire.
         for built in [
+            TcpState::Listen,
             TcpState::SynSent,
+            TcpState::SynReceived,
             TcpState::Established,
             TcpState::FinWait1,
             TcpState::FinWait2,

@@ -40,7 +40,7 @@ use arp::AddressWatch;
 pub use icmp::Icmp;
 pub use rate_limit::RateLimiter;
 #[cfg(feature = "tcp")]
-pub use tcp::{Listener, ListenerHandle, Tcp, TcpHandle, TcpResources};
+pub use tcp::{Backlog, Listener, ListenerHandle, Tcp, TcpHandle, TcpResources};
 #[cfg(feature = "udp")]
 pub use udp::Udp;
 

@@ -46,6 +46,18 @@ pub struct TcpHandle(pub(crate) u16);
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ListenerHandle(pub(crate) u16);
 
+/// What a listener's backlog holds ([`Stack::tcp_backlog`]): the figures
+/// `ss -lt` shows for a Linux listener, to watch a SYN flood or an
+/// application that accepts too slowly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Backlog {
+    /// Connections whose handshake is under way (SYN-RECEIVED).
+    pub half_open: u16,
+    /// Connections established and waiting for [`Stack::tcp_accept`].
+    pub ready: u16,
+}
+
 /// A listening port and the connections it may hold unaccepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listener {
@@ -393,6 +405,25 @@ impl<'a> Stack<'a> {
         socket.flags.set(Flags::UNACCEPTED, false);
         socket.listener = NO_LISTENER;
         Some(TcpHandle(index as u16))
+    }
+
+    /// How many connections the listener holds, half-open and ready; both
+    /// count against its backlog.
+    pub fn tcp_backlog(&self, listener: ListenerHandle) -> Backlog {
+        let mut backlog = Backlog::default();
+        let tcp = &self.tcp;
+        for i in (0..tcp.sockets.len()).filter(|&i| tcp.in_use[i]) {
+            let socket = &tcp.sockets[i];
+            if u16::from(socket.listener) != listener.0 || !socket.flags.has(Flags::UNACCEPTED) {
+                continue;
+            }
+            if socket.state == TcpState::SynReceived {
+                backlog.half_open += 1;
+            } else {
+                backlog.ready += 1;
+            }
+        }
+        backlog
     }
 
     /// Registers `cx` to be woken when the listener has a connection to accept.

@@ -1251,8 +1251,14 @@ fn a_full_backlog_drops_syns_silently_until_accept_makes_room() {
         assert!(syn_ack.payload.is_empty());
         first.get_or_insert(syn_ack.seq);
     }
+    let backlog = |rig: &Rig<'_>| {
+        let Backlog { half_open, ready } = rig.stack.tcp_backlog(listener);
+        (half_open, ready)
+    };
+    assert_eq!(backlog(&rig), (2, 0));
     // The third waits in the peer's retransmission queue: no SYN-ACK, no RST.
     assert_eq!(rig.send(&syn(CLIENT_PORT + 2)), []);
+    assert_eq!(backlog(&rig), (2, 0));
     let stats = rig.tcp_stats();
     assert_eq!((stats.drop_backlog_full, stats.tx_resets_no_socket), (1, 0));
     // The first completes and is accepted: room for one more.
@@ -1266,9 +1272,11 @@ fn a_full_backlog_drops_syns_silently_until_accept_makes_room() {
     .timestamp(1001, 0);
     assert_eq!(rig.send(&ack), []);
     // Established but not accepted still counts against the backlog.
+    assert_eq!(backlog(&rig), (1, 1));
     assert_eq!(rig.send(&syn(CLIENT_PORT + 2)), []);
     assert_eq!(rig.tcp_stats().drop_backlog_full, 2);
     let accepted = rig.stack.tcp_accept(listener).expect("one established");
+    assert_eq!(backlog(&rig), (1, 0));
     assert_eq!(rig.stack.tcp(accepted).state(), TcpState::Established);
     assert_eq!(
         rig.stack.tcp_accept(listener),
