@@ -12,7 +12,8 @@
 //! a client without an identifier reconnects with a clean session each
 //! time, a subscription reports what the broker granted or why it
 //! refused, and ends with `unsubscribe`, and `subscribe_with` carries 5.0
-//! Subscription Options and a Subscription Identifier, a broker that
+//! Subscription Options and a Subscription Identifier, `publish_with`
+//! queues 5.0 PUBLISH properties with the message, a broker that
 //! stops answering is found dead by the keepalive, and a 5.0 client is not
 //! sent a message larger than its receive buffer (a 3.1.1 one skips it).
 
@@ -655,6 +656,132 @@ fn subscription_options_and_identifier_reach_the_broker() {
         })
         .await;
         assert_eq!(got, Some((b"live".to_vec(), true)));
+    });
+}
+
+/// `publish_with` carries 5.0 PUBLISH properties, kept with the publish in
+/// the outbox: a request queued before the device is connected reaches
+/// the subscriber with its Response Topic, Correlation Data, Content Type,
+/// Message Expiry Interval (which the broker counts down) and both User
+/// Properties, in order. Properties a client may not send, and any on a
+/// 3.1.1 connection, are refused before anything is queued.
+#[test]
+fn publish_properties_are_queued_with_the_message_and_reach_the_subscriber() {
+    use duet::mqtt::codec::Error;
+    let broker = Broker::start("");
+    let receive_maximum = [Property::ReceiveMaximum(64)];
+    let v5 = |client_id| Connect {
+        version: ProtocolVersion::V5,
+        properties: Properties::List(&receive_maximum),
+        ..connect(client_id)
+    };
+    let (mut device_memory, mut reader_memory) = (Memory::new(1024), Memory::new(1024));
+    let mut reader = reader_memory.client(Tcp(broker.port), v5("duet-props-reader"), 61);
+    let mut device = device_memory.client(Tcp(broker.port), v5("duet-props-device"), 67);
+    let request = [
+        Property::MessageExpiryInterval(3600),
+        Property::ContentType("application/json"),
+        Property::ResponseTopic("duet/replies/7"),
+        Property::CorrelationData(b"req-7"),
+        Property::UserProperty("unit", "celsius"),
+        Property::UserProperty("unit", "kelvin"),
+    ];
+    block_on(async {
+        subscribe(&mut reader, "duet/requests").await;
+        for refused in [
+            Property::TopicAlias(1),
+            Property::SubscriptionIdentifier(3),
+            Property::ReceiveMaximum(5),
+        ] {
+            let got = device
+                .publish_with(
+                    "duet/requests",
+                    b"{}",
+                    QoS::AtLeastOnce,
+                    false,
+                    Properties::List(&[refused]),
+                )
+                .await;
+            assert_eq!(
+                got,
+                Err(ClientError::Session(SessionError::Codec(
+                    Error::PropertyNotAllowed(refused.id())
+                ))),
+            );
+        }
+        let twice = [Property::ContentType("a"), Property::ContentType("b")];
+        let got = device
+            .publish_with(
+                "duet/requests",
+                b"{}",
+                QoS::AtLeastOnce,
+                false,
+                Properties::List(&twice),
+            )
+            .await;
+        assert_eq!(
+            got,
+            Err(ClientError::Session(SessionError::Codec(
+                Error::DuplicateProperty(0x03)
+            )))
+        );
+        assert_eq!(device.outbox_used(), 0, "nothing refused was queued");
+        // Queued: the device has not polled, so it is not connected yet.
+        device
+            .publish_with(
+                "duet/requests",
+                b"{\"read\":1}",
+                QoS::AtLeastOnce,
+                false,
+                Properties::List(&request),
+            )
+            .await
+            .unwrap();
+        assert!(device.outbox_used() > 0);
+        poll_until(&mut device, 50, |e| {
+            matches!(e, ClientEvent::Published { .. })
+        })
+        .await;
+        let mut checked = false;
+        poll_until(&mut reader, 50, |e| {
+            if let ClientEvent::Message(publish) = e {
+                assert_eq!(publish.payload, b"{\"read\":1}");
+                // The broker passes every property on as it came, in order,
+                // but the expiry, which it counts down from 3600 s and
+                // sends last.
+                let (expiry, rest): (Vec<_>, Vec<_>) = publish
+                    .properties
+                    .iter()
+                    .partition(|p| matches!(p, Property::MessageExpiryInterval(_)));
+                assert_eq!(rest, request[1..]);
+                assert!(
+                    matches!(expiry[..], [Property::MessageExpiryInterval(3500..=3600)]),
+                    "{expiry:?}"
+                );
+                checked = true;
+            }
+            checked
+        })
+        .await;
+    });
+    let mut old_memory = Memory::new(1024);
+    let mut old = old_memory.client(Tcp(broker.port), connect("duet-props-311"), 71);
+    block_on(async {
+        let got = old
+            .publish_with(
+                "duet/requests",
+                b"{}",
+                QoS::AtLeastOnce,
+                false,
+                Properties::List(&request[2..3]),
+            )
+            .await;
+        assert_eq!(
+            got,
+            Err(ClientError::Session(SessionError::Codec(
+                Error::PropertyNotAllowed(0x08)
+            )))
+        );
     });
 }
 

@@ -36,8 +36,9 @@ use ram_flash::RamFlash;
 
 const HALF: u32 = 1024;
 
-/// A publish as the journal keeps it: QoS, RETAIN, topic, payload.
-type Message = (QoS, bool, String, Vec<u8>);
+/// A publish as the journal keeps it: QoS, RETAIN, topic, payload, and
+/// the 5.0 Response Topic property, if it has one.
+type Message = (QoS, bool, String, Vec<u8>, Option<String>);
 
 /// The publishes a journal holds, as its restore hands them over.
 fn stored(journal: &mut Journal<&mut RamFlash>) -> Vec<Message> {
@@ -47,18 +48,24 @@ fn stored(journal: &mut Journal<&mut RamFlash>) -> Vec<Message> {
     let mut records = Vec::new();
     let mut at = 0;
     while let Some((record, next)) = outbox.get(at) {
+        let response_topic = record.properties.iter().find_map(|p| match p {
+            Property::ResponseTopic(topic) => Some(topic.to_owned()),
+            _ => None,
+        });
         records.push((
             record.qos,
             record.retain,
             record.topic.to_owned(),
             record.payload.to_vec(),
+            response_topic,
         ));
         at = next;
     }
     records
 }
 
-/// The `n`th test publish: QoS 1 and 2 in turn, every third one retained.
+/// The `n`th test publish: QoS 1 and 2 in turn, every third one retained,
+/// every fourth with a Response Topic.
 fn message(n: usize) -> Message {
     let qos = if n % 2 == 0 {
         QoS::AtLeastOnce
@@ -71,12 +78,25 @@ fn message(n: usize) -> Message {
         retain,
         format!("duet/journal/{n}"),
         vec![n as u8; 10 + n % 7],
+        (n % 4 == 1).then(|| format!("duet/replies/{n}")),
     )
 }
 
+/// Appends the `n`th test publish to `journal` as the client does: the
+/// bytes of its outbox record.
 fn append(journal: &mut Journal<&mut RamFlash>, n: usize) -> bool {
-    let (qos, retain, topic, payload) = message(n);
-    journal.append(qos, retain, &topic, &payload).is_ok()
+    let (qos, retain, topic, payload, response_topic) = message(n);
+    let given: Vec<Property<'_>> = response_topic
+        .iter()
+        .map(|t| Property::ResponseTopic(t))
+        .collect();
+    let mut buf = vec![0u8; 512];
+    let mut outbox = Outbox::new(&mut buf);
+    let at = outbox
+        .push_with_properties(qos, retain, &topic, Properties::List(&given), &payload)
+        .unwrap();
+    let (delivery, topic, body) = outbox.stored(at).unwrap();
+    journal.append(delivery, topic, body).is_ok()
 }
 
 #[test]

@@ -372,7 +372,8 @@ where
         payload: &[u8],
         qos: QoS,
     ) -> Result<(), ClientError> {
-        self.queue(qos, false, topic, payload).await
+        self.queue::<false>(qos, false, topic, Properties::EMPTY, payload)
+            .await
     }
 
     /// [`Client::publish`] with the RETAIN flag (§3.3.1.3): the broker
@@ -385,25 +386,79 @@ where
         payload: &[u8],
         qos: QoS,
     ) -> Result<(), ClientError> {
-        self.queue(qos, true, topic, payload).await
+        self.queue::<false>(qos, true, topic, Properties::EMPTY, payload)
+            .await
     }
 
-    async fn queue(
+    /// [`Client::publish`] with the RETAIN flag `retain` and 5.0
+    /// `properties` (§3.3.2.3): Message Expiry Interval, Content Type,
+    /// Payload Format Indicator, User Properties, and Response Topic with
+    /// Correlation Data for a request. They are kept with the publish in
+    /// the outbox (and in a flash store) until it is acknowledged, and go
+    /// out with every resend; such a publish goes without a topic alias.
+    ///
+    /// Refused with [`Error::PropertyNotAllowed`](super::codec::Error) or
+    /// `DuplicateProperty`: a property a PUBLISH cannot carry, or one
+    /// given twice (only User Property repeats); Topic Alias, which the
+    /// client manages (see [`ClientBuffers::topic_aliases`]); Subscription
+    /// Identifier, which only a server sends (§3.3.4); and any property on
+    /// a 3.1.1 connection, which has none.
+    pub async fn publish_with(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: Properties<'_>,
+    ) -> Result<(), ClientError> {
+        if let Some(first) = properties.iter().next() {
+            if self.connect.version != ProtocolVersion::V5 {
+                let refused = super::codec::Error::PropertyNotAllowed(first.id());
+                return Err(SessionError::Codec(refused).into());
+            }
+            properties.check_publish().map_err(SessionError::Codec)?;
+        }
+        self.queue::<true>(qos, retain, topic, properties, payload)
+            .await
+    }
+
+    /// Queues a publish and sends what the window allows. `PROPERTIES`:
+    /// whether `properties` may hold any; a firmware that never calls
+    /// [`Client::publish_with`] then links no property block encoder.
+    async fn queue<const PROPERTIES: bool>(
         &mut self,
         qos: QoS,
         retain: bool,
         topic: &str,
+        properties: Properties<'_>,
         payload: &[u8],
     ) -> Result<(), ClientError> {
         if self.is_connected() {
             // What the server's CONNACK rules out is refused now rather
             // than queued (see [`ClientEvent::PublishRefused`]).
-            self.session
-                .check_server_terms(&publish_of(qos, retain, topic, payload))?;
+            let publish = Publish {
+                dup: false,
+                qos,
+                retain,
+                topic,
+                packet_id: 0,
+                properties,
+                payload,
+            };
+            self.session.check_server_terms(&publish)?;
         }
-        let at = self.outbox.push(qos, retain, topic, payload)?;
+        let at = if PROPERTIES {
+            self.outbox
+                .push_with_properties(qos, retain, topic, properties, payload)?
+        } else {
+            self.outbox.push(qos, retain, topic, payload)?
+        };
         if qos != QoS::AtMostOnce {
-            if let Err(full) = self.store.append(qos, retain, topic, payload) {
+            let appended = match self.outbox.stored(at) {
+                Some((delivery, topic, body)) => self.store.append(delivery, topic, body),
+                None => Err(OutboxFull),
+            };
+            if let Err(full) = appended {
                 self.outbox.remove(at);
                 return Err(full.into());
             }
@@ -881,7 +936,7 @@ where
         let mut at = self.outbox.first();
         while let Some((record, next)) = self.outbox.get(at) {
             if let RecordState::InFlight(packet_id) = record.state {
-                let publish = publish_of(record.qos, record.retain, record.topic, record.payload);
+                let publish = record.publish();
                 let spare = &mut self.send[self.pending..];
                 match self
                     .session
@@ -914,7 +969,7 @@ where
             let Some((record, next)) = self.outbox.get(at) else {
                 break;
             };
-            let publish = publish_of(record.qos, record.retain, record.topic, record.payload);
+            let publish = record.publish();
             let qos = record.qos;
             let now = self.clock.now();
             let spare = &mut self.send[self.pending..];
@@ -1065,18 +1120,6 @@ fn too_small(error: &SessionError) -> bool {
         error,
         SessionError::Codec(super::codec::Error::BufferTooSmall)
     )
-}
-
-fn publish_of<'a>(qos: QoS, retain: bool, topic: &'a str, payload: &'a [u8]) -> Publish<'a> {
-    Publish {
-        dup: false,
-        qos,
-        retain,
-        topic,
-        packet_id: 0,
-        properties: Properties::EMPTY,
-        payload,
-    }
 }
 
 #[cfg(test)]

@@ -12,12 +12,17 @@
 //! Entries follow, each aligned to the flash's write size:
 //!
 //! ```text
-//! [header: magic, qos, topic length, payload length, CRC-32]  padded (qos: with RETAIN in its top bit)
+//! [header: magic, delivery, topic length, body length, CRC-32]  padded
 //! [acknowledged mark]                                         padded, erased while live
 //! [packet identifier mark: !id, check byte]                   padded, erased until sent
 //! [released mark]                                             padded, erased until PUBREC
-//! [topic][payload]                                            padded
+//! [topic][body]                                               padded
 //! ```
+//!
+//! The delivery byte and the body are an outbox record's (`outbox::Delivery`:
+//! QoS, RETAIN, and whether the body starts with 5.0 properties before the
+//! payload), so an entry written before RETAIN or properties were kept reads
+//! the same.
 //!
 //! An entry is written body first and header last, so a power cut leaves
 //! either a whole entry or none: a missing or damaged header ends the
@@ -39,7 +44,7 @@
 use embedded_storage::nor_flash::NorFlash;
 
 use super::codec::QoS;
-use super::outbox::{Outbox, OutboxFull, OutboxStore, delivery_byte, delivery_of};
+use super::outbox::{Delivery, Outbox, OutboxFull, OutboxStore};
 use crate::storage::{
     CHUNK, Crc32, FlashError, check_geometry, erased, newer, padded, write_padded,
 };
@@ -68,10 +73,11 @@ pub struct Journal<F: NorFlash> {
 /// One entry as read back.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    qos: QoS,
-    retain: bool,
+    delivery: Delivery,
     topic_len: usize,
-    payload_len: usize,
+    /// The body after the topic: the payload, after a property block if
+    /// `delivery` says so.
+    body_len: usize,
     crc: u32,
     acknowledged: bool,
     /// The packet identifier it was sent with, if it was.
@@ -190,15 +196,18 @@ impl<F: NorFlash> Journal<F> {
         if header[0] != ENTRY_MAGIC {
             return None;
         }
-        let (qos, retain) = match delivery_of(header[1])? {
-            (QoS::AtMostOnce, _) => return None,
+        let delivery = match Delivery::of(header[1])? {
+            Delivery {
+                qos: QoS::AtMostOnce,
+                ..
+            } => return None,
             delivery => delivery,
         };
         let topic_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
-        let payload_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        let body_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
         let crc = u32::from_be_bytes([header[6], header[7], header[8], header[9]]);
         let body = Self::body_at();
-        let size = body + padded::<F>(topic_len + payload_len);
+        let size = body + padded::<F>(topic_len + body_len);
         if offset + size > self.half {
             return None;
         }
@@ -217,15 +226,14 @@ impl<F: NorFlash> Journal<F> {
             .ok()?;
         let mut sum = Crc32::new();
         sum.update(&header[1..6]);
-        self.read_body(entry + body, topic_len + payload_len, |bytes| {
+        self.read_body(entry + body, topic_len + body_len, |bytes| {
             sum.update(bytes)
         })
         .ok()?;
         (sum.finish() == crc).then_some(Entry {
-            qos,
-            retain,
+            delivery,
             topic_len,
-            payload_len,
+            body_len,
             crc,
             acknowledged: marks[0] != 0xFF,
             packet_id: read_packet_id_mark(&marks[1..1 + PACKET_ID_MARK]),
@@ -375,15 +383,14 @@ impl<F: NorFlash> Journal<F> {
 
     fn try_append(
         &mut self,
-        qos: QoS,
-        retain: bool,
+        delivery: Delivery,
         topic: &str,
-        payload: &[u8],
+        body: &[u8],
     ) -> Result<(), FlashError> {
         let topic_len = u16::try_from(topic.len()).map_err(|_| FlashError::Geometry)?;
-        let payload_len = u16::try_from(payload.len()).map_err(|_| FlashError::Geometry)?;
+        let body_len = u16::try_from(body.len()).map_err(|_| FlashError::Geometry)?;
         let body_at = Self::body_at();
-        let size = body_at + padded::<F>(topic.len() + payload.len());
+        let size = body_at + padded::<F>(topic.len() + body.len());
         if self.head + size > self.half {
             self.compact()?;
             if self.head + size > self.half {
@@ -391,15 +398,15 @@ impl<F: NorFlash> Journal<F> {
             }
         }
         let mut fields = [0u8; 5];
-        fields[0] = delivery_byte(qos, retain);
+        fields[0] = delivery.byte();
         fields[1..3].copy_from_slice(&topic_len.to_be_bytes());
-        fields[3..5].copy_from_slice(&payload_len.to_be_bytes());
+        fields[3..5].copy_from_slice(&body_len.to_be_bytes());
         let mut sum = Crc32::new();
         sum.update(&fields);
         sum.update(topic.as_bytes());
-        sum.update(payload);
+        sum.update(body);
         let at = self.half_start(self.live) + self.head;
-        write_padded(&mut self.flash, at + body_at, &[topic.as_bytes(), payload])?;
+        write_padded(&mut self.flash, at + body_at, &[topic.as_bytes(), body])?;
         // The header last: the entry exists once it is written.
         write_padded(
             &mut self.flash,
@@ -412,14 +419,8 @@ impl<F: NorFlash> Journal<F> {
 }
 
 impl<F: NorFlash> OutboxStore for Journal<F> {
-    fn append(
-        &mut self,
-        qos: QoS,
-        retain: bool,
-        topic: &str,
-        payload: &[u8],
-    ) -> Result<(), OutboxFull> {
-        self.try_append(qos, retain, topic, payload)
+    fn append(&mut self, delivery: Delivery, topic: &str, body: &[u8]) -> Result<(), OutboxFull> {
+        self.try_append(delivery, topic, body)
             .map_err(|_| OutboxFull)
     }
 
@@ -448,14 +449,13 @@ impl<F: NorFlash> OutboxStore for Journal<F> {
         while let Some(entry) = self.entry_at(offset) {
             if !entry.acknowledged {
                 let from = self.half_start(self.live) + offset + Self::body_at();
-                let len = entry.topic_len + entry.payload_len;
+                let len = entry.topic_len + entry.body_len;
                 let flash = &mut self.flash;
-                let (topic_len, payload_len) = (entry.topic_len, entry.payload_len);
-                let pushed =
-                    outbox.push_with(entry.qos, entry.retain, topic_len, payload_len, |body| {
-                        flash.read(from, &mut body[..len]).is_ok()
-                            && crc_of(entry, &body[..len]) == entry.crc
-                    });
+                let (topic_len, body_len) = (entry.topic_len, entry.body_len);
+                let pushed = outbox.push_with(entry.delivery, topic_len, body_len, |body| {
+                    flash.read(from, &mut body[..len]).is_ok()
+                        && crc_of(entry, &body[..len]) == entry.crc
+                });
                 match pushed {
                     Ok(at) => {
                         if let Some(packet_id) = entry.packet_id {
@@ -496,9 +496,9 @@ fn read_packet_id_mark(mark: &[u8]) -> Option<u16> {
 
 fn crc_of(entry: Entry, body: &[u8]) -> u32 {
     let mut fields = [0u8; 5];
-    fields[0] = delivery_byte(entry.qos, entry.retain);
+    fields[0] = entry.delivery.byte();
     fields[1..3].copy_from_slice(&(entry.topic_len as u16).to_be_bytes());
-    fields[3..5].copy_from_slice(&(entry.payload_len as u16).to_be_bytes());
+    fields[3..5].copy_from_slice(&(entry.body_len as u16).to_be_bytes());
     let mut sum = Crc32::new();
     sum.update(&fields);
     sum.update(body);

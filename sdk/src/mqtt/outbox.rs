@@ -4,37 +4,68 @@
 //! resends from (MQTT §4.4: unacknowledged PUBLISH again, with DUP).
 //!
 //! Records are packed one after another in the byte buffer:
-//! `[state][qos][packet id: 2][topic length: 2][payload length: 2][topic][payload]`,
-//! the `qos` byte holding the RETAIN flag in its top bit (`delivery_byte`).
+//! `[state][delivery][packet id: 2][topic length: 2][body length: 2][topic][body]`,
+//! the `delivery` byte holding the QoS, the RETAIN flag and whether the
+//! body starts with 5.0 properties ([`Delivery`]); the body is the
+//! payload, after the property block (as a PUBLISH carries it) if any.
 //! A full outbox refuses new publishes ([`OutboxFull`]) rather than dropping
 //! old ones.
 
 use duet_netstack::no_memmove::copy_within;
 
-use super::codec::QoS;
+use super::codec::{Properties, Publish, QoS};
 
 const HEADER: usize = 8;
 
-/// The RETAIN flag in a record's (and a journal entry's) QoS byte.
+/// The RETAIN flag in a record's (and a journal entry's) delivery byte.
 const RETAIN_BIT: u8 = 0x80;
+/// The body starts with a property block.
+const PROPERTIES_BIT: u8 = 0x40;
 
-/// A publish's QoS and RETAIN flag as one byte: the QoS in the low bits,
-/// RETAIN in the top one, so a byte written before RETAIN was kept (the
-/// QoS alone) reads the same.
-pub(crate) const fn delivery_byte(qos: QoS, retain: bool) -> u8 {
-    qos as u8 | if retain { RETAIN_BIT } else { 0 }
+/// How a stored publish goes out: its QoS, its RETAIN flag, and whether
+/// its body starts with 5.0 properties. Kept as one byte in a record and
+/// in a journal entry: the QoS in the low bits, RETAIN in the top one,
+/// properties in the next, so a byte written before RETAIN or properties
+/// were kept (the QoS alone) reads the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub qos: QoS,
+    pub retain: bool,
+    /// The body is a PUBLISH's property block, then the payload.
+    pub properties: bool,
 }
 
-/// The QoS and RETAIN flag of a [`delivery_byte`]; `None` for a byte no
-/// publish gives (QoS 3, a stray bit).
-pub(crate) const fn delivery_of(byte: u8) -> Option<(QoS, bool)> {
-    let qos = match byte & !RETAIN_BIT {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        2 => QoS::ExactlyOnce,
-        _ => return None,
-    };
-    Some((qos, byte & RETAIN_BIT != 0))
+impl Delivery {
+    /// A publish without properties.
+    pub const fn new(qos: QoS, retain: bool) -> Self {
+        Delivery {
+            qos,
+            retain,
+            properties: false,
+        }
+    }
+
+    pub(crate) const fn byte(self) -> u8 {
+        self.qos as u8
+            | if self.retain { RETAIN_BIT } else { 0 }
+            | if self.properties { PROPERTIES_BIT } else { 0 }
+    }
+
+    /// The delivery a byte holds; `None` for a byte no publish gives
+    /// (QoS 3, a stray bit).
+    pub(crate) const fn of(byte: u8) -> Option<Self> {
+        let qos = match byte & !(RETAIN_BIT | PROPERTIES_BIT) {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            2 => QoS::ExactlyOnce,
+            _ => return None,
+        };
+        Some(Delivery {
+            qos,
+            retain: byte & RETAIN_BIT != 0,
+            properties: byte & PROPERTIES_BIT != 0,
+        })
+    }
 }
 
 /// The state byte of a record.
@@ -75,15 +106,10 @@ pub struct OutboxFull;
 /// reboot (the `storage` feature's `mqtt::journal::Journal` on NOR flash);
 /// `()` keeps them in RAM only.
 pub trait OutboxStore {
-    /// A QoS 1/2 publish is entering the outbox; it is accepted only once
-    /// this returns `Ok`, so a publish the caller was told about is stored.
-    fn append(
-        &mut self,
-        qos: QoS,
-        retain: bool,
-        topic: &str,
-        payload: &[u8],
-    ) -> Result<(), OutboxFull>;
+    /// A QoS 1/2 publish is entering the outbox (`body` as a record holds
+    /// it: see [`Delivery::properties`]); it is accepted only once this
+    /// returns `Ok`, so a publish the caller was told about is stored.
+    fn append(&mut self, delivery: Delivery, topic: &str, body: &[u8]) -> Result<(), OutboxFull>;
 
     /// The `ordinal`-th stored publish (oldest first) was acknowledged.
     fn remove(&mut self, ordinal: usize);
@@ -115,7 +141,7 @@ pub trait OutboxStore {
 }
 
 impl OutboxStore for () {
-    fn append(&mut self, _: QoS, _: bool, _: &str, _: &[u8]) -> Result<(), OutboxFull> {
+    fn append(&mut self, _: Delivery, _: &str, _: &[u8]) -> Result<(), OutboxFull> {
         Ok(())
     }
 
@@ -134,7 +160,25 @@ pub struct Record<'a> {
     /// The PUBLISH's RETAIN flag.
     pub retain: bool,
     pub topic: &'a str,
+    /// The PUBLISH's 5.0 properties.
+    pub properties: Properties<'a>,
     pub payload: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// The PUBLISH it goes out as: the session gives it its packet
+    /// identifier, and DUP on a resend.
+    pub fn publish(&self) -> Publish<'a> {
+        Publish {
+            dup: false,
+            qos: self.qos,
+            retain: self.retain,
+            topic: self.topic,
+            packet_id: 0,
+            properties: self.properties,
+            payload: self.payload,
+        }
+    }
 }
 
 /// The outbox over a caller buffer.
@@ -175,7 +219,7 @@ impl<'b> Outbox<'b> {
         self.unsent
     }
 
-    /// Appends a publish, queued; returns its offset.
+    /// Appends a publish without properties, queued; returns its offset.
     pub fn push(
         &mut self,
         qos: QoS,
@@ -183,25 +227,56 @@ impl<'b> Outbox<'b> {
         topic: &str,
         payload: &[u8],
     ) -> Result<usize, OutboxFull> {
-        self.push_with(qos, retain, topic.len(), payload.len(), |body| {
-            let (topic_bytes, payload_bytes) = body.split_at_mut(topic.len());
+        let delivery = Delivery::new(qos, retain);
+        self.push_with(delivery, topic.len(), payload.len(), |record| {
+            let (topic_bytes, payload_bytes) = record.split_at_mut(topic.len());
             topic_bytes.copy_from_slice(topic.as_bytes());
             payload_bytes.copy_from_slice(payload);
             true
         })
     }
 
-    /// Appends a queued publish whose topic and payload `fill` writes into
-    /// the record's body (topic then payload); nothing is kept if `fill`
-    /// returns `false` or the topic is not UTF-8. Returns its offset.
-    pub fn push_with(
+    /// Appends a publish with 5.0 `properties`, queued; returns its offset.
+    /// They go out as given: the caller checks them first
+    /// ([`Client::publish_with`](super::Client::publish_with) does).
+    pub fn push_with_properties(
         &mut self,
         qos: QoS,
         retain: bool,
+        topic: &str,
+        properties: Properties<'_>,
+        payload: &[u8],
+    ) -> Result<usize, OutboxFull> {
+        let delivery = Delivery {
+            properties: !properties.is_empty(),
+            ..Delivery::new(qos, retain)
+        };
+        let block_len = match delivery.properties {
+            true => properties.block_len().map_err(|_| OutboxFull)?,
+            false => 0,
+        };
+        let body_len = block_len + payload.len();
+        self.push_with(delivery, topic.len(), body_len, |record| {
+            let (topic_bytes, body) = record.split_at_mut(topic.len());
+            topic_bytes.copy_from_slice(topic.as_bytes());
+            let (block, payload_bytes) = body.split_at_mut(block_len);
+            payload_bytes.copy_from_slice(payload);
+            !delivery.properties || properties.write_block(block).is_ok()
+        })
+    }
+
+    /// Appends a queued publish whose topic and body `fill` writes into
+    /// the record (topic then body); nothing is kept if `fill` returns
+    /// `false`, the topic is not UTF-8 or the body does not start with the
+    /// property block `delivery` says it does. Returns its offset.
+    pub fn push_with(
+        &mut self,
+        delivery: Delivery,
         topic_len: usize,
-        payload_len: usize,
+        body_len: usize,
         fill: impl FnOnce(&mut [u8]) -> bool,
     ) -> Result<usize, OutboxFull> {
+        let (payload_len, qos, retain) = (body_len, delivery.qos, delivery.retain);
         let size = HEADER + topic_len + payload_len;
         if self.len + size > self.buf.len() {
             self.move_to_front();
@@ -211,12 +286,20 @@ impl<'b> Outbox<'b> {
         let payload_len16 = u16::try_from(payload_len).map_err(|_| OutboxFull)?;
         let record = self.buf.get_mut(at..at + size).ok_or(OutboxFull)?;
         record[0] = QUEUED;
-        record[1] = delivery_byte(qos, retain);
+        record[1] = Delivery {
+            qos,
+            retain,
+            ..delivery
+        }
+        .byte();
         record[2..4].copy_from_slice(&0u16.to_be_bytes());
         record[4..6].copy_from_slice(&topic_len16.to_be_bytes());
         record[6..8].copy_from_slice(&payload_len16.to_be_bytes());
         let body = &mut record[HEADER..];
-        if !fill(body) || core::str::from_utf8(&body[..topic_len]).is_err() {
+        if !fill(body)
+            || core::str::from_utf8(&body[..topic_len]).is_err()
+            || (delivery.properties && Properties::split_block(&body[topic_len..]).is_err())
+        {
             return Err(OutboxFull);
         }
         self.len += size;
@@ -254,6 +337,16 @@ impl<'b> Outbox<'b> {
         self.len == self.head
     }
 
+    /// The record at `at` as a store keeps it: its delivery, topic and
+    /// body (see [`OutboxStore::append`]).
+    pub fn stored(&self, at: usize) -> Option<(Delivery, &str, &[u8])> {
+        let header = self.buf[self.head..self.len].get(at.checked_sub(self.head)?..)?;
+        let delivery = Delivery::of(*header.get(1)?)?;
+        let (record, next) = self.get(at)?;
+        let body_at = at + HEADER + record.topic.len();
+        Some((delivery, record.topic, self.buf.get(body_at..next)?))
+    }
+
     /// The record at byte offset `at`, and the offset of the next one.
     pub fn get(&self, at: usize) -> Option<(Record<'_>, usize)> {
         let header = self.buf[self.head..self.len].get(at.checked_sub(self.head)?..)?;
@@ -263,8 +356,14 @@ impl<'b> Outbox<'b> {
         let end = at + HEADER + topic_len + payload_len;
         let body = self.buf[..self.len].get(at + HEADER..end)?;
         let topic = core::str::from_utf8(&body[..topic_len]).ok()?;
-        // Written by `push_with`, so always a delivery byte.
-        let (qos, retain) = delivery_of(header[1]).unwrap_or((QoS::ExactlyOnce, false));
+        // Written by `push_with`, so always a delivery byte, and a body
+        // that starts with a property block if it says so.
+        let delivery = Delivery::of(header[1]).unwrap_or(Delivery::new(QoS::ExactlyOnce, false));
+        let body = &body[topic_len..];
+        let (properties, payload) = match delivery.properties {
+            true => Properties::split_block(body).unwrap_or((Properties::EMPTY, body)),
+            false => (Properties::EMPTY, body),
+        };
         let packet_id = u16::from_be_bytes([header[2], header[3]]);
         let state = match header[0] {
             QUEUED => RecordState::Queued,
@@ -276,10 +375,11 @@ impl<'b> Outbox<'b> {
         };
         let record = Record {
             state,
-            qos,
-            retain,
+            qos: delivery.qos,
+            retain: delivery.retain,
             topic,
-            payload: &body[topic_len..],
+            properties,
+            payload,
         };
         Some((record, end))
     }
@@ -375,16 +475,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_qos_byte_carries_retain_and_reads_older_bytes_the_same() {
+    fn the_delivery_byte_carries_retain_and_properties_and_reads_older_bytes_the_same() {
         for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
-            for retain in [false, true] {
-                assert_eq!(delivery_of(delivery_byte(qos, retain)), Some((qos, retain)));
+            for (retain, properties) in [(false, false), (true, false), (false, true), (true, true)]
+            {
+                let delivery = Delivery {
+                    qos,
+                    retain,
+                    properties,
+                };
+                assert_eq!(Delivery::of(delivery.byte()), Some(delivery));
             }
-            // A byte written before RETAIN was kept: the QoS alone.
-            assert_eq!(delivery_of(qos as u8), Some((qos, false)));
+            // A byte written before RETAIN and properties were kept: the
+            // QoS alone.
+            assert_eq!(Delivery::of(qos as u8), Some(Delivery::new(qos, false)));
         }
-        for stray in [3, 0x83, 0x41, 0x04] {
-            assert_eq!(delivery_of(stray), None, "{stray:#x}");
+        for stray in [3, 0x83, 0x43, 0x21, 0x04] {
+            assert_eq!(Delivery::of(stray), None, "{stray:#x}");
         }
         let mut buf = [0u8; 64];
         let mut outbox = Outbox::new(&mut buf);
@@ -393,6 +500,64 @@ mod tests {
         assert!(outbox.get(retained).unwrap().0.retain);
         assert!(!outbox.get(plain).unwrap().0.retain);
         assert_eq!(outbox.get(retained).unwrap().0.qos, QoS::ExactlyOnce);
+    }
+
+    /// Properties go into the record as a PUBLISH's property block before
+    /// the payload, and come back as they were given; the store is handed
+    /// the record's bytes, which a second outbox takes back whole (as after
+    /// a reboot). A body that does not start with the block its delivery
+    /// byte promises is refused.
+    #[test]
+    fn properties_are_kept_with_the_publish_and_restored_from_its_stored_bytes() {
+        use crate::mqtt::codec::Property;
+        let given = [
+            Property::MessageExpiryInterval(3600),
+            Property::ResponseTopic("duet/replies"),
+            Property::CorrelationData(b"\x01\x02"),
+            Property::UserProperty("unit", "celsius"),
+            Property::UserProperty("site", "lab"),
+        ];
+        let properties = Properties::List(&given);
+        let mut buf = [0u8; 256];
+        let mut outbox = Outbox::new(&mut buf);
+        let at = outbox
+            .push_with_properties(QoS::AtLeastOnce, true, "t", properties, b"21.5")
+            .unwrap();
+        let plain = outbox.push(QoS::AtLeastOnce, false, "u", b"x").unwrap();
+        let (record, _) = outbox.get(at).unwrap();
+        assert_eq!(
+            (record.topic, record.payload, record.retain),
+            ("t", &b"21.5"[..], true)
+        );
+        assert_eq!(record.properties, properties);
+        assert_eq!(record.publish().properties, properties);
+        assert!(outbox.get(plain).unwrap().0.properties.is_empty());
+
+        let (delivery, topic, body) = outbox.stored(at).unwrap();
+        assert!(delivery.properties && delivery.retain);
+        let mut other = [0u8; 256];
+        let mut restored = Outbox::new(&mut other);
+        let copy = restored
+            .push_with(delivery, topic.len(), body.len(), |record| {
+                record[..1].copy_from_slice(topic.as_bytes());
+                record[1..].copy_from_slice(body);
+                true
+            })
+            .unwrap();
+        let (record, _) = restored.get(copy).unwrap();
+        assert_eq!(
+            (record.properties, record.payload),
+            (properties, &b"21.5"[..])
+        );
+        // The same bytes with the block's length cut: refused, not stored.
+        let broken = restored.push_with(delivery, 1, body.len(), |record| {
+            record[..1].copy_from_slice(b"t");
+            record[1..].copy_from_slice(body);
+            record[1] = 0x7f;
+            true
+        });
+        assert_eq!(broken, Err(OutboxFull));
+        assert_eq!(restored.used(), 8 + 1 + body.len());
     }
 
     #[test]

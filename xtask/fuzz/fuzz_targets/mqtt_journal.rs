@@ -11,11 +11,13 @@
 //! After every clean remount the journal must hand back exactly the
 //! publishes the client still holds, in order, with their identifiers;
 //! after a power cut, the same and at most the publish being appended.
-//! (Held includes each publish's RETAIN flag: odd arguments append
-//! retained publishes.)
+//! (Held includes each publish's RETAIN flag and its 5.0 properties: odd
+//! arguments append retained publishes, and arguments with bit 1 set
+//! publishes with a Response Topic.)
 #![no_main]
 
 use duet::mqtt::QoS;
+use duet::mqtt::codec::{Properties, Property};
 use duet::mqtt::journal::Journal;
 use duet::mqtt::outbox::{Outbox, OutboxStore, Record, RecordState};
 use libfuzzer_sys::fuzz_target;
@@ -34,6 +36,8 @@ struct Held {
     retain: bool,
     topic: String,
     payload: Vec<u8>,
+    /// Its Response Topic property, if it has one.
+    response_topic: Option<String>,
     /// The identifier it went out under, and whether it was released.
     sent: Option<(u16, bool)>,
 }
@@ -48,13 +52,31 @@ impl Held {
             RecordState::InFlight(packet_id) => Some((packet_id, false)),
             RecordState::Queued => None,
         };
+        let response_topic = record.properties.iter().find_map(|p| match p {
+            Property::ResponseTopic(topic) => Some(topic.to_owned()),
+            _ => None,
+        });
         Held {
             qos: record.qos,
             retain: record.retain,
             topic: record.topic.to_owned(),
             payload: record.payload.to_vec(),
+            response_topic,
             sent,
         }
+    }
+
+    /// Pushes it into `outbox` as the client does.
+    fn push(&self, outbox: &mut Outbox<'_>) -> Option<usize> {
+        let given: Vec<Property<'_>> = self
+            .response_topic
+            .iter()
+            .map(|t| Property::ResponseTopic(t))
+            .collect();
+        let properties = Properties::List(&given);
+        outbox
+            .push_with_properties(self.qos, self.retain, &self.topic, properties, &self.payload)
+            .ok()
     }
 }
 
@@ -77,17 +99,20 @@ fn restored(journal: &mut Journal<&mut Flash>) -> Vec<Held> {
 fn outbox_of<'b>(buf: &'b mut [u8], held: &[Held]) -> Outbox<'b> {
     let mut outbox = Outbox::new(buf);
     for publish in held {
-        let pushed = outbox.push(
-            publish.qos,
-            publish.retain,
-            &publish.topic,
-            &publish.payload,
-        );
-        if let (Ok(at), Some((packet_id, released))) = (pushed, publish.sent) {
+        if let (Some(at), Some((packet_id, released))) = (publish.push(&mut outbox), publish.sent) {
             outbox.mark_sent(at, packet_id, released);
         }
     }
     outbox
+}
+
+/// Appends `publish` to `journal` as the client does (the bytes of its
+/// outbox record); whether the journal took it.
+fn append(journal: &mut Journal<&mut Flash>, publish: &Held) -> bool {
+    let mut scratch = vec![0u8; OUTBOX];
+    let mut outbox = Outbox::new(&mut scratch);
+    let stored = publish.push(&mut outbox).and_then(|at| outbox.stored(at));
+    stored.is_some_and(|(delivery, topic, body)| journal.append(delivery, topic, body).is_ok())
 }
 
 /// The offset in `outbox` of its `index`-th record.
@@ -122,17 +147,10 @@ fn run(data: &[u8]) {
                     retain: argument % 2 == 1,
                     topic: format!("duet/{appended}"),
                     payload: vec![appended as u8; argument * 3],
+                    response_topic: (argument & 2 != 0).then(|| format!("duet/r/{appended}")),
                     sent: None,
                 };
-                if journal
-                    .append(
-                        publish.qos,
-                        publish.retain,
-                        &publish.topic,
-                        &publish.payload,
-                    )
-                    .is_ok()
-                {
+                if append(&mut journal, &publish) {
                     held.push(publish);
                 }
             }
@@ -180,10 +198,11 @@ fn run(data: &[u8]) {
                     retain: true,
                     topic: "duet/cut".to_owned(),
                     payload: vec![0x5A; 40],
+                    response_topic: Some("duet/r/cut".to_owned()),
                     sent: None,
                 };
                 if let Ok(mut interrupted) = Journal::mount(&mut flash, 0, HALF) {
-                    let _ = interrupted.append(cut.qos, cut.retain, &cut.topic, &cut.payload);
+                    append(&mut interrupted, &cut);
                 }
                 flash.budget = None;
                 let Ok(mounted) = Journal::mount(&mut flash, 0, HALF) else {

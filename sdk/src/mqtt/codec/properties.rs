@@ -332,6 +332,23 @@ const fn allowed_by_spec(id: u8, context: Context) -> bool {
     }
 }
 
+/// Checks that a block may carry property `id`, and notes it in `seen`
+/// (one bit per identifier, all below 64, in two 32-bit words: a 64-bit
+/// shift by a variable amount is a library call on Armv7-M): a repeat is
+/// an error but for User Property and Subscription Identifier.
+fn note(id: u8, allowed: &impl Fn(u8) -> bool, seen: &mut [u32; 2]) -> Result<(), Error> {
+    if !allowed(id) {
+        return Err(Error::PropertyNotAllowed(id));
+    }
+    let repeatable = id == 0x26 || id == 0x0b;
+    let (word, bit) = (usize::from(id / 32) % 2, 1u32 << (id % 32));
+    if seen[word] & bit != 0 && !repeatable {
+        return Err(Error::DuplicateProperty(id));
+    }
+    seen[word] |= bit;
+    Ok(())
+}
+
 /// A packet's property set: either values to encode or validated wire bytes.
 #[derive(Debug, Clone, Copy)]
 pub enum Properties<'a> {
@@ -369,24 +386,26 @@ impl<'a> Properties<'a> {
     fn read_where(r: &mut Reader<'a>, allowed: impl Fn(u8) -> bool) -> Result<Self, Error> {
         let len = r.varint()?;
         let bytes = r.take(usize::try_from(len).map_err(|_| Error::MalformedPacket)?)?;
-        // One bit per identifier (all are below 64) in two 32-bit words: a
-        // 64-bit shift by a variable amount is a library call on Armv7-M.
         let mut seen = [0u32; 2];
         let mut inner = Reader::new(bytes);
         while !inner.is_empty() {
             let (id, _) = read_value(&mut inner)?;
-            if !allowed(id) {
-                return Err(Error::PropertyNotAllowed(id));
-            }
-            // User Property and Subscription Identifier may repeat.
-            let repeatable = id == 0x26 || id == 0x0b;
-            let (word, bit) = (usize::from(id / 32) % 2, 1u32 << (id % 32));
-            if seen[word] & bit != 0 && !repeatable {
-                return Err(Error::DuplicateProperty(id));
-            }
-            seen[word] |= bit;
+            note(id, &allowed, &mut seen)?;
         }
         Ok(Properties::Wire(bytes))
+    }
+
+    /// Checks properties an application gives for a PUBLISH as a received
+    /// block is checked (each allowed in a PUBLISH, and once but for User
+    /// Property), less the two a client leaves to the session or may not
+    /// send (5.0 §3.3.4): Topic Alias and Subscription Identifier.
+    pub(crate) fn check_publish(&self) -> Result<(), Error> {
+        let allowed = |id| id != 0x23 && id != 0x0b && allowed(id, Context::Publish);
+        let mut seen = [0u32; 2];
+        for property in self.iter() {
+            note(property.id(), &allowed, &mut seen)?;
+        }
+        self.block_len().map(|_| ())
     }
 
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
@@ -401,6 +420,34 @@ impl<'a> Properties<'a> {
             Properties::Wire(bytes) => w.slice(bytes)?,
         }
         w.end_len_prefixed()
+    }
+
+    /// The bytes of the property block a PUBLISH carries these in (its
+    /// length, then the properties): what [`Properties::write_block`]
+    /// writes.
+    pub(crate) fn block_len(&self) -> Result<usize, Error> {
+        let mut w = Writer::measuring();
+        self.write(&mut w)?;
+        Ok(w.position())
+    }
+
+    /// Writes the property block into `buf`, which must be
+    /// [`Properties::block_len`] bytes long: for the outbox, which keeps a
+    /// publish's properties with it until it is acknowledged.
+    pub(crate) fn write_block(&self, buf: &mut [u8]) -> Result<(), Error> {
+        let mut measure = Writer::measuring();
+        self.write(&mut measure)?;
+        self.write(&mut Writer::with_lengths(buf, measure.section_lengths()))
+    }
+
+    /// The property block [`Properties::write_block`] wrote at the start of
+    /// `bytes`, and the bytes after it. Only its length is checked: the
+    /// properties were when they were given.
+    pub(crate) fn split_block(bytes: &'a [u8]) -> Result<(Self, &'a [u8]), Error> {
+        let mut r = Reader::new(bytes);
+        let len = r.varint()?;
+        let block = r.take(usize::try_from(len).map_err(|_| Error::MalformedPacket)?)?;
+        Ok((Properties::Wire(block), r.rest()))
     }
 
     /// Iterates the properties in order.
