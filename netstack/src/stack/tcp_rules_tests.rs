@@ -417,6 +417,9 @@ struct PeerSyn {
     sack: bool,
     timestamps: bool,
     window: u16,
+    /// How long after the stack's SYN (or SYN-ACK) the peer's answer
+    /// arrives: the handshake's round trip.
+    rtt: Duration,
 }
 
 impl Default for PeerSyn {
@@ -427,6 +430,7 @@ impl Default for PeerSyn {
             sack: true,
             timestamps: true,
             window: 65535,
+            rtt: Duration::ZERO,
         }
     }
 }
@@ -439,6 +443,7 @@ impl PeerSyn {
             sack: false,
             timestamps: false,
             window: 65535,
+            rtt: Duration::ZERO,
         }
     }
 
@@ -538,6 +543,7 @@ impl Rig<'_> {
         )
         .window(peer.window);
         syn_ack.opts = peer.options(1000, tsecr);
+        assert_eq!(self.advance(peer.rtt), []);
         let sent = self.send(&syn_ack);
         let [ack] = sent.as_slice() else {
             panic!("one ACK, not {sent:?}")
@@ -587,6 +593,7 @@ impl Rig<'_> {
             ts: syn_ack.options.timestamp.map(|(tsval, _)| (1001, tsval)),
             window: peer.window,
         };
+        assert_eq!(self.advance(peer.rtt), []);
         assert_eq!(self.send(&conn.seg(ACK)), []);
         conn.handle = self
             .stack
@@ -1108,6 +1115,116 @@ fn the_rtt_is_measured_from_the_echoed_timestamp() {
     assert_eq!((*at - sent_at).as_millis(), 275);
 }
 
+/// How long after it left `payload`, sent on `conn` (without timestamps
+/// or SACK, so no loss probe comes first), it is resent by the timer: the
+/// RTO the connection had.
+fn first_resend_ms(rig: &mut Rig<'_>, conn: Conn, payload: &[u8]) -> u64 {
+    rig.stack.tcp(conn.handle).send_slice(payload).unwrap();
+    let sent_at = rig.now;
+    let sent = rig.poll();
+    let [seg] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (seg.payload.as_slice(), seg.options.timestamp),
+        (payload, None)
+    );
+    let (at, sent) = rig.until_sent(Duration::from_secs(4), Duration::from_millis(1));
+    let [resent] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!((resent.seq, resent.payload.as_slice()), (seg.seq, payload));
+    (at - sent_at).as_millis()
+}
+
+/// Without timestamps the handshake is the first round-trip sample (as
+/// Linux takes it): a SYN, or a SYN-ACK, sent once and answered 100 ms
+/// later makes the first data segment's RTO 100 + 4 * 50 = 300 ms (RFC
+/// 6298 §2.2), not the initial 1 s, whether the peer declined the
+/// timestamps offered or none were. A SYN or SYN-ACK resent gives no
+/// sample (Karn), and the RTO the data starts with is then 3 s (§5.7).
+#[test]
+fn without_timestamps_the_handshake_gives_the_first_rtt_sample() {
+    let peer = PeerSyn {
+        rtt: Duration::from_millis(100),
+        ..PeerSyn::plain()
+    };
+    let mut config = TcpConfig::default();
+    config.rto.min = Duration::from_millis(10);
+    for offer_timestamps in [true, false] {
+        let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+        let config = TcpConfig {
+            timestamps: offer_timestamps,
+            ..config.clone()
+        };
+        let mut rig = Rig::new(&mut res, &mut tcp, config);
+        let conn = rig.client(peer);
+        assert_eq!(first_resend_ms(&mut rig, conn, b"active"), 300);
+        let listener = rig.stack.tcp_listen(LISTEN_PORT, 1, 1024, 1024).unwrap();
+        let conn = rig.server(listener, peer, CLIENT_PORT + 1);
+        assert_eq!(first_resend_ms(&mut rig, conn, b"passive"), 300);
+    }
+
+    let (mut res, mut tcp) = (Resources::new(), Tcp::new());
+    let mut rig = Rig::new(&mut res, &mut tcp, config);
+    let handle = rig.stack.add_tcp_socket(8192, 16384).unwrap();
+    rig.stack.tcp(handle).connect((IP_B, PEER_PORT), 0).unwrap();
+    let [syn] = rig.poll().try_into().unwrap();
+    let sent_at = rig.now;
+    let (at, resent) = rig.until_sent(Duration::from_secs(2), Duration::from_millis(1));
+    assert_eq!((resent[0].flags, resent[0].seq), (SYN, syn.seq));
+    assert_eq!((at - sent_at).as_millis(), 1000);
+    // Answered 100 ms after the resend: 100 ms or 1.1 s, no telling which.
+    rig.advance(Duration::from_millis(100));
+    let syn_ack = Seg::new(
+        PEER_PORT,
+        syn.src_port,
+        PEER_ISS,
+        syn.seq.wrapping_add(1),
+        SYN | ACK,
+    );
+    let syn_ack = Seg {
+        opts: PeerSyn::plain().options(0, 0),
+        ..syn_ack
+    };
+    assert_eq!(rig.send(&syn_ack).len(), 1);
+    let conn = Conn {
+        handle,
+        port: syn.src_port,
+        peer_port: PEER_PORT,
+        iss: syn.seq,
+        seq: PEER_ISS.wrapping_add(1),
+        ack: syn.seq.wrapping_add(1),
+        ts: None,
+        window: 65535,
+    };
+    assert_eq!(first_resend_ms(&mut rig, conn, b"karn"), 3000);
+
+    // The same for a SYN-ACK resent: the peer's ACK is no sample either.
+    let listener = rig.stack.tcp_listen(LISTEN_PORT, 1, 1024, 1024).unwrap();
+    let syn = Seg {
+        opts: PeerSyn::plain().options(0, 0),
+        ..Seg::new(CLIENT_PORT, LISTEN_PORT, PEER_ISS, 0, SYN)
+    };
+    let [syn_ack] = rig.send(&syn).try_into().unwrap();
+    let (_, resent) = rig.until_sent(Duration::from_secs(2), Duration::from_millis(1));
+    assert_eq!((resent[0].flags, resent[0].seq), (SYN | ACK, syn_ack.seq));
+    rig.advance(Duration::from_millis(100));
+    let mut conn = Conn {
+        handle: TcpHandle(u16::MAX),
+        port: LISTEN_PORT,
+        peer_port: CLIENT_PORT,
+        iss: syn_ack.seq,
+        seq: PEER_ISS.wrapping_add(1),
+        ack: syn_ack.seq.wrapping_add(1),
+        ts: None,
+        window: 65535,
+    };
+    assert_eq!(rig.send(&conn.seg(ACK)), []);
+    conn.handle = rig.stack.tcp_accept(listener).expect("established");
+    assert_eq!(first_resend_ms(&mut rig, conn, b"karn"), 3000);
+}
+
 /// Karn's algorithm (RFC 6298 §3): without timestamps the ACK of a segment
 /// that went twice cannot say which transmission it answers, so it must not
 /// move SRTT, and the backed-off RTO stays for the next segment (§5.7); the
@@ -1119,48 +1236,33 @@ fn without_timestamps_the_ack_of_a_resent_segment_gives_no_rtt_sample() {
     config.rto.min = Duration::from_millis(10);
     let mut rig = Rig::new(&mut res, &mut tcp, config);
     // The peer's SYN-ACK carries no timestamps (nor SACK-permitted, so no
-    // loss probe comes before the RTO): one segment at a time is timed. The
-    // handshake gave no sample (the SYN offered timestamps, so it was not
-    // timed): the RTO is the initial 1 s.
-    let mut conn = rig.client(PeerSyn::plain());
-    // How long after it left `payload` is first resent by the timer.
-    let first_resend = |rig: &mut Rig<'_>, payload: &[u8]| {
-        rig.stack.tcp(conn.handle).send_slice(payload).unwrap();
-        let sent_at = rig.now;
-        let sent = rig.poll();
-        let [seg] = sent.as_slice() else {
-            panic!("{sent:?}")
-        };
-        assert_eq!(
-            (seg.payload.as_slice(), seg.options.timestamp),
-            (payload, None)
-        );
-        let (at, sent) = rig.until_sent(Duration::from_secs(2), Duration::from_millis(1));
-        let [resent] = sent.as_slice() else {
-            panic!("{sent:?}")
-        };
-        assert_eq!((resent.seq, resent.payload.as_slice()), (seg.seq, payload));
-        (at - sent_at).as_millis()
+    // loss probe comes before the RTO): one segment at a time is timed. It
+    // came 100 ms after the SYN, the first sample (§2.2): SRTT 100 ms,
+    // RTTVAR 50 ms.
+    let peer = PeerSyn {
+        rtt: Duration::from_millis(100),
+        ..PeerSyn::plain()
     };
+    let mut conn = rig.client(peer);
 
-    // A segment sent once, acknowledged 100 ms later: the first sample
-    // (§2.2), SRTT 100 ms, RTTVAR 50 ms, RTO 100 + 4 * 50 = 300 ms.
+    // A segment sent once, acknowledged 100 ms later, is a sample (§2.3):
+    // SRTT 100 ms, RTTVAR 3/4 * 50 = 37.5 ms, RTO 100 + 4 * 37.5 = 250 ms.
     rig.stack.tcp(conn.handle).send_slice(b"timed").unwrap();
     assert_eq!(rig.poll().len(), 1);
     assert_eq!(rig.advance(Duration::from_millis(100)), []);
     conn.ack = conn.ack.wrapping_add(5);
     assert_eq!(rig.send(&conn.seg(ACK)), []);
-    // The next segment is lost: resent after those 300 ms, not after 1 s,
-    // and the RTO backs off to 600 ms (§5.5).
-    assert_eq!(first_resend(&mut rig, b"lost"), 300);
-    // The resend is acknowledged 500 ms after the first transmission. As a
-    // sample (500 ms from the first, or 200 from the second) it would make
-    // the RTO 700 ms (or 363 ms); Karn's rule keeps SRTT, RTTVAR and the
-    // backed-off 600 ms.
+    // The next segment is lost: resent after those 250 ms, and the RTO
+    // backs off to 500 ms (§5.5).
+    assert_eq!(first_resend_ms(&mut rig, conn, b"lost"), 250);
+    // The resend is acknowledged 450 ms after the first transmission. As a
+    // sample (450 ms from the first, or 200 from the second) it would make
+    // the RTO 606 ms (or 325 ms); Karn's rule keeps SRTT, RTTVAR and the
+    // backed-off 500 ms.
     assert_eq!(rig.advance(Duration::from_millis(200)), []);
     conn.ack = conn.ack.wrapping_add(4);
     assert_eq!(rig.send(&conn.seg(ACK)), []);
-    assert_eq!(first_resend(&mut rig, b"next"), 600);
+    assert_eq!(first_resend_ms(&mut rig, conn, b"next"), 500);
     assert_eq!(rig.tcp_stats().retransmissions, 2);
 }
 
@@ -1173,11 +1275,15 @@ fn without_timestamps_an_ack_that_covers_a_fast_retransmission_gives_no_rtt_samp
     let mut config = TcpConfig::default();
     config.rto.min = Duration::from_millis(10);
     let mut rig = Rig::new(&mut res, &mut tcp, config);
-    // No timestamps and no SACK: the RTO is the initial 1 s (see above), and
-    // segments carry all 1460 bytes of the peer's MSS. The send ring holds
-    // all 13 segments.
+    // No timestamps and no SACK: the handshake's 100 ms make the RTO 300 ms
+    // (see above), and segments carry all 1460 bytes of the peer's MSS. The
+    // send ring holds all 13 segments.
     let handle = rig.stack.add_tcp_socket(8192, 32768).unwrap();
-    let mut conn = rig.client_on(handle, PeerSyn::plain());
+    let peer = PeerSyn {
+        rtt: Duration::from_millis(100),
+        ..PeerSyn::plain()
+    };
+    let mut conn = rig.client_on(handle, peer);
     const MSS: u32 = 1460;
     let data = pattern(13 * MSS as usize, 8);
     assert_eq!(rig.stack.tcp(handle).send_slice(&data), Ok(data.len()));
@@ -1205,7 +1311,7 @@ fn without_timestamps_an_ack_that_covers_a_fast_retransmission_gives_no_rtt_samp
     conn.ack = s[5];
     assert_eq!(seqs(rig.send(&conn.seg(ACK))), [s[5]]);
     // 100 ms after segment 12 left, its ACK comes, covering the resent
-    // segment 5 too. As a sample it would make the RTO 300 ms.
+    // segment 5 too. As a sample it would make the RTO 250 ms.
     rig.advance(Duration::from_millis(60));
     conn.ack = s[12].wrapping_add(MSS);
     assert_eq!(rig.send(&conn.seg(ACK)), []);
@@ -1214,7 +1320,7 @@ fn without_timestamps_an_ack_that_covers_a_fast_retransmission_gives_no_rtt_samp
     assert_eq!(rig.poll().len(), 1);
     let (at, sent) = rig.until_sent(Duration::from_secs(2), Duration::from_millis(1));
     assert_eq!(seqs(sent), [conn.ack]);
-    assert_eq!((at - sent_at).as_millis(), 1000, "still the initial RTO");
+    assert_eq!((at - sent_at).as_millis(), 300, "still the handshake's RTO");
 }
 
 // ---------------------------------------------------------------------------

@@ -141,6 +141,9 @@ impl TcpSocket {
             self.snd_una = seg.ack;
             self.update_send_window(seg);
             self.rtt_sample_on_ack(now, seg, config);
+            if self.retransmits != 0 {
+                self.rtt.after_handshake_timeout(&config.rto);
+            }
             self.rto_at = Stamp::UNSET;
             self.retransmits = 0;
             self.unacked_since = Stamp::UNSET;
@@ -337,8 +340,12 @@ impl TcpSocket {
         }
 
         self.keepalive_probes = 0;
+        let syn_ack_timed_out = self.retransmits != 0;
         self.process_ack(now, seg, config, events);
         if establishes {
+            if syn_ack_timed_out {
+                self.rtt.after_handshake_timeout(&config.rto);
+            }
             self.set_state(TcpState::Established);
         }
         self.arm_keepalive(now);

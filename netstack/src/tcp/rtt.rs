@@ -128,6 +128,17 @@ impl RttEstimator {
         self.rto_us = u32::try_from(doubled.min(bounds.max.as_micros())).unwrap_or(u32::MAX);
     }
 
+    /// The handshake is over after its SYN (or SYN-ACK) timed out, with no
+    /// measurement (Karn's rule left none, without timestamps): the RTO
+    /// becomes at least 3 s (RFC 6298 §5.7), as the initial 1 s was too
+    /// short for this path; never above `bounds.max`.
+    pub fn after_handshake_timeout(&mut self, bounds: &RtoBounds) {
+        if self.srtt_us == 0 {
+            let fallback = micros_u32(bounds.max).min(3_000_000);
+            self.rto_us = self.rto_us.max(fallback);
+        }
+    }
+
     /// The RTO in force in microseconds, as [`rto`](Self::rto) without the
     /// widening: the per-segment timer arithmetic stays in 32 bits.
     pub fn rto_micros(&self) -> u32 {
@@ -158,6 +169,33 @@ mod tests {
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
+    }
+
+    /// RFC 6298 §5.7: after a SYN timed out, data starts with an RTO of at
+    /// least 3 s, unless the handshake was measured (timestamps) or the
+    /// upper bound is lower.
+    #[test]
+    fn a_handshake_that_timed_out_leaves_an_rto_of_at_least_three_seconds() {
+        let bounds = RtoBounds::default();
+        let rto_after = |timeouts: usize, sample: Option<u64>, bounds: RtoBounds| {
+            let mut rtt = RttEstimator::new(bounds);
+            for _ in 0..timeouts {
+                rtt.on_timeout(&bounds);
+            }
+            if let Some(sample) = sample {
+                rtt.on_sample(ms(sample), &bounds);
+            }
+            rtt.after_handshake_timeout(&bounds);
+            rtt.rto()
+        };
+        assert_eq!(rto_after(1, None, bounds), ms(3000));
+        assert_eq!(rto_after(2, None, bounds), ms(4000), "more, kept");
+        assert_eq!(rto_after(1, Some(100), bounds), ms(300), "measured");
+        let low = RtoBounds {
+            max: ms(2000),
+            ..bounds
+        };
+        assert_eq!(rto_after(1, None, low), ms(2000));
     }
 
     #[test]

@@ -36,11 +36,21 @@ impl TcpSocket {
     }
 
     /// The peer's SYN decided: timestamps stay on, with TS.Recent = `tsval`,
-    /// or the connection times segments instead.
+    /// or the connection times segments instead, starting with our SYN if
+    /// it went once (Karn): its ACK, the peer's SYN-ACK, is the first
+    /// sample (RFC 6298 §2.2; Linux takes it too). A SYN that offered
+    /// timestamps was not timed, but `unacked_since` says when it left.
+    /// Passively nothing has gone yet: the SYN-ACK is timed as it goes.
     pub(crate) fn settle_rtt_source(&mut self, peer_tsval: Option<u32>) {
         match peer_tsval {
             Some(tsval) if self.flags.has(Flags::TIMESTAMPS) => self.rtt_source.0[0] = tsval,
-            _ => self.start_rtt_source(false, 0),
+            _ => {
+                let syn_sent_once = self.retransmits == 0;
+                self.start_rtt_source(false, 0);
+                if syn_sent_once && self.unacked_since.is_set() {
+                    self.rtt_source = RttSource([self.snd_una.0, self.unacked_since.raw()]);
+                }
+            }
         }
     }
 
