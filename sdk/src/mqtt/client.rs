@@ -877,7 +877,19 @@ where
         let wait = Duration::from_secs(u64::from(self.connect.keep_alive.max(30)));
         let deadline = self.clock.now() + wait;
         loop {
-            if let Ok(Some(len)) = self.whole_packet() {
+            let whole = match self.whole_packet() {
+                Ok(whole) => whole,
+                // No CONNACK can follow an unreadable fixed header or a
+                // packet too large: fail now, not at the deadline.
+                Err(error) => {
+                    if let ClientError::Session(e) = error {
+                        self.last_error = Some(e);
+                    }
+                    self.lose_connection();
+                    return Some(ClientEvent::ConnectFailed);
+                }
+            };
+            if let Some(len) = whole {
                 let accepted = match Packet::decode_from_server(
                     &self.receive[self.start..][..len],
                     self.connect.version,
@@ -1344,6 +1356,31 @@ mod tests {
         let writes = writes.borrow();
         assert_eq!(writes.len(), 1, "the CONNECT alone: {writes:?}");
         assert_eq!(writes[0][0], 0x10);
+    }
+
+    /// A CONNACK whose fixed header cannot be read (a remaining length in
+    /// five bytes) fails the attempt at once, its reason in `last_error`,
+    /// rather than waiting out the CONNACK deadline for more bytes.
+    #[test]
+    fn an_unreadable_connack_fails_the_attempt_with_its_reason() {
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 0xff, 0xff, 0xff, 0xff, 0x01]],
+            writes: Default::default(),
+        };
+        let clock = Virtual(Cell::new(0));
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
+            scripted_client(scripted, &clock, connect_311("unreadable"), buffers);
+        embassy_futures::block_on(async {
+            assert_eq!(client.poll().await, Ok(ClientEvent::ConnectFailed));
+        });
+        assert_eq!(
+            client.last_error(),
+            Some(SessionError::Codec(
+                super::super::codec::Error::MalformedVarInt
+            ))
+        );
     }
 
     /// A 5.0 CONNECT for the scripted tests, with Receive Maximum 2 and
