@@ -95,6 +95,20 @@ fn connect(client_id: &str) -> Connect<'_> {
     }
 }
 
+/// [`connect`] in `version`; in 5.0 with a Receive Maximum within the 64
+/// inbound slots of [`TestClient`].
+fn connect_in(version: ProtocolVersion, client_id: &str) -> Connect<'_> {
+    const RECEIVE_MAXIMUM: &[Property<'static>] = &[Property::ReceiveMaximum(64)];
+    Connect {
+        version,
+        properties: match version {
+            ProtocolVersion::V5 => Properties::List(RECEIVE_MAXIMUM),
+            ProtocolVersion::V311 => Properties::EMPTY,
+        },
+        ..connect(client_id)
+    }
+}
+
 const BACKOFF: Backoff = Backoff {
     initial: Duration::from_millis(20),
     max: Duration::from_millis(200),
@@ -379,16 +393,7 @@ fn subscriptions_are_granted_refused_and_ended(version: ProtocolVersion, refused
         dynamic_security_plugin().display(),
         acl.display()
     ));
-    // 5.0: a Receive Maximum within the 64 inbound slots.
-    let receive_maximum = [Property::ReceiveMaximum(64)];
-    let connect = |client_id| Connect {
-        version,
-        properties: match version {
-            ProtocolVersion::V5 => Properties::List(&receive_maximum),
-            ProtocolVersion::V311 => Properties::EMPTY,
-        },
-        ..connect(client_id)
-    };
+    let connect = |client_id| connect_in(version, client_id);
     let (mut subscriber_memory, mut publisher_memory) = (Memory::new(256), Memory::new(1024));
     let mut subscriber = subscriber_memory.client(Tcp(broker.port), connect("acl-subscriber"), 21);
     let mut publisher = publisher_memory.client(Tcp(broker.port), connect("acl-publisher"), 22);
@@ -448,16 +453,9 @@ fn an_anonymous_client_reconnects_with_a_clean_session(version: ProtocolVersion)
     let broker = Broker::start("");
     let proxy = Proxy::start(broker.port);
     let mut memory = Memory::new(1024);
-    // 5.0: a Receive Maximum within the 64 inbound slots.
-    let receive_maximum = [Property::ReceiveMaximum(64)];
     let anonymous = Connect {
-        version,
         clean_start: true,
-        properties: match version {
-            ProtocolVersion::V5 => Properties::List(&receive_maximum),
-            ProtocolVersion::V311 => Properties::EMPTY,
-        },
-        ..connect("")
+        ..connect_in(version, "")
     };
     let mut client = memory.client(Tcp(proxy.port), anonymous, 11);
     block_on(async {
@@ -604,12 +602,7 @@ fn retained_publishes_are_kept_by_the_broker_and_cleared_by_an_empty_one() {
 #[test]
 fn subscription_options_and_identifier_reach_the_broker() {
     let broker = Broker::start("");
-    let receive_maximum = [Property::ReceiveMaximum(64)];
-    let v5 = |client_id| Connect {
-        version: ProtocolVersion::V5,
-        properties: Properties::List(&receive_maximum),
-        ..connect(client_id)
-    };
+    let v5 = |client_id| connect_in(ProtocolVersion::V5, client_id);
     let (mut device_memory, mut reader_memory) = (Memory::new(1024), Memory::new(1024));
     let mut device = device_memory.client(Tcp(broker.port), v5("duet-options-device"), 41);
     let mut reader = reader_memory.client(Tcp(broker.port), v5("duet-options-reader"), 43);
@@ -669,12 +662,7 @@ fn subscription_options_and_identifier_reach_the_broker() {
 fn publish_properties_are_queued_with_the_message_and_reach_the_subscriber() {
     use duet::mqtt::codec::Error;
     let broker = Broker::start("");
-    let receive_maximum = [Property::ReceiveMaximum(64)];
-    let v5 = |client_id| Connect {
-        version: ProtocolVersion::V5,
-        properties: Properties::List(&receive_maximum),
-        ..connect(client_id)
-    };
+    let v5 = |client_id| connect_in(ProtocolVersion::V5, client_id);
     let (mut device_memory, mut reader_memory) = (Memory::new(1024), Memory::new(1024));
     let mut reader = reader_memory.client(Tcp(broker.port), v5("duet-props-reader"), 61);
     let mut device = device_memory.client(Tcp(broker.port), v5("duet-props-device"), 67);
@@ -791,15 +779,7 @@ fn publish_properties_are_queued_with_the_message_and_reach_the_subscriber() {
 /// for any other event after the subscription, and `Err` for an error.
 fn oversized_then_small(version: ProtocolVersion, name: &str) -> Vec<Result<bool, ClientError>> {
     let broker = Broker::start("");
-    let receive_maximum = [Property::ReceiveMaximum(64)];
-    let connect = |client_id| Connect {
-        version,
-        properties: match version {
-            ProtocolVersion::V5 => Properties::List(&receive_maximum),
-            ProtocolVersion::V311 => Properties::EMPTY,
-        },
-        ..connect(client_id)
-    };
+    let connect = |client_id| connect_in(version, client_id);
     let (mut small_memory, mut publisher_memory) = (Memory::new(256), Memory::new(4096));
     small_memory.receive.truncate(512);
     let subscriber_id = format!("{name}-subscriber");
@@ -890,12 +870,7 @@ fn a_silent_broker_is_found_dead_by_the_keepalive_and_the_client_reconnects() {
 #[test]
 fn a_publish_above_the_servers_maximum_qos_is_refused_and_holds_up_nothing() {
     let broker = Broker::start("max_qos 1\n");
-    let receive_maximum = [Property::ReceiveMaximum(64)];
-    let connect = Connect {
-        version: ProtocolVersion::V5,
-        properties: Properties::List(&receive_maximum),
-        ..connect("duet-max-qos")
-    };
+    let connect = connect_in(ProtocolVersion::V5, "duet-max-qos");
     let mut memory = Memory::new(1024);
     let mut client = memory.client(Tcp(broker.port), connect, 13);
     block_on(async {

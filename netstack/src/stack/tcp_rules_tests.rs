@@ -420,6 +420,9 @@ struct PeerSyn {
     /// How long after the stack's SYN (or SYN-ACK) the peer's answer
     /// arrives: the handshake's round trip.
     rtt: Duration,
+    /// The stack's first SYN (or SYN-ACK) is lost: the peer answers the
+    /// one the retransmission timer sends.
+    first_lost: bool,
 }
 
 impl Default for PeerSyn {
@@ -431,6 +434,7 @@ impl Default for PeerSyn {
             timestamps: true,
             window: 65535,
             rtt: Duration::ZERO,
+            first_lost: false,
         }
     }
 }
@@ -444,6 +448,7 @@ impl PeerSyn {
             timestamps: false,
             window: 65535,
             rtt: Duration::ZERO,
+            first_lost: false,
         }
     }
 
@@ -533,6 +538,9 @@ impl Rig<'_> {
             panic!("one SYN, not {sent:?}")
         };
         assert_eq!(syn.flags, SYN);
+        if peer.first_lost {
+            self.resent_by_timer(syn);
+        }
         let tsecr = syn.options.timestamp.map_or(0, |(tsval, _)| tsval);
         let mut syn_ack = Seg::new(
             PEER_PORT,
@@ -563,6 +571,18 @@ impl Rig<'_> {
         (conn, syn.clone())
     }
 
+    /// Waits for the retransmission timer to send `segment` again, after
+    /// the initial RTO of 1 s.
+    fn resent_by_timer(&mut self, segment: &Out) {
+        let sent_at = self.now;
+        let (at, sent) = self.until_sent(Duration::from_secs(2), Duration::from_millis(1));
+        let [resent] = sent.as_slice() else {
+            panic!("one resend, not {sent:?}")
+        };
+        assert_eq!((resent.flags, resent.seq), (segment.flags, segment.seq));
+        assert_eq!((at - sent_at).as_millis(), 1000);
+    }
+
     /// The peer opens a connection to the stack's listener; returns it accepted.
     fn server(&mut self, listener: ListenerHandle, peer: PeerSyn, peer_port: u16) -> Conn {
         self.server_handshake(listener, peer, peer_port).0
@@ -583,6 +603,9 @@ impl Rig<'_> {
         };
         assert_eq!(syn_ack.flags, SYN | ACK);
         assert_eq!(syn_ack.ack, PEER_ISS.wrapping_add(1));
+        if peer.first_lost {
+            self.resent_by_timer(syn_ack);
+        }
         let mut conn = Conn {
             handle: TcpHandle(u16::MAX),
             port: LISTEN_PORT,
@@ -1165,64 +1188,19 @@ fn without_timestamps_the_handshake_gives_the_first_rtt_sample() {
         assert_eq!(first_resend_ms(&mut rig, conn, b"passive"), 300);
     }
 
+    // The first SYN, or SYN-ACK, is lost: answered 100 ms after the resend,
+    // so 100 ms or 1.1 s after it left, no telling which.
     let (mut res, mut tcp) = (Resources::new(), Tcp::new());
     let mut rig = Rig::new(&mut res, &mut tcp, config);
-    let handle = rig.stack.add_tcp_socket(8192, 16384).unwrap();
-    rig.stack.tcp(handle).connect((IP_B, PEER_PORT), 0).unwrap();
-    let [syn] = rig.poll().try_into().unwrap();
-    let sent_at = rig.now;
-    let (at, resent) = rig.until_sent(Duration::from_secs(2), Duration::from_millis(1));
-    assert_eq!((resent[0].flags, resent[0].seq), (SYN, syn.seq));
-    assert_eq!((at - sent_at).as_millis(), 1000);
-    // Answered 100 ms after the resend: 100 ms or 1.1 s, no telling which.
-    rig.advance(Duration::from_millis(100));
-    let syn_ack = Seg::new(
-        PEER_PORT,
-        syn.src_port,
-        PEER_ISS,
-        syn.seq.wrapping_add(1),
-        SYN | ACK,
-    );
-    let syn_ack = Seg {
-        opts: PeerSyn::plain().options(0, 0),
-        ..syn_ack
+    let peer = PeerSyn {
+        first_lost: true,
+        ..peer
     };
-    assert_eq!(rig.send(&syn_ack).len(), 1);
-    let conn = Conn {
-        handle,
-        port: syn.src_port,
-        peer_port: PEER_PORT,
-        iss: syn.seq,
-        seq: PEER_ISS.wrapping_add(1),
-        ack: syn.seq.wrapping_add(1),
-        ts: None,
-        window: 65535,
-    };
-    assert_eq!(first_resend_ms(&mut rig, conn, b"karn"), 3000);
-
-    // The same for a SYN-ACK resent: the peer's ACK is no sample either.
+    let conn = rig.client(peer);
+    assert_eq!(first_resend_ms(&mut rig, conn, b"active"), 3000);
     let listener = rig.stack.tcp_listen(LISTEN_PORT, 1, 1024, 1024).unwrap();
-    let syn = Seg {
-        opts: PeerSyn::plain().options(0, 0),
-        ..Seg::new(CLIENT_PORT, LISTEN_PORT, PEER_ISS, 0, SYN)
-    };
-    let [syn_ack] = rig.send(&syn).try_into().unwrap();
-    let (_, resent) = rig.until_sent(Duration::from_secs(2), Duration::from_millis(1));
-    assert_eq!((resent[0].flags, resent[0].seq), (SYN | ACK, syn_ack.seq));
-    rig.advance(Duration::from_millis(100));
-    let mut conn = Conn {
-        handle: TcpHandle(u16::MAX),
-        port: LISTEN_PORT,
-        peer_port: CLIENT_PORT,
-        iss: syn_ack.seq,
-        seq: PEER_ISS.wrapping_add(1),
-        ack: syn_ack.seq.wrapping_add(1),
-        ts: None,
-        window: 65535,
-    };
-    assert_eq!(rig.send(&conn.seg(ACK)), []);
-    conn.handle = rig.stack.tcp_accept(listener).expect("established");
-    assert_eq!(first_resend_ms(&mut rig, conn, b"karn"), 3000);
+    let conn = rig.server(listener, peer, CLIENT_PORT + 1);
+    assert_eq!(first_resend_ms(&mut rig, conn, b"passive"), 3000);
 }
 
 /// Karn's algorithm (RFC 6298 §3): without timestamps the ACK of a segment
