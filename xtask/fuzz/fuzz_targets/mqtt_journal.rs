@@ -75,7 +75,13 @@ impl Held {
             .collect();
         let properties = Properties::List(&given);
         outbox
-            .push_with_properties(self.qos, self.retain, &self.topic, properties, &self.payload)
+            .push_with_properties(
+                self.qos,
+                self.retain,
+                &self.topic,
+                properties,
+                &self.payload,
+            )
             .ok()
     }
 }
