@@ -117,9 +117,11 @@ pub enum ClientError {
     /// the connection kept. A QoS 0 message is lost; a QoS 1/2 one stays
     /// unacknowledged, so the broker sends it again on a new connection.
     /// Only in 3.1.1, which cannot tell the broker a size limit, or in 5.0
-    /// when the CONNECT announces a Maximum Packet Size above the buffer:
-    /// otherwise the client announces the buffer's size, and the broker
-    /// drops a bigger message for this client instead of sending it.
+    /// when the CONNECT announces a Maximum Packet Size above the buffer,
+    /// or its properties leave no room to add one (wire bytes, or more
+    /// than seven): otherwise the client announces the buffer's size, and
+    /// the broker drops a bigger message for this client instead of
+    /// sending it.
     PacketTooLarge,
 }
 
@@ -402,7 +404,9 @@ where
     /// given twice (only User Property repeats); Topic Alias, which the
     /// client manages (see [`ClientBuffers::topic_aliases`]); Subscription
     /// Identifier, which only a server sends (§3.3.4); and any property on
-    /// a 3.1.1 connection, which has none.
+    /// a 3.1.1 connection, which has none. A Response Topic with a
+    /// wildcard, a Payload Format Indicator above 1 and wire bytes that do
+    /// not read as properties are refused too.
     pub async fn publish_with(
         &mut self,
         topic: &str,
@@ -411,9 +415,10 @@ where
         retain: bool,
         properties: Properties<'_>,
     ) -> Result<(), ClientError> {
-        if let Some(first) = properties.iter().next() {
+        if !properties.is_empty() {
             if self.connect.version != ProtocolVersion::V5 {
-                let refused = super::codec::Error::PropertyNotAllowed(first.id());
+                let first = properties.iter().next().map_or(0, |p| p.id());
+                let refused = super::codec::Error::PropertyNotAllowed(first);
                 return Err(SessionError::Codec(refused).into());
             }
             properties.check_publish().map_err(SessionError::Codec)?;
@@ -882,9 +887,10 @@ where
                 // No CONNACK can follow an unreadable fixed header or a
                 // packet too large: fail now, not at the deadline.
                 Err(error) => {
-                    if let ClientError::Session(e) = error {
-                        self.last_error = Some(e);
-                    }
+                    self.last_error = match error {
+                        ClientError::Session(e) => Some(e),
+                        _ => None,
+                    };
                     self.lose_connection();
                     return Some(ClientEvent::ConnectFailed);
                 }
@@ -1383,8 +1389,7 @@ mod tests {
         );
     }
 
-    /// A 5.0 CONNECT for the scripted tests, with Receive Maximum 2 and
-    /// `more` properties after it.
+    /// A 5.0 CONNECT for the scripted tests, with `properties`.
     fn connect_5(
         client_id: &'static str,
         properties: &'static [Property<'static>],
@@ -1458,12 +1463,58 @@ mod tests {
         assert_eq!((disconnect[0], disconnect[2]), (0xe0, 0x95), "{writes:?}");
     }
 
+    /// Both additions to a 5.0 CONNECT fit beside seven properties of the
+    /// application's: the client's Maximum Packet Size and the session's
+    /// Topic Alias Maximum (half its alias slots).
+    #[test]
+    fn a_connect_with_seven_properties_still_gets_the_bound_and_the_aliases() {
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 3, 0, 0, 0]],
+            writes: writes.clone(),
+        };
+        const SEVEN: &[Property<'static>] = &[
+            Property::ReceiveMaximum(2),
+            Property::SessionExpiryInterval(60),
+            Property::UserProperty("a", "1"),
+            Property::UserProperty("b", "2"),
+            Property::UserProperty("c", "3"),
+            Property::UserProperty("d", "4"),
+            Property::UserProperty("e", "5"),
+        ];
+        let clock = Virtual(Cell::new(0));
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 256], [0u8; 64]);
+        let buffers = ClientBuffers {
+            receive: &mut receive[..],
+            send: &mut send[..],
+            outbox: &mut outbox[..],
+            topic_aliases: [0u8; 2 * crate::mqtt::alias::SLOT],
+        };
+        let connect = connect_5("seven", SEVEN);
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2, (), _> =
+            Client::new(scripted, &clock, connect, Backoff::default(), buffers, 1);
+        embassy_futures::block_on(async {
+            assert!(matches!(
+                client.poll().await,
+                Ok(ClientEvent::Connected { .. })
+            ));
+        });
+        let connect = writes.borrow()[0].clone();
+        assert!(
+            find(&connect, &[0x27, 0, 0, 0, 64]).is_some(),
+            "{connect:x?}"
+        );
+        assert!(find(&connect, &[0x22, 0, 1]).is_some(), "{connect:x?}");
+        assert!(find(&connect, b"e\0\x015").is_some(), "{connect:x?}");
+    }
+
     /// A Maximum Packet Size the application sets is the one announced
     /// (not a second one), and the one enforced: a 40-byte packet above a
     /// 32-byte bound ends the connection although it fits the buffer. A
-    /// 3.1.1 CONNECT has no properties to carry one.
+    /// 3.1.1 client, which cannot announce one, only skips a packet too
+    /// large for its buffer.
     #[test]
-    fn the_applications_maximum_packet_size_is_announced_and_enforced_and_3_1_1_has_none() {
+    fn the_applications_maximum_packet_size_is_announced_and_enforced_and_3_1_1_only_skips() {
         let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
         let scripted = Scripted {
             reads: std::vec![std::vec![0x20, 3, 0, 0, 0], std::vec![0x30, 38, 0, 3, b'a']],
@@ -1486,17 +1537,25 @@ mod tests {
             "{connect:x?}"
         );
 
-        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        // 3.1.1 announces no bound, so none is enforced: a packet longer
+        // than the 64-byte buffer is skipped, the connection kept.
         let scripted = Scripted {
-            reads: std::vec![std::vec![0x20, 2, 0, 0], std::vec![0x40, 1, 0]],
-            writes: writes.clone(),
+            reads: std::vec![std::vec![0x20, 2, 0, 0], std::vec![0x30, 69, 0, 3, b'a']],
+            writes: Default::default(),
         };
-        error_ending_the_connection(scripted, connect_311("no-properties"));
-        let connect = writes.borrow()[0].clone();
-        assert!(
-            find(&connect, &[0x27, 0, 0, 0, 64]).is_none(),
-            "{connect:x?}"
-        );
+        let clock = Virtual(Cell::new(0));
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
+            scripted_client(scripted, &clock, connect_311("no-bound"), buffers);
+        embassy_futures::block_on(async {
+            assert!(matches!(
+                client.poll().await,
+                Ok(ClientEvent::Connected { .. })
+            ));
+            assert_eq!(client.poll().await, Err(ClientError::PacketTooLarge));
+        });
+        assert_eq!(client.last_error(), None);
     }
 
     #[test]

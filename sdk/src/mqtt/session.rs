@@ -24,9 +24,11 @@ use super::codec::{
     UnsubscribeFilters, encode, encode_fixed,
 };
 
-/// How many properties a CONNECT may carry for the session to add its Topic
-/// Alias Maximum to them (copied on the stack). With more, the connection
-/// goes without inbound aliases.
+/// The properties a CONNECT's are copied into (on the stack) when the
+/// client adds its Maximum Packet Size in front of them, so at most seven
+/// of the application's; the session's copy, which adds its Topic Alias
+/// Maximum after, holds one more. A property that does not fit is not
+/// added: no bound announced, or no inbound aliases.
 pub(super) const COPIED_PROPERTIES: usize = 8;
 
 /// What the session tells the application.
@@ -379,7 +381,9 @@ impl<const WINDOW: usize, const INBOUND: usize, A: AsRef<[u8]> + AsMut<[u8]>>
                 }
             };
         }
-        let mut list = [Property::TopicAliasMaximum(inbound_aliases); COPIED_PROPERTIES];
+        // One more than the client may have filled: its Maximum Packet Size
+        // and seven of the application's.
+        let mut list = [Property::TopicAliasMaximum(inbound_aliases); COPIED_PROPERTIES + 1];
         // The caller's CONNECT goes out as it is unless a property is added:
         // a copy of it made for nothing costs a 72-byte `memcpy` call.
         let n = match (announce && inbound_aliases > 0)

@@ -7,6 +7,7 @@
 
 use super::Error;
 use super::buf::{Reader, Writer};
+use crate::mqtt::topic::check_topic_name;
 
 /// One property (5.0 §2.2.2.2, table 2-4), borrowing its strings and data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,12 +399,35 @@ impl<'a> Properties<'a> {
     /// Checks properties an application gives for a PUBLISH as a received
     /// block is checked (each allowed in a PUBLISH, and once but for User
     /// Property), less the two a client leaves to the session or may not
-    /// send (5.0 §3.3.4): Topic Alias and Subscription Identifier.
+    /// send (5.0 §3.3.4): Topic Alias and Subscription Identifier. A
+    /// broker would close the connection over a bad one, and the publish,
+    /// resent on every new connection, would hold up all behind it.
     pub(crate) fn check_publish(&self) -> Result<(), Error> {
         let allowed = |id| id != 0x23 && id != 0x0b && allowed(id, Context::Publish);
         let mut seen = [0u32; 2];
+        match *self {
+            // Walked whole: a byte that does not read is an error here,
+            // where `iter` would take it for the end.
+            Properties::Wire(bytes) => {
+                let mut r = Reader::new(bytes);
+                while !r.is_empty() {
+                    note(read_value(&mut r)?.0, &allowed, &mut seen)?;
+                }
+            }
+            Properties::List(list) => {
+                for property in list {
+                    note(property.id(), &allowed, &mut seen)?;
+                }
+            }
+        }
         for property in self.iter() {
-            note(property.id(), &allowed, &mut seen)?;
+            match property {
+                // [MQTT-3.3.2-14]: a topic name, without wildcards.
+                Property::ResponseTopic(topic) => check_topic_name(topic)?,
+                // §3.3.2.3.2: 0, unspecified bytes, or 1, UTF-8.
+                Property::PayloadFormatIndicator(2..) => return Err(Error::MalformedPacket),
+                _ => {}
+            }
         }
         self.block_len().map(|_| ())
     }
@@ -755,6 +779,54 @@ mod tests {
         for p in ALL {
             let ok = !matches!(p.id(), 0x01..=0x0b | 0x17 | 0x18 | 0x19 | 0x23);
             assert_eq!(read_in(Context::ConnAck, p).is_ok(), ok, "{p:?}");
+        }
+    }
+
+    /// What an application may give a PUBLISH: the properties a PUBLISH
+    /// carries, once each but User Property, without the two that are not
+    /// a client's to send, and with values a broker takes; as a list or as
+    /// wire bytes, which are read to their end.
+    #[test]
+    fn check_publish_takes_what_a_broker_takes_from_a_client() {
+        let check = |list: &[Property<'_>]| Properties::List(list).check_publish();
+        let request = [
+            Property::PayloadFormatIndicator(1),
+            Property::MessageExpiryInterval(60),
+            Property::ContentType("text/plain"),
+            Property::ResponseTopic("replies/7"),
+            Property::CorrelationData(&[1, 2, 3]),
+            Property::UserProperty("a", "1"),
+            Property::UserProperty("a", "2"),
+        ];
+        assert_eq!(check(&request), Ok(()));
+        let mut block = [0u8; 64];
+        let n = round_trip(Properties::List(&request), &mut block);
+        // The block is its length (one byte here), then the properties.
+        assert_eq!(Properties::Wire(&block[1..n]).check_publish(), Ok(()));
+        for (refused, error) in [
+            (Property::TopicAlias(1), Error::PropertyNotAllowed(0x23)),
+            (
+                Property::SubscriptionIdentifier(1),
+                Error::PropertyNotAllowed(0x0b),
+            ),
+            (Property::ReceiveMaximum(1), Error::PropertyNotAllowed(0x21)),
+            (
+                Property::ResponseTopic("replies/+"),
+                Error::WildcardInTopicName,
+            ),
+            (Property::PayloadFormatIndicator(2), Error::MalformedPacket),
+        ] {
+            assert_eq!(check(&[refused]), Err(error), "{refused:?}");
+        }
+        let twice = [Property::ContentType("a"), Property::ContentType("b")];
+        assert_eq!(check(&twice), Err(Error::DuplicateProperty(0x03)));
+        // Wire bytes that stop reading: an unknown identifier, and a Topic
+        // Alias behind a byte that does not read.
+        for bytes in [&[0x01, 0x01, 0xff][..], &[0xff, 0x23, 0, 1]] {
+            assert!(
+                Properties::Wire(bytes).check_publish().is_err(),
+                "{bytes:x?}"
+            );
         }
     }
 
