@@ -27,10 +27,10 @@
 //! the wrong ring offset or read twice shows at once.
 //!
 //! The run must have fired segments at every state built: at the listener
-//! itself (LISTEN), while its backlog held a half-open connection
-//! (SYN-RECEIVED, seen through `Stack::tcp_backlog`, as such a connection
-//! has no handle yet), and at each connection while it was still in the
-//! state it was built in.
+//! itself (LISTEN), at the connection built in SYN-RECEIVED while the
+//! listener's backlog still held a half-open connection (seen through
+//! `Stack::tcp_backlog`, as such a connection has no handle yet), and at
+//! each other connection while it was still in the state it was built in.
 //!
 //! Seeded with the crate's own `Rng`; `DUET_TCP_FUZZ_SEGMENTS` and
 //! `DUET_TCP_FUZZ_SEED` run longer or elsewhere.
@@ -965,6 +965,16 @@ impl<'a> Fuzzer<'a> {
             if to_listener {
                 *self.seen.entry("Listen -> Listen".to_owned()).or_default() += 1;
             }
+            // A segment to the connection built in SYN-RECEIVED, which has
+            // no handle yet: the listener's backlog says whether a
+            // connection is still half-open after it (its own, unless it
+            // ended and a stray SYN opened another meanwhile).
+            let to_half_open = self.links.iter().any(|l| {
+                l.handle.is_none()
+                    && l.built == TcpState::SynReceived
+                    && l.peer_port == segment.src_port
+                    && segment.dst_port == LISTEN_PORT
+            });
             let frame = segment.frame();
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 self.wire.inbox.push_back(frame);
@@ -975,11 +985,10 @@ impl<'a> Fuzzer<'a> {
                 resume_unwind(panic);
             }
             self.segments += 1;
-        }
-        // Connections the listener holds in SYN-RECEIVED have no handle:
-        // its backlog tells that one lived through the segment.
-        if let Some(listener) = self.listener {
-            if self.stack.tcp_backlog(listener).half_open > 0 {
+            let half_open = self
+                .listener
+                .is_some_and(|listener| self.stack.tcp_backlog(listener).half_open > 0);
+            if to_half_open && half_open {
                 *self
                     .seen
                     .entry("SynReceived -> SynReceived".to_owned())

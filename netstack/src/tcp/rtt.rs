@@ -129,13 +129,14 @@ impl RttEstimator {
     }
 
     /// The handshake is over after its SYN (or SYN-ACK) timed out, with no
-    /// measurement (Karn's rule left none, without timestamps): the RTO
-    /// becomes at least 3 s (RFC 6298 §5.7), as the initial 1 s was too
-    /// short for this path; never above `bounds.max`.
+    /// measurement (Karn's rule left none, without timestamps): data starts
+    /// with an RTO of 3 s (RFC 6298 §5.7), as the initial 1 s was too short
+    /// for this path, and the SYN's backoff, 4 s or more after two
+    /// timeouts, is not carried over (as Linux does); never above
+    /// `bounds.max`.
     pub fn after_handshake_timeout(&mut self, bounds: &RtoBounds) {
         if self.srtt_us == 0 {
-            let fallback = micros_u32(bounds.max).min(3_000_000);
-            self.rto_us = self.rto_us.max(fallback);
+            self.rto_us = micros_u32(bounds.max).min(3_000_000);
         }
     }
 
@@ -171,11 +172,11 @@ mod tests {
         Duration::from_millis(v)
     }
 
-    /// RFC 6298 §5.7: after a SYN timed out, data starts with an RTO of at
-    /// least 3 s, unless the handshake was measured (timestamps) or the
-    /// upper bound is lower.
+    /// RFC 6298 §5.7: after a SYN timed out, data starts with an RTO of
+    /// 3 s, however often it timed out, unless the handshake was measured
+    /// (timestamps) or the upper bound is lower.
     #[test]
-    fn a_handshake_that_timed_out_leaves_an_rto_of_at_least_three_seconds() {
+    fn a_handshake_that_timed_out_leaves_an_rto_of_three_seconds() {
         let bounds = RtoBounds::default();
         let rto_after = |timeouts: usize, sample: Option<u64>, bounds: RtoBounds| {
             let mut rtt = RttEstimator::new(bounds);
@@ -189,7 +190,7 @@ mod tests {
             rtt.rto()
         };
         assert_eq!(rto_after(1, None, bounds), ms(3000));
-        assert_eq!(rto_after(2, None, bounds), ms(4000), "more, kept");
+        assert_eq!(rto_after(3, None, bounds), ms(3000), "not the 8 s backoff");
         assert_eq!(rto_after(1, Some(100), bounds), ms(300), "measured");
         let low = RtoBounds {
             max: ms(2000),
