@@ -11,7 +11,8 @@
 //! operations, one byte each, low three bits the operation and the rest its
 //! argument: the server sends the bytes whose count comes next (0–2),
 //! publish (3), subscribe (4), the server closes the connection (5), time
-//! passes (6), the next connection attempts are refused (7). After each
+//! passes (6), the next connection attempts are refused (7); a publish
+//! whose argument has bit 4 set carries 5.0 properties. After each
 //! operation the application task (which polls the client, and publishes
 //! and subscribes between its events, as firmware does) runs until it waits
 //! for the server or the clock.
@@ -27,7 +28,7 @@ use core::task::{Context, Poll, Waker};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use duet::mqtt::codec::frame_len;
+use duet::mqtt::codec::{Properties, Property, frame_len};
 use duet::mqtt::journal::Journal;
 use duet::mqtt::outbox::OutboxStore;
 use duet::mqtt::{
@@ -182,6 +183,13 @@ fn check_written(server: &Shared, version: ProtocolVersion) {
 }
 
 /// What the application asks of the client between two of its events.
+/// What a publish with properties carries.
+const PUBLISH_PROPERTIES: &[Property<'static>] = &[
+    Property::MessageExpiryInterval(60),
+    Property::ResponseTopic("r/t"),
+    Property::UserProperty("k", "v"),
+];
+
 enum Command {
     Publish {
         topic: &'static str,
@@ -230,7 +238,19 @@ async fn application<S: OutboxStore>(
                     qos,
                     fill,
                 } => {
-                    let _ = client.publish(topic, &[fill; 40][..len], qos).await;
+                    let payload = &[fill; 40][..len];
+                    // Some with 5.0 properties, some of those retained:
+                    // they ride in the outbox (and the journal) with the
+                    // message, and go out with every resend.
+                    if fill & 16 != 0 {
+                        let properties = Properties::List(PUBLISH_PROPERTIES);
+                        let retain = fill & 8 != 0;
+                        let _ = client
+                            .publish_with(topic, payload, qos, retain, properties)
+                            .await;
+                    } else {
+                        let _ = client.publish(topic, payload, qos).await;
+                    }
                 }
                 Command::Subscribe { filter, qos } => {
                     let _ = client.subscribe(filter, qos).await;
