@@ -276,25 +276,19 @@ impl<'b> Outbox<'b> {
         body_len: usize,
         fill: impl FnOnce(&mut [u8]) -> bool,
     ) -> Result<usize, OutboxFull> {
-        let (payload_len, qos, retain) = (body_len, delivery.qos, delivery.retain);
-        let size = HEADER + topic_len + payload_len;
+        let size = HEADER + topic_len + body_len;
         if self.len + size > self.buf.len() {
             self.move_to_front();
         }
         let at = self.len;
         let topic_len16 = u16::try_from(topic_len).map_err(|_| OutboxFull)?;
-        let payload_len16 = u16::try_from(payload_len).map_err(|_| OutboxFull)?;
+        let body_len16 = u16::try_from(body_len).map_err(|_| OutboxFull)?;
         let record = self.buf.get_mut(at..at + size).ok_or(OutboxFull)?;
         record[0] = QUEUED;
-        record[1] = Delivery {
-            qos,
-            retain,
-            ..delivery
-        }
-        .byte();
+        record[1] = delivery.byte();
         record[2..4].copy_from_slice(&0u16.to_be_bytes());
         record[4..6].copy_from_slice(&topic_len16.to_be_bytes());
-        record[6..8].copy_from_slice(&payload_len16.to_be_bytes());
+        record[6..8].copy_from_slice(&body_len16.to_be_bytes());
         let body = &mut record[HEADER..];
         if !fill(body)
             || core::str::from_utf8(&body[..topic_len]).is_err()
@@ -352,8 +346,8 @@ impl<'b> Outbox<'b> {
         let header = self.buf[self.head..self.len].get(at.checked_sub(self.head)?..)?;
         let header = header.get(..HEADER)?;
         let topic_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
-        let payload_len = usize::from(u16::from_be_bytes([header[6], header[7]]));
-        let end = at + HEADER + topic_len + payload_len;
+        let body_len = usize::from(u16::from_be_bytes([header[6], header[7]]));
+        let end = at + HEADER + topic_len + body_len;
         let body = self.buf[..self.len].get(at + HEADER..end)?;
         let topic = core::str::from_utf8(&body[..topic_len]).ok()?;
         // Written by `push_with`, so always a delivery byte, and a body
