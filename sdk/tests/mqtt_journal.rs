@@ -2,7 +2,8 @@
 //! publishes survive a remount in order, acknowledged ones do not come back,
 //! a power cut at any byte of an append or of a compaction keeps every
 //! entry that was whole, and a device that reboots with publishes queued
-//! while its broker was down delivers them to a real mosquitto afterwards.
+//! while its broker was down delivers them to a real mosquitto afterwards,
+//! 5.0 properties included.
 //!
 //! The flash is RAM that keeps NOR rules (bits only go from 1 to 0 between
 //! erases, writes and erases aligned) and can lose power after a set number
@@ -454,6 +455,135 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
     // Everything acknowledged: nothing left for the next boot.
     let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
     assert!(stored(&mut journal).is_empty());
+}
+
+/// 5.0 publishes made with properties while the broker is down keep them
+/// on flash: after a reboot each reaches a subscriber with its own
+/// Response Topic and User Property, retained ones retained.
+#[test]
+fn publish_properties_queued_before_a_reboot_reach_the_broker_after_it() {
+    const COUNT: usize = 6;
+    let port = server_port();
+    let mut flash = RamFlash::new(2 * HALF as usize);
+    const RECEIVE_MAXIMUM: &[Property<'static>] = &[Property::ReceiveMaximum(8)];
+    let connect = Connect {
+        version: ProtocolVersion::V5,
+        clean_start: false,
+        keep_alive: 10,
+        properties: Properties::List(RECEIVE_MAXIMUM),
+        client_id: "journal-properties-device",
+        will: None,
+        username: None,
+        password: None,
+    };
+    {
+        let mut memory = DeviceMemory::new();
+        let mut device = boot(
+            &mut flash,
+            &mut memory,
+            Tcp(port),
+            connect,
+            QUICK_RETRIES,
+            7,
+        );
+        block_on(async {
+            for n in 0..COUNT {
+                let reply_to = format!("duet/replies/{n}");
+                let properties = [
+                    Property::ResponseTopic(&reply_to),
+                    Property::UserProperty("n", "journal"),
+                ];
+                let (qos, retain, ..) = message(n);
+                device
+                    .publish_with(
+                        &format!("duet/props/{n}"),
+                        format!("{n}").as_bytes(),
+                        qos,
+                        retain,
+                        Properties::List(&properties),
+                    )
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(device.poll().await, Ok(ClientEvent::ConnectFailed));
+        });
+    }
+    let _broker = Broker::start_on(port, "", None);
+    let mut subscriber_memory = (vec![0; 4096], vec![0; 1024], vec![0; 64]);
+    let mut subscriber: Client<'_, Tcp, StdClock, 20, 64> = Client::new(
+        Tcp(port),
+        StdClock(StdInstant::now()),
+        Connect {
+            client_id: "journal-properties-subscriber",
+            ..connect
+        },
+        QUICK_RETRIES,
+        ClientBuffers {
+            receive: &mut subscriber_memory.0,
+            send: &mut subscriber_memory.1,
+            outbox: &mut subscriber_memory.2,
+            topic_aliases: [],
+        },
+        9,
+    );
+    block_on(async {
+        poll_until(&mut subscriber, 10, |e| {
+            matches!(e, ClientEvent::Connected { .. })
+        })
+        .await;
+        subscriber
+            .subscribe("duet/props/+", QoS::ExactlyOnce)
+            .await
+            .unwrap();
+        poll_until(&mut subscriber, 10, |e| {
+            matches!(e, ClientEvent::Subscribed { .. })
+        })
+        .await;
+    });
+    let mut seen = Vec::new();
+    {
+        let mut memory = DeviceMemory::new();
+        let mut device = boot(
+            &mut flash,
+            &mut memory,
+            Tcp(port),
+            connect,
+            QUICK_RETRIES,
+            8,
+        );
+        assert!(device.outbox_used() > 0, "restored from flash");
+        block_on(async {
+            let mut acknowledged = 0;
+            while acknowledged < COUNT {
+                if let ClientEvent::Published { .. } = device.poll().await.unwrap() {
+                    acknowledged += 1;
+                }
+            }
+            poll_until(&mut subscriber, 100, |e| {
+                if let ClientEvent::Message(publish) = e {
+                    let n: usize = std::str::from_utf8(publish.payload)
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    let properties: Vec<_> = publish.properties.iter().collect();
+                    assert_eq!(
+                        properties,
+                        [
+                            Property::ResponseTopic(&format!("duet/replies/{n}")),
+                            Property::UserProperty("n", "journal"),
+                        ],
+                        "message {n}"
+                    );
+                    assert_eq!(publish.topic, format!("duet/props/{n}"));
+                    seen.push(n);
+                }
+                seen.len() == COUNT
+            })
+            .await;
+        });
+    }
+    seen.sort();
+    assert_eq!(seen, (0..COUNT).collect::<Vec<_>>());
 }
 
 /// A device's connection that loses power right after the `nth` whole
