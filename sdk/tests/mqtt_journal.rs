@@ -366,6 +366,69 @@ fn boot<'b, C: Connector>(
     )
 }
 
+/// A subscriber's memory: receive, send and outbox buffers.
+struct SubscriberMemory(Vec<u8>, Vec<u8>, Vec<u8>);
+
+impl SubscriberMemory {
+    fn new() -> SubscriberMemory {
+        SubscriberMemory(vec![0; 4096], vec![0; 1024], vec![0; 64])
+    }
+
+    /// A subscribing client on `port` in this memory.
+    fn client<'b>(
+        &'b mut self,
+        port: u16,
+        connect: Connect<'b>,
+        backoff: Backoff,
+        seed: u32,
+    ) -> Client<'b, Tcp, StdClock, 20, 64> {
+        let buffers = ClientBuffers {
+            receive: &mut self.0,
+            send: &mut self.1,
+            outbox: &mut self.2,
+            topic_aliases: [],
+        };
+        Client::new(
+            Tcp(port),
+            StdClock(StdInstant::now()),
+            connect,
+            backoff,
+            buffers,
+            seed,
+        )
+    }
+}
+
+/// Waits for `subscriber` to connect, and subscribes it to `filter` at
+/// QoS 2.
+async fn subscribed(subscriber: &mut Client<'_, Tcp, StdClock, 20, 64>, filter: &str) {
+    poll_until(subscriber, 10, |e| {
+        matches!(e, ClientEvent::Connected { .. })
+    })
+    .await;
+    subscriber
+        .subscribe(filter, QoS::ExactlyOnce)
+        .await
+        .unwrap();
+    poll_until(subscriber, 10, |e| {
+        matches!(e, ClientEvent::Subscribed { .. })
+    })
+    .await;
+}
+
+/// Polls `device` until the broker acknowledged `count` of its publishes.
+async fn acknowledged<C: Connector>(
+    device: &mut Client<'_, C, StdClock, 20, 8, Journal<&mut RamFlash>>,
+    count: usize,
+) {
+    let mut acknowledged = 0;
+    while acknowledged < count {
+        if let ClientEvent::Published { .. } = device.poll().await.unwrap() {
+            acknowledged += 1;
+        }
+    }
+}
+
 #[test]
 fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
     // 25 entries of 32 bytes fit one 1 KiB half.
@@ -400,49 +463,20 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
     }
     // After it: the same flash, a fresh client and RAM, and the broker up.
     let _broker = Broker::start_on(port, "", None);
-    let mut subscriber_memory = (vec![0; 4096], vec![0; 1024], vec![0; 64]);
-    let mut subscriber: Client<'_, Tcp, StdClock, 20, 64> = Client::new(
-        Tcp(port),
-        StdClock(StdInstant::now()),
-        Connect {
-            client_id: "journal-subscriber",
-            ..connect
-        },
-        backoff,
-        ClientBuffers {
-            receive: &mut subscriber_memory.0,
-            send: &mut subscriber_memory.1,
-            outbox: &mut subscriber_memory.2,
-            topic_aliases: [],
-        },
-        5,
-    );
+    let mut subscriber_memory = SubscriberMemory::new();
+    let subscriber_connect = Connect {
+        client_id: "journal-subscriber",
+        ..connect
+    };
+    let mut subscriber = subscriber_memory.client(port, subscriber_connect, backoff, 5);
     let mut seen = BTreeSet::new();
-    block_on(async {
-        assert!(matches!(
-            subscriber.poll().await,
-            Ok(ClientEvent::Connected { .. })
-        ));
-        subscriber
-            .subscribe("duet/journal", QoS::ExactlyOnce)
-            .await
-            .unwrap();
-        assert!(matches!(
-            subscriber.poll().await,
-            Ok(ClientEvent::Subscribed { .. })
-        ));
-    });
+    block_on(subscribed(&mut subscriber, "duet/journal"));
     {
         let mut memory = DeviceMemory::new();
         let mut device = boot(&mut flash, &mut memory, Tcp(port), connect, backoff, 4);
         assert!(device.outbox_used() > 0, "restored from flash");
         block_on(async {
-            let mut acknowledged = 0;
-            while acknowledged < COUNT {
-                if let ClientEvent::Published { .. } = device.poll().await.unwrap() {
-                    acknowledged += 1;
-                }
-            }
+            acknowledged(&mut device, COUNT).await;
             while seen.len() < COUNT {
                 if let ClientEvent::Message(publish) = subscriber.poll().await.unwrap() {
                     let text = std::str::from_utf8(publish.payload).unwrap();
@@ -509,37 +543,13 @@ fn publish_properties_queued_before_a_reboot_reach_the_broker_after_it() {
         });
     }
     let _broker = Broker::start_on(port, "", None);
-    let mut subscriber_memory = (vec![0; 4096], vec![0; 1024], vec![0; 64]);
-    let mut subscriber: Client<'_, Tcp, StdClock, 20, 64> = Client::new(
-        Tcp(port),
-        StdClock(StdInstant::now()),
-        Connect {
-            client_id: "journal-properties-subscriber",
-            ..connect
-        },
-        QUICK_RETRIES,
-        ClientBuffers {
-            receive: &mut subscriber_memory.0,
-            send: &mut subscriber_memory.1,
-            outbox: &mut subscriber_memory.2,
-            topic_aliases: [],
-        },
-        9,
-    );
-    block_on(async {
-        poll_until(&mut subscriber, 10, |e| {
-            matches!(e, ClientEvent::Connected { .. })
-        })
-        .await;
-        subscriber
-            .subscribe("duet/props/+", QoS::ExactlyOnce)
-            .await
-            .unwrap();
-        poll_until(&mut subscriber, 10, |e| {
-            matches!(e, ClientEvent::Subscribed { .. })
-        })
-        .await;
-    });
+    let mut subscriber_memory = SubscriberMemory::new();
+    let subscriber_connect = Connect {
+        client_id: "journal-properties-subscriber",
+        ..connect
+    };
+    let mut subscriber = subscriber_memory.client(port, subscriber_connect, QUICK_RETRIES, 9);
+    block_on(subscribed(&mut subscriber, "duet/props/+"));
     let mut seen = Vec::new();
     {
         let mut memory = DeviceMemory::new();
@@ -553,12 +563,7 @@ fn publish_properties_queued_before_a_reboot_reach_the_broker_after_it() {
         );
         assert!(device.outbox_used() > 0, "restored from flash");
         block_on(async {
-            let mut acknowledged = 0;
-            while acknowledged < COUNT {
-                if let ClientEvent::Published { .. } = device.poll().await.unwrap() {
-                    acknowledged += 1;
-                }
-            }
+            acknowledged(&mut device, COUNT).await;
             poll_until(&mut subscriber, 100, |e| {
                 if let ClientEvent::Message(publish) = e {
                     let n: usize = std::str::from_utf8(publish.payload)
@@ -692,36 +697,24 @@ fn qos2_publishes_stay_exactly_once_across_reboots() {
             let (received, stop) = (received.clone(), stop.clone());
             let (subscribed_tx, subscribed_rx) = std::sync::mpsc::channel();
             let thread = std::thread::spawn(move || {
-                let mut memory = (vec![0; 4096], vec![0; 1024], vec![0; 64]);
-                let mut subscriber: Client<'_, Tcp, StdClock, 20, 64> = Client::new(
-                    Tcp(port),
-                    StdClock(StdInstant::now()),
-                    // A session that outlives its connection: the client
-                    // reconnects when the broker sends more than it can
-                    // hold (`Session::withheld`), which must keep the
-                    // subscription.
-                    Connect {
-                        version,
-                        clean_start: false,
-                        keep_alive: 10,
-                        properties: Properties::List(&[
-                            Property::ReceiveMaximum(64),
-                            Property::SessionExpiryInterval(600),
-                        ]),
-                        client_id: "reboots-subscriber",
-                        will: None,
-                        username: None,
-                        password: None,
-                    },
-                    Backoff::default(),
-                    ClientBuffers {
-                        receive: &mut memory.0,
-                        send: &mut memory.1,
-                        outbox: &mut memory.2,
-                        topic_aliases: [],
-                    },
-                    7,
-                );
+                let mut memory = SubscriberMemory::new();
+                // A session that outlives its connection: the client
+                // reconnects when the broker sends more than it can hold
+                // (`Session::withheld`), which must keep the subscription.
+                let connect = Connect {
+                    version,
+                    clean_start: false,
+                    keep_alive: 10,
+                    properties: Properties::List(&[
+                        Property::ReceiveMaximum(64),
+                        Property::SessionExpiryInterval(600),
+                    ]),
+                    client_id: "reboots-subscriber",
+                    will: None,
+                    username: None,
+                    password: None,
+                };
+                let mut subscriber = memory.client(port, connect, Backoff::default(), 7);
                 block_on(async {
                     assert!(matches!(
                         subscriber.poll().await,
@@ -873,20 +866,10 @@ fn restored_publishes_claiming_one_identifier_are_both_delivered() {
         username: None,
         password: None,
     };
-    let mut subscriber_memory = (vec![0; 4096], vec![0; 1024], vec![0; 64]);
-    let mut subscriber: Client<'_, Tcp, StdClock, 20, 64> = Client::new(
-        Tcp(broker.port),
-        StdClock(StdInstant::now()),
-        connect("twins-subscriber"),
-        QUICK_RETRIES,
-        ClientBuffers {
-            receive: &mut subscriber_memory.0,
-            send: &mut subscriber_memory.1,
-            outbox: &mut subscriber_memory.2,
-            topic_aliases: [],
-        },
-        5,
-    );
+    let mut subscriber_memory = SubscriberMemory::new();
+    let subscriber_connect = connect("twins-subscriber");
+    let mut subscriber =
+        subscriber_memory.client(broker.port, subscriber_connect, QUICK_RETRIES, 5);
     let mut memory = DeviceMemory::new();
     let mut device = boot(
         &mut flash,
@@ -898,24 +881,8 @@ fn restored_publishes_claiming_one_identifier_are_both_delivered() {
     );
     let mut topics = BTreeSet::new();
     block_on(async {
-        poll_until(&mut subscriber, 10, |e| {
-            matches!(e, ClientEvent::Connected { .. })
-        })
-        .await;
-        subscriber
-            .subscribe("duet/journal/+", QoS::ExactlyOnce)
-            .await
-            .unwrap();
-        poll_until(&mut subscriber, 10, |e| {
-            matches!(e, ClientEvent::Subscribed { .. })
-        })
-        .await;
-        let mut acknowledged = 0;
-        while acknowledged < 2 {
-            if let ClientEvent::Published { .. } = device.poll().await.unwrap() {
-                acknowledged += 1;
-            }
-        }
+        subscribed(&mut subscriber, "duet/journal/+").await;
+        acknowledged(&mut device, 2).await;
         while topics.len() < 2 {
             if let ClientEvent::Message(publish) = subscriber.poll().await.unwrap() {
                 topics.insert(publish.topic.to_owned());
