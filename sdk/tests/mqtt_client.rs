@@ -13,7 +13,9 @@
 //! time, a subscription reports what the broker granted or why it
 //! refused, and ends with `unsubscribe`, and `subscribe_with` carries 5.0
 //! Subscription Options and a Subscription Identifier, `publish_with`
-//! queues 5.0 PUBLISH properties with the message, a broker that
+//! queues 5.0 PUBLISH properties with the message, counting a Message
+//! Expiry Interval down while it waits (and dropping it once none is
+//! left), a broker that
 //! stops answering is found dead by the keepalive, and a 5.0 client is not
 //! sent a message larger than its receive buffer (a 3.1.1 one skips it).
 
@@ -770,6 +772,65 @@ fn publish_properties_are_queued_with_the_message_and_reach_the_subscriber() {
                 Error::PropertyNotAllowed(0x08)
             )))
         );
+    });
+}
+
+/// A Message Expiry Interval counts down while the publish waits in the
+/// outbox: of two publishes made while the device is offline for three
+/// seconds, the one given two seconds is dropped and reported, and the one
+/// given a minute reaches the subscriber with at most 57 s left, not the
+/// whole minute a broker would otherwise count from.
+#[test]
+fn a_publish_that_expires_while_queued_is_dropped_and_the_next_goes_with_what_is_left() {
+    let broker = Broker::start("");
+    let v5 = |client_id| connect_in(ProtocolVersion::V5, client_id);
+    let (mut device_memory, mut reader_memory) = (Memory::new(1024), Memory::new(1024));
+    let mut reader = reader_memory.client(Tcp(broker.port), v5("duet-expiry-reader"), 73);
+    let mut device = device_memory.client(Tcp(broker.port), v5("duet-expiry-device"), 79);
+    block_on(async {
+        subscribe(&mut reader, "duet/readings").await;
+        for (payload, seconds) in [(&b"stale"[..], 2), (&b"fresh"[..], 60)] {
+            let lifetime = [Property::MessageExpiryInterval(seconds)];
+            device
+                .publish_with(
+                    "duet/readings",
+                    payload,
+                    QoS::AtLeastOnce,
+                    false,
+                    Properties::List(&lifetime),
+                )
+                .await
+                .unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let mut events = Vec::new();
+        poll_until(&mut device, 50, |e| {
+            events.push(format!("{e:?}"));
+            matches!(e, ClientEvent::Published { .. })
+        })
+        .await;
+        assert_eq!(
+            events,
+            [
+                "Connected { session_present: false }",
+                "PublishRefused { error: MessageExpired }",
+                "Published { packet_id: 1, reason_code: 0 }",
+            ]
+        );
+        let mut received = None;
+        poll_until(&mut reader, 50, |e| {
+            if let ClientEvent::Message(publish) = e {
+                let expiry = publish.properties.message_expiry_interval();
+                received = Some((publish.payload.to_vec(), expiry));
+            }
+            received.is_some()
+        })
+        .await;
+        // The first message the subscriber gets is the fresh one: the
+        // stale one, made before it, never reached the broker.
+        let (payload, expiry) = received.unwrap();
+        assert_eq!(payload, b"fresh");
+        assert!(matches!(expiry, Some(50..=57)), "{expiry:?}");
     });
 }
 

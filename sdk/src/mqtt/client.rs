@@ -10,7 +10,7 @@
 //! wait for the keep-alive timer — and returns one [`ClientEvent`].
 
 use duet_netstack::no_memmove::copy_within;
-use duet_netstack::time::{Duration, Instant};
+use duet_netstack::time::{Duration, Instant, div_by_1000};
 use embassy_futures::select::{Either, select};
 use embedded_io_async::{Read, Write};
 
@@ -75,10 +75,11 @@ pub enum ClientEvent<'a> {
     Wake,
     /// A queued publish cannot go out on this connection: its QoS is
     /// above the server's Maximum QoS (queued while disconnected; once
-    /// connected, [`Client::publish`] refuses it at once), or it is larger
-    /// than the server's Maximum Packet Size or than the send buffer
-    /// (`error` says which). It left the outbox, so the publishes behind it
-    /// go on.
+    /// connected, [`Client::publish`] refuses it at once), it is larger
+    /// than the server's Maximum Packet Size or than the send buffer, or
+    /// its Message Expiry Interval ran out while it waited
+    /// ([`SessionError::MessageExpired`]); `error` says which. It left the
+    /// outbox, so the publishes behind it go on.
     PublishRefused { error: SessionError },
 }
 
@@ -276,6 +277,13 @@ where
     ) -> Self {
         let mut outbox = Outbox::new(buffers.outbox);
         store.restore(&mut outbox);
+        // Message Expiry Intervals count down again from now (see
+        // `publish_with`).
+        let (now, mut at) = (seconds(clock.now()), outbox.first());
+        while let Some((_, next)) = outbox.get(at) {
+            outbox.hold_expiry(at, now);
+            at = next;
+        }
         Client {
             connector,
             clock,
@@ -399,6 +407,17 @@ where
     /// the outbox (and in a flash store) until it is acknowledged, and go
     /// out with every resend; such a publish goes without a topic alias.
     ///
+    /// A Message Expiry Interval counts down while the publish waits in
+    /// the outbox to be sent (offline, or behind a full window), to the
+    /// second of the client's clock: it goes out with what is left, or, if
+    /// nothing is, never ([`ClientEvent::PublishRefused`] with
+    /// [`SessionError::MessageExpired`]). A broker counts from when it
+    /// receives the publish, so without this a reading made offline would
+    /// reach subscribers hours later as fresh as when it was made. A
+    /// publish restored from flash after a reboot counts its whole interval
+    /// again from the restore: the clock does not say how long the device
+    /// was off.
+    ///
     /// Refused with [`Error::PropertyNotAllowed`](super::codec::Error) or
     /// `DuplicateProperty`: a property a PUBLISH cannot carry, or one
     /// given twice (only User Property repeats); Topic Alias, which the
@@ -467,6 +486,10 @@ where
                 self.outbox.remove(at);
                 return Err(full.into());
             }
+        }
+        if PROPERTIES {
+            // The store has the interval as given; the record counts down.
+            self.outbox.hold_expiry(at, seconds(self.clock.now()));
         }
         if self.is_connected() {
             self.pump_outbox().await;
@@ -984,12 +1007,26 @@ where
     async fn pump_outbox(&mut self) {
         let mut at = self.outbox.first_unsent();
         while self.transport.is_some() {
+            let now = self.clock.now();
             let Some((record, next)) = self.outbox.get(at) else {
                 break;
             };
+            let (record, next) =
+                if record.state == RecordState::Queued && !record.properties.is_empty() {
+                    // What is left of its Message Expiry Interval goes with it.
+                    if self.outbox.release_expiry(at, seconds(now)).is_err() {
+                        self.drop_unsendable(at, SessionError::MessageExpired);
+                        break;
+                    }
+                    match self.outbox.get(at) {
+                        Some(found) => found,
+                        None => break,
+                    }
+                } else {
+                    (record, next)
+                };
             let publish = record.publish();
             let qos = record.qos;
-            let now = self.clock.now();
             let spare = &mut self.send[self.pending..];
             match record.state {
                 RecordState::InFlight(_) => {}
@@ -1033,28 +1070,47 @@ where
                         self.store.sent(&self.outbox, at, packet_id);
                         self.outbox.mark_in_flight(at, packet_id);
                     }
-                    Err(e) if too_small(&e) && self.pending > 0 => {
-                        // The same publish again, after the pending ones.
-                        if !self.send_pending().await {
-                            return;
-                        }
-                        continue;
-                    }
-                    Err(SessionError::WindowFull | SessionError::NotConnected) => break,
                     Err(error) => {
-                        // Refused for what it is (QoS, size), not for the
-                        // moment: held, it would hold every later publish.
-                        if qos != QoS::AtMostOnce {
-                            self.store.acknowledged(&self.outbox, at);
+                        // Not sent: its expiry interval counts down again.
+                        self.outbox.hold_expiry(at, seconds(now));
+                        match error {
+                            e if too_small(&e) && self.pending > 0 => {
+                                // The same publish again, after the pending
+                                // ones.
+                                if !self.send_pending().await {
+                                    return;
+                                }
+                                continue;
+                            }
+                            SessionError::WindowFull | SessionError::NotConnected => {}
+                            // Refused for what it is (QoS, size), not for
+                            // the moment.
+                            refused => self.drop_unsendable(at, refused),
                         }
-                        self.outbox.remove(at);
-                        self.refused = Some(error);
                         break;
                     }
                 },
             }
             at = next;
         }
+    }
+
+    /// Drops the queued publish at `at`, which cannot go out (held, it
+    /// would hold every later one), for [`Client::poll`] to report with
+    /// `error`; if a report is still waiting, it stays for the next pump.
+    fn drop_unsendable(&mut self, at: usize, error: SessionError) {
+        if self.refused.is_some() {
+            return;
+        }
+        if self
+            .outbox
+            .get(at)
+            .is_some_and(|(record, _)| record.qos != QoS::AtMostOnce)
+        {
+            self.store.acknowledged(&self.outbox, at);
+        }
+        self.outbox.remove(at);
+        self.refused = Some(error);
     }
 
     /// Writes the pending packets; on failure the connection is lost. No
@@ -1130,6 +1186,14 @@ where
             .field("failures", &self.failures)
             .finish_non_exhaustive()
     }
+}
+
+/// The second of the client's clock `now` falls in: what the outbox counts
+/// Message Expiry Intervals in. Milliseconds over 1,000 by the clock's own
+/// [`div_by_1000`], a multiplication: a `u64` division would link the
+/// runtime's 64-bit divide, some 900 bytes of flash.
+fn seconds(now: Instant) -> u32 {
+    u32::try_from(div_by_1000(now.as_millis())).unwrap_or(u32::MAX)
 }
 
 /// Whether `error` says only that the packet did not fit the room left.
@@ -1688,5 +1752,168 @@ mod tests {
         }
         let in_order: Vec<(u16, u8)> = (1..=5).zip(*b"abcde").collect();
         assert_eq!(sent, in_order);
+    }
+
+    /// A store that remembers the bodies it was handed, and restores the
+    /// records it was built with (as a journal after a reboot).
+    struct Recording {
+        appended: Vec<Vec<u8>>,
+        restore: Vec<(&'static str, Vec<u8>)>,
+    }
+
+    impl OutboxStore for Recording {
+        fn append(
+            &mut self,
+            _: super::super::outbox::Delivery,
+            _: &str,
+            body: &[u8],
+        ) -> Result<(), OutboxFull> {
+            self.appended.push(body.to_vec());
+            Ok(())
+        }
+
+        fn remove(&mut self, _: usize) {}
+
+        fn restore(&mut self, outbox: &mut Outbox<'_>) {
+            for (topic, body) in &self.restore {
+                let delivery = super::super::outbox::Delivery {
+                    properties: true,
+                    ..super::super::outbox::Delivery::new(QoS::AtLeastOnce, false)
+                };
+                outbox
+                    .push_with(delivery, topic.len(), body.len(), |record| {
+                        record[..topic.len()].copy_from_slice(topic.as_bytes());
+                        record[topic.len()..].copy_from_slice(body);
+                        true
+                    })
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The PUBLISHes a script's server was sent, after the CONNECT: their
+    /// packet identifier, payload and Message Expiry Interval.
+    fn published(writes: &[Vec<u8>]) -> Vec<(u16, Vec<u8>, Option<u32>)> {
+        let mut sent = Vec::new();
+        for write in writes.iter().skip(1) {
+            let mut rest = &write[..];
+            while !rest.is_empty() {
+                let (packet, len) = Packet::decode(rest, ProtocolVersion::V5).unwrap();
+                if let Packet::Publish(p) = packet {
+                    let expiry = p.properties.message_expiry_interval();
+                    sent.push((p.packet_id, p.payload.to_vec(), expiry));
+                }
+                rest = &rest[len..];
+            }
+        }
+        sent
+    }
+
+    /// A Message Expiry Interval counts down while its publish waits in
+    /// the outbox, offline and then behind a full window (of one): the
+    /// publish goes out with what is left, or, once nothing is, is dropped
+    /// and reported, and the queue behind it goes on. The store keeps the
+    /// interval as given; a publish it restores counts from the restore.
+    #[test]
+    fn a_message_expiry_interval_counts_down_in_the_outbox_and_an_expired_publish_is_dropped() {
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        let puback = |id: u8| std::vec![0x40, 2, 0, id];
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 3, 0, 0, 0], puback(1), puback(2), puback(3)],
+            writes: writes.clone(),
+        };
+        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
+        let clock = Virtual(Cell::new(0));
+        let second = |s: u64| clock.0.set(s * 1_000_000);
+        // Restored from "flash": made before a reboot with 10 s to live.
+        // The property block (length 5, Message Expiry Interval 10), then
+        // the payload.
+        let restored = std::vec![5, 0x02, 0, 0, 0, 10, b'r'];
+        let store = Recording {
+            appended: Vec::new(),
+            restore: std::vec![("t", restored)],
+        };
+        second(100);
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 128], [0u8; 256]);
+        let buffers = ClientBuffers {
+            receive: &mut receive[..],
+            send: &mut send[..],
+            outbox: &mut outbox[..],
+            topic_aliases: [],
+        };
+        let connect = connect_5("expiry", RM);
+        let mut client: Client<'_, Scripted, &Virtual, 1, 2, Recording> = Client::with_store(
+            scripted,
+            &clock,
+            connect,
+            Backoff::default(),
+            buffers,
+            1,
+            store,
+        );
+        let lives = |secs| [Property::MessageExpiryInterval(secs)];
+        let mut events = Vec::new();
+        embassy_futures::block_on(async {
+            for (payload, qos, secs) in [
+                (b"a", QoS::AtLeastOnce, 10),
+                (b"b", QoS::AtLeastOnce, 3),
+                (b"c", QoS::AtLeastOnce, 30),
+                (b"d", QoS::AtMostOnce, 5),
+            ] {
+                let properties = Properties::List(&lives(secs));
+                client
+                    .publish_with("t", payload, qos, false, properties)
+                    .await
+                    .unwrap();
+            }
+            // Offline for four seconds: "b" runs out.
+            second(104);
+            for at in [104, 104, 104, 120, 125, 125, 125] {
+                second(at);
+                let event = client.poll().await.unwrap();
+                events.push(std::format!("{event:?}"));
+            }
+        });
+        let expired = "PublishRefused { error: MessageExpired }";
+        let acked = |id: u16| std::format!("Published {{ packet_id: {id}, reason_code: 0 }}");
+        assert_eq!(
+            events,
+            [
+                "Connected { session_present: false }",
+                &acked(1),
+                expired,
+                &acked(2),
+                expired,
+                &acked(3),
+                "Disconnected",
+            ]
+        );
+        assert_eq!(client.outbox_used(), 0);
+        // Each counted from second 100, the restored one from the restore:
+        // "r" and "a" went at 104, "b" (3 s) had run out behind them, "c"
+        // waited for the window (found full at 120) until 125, and "d"
+        // (5 s) ran out behind it.
+        let sent = published(&writes.borrow());
+        assert_eq!(
+            sent,
+            [
+                (1, b"r".to_vec(), Some(6)),
+                (2, b"a".to_vec(), Some(6)),
+                (3, b"c".to_vec(), Some(5)),
+            ]
+        );
+        // The store was handed each interval as given.
+        let stored: Vec<Option<u32>> = client
+            .store
+            .appended
+            .iter()
+            .map(|body| {
+                Properties::split_block(body)
+                    .unwrap()
+                    .0
+                    .message_expiry_interval()
+            })
+            .collect();
+        assert_eq!(stored, [Some(10), Some(3), Some(30)]);
     }
 }

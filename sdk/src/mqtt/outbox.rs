@@ -73,6 +73,10 @@ const QUEUED: u8 = 0;
 const IN_FLIGHT: u8 = 1;
 const SENT: u8 = 2;
 const SENT_RELEASED: u8 = 3;
+/// Queued, its Message Expiry Interval counting down: the property holds
+/// the second it runs out ([`Outbox::hold_expiry`]). In RAM only: a store
+/// is handed the record before, with the interval as given.
+const QUEUED_EXPIRING: u8 = 4;
 
 /// Where a record stands.
 ///
@@ -101,6 +105,11 @@ pub enum RecordState {
 /// No room for the publish; nothing was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxFull;
+
+/// The Message Expiry Interval of a queued publish ran out before it could
+/// be sent (see [`Outbox::release_expiry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired;
 
 /// Where QoS 1 and 2 publishes are kept beside the outbox so they survive a
 /// reboot (the `storage` feature's `mqtt::journal::Journal` on NOR flash);
@@ -360,7 +369,7 @@ impl<'b> Outbox<'b> {
         };
         let packet_id = u16::from_be_bytes([header[2], header[3]]);
         let state = match header[0] {
-            QUEUED => RecordState::Queued,
+            QUEUED | QUEUED_EXPIRING => RecordState::Queued,
             IN_FLIGHT => RecordState::InFlight(packet_id),
             released => RecordState::Sent {
                 packet_id,
@@ -405,6 +414,52 @@ impl<'b> Outbox<'b> {
             header[0] = state;
             header[2..4].copy_from_slice(&packet_id.to_be_bytes());
         }
+    }
+
+    /// Starts the countdown of the queued record at `at`'s Message Expiry
+    /// Interval (5.0 §3.3.2.3.3) at `now_secs`, a second of the client's
+    /// clock: the property then holds the second the interval runs out,
+    /// until [`Outbox::release_expiry`] puts back what is left of it. A
+    /// broker counts the interval from when it receives the publish, so
+    /// without this a publish made offline would go out hours later as
+    /// fresh as when it was made. A record that is not queued, or has no
+    /// such property, is left as it is.
+    pub fn hold_expiry(&mut self, at: usize, now_secs: u32) {
+        if let Some(value) = self.expiry_value(at, QUEUED) {
+            let deadline = now_secs.saturating_add(u32::from_be_bytes(*value));
+            *value = deadline.to_be_bytes();
+            self.buf[at] = QUEUED_EXPIRING;
+        }
+    }
+
+    /// Ends the countdown [`Outbox::hold_expiry`] started, as the record at
+    /// `at` is about to be sent at `now_secs`: the interval left goes back
+    /// into its property, or, if none is left, `Err(Expired)` and the
+    /// caller drops the record. A record not counting down is `Ok`.
+    pub fn release_expiry(&mut self, at: usize, now_secs: u32) -> Result<(), Expired> {
+        let Some(value) = self.expiry_value(at, QUEUED_EXPIRING) else {
+            return Ok(());
+        };
+        let deadline = u32::from_be_bytes(*value);
+        let left = deadline.checked_sub(now_secs).filter(|&left| left > 0);
+        *value = left.ok_or(Expired)?.to_be_bytes();
+        self.buf[at] = QUEUED;
+        Ok(())
+    }
+
+    /// The four bytes of the Message Expiry Interval of the record at `at`,
+    /// if it has one and its state byte is `state`. Read off the header,
+    /// not through [`Outbox::get`]: no UTF-8 check of the topic.
+    fn expiry_value(&mut self, at: usize, state: u8) -> Option<&mut [u8; 4]> {
+        let record = self.buf[..self.len].get_mut(at.max(self.head)..)?;
+        let header = record.get(..HEADER)?;
+        if at < self.head || header[0] != state || header[1] & PROPERTIES_BIT == 0 {
+            return None;
+        }
+        let topic_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        let body = record.get_mut(HEADER + topic_len..)?;
+        let field = Properties::message_expiry_at(body)?;
+        body.get_mut(field..field + 4)?.try_into().ok()
     }
 
     /// Every record sent before, on a connection whose session the server
@@ -552,6 +607,92 @@ mod tests {
         });
         assert_eq!(broken, Err(OutboxFull));
         assert_eq!(restored.used(), 8 + 1 + body.len());
+    }
+
+    /// The expiry interval of a queued publish counts down between
+    /// `hold_expiry` and `release_expiry`, which hand back what is left, or
+    /// refuse a publish with nothing left. Records without the property,
+    /// and records already sent, are not touched.
+    #[test]
+    fn a_queued_publishs_expiry_interval_counts_down_until_it_is_sent() {
+        use crate::mqtt::codec::Property;
+        let expiring = |interval| {
+            [
+                Property::ContentType("text/plain"),
+                Property::MessageExpiryInterval(interval),
+                Property::UserProperty("unit", "celsius"),
+            ]
+        };
+        let interval = |outbox: &Outbox<'_>, at| {
+            let (record, _) = outbox.get(at).unwrap();
+            assert_eq!(record.state, RecordState::Queued);
+            record.properties.message_expiry_interval()
+        };
+        let mut buf = [0u8; 512];
+        let mut outbox = Outbox::new(&mut buf);
+        let ten = expiring(10);
+        let at = outbox
+            .push_with_properties(QoS::AtLeastOnce, false, "t", Properties::List(&ten), b"1")
+            .unwrap();
+        let (_, _, stored_before) = outbox.stored(at).unwrap();
+        let stored_before = stored_before.to_vec();
+        outbox.hold_expiry(at, 1_000);
+        // Held: the deadline, second 1,010, in place of the interval.
+        assert_eq!(interval(&outbox, at), Some(1_010));
+        // Held twice: the countdown does not restart.
+        outbox.hold_expiry(at, 1_005);
+        assert_eq!(interval(&outbox, at), Some(1_010));
+        assert_eq!(outbox.release_expiry(at, 1_004), Ok(()));
+        assert_eq!(interval(&outbox, at), Some(6));
+        // Released twice: nothing more is taken off.
+        assert_eq!(outbox.release_expiry(at, 1_009), Ok(()));
+        assert_eq!(interval(&outbox, at), Some(6));
+        // Held again (the window was full), released later: the same
+        // deadline, second 1,010.
+        outbox.hold_expiry(at, 1_004);
+        assert_eq!(outbox.release_expiry(at, 1_007), Ok(()));
+        assert_eq!(interval(&outbox, at), Some(3));
+        // The rest of the record is as it was.
+        let (_, _, body) = outbox.stored(at).unwrap();
+        assert_eq!(body.len(), stored_before.len());
+        let (record, _) = outbox.get(at).unwrap();
+        assert_eq!(record.payload, b"1");
+        assert_eq!(record.properties.iter().count(), 3);
+
+        // Run out: at the deadline and after it.
+        for late in [1_010, 1_011, u32::MAX] {
+            let at = outbox
+                .push_with_properties(QoS::AtMostOnce, false, "t", Properties::List(&ten), b"2")
+                .unwrap();
+            outbox.hold_expiry(at, 1_000);
+            assert_eq!(outbox.release_expiry(at, late), Err(Expired), "{late}");
+            outbox.remove(at);
+        }
+        // An interval that would pass the clock's last second stops there.
+        let long = expiring(u32::MAX);
+        let at = outbox
+            .push_with_properties(QoS::AtLeastOnce, false, "t", Properties::List(&long), b"3")
+            .unwrap();
+        outbox.hold_expiry(at, 7);
+        assert_eq!(outbox.release_expiry(at, 8), Ok(()));
+        assert_eq!(interval(&outbox, at), Some(u32::MAX - 8));
+
+        // Without the property, or without properties, or in flight: as is.
+        let other = [Property::ContentType("text/plain")];
+        let plain_props = outbox
+            .push_with_properties(QoS::AtLeastOnce, false, "t", Properties::List(&other), b"4")
+            .unwrap();
+        let plain = outbox.push(QoS::AtLeastOnce, false, "t", b"5").unwrap();
+        let sent = outbox
+            .push_with_properties(QoS::AtLeastOnce, false, "t", Properties::List(&ten), b"6")
+            .unwrap();
+        outbox.mark_in_flight(sent, 9);
+        let before = outbox.buf[..outbox.len].to_vec();
+        for at in [plain_props, plain, sent] {
+            outbox.hold_expiry(at, 100);
+            assert_eq!(outbox.release_expiry(at, 200), Ok(()));
+        }
+        assert_eq!(outbox.buf[..outbox.len], before[..]);
     }
 
     #[test]

@@ -127,6 +127,10 @@ pub enum SessionError {
     /// code (5.0 §3.14.2.1: 0x8E session taken over, 0x97 quota exceeded,
     /// ...; 0 normal), as [`Event::Disconnected`] reported it.
     ServerDisconnected(u8),
+    /// The publish's Message Expiry Interval (5.0 §3.3.2.3.3) ran out
+    /// while it waited in the client's outbox: it was dropped unsent, as a
+    /// broker drops a message whose interval ran out before delivery.
+    MessageExpired,
 }
 
 impl SessionError {
@@ -185,6 +189,7 @@ impl fmt::Display for SessionError {
             }
             SessionError::CannotAdopt => f.write_str("publish cannot be adopted"),
             SessionError::ServerDisconnected(c) => write!(f, "server disconnected (0x{c:02x})"),
+            SessionError::MessageExpired => f.write_str("message expired before it was sent"),
         }
     }
 }

@@ -162,7 +162,10 @@ impl Clock for FuzzClock {
 }
 
 /// Checks that what the client wrote is whole MQTT packets of `version`
-/// (the last one may still be coming), and drops the checked ones.
+/// (the last one may still be coming), and drops the checked ones. A
+/// PUBLISH goes with what is left of its Message Expiry Interval: never
+/// more than [`PUBLISH_PROPERTIES`] gave it, never none (the outbox keeps
+/// a deadline in its place while the publish waits).
 fn check_written(server: &Shared, version: ProtocolVersion) {
     let mut server = server.borrow_mut();
     let written = &server.from_client;
@@ -174,22 +177,34 @@ fn check_written(server: &Shared, version: ProtocolVersion) {
             Err(e) => panic!("the client wrote a broken fixed header ({e}): {written:02x?}"),
         };
         let packet = &written[at..at + len];
-        if let Err(e) = Packet::decode(packet, version) {
-            panic!("the client wrote a packet that does not decode ({e}): {packet:02x?}");
+        match Packet::decode(packet, version) {
+            Err(e) => panic!("the client wrote a packet that does not decode ({e}): {packet:02x?}"),
+            Ok((Packet::Publish(publish), _)) => {
+                let expiry = publish.properties.message_expiry_interval();
+                assert!(
+                    matches!(expiry, None | Some(1..=EXPIRY)),
+                    "the client sent a Message Expiry Interval of {expiry:?}"
+                );
+            }
+            Ok(_) => {}
         }
         at += len;
     }
     server.from_client.drain(..at);
 }
 
-/// What the application asks of the client between two of its events.
+/// The seconds a publish with properties has to live: the clock moves up
+/// to 7.75 s a step, so some run out in the outbox.
+const EXPIRY: u32 = 10;
+
 /// What a publish with properties carries.
 const PUBLISH_PROPERTIES: &[Property<'static>] = &[
-    Property::MessageExpiryInterval(60),
+    Property::MessageExpiryInterval(EXPIRY),
     Property::ResponseTopic("r/t"),
     Property::UserProperty("k", "v"),
 ];
 
+/// What the application asks of the client between two of its events.
 enum Command {
     Publish {
         topic: &'static str,

@@ -29,6 +29,11 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// Bytes read so far.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         let out = self.remaining();
         self.pos = self.buf.len();

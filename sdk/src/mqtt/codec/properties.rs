@@ -485,6 +485,24 @@ impl<'a> Properties<'a> {
         Ok((Properties::Wire(block), r.rest()))
     }
 
+    /// Where the value of the Message Expiry Interval (§3.3.2.3.3) sits in
+    /// a property block [`Properties::write_block`] wrote: the offset of
+    /// its four bytes in `block`, for the outbox, which counts the interval
+    /// down in place while the publish waits. `None` without one.
+    pub(crate) fn message_expiry_at(block: &[u8]) -> Option<usize> {
+        let mut r = Reader::new(block);
+        let properties = take_block(&mut r).ok()?;
+        let start = r.position() - properties.len();
+        let mut r = Reader::new(properties);
+        while !r.is_empty() {
+            let (id, _) = read_value(&mut r).ok()?;
+            if id == Property::MessageExpiryInterval(0).id() {
+                return Some(start + r.position() - 4);
+            }
+        }
+        None
+    }
+
     /// Iterates the properties in order.
     pub fn iter(&self) -> PropertyIter<'a> {
         PropertyIter(match *self {
@@ -523,6 +541,12 @@ impl<'a> Properties<'a> {
                 None
             }
         }
+    }
+
+    /// Message Expiry Interval (0x02), in seconds: in a received message,
+    /// what the broker left of the lifetime the publisher gave it.
+    pub fn message_expiry_interval(&self) -> Option<u32> {
+        self.number(Property::MessageExpiryInterval(0).id())
     }
 
     /// Session Expiry Interval (0x11).
@@ -838,6 +862,36 @@ mod tests {
                 Properties::Wire(bytes).check_publish().is_err(),
                 "{bytes:x?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_message_expiry_interval_is_found_in_a_written_block() {
+        let long_type = "t".repeat(200);
+        for content_type in ["text/plain", long_type.as_str()] {
+            let list = [
+                Property::ContentType(content_type),
+                Property::UserProperty("a", "1"),
+                Property::MessageExpiryInterval(0x0102_0304),
+                Property::ResponseTopic("replies"),
+            ];
+            let mut block = [0u8; 300];
+            let n = Properties::List(&list).block_len().unwrap();
+            Properties::List(&list)
+                .write_block(&mut block[..n])
+                .unwrap();
+            // A 200-byte Content Type takes the block's length to two bytes.
+            let at = Properties::message_expiry_at(&block[..n]).unwrap();
+            assert_eq!(block[at - 1], 0x02, "{content_type}");
+            assert_eq!(block[at..at + 4], [1, 2, 3, 4]);
+            // Cut inside the property: not found.
+            assert_eq!(Properties::message_expiry_at(&block[..at + 3]), None);
+            let without = [list[0], list[1], list[3]];
+            let n = Properties::List(&without).block_len().unwrap();
+            Properties::List(&without)
+                .write_block(&mut block[..n])
+                .unwrap();
+            assert_eq!(Properties::message_expiry_at(&block[..n]), None);
         }
     }
 
