@@ -408,9 +408,10 @@ where
     /// out with every resend; such a publish goes without a topic alias.
     ///
     /// A Message Expiry Interval counts down while the publish waits in
-    /// the outbox to be sent (offline, or behind a full window), to the
-    /// second of the client's clock: it goes out with what is left, or, if
-    /// nothing is, never ([`ClientEvent::PublishRefused`] with
+    /// the outbox to be sent (offline, or behind a full window), in whole
+    /// seconds of the client's clock: it goes out with what is left (1 s
+    /// in its last second), or, once that has passed, never
+    /// ([`ClientEvent::PublishRefused`] with
     /// [`SessionError::MessageExpired`]). A broker counts from when it
     /// receives the publish, so without this a reading made offline would
     /// reach subscribers hours later as fresh as when it was made. A

@@ -422,27 +422,32 @@ impl<'b> Outbox<'b> {
     /// until [`Outbox::release_expiry`] puts back what is left of it. A
     /// broker counts the interval from when it receives the publish, so
     /// without this a publish made offline would go out hours later as
-    /// fresh as when it was made. A record that is not queued, or has no
-    /// such property, is left as it is.
+    /// fresh as when it was made. A record that is not queued, has no such
+    /// property or gives it 0, is left as it is.
     pub fn hold_expiry(&mut self, at: usize, now_secs: u32) {
         if let Some(value) = self.expiry_value(at, QUEUED) {
-            let deadline = now_secs.saturating_add(u32::from_be_bytes(*value));
-            *value = deadline.to_be_bytes();
-            self.buf[at] = QUEUED_EXPIRING;
+            let interval = u32::from_be_bytes(*value);
+            if interval > 0 {
+                *value = now_secs.saturating_add(interval).to_be_bytes();
+                self.buf[at] = QUEUED_EXPIRING;
+            }
         }
     }
 
     /// Ends the countdown [`Outbox::hold_expiry`] started, as the record at
     /// `at` is about to be sent at `now_secs`: the interval left goes back
-    /// into its property, or, if none is left, `Err(Expired)` and the
-    /// caller drops the record. A record not counting down is `Ok`.
+    /// into its property, or, once the second it ran out in has passed,
+    /// `Err(Expired)` and the caller drops the record. Whole seconds of the
+    /// clock blur the count by up to one, so a publish in its last second
+    /// goes, with 1 s left: kept rather than dropped when in doubt. A
+    /// record not counting down is `Ok`.
     pub fn release_expiry(&mut self, at: usize, now_secs: u32) -> Result<(), Expired> {
         let Some(value) = self.expiry_value(at, QUEUED_EXPIRING) else {
             return Ok(());
         };
         let deadline = u32::from_be_bytes(*value);
-        let left = deadline.checked_sub(now_secs).filter(|&left| left > 0);
-        *value = left.ok_or(Expired)?.to_be_bytes();
+        let left = deadline.checked_sub(now_secs).ok_or(Expired)?;
+        *value = left.max(1).to_be_bytes();
         self.buf[at] = QUEUED;
         Ok(())
     }
@@ -659,15 +664,30 @@ mod tests {
         assert_eq!(record.payload, b"1");
         assert_eq!(record.properties.iter().count(), 3);
 
-        // Run out: at the deadline and after it.
-        for late in [1_010, 1_011, u32::MAX] {
+        // In its last second: 1 s left. After it: run out.
+        for (late, left) in [(1_009, Ok(Some(1))), (1_010, Ok(Some(1)))]
+            .into_iter()
+            .chain([1_011, u32::MAX].map(|late| (late, Err(Expired))))
+        {
             let at = outbox
                 .push_with_properties(QoS::AtMostOnce, false, "t", Properties::List(&ten), b"2")
                 .unwrap();
             outbox.hold_expiry(at, 1_000);
-            assert_eq!(outbox.release_expiry(at, late), Err(Expired), "{late}");
+            let released = outbox
+                .release_expiry(at, late)
+                .map(|()| interval(&outbox, at));
+            assert_eq!(released, left, "{late}");
             outbox.remove(at);
         }
+        // Given 0: sent as given, not counted.
+        let zero = expiring(0);
+        let at = outbox
+            .push_with_properties(QoS::AtMostOnce, false, "t", Properties::List(&zero), b"0")
+            .unwrap();
+        outbox.hold_expiry(at, 1_000);
+        assert_eq!(outbox.release_expiry(at, 2_000), Ok(()));
+        assert_eq!(interval(&outbox, at), Some(0));
+        outbox.remove(at);
         // An interval that would pass the clock's last second stops there.
         let long = expiring(u32::MAX);
         let at = outbox
