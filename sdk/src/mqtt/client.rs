@@ -409,15 +409,17 @@ where
     ///
     /// A Message Expiry Interval counts down while the publish waits in
     /// the outbox to be sent (offline, or behind a full window), in whole
-    /// seconds of the client's clock: it goes out with what is left (1 s
-    /// in its last second), or, once that has passed, never
+    /// seconds of the client's clock: it goes out with what is left, or,
+    /// once nothing is (up to a second early), never
     /// ([`ClientEvent::PublishRefused`] with
-    /// [`SessionError::MessageExpired`]). A broker counts from when it
-    /// receives the publish, so without this a reading made offline would
-    /// reach subscribers hours later as fresh as when it was made. A
-    /// publish restored from flash after a reboot counts its whole interval
-    /// again from the restore: the clock does not say how long the device
-    /// was off.
+    /// [`SessionError::MessageExpired`], when its turn to be sent comes).
+    /// A broker counts from when it receives the publish, so without this
+    /// a reading made offline would reach subscribers hours later as fresh
+    /// as when it was made. A publish not yet sent that is restored from
+    /// flash after a reboot counts its whole interval again from the
+    /// restore: the clock does not say how long the device was off. A
+    /// publish sent once goes again (a resend, or on a new session) with
+    /// what it was first sent with.
     ///
     /// Refused with [`Error::PropertyNotAllowed`](super::codec::Error) or
     /// `DuplicateProperty`: a property a PUBLISH cannot carry, or one

@@ -436,18 +436,18 @@ impl<'b> Outbox<'b> {
 
     /// Ends the countdown [`Outbox::hold_expiry`] started, as the record at
     /// `at` is about to be sent at `now_secs`: the interval left goes back
-    /// into its property, or, once the second it ran out in has passed,
-    /// `Err(Expired)` and the caller drops the record. Whole seconds of the
-    /// clock blur the count by up to one, so a publish in its last second
-    /// goes, with 1 s left: kept rather than dropped when in doubt. A
+    /// into its property, or, once none is, `Err(Expired)` and the caller
+    /// drops the record. Counted in whole seconds, a publish may run out up
+    /// to a second early. A record that was not sent after all is held
+    /// again at the same second, which gives back the same deadline. A
     /// record not counting down is `Ok`.
     pub fn release_expiry(&mut self, at: usize, now_secs: u32) -> Result<(), Expired> {
         let Some(value) = self.expiry_value(at, QUEUED_EXPIRING) else {
             return Ok(());
         };
         let deadline = u32::from_be_bytes(*value);
-        let left = deadline.checked_sub(now_secs).ok_or(Expired)?;
-        *value = left.max(1).to_be_bytes();
+        let left = deadline.checked_sub(now_secs).filter(|&left| left > 0);
+        *value = left.ok_or(Expired)?.to_be_bytes();
         self.buf[at] = QUEUED;
         Ok(())
     }
@@ -664,19 +664,24 @@ mod tests {
         assert_eq!(record.payload, b"1");
         assert_eq!(record.properties.iter().count(), 3);
 
-        // In its last second: 1 s left. After it: run out.
-        for (late, left) in [(1_009, Ok(Some(1))), (1_010, Ok(Some(1)))]
-            .into_iter()
-            .chain([1_011, u32::MAX].map(|late| (late, Err(Expired))))
-        {
+        // In its last second: 1 s left, and held again then (not sent
+        // after all), the same deadline: run out at the next second. At the
+        // deadline and after it: run out.
+        let at = outbox
+            .push_with_properties(QoS::AtMostOnce, false, "t", Properties::List(&ten), b"2")
+            .unwrap();
+        outbox.hold_expiry(at, 1_000);
+        assert_eq!(outbox.release_expiry(at, 1_009), Ok(()));
+        assert_eq!(interval(&outbox, at), Some(1));
+        outbox.hold_expiry(at, 1_009);
+        assert_eq!(outbox.release_expiry(at, 1_010), Err(Expired));
+        outbox.remove(at);
+        for late in [1_010, 1_011, u32::MAX] {
             let at = outbox
                 .push_with_properties(QoS::AtMostOnce, false, "t", Properties::List(&ten), b"2")
                 .unwrap();
             outbox.hold_expiry(at, 1_000);
-            let released = outbox
-                .release_expiry(at, late)
-                .map(|()| interval(&outbox, at));
-            assert_eq!(released, left, "{late}");
+            assert_eq!(outbox.release_expiry(at, late), Err(Expired), "{late}");
             outbox.remove(at);
         }
         // Given 0: sent as given, not counted.
