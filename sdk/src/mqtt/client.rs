@@ -229,6 +229,9 @@ pub struct Client<
     /// Why the last publish dropped from the outbox was refused, until
     /// [`Client::poll`] reports it.
     refused: Option<SessionError>,
+    /// Publishes dropped from the outbox because their Message Expiry
+    /// Interval ran out, not yet reported by [`Client::poll`].
+    expired: u16,
 }
 
 impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, A>
@@ -307,6 +310,7 @@ where
             last_error: None,
             wake_at: None,
             refused: None,
+            expired: 0,
         }
     }
 
@@ -412,7 +416,9 @@ where
     /// seconds of the client's clock: it goes out with what is left, or,
     /// once nothing is (up to a second early), never
     /// ([`ClientEvent::PublishRefused`] with
-    /// [`SessionError::MessageExpired`], when its turn to be sent comes).
+    /// [`SessionError::MessageExpired`]): when its turn to be sent comes,
+    /// or when a new publish finds the outbox full, so publishes that ran
+    /// out during a long outage make room for new ones.
     /// A broker counts from when it receives the publish, so without this
     /// a reading made offline would reach subscribers hours later as fresh
     /// as when it was made. A publish not yet sent that is restored from
@@ -474,11 +480,19 @@ where
             };
             self.session.check_server_terms(&publish)?;
         }
-        let at = if PROPERTIES {
-            self.outbox
-                .push_with_properties(qos, retain, topic, properties, payload)?
-        } else {
-            self.outbox.push(qos, retain, topic, payload)?
+        let mut room_made = false;
+        let at = loop {
+            let pushed = if PROPERTIES {
+                self.outbox
+                    .push_with_properties(qos, retain, topic, properties, payload)
+            } else {
+                self.outbox.push(qos, retain, topic, payload)
+            };
+            match pushed {
+                // Publishes that ran out make room (see `publish_with`).
+                Err(OutboxFull) if !room_made && self.drop_all_expired() => room_made = true,
+                pushed => break pushed?,
+            }
         };
         if qos != QoS::AtMostOnce {
             let appended = match self.outbox.stored(at) {
@@ -611,6 +625,11 @@ where
                 return Ok(Step::Event(ClientEvent::Disconnected));
             }
             if let Some(error) = self.refused.take() {
+                return Ok(Step::Event(ClientEvent::PublishRefused { error }));
+            }
+            if self.expired > 0 {
+                self.expired -= 1;
+                let error = SessionError::MessageExpired;
                 return Ok(Step::Event(ClientEvent::PublishRefused { error }));
             }
             if self.wake_at.is_some_and(|at| self.clock.now() >= at) {
@@ -1018,8 +1037,8 @@ where
                 if record.state == RecordState::Queued && !record.properties.is_empty() {
                     // What is left of its Message Expiry Interval goes with it.
                     if self.outbox.release_expiry(at, seconds(now)).is_err() {
-                        self.drop_unsendable(at, SessionError::MessageExpired);
-                        break;
+                        at = self.drop_expired(at);
+                        continue;
                     }
                     match self.outbox.get(at) {
                         Some(found) => found,
@@ -1102,9 +1121,40 @@ where
     /// would hold every later one), for [`Client::poll`] to report with
     /// `error`; if a report is still waiting, it stays for the next pump.
     fn drop_unsendable(&mut self, at: usize, error: SessionError) {
-        if self.refused.is_some() {
-            return;
+        if self.refused.is_none() {
+            self.discard(at);
+            self.refused = Some(error);
         }
+    }
+
+    /// Drops the queued publish at `at`, whose Message Expiry Interval ran
+    /// out, for [`Client::poll`] to report; returns the offset of the next.
+    fn drop_expired(&mut self, at: usize) -> usize {
+        self.expired = self.expired.saturating_add(1);
+        self.discard(at)
+    }
+
+    /// Makes room in a full outbox: drops every queued publish whose
+    /// Message Expiry Interval has run out, as its turn to be sent would.
+    /// Whether it dropped any.
+    fn drop_all_expired(&mut self) -> bool {
+        let now = seconds(self.clock.now());
+        let (mut at, mut dropped) = (self.outbox.first_unsent(), false);
+        while let Some((_, next)) = self.outbox.get(at) {
+            at = match self.outbox.has_expired(at, now) {
+                true => {
+                    dropped = true;
+                    self.drop_expired(at)
+                }
+                false => next,
+            };
+        }
+        dropped
+    }
+
+    /// Takes the record at `at` out of the outbox, and of the store;
+    /// returns the offset of the record after it.
+    fn discard(&mut self, at: usize) -> usize {
         if self
             .outbox
             .get(at)
@@ -1112,8 +1162,7 @@ where
         {
             self.store.acknowledged(&self.outbox, at);
         }
-        self.outbox.remove(at);
-        self.refused = Some(error);
+        self.outbox.remove(at)
     }
 
     /// Writes the pending packets; on failure the connection is lost. No
@@ -1921,8 +1970,7 @@ mod tests {
     }
 
     /// Two publishes that ran out while offline are reported one event
-    /// each: the second waits in the outbox while the first's report is
-    /// pending, rather than taking its place.
+    /// each, and the queue behind them goes on.
     #[test]
     fn each_expired_publish_is_reported_once() {
         let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
@@ -1948,6 +1996,62 @@ mod tests {
             }
             client.publish("t", b"z", QoS::AtLeastOnce).await.unwrap();
             clock.0.set(5_000_000);
+            for _ in 0..5 {
+                let event = client.poll().await.unwrap();
+                events.push(std::format!("{event:?}"));
+            }
+        });
+        let expired = "PublishRefused { error: MessageExpired }";
+        assert_eq!(
+            events,
+            [
+                "Connected { session_present: false }",
+                expired,
+                expired,
+                "Published { packet_id: 1, reason_code: 0 }",
+                "Disconnected",
+            ]
+        );
+        assert_eq!(published(&writes.borrow()), [(1, b"z".to_vec(), None)]);
+    }
+
+    /// A publish that finds the outbox full makes room by dropping those
+    /// that ran out during the outage, which are reported as any other that
+    /// ran out; while none has, the outbox refuses it as full.
+    #[test]
+    fn a_full_outbox_makes_room_by_dropping_expired_publishes() {
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 3, 0, 0, 0], std::vec![0x40, 2, 0, 1]],
+            writes: writes.clone(),
+        };
+        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
+        let clock = Virtual(Cell::new(0));
+        // Two records of 16 bytes (header 8, topic 1, property block 6,
+        // payload 1) fill it; a third of 10 does not fit.
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 40]);
+        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
+            scripted_client(scripted, &clock, connect_5("room", RM), buffers);
+        let one_second = [Property::MessageExpiryInterval(1)];
+        let mut events = Vec::new();
+        embassy_futures::block_on(async {
+            for payload in [b"x", b"y"] {
+                let properties = Properties::List(&one_second);
+                client
+                    .publish_with("t", payload, QoS::AtLeastOnce, false, properties)
+                    .await
+                    .unwrap();
+            }
+            clock.0.set(500_000);
+            let full = client.publish("t", b"w", QoS::AtLeastOnce).await;
+            assert_eq!(
+                full,
+                Err(ClientError::OutboxFull),
+                "nothing has run out yet"
+            );
+            clock.0.set(5_000_000);
+            client.publish("t", b"z", QoS::AtLeastOnce).await.unwrap();
             for _ in 0..5 {
                 let event = client.poll().await.unwrap();
                 events.push(std::format!("{event:?}"));

@@ -425,10 +425,11 @@ impl<'b> Outbox<'b> {
     /// fresh as when it was made. A record that is not queued, has no such
     /// property or gives it 0, is left as it is.
     pub fn hold_expiry(&mut self, at: usize, now_secs: u32) {
-        if let Some(value) = self.expiry_value(at, QUEUED) {
-            let interval = u32::from_be_bytes(*value);
+        if let Some(field) = self.expiry_field(at, QUEUED) {
+            let interval = self.read_u32(field);
             if interval > 0 {
-                *value = now_secs.saturating_add(interval).to_be_bytes();
+                let deadline = now_secs.saturating_add(interval);
+                self.buf[field..field + 4].copy_from_slice(&deadline.to_be_bytes());
                 self.buf[at] = QUEUED_EXPIRING;
             }
         }
@@ -442,29 +443,45 @@ impl<'b> Outbox<'b> {
     /// again at the same second, which gives back the same deadline. A
     /// record not counting down is `Ok`.
     pub fn release_expiry(&mut self, at: usize, now_secs: u32) -> Result<(), Expired> {
-        let Some(value) = self.expiry_value(at, QUEUED_EXPIRING) else {
+        let Some(field) = self.expiry_field(at, QUEUED_EXPIRING) else {
             return Ok(());
         };
-        let deadline = u32::from_be_bytes(*value);
-        let left = deadline.checked_sub(now_secs).filter(|&left| left > 0);
-        *value = left.ok_or(Expired)?.to_be_bytes();
+        let left = self.read_u32(field).checked_sub(now_secs);
+        let left = left.filter(|&left| left > 0).ok_or(Expired)?;
+        self.buf[field..field + 4].copy_from_slice(&left.to_be_bytes());
         self.buf[at] = QUEUED;
         Ok(())
     }
 
-    /// The four bytes of the Message Expiry Interval of the record at `at`,
-    /// if it has one and its state byte is `state`. Read off the header,
-    /// not through [`Outbox::get`]: no UTF-8 check of the topic.
-    fn expiry_value(&mut self, at: usize, state: u8) -> Option<&mut [u8; 4]> {
-        let record = self.buf[..self.len].get_mut(at.max(self.head)..)?;
+    /// Whether the record at `at` is counting down (see
+    /// [`Outbox::hold_expiry`]) and has nothing left at `now_secs`.
+    pub fn has_expired(&self, at: usize, now_secs: u32) -> bool {
+        self.expiry_field(at, QUEUED_EXPIRING)
+            .is_some_and(|field| self.read_u32(field) <= now_secs)
+    }
+
+    /// Where the four bytes of the Message Expiry Interval of the record at
+    /// `at` are in the buffer, if it has one and its state byte is `state`.
+    /// Read off the header, not through [`Outbox::get`]: no UTF-8 check of
+    /// the topic.
+    fn expiry_field(&self, at: usize, state: u8) -> Option<usize> {
+        let record = self.buf[..self.len].get(at.max(self.head)..)?;
         let header = record.get(..HEADER)?;
         if at < self.head || header[0] != state || header[1] & PROPERTIES_BIT == 0 {
             return None;
         }
         let topic_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
-        let body = record.get_mut(HEADER + topic_len..)?;
+        let body = record.get(HEADER + topic_len..)?;
         let field = Properties::message_expiry_at(body)?;
-        body.get_mut(field..field + 4)?.try_into().ok()
+        body.get(field..field + 4)?;
+        Some(at + HEADER + topic_len + field)
+    }
+
+    /// The big-endian word at `at`, which [`Outbox::expiry_field`] found.
+    fn read_u32(&self, at: usize) -> u32 {
+        let mut word = [0; 4];
+        word.copy_from_slice(&self.buf[at..at + 4]);
+        u32::from_be_bytes(word)
     }
 
     /// Every record sent before, on a connection whose session the server
@@ -680,7 +697,10 @@ mod tests {
             let at = outbox
                 .push_with_properties(QoS::AtMostOnce, false, "t", Properties::List(&ten), b"2")
                 .unwrap();
+            assert!(!outbox.has_expired(at, late), "not counting down yet");
             outbox.hold_expiry(at, 1_000);
+            assert!(!outbox.has_expired(at, 1_009));
+            assert!(outbox.has_expired(at, late));
             assert_eq!(outbox.release_expiry(at, late), Err(Expired), "{late}");
             outbox.remove(at);
         }
