@@ -19,7 +19,7 @@ pub use crate::connector::Connector;
 use super::codec::{
     Connect, Packet, Properties, Property, ProtocolVersion, Publish, QoS, SUBACK_FAILURE, frame_len,
 };
-use super::outbox::{Outbox, OutboxFull, OutboxStore, RecordState};
+use super::outbox::{Expired, Outbox, OutboxFull, OutboxStore, RecordState};
 use super::session::{COPIED_PROPERTIES, Event, Session, SessionError, State, prepend};
 
 /// The client's time: the current instant, and a wait until one. On a
@@ -232,7 +232,30 @@ pub struct Client<
     /// Publishes dropped from the outbox because their Message Expiry
     /// Interval ran out, not yet reported by [`Client::poll`].
     expired: u16,
+    /// Set by the first [`Client::publish_with`]: until then no record
+    /// counts down (see [`Countdown`]).
+    countdown: Option<Countdown<Self>>,
 }
+
+/// The outbox's Message Expiry countdown (see [`Client::publish_with`]),
+/// reached through these pointers, which only `publish_with` sets: a
+/// firmware that never calls it has no record that counts down, and links
+/// none of this (some 700 bytes of Cortex-M flash).
+struct Countdown<Owner> {
+    hold: fn(&mut Outbox<'_>, usize, Instant),
+    release: fn(&mut Outbox<'_>, usize, Instant) -> Result<(), Expired>,
+    /// The client's `drop_all_expired`.
+    make_room: fn(&mut Owner) -> bool,
+}
+
+// By hand: derived, they would ask `Owner: Clone` of a pointer's argument.
+impl<Owner> Clone for Countdown<Owner> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Owner> Copy for Countdown<Owner> {}
 
 impl<'b, C: Connector, K: Clock, const WINDOW: usize, const INBOUND: usize, A>
     Client<'b, C, K, WINDOW, INBOUND, (), A>
@@ -280,13 +303,6 @@ where
     ) -> Self {
         let mut outbox = Outbox::new(buffers.outbox);
         store.restore(&mut outbox);
-        // Message Expiry Intervals count down again from now (see
-        // `publish_with`).
-        let (now, mut at) = (seconds(clock.now()), outbox.first());
-        while let Some((_, next)) = outbox.get(at) {
-            outbox.hold_expiry(at, now);
-            at = next;
-        }
         Client {
             connector,
             clock,
@@ -311,6 +327,7 @@ where
             wake_at: None,
             refused: None,
             expired: 0,
+            countdown: None,
         }
     }
 
@@ -421,11 +438,10 @@ where
     /// out during a long outage make room for new ones.
     /// A broker counts from when it receives the publish, so without this
     /// a reading made offline would reach subscribers hours later as fresh
-    /// as when it was made. A publish not yet sent that is restored from
-    /// flash after a reboot counts its whole interval again from the
-    /// restore: the clock does not say how long the device was off. A
-    /// publish sent once goes again (a resend, or on a new session) with
-    /// what it was first sent with.
+    /// as when it was made. A publish restored from flash after a reboot
+    /// goes with the interval it was given (the clock does not say how long
+    /// the device was off), and one sent once goes again (a resend, or on a
+    /// new session) with what it was first sent with.
     ///
     /// Refused with [`Error::PropertyNotAllowed`](super::codec::Error) or
     /// `DuplicateProperty`: a property a PUBLISH cannot carry, or one
@@ -488,9 +504,12 @@ where
             } else {
                 self.outbox.push(qos, retain, topic, payload)
             };
+            let make_room = self.countdown.map(|countdown| countdown.make_room);
             match pushed {
                 // Publishes that ran out make room (see `publish_with`).
-                Err(OutboxFull) if !room_made && self.drop_all_expired() => room_made = true,
+                Err(OutboxFull) if !room_made && make_room.is_some_and(|f| f(self)) => {
+                    room_made = true;
+                }
                 pushed => break pushed?,
             }
         };
@@ -506,7 +525,8 @@ where
         }
         if PROPERTIES {
             // The store has the interval as given; the record counts down.
-            self.outbox.hold_expiry(at, seconds(self.clock.now()));
+            let countdown = *self.countdown.insert(Self::COUNTDOWN);
+            (countdown.hold)(&mut self.outbox, at, self.clock.now());
         }
         if self.is_connected() {
             self.pump_outbox().await;
@@ -1033,10 +1053,13 @@ where
             let Some((record, next)) = self.outbox.get(at) else {
                 break;
             };
-            let (record, next) =
-                if record.state == RecordState::Queued && !record.properties.is_empty() {
+            let counting = self
+                .countdown
+                .filter(|_| record.state == RecordState::Queued && !record.properties.is_empty());
+            let (record, next) = match counting {
+                Some(countdown) => {
                     // What is left of its Message Expiry Interval goes with it.
-                    if self.outbox.release_expiry(at, seconds(now)).is_err() {
+                    if (countdown.release)(&mut self.outbox, at, now).is_err() {
                         at = self.drop_expired(at);
                         continue;
                     }
@@ -1044,9 +1067,9 @@ where
                         Some(found) => found,
                         None => break,
                     }
-                } else {
-                    (record, next)
-                };
+                }
+                None => (record, next),
+            };
             let publish = record.publish();
             let qos = record.qos;
             let spare = &mut self.send[self.pending..];
@@ -1094,7 +1117,9 @@ where
                     }
                     Err(error) => {
                         // Not sent: its expiry interval counts down again.
-                        self.outbox.hold_expiry(at, seconds(now));
+                        if let Some(countdown) = self.countdown {
+                            (countdown.hold)(&mut self.outbox, at, now);
+                        }
                         match error {
                             e if too_small(&e) && self.pending > 0 => {
                                 // The same publish again, after the pending
@@ -1116,6 +1141,14 @@ where
             at = next;
         }
     }
+
+    /// The countdown `publish_with` sets, in the client clock's whole
+    /// seconds.
+    const COUNTDOWN: Countdown<Self> = Countdown {
+        hold: |outbox, at, now| outbox.hold_expiry(at, seconds(now)),
+        release: |outbox, at, now| outbox.release_expiry(at, seconds(now)),
+        make_room: Self::drop_all_expired,
+    };
 
     /// Drops the queued publish at `at`, which cannot go out (held, it
     /// would hold every later one), for [`Client::poll`] to report with
@@ -1865,7 +1898,7 @@ mod tests {
     /// the outbox, offline and then behind a full window (of one): the
     /// publish goes out with what is left, or, once nothing is, is dropped
     /// and reported, and the queue behind it goes on. The store keeps the
-    /// interval as given; a publish it restores counts from the restore.
+    /// interval as given; a publish it restores goes with that.
     #[test]
     fn a_message_expiry_interval_counts_down_in_the_outbox_and_an_expired_publish_is_dropped() {
         let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
@@ -1941,15 +1974,15 @@ mod tests {
             ]
         );
         assert_eq!(client.outbox_used(), 0);
-        // Each counted from second 100, the restored one from the restore:
-        // "r" and "a" went at 104, "b" (3 s) had run out behind them, "c"
-        // waited for the window (found full at 120) until 125, and "d"
+        // The restored one as it was given; the others counted from second
+        // 100: "r" and "a" went at 104, "b" (3 s) had run out behind them,
+        // "c" waited for the window (found full at 120) until 125, and "d"
         // (5 s) ran out behind it.
         let sent = published(&writes.borrow());
         assert_eq!(
             sent,
             [
-                (1, b"r".to_vec(), Some(6)),
+                (1, b"r".to_vec(), Some(10)),
                 (2, b"a".to_vec(), Some(6)),
                 (3, b"c".to_vec(), Some(5)),
             ]
