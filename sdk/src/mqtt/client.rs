@@ -231,7 +231,7 @@ pub struct Client<
     refused: Option<SessionError>,
     /// Publishes dropped from the outbox because their Message Expiry
     /// Interval ran out, not yet reported by [`Client::poll`].
-    expired: u16,
+    expired: u32,
     /// Set by the first [`Client::publish_with`]: until then no record
     /// counts down (see [`Countdown`]).
     countdown: Option<Countdown<Self>>,
@@ -243,7 +243,7 @@ pub struct Client<
 /// none of this (some 700 bytes of Cortex-M flash).
 struct Countdown<Owner> {
     hold: fn(&mut Outbox<'_>, usize, Instant),
-    release: fn(&mut Outbox<'_>, usize, Instant) -> Result<(), Expired>,
+    release: fn(&mut Outbox<'_>, usize, Instant) -> Result<bool, Expired>,
     /// The client's `drop_all_expired`.
     make_room: fn(&mut Owner) -> bool,
 }
@@ -1056,12 +1056,18 @@ where
             let counting = self
                 .countdown
                 .filter(|_| record.state == RecordState::Queued && !record.properties.is_empty());
+            // The countdown released for it, to go on if it is not sent.
+            let mut released = None;
             let (record, next) = match counting {
                 Some(countdown) => {
                     // What is left of its Message Expiry Interval goes with it.
-                    if (countdown.release)(&mut self.outbox, at, now).is_err() {
-                        at = self.drop_expired(at);
-                        continue;
+                    match (countdown.release)(&mut self.outbox, at, now) {
+                        Err(Expired) => {
+                            at = self.drop_expired(at);
+                            continue;
+                        }
+                        Ok(true) => released = Some(countdown),
+                        Ok(false) => {}
                     }
                     match self.outbox.get(at) {
                         Some(found) => found,
@@ -1117,7 +1123,7 @@ where
                     }
                     Err(error) => {
                         // Not sent: its expiry interval counts down again.
-                        if let Some(countdown) = self.countdown {
+                        if let Some(countdown) = released {
                             (countdown.hold)(&mut self.outbox, at, now);
                         }
                         match error {
@@ -1842,8 +1848,49 @@ mod tests {
     /// A store that remembers the bodies it was handed, and restores the
     /// records it was built with (as a journal after a reboot).
     struct Recording {
+        /// Every body appended, as it was handed over.
         appended: Vec<Vec<u8>>,
+        /// What the store still keeps, oldest first: what it restored and
+        /// what was appended, less what was removed.
+        kept: Vec<Vec<u8>>,
         restore: Vec<(&'static str, Vec<u8>)>,
+    }
+
+    impl Recording {
+        fn new(restore: Vec<(&'static str, Vec<u8>)>) -> Self {
+            Recording {
+                appended: Vec::new(),
+                kept: Vec::new(),
+                restore,
+            }
+        }
+    }
+
+    /// A 5.0 client of `scripted` on `clock` with `store` under its outbox.
+    fn recording_client<'b, const WINDOW: usize>(
+        scripted: Scripted,
+        clock: &'b Virtual,
+        client_id: &'static str,
+        [receive, send, outbox]: [&'b mut [u8]; 3],
+        store: Recording,
+    ) -> Client<'b, Scripted, &'b Virtual, WINDOW, 2, Recording> {
+        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
+        let buffers = ClientBuffers {
+            receive,
+            send,
+            outbox,
+            topic_aliases: [],
+        };
+        let connect = connect_5(client_id, RM);
+        Client::with_store(
+            scripted,
+            clock,
+            connect,
+            Backoff::default(),
+            buffers,
+            1,
+            store,
+        )
     }
 
     impl OutboxStore for Recording {
@@ -1854,13 +1901,17 @@ mod tests {
             body: &[u8],
         ) -> Result<(), OutboxFull> {
             self.appended.push(body.to_vec());
+            self.kept.push(body.to_vec());
             Ok(())
         }
 
-        fn remove(&mut self, _: usize) {}
+        fn remove(&mut self, ordinal: usize) {
+            self.kept.remove(ordinal);
+        }
 
         fn restore(&mut self, outbox: &mut Outbox<'_>) {
             for (topic, body) in &self.restore {
+                self.kept.push(body.clone());
                 let delivery = super::super::outbox::Delivery {
                     properties: true,
                     ..super::super::outbox::Delivery::new(QoS::AtLeastOnce, false)
@@ -1907,35 +1958,18 @@ mod tests {
             reads: std::vec![std::vec![0x20, 3, 0, 0, 0], puback(1), puback(2), puback(3)],
             writes: writes.clone(),
         };
-        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
         let clock = Virtual(Cell::new(0));
         let second = |s: u64| clock.0.set(s * 1_000_000);
         // Restored from "flash": made before a reboot with 10 s to live.
         // The property block (length 5, Message Expiry Interval 10), then
         // the payload.
         let restored = std::vec![5, 0x02, 0, 0, 0, 10, b'r'];
-        let store = Recording {
-            appended: Vec::new(),
-            restore: std::vec![("t", restored)],
-        };
+        let store = Recording::new(std::vec![("t", restored)]);
         second(100);
         let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 128], [0u8; 256]);
-        let buffers = ClientBuffers {
-            receive: &mut receive[..],
-            send: &mut send[..],
-            outbox: &mut outbox[..],
-            topic_aliases: [],
-        };
-        let connect = connect_5("expiry", RM);
-        let mut client: Client<'_, Scripted, &Virtual, 1, 2, Recording> = Client::with_store(
-            scripted,
-            &clock,
-            connect,
-            Backoff::default(),
-            buffers,
-            1,
-            store,
-        );
+        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
+        let mut client: Client<'_, Scripted, &Virtual, 1, 2, Recording> =
+            recording_client(scripted, &clock, "expiry", buffers, store);
         let lives = |secs| [Property::MessageExpiryInterval(secs)];
         let mut events = Vec::new();
         embassy_futures::block_on(async {
@@ -2000,6 +2034,8 @@ mod tests {
             })
             .collect();
         assert_eq!(stored, [Some(10), Some(3), Some(30)]);
+        // Each acknowledged or dropped: none left in the store.
+        assert_eq!(client.store.kept, Vec::<Vec<u8>>::new());
     }
 
     /// Two publishes that ran out while offline are reported one event
@@ -2058,14 +2094,20 @@ mod tests {
             reads: std::vec![std::vec![0x20, 3, 0, 0, 0], std::vec![0x40, 2, 0, 1]],
             writes: writes.clone(),
         };
-        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
         let clock = Virtual(Cell::new(0));
         // Two records of 16 bytes (header 8, topic 1, property block 6,
-        // payload 1) fill it; a third of 10 does not fit.
+        // payload 1) fill it; a third of 10 does not fit, and one of 29
+        // fits only once both are gone.
         let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 40]);
         let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
-        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
-            scripted_client(scripted, &clock, connect_5("room", RM), buffers);
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2, Recording> = recording_client(
+            scripted,
+            &clock,
+            "room",
+            buffers,
+            Recording::new(Vec::new()),
+        );
+        let z = [b'z'; 20];
         let one_second = [Property::MessageExpiryInterval(1)];
         let mut events = Vec::new();
         embassy_futures::block_on(async {
@@ -2084,7 +2126,7 @@ mod tests {
                 "nothing has run out yet"
             );
             clock.0.set(5_000_000);
-            client.publish("t", b"z", QoS::AtLeastOnce).await.unwrap();
+            client.publish("t", &z, QoS::AtLeastOnce).await.unwrap();
             for _ in 0..5 {
                 let event = client.poll().await.unwrap();
                 events.push(std::format!("{event:?}"));
@@ -2101,6 +2143,53 @@ mod tests {
                 "Disconnected",
             ]
         );
-        assert_eq!(published(&writes.borrow()), [(1, b"z".to_vec(), None)]);
+        assert_eq!(published(&writes.borrow()), [(1, z.to_vec(), None)]);
+        assert_eq!(
+            client.store.kept,
+            Vec::<Vec<u8>>::new(),
+            "left in the store"
+        );
+    }
+
+    /// A publish restored from flash goes with the interval it was given,
+    /// even when it waits behind a full window (of one) after the firmware
+    /// has published with properties: only what the countdown held is
+    /// held again.
+    #[test]
+    fn a_restored_publish_waiting_for_the_window_keeps_its_interval() {
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        let puback = |id: u8| std::vec![0x40, 2, 0, id];
+        let scripted = Scripted {
+            reads: std::vec![std::vec![0x20, 3, 0, 0, 0], puback(1), puback(2)],
+            writes: writes.clone(),
+        };
+        let clock = Virtual(Cell::new(100_000_000));
+        let restored = |payload| std::vec![5, 0x02, 0, 0, 0, 10, payload];
+        let store = Recording::new(std::vec![("t", restored(b'1')), ("t", restored(b'2'))]);
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 128], [0u8; 256]);
+        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
+        let mut client: Client<'_, Scripted, &Virtual, 1, 2, Recording> =
+            recording_client(scripted, &clock, "restored", buffers, store);
+        embassy_futures::block_on(async {
+            let typed = [Property::ContentType("text/plain")];
+            let properties = Properties::List(&typed);
+            client
+                .publish_with("t", b"p", QoS::AtMostOnce, false, properties)
+                .await
+                .unwrap();
+            for at in [100, 108, 108, 108] {
+                clock.0.set(at * 1_000_000);
+                client.poll().await.unwrap();
+            }
+        });
+        let sent = published(&writes.borrow());
+        assert_eq!(
+            sent,
+            [
+                (1, b"1".to_vec(), Some(10)),
+                (2, b"2".to_vec(), Some(10)),
+                (0, b"p".to_vec(), None),
+            ]
+        );
     }
 }

@@ -440,17 +440,18 @@ impl<'b> Outbox<'b> {
     /// into its property, or, once none is, `Err(Expired)` and the caller
     /// drops the record. Counted in whole seconds, a publish may run out up
     /// to a second early. A record that was not sent after all is held
-    /// again at the same second, which gives back the same deadline. A
-    /// record not counting down is `Ok`.
-    pub fn release_expiry(&mut self, at: usize, now_secs: u32) -> Result<(), Expired> {
+    /// again at the same second, which gives back the same deadline.
+    /// `Ok(true)` when it was counting down, `Ok(false)` for a record that
+    /// was not (left as it is).
+    pub fn release_expiry(&mut self, at: usize, now_secs: u32) -> Result<bool, Expired> {
         let Some(field) = self.expiry_field(at, QUEUED_EXPIRING) else {
-            return Ok(());
+            return Ok(false);
         };
         let left = self.read_u32(field).checked_sub(now_secs);
         let left = left.filter(|&left| left > 0).ok_or(Expired)?;
         self.buf[field..field + 4].copy_from_slice(&left.to_be_bytes());
         self.buf[at] = QUEUED;
-        Ok(())
+        Ok(true)
     }
 
     /// Whether the record at `at` is counting down (see
@@ -664,15 +665,15 @@ mod tests {
         // Held twice: the countdown does not restart.
         outbox.hold_expiry(at, 1_005);
         assert_eq!(interval(&outbox, at), Some(1_010));
-        assert_eq!(outbox.release_expiry(at, 1_004), Ok(()));
+        assert_eq!(outbox.release_expiry(at, 1_004), Ok(true));
         assert_eq!(interval(&outbox, at), Some(6));
         // Released twice: nothing more is taken off.
-        assert_eq!(outbox.release_expiry(at, 1_009), Ok(()));
+        assert_eq!(outbox.release_expiry(at, 1_009), Ok(false));
         assert_eq!(interval(&outbox, at), Some(6));
         // Held again (the window was full), released later: the same
         // deadline, second 1,010.
         outbox.hold_expiry(at, 1_004);
-        assert_eq!(outbox.release_expiry(at, 1_007), Ok(()));
+        assert_eq!(outbox.release_expiry(at, 1_007), Ok(true));
         assert_eq!(interval(&outbox, at), Some(3));
         // The rest of the record is as it was.
         let (_, _, body) = outbox.stored(at).unwrap();
@@ -688,7 +689,7 @@ mod tests {
             .push_with_properties(QoS::AtMostOnce, false, "t", Properties::List(&ten), b"2")
             .unwrap();
         outbox.hold_expiry(at, 1_000);
-        assert_eq!(outbox.release_expiry(at, 1_009), Ok(()));
+        assert_eq!(outbox.release_expiry(at, 1_009), Ok(true));
         assert_eq!(interval(&outbox, at), Some(1));
         outbox.hold_expiry(at, 1_009);
         assert_eq!(outbox.release_expiry(at, 1_010), Err(Expired));
@@ -710,7 +711,7 @@ mod tests {
             .push_with_properties(QoS::AtMostOnce, false, "t", Properties::List(&zero), b"0")
             .unwrap();
         outbox.hold_expiry(at, 1_000);
-        assert_eq!(outbox.release_expiry(at, 2_000), Ok(()));
+        assert_eq!(outbox.release_expiry(at, 2_000), Ok(false));
         assert_eq!(interval(&outbox, at), Some(0));
         outbox.remove(at);
         // An interval that would pass the clock's last second stops there.
@@ -719,7 +720,7 @@ mod tests {
             .push_with_properties(QoS::AtLeastOnce, false, "t", Properties::List(&long), b"3")
             .unwrap();
         outbox.hold_expiry(at, 7);
-        assert_eq!(outbox.release_expiry(at, 8), Ok(()));
+        assert_eq!(outbox.release_expiry(at, 8), Ok(true));
         assert_eq!(interval(&outbox, at), Some(u32::MAX - 8));
 
         // Without the property, or without properties, or in flight: as is.
@@ -735,7 +736,7 @@ mod tests {
         let before = outbox.buf[..outbox.len].to_vec();
         for at in [plain_props, plain, sent] {
             outbox.hold_expiry(at, 100);
-            assert_eq!(outbox.release_expiry(at, 200), Ok(()));
+            assert_eq!(outbox.release_expiry(at, 200), Ok(false));
         }
         assert_eq!(outbox.buf[..outbox.len], before[..]);
     }
