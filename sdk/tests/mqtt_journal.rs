@@ -114,6 +114,59 @@ fn publishes_survive_a_remount_in_order_and_acknowledged_ones_do_not() {
     assert_eq!(stored(&mut journal), [message(0), message(2), message(4)]);
 }
 
+/// The bytes the `n`th test publish takes in an outbox.
+fn record_size(n: usize) -> usize {
+    let mut flash = RamFlash::new(2 * HALF as usize);
+    let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
+    assert!(append(&mut journal, n));
+    let mut buf = vec![0u8; 512];
+    let mut outbox = Outbox::new(&mut buf);
+    journal.restore(&mut outbox);
+    outbox.used()
+}
+
+/// An outbox with no room for every stored publish leaves the rest in
+/// flash; acknowledging a publish made since must mark that one, not one
+/// of those left behind (which would then never be sent), and a boot with
+/// room enough gets them all back.
+#[test]
+fn publishes_an_outbox_had_no_room_for_stay_until_a_boot_that_has() {
+    let mut flash = RamFlash::new(2 * HALF as usize);
+    let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
+    for n in 0..4 {
+        assert!(append(&mut journal, n));
+    }
+    let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
+    // Room for the first two and 8 bytes: not for the third.
+    assert!(record_size(2) > 8);
+    let mut buf = vec![0u8; record_size(0) + record_size(1) + 8];
+    let mut outbox = Outbox::new(&mut buf);
+    journal.restore(&mut outbox);
+    let topics = |outbox: &Outbox<'_>| {
+        let (mut at, mut topics) = (outbox.first(), Vec::new());
+        while let Some((record, next)) = outbox.get(at) {
+            topics.push(record.topic.to_owned());
+            at = next;
+        }
+        topics
+    };
+    assert_eq!(topics(&outbox), [message(0).2, message(1).2]);
+    // The first is acknowledged; a new publish takes its room, and is
+    // acknowledged in turn (the outbox's second record).
+    journal.acknowledged(&outbox, outbox.first());
+    outbox.remove(outbox.first());
+    let (qos, retain, topic, payload, _) = message(4);
+    let at = outbox
+        .push_with_properties(qos, retain, &topic, Properties::EMPTY, &payload)
+        .unwrap();
+    let (delivery, topic, body) = outbox.stored(at).unwrap();
+    journal.append(delivery, topic, body).unwrap();
+    journal.acknowledged(&outbox, at);
+    outbox.remove(at);
+    let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
+    assert_eq!(stored(&mut journal), [message(1), message(2), message(3)]);
+}
+
 #[test]
 fn a_full_half_moves_the_live_publishes_to_the_other() {
     let mut flash = RamFlash::new(2 * HALF as usize);

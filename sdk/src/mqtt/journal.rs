@@ -68,6 +68,14 @@ pub struct Journal<F: NorFlash> {
     generation: u32,
     /// Where the next entry goes, from the live half's start.
     head: u32,
+    /// Live entries the last restore put into the outbox and not removed
+    /// since: the outbox's first records.
+    restored: usize,
+    /// Live entries the last restore left in flash (the outbox had no
+    /// room for them): they come after the restored ones, before those
+    /// appended since, and the outbox does not count them (see
+    /// [`Journal::entry_ordinal`]).
+    left_in_flash: usize,
 }
 
 /// One entry as read back.
@@ -114,6 +122,8 @@ impl<F: NorFlash> Journal<F> {
             live: 0,
             generation: 0,
             head: 0,
+            restored: 0,
+            left_in_flash: 0,
         };
         match best {
             None => journal.format(0, 1)?,
@@ -367,6 +377,19 @@ impl<F: NorFlash> Journal<F> {
     }
 
     /// Where in flash the `ordinal`-th live (unacknowledged) entry starts.
+    /// The live entry (counted among live entries, oldest first) of the
+    /// outbox's `ordinal`-th QoS 1/2 record. The outbox holds the restored
+    /// entries, then those appended since; the journal holds the entries
+    /// the restore left in flash between the two, which the outbox's
+    /// ordinals pass over: acknowledging an appended publish must not mark
+    /// one of those, which would then be lost.
+    fn entry_ordinal(&self, ordinal: usize) -> usize {
+        match ordinal < self.restored {
+            true => ordinal,
+            false => ordinal + self.left_in_flash,
+        }
+    }
+
     fn live_entry(&mut self, ordinal: usize) -> Option<u32> {
         let (mut offset, mut live) = (self.first_entry(), 0);
         while let Some(entry) = self.entry_at(offset) {
@@ -379,6 +402,24 @@ impl<F: NorFlash> Journal<F> {
             offset += entry.size;
         }
         None
+    }
+
+    /// Puts the live `entry` at `offset` into `outbox`, with its packet
+    /// identifier and PUBREC state; whether it fitted (and read back whole).
+    fn restore_entry(&mut self, entry: Entry, offset: u32, outbox: &mut Outbox<'_>) -> bool {
+        let from = self.half_start(self.live) + offset + Self::body_at();
+        let len = entry.topic_len + entry.body_len;
+        let flash = &mut self.flash;
+        let pushed = outbox.push_with(entry.delivery, entry.topic_len, entry.body_len, |body| {
+            flash.read(from, &mut body[..len]).is_ok() && crc_of(entry, &body[..len]) == entry.crc
+        });
+        let Ok(at) = pushed else {
+            return false;
+        };
+        if let Some(packet_id) = entry.packet_id {
+            outbox.mark_sent(at, packet_id, entry.released);
+        }
+        true
     }
 
     fn try_append(
@@ -427,44 +468,37 @@ impl<F: NorFlash> OutboxStore for Journal<F> {
     fn remove(&mut self, ordinal: usize) {
         // A failed write leaves the entry live: resent after a reboot,
         // which QoS 1/2 allows.
-        let _ = self.mark(ordinal, Self::acknowledged_at(), &[0]);
+        let _ = self.mark(self.entry_ordinal(ordinal), Self::acknowledged_at(), &[0]);
+        if ordinal < self.restored {
+            self.restored -= 1;
+        }
     }
 
     fn sent(&mut self, outbox: &Outbox<'_>, at: usize, packet_id: u16) {
         // A failed write: after a reboot the publish goes out under a new
         // identifier, at least once rather than exactly once.
         let _ = self.mark(
-            outbox.ordinal(at),
+            self.entry_ordinal(outbox.ordinal(at)),
             Self::packet_id_at(),
             &packet_id_mark(packet_id),
         );
     }
 
     fn released(&mut self, outbox: &Outbox<'_>, at: usize) {
-        let _ = self.mark(outbox.ordinal(at), Self::released_at(), &[0]);
+        let ordinal = self.entry_ordinal(outbox.ordinal(at));
+        let _ = self.mark(ordinal, Self::released_at(), &[0]);
     }
 
     fn restore(&mut self, outbox: &mut Outbox<'_>) {
+        (self.restored, self.left_in_flash) = (0, 0);
         let mut offset = self.first_entry();
         while let Some(entry) = self.entry_at(offset) {
             if !entry.acknowledged {
-                let from = self.half_start(self.live) + offset + Self::body_at();
-                let len = entry.topic_len + entry.body_len;
-                let flash = &mut self.flash;
-                let (topic_len, body_len) = (entry.topic_len, entry.body_len);
-                let pushed = outbox.push_with(entry.delivery, topic_len, body_len, |body| {
-                    flash.read(from, &mut body[..len]).is_ok()
-                        && crc_of(entry, &body[..len]) == entry.crc
-                });
-                match pushed {
-                    Ok(at) => {
-                        if let Some(packet_id) = entry.packet_id {
-                            outbox.mark_sent(at, packet_id, entry.released);
-                        }
-                    }
-                    // The outbox is smaller than what was stored: the rest
-                    // stays in flash for a later boot with more room.
-                    Err(_) => return,
+                // The outbox is smaller than what was stored: the rest, in
+                // order, stays in flash for a later boot with more room.
+                match self.left_in_flash == 0 && self.restore_entry(entry, offset, outbox) {
+                    true => self.restored += 1,
+                    false => self.left_in_flash += 1,
                 }
             }
             offset += entry.size;
