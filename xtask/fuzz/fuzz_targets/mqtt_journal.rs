@@ -5,12 +5,15 @@
 //! Layout: the flash's first bytes (the rest erased; two halves of
 //! [`HALF`] bytes), a 0xFE byte, then operations, one byte each (its low
 //! three bits the operation, the rest its argument): append a QoS 1/2
-//! publish, acknowledge one, mark one sent or released, remount, or cut the
-//! power after some bytes of flash writes and remount. The flash checks what
-//! NOR flash allows (aligned writes that only clear bits, aligned erases).
-//! After every clean remount the journal must hand back exactly the
-//! publishes the client still holds, in order, with their identifiers;
-//! after a power cut, the same and at most the publish being appended.
+//! publish, acknowledge one, mark one sent or released, remount, cut the
+//! power after some bytes of flash writes and remount, or remount into an
+//! outbox with room for only some of the publishes (the rest stay in
+//! flash, and the client's calls must not touch them). The flash checks
+//! what NOR flash allows (aligned writes that only clear bits, aligned
+//! erases). After every clean remount the journal must hand back exactly
+//! the publishes the client still holds and those left in flash, in order,
+//! with their identifiers; after a power cut, the same and at most the
+//! publish being appended.
 //! (Held includes each publish's RETAIN flag and its 5.0 properties: odd
 //! arguments append retained publishes, and arguments with bit 1 set
 //! publishes with a Response Topic.)
@@ -88,7 +91,12 @@ impl Held {
 
 /// What a fresh boot restores from the flash.
 fn restored(journal: &mut Journal<&mut Flash>) -> Vec<Held> {
-    let mut buf = vec![0u8; OUTBOX];
+    restored_into(journal, OUTBOX)
+}
+
+/// What a boot with an outbox of `room` bytes restores from the flash.
+fn restored_into(journal: &mut Journal<&mut Flash>, room: usize) -> Vec<Held> {
+    let mut buf = vec![0u8; room];
     let mut outbox = Outbox::new(&mut buf);
     journal.restore(&mut outbox);
     let mut held = Vec::new();
@@ -130,13 +138,51 @@ fn offset_of(outbox: &Outbox<'_>, index: usize) -> Option<usize> {
     outbox.get(at).map(|_| at)
 }
 
+/// What the client holds, and what the flash holds besides.
+struct Model {
+    /// The client's outbox: what the last boot restored, then what it
+    /// appended since, less what it acknowledged.
+    held: Vec<Held>,
+    /// How many of `held`, from the front, the last boot restored.
+    restored: usize,
+    /// What the last boot left in flash, its outbox being too small.
+    left: Vec<Held>,
+}
+
+impl Model {
+    /// A client whose boot restored all of `held`.
+    fn whole(held: Vec<Held>) -> Model {
+        Model {
+            restored: held.len(),
+            held,
+            left: Vec::new(),
+        }
+    }
+
+    /// What the journal holds, in order: the restored publishes still
+    /// held, those left in flash, then those appended since.
+    fn in_flash(&self) -> Vec<Held> {
+        let (restored, appended) = self.held.split_at(self.restored);
+        [restored, &self.left, appended].concat()
+    }
+
+    /// A boot with a small outbox restored `held` of what the flash held.
+    fn boot(&mut self, held: Vec<Held>) {
+        let all = self.in_flash();
+        assert_eq!(held[..], all[..held.len()], "a restore hands back a prefix");
+        self.left = all[held.len()..].to_vec();
+        self.restored = held.len();
+        self.held = held;
+    }
+}
+
 fn run(data: &[u8]) {
     let (mut flash, operations) = Flash::from_image_and_operations(data, 2 * HALF as usize);
     let Ok(mut journal) = Journal::mount(&mut flash, 0, HALF) else {
         return;
     };
     // What the client holds: what the first boot restored, then its calls.
-    let mut held = restored(&mut journal);
+    let mut model = Model::whole(restored(&mut journal));
     let mut appended = 0u32;
     for &operation in operations {
         let argument = usize::from(operation >> 3);
@@ -157,22 +203,25 @@ fn run(data: &[u8]) {
                     sent: None,
                 };
                 if append(&mut journal, &publish) {
-                    held.push(publish);
+                    model.held.push(publish);
                 }
             }
-            2 if !held.is_empty() => {
-                let index = argument % held.len();
+            2 if !model.held.is_empty() => {
+                let index = argument % model.held.len();
                 journal.remove(index);
-                held.remove(index);
+                model.held.remove(index);
+                if index < model.restored {
+                    model.restored -= 1;
+                }
             }
-            3 | 4 if !held.is_empty() => {
-                let index = argument % held.len();
+            3 | 4 if !model.held.is_empty() => {
+                let index = argument % model.held.len();
                 let mut buf = vec![0u8; OUTBOX];
-                let outbox = outbox_of(&mut buf, &held);
+                let outbox = outbox_of(&mut buf, &model.held);
                 let Some(at) = offset_of(&outbox, index) else {
                     continue;
                 };
-                let publish = &mut held[index];
+                let publish = &mut model.held[index];
                 match (operation & 7, publish.sent) {
                     (3, None) => {
                         let packet_id = argument as u16 + 1;
@@ -191,7 +240,9 @@ fn run(data: &[u8]) {
                     return;
                 };
                 journal = mounted;
-                assert_eq!(restored(&mut journal), held);
+                let found = restored(&mut journal);
+                assert_eq!(found, model.in_flash());
+                model = Model::whole(found);
             }
             6 => {
                 // A reboot whose mount, and then an append, lose power
@@ -216,11 +267,19 @@ fn run(data: &[u8]) {
                 };
                 journal = mounted;
                 let found = restored(&mut journal);
-                let with_cut = [&held[..], core::slice::from_ref(&cut)].concat();
-                assert!(found == held || found == with_cut, "{found:?}");
-                held = found;
+                let before = model.in_flash();
+                let with_cut = [&before[..], core::slice::from_ref(&cut)].concat();
+                assert!(found == before || found == with_cut, "{found:?}");
+                model = Model::whole(found);
             }
-            _ => {}
+            _ => {
+                // A boot whose outbox has room for `argument` × 64 bytes.
+                let Ok(mounted) = Journal::mount(&mut flash, 0, HALF) else {
+                    return;
+                };
+                journal = mounted;
+                model.boot(restored_into(&mut journal, argument * 64));
+            }
         }
     }
 }
