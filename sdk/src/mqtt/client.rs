@@ -2038,55 +2038,10 @@ mod tests {
         assert_eq!(client.store.kept, Vec::<Vec<u8>>::new());
     }
 
-    /// Two publishes that ran out while offline are reported one event
-    /// each, and the queue behind them goes on.
-    #[test]
-    fn each_expired_publish_is_reported_once() {
-        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
-        let scripted = Scripted {
-            reads: std::vec![std::vec![0x20, 3, 0, 0, 0], std::vec![0x40, 2, 0, 1]],
-            writes: writes.clone(),
-        };
-        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
-        let clock = Virtual(Cell::new(0));
-        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 128]);
-        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
-        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
-            scripted_client(scripted, &clock, connect_5("twice", RM), buffers);
-        let one_second = [Property::MessageExpiryInterval(1)];
-        let mut events = Vec::new();
-        embassy_futures::block_on(async {
-            for payload in [b"x", b"y"] {
-                let properties = Properties::List(&one_second);
-                client
-                    .publish_with("t", payload, QoS::AtLeastOnce, false, properties)
-                    .await
-                    .unwrap();
-            }
-            client.publish("t", b"z", QoS::AtLeastOnce).await.unwrap();
-            clock.0.set(5_000_000);
-            for _ in 0..5 {
-                let event = client.poll().await.unwrap();
-                events.push(std::format!("{event:?}"));
-            }
-        });
-        let expired = "PublishRefused { error: MessageExpired }";
-        assert_eq!(
-            events,
-            [
-                "Connected { session_present: false }",
-                expired,
-                expired,
-                "Published { packet_id: 1, reason_code: 0 }",
-                "Disconnected",
-            ]
-        );
-        assert_eq!(published(&writes.borrow()), [(1, b"z".to_vec(), None)]);
-    }
-
     /// A publish that finds the outbox full makes room by dropping those
     /// that ran out during the outage, which are reported as any other that
-    /// ran out; while none has, the outbox refuses it as full.
+    /// ran out, one event each; while none has, the outbox refuses it as
+    /// full.
     #[test]
     fn a_full_outbox_makes_room_by_dropping_expired_publishes() {
         let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
