@@ -1056,8 +1056,9 @@ where
             let counting = self
                 .countdown
                 .filter(|_| record.state == RecordState::Queued && !record.properties.is_empty());
-            // The countdown released for it, to go on if it is not sent.
-            let mut released = None;
+            // The countdown released for it, to hold it again if it is not
+            // sent.
+            let mut rehold = None;
             let (record, next) = match counting {
                 Some(countdown) => {
                     // What is left of its Message Expiry Interval goes with it.
@@ -1066,7 +1067,7 @@ where
                             at = self.drop_expired(at);
                             continue;
                         }
-                        Ok(true) => released = Some(countdown),
+                        Ok(true) => rehold = Some(countdown),
                         Ok(false) => {}
                     }
                     match self.outbox.get(at) {
@@ -1123,7 +1124,7 @@ where
                     }
                     Err(error) => {
                         // Not sent: its expiry interval counts down again.
-                        if let Some(countdown) = released {
+                        if let Some(countdown) = rehold {
                             (countdown.hold)(&mut self.outbox, at, now);
                         }
                         match error {
