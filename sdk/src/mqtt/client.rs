@@ -2148,4 +2148,47 @@ mod tests {
             ]
         );
     }
+
+    /// Two publishes queued offline above the server's Maximum QoS are
+    /// reported one event each: the second waits in the outbox while the
+    /// first's report is pending, rather than taking its place.
+    #[test]
+    fn each_refused_publish_is_reported_once() {
+        let writes = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+        // CONNACK with Maximum QoS 1.
+        let connack = std::vec![0x20, 5, 0, 0, 2, 0x24, 1];
+        let scripted = Scripted {
+            reads: std::vec![connack, std::vec![0x40, 2, 0, 1]],
+            writes: writes.clone(),
+        };
+        const RM: &[Property<'static>] = &[Property::ReceiveMaximum(2)];
+        let clock = Virtual(Cell::new(0));
+        let (mut receive, mut send, mut outbox) = ([0u8; 64], [0u8; 64], [0u8; 128]);
+        let buffers = [&mut receive[..], &mut send[..], &mut outbox[..]];
+        let mut client: Client<'_, Scripted, &Virtual, 2, 2> =
+            scripted_client(scripted, &clock, connect_5("refused", RM), buffers);
+        let mut events = Vec::new();
+        embassy_futures::block_on(async {
+            for (payload, qos) in [(b"x", QoS::ExactlyOnce), (b"y", QoS::ExactlyOnce)] {
+                client.publish("t", payload, qos).await.unwrap();
+            }
+            client.publish("t", b"z", QoS::AtLeastOnce).await.unwrap();
+            for _ in 0..5 {
+                let event = client.poll().await.unwrap();
+                events.push(std::format!("{event:?}"));
+            }
+        });
+        let refused = "PublishRefused { error: QoSNotSupported }";
+        assert_eq!(
+            events,
+            [
+                "Connected { session_present: false }",
+                refused,
+                refused,
+                "Published { packet_id: 1, reason_code: 0 }",
+                "Disconnected",
+            ]
+        );
+        assert_eq!(published(&writes.borrow()), [(1, b"z".to_vec(), None)]);
+    }
 }
