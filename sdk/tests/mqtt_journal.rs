@@ -167,6 +167,30 @@ fn publishes_an_outbox_had_no_room_for_stay_until_a_boot_that_has() {
     assert_eq!(stored(&mut journal), [message(1), message(2), message(3)]);
 }
 
+/// An acknowledgement whose mark the flash refuses to write must not put
+/// the journal out of step with the outbox: the entry, live in flash but
+/// gone from the outbox, would make the next acknowledgement mark a
+/// publish still held, lost at the next reboot. The live entries move to
+/// the other half without it.
+#[test]
+fn an_acknowledgement_the_flash_refuses_to_mark_drops_that_entry_only() {
+    let mut flash = RamFlash::new(2 * HALF as usize);
+    {
+        let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
+        for n in 0..3 {
+            assert!(append(&mut journal, n));
+        }
+    }
+    flash.refused_writes = 1;
+    let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
+    // The first acknowledged (its mark refused), then the third, which is
+    // the outbox's second record by then.
+    journal.remove(0);
+    journal.remove(1);
+    let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
+    assert_eq!(stored(&mut journal), [message(1)]);
+}
+
 #[test]
 fn a_full_half_moves_the_live_publishes_to_the_other() {
     let mut flash = RamFlash::new(2 * HALF as usize);

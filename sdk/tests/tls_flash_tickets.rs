@@ -96,11 +96,7 @@ fn a_power_cut_while_storing_leaves_the_ticket_before_or_the_new_one() {
     let (mut kept, mut replaced) = (0, 0);
     // Every point of the second store: its erase, then each byte written.
     for budget in 0.. {
-        let mut flash = RamFlash {
-            bytes: before.bytes.clone(),
-            budget: Some(budget),
-            erases: 0,
-        };
+        let mut flash = RamFlash::holding(before.bytes.clone(), Some(budget));
         Tickets::mount(&mut flash, 0, HALF)
             .unwrap()
             .store(&second.ticket());
@@ -174,11 +170,7 @@ fn a_power_cut_while_appending_or_switching_halves_leaves_the_ticket_before_or_t
             Sample::new(n + 100, 100),
         );
         for budget in 0.. {
-            let mut flash = RamFlash {
-                bytes: before.bytes.clone(),
-                budget: Some(budget),
-                erases: 0,
-            };
+            let mut flash = RamFlash::holding(before.bytes.clone(), Some(budget));
             wide_mount(&mut flash).store(&new.ticket());
             let finished = flash.budget.is_some_and(|left| left > 0);
             flash.budget = None;
@@ -220,11 +212,7 @@ fn a_damaged_record_in_a_half_leaves_the_ones_before_it() {
     for (damaged, expected) in [(2, &samples[1]), (1, &samples[0])] {
         // The padding byte is not covered, and does not matter.
         for bit in (0..RECORD * 8).step_by(7) {
-            let mut flash = RamFlash {
-                bytes: stored.bytes.clone(),
-                budget: None,
-                erases: 0,
-            };
+            let mut flash = RamFlash::holding(stored.bytes.clone(), None);
             let at = damaged * PADDED + bit / 8;
             flash.bytes[at] ^= 1 << (bit % 8);
             let read = wide_mount(&mut flash).ticket().as_ref().map(held);
@@ -299,11 +287,7 @@ fn flash_holding_anything_else_holds_no_ticket() {
     // erased).
     let record_len = 27 + 32 + 120 + 4;
     for bit in 0..record_len * 8 {
-        let mut flash = RamFlash {
-            bytes: stored.bytes.clone(),
-            budget: None,
-            erases: 0,
-        };
+        let mut flash = RamFlash::holding(stored.bytes.clone(), None);
         flash.bytes[bit / 8] ^= 1 << (bit % 8);
         assert_eq!(held_after_remount(&mut flash), None, "bit {bit} flipped");
     }
@@ -321,11 +305,7 @@ fn flash_holding_anything_else_holds_no_ticket() {
     let mut overrun = stored.bytes.clone();
     overrun[25..27].copy_from_slice(&u16::MAX.to_be_bytes());
     for contents in [random, vec![0; 2 * ERASE], overrun] {
-        let mut flash = RamFlash {
-            bytes: contents,
-            budget: None,
-            erases: 0,
-        };
+        let mut flash = RamFlash::holding(contents, None);
         assert_eq!(held_after_remount(&mut flash), None);
         Tickets::mount(&mut flash, 0, HALF)
             .unwrap()

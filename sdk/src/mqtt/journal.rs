@@ -275,14 +275,24 @@ impl<F: NorFlash> Journal<F> {
 
     /// Moves the live entries to the other half, which becomes live.
     fn compact(&mut self) -> Result<(), FlashError> {
+        self.compact_without(None)
+    }
+
+    /// [`Journal::compact`], leaving out the live entry of ordinal
+    /// `dropped`, if given: acknowledged, though its mark could not be
+    /// written.
+    fn compact_without(&mut self, dropped: Option<usize>) -> Result<(), FlashError> {
         let (from_half, to_half) = (self.live, 1 - self.live);
         let to_base = self.half_start(to_half);
         self.flash
             .erase(to_base, to_base + self.half)
             .map_err(|_| FlashError::Flash)?;
         let (mut read, mut written) = (self.first_entry(), self.first_entry());
+        let mut live = 0;
         while let Some(entry) = self.entry_at(read) {
-            if !entry.acknowledged {
+            let kept = !entry.acknowledged && dropped != Some(live);
+            live += usize::from(!entry.acknowledged);
+            if kept {
                 // Header, then the other marks and the body; the
                 // acknowledged mark stays erased.
                 let from = self.half_start(from_half) + read;
@@ -466,9 +476,16 @@ impl<F: NorFlash> OutboxStore for Journal<F> {
     }
 
     fn remove(&mut self, ordinal: usize) {
-        // A failed write leaves the entry live: resent after a reboot,
-        // which QoS 1/2 allows.
-        let _ = self.mark(self.entry_ordinal(ordinal), Self::acknowledged_at(), &[0]);
+        let entry = self.entry_ordinal(ordinal);
+        if self.mark(entry, Self::acknowledged_at(), &[0]).is_err() {
+            // The outbox lets the record go, so an entry left live would
+            // put every later ordinal one off, and the next acknowledgement
+            // would mark a publish still held (lost at a reboot before its
+            // own): the entries move to the other half without it. Should
+            // that fail too, the entry is sent again after a reboot, which
+            // QoS 1/2 allows, and the ordinals stay one off for this boot.
+            let _ = self.compact_without(Some(entry));
+        }
         if ordinal < self.restored {
             self.restored -= 1;
         }

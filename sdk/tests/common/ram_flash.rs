@@ -2,8 +2,9 @@
 //! flash (the MQTT journal, the TLS ticket store): it
 //! keeps NOR rules (bits only go from 1 to 0 between erases; writes of whole
 //! 4-byte words, erases of whole 256-byte sectors; a write or erase that
-//! breaks them panics) and can lose power after a set number of written
-//! bytes (an erase counts as one).
+//! breaks them panics), can lose power after a set number of written
+//! bytes (an erase counts as one), and can refuse writes, as a worn word
+//! does, with the power on.
 
 #![allow(dead_code)]
 
@@ -25,6 +26,9 @@ pub struct RamFlash {
     pub budget: Option<usize>,
     /// Erases made, of any number of sectors each.
     pub erases: usize,
+    /// Writes still refused, each with an error and nothing written,
+    /// before writes succeed again.
+    pub refused_writes: usize,
 }
 
 #[derive(Debug)]
@@ -40,10 +44,17 @@ impl RamFlash {
     /// `len` erased bytes, a whole number of sectors.
     pub fn new(len: usize) -> RamFlash {
         assert_eq!(len % ERASE, 0);
+        RamFlash::holding(vec![0xFF; len], None)
+    }
+
+    /// Flash holding `bytes`, whose power goes after `budget` more written
+    /// bytes (see [`RamFlash::budget`]).
+    pub fn holding(bytes: Vec<u8>, budget: Option<usize>) -> RamFlash {
         RamFlash {
-            bytes: vec![0xFF; len],
-            budget: None,
+            bytes,
+            budget,
             erases: 0,
+            refused_writes: 0,
         }
     }
 }
@@ -117,6 +128,10 @@ impl NorFlash for RamFlash {
             at % WRITE == 0 && data.len() % WRITE == 0,
             "unaligned write"
         );
+        if self.refused_writes > 0 {
+            self.refused_writes -= 1;
+            return Err(PowerLost);
+        }
         for (i, byte) in data.iter().enumerate() {
             self.spend()?;
             let old = self.bytes[at + i];
