@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Instant as StdInstant;
 
-use duet::mqtt::codec::{Connect, Properties, Property, RetainHandling, SubscribeOptions};
+use duet::mqtt::codec::{Connect, Properties, Property, Publish, RetainHandling, SubscribeOptions};
 use duet::mqtt::{
     Backoff, Client, ClientBuffers, ClientError, ClientEvent, Clock, ProtocolVersion, QoS,
     SessionError,
@@ -157,14 +157,22 @@ impl Memory {
 /// The next application message `client` receives: topic, payload and
 /// RETAIN flag.
 async fn next_message(client: &mut TestClient<'_>) -> (String, Vec<u8>, bool) {
+    next_publish(client, |publish| {
+        let (topic, payload) = (publish.topic.to_owned(), publish.payload.to_vec());
+        (topic, payload, publish.retain)
+    })
+    .await
+}
+
+/// What `read` makes of the next application message `client` receives.
+async fn next_publish<T>(
+    client: &mut TestClient<'_>,
+    mut read: impl FnMut(&Publish<'_>) -> T,
+) -> T {
     let mut got = None;
     poll_until(client, 50, |e| {
         if let ClientEvent::Message(publish) = e {
-            got = Some((
-                publish.topic.to_owned(),
-                publish.payload.to_vec(),
-                publish.retain,
-            ));
+            got = Some(read(publish));
         }
         got.is_some()
     })
@@ -638,19 +646,15 @@ fn subscription_options_and_identifier_reach_the_broker() {
             .publish("duet/options", b"live", QoS::AtLeastOnce)
             .await
             .unwrap();
-        let mut got = None;
-        poll_until(&mut reader, 50, |e| {
-            if let ClientEvent::Message(publish) = e {
-                let identified = publish
-                    .properties
-                    .iter()
-                    .any(|p| p == Property::SubscriptionIdentifier(7));
-                got = Some((publish.payload.to_vec(), identified));
-            }
-            got.is_some()
+        let got = next_publish(&mut reader, |publish| {
+            let identified = publish
+                .properties
+                .iter()
+                .any(|p| p == Property::SubscriptionIdentifier(7));
+            (publish.payload.to_vec(), identified)
         })
         .await;
-        assert_eq!(got, Some((b"live".to_vec(), true)));
+        assert_eq!(got, (b"live".to_vec(), true));
     });
 }
 
@@ -732,25 +736,20 @@ fn publish_properties_are_queued_with_the_message_and_reach_the_subscriber() {
             matches!(e, ClientEvent::Published { .. })
         })
         .await;
-        let mut checked = false;
-        poll_until(&mut reader, 50, |e| {
-            if let ClientEvent::Message(publish) = e {
-                assert_eq!(publish.payload, b"{\"read\":1}");
-                // The broker passes every property on as it came, in order,
-                // but the expiry, which it counts down from 3600 s and
-                // sends last.
-                let (expiry, rest): (Vec<_>, Vec<_>) = publish
-                    .properties
-                    .iter()
-                    .partition(|p| matches!(p, Property::MessageExpiryInterval(_)));
-                assert_eq!(rest, request[1..]);
-                assert!(
-                    matches!(expiry[..], [Property::MessageExpiryInterval(3500..=3600)]),
-                    "{expiry:?}"
-                );
-                checked = true;
-            }
-            checked
+        next_publish(&mut reader, |publish| {
+            assert_eq!(publish.payload, b"{\"read\":1}");
+            // The broker passes every property on as it came, in order,
+            // but the expiry, which it counts down from 3600 s and sends
+            // last.
+            let (expiry, rest): (Vec<_>, Vec<_>) = publish
+                .properties
+                .iter()
+                .partition(|p| matches!(p, Property::MessageExpiryInterval(_)));
+            assert_eq!(rest, request[1..]);
+            assert!(
+                matches!(expiry[..], [Property::MessageExpiryInterval(3500..=3600)]),
+                "{expiry:?}"
+            );
         })
         .await;
     });
@@ -817,18 +816,13 @@ fn a_publish_that_expires_while_queued_is_dropped_and_the_next_goes_with_what_is
                 "Published { packet_id: 1, reason_code: 0 }",
             ]
         );
-        let mut received = None;
-        poll_until(&mut reader, 50, |e| {
-            if let ClientEvent::Message(publish) = e {
-                let expiry = publish.properties.message_expiry_interval();
-                received = Some((publish.payload.to_vec(), expiry));
-            }
-            received.is_some()
-        })
-        .await;
         // The first message the subscriber gets is the fresh one: the
         // stale one, made before it, never reached the broker.
-        let (payload, expiry) = received.unwrap();
+        let (payload, expiry) = next_publish(&mut reader, |publish| {
+            let expiry = publish.properties.message_expiry_interval();
+            (publish.payload.to_vec(), expiry)
+        })
+        .await;
         assert_eq!(payload, b"fresh");
         assert!(matches!(expiry, Some(50..=57)), "{expiry:?}");
     });

@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant as StdInstant;
 
-use duet::mqtt::codec::{Connect, Properties, Property, frame_len};
+use duet::mqtt::codec::{Connect, Properties, Property, Publish, frame_len};
 use duet::mqtt::journal::Journal;
 use duet::mqtt::outbox::{Outbox, OutboxStore, RecordState};
 use duet::mqtt::{
@@ -506,6 +506,52 @@ async fn acknowledged<C: Connector>(
     }
 }
 
+/// The boot after a reboot of a device whose publishes waited on `flash`
+/// while its broker was down: the broker comes up on `port`, a subscriber
+/// (`subscriber_id`, jitter from `seeds[0]`) takes `filter`, the device
+/// boots again with `connect` (`seeds[1]`), and sends what it restored,
+/// until the broker has acknowledged `count` publishes. `read` gets each
+/// message the subscriber receives, and says when it was the last.
+#[allow(clippy::too_many_arguments)]
+fn reboot_and_deliver(
+    flash: &mut RamFlash,
+    port: u16,
+    connect: Connect<'_>,
+    subscriber_id: &str,
+    filter: &str,
+    count: usize,
+    seeds: [u32; 2],
+    mut read: impl FnMut(&Publish<'_>) -> bool,
+) {
+    let _broker = Broker::start_on(port, "", None);
+    let mut subscriber_memory = SubscriberMemory::new();
+    let subscriber_connect = Connect {
+        client_id: subscriber_id,
+        ..connect
+    };
+    let mut subscriber =
+        subscriber_memory.client(port, subscriber_connect, QUICK_RETRIES, seeds[0]);
+    block_on(subscribed(&mut subscriber, filter));
+    let mut memory = DeviceMemory::new();
+    let mut device = boot(
+        flash,
+        &mut memory,
+        Tcp(port),
+        connect,
+        QUICK_RETRIES,
+        seeds[1],
+    );
+    assert!(device.outbox_used() > 0, "restored from flash");
+    block_on(async {
+        acknowledged(&mut device, count).await;
+        poll_until(&mut subscriber, 4 * count, |e| match e {
+            ClientEvent::Message(publish) => read(publish),
+            _ => false,
+        })
+        .await;
+    });
+}
+
 #[test]
 fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
     // 25 entries of 32 bytes fit one 1 KiB half.
@@ -539,29 +585,22 @@ fn publishes_queued_before_a_reboot_reach_the_broker_after_it() {
         });
     }
     // After it: the same flash, a fresh client and RAM, and the broker up.
-    let _broker = Broker::start_on(port, "", None);
-    let mut subscriber_memory = SubscriberMemory::new();
-    let subscriber_connect = Connect {
-        client_id: "journal-subscriber",
-        ..connect
-    };
-    let mut subscriber = subscriber_memory.client(port, subscriber_connect, backoff, 5);
     let mut seen = BTreeSet::new();
-    block_on(subscribed(&mut subscriber, "duet/journal"));
-    {
-        let mut memory = DeviceMemory::new();
-        let mut device = boot(&mut flash, &mut memory, Tcp(port), connect, backoff, 4);
-        assert!(device.outbox_used() > 0, "restored from flash");
-        block_on(async {
-            acknowledged(&mut device, COUNT).await;
-            while seen.len() < COUNT {
-                if let ClientEvent::Message(publish) = subscriber.poll().await.unwrap() {
-                    let text = std::str::from_utf8(publish.payload).unwrap();
-                    seen.insert(text.parse::<usize>().unwrap());
-                }
-            }
-        });
-    }
+    let (id, filter) = ("journal-subscriber", "duet/journal");
+    reboot_and_deliver(
+        &mut flash,
+        port,
+        connect,
+        id,
+        filter,
+        COUNT,
+        [5, 4],
+        |publish| {
+            let text = std::str::from_utf8(publish.payload).unwrap();
+            seen.insert(text.parse::<usize>().unwrap());
+            seen.len() == COUNT
+        },
+    );
     assert_eq!(seen, (0..COUNT).collect());
     // Everything acknowledged: nothing left for the next boot.
     let mut journal = Journal::mount(&mut flash, 0, HALF).unwrap();
@@ -619,51 +658,35 @@ fn publish_properties_queued_before_a_reboot_reach_the_broker_after_it() {
             assert_eq!(device.poll().await, Ok(ClientEvent::ConnectFailed));
         });
     }
-    let _broker = Broker::start_on(port, "", None);
-    let mut subscriber_memory = SubscriberMemory::new();
-    let subscriber_connect = Connect {
-        client_id: "journal-properties-subscriber",
-        ..connect
-    };
-    let mut subscriber = subscriber_memory.client(port, subscriber_connect, QUICK_RETRIES, 9);
-    block_on(subscribed(&mut subscriber, "duet/props/+"));
     let mut seen = Vec::new();
-    {
-        let mut memory = DeviceMemory::new();
-        let mut device = boot(
-            &mut flash,
-            &mut memory,
-            Tcp(port),
-            connect,
-            QUICK_RETRIES,
-            8,
-        );
-        assert!(device.outbox_used() > 0, "restored from flash");
-        block_on(async {
-            acknowledged(&mut device, COUNT).await;
-            poll_until(&mut subscriber, 100, |e| {
-                if let ClientEvent::Message(publish) = e {
-                    let n: usize = std::str::from_utf8(publish.payload)
-                        .unwrap()
-                        .parse()
-                        .unwrap();
-                    let properties: Vec<_> = publish.properties.iter().collect();
-                    assert_eq!(
-                        properties,
-                        [
-                            Property::ResponseTopic(&format!("duet/replies/{n}")),
-                            Property::UserProperty("n", "journal"),
-                        ],
-                        "message {n}"
-                    );
-                    assert_eq!(publish.topic, format!("duet/props/{n}"));
-                    seen.push(n);
-                }
-                seen.len() == COUNT
-            })
-            .await;
-        });
-    }
+    let (id, filter) = ("journal-properties-subscriber", "duet/props/+");
+    reboot_and_deliver(
+        &mut flash,
+        port,
+        connect,
+        id,
+        filter,
+        COUNT,
+        [9, 8],
+        |publish| {
+            let n: usize = std::str::from_utf8(publish.payload)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let properties: Vec<_> = publish.properties.iter().collect();
+            assert_eq!(
+                properties,
+                [
+                    Property::ResponseTopic(&format!("duet/replies/{n}")),
+                    Property::UserProperty("n", "journal"),
+                ],
+                "message {n}"
+            );
+            assert_eq!(publish.topic, format!("duet/props/{n}"));
+            seen.push(n);
+            seen.len() == COUNT
+        },
+    );
     seen.sort();
     assert_eq!(seen, (0..COUNT).collect::<Vec<_>>());
 }
